@@ -1,0 +1,175 @@
+//! A catalog snapshot: the models known at one instant, indexed for fast filtering.
+
+use crate::free::FreeFacts;
+use crate::model::{CapSet, ModelId, ModelInfo};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Where a snapshot came from. Shown to users so that nobody mistakes an old embedded
+/// catalog for live data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CatalogSource {
+    /// Fetched from the upstream `/models` endpoint.
+    Live { url: String },
+    /// Loaded from the disk cache written after an earlier live fetch.
+    DiskCache { path: String },
+    /// Compiled into the binary; `snapshot_date` is when its data was recorded.
+    Embedded { snapshot_date: String },
+    /// Read from a file the user named.
+    File { path: String },
+    /// Built in memory (tests, embedding applications).
+    Memory,
+}
+
+impl fmt::Display for CatalogSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CatalogSource::Live { url } => write!(f, "live ({url})"),
+            CatalogSource::DiskCache { path } => write!(f, "disk cache ({path})"),
+            CatalogSource::Embedded { snapshot_date } => {
+                write!(f, "embedded snapshot of {snapshot_date} (not live data)")
+            }
+            CatalogSource::File { path } => write!(f, "file ({path})"),
+            CatalogSource::Memory => f.write_str("memory"),
+        }
+    }
+}
+
+/// One model plus what filtering needs, computed once per snapshot.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub info: ModelInfo,
+    pub(crate) caps: CapSet,
+    pub(crate) free: FreeFacts,
+}
+
+impl Entry {
+    pub fn capabilities(&self) -> CapSet {
+        self.caps
+    }
+
+    pub fn is_free(&self, now: Timestamp) -> bool {
+        self.free.is_free(now)
+    }
+}
+
+/// An immutable set of models, sorted by id with duplicates removed, so that every
+/// decision is a function of the *set* of models and never of the order upstream
+/// listed them in.
+#[derive(Clone, Debug)]
+pub struct CatalogSnapshot {
+    entries: Vec<Entry>,
+    source: CatalogSource,
+    fetched_at: Timestamp,
+    /// Entries the adapter could not read and skipped.
+    skipped: usize,
+}
+
+impl CatalogSnapshot {
+    pub fn new(mut models: Vec<ModelInfo>, source: CatalogSource, fetched_at: Timestamp) -> Self {
+        models.sort_by(|a, b| a.id.cmp(&b.id));
+        models.dedup_by(|a, b| a.id == b.id);
+        let entries = models
+            .into_iter()
+            .map(|info| Entry { caps: info.capabilities(), free: FreeFacts::of(&info), info })
+            .collect();
+        CatalogSnapshot { entries, source, fetched_at, skipped: 0 }
+    }
+
+    #[must_use]
+    pub fn with_skipped(mut self, skipped: usize) -> Self {
+        self.skipped = skipped;
+        self
+    }
+
+    pub fn empty() -> Self {
+        CatalogSnapshot::new(Vec::new(), CatalogSource::Memory, Timestamp::default())
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub fn models(&self) -> impl ExactSizeIterator<Item = &ModelInfo> {
+        self.entries.iter().map(|e| &e.info)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.entries.binary_search_by(|e| e.info.id.as_str().cmp(id)).ok()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Entry> {
+        self.index_of(id).map(|i| &self.entries[i])
+    }
+
+    pub fn source(&self) -> &CatalogSource {
+        &self.source
+    }
+
+    pub fn fetched_at(&self) -> Timestamp {
+        self.fetched_at
+    }
+
+    pub fn skipped(&self) -> usize {
+        self.skipped
+    }
+
+    /// The models that are free at `now`, in id order.
+    pub fn free_models(&self, now: Timestamp) -> impl Iterator<Item = &ModelInfo> {
+        self.entries.iter().filter(move |e| e.free.is_free(now)).map(|e| &e.info)
+    }
+
+    pub fn stats(&self, now: Timestamp) -> CatalogStats {
+        CatalogStats {
+            models: self.entries.len(),
+            free_models: self.free_models(now).count(),
+            skipped: self.skipped,
+            source: self.source.clone(),
+            fetched_at: self.fetched_at,
+            age_secs: now.saturating_since(self.fetched_at).as_secs(),
+        }
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &ModelId> {
+        self.entries.iter().map(|e| &e.info.id)
+    }
+}
+
+/// Counts and provenance of a snapshot, for `/readyz`, `/metrics` and the CLI.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CatalogStats {
+    pub models: usize,
+    pub free_models: usize,
+    pub skipped: usize,
+    pub source: CatalogSource,
+    pub fetched_at: Timestamp,
+    pub age_secs: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_deduplicated_and_searchable() {
+        let snap = CatalogSnapshot::new(
+            vec![ModelInfo::new("c:free"), ModelInfo::new("a:free"), ModelInfo::new("c:free")],
+            CatalogSource::Memory,
+            Timestamp::default(),
+        );
+        let ids: Vec<&str> = snap.ids().map(ModelId::as_str).collect();
+        assert_eq!(ids, ["a:free", "c:free"]);
+        assert_eq!(snap.index_of("c:free"), Some(1));
+        assert!(snap.get("b:free").is_none());
+    }
+}

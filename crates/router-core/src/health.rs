@@ -1,0 +1,417 @@
+//! Resilience state: per-model cooldowns and circuit breakers, and the account's quotas.
+//!
+//! Pure data plus the rules that change it; every method takes `now`. The router keeps
+//! one [`HealthState`] behind a lock and a [`StateStore`](crate::StateStore) persists it,
+//! so that a restart neither forgets a cooldown nor resets the day's request count.
+
+use crate::model::ModelId;
+use crate::ports::{ErrorKind, TransportError};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// The rules: backoffs, the circuit breaker, and the account's free-tier limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthPolicy {
+    /// First cooldown of a rate-limited model without `Retry-After`; doubles per repeat.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Failures (5xx, timeouts, connection errors) within `breaker_window` that open the breaker.
+    pub breaker_threshold: u32,
+    pub breaker_window: Duration,
+    pub breaker_open: Duration,
+    /// Requests sent upstream per minute; `None` is unlimited.
+    pub per_minute: Option<u32>,
+    /// Requests sent upstream per UTC day; `None` is unlimited.
+    pub per_day: Option<u32>,
+}
+
+impl Default for HealthPolicy {
+    fn default() -> Self {
+        HealthPolicy {
+            backoff_base: Duration::from_secs(30),
+            backoff_max: Duration::from_secs(600),
+            breaker_threshold: 3,
+            breaker_window: Duration::from_secs(60),
+            breaker_open: Duration::from_secs(60),
+            per_minute: Some(20),
+            per_day: Some(50),
+        }
+    }
+}
+
+/// A fixed counting window (a minute or a UTC day), identified by its index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub index: u64,
+    pub count: u32,
+}
+
+impl Window {
+    fn current(self, index: u64) -> u32 {
+        if self.index == index { self.count } else { 0 }
+    }
+
+    fn add(&mut self, index: u64) {
+        if self.index != index {
+            *self = Window { index, count: 0 };
+        }
+        self.count = self.count.saturating_add(1);
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountBlock {
+    pub until: Timestamp,
+    pub reason: String,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Breaker {
+    #[default]
+    Closed,
+    Open { until: Timestamp },
+    /// The open period is over; one probe request may go. `probe_since` is set while
+    /// a probe is in flight.
+    HalfOpen { probe_since: Option<Timestamp> },
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelHealth {
+    #[serde(default)]
+    pub rate_limited_until: Option<Timestamp>,
+    /// Consecutive rate limits; the next backoff is `base * 2^level`.
+    #[serde(default)]
+    pub backoff_level: u32,
+    /// Answered "unavailable" at this instant; left out until a catalog fetched later
+    /// lists it again.
+    #[serde(default)]
+    pub unavailable_since: Option<Timestamp>,
+    #[serde(default)]
+    pub recent_failures: Vec<Timestamp>,
+    #[serde(default)]
+    pub breaker: Breaker,
+}
+
+/// Why a model is left out of selection for now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CooldownCause {
+    RateLimited,
+    Unavailable,
+    CircuitOpen,
+    ProbeInFlight,
+}
+
+impl fmt::Display for CooldownCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CooldownCause::RateLimited => "rate limited",
+            CooldownCause::Unavailable => "unavailable until the catalog lists it again",
+            CooldownCause::CircuitOpen => "circuit open after repeated failures",
+            CooldownCause::ProbeInFlight => "a recovery probe is in flight",
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Cooldown {
+    pub cause: CooldownCause,
+    /// When the model becomes eligible again; `None` when that depends on a catalog
+    /// refresh or on a probe finishing.
+    pub until: Option<Timestamp>,
+}
+
+/// Which account limit stopped a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QuotaScope {
+    Minute { limit: u32 },
+    Day { limit: u32 },
+    /// Upstream said the account is limited (daily cap, per-minute limit).
+    Upstream { reason: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuotaBlock {
+    pub scope: QuotaScope,
+    pub until: Timestamp,
+}
+
+impl fmt::Display for QuotaBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.scope {
+            QuotaScope::Minute { limit } => {
+                write!(f, "free-tier limit of {limit} requests per minute reached; retry after {}", self.until)
+            }
+            QuotaScope::Day { limit } => {
+                write!(f, "free-tier limit of {limit} requests per day reached; retry after {}", self.until)
+            }
+            QuotaScope::Upstream { reason } => write!(f, "{reason}; retry after {}", self.until),
+        }
+    }
+}
+
+/// Quota use, for `/metrics` and the explain output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct QuotaReport {
+    pub minute_used: u32,
+    pub minute_limit: Option<u32>,
+    pub day_used: u32,
+    pub day_limit: Option<u32>,
+    pub blocked_until: Option<Timestamp>,
+}
+
+/// Everything the router remembers between requests, and across restarts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthState {
+    #[serde(default)]
+    pub models: BTreeMap<ModelId, ModelHealth>,
+    #[serde(default)]
+    pub minute: Window,
+    #[serde(default)]
+    pub day: Window,
+    #[serde(default)]
+    pub account_block: Option<AccountBlock>,
+}
+
+/// How long a probe may stay unanswered before another request may probe instead
+/// (the first probe's caller may have gone away without a verdict).
+const PROBE_STALE: Duration = Duration::from_secs(60);
+
+impl HealthState {
+    /// Whether `id` is left out at `now`. `catalog_fetched_at` is when the current
+    /// catalog was fetched: an "unavailable" mark older than it no longer counts.
+    pub fn cooldown(&self, id: &ModelId, now: Timestamp, catalog_fetched_at: Timestamp) -> Option<Cooldown> {
+        let h = self.models.get(id)?;
+        if let Some(until) = h.rate_limited_until.filter(|&u| now < u) {
+            return Some(Cooldown { cause: CooldownCause::RateLimited, until: Some(until) });
+        }
+        if h.unavailable_since.is_some_and(|since| catalog_fetched_at <= since) {
+            return Some(Cooldown { cause: CooldownCause::Unavailable, until: None });
+        }
+        match h.breaker {
+            Breaker::Open { until } if now < until => {
+                Some(Cooldown { cause: CooldownCause::CircuitOpen, until: Some(until) })
+            }
+            Breaker::HalfOpen { probe_since: Some(t) } if now < t.saturating_add(PROBE_STALE) => {
+                Some(Cooldown { cause: CooldownCause::ProbeInFlight, until: None })
+            }
+            _ => None,
+        }
+    }
+
+    /// The account-wide block in force at `now`, if any, without counting a request.
+    pub fn quota_block(&self, policy: &HealthPolicy, now: Timestamp) -> Option<QuotaBlock> {
+        if let Some(b) = self.account_block.as_ref().filter(|b| now < b.until) {
+            return Some(QuotaBlock { scope: QuotaScope::Upstream { reason: b.reason.clone() }, until: b.until });
+        }
+        if let Some(limit) = policy.per_day.filter(|&l| self.day.current(now.utc_day()) >= l) {
+            return Some(QuotaBlock { scope: QuotaScope::Day { limit }, until: now.next_utc_midnight() });
+        }
+        if let Some(limit) = policy.per_minute.filter(|&l| self.minute.current(now.minute()) >= l) {
+            return Some(QuotaBlock { scope: QuotaScope::Minute { limit }, until: now.next_minute() });
+        }
+        None
+    }
+
+    /// Counts one upstream request against the quotas, or says which one is spent.
+    /// Check and count happen under one lock, so concurrent requests cannot overshoot.
+    pub fn reserve(&mut self, policy: &HealthPolicy, now: Timestamp) -> Result<(), QuotaBlock> {
+        if let Some(block) = self.quota_block(policy, now) {
+            return Err(block);
+        }
+        self.minute.add(now.minute());
+        self.day.add(now.utc_day());
+        Ok(())
+    }
+
+    /// Marks the start of an attempt; a half-open model becomes "probing".
+    pub fn begin_attempt(&mut self, id: &ModelId, now: Timestamp) {
+        if let Some(h) = self.models.get_mut(id) {
+            if let Breaker::Open { until } = h.breaker {
+                if now >= until {
+                    h.breaker = Breaker::HalfOpen { probe_since: None };
+                }
+            }
+            if let Breaker::HalfOpen { probe_since } = &mut h.breaker {
+                *probe_since = Some(now);
+            }
+        }
+    }
+
+    pub fn record_success(&mut self, id: &ModelId) {
+        // A healthy model needs no entry at all; this keeps the state small.
+        self.models.remove(id);
+    }
+
+    /// Applies the consequences of a failed attempt on `id`.
+    pub fn record_failure(&mut self, id: &ModelId, err: &TransportError, policy: &HealthPolicy, now: Timestamp) {
+        match err.kind {
+            ErrorKind::RateLimitedModel => {
+                let h = self.models.entry(id.clone()).or_default();
+                let backoff = policy
+                    .backoff_base
+                    .saturating_mul(1u32.checked_shl(h.backoff_level).unwrap_or(u32::MAX))
+                    .min(policy.backoff_max);
+                let wait = err.retry_after.unwrap_or(backoff);
+                h.rate_limited_until = Some(now.saturating_add(wait));
+                h.backoff_level = h.backoff_level.saturating_add(1);
+            }
+            ErrorKind::ModelUnavailable => {
+                self.models.entry(id.clone()).or_default().unavailable_since = Some(now);
+            }
+            ErrorKind::ServerError | ErrorKind::Timeout | ErrorKind::Connection | ErrorKind::Protocol => {
+                let h = self.models.entry(id.clone()).or_default();
+                let window_start = Timestamp::from_millis(
+                    now.as_millis().saturating_sub(u64::try_from(policy.breaker_window.as_millis()).unwrap_or(u64::MAX)),
+                );
+                h.recent_failures.retain(|&t| t > window_start);
+                h.recent_failures.push(now);
+                let half_open = matches!(h.breaker, Breaker::HalfOpen { .. });
+                if half_open || h.recent_failures.len() >= policy.breaker_threshold as usize {
+                    h.breaker = Breaker::Open { until: now.saturating_add(policy.breaker_open) };
+                    h.recent_failures.clear();
+                }
+            }
+            ErrorKind::RateLimitedAccount => {
+                let until = err.retry_after.map_or_else(|| now.next_minute(), |d| now.saturating_add(d));
+                self.block_account(until, "upstream per-minute rate limit reached");
+            }
+            ErrorKind::DailyCapReached => {
+                let until = err.reset_at.filter(|&t| t > now).unwrap_or_else(|| now.next_utc_midnight());
+                self.block_account(until, "upstream daily free-model cap reached");
+            }
+            ErrorKind::ContextTooLong | ErrorKind::BadRequest | ErrorKind::Auth => {}
+        }
+    }
+
+    fn block_account(&mut self, until: Timestamp, reason: &str) {
+        let later = self.account_block.as_ref().is_none_or(|b| b.until < until);
+        if later {
+            self.account_block = Some(AccountBlock { until, reason: reason.to_owned() });
+        }
+    }
+
+    pub fn quota_report(&self, policy: &HealthPolicy, now: Timestamp) -> QuotaReport {
+        QuotaReport {
+            minute_used: self.minute.current(now.minute()),
+            minute_limit: policy.per_minute,
+            day_used: self.day.current(now.utc_day()),
+            day_limit: policy.per_day,
+            blocked_until: self.quota_block(policy, now).map(|b| b.until),
+        }
+    }
+
+    /// Models cooling down at `now`, in id order.
+    pub fn cooldowns(&self, now: Timestamp, catalog_fetched_at: Timestamp) -> Vec<(ModelId, Cooldown)> {
+        self.models
+            .keys()
+            .filter_map(|id| self.cooldown(id, now, catalog_fetched_at).map(|c| (id.clone(), c)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: Timestamp = Timestamp::from_secs(1_800_000_000);
+
+    fn at(secs: u64) -> Timestamp {
+        Timestamp::from_secs(T0.as_secs() + secs)
+    }
+
+    fn err(kind: ErrorKind) -> TransportError {
+        TransportError::new(kind, "x")
+    }
+
+    /// Replays `events` (seconds after T0, what happened) on model `m` and checks its
+    /// cooldown at `probe` seconds.
+    fn check(events: &[(u64, TransportError)], probe: u64, expected: Option<Cooldown>) {
+        let policy = HealthPolicy::default();
+        let mut s = HealthState::default();
+        let m = ModelId::new("m:free");
+        for (t, e) in events {
+            s.begin_attempt(&m, at(*t));
+            s.record_failure(&m, e, &policy, at(*t));
+        }
+        assert_eq!(s.cooldown(&m, at(probe), T0), expected, "{events:?} @ {probe}");
+    }
+
+    fn cd(cause: CooldownCause, until: Option<u64>) -> Option<Cooldown> {
+        Some(Cooldown { cause, until: until.map(at) })
+    }
+
+    #[test]
+    fn rate_limit_backoff_doubles_and_respects_retry_after() {
+        let rl = || err(ErrorKind::RateLimitedModel);
+        check(&[(0, rl())], 10, cd(CooldownCause::RateLimited, Some(30)));
+        check(&[(0, rl())], 30, None);
+        check(&[(0, rl()), (30, rl())], 31, cd(CooldownCause::RateLimited, Some(90)));
+        check(&[(0, rl()), (30, rl()), (90, rl())], 91, cd(CooldownCause::RateLimited, Some(210)));
+        let many: Vec<_> = (0..10).map(|i| (i * 1000, rl())).collect();
+        check(&many, 9001, cd(CooldownCause::RateLimited, Some(9600)));
+        let ra = rl().with_retry_after(Duration::from_secs(7));
+        check(&[(0, ra)], 1, cd(CooldownCause::RateLimited, Some(7)));
+    }
+
+    #[test]
+    fn breaker_opens_after_three_failures_in_a_minute() {
+        let se = || err(ErrorKind::ServerError);
+        check(&[(0, se()), (10, se())], 11, None);
+        check(&[(0, se()), (61, se()), (122, se())], 123, None);
+        check(&[(0, se()), (10, err(ErrorKind::Timeout)), (20, se())], 21, cd(CooldownCause::CircuitOpen, Some(80)));
+        // After the open period the next attempt is the half-open probe; its failure re-opens.
+        check(&[(0, se()), (10, se()), (20, se()), (80, se())], 81, cd(CooldownCause::CircuitOpen, Some(140)));
+    }
+
+    #[test]
+    fn unavailable_until_a_later_catalog() {
+        let policy = HealthPolicy::default();
+        let mut s = HealthState::default();
+        let m = ModelId::new("m:free");
+        s.record_failure(&m, &err(ErrorKind::ModelUnavailable), &policy, at(5));
+        assert_eq!(s.cooldown(&m, at(600), at(0)), cd(CooldownCause::Unavailable, None));
+        assert_eq!(s.cooldown(&m, at(600), at(6)), None);
+    }
+
+    #[test]
+    fn quotas_count_per_minute_and_per_day() {
+        let policy = HealthPolicy { per_minute: Some(2), per_day: Some(3), ..HealthPolicy::default() };
+        let mut s = HealthState::default();
+        let start = Timestamp::from_secs(1_800_000_000 / 86_400 * 86_400); // a midnight
+        assert!(s.reserve(&policy, start).is_ok());
+        assert!(s.reserve(&policy, start).is_ok());
+        let blocked = s.reserve(&policy, start).expect_err("minute limit");
+        assert_eq!(blocked, QuotaBlock { scope: QuotaScope::Minute { limit: 2 }, until: start.next_minute() });
+        assert!(s.reserve(&policy, start.next_minute()).is_ok());
+        let blocked = s.reserve(&policy, start.next_minute().next_minute()).expect_err("day limit");
+        assert_eq!(blocked.until, start.next_utc_midnight());
+        assert!(s.reserve(&policy, start.next_utc_midnight()).is_ok());
+    }
+
+    #[test]
+    fn daily_cap_blocks_the_account_until_reset() {
+        let policy = HealthPolicy::default();
+        let mut s = HealthState::default();
+        let cap = err(ErrorKind::DailyCapReached).with_reset_at(at(3600));
+        s.record_failure(&ModelId::new("m:free"), &cap, &policy, at(0));
+        let b = s.quota_block(&policy, at(10)).expect("blocked");
+        assert_eq!(b.until, at(3600));
+        assert!(s.quota_block(&policy, at(3600)).is_none());
+    }
+
+    #[test]
+    fn state_round_trips_through_json() {
+        let policy = HealthPolicy::default();
+        let mut s = HealthState::default();
+        s.record_failure(&ModelId::new("m:free"), &err(ErrorKind::RateLimitedModel), &policy, at(0));
+        s.reserve(&policy, at(0)).expect("quota");
+        let json = serde_json::to_string(&s).expect("serialise");
+        let back: HealthState = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back, s);
+    }
+}

@@ -1,0 +1,373 @@
+//! Domain types for models: ids, capabilities, prices, and the catalog entry itself.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// A model id as OpenRouter spells it, e.g. `meta-llama/llama-3.3-70b-instruct:free`.
+/// Cheap to clone: ids are shared between the catalog, decisions and the health state.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ModelId(Arc<str>);
+
+impl ModelId {
+    pub fn new(id: &str) -> Self {
+        ModelId(Arc::from(id))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A free variant by name (`:free` suffix). Only one of the signals of free-ness.
+    pub fn is_free_variant(&self) -> bool {
+        self.0.ends_with(":free")
+    }
+}
+
+impl fmt::Debug for ModelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for ModelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::borrow::Borrow<str> for ModelId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for ModelId {
+    fn from(s: &str) -> Self {
+        ModelId::new(s)
+    }
+}
+
+/// One thing a request can need from a model. Each maps to a catalog signal
+/// (an input or output modality, or a supported parameter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Capability {
+    TextOutput,
+    ImageInput,
+    FileInput,
+    AudioInput,
+    VideoInput,
+    ImageOutput,
+    AudioOutput,
+    Tools,
+    ToolChoice,
+    /// `response_format: {type: json_schema}`.
+    StructuredOutputs,
+    /// `response_format: {type: json_object}`: `response_format` or `structured_outputs`.
+    JsonMode,
+    Reasoning,
+    Logprobs,
+    TopLogprobs,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 14] = [
+        Capability::TextOutput,
+        Capability::ImageInput,
+        Capability::FileInput,
+        Capability::AudioInput,
+        Capability::VideoInput,
+        Capability::ImageOutput,
+        Capability::AudioOutput,
+        Capability::Tools,
+        Capability::ToolChoice,
+        Capability::StructuredOutputs,
+        Capability::JsonMode,
+        Capability::Reasoning,
+        Capability::Logprobs,
+        Capability::TopLogprobs,
+    ];
+
+    /// The short label used in explanations and error messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Capability::TextOutput => "text output",
+            Capability::ImageInput => "image input",
+            Capability::FileInput => "file input",
+            Capability::AudioInput => "audio input",
+            Capability::VideoInput => "video input",
+            Capability::ImageOutput => "image output",
+            Capability::AudioOutput => "audio output",
+            Capability::Tools => "tools",
+            Capability::ToolChoice => "tool_choice",
+            Capability::StructuredOutputs => "structured outputs",
+            Capability::JsonMode => "json mode",
+            Capability::Reasoning => "reasoning",
+            Capability::Logprobs => "logprobs",
+            Capability::TopLogprobs => "top_logprobs",
+        }
+    }
+
+    const fn bit(self) -> u16 {
+        1 << self as u8
+    }
+}
+
+/// A set of [`Capability`] as a bit set, so that "what is missing" is one AND per model.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct CapSet(u16);
+
+impl CapSet {
+    pub const EMPTY: CapSet = CapSet(0);
+
+    pub const fn with(self, c: Capability) -> CapSet {
+        CapSet(self.0 | c.bit())
+    }
+
+    pub fn insert(&mut self, c: Capability) {
+        self.0 |= c.bit();
+    }
+
+    pub const fn contains(self, c: Capability) -> bool {
+        self.0 & c.bit() != 0
+    }
+
+    /// Members of `self` that `other` lacks.
+    pub const fn missing_from(self, other: CapSet) -> CapSet {
+        CapSet(self.0 & !other.0)
+    }
+
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Capability> {
+        Capability::ALL.into_iter().filter(move |c| self.contains(*c))
+    }
+
+    /// Labels joined with ` + `, e.g. `tools + image input`.
+    pub fn describe(self) -> String {
+        self.iter().map(Capability::label).collect::<Vec<_>>().join(" + ")
+    }
+}
+
+impl fmt::Debug for CapSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+impl FromIterator<Capability> for CapSet {
+    fn from_iter<I: IntoIterator<Item = Capability>>(iter: I) -> Self {
+        let mut s = CapSet::EMPTY;
+        for c in iter {
+            s.insert(c);
+        }
+        s
+    }
+}
+
+/// Prices as the catalog serves them: USD per unit, as decimal strings (`"0"`,
+/// `"0.0000003"`), plus the odd structured entry (`overrides` lists). Kept verbatim so
+/// that nothing is lost in a round trip and zero is judged on the exact text.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Pricing(pub BTreeMap<String, serde_json::Value>);
+
+impl Pricing {
+    /// Keys whose price is not exactly zero (or cannot be read as a number).
+    pub fn priced_keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().filter(|(_, v)| !price_is_zero(v)).map(|(k, _)| k.as_str())
+    }
+
+    pub fn all_zero(&self) -> bool {
+        self.priced_keys().next().is_none()
+    }
+}
+
+/// Whether a price value is exactly zero. Anything that is not a readable number is
+/// treated as non-zero: when unsure, a model is not free.
+fn price_is_zero(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => decimal_is_zero(s) == Some(true),
+        Value::Number(n) => decimal_is_zero(&n.to_string()) == Some(true),
+        // Structured prices (e.g. `overrides: [{min_prompt_tokens, prompt, completion}]`):
+        // every price inside must be zero; thresholds are not prices.
+        Value::Array(items) => items.iter().all(price_is_zero),
+        Value::Object(map) => map
+            .iter()
+            .filter(|(k, _)| !(k.starts_with("min_") || k.starts_with("max_")))
+            .all(|(_, v)| price_is_zero(v)),
+        Value::Null | Value::Bool(_) => false,
+    }
+}
+
+/// Reads a decimal literal exactly: `Some(true)` when every digit of its mantissa is
+/// zero, `Some(false)` for any other number, `None` when it is not a decimal literal.
+/// No float conversion, so `"0.0000000000000000001"` is never mistaken for zero.
+pub fn decimal_is_zero(s: &str) -> Option<bool> {
+    let s = s.trim();
+    let s = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (mantissa, exponent) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    if let Some(e) = exponent {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        if e.is_empty() || !e.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+    }
+    let mut digits = 0;
+    let mut dots = 0;
+    let mut zero = true;
+    for b in mantissa.bytes() {
+        match b {
+            b'0' => digits += 1,
+            b'1'..=b'9' => {
+                digits += 1;
+                zero = false;
+            }
+            b'.' => dots += 1,
+            _ => return None,
+        }
+    }
+    (digits > 0 && dots <= 1).then_some(zero)
+}
+
+/// A catalog entry: what the router knows about one model. Field names follow
+/// OpenRouter's `/models` schema where one exists; `None` means "unknown".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub id: ModelId,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_length: Option<u64>,
+    /// `top_provider.max_completion_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u64>,
+    #[serde(default)]
+    pub input_modalities: Vec<String>,
+    #[serde(default)]
+    pub output_modalities: Vec<String>,
+    #[serde(default)]
+    pub supported_parameters: Vec<String>,
+    #[serde(default)]
+    pub pricing: Pricing,
+    /// `architecture.tokenizer`; `Router` marks a meta model such as `openrouter/free`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<String>,
+    /// `YYYY-MM-DD`, as served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_date: Option<String>,
+}
+
+impl ModelInfo {
+    /// A model with just an id and otherwise unknown properties; a convenient start
+    /// for tests and for building entries field by field.
+    pub fn new(id: &str) -> Self {
+        ModelInfo {
+            id: ModelId::new(id),
+            name: String::new(),
+            created: None,
+            context_length: None,
+            max_completion_tokens: None,
+            input_modalities: Vec::new(),
+            output_modalities: Vec::new(),
+            supported_parameters: Vec::new(),
+            pricing: Pricing::default(),
+            tokenizer: None,
+            expiration_date: None,
+        }
+    }
+
+    /// A router or meta model (`openrouter/free`, `openrouter/auto`, ...): never a
+    /// target, whatever its price says.
+    pub fn is_router(&self) -> bool {
+        self.tokenizer.as_deref() == Some("Router") || self.id.as_str().starts_with("openrouter/")
+    }
+
+    pub fn supports_parameter(&self, p: &str) -> bool {
+        self.supported_parameters.iter().any(|s| s == p)
+    }
+
+    /// The capabilities this model's catalog entry advertises.
+    pub fn capabilities(&self) -> CapSet {
+        let input = |m: &str| self.input_modalities.iter().any(|s| s == m);
+        let output = |m: &str| self.output_modalities.iter().any(|s| s == m);
+        let param = |p: &str| self.supports_parameter(p);
+        let mut caps = CapSet::EMPTY;
+        let mut set = |c: Capability, yes: bool| {
+            if yes {
+                caps.insert(c);
+            }
+        };
+        set(Capability::TextOutput, output("text"));
+        set(Capability::ImageInput, input("image"));
+        set(Capability::FileInput, input("file"));
+        set(Capability::AudioInput, input("audio"));
+        set(Capability::VideoInput, input("video"));
+        set(Capability::ImageOutput, output("image"));
+        set(Capability::AudioOutput, output("audio"));
+        set(Capability::Tools, param("tools"));
+        set(Capability::ToolChoice, param("tool_choice"));
+        set(Capability::StructuredOutputs, param("structured_outputs"));
+        set(Capability::JsonMode, param("response_format") || param("structured_outputs"));
+        set(Capability::Reasoning, param("reasoning") || param("include_reasoning"));
+        set(Capability::Logprobs, param("logprobs"));
+        set(Capability::TopLogprobs, param("top_logprobs"));
+        caps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(price: serde_json::Value, zero: bool) {
+        assert_eq!(price_is_zero(&price), zero, "{price}");
+    }
+
+    #[test]
+    fn zero_is_never_tiny() {
+        check(json!("0"), true);
+        check(json!("0.0"), true);
+        check(json!("-0"), true);
+        check(json!("0e-5"), true);
+        check(json!(0), true);
+        check(json!(0.0), true);
+        check(json!("0.0000003"), false);
+        check(json!("0.0000000000000000000000001"), false);
+        check(json!("1e-30"), false);
+        check(json!("-1"), false);
+        check(json!(""), false);
+        check(json!("free"), false);
+        check(json!("0.0.0"), false);
+        check(json!(null), false);
+        check(json!([]), true);
+        check(json!([{"min_prompt_tokens": 128000, "prompt": "0", "completion": "0"}]), true);
+        check(json!([{"min_prompt_tokens": 128000, "prompt": "0.000001", "completion": "0"}]), false);
+    }
+
+    #[test]
+    fn capabilities_from_catalog_signals() {
+        let mut m = ModelInfo::new("a/b:free");
+        m.input_modalities = vec!["text".into(), "image".into()];
+        m.output_modalities = vec!["text".into()];
+        m.supported_parameters = vec!["tools".into(), "response_format".into(), "include_reasoning".into()];
+        let caps = m.capabilities();
+        assert_eq!(
+            caps.describe(),
+            "text output + image input + tools + json mode + reasoning"
+        );
+        assert!(!caps.contains(Capability::StructuredOutputs));
+    }
+}
