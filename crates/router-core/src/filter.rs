@@ -57,12 +57,7 @@ impl fmt::Display for Reason {
 }
 
 /// Checks one entry against the requirements; `None` means it can serve them.
-pub fn check_entry(
-    snapshot: &CatalogSnapshot,
-    index: usize,
-    req: &Requirements,
-    now: Timestamp,
-) -> Option<Rejection> {
+pub fn check_entry(snapshot: &CatalogSnapshot, index: usize, req: &Requirements, now: Timestamp) -> Option<Rejection> {
     let e = &snapshot.entries()[index];
     let not_free = !e.free.is_free(now);
     let missing = req.caps.missing_from(e.caps);
@@ -192,8 +187,7 @@ mod tests {
                 m.context_length = f[1].parse().ok();
                 m.input_modalities = f[2].split(',').map(String::from).collect();
                 m.output_modalities = vec!["text".into()];
-                m.supported_parameters =
-                    f[3].split(',').filter(|p| *p != "-").map(String::from).collect();
+                m.supported_parameters = f[3].split(',').filter(|p| *p != "-").map(String::from).collect();
                 let price = if f[0].ends_with(":free") { "0" } else { "0.000001" };
                 m.pricing.0.insert("prompt".into(), price.into());
                 m
@@ -212,8 +206,7 @@ mod tests {
         let ids: Vec<&str> = f.candidates.iter().map(|&i| snap.entries()[i].info.id.as_str()).collect();
         let mut lines = vec![format!("candidates: {}", ids.join(" ")).trim().to_owned()];
         for r in &f.rejected {
-            let reasons: Vec<String> =
-                r.reasons(&snap, Timestamp::default()).iter().map(ToString::to_string).collect();
+            let reasons: Vec<String> = r.reasons(&snap, Timestamp::default()).iter().map(ToString::to_string).collect();
             lines.push(format!("{}: {}", snap.entries()[r.index].info.id, reasons.join("; ")));
         }
         if f.candidates.is_empty() {

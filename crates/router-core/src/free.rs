@@ -50,14 +50,9 @@ pub(crate) struct FreeFacts {
 impl FreeFacts {
     pub(crate) fn of(m: &ModelInfo) -> Self {
         let expires_at = m.expiration_date.as_deref().map(|d| {
-            parse_date(d)
-                .map(|t| t.saturating_add(std::time::Duration::from_secs(86_400)))
-                .unwrap_or_default()
+            parse_date(d).map(|t| t.saturating_add(std::time::Duration::from_secs(86_400))).unwrap_or_default()
         });
-        FreeFacts {
-            static_free: m.id.is_free_variant() && m.pricing.all_zero() && !m.is_router(),
-            expires_at,
-        }
+        FreeFacts { static_free: m.id.is_free_variant() && m.pricing.all_zero() && !m.is_router(), expires_at }
     }
 
     pub(crate) fn is_free(&self, now: Timestamp) -> bool {

@@ -73,10 +73,14 @@ pub struct AccountBlock {
 pub enum Breaker {
     #[default]
     Closed,
-    Open { until: Timestamp },
+    Open {
+        until: Timestamp,
+    },
     /// The open period is over; one probe request may go. `probe_since` is set while
     /// a probe is in flight.
-    HalfOpen { probe_since: Option<Timestamp> },
+    HalfOpen {
+        probe_since: Option<Timestamp>,
+    },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,10 +132,16 @@ pub struct Cooldown {
 /// Which account limit stopped a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QuotaScope {
-    Minute { limit: u32 },
-    Day { limit: u32 },
+    Minute {
+        limit: u32,
+    },
+    Day {
+        limit: u32,
+    },
     /// Upstream said the account is limited (daily cap, per-minute limit).
-    Upstream { reason: String },
+    Upstream {
+        reason: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -266,7 +276,8 @@ impl HealthState {
             ErrorKind::ServerError | ErrorKind::Timeout | ErrorKind::Connection | ErrorKind::Protocol => {
                 let h = self.models.entry(id.clone()).or_default();
                 let window_start = Timestamp::from_millis(
-                    now.as_millis().saturating_sub(u64::try_from(policy.breaker_window.as_millis()).unwrap_or(u64::MAX)),
+                    now.as_millis()
+                        .saturating_sub(u64::try_from(policy.breaker_window.as_millis()).unwrap_or(u64::MAX)),
                 );
                 h.recent_failures.retain(|&t| t > window_start);
                 h.recent_failures.push(now);

@@ -14,6 +14,7 @@ pub mod model;
 pub mod ports;
 pub mod request;
 pub mod router;
+pub mod secret;
 pub mod select;
 pub mod sse;
 pub mod time;
@@ -24,7 +25,11 @@ pub use filter::{Filtered, Reason, Rejection, Shortfall, filter};
 pub use free::{NotFree, is_free, not_free_reasons};
 pub use health::{Cooldown, CooldownCause, HealthPolicy, HealthState, QuotaBlock, QuotaReport, QuotaScope};
 pub use model::{CapSet, Capability, ModelId, ModelInfo, Pricing};
-pub use ports::{Body, ByteStream, Catalog, ChatTransport, Clock, ErrorKind, StateStore, StoreError, TransportError, UpstreamResponse};
+pub use ports::{
+    Body, ByteStream, Catalog, ChatTransport, Clock, ErrorKind, StateStore, StoreError, TransportError,
+    UpstreamResponse,
+};
 pub use request::{ChatRequest, RequestError, Requirements, Target};
 pub use router::{Attempt, Explanation, Ports, RouteFailure, RouteReport, Routed, Router, RouterConfig};
+pub use secret::Secret;
 pub use time::Timestamp;

@@ -198,10 +198,9 @@ fn price_is_zero(v: &serde_json::Value) -> bool {
         // Structured prices (e.g. `overrides: [{min_prompt_tokens, prompt, completion}]`):
         // every price inside must be zero; thresholds are not prices.
         Value::Array(items) => items.iter().all(price_is_zero),
-        Value::Object(map) => map
-            .iter()
-            .filter(|(k, _)| !(k.starts_with("min_") || k.starts_with("max_")))
-            .all(|(_, v)| price_is_zero(v)),
+        Value::Object(map) => {
+            map.iter().filter(|(k, _)| !(k.starts_with("min_") || k.starts_with("max_"))).all(|(_, v)| price_is_zero(v))
+        }
         Value::Null | Value::Bool(_) => false,
     }
 }
@@ -364,10 +363,7 @@ mod tests {
         m.output_modalities = vec!["text".into()];
         m.supported_parameters = vec!["tools".into(), "response_format".into(), "include_reasoning".into()];
         let caps = m.capabilities();
-        assert_eq!(
-            caps.describe(),
-            "text output + image input + tools + json mode + reasoning"
-        );
+        assert_eq!(caps.describe(), "text output + image input + tools + json mode + reasoning");
         assert!(!caps.contains(Capability::StructuredOutputs));
     }
 }

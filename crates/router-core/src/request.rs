@@ -103,8 +103,7 @@ impl fmt::Debug for ChatRequest {
 impl ChatRequest {
     /// Parses and analyses a request body.
     pub fn from_slice(body: &[u8]) -> Result<Self, RequestError> {
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| RequestError::Json(e.to_string()))?;
+        let value: Value = serde_json::from_slice(body).map_err(|e| RequestError::Json(e.to_string()))?;
         Self::from_value(value)
     }
 
@@ -212,10 +211,7 @@ fn truthy(v: Option<&Value>) -> bool {
 fn as_tokens(body: &Map<String, Value>, field: &'static str) -> Result<Option<u64>, RequestError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(Some)
-            .ok_or(RequestError::BadField { field, expected: "a non-negative integer" }),
+        Some(v) => v.as_u64().map(Some).ok_or(RequestError::BadField { field, expected: "a non-negative integer" }),
     }
 }
 
@@ -426,10 +422,7 @@ mod tests {
             &format!(r#"{{{HI},"logprobs":true,"top_logprobs":3}}"#),
             "text output, logprobs, top_logprobs, context >= 5 tokens",
         );
-        check(
-            &format!(r#"{{{HI},"modalities":["image","text"]}}"#),
-            "text output, image output, context >= 5 tokens",
-        );
+        check(&format!(r#"{{{HI},"modalities":["image","text"]}}"#), "text output, image output, context >= 5 tokens");
         check(
             &format!(r#"{{{HI},"max_tokens":100}}"#),
             "text output, context >= 105 tokens, max completion >= 100 tokens",
@@ -464,10 +457,7 @@ mod tests {
                 .as_bytes(),
         )
         .expect("valid request");
-        assert_eq!(
-            r.targets(),
-            [Target::Model("a/b:free".into()), Target::Model("c:free".into()), Target::AnyFree]
-        );
+        assert_eq!(r.targets(), [Target::Model("a/b:free".into()), Target::Model("c:free".into()), Target::AnyFree]);
         assert!(r.is_stream());
         let body: Value = serde_json::from_slice(&r.body_for(&"c:free".into())).expect("json");
         assert_eq!(

@@ -6,7 +6,10 @@ use crate::filter::{Filtered, Rejection, Shortfall, check_entry, filter};
 use crate::free::not_free_reasons;
 use crate::health::{Cooldown, HealthPolicy, HealthState, QuotaReport};
 use crate::model::ModelId;
-use crate::ports::{Body, ByteStream, Catalog, ChatTransport, Clock, ErrorKind, StateStore, StoreError, TransportError, UpstreamResponse};
+use crate::ports::{
+    Body, ByteStream, Catalog, ChatTransport, Clock, ErrorKind, StateStore, StoreError, TransportError,
+    UpstreamResponse,
+};
 use crate::request::{ChatRequest, Target};
 use crate::select::{SelectionRng, pick, rng_from_seed};
 use crate::sse::{self, LineSplitter, ModelRewriter};
@@ -224,7 +227,14 @@ impl Router {
         Ok(Plan { filtered, steps })
     }
 
-    fn no_candidate(&self, snap: &CatalogSnapshot, req: &ChatRequest, f: &Filtered, steps: &[Step], now: Timestamp) -> RouteError {
+    fn no_candidate(
+        &self,
+        snap: &CatalogSnapshot,
+        req: &ChatRequest,
+        f: &Filtered,
+        steps: &[Step],
+        now: Timestamp,
+    ) -> RouteError {
         let reqs = req.requirements();
         let requirements = reqs.labels();
         let named: Vec<String> = steps
@@ -364,7 +374,11 @@ impl Router {
                         self.health().record_failure(&model, &error, &self.config.health, now);
                         self.dirty.store(true, Ordering::Release);
                     }
-                    report.attempts.push(Attempt { model: model.clone(), failure: Some(error.kind), elapsed: error.elapsed });
+                    report.attempts.push(Attempt {
+                        model: model.clone(),
+                        failure: Some(error.kind),
+                        elapsed: error.elapsed,
+                    });
                     let kind = error.kind;
                     if kind == ErrorKind::ContextTooLong {
                         let ctx = snap.entries()[index].info.context_length.unwrap_or(0);
@@ -460,7 +474,16 @@ impl Router {
             .next_pick(&mut plan, &snap, &health, &[], 0, &mut rng_from_seed(seed), now)
             .ok()
             .map(|i| snap.entries()[i].info.id.clone());
-        Ok(Explanation::new(&snap, req, &plan.filtered, now, cooling, pick, seed, health.quota_report(&self.config.health, now)))
+        Ok(Explanation::new(
+            &snap,
+            req,
+            &plan.filtered,
+            now,
+            cooling,
+            pick,
+            seed,
+            health.quota_report(&self.config.health, now),
+        ))
     }
 }
 

@@ -175,7 +175,10 @@ mod tests {
         check(": OPENROUTER PROCESSING\n\n", ": OPENROUTER PROCESSING\n\n");
         check("data: {\"model\":\"m:free\",\"x\":1}\n\n", "data: {\"model\":\"m:free\",\"x\":1}\n\n");
         check("data: {\"model\":\"m\",\"x\":1}\n\n", "data: {\"model\":\"m:free\",\"x\":1}\n\n");
-        check("data: {\"model\":\"|m\",\"x\":1}\n|\ndata: [DONE]\n\n", "data: {\"model\":\"m:free\",\"x\":1}\n\ndata: [DONE]\n\n");
+        check(
+            "data: {\"model\":\"|m\",\"x\":1}\n|\ndata: [DONE]\n\n",
+            "data: {\"model\":\"m:free\",\"x\":1}\n\ndata: [DONE]\n\n",
+        );
         check("data: {\"x\":1}\r\n\r\n", "data: {\"x\":1}\r\n\r\n");
         check("data: {\"model\":\"m\"}", "data: {\"model\":\"m:free\"}");
     }
