@@ -1,5 +1,172 @@
-//! `cargo xtask ci`.
+//! `cargo xtask ci`: every check CI runs, in order, stopping at the first failure.
+//!
+//! 1. `cargo fmt --all --check`
+//! 2. `cargo clippy --workspace --all-targets -- -D warnings`
+//! 3. the tests (`cargo nextest run --workspace` when cargo-nextest is installed, else `cargo test`)
+//! 4. the doc tests (`cargo test --workspace --doc`; nextest does not run them)
+//! 5. the architecture invariant: no async runtime or HTTP stack in `router-core`'s normal
+//!    dependency tree (see [`forbidden_in_tree`])
 
-pub fn run(_args: &[String]) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+use anyhow::{Context, Result, bail};
+use std::process::{Command, Stdio};
+
+/// Crates that must never be in `router-core`'s normal dependency tree: the runtime, the
+/// HTTP stack, and the socket crates under them. Any of them means IO crept into the core.
+const FORBIDDEN: [&str; 6] = ["tokio", "reqwest", "hyper", "axum", "mio", "socket2"];
+
+pub fn run(args: &[String]) -> Result<()> {
+    if let Some(arg) = args.first() {
+        bail!("`cargo xtask ci` takes no arguments (got `{arg}`)");
+    }
+    let steps: [(&str, &[&str]); 2] = [
+        ("formatting", &["fmt", "--all", "--check"]),
+        ("clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+    ];
+    for (name, args) in steps {
+        cargo_step(name, args)?;
+    }
+    if nextest_available() {
+        cargo_step("tests", &["nextest", "run", "--workspace"])?;
+    } else {
+        eprintln!("note: cargo-nextest is not installed; running the tests with `cargo test`");
+        cargo_step("tests", &["test", "--workspace", "--lib", "--bins", "--tests"])?;
+    }
+    cargo_step("doc tests", &["test", "--workspace", "--doc"])?;
+    check_core_invariants()?;
+    eprintln!("==> ci passed");
+    Ok(())
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(crate::root());
+    cmd
+}
+
+/// Runs `cargo <args>` with the output shown as it comes, and fails with the step's name.
+fn cargo_step(name: &str, args: &[&str]) -> Result<()> {
+    let line = format!("cargo {}", args.join(" "));
+    eprintln!("==> {name}: {line}");
+    let status = cargo().args(args).status().with_context(|| format!("could not start `{line}`"))?;
+    if !status.success() {
+        bail!("ci step `{name}` failed ({status}); rerun `{line}` to see why");
+    }
+    Ok(())
+}
+
+fn nextest_available() -> bool {
+    cargo()
+        .args(["nextest", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn check_core_invariants() -> Result<()> {
+    let args = ["tree", "-p", "router-core", "-e", "normal", "--prefix", "none"];
+    let line = format!("cargo {}", args.join(" "));
+    eprintln!("==> architecture invariants: {line}");
+    let out = cargo().args(args).stderr(Stdio::inherit()).output().with_context(|| format!("could not start `{line}`"))?;
+    if !out.status.success() {
+        bail!("ci step `architecture invariants` failed: `{line}` exited with {}", out.status);
+    }
+    let tree = String::from_utf8(out.stdout).context("`cargo tree` printed something that is not utf-8")?;
+    let found = forbidden_in_tree(&tree)?;
+    if !found.is_empty() {
+        bail!(
+            "ci step `architecture invariants` failed: router-core must stay pure (no IO, no async runtime), \
+             but its normal dependency tree contains {}; move that code into an adapter crate",
+            found.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The forbidden crates (`name vX.Y.Z`, once each, in order of appearance) in the output of
+/// `cargo tree -p router-core -e normal --prefix none`. Fails on text that is not such a
+/// tree, so that a broken `cargo tree` call cannot pass the check by printing nothing.
+pub fn forbidden_in_tree(tree: &str) -> Result<Vec<String>> {
+    let mut lines = tree.lines().map(str::trim).filter(|l| !l.is_empty());
+    match lines.next() {
+        Some(first) if first.starts_with("router-core v") => {}
+        other => bail!("unexpected `cargo tree` output: expected it to start with `router-core v...`, got {other:?}"),
+    }
+    let mut found: Vec<String> = Vec::new();
+    for line in lines {
+        let mut words = line.split_whitespace();
+        let (Some(name), Some(version)) = (words.next(), words.next()) else { continue };
+        if FORBIDDEN.contains(&name) {
+            let hit = format!("{name} {version}");
+            if !found.contains(&hit) {
+                found.push(hit);
+            }
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pure core's tree, as `cargo tree --prefix none` prints it.
+    const PURE: &str = "\
+router-core v0.1.0 (/work/main/crates/router-core)
+async-trait v0.1.92 (proc-macro)
+proc-macro2 v1.0.101
+unicode-ident v1.0.19
+bytes v1.10.1
+futures-util v0.3.31
+futures-core v0.3.31
+memchr v2.7.6
+rand_chacha v0.10.0
+serde_json v1.0.145
+memchr v2.7.6 (*)
+";
+
+    /// Runs the check on `tree` and compares what it reports (or its error) to `expected`.
+    fn check(tree: &str, expected: &str) {
+        let got = match forbidden_in_tree(tree) {
+            Ok(found) => found.join(", "),
+            Err(e) => format!("error: {e}"),
+        };
+        assert_eq!(got, expected, "{tree}");
+    }
+
+    #[test]
+    fn a_pure_core_passes() {
+        check(PURE, "");
+    }
+
+    #[test]
+    fn adding_tokio_fails_the_check() {
+        check(&format!("{PURE}tokio v1.40.0\npin-project-lite v0.2.16\n"), "tokio v1.40.0");
+    }
+
+    #[test]
+    fn every_forbidden_crate_is_named_once() {
+        let tree = format!(
+            "{PURE}reqwest v0.13.1\nhyper v1.7.0\ntokio v1.47.1\nmio v1.0.4\nsocket2 v0.6.0\n\
+             tokio v1.47.1 (*)\naxum v0.8.4\nhyper v1.7.0 (*)\n"
+        );
+        check(&tree, "reqwest v0.13.1, hyper v1.7.0, tokio v1.47.1, mio v1.0.4, socket2 v0.6.0, axum v0.8.4");
+    }
+
+    #[test]
+    fn names_are_matched_whole() {
+        // Crates whose names merely start like a forbidden one are not flagged by name;
+        // if they pulled in the real thing, that crate would be listed too.
+        check(&format!("{PURE}tokio-macros v2.5.0 (proc-macro)\nhyperloglog v1.0.0\n"), "");
+    }
+
+    #[test]
+    fn output_that_is_not_the_core_tree_fails() {
+        check("", "error: unexpected `cargo tree` output: expected it to start with `router-core v...`, got None");
+        check(
+            "error: package ID specification `router-core` did not match any packages",
+            "error: unexpected `cargo tree` output: expected it to start with `router-core v...`, \
+             got Some(\"error: package ID specification `router-core` did not match any packages\")",
+        );
+    }
 }

@@ -1,1 +1,433 @@
-//! placeholder
+//! A fast, scriptable fake OpenRouter on loopback, shared by the tests and the benchmark.
+//!
+//! It serves `GET /api/v1/models`, `POST /api/v1/chat/completions` (JSON and real SSE)
+//! and `GET /api/v1/key` from memory, answers with no delay unless a [`Behaviour`] asks
+//! for one, and records what it received so tests can assert on it. Each SSE event is
+//! written as its own body chunk, so tests can observe chunk timing.
+
+mod behaviour;
+mod models;
+
+pub use behaviour::Behaviour;
+pub use models::{FakeModel, default_models, models_json};
+
+use behaviour::{Reply, error_body, reply};
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
+use hyper::body::{Frame, Incoming};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+/// One chat request the fake received.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub model: String,
+    pub body: Value,
+    pub authorization: Option<String>,
+    /// Every request header, lowercase names, in order.
+    pub headers: Vec<(String, String)>,
+    pub stream: bool,
+}
+
+type RespBody = UnsyncBoxBody<Bytes, Infallible>;
+
+#[derive(Debug)]
+struct Shared {
+    models_body: RwLock<Bytes>,
+    models_status: AtomicUsize,
+    behaviours: RwLock<HashMap<String, Behaviour>>,
+    default_behaviour: RwLock<Behaviour>,
+    key_info: RwLock<Bytes>,
+    record: AtomicBool,
+    requests: Mutex<Vec<Recorded>>,
+    calls: Mutex<HashMap<String, usize>>,
+    total_calls: AtomicUsize,
+    models_fetches: AtomicUsize,
+    closed_early: AtomicUsize,
+    events_sent: AtomicUsize,
+    serial: AtomicU64,
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock<T>(l: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    l.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A running fake upstream. Dropping it stops the server and closes every connection.
+#[derive(Debug)]
+pub struct FakeUpstream {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl FakeUpstream {
+    /// Binds `127.0.0.1:0` and starts serving on the current tokio runtime.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound (a broken test machine).
+    pub async fn start() -> FakeUpstream {
+        #[allow(clippy::expect_used)] // a test fixture: there is nothing useful to do without a port
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port for the fake upstream");
+        #[allow(clippy::expect_used)]
+        let addr = listener.local_addr().expect("local address of a bound listener");
+        let models = serde_json::to_vec(&models_json(&default_models())).unwrap_or_default();
+        let key = serde_json::json!({"data": {"is_free_tier": true, "limit": null, "usage": 0}}).to_string();
+        let shared = Arc::new(Shared {
+            models_body: RwLock::new(Bytes::from(models)),
+            models_status: AtomicUsize::new(200),
+            behaviours: RwLock::new(HashMap::new()),
+            default_behaviour: RwLock::new(Behaviour::Ok),
+            key_info: RwLock::new(Bytes::from(key)),
+            record: AtomicBool::new(true),
+            requests: Mutex::new(Vec::new()),
+            calls: Mutex::new(HashMap::new()),
+            total_calls: AtomicUsize::new(0),
+            models_fetches: AtomicUsize::new(0),
+            closed_early: AtomicUsize::new(0),
+            events_sent: AtomicUsize::new(0),
+            serial: AtomicU64::new(0),
+        });
+        let task = tokio::spawn(accept_loop(listener, shared.clone()));
+        FakeUpstream { addr, shared, task }
+    }
+
+    /// `http://127.0.0.1:PORT/api/v1`
+    pub fn base_url(&self) -> String {
+        format!("http://{}/api/v1", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The raw body `/models` serves from now on.
+    pub fn set_models(&self, body: impl Into<Bytes>) {
+        *write(&self.shared.models_body) = body.into();
+    }
+
+    /// A status other than 200 makes `/models` answer with an OpenRouter error body.
+    pub fn set_models_status(&self, status: u16) {
+        self.shared.models_status.store(usize::from(status), Ordering::Relaxed);
+    }
+
+    /// The script for chat requests naming `model`.
+    pub fn set_behaviour(&self, model: &str, b: Behaviour) {
+        write(&self.shared.behaviours).insert(model.to_owned(), b);
+    }
+
+    /// The script for models without their own; initially [`Behaviour::Ok`].
+    pub fn set_default_behaviour(&self, b: Behaviour) {
+        *write(&self.shared.default_behaviour) = b;
+    }
+
+    /// The body of `GET /key`.
+    pub fn set_key_info(&self, json: Value) {
+        *write(&self.shared.key_info) = Bytes::from(json.to_string());
+    }
+
+    /// Whether chat requests are kept for [`requests`](Self::requests) (on by default).
+    /// The benchmark turns it off so memory stays flat; counters still count.
+    pub fn set_recording(&self, on: bool) {
+        self.shared.record.store(on, Ordering::Relaxed);
+    }
+
+    /// Every chat request received (while recording), in order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        lock(&self.shared.requests).clone()
+    }
+
+    /// Chat requests received for `model`.
+    pub fn calls(&self, model: &str) -> usize {
+        lock(&self.shared.calls).get(model).copied().unwrap_or(0)
+    }
+
+    pub fn total_calls(&self) -> usize {
+        self.shared.total_calls.load(Ordering::Relaxed)
+    }
+
+    pub fn models_fetches(&self) -> usize {
+        self.shared.models_fetches.load(Ordering::Relaxed)
+    }
+
+    /// Chat answers whose client went away before the answer ended (while waiting to
+    /// answer, or mid-stream): proof that a cancellation reached upstream.
+    pub fn open_connections_closed(&self) -> usize {
+        self.shared.closed_early.load(Ordering::Relaxed)
+    }
+
+    /// SSE events (comments and data) written to clients so far, over all streams.
+    pub fn sse_events_sent(&self) -> usize {
+        self.shared.events_sent.load(Ordering::Relaxed)
+    }
+
+    /// Clears recorded requests and counters; scripts and the catalog stay.
+    pub fn reset_counters(&self) {
+        lock(&self.shared.requests).clear();
+        lock(&self.shared.calls).clear();
+        for c in
+            [&self.shared.total_calls, &self.shared.models_fetches, &self.shared.closed_early, &self.shared.events_sent]
+        {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Stops accepting and closes every open connection.
+    pub async fn shutdown(self) {
+        self.task.abort();
+        // Abort is the point; the join result only says it was cancelled.
+        let _ = (&mut { self }.task).await;
+    }
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    // Connection tasks live in this set, so aborting the loop closes them all.
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                // Small writes must not wait for Nagle: SSE events and benchmark latency.
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                conns.spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let shared = shared.clone();
+                        async move { Ok::<_, Infallible>(handle(shared, req).await) }
+                    });
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    // A client going away mid-answer is an expected outcome here.
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+                });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
+fn full(status: u16, content_type: &'static str, body: Bytes) -> Response<RespBody> {
+    let mut resp = Response::new(Full::new(body).boxed_unsync());
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+const JSON: &str = "application/json";
+
+fn error(status: u16, message: &str) -> Response<RespBody> {
+    full(status, JSON, error_body(status, message, None))
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<RespBody> {
+    let path = req.uri().path();
+    match (req.method(), path.strip_prefix("/api/v1").unwrap_or(path)) {
+        (&Method::POST, "/chat/completions") => chat(shared, req).await,
+        (&Method::GET, "/models") => {
+            shared.models_fetches.fetch_add(1, Ordering::Relaxed);
+            let status = u16::try_from(shared.models_status.load(Ordering::Relaxed)).unwrap_or(500);
+            if status == 200 {
+                full(200, JSON, read(&shared.models_body).clone())
+            } else {
+                error(status, "Internal Server Error")
+            }
+        }
+        (&Method::GET, "/key") => full(200, JSON, read(&shared.key_info).clone()),
+        _ => error(404, "Not Found"),
+    }
+}
+
+/// Counts an answer as cut short when it is dropped before being marked done.
+struct InFlight {
+    shared: Arc<Shared>,
+    done: bool,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.done {
+            self.shared.closed_early.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn chat(shared: Arc<Shared>, req: Request<Incoming>) -> Response<RespBody> {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = body.collect().await.map(http_body_util::Collected::to_bytes) else {
+        return error(400, "could not read the request body");
+    };
+    let Ok(json) = serde_json::from_slice::<Value>(&body) else {
+        return error(400, "request body is not valid json");
+    };
+    let Some(model) = json.get("model").and_then(Value::as_str).map(str::to_owned) else {
+        return error(400, "model is required");
+    };
+    let stream = json.get("stream").and_then(Value::as_bool).unwrap_or(false);
+
+    shared.total_calls.fetch_add(1, Ordering::Relaxed);
+    *lock(&shared.calls).entry(model.clone()).or_insert(0) += 1;
+    let behaviour =
+        read(&shared.behaviours).get(&model).cloned().unwrap_or_else(|| read(&shared.default_behaviour).clone());
+    let serial = shared.serial.fetch_add(1, Ordering::Relaxed);
+    if shared.record.load(Ordering::Relaxed) {
+        let header_text = |v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
+        let recorded = Recorded {
+            model: model.clone(),
+            authorization: parts.headers.get(header::AUTHORIZATION).map(header_text),
+            headers: parts.headers.iter().map(|(k, v)| (k.as_str().to_owned(), header_text(v))).collect(),
+            body: json.clone(),
+            stream,
+        };
+        lock(&shared.requests).push(recorded);
+    }
+
+    let mut guard = InFlight { shared: shared.clone(), done: false };
+    let mut b = behaviour;
+    loop {
+        match b {
+            Behaviour::Delay { first_byte, then } => {
+                tokio::time::sleep(first_byte).await;
+                b = *then;
+            }
+            Behaviour::Hang => std::future::pending::<()>().await,
+            _ => break,
+        }
+    }
+    match reply(&b, &model, stream, &json, serial) {
+        Reply::Full { status, headers, body } => {
+            guard.done = true;
+            drop(guard);
+            let mut resp = full(status, JSON, body);
+            for (name, value) in headers {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    resp.headers_mut().insert(name, v);
+                }
+            }
+            resp
+        }
+        Reply::Sse(events) => sse_response(guard, events),
+    }
+}
+
+fn sse_response(guard: InFlight, events: Vec<(Duration, Bytes)>) -> Response<RespBody> {
+    let state = (guard, events.into_iter());
+    let stream = futures_util::stream::unfold(state, |(mut guard, mut events)| async move {
+        let Some((pause, event)) = events.next() else {
+            guard.done = true;
+            drop(guard);
+            return None;
+        };
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+        guard.shared.events_sent.fetch_add(1, Ordering::Relaxed);
+        Some((Ok::<_, Infallible>(Frame::data(event)), (guard, events)))
+    });
+    let mut resp = Response::new(StreamBody::new(stream).boxed_unsync());
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn json(resp: reqwest::Response) -> Value {
+        serde_json::from_slice(&resp.bytes().await.expect("body")).expect("json")
+    }
+
+    fn client() -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder().build().expect("client")
+    }
+
+    async fn chat(up: &FakeUpstream, model: &str, stream: bool) -> reqwest::Response {
+        client()
+            .post(format!("{}/chat/completions", up.base_url()))
+            .bearer_auth("sk-test")
+            .header("content-type", "application/json")
+            .body(
+                serde_json::json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .expect("send")
+    }
+
+    #[tokio::test]
+    async fn serves_models_chat_and_key() {
+        let up = FakeUpstream::start().await;
+        let models = json(client().get(format!("{}/models", up.base_url())).send().await.expect("models")).await;
+        assert!(models["data"].as_array().is_some_and(|d| d.len() == default_models().len()));
+        assert_eq!(up.models_fetches(), 1);
+
+        let resp = chat(&up, "a/b:free", false).await;
+        assert_eq!(resp.status(), 200);
+        let body = json(resp).await;
+        assert_eq!(body["model"], "a/b:free");
+        assert_eq!(body["choices"][0]["message"]["content"], "hello from a/b:free");
+        let rec = up.requests();
+        assert_eq!(rec.len(), 1);
+        assert_eq!(rec[0].authorization.as_deref(), Some("Bearer sk-test"));
+        assert!(!rec[0].stream);
+        assert_eq!(up.calls("a/b:free"), 1);
+
+        up.set_behaviour("c/d:free", Behaviour::DailyCap { reset_ms: 1234 });
+        let resp = chat(&up, "c/d:free", false).await;
+        assert_eq!(resp.status(), 429);
+        assert_eq!(resp.headers()["x-ratelimit-reset"], "1234");
+        assert_eq!(up.total_calls(), 2);
+
+        let key = json(client().get(format!("{}/key", up.base_url())).send().await.expect("key")).await;
+        assert_eq!(key["data"]["is_free_tier"], true);
+        up.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn streams_sse_and_counts_clients_that_leave() {
+        let up = FakeUpstream::start().await;
+        let resp = chat(&up, "a/b:free", true).await;
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        let text = resp.text().await.expect("text");
+        assert!(text.starts_with(": OPENROUTER PROCESSING\n\n"), "{text}");
+        assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+        assert_eq!(up.open_connections_closed(), 0);
+
+        up.set_default_behaviour(Behaviour::SlowStream { chunks: 3, gap: Duration::from_secs(30) });
+        let mut resp = chat(&up, "slow:free", true).await;
+        let first = resp.chunk().await.expect("chunk").expect("some");
+        assert!(!first.is_empty());
+        drop(resp);
+        // Bound the wait generously: the server notices the closed socket promptly.
+        for _ in 0..500 {
+            if up.open_connections_closed() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(up.open_connections_closed(), 1);
+    }
+}

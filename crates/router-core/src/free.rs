@@ -17,6 +17,8 @@ pub enum NotFree {
     NotFreeVariant,
     /// A price that is not exactly zero, by key.
     Priced(String),
+    /// The entry lists no prices at all: unknown is not free.
+    NoPrices,
     /// A router or meta model such as `openrouter/free`.
     RouterModel,
     /// Its `expiration_date` has passed.
@@ -30,6 +32,7 @@ impl fmt::Display for NotFree {
         match self {
             NotFree::NotFreeVariant => f.write_str("not a :free variant"),
             NotFree::Priced(key) => write!(f, "non-zero price for {key}"),
+            NotFree::NoPrices => f.write_str("no prices listed"),
             NotFree::RouterModel => f.write_str("a router model, not a model"),
             NotFree::Expired(d) => write!(f, "free variant expired on {d}"),
             NotFree::BadExpiration(d) => write!(f, "unreadable expiration date {d:?}"),
@@ -66,6 +69,9 @@ pub fn not_free_reasons(m: &ModelInfo, now: Timestamp) -> Vec<NotFree> {
     if !m.id.is_free_variant() {
         reasons.push(NotFree::NotFreeVariant);
     }
+    if m.pricing.0.is_empty() {
+        reasons.push(NotFree::NoPrices);
+    }
     reasons.extend(m.pricing.priced_keys().map(|k| NotFree::Priced(k.to_owned())));
     if m.is_router() {
         reasons.push(NotFree::RouterModel);
@@ -73,7 +79,7 @@ pub fn not_free_reasons(m: &ModelInfo, now: Timestamp) -> Vec<NotFree> {
     if let Some(d) = &m.expiration_date {
         match parse_date(d) {
             None => reasons.push(NotFree::BadExpiration(d.clone())),
-            Some(_) if !FreeFacts::of(m).expires_at.is_none_or(|e| now < e) => {
+            Some(_) if FreeFacts::of(m).expires_at.is_some_and(|e| now >= e) => {
                 reasons.push(NotFree::Expired(d.clone()));
             }
             Some(_) => {}
@@ -112,6 +118,7 @@ mod tests {
         let zero = json!({"prompt": "0", "completion": "0"});
         let none = json!({});
         check(model("a/b:free", zero.clone(), none.clone()), "2026-01-01", "");
+        check(model("a/b:free", json!({}), none.clone()), "2026-01-01", "no prices listed");
         check(model("a/b", zero.clone(), none.clone()), "2026-01-01", "not a :free variant");
         check(
             model("a/b:free", json!({"prompt": "0", "completion": "0.000001"}), none.clone()),

@@ -241,10 +241,10 @@ impl HealthState {
     /// Marks the start of an attempt; a half-open model becomes "probing".
     pub fn begin_attempt(&mut self, id: &ModelId, now: Timestamp) {
         if let Some(h) = self.models.get_mut(id) {
-            if let Breaker::Open { until } = h.breaker {
-                if now >= until {
-                    h.breaker = Breaker::HalfOpen { probe_since: None };
-                }
+            if let Breaker::Open { until } = h.breaker
+                && now >= until
+            {
+                h.breaker = Breaker::HalfOpen { probe_since: None };
             }
             if let Breaker::HalfOpen { probe_since } = &mut h.breaker {
                 *probe_since = Some(now);

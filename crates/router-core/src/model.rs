@@ -183,8 +183,10 @@ impl Pricing {
         self.0.iter().filter(|(_, v)| !price_is_zero(v)).map(|(k, _)| k.as_str())
     }
 
+    /// Every listed price is exactly zero, and there is at least one: an entry with no
+    /// prices is unknown, and unknown is not free.
     pub fn all_zero(&self) -> bool {
-        self.priced_keys().next().is_none()
+        !self.0.is_empty() && self.priced_keys().next().is_none()
     }
 }
 

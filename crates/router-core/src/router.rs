@@ -105,6 +105,9 @@ impl From<RouteError> for RouteFailure {
 pub struct Router {
     ports: Ports,
     config: RouterConfig,
+    /// The health policy in force: `config.health` until `set_quota_limits` changes it
+    /// (the server learns the account's daily cap from upstream after start).
+    policy: std::sync::RwLock<HealthPolicy>,
     health: Mutex<HealthState>,
     dirty: AtomicBool,
     stream_errors: Arc<AtomicU64>,
@@ -144,6 +147,7 @@ impl Router {
         };
         Ok(Router {
             ports,
+            policy: std::sync::RwLock::new(config.health.clone()),
             config,
             health: Mutex::new(state),
             dirty: AtomicBool::new(false),
@@ -151,8 +155,23 @@ impl Router {
         })
     }
 
+    /// The configuration the router was built with; see [`policy`](Self::policy) for
+    /// the health policy in force now.
     pub fn config(&self) -> &RouterConfig {
         &self.config
+    }
+
+    /// The health policy in force (quota limits may have changed since start).
+    pub fn policy(&self) -> HealthPolicy {
+        self.policy.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Changes the account's request limits (`None` is unlimited), e.g. once upstream
+    /// says the key is not on the free tier and may send 1,000 free requests a day.
+    pub fn set_quota_limits(&self, per_minute: Option<u32>, per_day: Option<u32>) {
+        let mut policy = self.policy.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        policy.per_minute = per_minute;
+        policy.per_day = per_day;
     }
 
     pub fn catalog(&self) -> Arc<CatalogSnapshot> {
@@ -185,7 +204,7 @@ impl Router {
     }
 
     pub fn quota_report(&self) -> QuotaReport {
-        self.health().quota_report(&self.config.health, self.now())
+        self.health().quota_report(&self.policy(), self.now())
     }
 
     pub fn cooldowns(&self) -> Vec<(ModelId, Cooldown)> {
@@ -255,6 +274,7 @@ impl Router {
     }
 
     /// The next model to try, or why there is none.
+    #[allow(clippy::too_many_arguments)] // private; every argument is per-attempt state
     fn next_pick(
         &self,
         plan: &mut Plan,
@@ -334,7 +354,7 @@ impl Router {
                 let mut health = self.health();
                 match self.next_pick(&mut plan, &snap, &health, &tried, min_context, &mut rng, now) {
                     Ok(i) => {
-                        if let Err(block) = health.reserve(&self.config.health, now) {
+                        if let Err(block) = health.reserve(&self.policy(), now) {
                             let retry_after = block.until.saturating_since(now);
                             return fail(RouteError::Quota { block, retry_after }, report);
                         }
@@ -371,7 +391,7 @@ impl Router {
                 Err(error) => {
                     {
                         let now = self.now();
-                        self.health().record_failure(&model, &error, &self.config.health, now);
+                        self.health().record_failure(&model, &error, &self.policy(), now);
                         self.dirty.store(true, Ordering::Release);
                     }
                     report.attempts.push(Attempt {
@@ -387,7 +407,7 @@ impl Router {
                     if kind.is_account_wide() || !kind.is_retryable() {
                         if matches!(kind, ErrorKind::DailyCapReached | ErrorKind::RateLimitedAccount) {
                             let now = self.now();
-                            if let Some(block) = self.health().quota_block(&self.config.health, now) {
+                            if let Some(block) = self.health().quota_block(&self.policy(), now) {
                                 let retry_after = block.until.saturating_since(now);
                                 return fail(RouteError::Quota { block, retry_after }, report);
                             }
@@ -408,7 +428,14 @@ impl Router {
     async fn commit(&self, resp: UpstreamResponse, model: &ModelId) -> Result<UpstreamResponse, TransportError> {
         let UpstreamResponse { status, headers, body, elapsed } = resp;
         let body = match body {
-            Body::Full(bytes) => Body::Full(sse::ensure_model(bytes, model.as_str())),
+            Body::Full(bytes) => {
+                // A 200 whose body is an error object (a provider failing after the head
+                // was sent) is a failure like any other, and may fall back.
+                if let Some(err) = sse::error_in_payload(&bytes) {
+                    return Err(in_band_error(&err).with_elapsed(elapsed));
+                }
+                Body::Full(sse::ensure_model(bytes, model.as_str()))
+            }
             Body::Stream(mut stream) => {
                 let mut head = VecDeque::new();
                 let mut lines = LineSplitter::default();
@@ -482,7 +509,7 @@ impl Router {
             cooling,
             pick,
             seed,
-            health.quota_report(&self.config.health, now),
+            health.quota_report(&self.policy(), now),
         ))
     }
 }
@@ -634,5 +661,37 @@ impl Explanation {
             pick,
             quota,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{MockCatalog, MockChatTransport, MockClock};
+
+    fn router() -> Router {
+        let mut catalog = MockCatalog::new();
+        catalog.expect_snapshot().returning(|| Arc::new(CatalogSnapshot::empty()));
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(|| Timestamp::from_secs(1_800_000_000));
+        let ports = Ports {
+            catalog: Arc::new(catalog),
+            transport: Arc::new(MockChatTransport::new()),
+            clock: Arc::new(clock),
+            store: None,
+        };
+        Router::new(ports, RouterConfig::default()).expect("no store to load")
+    }
+
+    #[test]
+    fn quota_limits_can_change_after_start() {
+        let r = router();
+        assert_eq!(r.quota_report().day_limit, Some(50));
+        r.set_quota_limits(Some(20), Some(1000));
+        assert_eq!(r.policy().per_day, Some(1000));
+        let report = r.quota_report();
+        assert_eq!((report.minute_limit, report.day_limit), (Some(20), Some(1000)));
+        // The configuration the router was built with is kept as it was.
+        assert_eq!(r.config().health.per_day, Some(50));
     }
 }

@@ -1,1 +1,431 @@
-//! placeholder
+//! The HTTP chat transport: forwards chat completions to OpenRouter (or anything that
+//! speaks its API) over one pooled reqwest client, streams answers without buffering,
+//! bounds each wait with its own timeout, and classifies failures for the core.
+
+mod classify;
+mod stream;
+
+pub use classify::classify;
+
+use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use router_core::{Body, ChatTransport, ErrorKind, ModelId, Secret, Timestamp, TransportError, UpstreamResponse};
+use serde::Deserialize;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Where to send requests, with what credentials, and how long to wait for each part.
+#[derive(Clone)]
+pub struct TransportConfig {
+    /// E.g. `https://openrouter.ai/api/v1` (no trailing slash needed).
+    pub base_url: String,
+    /// Sent as `Authorization: Bearer <key>` when set.
+    pub api_key: Option<Secret>,
+    /// Sent as `HTTP-Referer` (OpenRouter's app attribution).
+    pub referer: Option<String>,
+    /// Sent as `X-Title`.
+    pub title: Option<String>,
+    pub connect_timeout: Duration,
+    /// From sending the request to the response head.
+    pub first_byte_timeout: Duration,
+    /// The longest gap between two chunks of a stream.
+    pub idle_timeout: Duration,
+    /// The whole answer of a non-streamed request (head and body).
+    pub request_timeout: Duration,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            base_url: "https://openrouter.ai/api/v1".into(),
+            api_key: None,
+            referer: None,
+            title: None,
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+impl fmt::Debug for TransportConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransportConfig")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key) // Secret prints `***`
+            .field("referer", &self.referer)
+            .field("title", &self.title)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("first_byte_timeout", &self.first_byte_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
+}
+
+/// Why a transport could not be built. Never contains the key.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TransportInitError {
+    #[error("the api key contains characters not allowed in an http header")]
+    InvalidKey,
+    #[error("the {0} header value contains characters not allowed in an http header")]
+    InvalidHeader(&'static str),
+    #[error("invalid base url {0:?}")]
+    InvalidBaseUrl(String),
+    #[error("could not build the http client: {0}")]
+    Client(String),
+}
+
+/// Counters since the transport was built.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// Chat requests sent.
+    pub requests: u64,
+    /// Chat requests that ended in a classified error before a response was handed over.
+    pub failures: u64,
+    /// Streams handed over.
+    pub streams: u64,
+    /// Data events with a top-level `error` key seen inside streams.
+    pub mid_stream_errors: u64,
+    /// Streams cut by an idle timeout or a broken connection.
+    pub stream_failures: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    requests: AtomicU64,
+    failures: AtomicU64,
+    streams: AtomicU64,
+    pub(crate) mid_stream_errors: AtomicU64,
+    pub(crate) stream_failures: AtomicU64,
+}
+
+/// The key's account, from `GET /key`: whether it is on the free tier decides the daily
+/// free-model cap (50 requests a day on the free tier, 1000 once credits were bought).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct KeyInfo {
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Credit limit, `None` for unlimited.
+    #[serde(default)]
+    pub limit: Option<f64>,
+    #[serde(default)]
+    pub limit_remaining: Option<f64>,
+    #[serde(default)]
+    pub usage: Option<f64>,
+    /// Absent is read as the free tier: the smaller cap is the safe assumption.
+    #[serde(default = "free_tier_default")]
+    pub is_free_tier: bool,
+}
+
+fn free_tier_default() -> bool {
+    true
+}
+
+impl KeyInfo {
+    /// Free-model requests a day this account may make.
+    pub fn daily_free_requests(&self) -> u32 {
+        if self.is_free_tier { 50 } else { 1000 }
+    }
+}
+
+/// Headers from upstream's answer worth passing on to the client.
+const PASSED_HEADERS: &[&str] =
+    &["content-type", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "x-generation-id"];
+
+/// Forwards chat requests over one pooled client. Cheap to share behind an `Arc`.
+pub struct HttpTransport {
+    client: reqwest::Client,
+    chat_url: String,
+    key_url: String,
+    /// The key's text, kept only to scrub it from anything upstream echoes back.
+    key: Option<Secret>,
+    config: TransportConfig,
+    counters: Arc<Counters>,
+}
+
+impl fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpTransport").field("config", &self.config).field("stats", &self.stats()).finish()
+    }
+}
+
+impl HttpTransport {
+    pub fn new(config: TransportConfig) -> Result<Self, TransportInitError> {
+        // reqwest is built without a default crypto provider; installing one twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+
+        let base = config.base_url.trim_end_matches('/');
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(TransportInitError::InvalidBaseUrl(config.base_url.clone()));
+        }
+        let mut headers = HeaderMap::new();
+        let key = config.api_key.clone().filter(|k| !k.is_empty());
+        if let Some(key) = &key {
+            let mut v = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+                .map_err(|_| TransportInitError::InvalidKey)?;
+            // Keeps the value out of hyper's debug output and HPACK tables.
+            v.set_sensitive(true);
+            headers.insert(AUTHORIZATION, v);
+        }
+        for (name, value, label) in
+            [("http-referer", &config.referer, "HTTP-Referer"), ("x-title", &config.title, "X-Title")]
+        {
+            if let Some(value) = value {
+                let v = HeaderValue::from_str(value).map_err(|_| TransportInitError::InvalidHeader(label))?;
+                headers.insert(HeaderName::from_static(name), v);
+            }
+        }
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(config.connect_timeout)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_keepalive(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| TransportInitError::Client(error_chain(&e)))?;
+        Ok(HttpTransport {
+            client,
+            chat_url: format!("{base}/chat/completions"),
+            key_url: format!("{base}/key"),
+            key,
+            config,
+            counters: Arc::default(),
+        })
+    }
+
+    pub fn config(&self) -> &TransportConfig {
+        &self.config
+    }
+
+    pub fn stats(&self) -> TransportStats {
+        let c = &self.counters;
+        TransportStats {
+            requests: c.requests.load(Ordering::Relaxed),
+            failures: c.failures.load(Ordering::Relaxed),
+            streams: c.streams.load(Ordering::Relaxed),
+            mid_stream_errors: c.mid_stream_errors.load(Ordering::Relaxed),
+            stream_failures: c.stream_failures.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The key's account (`GET {base}/key`).
+    pub async fn key_info(&self) -> Result<KeyInfo, TransportError> {
+        #[derive(Deserialize)]
+        struct Envelope {
+            data: KeyInfo,
+        }
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + self.config.request_timeout;
+        let result = async {
+            let resp = tokio::time::timeout_at(deadline, self.client.get(&self.key_url).send())
+                .await
+                .map_err(|_| timeout_error("no answer from upstream's key endpoint", self.config.request_timeout))?
+                .map_err(|e| map_reqwest_error(e, "the key request failed"))?;
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let body = read_body(resp, deadline, self.config.request_timeout).await?;
+            if !(200..300).contains(&status) {
+                return Err(classify(status, &headers, &body, now()));
+            }
+            serde_json::from_slice::<Envelope>(&body)
+                .map(|e| e.data)
+                .map_err(|e| TransportError::new(ErrorKind::Protocol, format!("unreadable key info: {e}")))
+        }
+        .await;
+        result.map_err(|e| self.scrub(e).with_elapsed(started.elapsed()))
+    }
+
+    /// Removes the key from anything upstream may have echoed into an error.
+    fn scrub(&self, mut err: TransportError) -> TransportError {
+        if let Some(key) = self.key.as_ref().map(Secret::expose) {
+            if err.message.contains(key) {
+                err.message = err.message.replace(key, "***");
+            }
+            if let Some(m) = err.metadata.as_mut() {
+                scrub_value(m, key);
+            }
+        }
+        err
+    }
+
+    async fn forward(&self, body: Bytes, stream: bool, model: &ModelId) -> Result<UpstreamResponse, TransportError> {
+        let started = Instant::now();
+        // A non-streamed answer must arrive whole within `request_timeout`; the head of
+        // either within `first_byte_timeout`.
+        let deadline = tokio::time::Instant::now() + self.config.request_timeout;
+        let first_byte = if stream {
+            self.config.first_byte_timeout
+        } else {
+            self.config.first_byte_timeout.min(self.config.request_timeout)
+        };
+        let request = self.client.post(&self.chat_url).header(CONTENT_TYPE, "application/json").body(body).send();
+        let resp = tokio::time::timeout(first_byte, request)
+            .await
+            .map_err(|_| timeout_error("no response from upstream", first_byte))?
+            .map_err(|e| map_reqwest_error(e, "the upstream request failed"))?;
+        let elapsed = started.elapsed();
+        let status = resp.status().as_u16();
+        let headers: Vec<(String, String)> = PASSED_HEADERS
+            .iter()
+            .filter_map(|name| {
+                let v = resp.headers().get(*name)?.to_str().ok()?;
+                Some(((*name).to_owned(), v.to_owned()))
+            })
+            .collect();
+
+        if !resp.status().is_success() {
+            let head = resp.headers().clone();
+            let body = read_body(resp, deadline, self.config.request_timeout).await?;
+            return Err(classify(status, &head, &body, now()));
+        }
+        let is_sse = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if stream && is_sse {
+            self.counters.streams.fetch_add(1, Ordering::Relaxed);
+            let inner = Box::pin(resp.bytes_stream());
+            let s = stream::UpstreamStream::new(
+                inner,
+                self.config.idle_timeout,
+                self.counters.clone(),
+                model.as_str().to_owned(),
+                started,
+            );
+            return Ok(UpstreamResponse { status, headers, body: Body::Stream(Box::pin(s)), elapsed });
+        }
+        let body = read_body(resp, deadline, self.config.request_timeout).await?;
+        Ok(UpstreamResponse { status, headers, body: Body::Full(body), elapsed })
+    }
+}
+
+#[async_trait::async_trait]
+impl ChatTransport for HttpTransport {
+    async fn send(&self, model: &ModelId, body: Bytes, stream: bool) -> Result<UpstreamResponse, TransportError> {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        self.forward(body, stream, model).await.map_err(|e| {
+            self.counters.failures.fetch_add(1, Ordering::Relaxed);
+            self.scrub(e).with_elapsed(started.elapsed())
+        })
+    }
+}
+
+async fn read_body(
+    resp: reqwest::Response,
+    deadline: tokio::time::Instant,
+    limit: Duration,
+) -> Result<Bytes, TransportError> {
+    tokio::time::timeout_at(deadline, resp.bytes())
+        .await
+        .map_err(|_| timeout_error("upstream's answer did not complete", limit))?
+        .map_err(|e| map_reqwest_error(e, "reading upstream's answer failed"))
+}
+
+fn timeout_error(what: &str, limit: Duration) -> TransportError {
+    TransportError::new(ErrorKind::Timeout, format!("{what} within {} ms", limit.as_millis()))
+}
+
+fn now() -> Timestamp {
+    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    Timestamp::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+/// A reqwest failure as a transport error. The URL is left out (it is ours, not news),
+/// and the key is never part of a reqwest error: it travels in a header.
+pub(crate) fn map_reqwest_error(e: reqwest::Error, context: &str) -> TransportError {
+    let e = e.without_url();
+    let kind = if e.is_connect() {
+        ErrorKind::Connection
+    } else if e.is_timeout() {
+        ErrorKind::Timeout
+    } else if e.is_decode() {
+        ErrorKind::Protocol
+    } else {
+        // A reset or closed connection mid-request or mid-body.
+        ErrorKind::Connection
+    };
+    TransportError::new(kind, format!("{context}: {}", error_chain(&e)))
+}
+
+/// The error and its sources, outermost first.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+fn scrub_value(v: &mut serde_json::Value, key: &str) {
+    match v {
+        serde_json::Value::String(s) if s.contains(key) => *s = s.replace(key, "***"),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| scrub_value(x, key)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|x| scrub_value(x, key)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(config: TransportConfig, expected: Result<(), TransportInitError>) {
+        assert_eq!(HttpTransport::new(config).map(|_| ()), expected);
+    }
+
+    #[test]
+    fn builds_or_says_why_not() {
+        check(TransportConfig::default(), Ok(()));
+        let bad_key = TransportConfig { api_key: Some(Secret::new("sk-or\nv1")), ..TransportConfig::default() };
+        check(bad_key, Err(TransportInitError::InvalidKey));
+        let bad_title = TransportConfig { title: Some("a\nb".into()), ..TransportConfig::default() };
+        check(bad_title, Err(TransportInitError::InvalidHeader("X-Title")));
+        let bad_url = TransportConfig { base_url: "openrouter.ai".into(), ..TransportConfig::default() };
+        check(bad_url, Err(TransportInitError::InvalidBaseUrl("openrouter.ai".into())));
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let config = TransportConfig { api_key: Some(Secret::new("sk-or-v1-secret")), ..TransportConfig::default() };
+        let t = HttpTransport::new(config).expect("transport");
+        let text = format!("{t:?}");
+        assert!(!text.contains("sk-or-v1-secret") && text.contains("***"), "{text}");
+        let init = HttpTransport::new(TransportConfig {
+            api_key: Some(Secret::new("sk-or-v1-secret\n")),
+            ..TransportConfig::default()
+        })
+        .expect_err("invalid key");
+        assert!(!init.to_string().contains("sk-or-v1-secret"));
+    }
+
+    #[test]
+    fn scrubs_echoed_keys() {
+        let config = TransportConfig { api_key: Some(Secret::new("sk-echo")), ..TransportConfig::default() };
+        let t = HttpTransport::new(config).expect("transport");
+        let mut err = TransportError::new(ErrorKind::Auth, "bad key sk-echo");
+        err.metadata = Some(serde_json::json!({"raw": ["key sk-echo rejected"]}));
+        let err = t.scrub(err);
+        assert_eq!(err.message, "bad key ***");
+        assert_eq!(err.metadata, Some(serde_json::json!({"raw": ["key *** rejected"]})));
+    }
+
+    #[test]
+    fn reads_key_info() {
+        let info: KeyInfo = serde_json::from_str(r#"{"is_free_tier":false,"limit":null,"usage":1.5}"#).expect("info");
+        assert_eq!(info.daily_free_requests(), 1000);
+        let info: KeyInfo = serde_json::from_str(r#"{"label":"x"}"#).expect("info");
+        assert_eq!(info.daily_free_requests(), 50);
+    }
+}

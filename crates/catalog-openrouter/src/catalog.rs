@@ -1,0 +1,405 @@
+//! `OpenRouterCatalog`: the core's `Catalog` port over OpenRouter's `GET /models`.
+//!
+//! Readers take the current `Arc<CatalogSnapshot>` under a lock held for one pointer
+//! copy, so a request never waits for a fetch. A refresh builds the next snapshot aside
+//! and swaps it in only when it is good; anything else keeps the last good one.
+
+use crate::cache;
+use crate::embedded::embedded_snapshot;
+use crate::error::CatalogError;
+use crate::parse::parse_models;
+use router_core::{Catalog, CatalogSnapshot, CatalogSource, CatalogStats, Clock, ModelId, Secret, Timestamp};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::time::Duration;
+
+pub const DEFAULT_BASE_URL: &str = "https://openrouter.ai/api/v1";
+
+/// A `/models` body larger than this is refused rather than buffered (the real one is
+/// about 1 MB).
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// First retry delay after a failed background refresh; doubles up to the interval, so
+/// that a machine that starts before its network catches up within a minute.
+const RETRY_BASE: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Debug)]
+pub struct CatalogConfig {
+    /// The API root; `/models` is appended.
+    pub base_url: String,
+    /// Sent as `Authorization: Bearer` when set. `/models` also answers without one.
+    pub api_key: Option<Secret>,
+    pub refresh_interval: Duration,
+    /// Where the last good snapshot is kept; `None` disables the disk cache.
+    pub cache_path: Option<PathBuf>,
+    /// The whole fetch, from connecting to the last byte.
+    pub fetch_timeout: Duration,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        CatalogConfig {
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            api_key: None,
+            refresh_interval: Duration::from_secs(600),
+            cache_path: cache::default_cache_path(),
+            fetch_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl CatalogConfig {
+    pub fn models_url(&self) -> String {
+        format!("{}/models", self.base_url.trim_end_matches('/'))
+    }
+}
+
+/// What a successful refresh changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RefreshOutcome {
+    pub models: usize,
+    pub free_models: usize,
+    /// Malformed entries left out of this fetch.
+    pub skipped: usize,
+    /// Ids new since the previous snapshot, in id order.
+    pub added: Vec<ModelId>,
+    /// Ids gone since the previous snapshot, in id order.
+    pub removed: Vec<ModelId>,
+    /// Set when the snapshot was swapped in but could not be saved to the disk cache.
+    pub cache_error: Option<String>,
+}
+
+/// The adapter's counters plus the current snapshot's, for `/readyz`, `/metrics` and the CLI.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CatalogAdapterStats {
+    pub refreshes_ok: u64,
+    pub refreshes_failed: u64,
+    /// The last refresh error, if the last refresh failed (never contains the key).
+    pub last_error: Option<String>,
+    pub last_attempt_at: Option<Timestamp>,
+    pub last_success_at: Option<Timestamp>,
+    /// Malformed entries in the last body that parsed (whether or not it was kept).
+    pub last_fetch_skipped: Option<usize>,
+    pub catalog: CatalogStats,
+}
+
+#[derive(Default)]
+struct Counters {
+    ok: u64,
+    failed: u64,
+    last_error: Option<String>,
+    last_attempt_at: Option<Timestamp>,
+    last_success_at: Option<Timestamp>,
+    last_fetch_skipped: Option<usize>,
+}
+
+pub struct OpenRouterCatalog {
+    config: CatalogConfig,
+    models_url: String,
+    clock: Arc<dyn Clock>,
+    client: reqwest::Client,
+    current: RwLock<Arc<CatalogSnapshot>>,
+    /// One refresh at a time, so that swaps and cache writes happen in fetch order.
+    refresh_lock: tokio::sync::Mutex<()>,
+    counters: Mutex<Counters>,
+}
+
+impl fmt::Debug for OpenRouterCatalog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenRouterCatalog")
+            .field("config", &self.config)
+            .field("source", self.snapshot().source())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Catalog for OpenRouterCatalog {
+    fn snapshot(&self) -> Arc<CatalogSnapshot> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl OpenRouterCatalog {
+    /// Starts from the disk cache when it holds a valid snapshot of the same upstream,
+    /// else from the embedded catalog (also when the embedded one is newer than the
+    /// cache). Makes no network call.
+    pub fn new(config: CatalogConfig, clock: Arc<dyn Clock>) -> Result<Self, CatalogError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(config.fetch_timeout)
+            .connect_timeout(config.fetch_timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("free-models-router/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CatalogError::Client(error_chain(&e)))?;
+        let models_url = config.models_url();
+        let initial = initial_snapshot(&config, &models_url);
+        let stats = initial.stats(clock.now());
+        tracing::info!(source = %stats.source, models = stats.models, free_models = stats.free_models, "catalog loaded");
+        Ok(OpenRouterCatalog {
+            config,
+            models_url,
+            clock,
+            client,
+            current: RwLock::new(Arc::new(initial)),
+            refresh_lock: tokio::sync::Mutex::new(()),
+            counters: Mutex::new(Counters::default()),
+        })
+    }
+
+    pub fn config(&self) -> &CatalogConfig {
+        &self.config
+    }
+
+    pub fn models_url(&self) -> &str {
+        &self.models_url
+    }
+
+    /// Fetches the catalog and swaps it in when it is good, then saves it to the disk
+    /// cache. On any failure the current snapshot stays; the failure is logged and counted.
+    pub async fn refresh(&self) -> Result<RefreshOutcome, CatalogError> {
+        let _one_at_a_time = self.refresh_lock.lock().await;
+        let started = self.clock.now();
+        let result = self.fetch_and_swap().await;
+        let mut c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        c.last_attempt_at = Some(started);
+        match &result {
+            Ok(outcome) => {
+                c.ok += 1;
+                c.last_error = None;
+                c.last_success_at = Some(started);
+                tracing::info!(
+                    url = %self.models_url,
+                    models = outcome.models,
+                    free_models = outcome.free_models,
+                    skipped = outcome.skipped,
+                    added = outcome.added.len(),
+                    removed = outcome.removed.len(),
+                    "catalog refreshed"
+                );
+            }
+            Err(e) => {
+                c.failed += 1;
+                c.last_error = Some(e.to_string());
+                tracing::warn!(url = %self.models_url, error = %e, "catalog refresh failed; keeping the current snapshot");
+            }
+        }
+        result
+    }
+
+    async fn fetch_and_swap(&self) -> Result<RefreshOutcome, CatalogError> {
+        let body = self.fetch().await?;
+        let parsed = parse_models(&body)?;
+        self.counters.lock().unwrap_or_else(PoisonError::into_inner).last_fetch_skipped = Some(parsed.skipped);
+        let now = self.clock.now();
+        let next = CatalogSnapshot::new(parsed.models, CatalogSource::Live { url: self.models_url.clone() }, now)
+            .with_skipped(parsed.skipped);
+        let previous = self.snapshot();
+        let free_models = next.free_models(now).count();
+        let previous_free = previous.free_models(now).count();
+        if free_models == 0 && previous_free > 0 {
+            return Err(CatalogError::NoFreeModels { previous: previous_free });
+        }
+        let old: BTreeSet<&ModelId> = previous.ids().collect();
+        let new: BTreeSet<&ModelId> = next.ids().collect();
+        let added = new.difference(&old).map(|id| (*id).clone()).collect();
+        let removed = old.difference(&new).map(|id| (*id).clone()).collect();
+        let outcome = RefreshOutcome {
+            models: next.len(),
+            free_models,
+            skipped: next.skipped(),
+            added,
+            removed,
+            cache_error: None,
+        };
+        let next = Arc::new(next);
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&next);
+        let cache_error = match &self.config.cache_path {
+            Some(path) => self.save_cache(path.clone(), next).await.err(),
+            None => None,
+        };
+        if let Some(e) = &cache_error {
+            tracing::warn!(error = %e, "catalog cache not saved");
+        }
+        Ok(RefreshOutcome { cache_error, ..outcome })
+    }
+
+    async fn save_cache(&self, path: PathBuf, snapshot: Arc<CatalogSnapshot>) -> Result<(), String> {
+        let url = self.models_url.clone();
+        tokio::task::spawn_blocking(move || cache::save(&path, &snapshot, &url))
+            .await
+            .map_err(|e| format!("catalog cache writer stopped: {e}"))?
+    }
+
+    async fn fetch(&self) -> Result<Vec<u8>, CatalogError> {
+        let mut request = self.client.get(&self.models_url).header(reqwest::header::ACCEPT, "application/json");
+        if let Some(key) = self.config.api_key.as_ref().filter(|k| !k.is_empty()) {
+            // reqwest marks this header sensitive, so it is never formatted.
+            request = request.bearer_auth(key.expose());
+        }
+        let mut response = request.send().await.map_err(|e| self.fetch_error(&e))?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let mut snippet = Vec::new();
+            while snippet.len() < 300 {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => snippet.extend_from_slice(&chunk),
+                    _ => break,
+                }
+            }
+            let snippet: String = String::from_utf8_lossy(&snippet).chars().take(300).collect();
+            return Err(CatalogError::Status { status, snippet: snippet.trim().to_owned() });
+        }
+        if response.content_length().is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return Err(CatalogError::TooLarge { limit: MAX_BODY_BYTES });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.fetch_error(&e))? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(CatalogError::TooLarge { limit: MAX_BODY_BYTES });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    fn fetch_error(&self, e: &reqwest::Error) -> CatalogError {
+        if e.is_timeout() {
+            CatalogError::Timeout(self.config.fetch_timeout)
+        } else {
+            CatalogError::Fetch(error_chain(e))
+        }
+    }
+
+    /// Refreshes now, then every `refresh_interval` with ±10% jitter (so that many
+    /// routers started together do not fetch in step); after a failure it retries
+    /// sooner, from 30 s doubling up to the interval. Stops when the catalog is dropped.
+    pub fn spawn_refresh_loop(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let catalog: Weak<Self> = Arc::downgrade(self);
+        let interval = self.config.refresh_interval;
+        let mut jitter = Jitter::from_entropy(self.clock.now());
+        tokio::spawn(async move {
+            let mut failures: u32 = 0;
+            loop {
+                let Some(this) = catalog.upgrade() else { break };
+                let ok = this.refresh().await.is_ok();
+                drop(this);
+                failures = if ok { 0 } else { failures.saturating_add(1) };
+                tokio::time::sleep(jitter.apply(next_delay(interval, failures))).await;
+            }
+        })
+    }
+
+    pub fn stats(&self) -> CatalogAdapterStats {
+        let catalog = self.snapshot().stats(self.clock.now());
+        let c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        CatalogAdapterStats {
+            refreshes_ok: c.ok,
+            refreshes_failed: c.failed,
+            last_error: c.last_error.clone(),
+            last_attempt_at: c.last_attempt_at,
+            last_success_at: c.last_success_at,
+            last_fetch_skipped: c.last_fetch_skipped,
+            catalog,
+        }
+    }
+}
+
+fn initial_snapshot(config: &CatalogConfig, models_url: &str) -> CatalogSnapshot {
+    let embedded = embedded_snapshot();
+    let Some(path) = &config.cache_path else { return embedded };
+    match cache::load(path, models_url) {
+        Ok(Some(cached)) if cached.fetched_at() >= embedded.fetched_at() => cached,
+        Ok(Some(cached)) => {
+            tracing::info!(cache_fetched_at = %cached.fetched_at(), "the embedded catalog is newer than the disk cache");
+            embedded
+        }
+        Ok(None) => embedded,
+        Err(e) => {
+            tracing::warn!(error = %e, "catalog cache not used");
+            embedded
+        }
+    }
+}
+
+/// The pause before the next background refresh, before jitter.
+fn next_delay(interval: Duration, failures: u32) -> Duration {
+    if failures == 0 {
+        return interval;
+    }
+    RETRY_BASE.saturating_mul(1u32.checked_shl(failures - 1).unwrap_or(u32::MAX)).min(interval)
+}
+
+/// ±10% jitter from a seeded SplitMix64: a few lines, and no global RNG.
+struct Jitter(u64);
+
+impl Jitter {
+    fn from_entropy(now: Timestamp) -> Self {
+        Jitter(getrandom::u64().unwrap_or_else(|_| now.as_millis()))
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// `d` times a factor uniform in [0.9, 1.1).
+    fn apply(&mut self, d: Duration) -> Duration {
+        let unit = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        d.mul_f64(0.9 + 0.2 * unit)
+    }
+}
+
+/// An error and its causes on one line (reqwest's own message says only "error
+/// sending request"; the cause says "connection refused").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(interval_secs: u64, failures: u32, expected_secs: u64) {
+        assert_eq!(next_delay(Duration::from_secs(interval_secs), failures), Duration::from_secs(expected_secs));
+    }
+
+    #[test]
+    fn retries_sooner_after_failures() {
+        check(600, 0, 600);
+        check(600, 1, 30);
+        check(600, 2, 60);
+        check(600, 5, 480);
+        check(600, 6, 600);
+        check(600, 40, 600);
+        check(10, 1, 10);
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent_and_varies() {
+        let mut j = Jitter(7);
+        let base = Duration::from_secs(600);
+        let delays: BTreeSet<Duration> = (0..1000).map(|_| j.apply(base)).collect();
+        assert!(delays.len() > 900, "jitter varies");
+        for d in &delays {
+            assert!(*d >= Duration::from_secs(540) && *d < Duration::from_secs(660), "{d:?}");
+        }
+        let lo = delays.iter().filter(|d| **d < base).count();
+        assert!((300..700).contains(&lo), "roughly half below the interval: {lo}");
+    }
+}

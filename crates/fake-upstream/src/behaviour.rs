@@ -1,0 +1,352 @@
+//! What the fake answers to one chat request: the scripted behaviours and the bytes
+//! they produce, in OpenRouter's documented formats (JSON bodies, SSE chunks, errors).
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How the fake answers chat requests for a model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Behaviour {
+    /// 200: a `chat.completion` (or an SSE stream when the request has `stream: true`)
+    /// whose `model` echoes the requested model; content `hello from <model>`.
+    Ok,
+    /// Like `Ok`, but the body / chunks carry no `model` field.
+    OkWithoutModel,
+    /// Like `Ok`, but upstream names another model (e.g. the id without `:free`).
+    OkWithModel(String),
+    /// 200 with `finish_reason: tool_calls`; arguments are a JSON string. Streams too.
+    ToolCall,
+    /// 429 "Provider returned error", `metadata.raw` "<model> is temporarily
+    /// rate-limited upstream...", with `Retry-After` (seconds) when given.
+    RateLimited { retry_after: Option<u64> },
+    /// 429 `free-models-per-day` with `X-RateLimit-Limit: 50`, `X-RateLimit-Remaining: 0`
+    /// and `X-RateLimit-Reset: <reset_ms>` (epoch milliseconds).
+    DailyCap { reset_ms: u64 },
+    /// 429 `free-models-per-min` with `X-RateLimit-*` headers (reset at the next minute).
+    MinuteCap,
+    /// 404 "No endpoints found for <model>."
+    NoEndpoints,
+    /// Any status with a raw body (served as `application/json`).
+    Status { status: u16, body: String },
+    /// Waits `first_byte` before answering at all, then behaves as `then`.
+    Delay { first_byte: Duration, then: Box<Behaviour> },
+    /// 200 SSE with `chunks` content chunks (`tok0 `, `tok1 `, ...), `gap` between them,
+    /// then the finish chunk, usage and `[DONE]`. Without `stream`, answers the whole
+    /// text after `chunks × gap`.
+    SlowStream { chunks: usize, gap: Duration },
+    /// 200 SSE: a processing comment, a content chunk, then an error chunk (502
+    /// "Provider disconnected", `finish_reason: error`) and `[DONE]`. Without `stream`,
+    /// a 502 error body.
+    MidStreamError,
+    /// 200 SSE whose first data event is an error chunk with this code. Without
+    /// `stream`, that status with an error body.
+    ErrorFirstInStream { code: u16 },
+    /// Never answers.
+    Hang,
+}
+
+/// The answer to one request, after any delay.
+pub(crate) enum Reply {
+    Full {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: Bytes,
+    },
+    /// SSE events, each written as its own body chunk after its pause.
+    Sse(Vec<(Duration, Bytes)>),
+}
+
+pub(crate) const PROCESSING: &[u8] = b": OPENROUTER PROCESSING\n\n";
+const DONE: &[u8] = b"data: [DONE]\n\n";
+const PROVIDER: &str = "FakeProvider";
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
+}
+
+/// An OpenRouter error body.
+pub(crate) fn error_body(code: u16, message: &str, metadata: Option<Value>) -> Bytes {
+    let mut error = json!({"code": code, "message": message});
+    if let Some(m) = metadata {
+        error["metadata"] = m;
+    }
+    Bytes::from(json!({"error": error, "user_id": "user_fake"}).to_string())
+}
+
+/// The per-answer fields every body or chunk repeats, pre-rendered.
+struct Ctx {
+    /// `"id":"gen-..","provider":"..",["model":"..",]"created":N`
+    head: String,
+    content_model: String,
+}
+
+impl Ctx {
+    fn new(requested: &str, named: Option<&str>, serial: u64) -> Ctx {
+        let created = now_ms() / 1000;
+        let mut head = format!("\"id\":\"gen-{created}-{serial}\",\"provider\":\"{PROVIDER}\",");
+        if let Some(m) = named {
+            head.push_str("\"model\":");
+            head.push_str(&json_str(m));
+            head.push(',');
+        }
+        head.push_str(&format!("\"created\":{created}"));
+        Ctx { head, content_model: requested.to_owned() }
+    }
+
+    fn chunk(&self, delta: &str, finish: &str, extra: &str) -> Bytes {
+        Bytes::from(format!(
+            "data: {{{},\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{delta},\
+             \"finish_reason\":{finish},\"native_finish_reason\":{finish},\"logprobs\":null}}]{extra}}}\n\n",
+            self.head
+        ))
+    }
+
+    fn content_chunk(&self, text: &str) -> Bytes {
+        self.chunk(&format!("{{\"role\":\"assistant\",\"content\":{}}}", json_str(text)), "null", "")
+    }
+
+    fn finish_chunk(&self, reason: &str) -> Bytes {
+        self.chunk("{\"role\":\"assistant\",\"content\":\"\"}", &json_str(reason), "")
+    }
+
+    fn usage_chunk(&self, completion_tokens: usize) -> Bytes {
+        self.chunk("{\"role\":\"assistant\",\"content\":\"\"}", "null", &usage(completion_tokens))
+    }
+
+    fn completion(&self, message: &str, finish: &str, completion_tokens: usize) -> Bytes {
+        Bytes::from(format!(
+            "{{{},\"object\":\"chat.completion\",\"choices\":[{{\"logprobs\":null,\"finish_reason\":\"{finish}\",\
+             \"native_finish_reason\":\"{finish}\",\"index\":0,\"message\":{message}}}]{}}}",
+            self.head,
+            usage(completion_tokens)
+        ))
+    }
+
+    fn text_message(&self, text: &str) -> String {
+        format!("{{\"role\":\"assistant\",\"content\":{},\"refusal\":null,\"reasoning\":null}}", json_str(text))
+    }
+
+    fn hello(&self) -> String {
+        format!("hello from {}", self.content_model)
+    }
+}
+
+fn usage(completion_tokens: usize) -> String {
+    format!(
+        ",\"usage\":{{\"prompt_tokens\":12,\"completion_tokens\":{completion_tokens},\"total_tokens\":{},\"cost\":0,\
+         \"is_byok\":false}}",
+        12 + completion_tokens
+    )
+}
+
+fn json_reply(status: u16, body: Bytes) -> Reply {
+    Reply::Full { status, headers: Vec::new(), body }
+}
+
+fn sse(events: Vec<Bytes>) -> Reply {
+    Reply::Sse(events.into_iter().map(|e| (Duration::ZERO, e)).collect())
+}
+
+/// The tool named in the request's first tool, or a default.
+fn tool_name(request: &Value) -> String {
+    request
+        .pointer("/tools/0/function/name")
+        .and_then(Value::as_str)
+        .map_or_else(|| "get_weather".to_owned(), str::to_owned)
+}
+
+/// What `behaviour` (already past any delay) answers to a request for `model`.
+pub(crate) fn reply(behaviour: &Behaviour, model: &str, stream: bool, request: &Value, serial: u64) -> Reply {
+    let ok_ctx = |named: Option<&str>| Ctx::new(model, named, serial);
+    match behaviour {
+        Behaviour::Ok => ok(&ok_ctx(Some(model)), stream),
+        Behaviour::OkWithoutModel => ok(&ok_ctx(None), stream),
+        Behaviour::OkWithModel(other) => ok(&ok_ctx(Some(other)), stream),
+        Behaviour::ToolCall => tool_call(&ok_ctx(Some(model)), &tool_name(request), stream, serial),
+        Behaviour::RateLimited { retry_after } => {
+            let raw = format!(
+                "{model} is temporarily rate-limited upstream. Please retry shortly, or add your own key to \
+                 accumulate your rate limits: https://openrouter.ai/settings/integrations"
+            );
+            let body = error_body(429, "Provider returned error", Some(json!({"provider_name": PROVIDER, "raw": raw})));
+            let headers = retry_after.map(|s| vec![("retry-after", s.to_string())]).unwrap_or_default();
+            Reply::Full { status: 429, headers, body }
+        }
+        Behaviour::DailyCap { reset_ms } => rate_limit_reply(
+            "Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free model requests per day",
+            50,
+            *reset_ms,
+        ),
+        Behaviour::MinuteCap => {
+            let next_minute = (now_ms() / 60_000 + 1) * 60_000;
+            rate_limit_reply("Rate limit exceeded: free-models-per-min. ", 20, next_minute)
+        }
+        Behaviour::NoEndpoints => json_reply(404, error_body(404, &format!("No endpoints found for {model}."), None)),
+        Behaviour::Status { status, body } => json_reply(*status, Bytes::from(body.clone())),
+        Behaviour::SlowStream { chunks, gap } => {
+            let ctx = ok_ctx(Some(model));
+            let pieces: Vec<String> = (0..*chunks).map(|i| format!("tok{i} ")).collect();
+            if !stream {
+                let body = ctx.completion(&ctx.text_message(&pieces.concat()), "stop", *chunks);
+                return json_reply(200, body);
+            }
+            let mut events = vec![(Duration::ZERO, Bytes::from_static(PROCESSING))];
+            for (i, p) in pieces.iter().enumerate() {
+                events.push((if i == 0 { Duration::ZERO } else { *gap }, ctx.content_chunk(p)));
+            }
+            events.push((*gap, ctx.finish_chunk("stop")));
+            events.push((Duration::ZERO, ctx.usage_chunk(*chunks)));
+            events.push((Duration::ZERO, Bytes::from_static(DONE)));
+            Reply::Sse(events)
+        }
+        Behaviour::MidStreamError => {
+            if !stream {
+                return json_reply(502, error_body(502, "Provider disconnected", None));
+            }
+            let ctx = ok_ctx(Some(model));
+            let err = ctx.chunk(
+                "{\"role\":\"assistant\",\"content\":\"\"}",
+                "\"error\"",
+                ",\"error\":{\"code\":502,\"message\":\"Provider disconnected\"}",
+            );
+            sse(vec![Bytes::from_static(PROCESSING), ctx.content_chunk("hello"), err, Bytes::from_static(DONE)])
+        }
+        Behaviour::ErrorFirstInStream { code } => {
+            let message = "Provider returned error";
+            if !stream {
+                return json_reply(*code, error_body(*code, message, None));
+            }
+            let ctx = ok_ctx(Some(model));
+            let err = ctx.chunk(
+                "{\"role\":\"assistant\",\"content\":\"\"}",
+                "\"error\"",
+                &format!(",\"error\":{{\"code\":{code},\"message\":\"{message}\"}}"),
+            );
+            sse(vec![Bytes::from_static(PROCESSING), err, Bytes::from_static(DONE)])
+        }
+        // Resolved before a reply is built; kept total for safety.
+        Behaviour::Delay { then, .. } => reply(then, model, stream, request, serial),
+        Behaviour::Hang => json_reply(504, error_body(504, "hang", None)),
+    }
+}
+
+fn ok(ctx: &Ctx, stream: bool) -> Reply {
+    let hello = ctx.hello();
+    if !stream {
+        return json_reply(200, ctx.completion(&ctx.text_message(&hello), "stop", 4));
+    }
+    let rest = hello.strip_prefix("hello").unwrap_or(&hello);
+    sse(vec![
+        Bytes::from_static(PROCESSING),
+        ctx.content_chunk("hello"),
+        ctx.content_chunk(rest),
+        ctx.finish_chunk("stop"),
+        ctx.usage_chunk(4),
+        Bytes::from_static(DONE),
+    ])
+}
+
+const TOOL_ARGS: &str = "{\"city\":\"Paris\"}";
+
+fn tool_call(ctx: &Ctx, name: &str, stream: bool, serial: u64) -> Reply {
+    let id = format!("call_{serial}");
+    if !stream {
+        let message = json!({
+            "role": "assistant",
+            "content": "",
+            "refusal": null,
+            "reasoning": null,
+            "tool_calls": [{"id": id, "index": 0, "type": "function", "function": {"name": name, "arguments": TOOL_ARGS}}],
+        });
+        return json_reply(200, ctx.completion(&message.to_string(), "tool_calls", 9));
+    }
+    let first = json!({"role": "assistant", "content": null, "tool_calls": [
+        {"index": 0, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}
+    ]});
+    let (a, b) = TOOL_ARGS.split_at(8);
+    let args = |part: &str| {
+        json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "function": {"arguments": part}}]})
+            .to_string()
+    };
+    sse(vec![
+        Bytes::from_static(PROCESSING),
+        ctx.chunk(&first.to_string(), "null", ""),
+        ctx.chunk(&args(a), "null", ""),
+        ctx.chunk(&args(b), "null", ""),
+        ctx.finish_chunk("tool_calls"),
+        ctx.usage_chunk(9),
+        Bytes::from_static(DONE),
+    ])
+}
+
+fn rate_limit_reply(message: &str, limit: u32, reset_ms: u64) -> Reply {
+    let headers = vec![
+        ("x-ratelimit-limit", limit.to_string()),
+        ("x-ratelimit-remaining", "0".to_owned()),
+        ("x-ratelimit-reset", reset_ms.to_string()),
+    ];
+    let metadata = json!({"headers": {
+        "X-RateLimit-Limit": limit.to_string(),
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": reset_ms.to_string(),
+    }});
+    Reply::Full { status: 429, headers, body: error_body(429, message, Some(metadata)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Renders `b`'s reply as text (SSE events joined).
+    fn render(b: &Behaviour, stream: bool) -> (u16, String) {
+        match reply(b, "a/b:free", stream, &json!({}), 7) {
+            Reply::Full { status, body, .. } => (status, String::from_utf8_lossy(&body).into_owned()),
+            Reply::Sse(ev) => (200, ev.iter().map(|(_, e)| String::from_utf8_lossy(e).into_owned()).collect()),
+        }
+    }
+
+    fn check(b: Behaviour, stream: bool, status: u16, contains: &[&str]) {
+        let (s, text) = render(&b, stream);
+        assert_eq!(s, status, "{b:?}: {text}");
+        for c in contains {
+            assert!(text.contains(c), "{b:?} (stream {stream}) lacks {c:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn bodies_follow_openrouter_shapes() {
+        check(Behaviour::Ok, false, 200, &["\"model\":\"a/b:free\"", "hello from a/b:free", "\"chat.completion\""]);
+        check(Behaviour::Ok, true, 200, &[": OPENROUTER PROCESSING", "\"finish_reason\":\"stop\"", "data: [DONE]"]);
+        check(Behaviour::OkWithModel("a/b".into()), false, 200, &["\"model\":\"a/b\""]);
+        check(Behaviour::ToolCall, false, 200, &["\"tool_calls\"", "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\""]);
+        check(Behaviour::ToolCall, true, 200, &["\"finish_reason\":\"tool_calls\""]);
+        check(Behaviour::RateLimited { retry_after: Some(3) }, false, 429, &["is temporarily rate-limited upstream"]);
+        check(Behaviour::DailyCap { reset_ms: 5 }, false, 429, &["free-models-per-day", "\"X-RateLimit-Reset\":\"5\""]);
+        check(Behaviour::MinuteCap, false, 429, &["free-models-per-min"]);
+        check(Behaviour::NoEndpoints, false, 404, &["No endpoints found for a/b:free."]);
+        check(Behaviour::MidStreamError, true, 200, &["Provider disconnected", "\"finish_reason\":\"error\""]);
+        check(Behaviour::ErrorFirstInStream { code: 503 }, true, 200, &["\"error\":{\"code\":503"]);
+        check(Behaviour::SlowStream { chunks: 2, gap: Duration::ZERO }, true, 200, &["tok0 ", "tok1 "]);
+        let (_, no_model) = render(&Behaviour::OkWithoutModel, true);
+        assert!(!no_model.contains("\"model\""), "{no_model}");
+    }
+
+    #[test]
+    fn every_chunk_is_valid_json() {
+        for b in [Behaviour::Ok, Behaviour::ToolCall, Behaviour::MidStreamError] {
+            let Reply::Sse(events) = reply(&b, "m\"x", true, &json!({}), 1) else { panic!("not a stream") };
+            for (_, e) in events {
+                let text = std::str::from_utf8(&e).expect("utf8");
+                assert!(text.ends_with("\n\n"), "{text}");
+                if let Some(payload) = text.strip_prefix("data: ").filter(|p| p.starts_with('{')) {
+                    serde_json::from_str::<Value>(payload.trim_end()).expect("chunk json");
+                }
+            }
+        }
+    }
+}

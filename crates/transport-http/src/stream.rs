@@ -1,0 +1,105 @@
+//! The streamed answer: upstream bytes passed on as they arrive, with the gap between
+//! chunks bounded and in-band error chunks counted and logged.
+
+use bytes::Bytes;
+use futures_util::Stream;
+use router_core::sse::{LineSplitter, data_payload, error_in_payload};
+use router_core::{ErrorKind, TransportError};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::time::Sleep;
+
+use crate::{Counters, map_reqwest_error};
+
+type Inner = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+/// Wraps upstream's body. Dropping it drops the response and so closes the upstream
+/// connection (hyper does not return a half-read connection to the pool).
+pub(crate) struct UpstreamStream {
+    inner: Inner,
+    idle: Duration,
+    /// Fires when no chunk came for `idle`; reset on every chunk.
+    idle_timer: Pin<Box<Sleep>>,
+    lines: LineSplitter,
+    counters: Arc<Counters>,
+    model: String,
+    started: Instant,
+    done: bool,
+}
+
+impl UpstreamStream {
+    pub(crate) fn new(inner: Inner, idle: Duration, counters: Arc<Counters>, model: String, started: Instant) -> Self {
+        UpstreamStream {
+            inner,
+            idle,
+            idle_timer: Box::pin(tokio::time::sleep(idle)),
+            lines: LineSplitter::default(),
+            counters,
+            model,
+            started,
+            done: false,
+        }
+    }
+
+    /// Ends the stream and lets go of the upstream connection now, not when the caller
+    /// gets round to dropping us.
+    fn finish(&mut self) {
+        self.done = true;
+        self.inner = Box::pin(futures_util::stream::empty());
+    }
+
+    /// Counts and logs every data event in `chunk` that carries a top-level `error`.
+    fn scan(&mut self, chunk: &[u8]) {
+        let (counters, model) = (&self.counters, &self.model);
+        self.lines.feed(chunk, |line| {
+            if let Some(err) = data_payload(line).and_then(error_in_payload) {
+                counters.mid_stream_errors.fetch_add(1, Ordering::Relaxed);
+                let code = err.get("code").and_then(serde_json::Value::as_u64);
+                let message = err.get("message").and_then(serde_json::Value::as_str).unwrap_or("");
+                tracing::warn!(model = %model, code, message, "error chunk in upstream stream");
+            }
+        });
+    }
+}
+
+impl Stream for UpstreamStream {
+    type Item = Result<Bytes, TransportError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        match this.inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                let deadline = tokio::time::Instant::now() + this.idle;
+                this.idle_timer.as_mut().reset(deadline);
+                this.scan(&chunk);
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.finish();
+                this.counters.stream_failures.fetch_add(1, Ordering::Relaxed);
+                let err = map_reqwest_error(e, "the upstream stream failed").with_elapsed(this.started.elapsed());
+                Poll::Ready(Some(Err(err)))
+            }
+            Poll::Ready(None) => {
+                this.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                if this.idle_timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.finish();
+                this.counters.stream_failures.fetch_add(1, Ordering::Relaxed);
+                let message = format!("no stream data from upstream for {} ms", this.idle.as_millis());
+                let err = TransportError::new(ErrorKind::Timeout, message).with_elapsed(this.started.elapsed());
+                Poll::Ready(Some(Err(err)))
+            }
+        }
+    }
+}
