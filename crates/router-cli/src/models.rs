@@ -2,7 +2,7 @@
 
 use crate::output::{Style, Table, age, count, thousands};
 use router_core::catalog::Entry;
-use router_core::{CapSet, Capability, CatalogSnapshot, CatalogStats, ModelId, Timestamp};
+use router_core::{CapSet, Capability, CatalogSnapshot, CatalogSource, CatalogStats, ModelId, Timestamp};
 use serde::Serialize;
 
 /// What the user asked models to have.
@@ -81,7 +81,9 @@ pub fn listing<'a>(snap: &'a CatalogSnapshot, now: Timestamp, filters: &Filters)
 
 /// `live (https://...), fetched 2 h ago at 2026-08-19T10:00:00Z`.
 pub fn provenance(stats: &CatalogStats) -> String {
-    format!("{}, fetched {} ({})", stats.source, age(std::time::Duration::from_secs(stats.age_secs)), stats.fetched_at)
+    // A file's age is its modification time, which is not when its data was fetched.
+    let when = if matches!(stats.source, CatalogSource::File { .. }) { "file modified" } else { "fetched" };
+    format!("{}, {when} {} ({})", stats.source, age(std::time::Duration::from_secs(stats.age_secs)), stats.fetched_at)
 }
 
 /// The table and its summary lines. In plain style the summary lines start with `# `
@@ -120,7 +122,7 @@ pub fn render(listing: &Listing<'_>, style: Style) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use router_core::{CatalogSource, ModelInfo};
+    use router_core::ModelInfo;
 
     /// `id context inputs params [expiry]` per line; `:free` ids get zero prices.
     const CATALOG: &str = "

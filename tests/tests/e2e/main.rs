@@ -1,1 +1,3 @@
-//! End-to-end tests of the router.
+//! End-to-end tests of the router: one integration-test binary, one module per area.
+
+mod resilience;

@@ -90,7 +90,7 @@ async fn setup(models: &[FakeModel], health: HealthPolicy, store: Option<Arc<dyn
     let inner = HttpTransport::new(TransportConfig {
         base_url: fake.base_url(),
         api_key: Some(Secret::new("sk-test-resilience")),
-        first_byte_timeout: Duration::from_millis(300),
+        first_byte_timeout: Duration::from_secs(2),
         ..TransportConfig::default()
     })
     .expect("transport");
@@ -255,12 +255,12 @@ async fn state_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fallback_never_picks_a_model_that_lacks_a_requirement_or_is_paid() {
-    let tools = |id: &str| FakeModel::free(id).with_parameters(&["tools", "tool_choice"]);
+    let tools = |id: &str| FakeModel::free(id).with_params(&["tools", "tool_choice"]);
     let models = [
         tools("t1:free"),
         tools("t2:free"),
         text_model("plain:free"),
-        FakeModel::paid("paid/tools", "0.000001").with_parameters(&["tools"]),
+        FakeModel::paid("paid/tools", "0.000001").with_params(&["tools"]),
     ];
     let s = setup(&models, unlimited(), None).await;
     s.fake.set_behaviour("t1:free", Behaviour::RateLimited { retry_after: None });
@@ -336,7 +336,7 @@ async fn soak_with_random_faults_always_answers_well_formed() {
         Behaviour::Status { status: 503, body: r#"{"error":{"code":503,"message":"overloaded"}}"#.into() },
         Behaviour::MidStreamError,
         Behaviour::ErrorFirstInStream { code: 502 },
-        Behaviour::Delay { first_byte: Duration::from_millis(500), then: Box::new(Behaviour::Ok) },
+        Behaviour::Delay { first_byte: Duration::from_secs(3), then: Box::new(Behaviour::Ok) },
         Behaviour::OkWithoutModel,
     ];
     for (id, fault) in ids.iter().zip(faults) {
