@@ -67,7 +67,8 @@ fn check_core_invariants() -> Result<()> {
     let args = ["tree", "-p", "router-core", "-e", "normal", "--prefix", "none"];
     let line = format!("cargo {}", args.join(" "));
     eprintln!("==> architecture invariants: {line}");
-    let out = cargo().args(args).stderr(Stdio::inherit()).output().with_context(|| format!("could not start `{line}`"))?;
+    let out =
+        cargo().args(args).stderr(Stdio::inherit()).output().with_context(|| format!("could not start `{line}`"))?;
     if !out.status.success() {
         bail!("ci step `architecture invariants` failed: `{line}` exited with {}", out.status);
     }

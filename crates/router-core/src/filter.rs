@@ -71,6 +71,17 @@ pub fn check_entry(snapshot: &CatalogSnapshot, index: usize, req: &Requirements,
     (!ok).then_some(Rejection { index, not_free, missing, context_needed, completion_needed })
 }
 
+/// The candidates alone (free, meeting every requirement), in id order: what
+/// [`filter`] returns as `candidates`, without a rejection record per model. Only the
+/// entries that pass the time-independent part of the free rule are looked at, so the
+/// cost follows the number of free models rather than the size of the catalog.
+pub fn candidates(snapshot: &CatalogSnapshot, req: &Requirements, now: Timestamp) -> Vec<usize> {
+    let maybe_free = snapshot.maybe_free();
+    let mut out = Vec::with_capacity(maybe_free.len());
+    out.extend(maybe_free.iter().copied().filter(|&i| check_entry(snapshot, i, req, now).is_none()));
+    out
+}
+
 /// Splits the snapshot into candidates (free, meeting every requirement) and rejections.
 pub fn filter(snapshot: &CatalogSnapshot, req: &Requirements, now: Timestamp) -> Filtered {
     let n = snapshot.len();

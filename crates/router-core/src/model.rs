@@ -135,6 +135,12 @@ impl CapSet {
         self.0 & c.bit() != 0
     }
 
+    /// Members of either set.
+    #[must_use]
+    pub const fn union(self, other: CapSet) -> CapSet {
+        CapSet(self.0 | other.0)
+    }
+
     /// Members of `self` that `other` lacks.
     pub const fn missing_from(self, other: CapSet) -> CapSet {
         CapSet(self.0 & !other.0)

@@ -1,9 +1,13 @@
-//! The chat request as the router sees it: the JSON body, kept whole for forwarding,
+//! The chat request as the router sees it: the JSON body, kept as sent for forwarding,
 //! and the analysis of what it needs from a model.
 
 use crate::model::{CapSet, Capability, ModelId};
-use serde_json::{Map, Value};
+use bytes::Bytes;
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+use serde_json::value::RawValue;
 use std::fmt;
+use std::ops::Range;
 
 /// The model names that mean "route among the free models".
 pub const ROUTER_ALIASES: [&str; 2] = ["openrouter/free", "free"];
@@ -80,13 +84,32 @@ impl Requirements {
     }
 }
 
-/// A parsed, analysed chat request.
+/// A parsed, analysed chat request. The body is kept as the client sent it; forwarding
+/// copies its members byte for byte, so nothing is re-encoded on the way upstream.
 #[derive(Clone)]
 pub struct ChatRequest {
-    body: Map<String, Value>,
+    raw: Bytes,
+    /// The members to forward, in the client's order: all but `model` and the
+    /// router-only fields, and for a key given twice only the last (as a JSON map reads it).
+    members: Vec<Member>,
     targets: Vec<Target>,
     stream: bool,
     requirements: Requirements,
+}
+
+/// One top-level member of the body, as byte ranges of `raw`.
+#[derive(Clone, Debug)]
+struct Member {
+    key: Key,
+    value: Range<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Key {
+    /// The key with its quotes, when it has no escapes (almost always).
+    Span(Range<usize>),
+    /// The unescaped key, re-encoded when forwarding.
+    Escaped(String),
 }
 
 impl fmt::Debug for ChatRequest {
@@ -103,27 +126,57 @@ impl fmt::Debug for ChatRequest {
 impl ChatRequest {
     /// Parses and analyses a request body.
     pub fn from_slice(body: &[u8]) -> Result<Self, RequestError> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| RequestError::Json(e.to_string()))?;
-        Self::from_value(value)
+        Self::from_bytes(Bytes::copy_from_slice(body))
     }
 
     pub fn from_value(value: Value) -> Result<Self, RequestError> {
-        let Value::Object(mut body) = value else {
-            return Err(RequestError::NotAnObject);
-        };
-        let targets = targets(&body)?;
-        let stream = match body.get("stream") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                return Err(RequestError::BadField { field: "stream", expected: "a boolean" });
+        let body = serde_json::to_vec(&value).map_err(|e| RequestError::Json(e.to_string()))?;
+        Self::from_bytes(Bytes::from(body))
+    }
+
+    /// Parses and analyses a request body without copying it.
+    ///
+    /// One pass over the body: `messages`, the bulk of a request, is analysed by
+    /// visitors that keep counts and flags rather than values, every other member is
+    /// only skipped, and the members' byte ranges are found from the keys' positions. No
+    /// JSON tree is built; the few small fields the analysis needs are read as values.
+    pub fn from_bytes(raw: Bytes) -> Result<Self, RequestError> {
+        let (members, targets, stream, requirements) = {
+            let text = match std::str::from_utf8(&raw) {
+                Ok(text) => text,
+                // Let the JSON reader say where the bad byte is, as it would for any error.
+                Err(e) => {
+                    let reason = serde_json::from_slice::<IgnoredAny>(&raw).err().map(|e| e.to_string());
+                    return Err(RequestError::Json(reason.unwrap_or_else(|| e.to_string())));
+                }
+            };
+            let top: TopLevel<'_> = serde_json::from_str(text).map_err(|e| RequestError::Json(e.to_string()))?;
+            let TopLevel::Object(read) = top else { return Err(RequestError::NotAnObject) };
+            let spans = locate(text, &read).ok_or_else(|| RequestError::Json("could not locate a member".into()))?;
+            let mut fields = Fields::default();
+            let mut forward = Vec::with_capacity(read.len());
+            for ((key, value), span) in last_of_each(read.into_iter().zip(spans)) {
+                let raw_value = text.get(span.value.clone()).unwrap_or("null");
+                fields.set(key.as_str(), raw_value, value);
+                if key.as_str() == "model" || ROUTER_ONLY_FIELDS.contains(&key.as_str()) {
+                    continue;
+                }
+                let key = match (key, span.key) {
+                    (_, Some(quoted)) => Key::Span(quoted),
+                    (key, None) => Key::Escaped(key.as_str().to_owned()),
+                };
+                forward.push(Member { key, value: span.value });
             }
+            let targets = targets(&fields)?;
+            let stream = match fields.stream {
+                None | Some("null" | "false") => false,
+                Some("true") => true,
+                Some(_) => return Err(RequestError::BadField { field: "stream", expected: "a boolean" }),
+            };
+            let requirements = analyse(fields)?;
+            (forward, targets, stream, requirements)
         };
-        let requirements = analyse(&body)?;
-        for f in ROUTER_ONLY_FIELDS {
-            body.remove(f);
-        }
-        Ok(ChatRequest { body, targets, stream, requirements })
+        Ok(ChatRequest { raw, members, targets, stream, requirements })
     }
 
     pub fn targets(&self) -> &[Target] {
@@ -139,60 +192,201 @@ impl ChatRequest {
     }
 
     /// The body to send upstream for `model`: the client's body untouched except for
-    /// `model` and the router-only fields.
+    /// `model` (written first) and the router-only fields (left out).
     pub fn body_for(&self, model: &ModelId) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256);
-        // Serialise `model` first, then every other field, without cloning the body.
-        out.push(b'{');
-        write_json(&mut out, &Value::String("model".into()));
-        out.push(b':');
-        write_json(&mut out, &Value::String(model.as_str().into()));
-        for (k, v) in &self.body {
-            if k == "model" {
-                continue;
-            }
+        let mut out = Vec::with_capacity(self.raw.len() + model.as_str().len() + 16);
+        out.extend_from_slice(b"{\"model\":");
+        write_json_str(&mut out, model.as_str());
+        for m in &self.members {
             out.push(b',');
-            write_json_str(&mut out, k);
+            match &m.key {
+                Key::Span(r) => out.extend_from_slice(self.raw.get(r.clone()).unwrap_or_default()),
+                Key::Escaped(k) => write_json_str(&mut out, k),
+            }
             out.push(b':');
-            write_json(&mut out, v);
+            out.extend_from_slice(self.raw.get(m.value.clone()).unwrap_or_default());
         }
         out.push(b'}');
         out
     }
 }
 
-fn write_json(out: &mut Vec<u8>, v: &Value) {
-    // Writing a `Value` into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, v);
-}
-
 fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a string into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
-fn targets(body: &Map<String, Value>) -> Result<Vec<Target>, RequestError> {
+/// Where one member is in the body.
+struct Span {
+    /// The key with its quotes, when it has no escapes.
+    key: Option<Range<usize>>,
+    value: Range<usize>,
+}
+
+/// Finds each member's key and value in `text`, the object the members were read from.
+///
+/// A value starts after its key's closing quote, whitespace and colon, and ends before
+/// the whitespace and comma in front of the next key's opening quote (or before the
+/// object's closing brace). A value whose end cannot be found that way (the next key
+/// has escapes, so its place is unknown) was read as a raw value, or is read once more.
+fn locate(text: &str, members: &[(Str<'_>, Val<'_>)]) -> Option<Vec<Span>> {
+    let b = text.as_bytes();
+    let base = text.as_ptr() as usize;
+    let offset = |s: &str| (s.as_ptr() as usize).checked_sub(base).filter(|&o| o + s.len() <= b.len());
+    let skip_ws = |mut i: usize| {
+        while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        i
+    };
+    let back_ws = |mut i: usize| {
+        while i > 0 && b[i - 1].is_ascii_whitespace() {
+            i -= 1;
+        }
+        i
+    };
+    // The end of a value followed by `<ws> <terminator>` whose terminator is at `at`.
+    let end_before = |at: usize, terminator: u8| {
+        let i = back_ws(at);
+        (i > 0 && b[i - 1] == terminator).then(|| back_ws(i - 1))
+    };
+    let mut out = Vec::with_capacity(members.len());
+    for (i, (key, value)) in members.iter().enumerate() {
+        let key_span = match key {
+            Str::Borrowed(k) => {
+                let o = offset(k)?;
+                Some(o.checked_sub(1)?..o + k.len() + 1)
+            }
+            Str::Owned(_) => None,
+        };
+        let value = match value {
+            Val::Raw(r) => {
+                let o = offset(r.get())?;
+                o..o + r.get().len()
+            }
+            _ => {
+                let after_key = key_span.as_ref()?.end;
+                let colon = skip_ws(after_key);
+                (b.get(colon) == Some(&b':')).then_some(())?;
+                let start = skip_ws(colon + 1);
+                let end = match members.get(i + 1) {
+                    Some((Str::Borrowed(next), _)) => end_before(offset(next)?.checked_sub(1)?, b',')?,
+                    Some((Str::Owned(_), _)) => {
+                        let mut de = serde_json::Deserializer::from_str(text.get(start..)?);
+                        start + <&RawValue>::deserialize(&mut de).ok()?.get().len()
+                    }
+                    None => end_before(back_ws(b.len()), b'}')?,
+                };
+                (start <= end).then_some(start..end)?
+            }
+        };
+        out.push(Span { key: key_span, value });
+    }
+    Some(out)
+}
+
+/// The members of a JSON object, in order, with every key given more than once kept
+/// only at its last place. Sorting indices keeps this `O(n log n)` whatever the client sends.
+fn last_of_each<'a, T>(members: impl Iterator<Item = ((Str<'a>, T), Span)>) -> impl Iterator<Item = ((Str<'a>, T), Span)> {
+    let members: Vec<_> = members.collect();
+    let mut keep = vec![true; members.len()];
+    if members.len() > 1 {
+        let key = |i: usize| members[i].0.0.as_str();
+        let mut order: Vec<usize> = (0..members.len()).collect();
+        order.sort_by(|&a, &b| key(a).cmp(key(b)).then(a.cmp(&b)));
+        for w in order.windows(2) {
+            if key(w[0]) == key(w[1]) {
+                keep[w[0]] = false;
+            }
+        }
+    }
+    members.into_iter().zip(keep).filter_map(|(m, k)| k.then_some(m))
+}
+
+/// The top-level members the analysis reads, as raw JSON text.
+#[derive(Default)]
+struct Fields<'a> {
+    model: Option<&'a str>,
+    models: Option<&'a str>,
+    stream: Option<&'a str>,
+    /// Analysed while the body was read, or (after an escaped key) still to analyse.
+    messages: Option<Result<Messages, &'a str>>,
+    tools: Option<&'a str>,
+    tool_choice: Option<&'a str>,
+    response_format: Option<&'a str>,
+    reasoning: Option<&'a str>,
+    reasoning_effort: Option<&'a str>,
+    include_reasoning: Option<&'a str>,
+    logprobs: Option<&'a str>,
+    top_logprobs: Option<&'a str>,
+    modalities: Option<&'a str>,
+    max_tokens: Option<&'a str>,
+    max_completion_tokens: Option<&'a str>,
+    web_search_options: Option<&'a str>,
+    plugins: Option<&'a str>,
+}
+
+impl<'a> Fields<'a> {
+    fn set(&mut self, key: &str, raw: &'a str, value: Val<'_>) {
+        let slot = match key {
+            "messages" => {
+                self.messages = Some(match value {
+                    Val::Messages(m) => Ok(m),
+                    _ => Err(raw),
+                });
+                return;
+            }
+            "model" => &mut self.model,
+            "models" => &mut self.models,
+            "stream" => &mut self.stream,
+            "tools" => &mut self.tools,
+            "tool_choice" => &mut self.tool_choice,
+            "response_format" => &mut self.response_format,
+            "reasoning" => &mut self.reasoning,
+            "reasoning_effort" => &mut self.reasoning_effort,
+            "include_reasoning" => &mut self.include_reasoning,
+            "logprobs" => &mut self.logprobs,
+            "top_logprobs" => &mut self.top_logprobs,
+            "modalities" => &mut self.modalities,
+            "max_tokens" => &mut self.max_tokens,
+            "max_completion_tokens" => &mut self.max_completion_tokens,
+            "web_search_options" => &mut self.web_search_options,
+            "plugins" => &mut self.plugins,
+            _ => return,
+        };
+        *slot = Some(raw);
+    }
+}
+
+/// A small field read as a value; `null` when absent (the same for every rule here).
+fn value(raw: Option<&str>) -> Value {
+    raw.and_then(|r| serde_json::from_str(r).ok()).unwrap_or(Value::Null)
+}
+
+fn is_null(raw: Option<&str>) -> bool {
+    raw.is_none_or(|r| r == "null")
+}
+
+fn targets(fields: &Fields<'_>) -> Result<Vec<Target>, RequestError> {
     let target = |id: &str| {
         if ROUTER_ALIASES.contains(&id) { Target::AnyFree } else { Target::Model(ModelId::new(id)) }
     };
     let mut out = Vec::new();
-    match body.get("model") {
-        // OpenRouter falls back to the account's default model; ours is the free router.
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) if !s.is_empty() => out.push(target(s)),
-        Some(_) => return Err(RequestError::BadModel),
+    // OpenRouter falls back to the account's default model; ours is the free router.
+    if !is_null(fields.model) {
+        match fields.model.map(serde_json::from_str::<Str<'_>>) {
+            Some(Ok(s)) if !s.as_str().is_empty() => out.push(target(s.as_str())),
+            _ => return Err(RequestError::BadModel),
+        }
     }
-    match body.get("models") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(items)) => {
-            for item in items {
-                let Value::String(s) = item else { return Err(RequestError::BadModels) };
-                let t = target(s);
-                if !out.contains(&t) {
-                    out.push(t);
-                }
+    if let Some(raw) = fields.models.filter(|r| *r != "null") {
+        let items: Vec<Str<'_>> = serde_json::from_str(raw).map_err(|_| RequestError::BadModels)?;
+        for item in items {
+            let t = target(item.as_str());
+            if !out.contains(&t) {
+                out.push(t);
             }
         }
-        Some(_) => return Err(RequestError::BadModels),
     }
     if out.is_empty() {
         out.push(Target::AnyFree);
@@ -200,88 +394,60 @@ fn targets(body: &Map<String, Value>) -> Result<Vec<Target>, RequestError> {
     Ok(out)
 }
 
-fn truthy(v: Option<&Value>) -> bool {
+fn truthy(v: &Value) -> bool {
     match v {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => true,
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        _ => true,
     }
 }
 
-fn as_tokens(body: &Map<String, Value>, field: &'static str) -> Result<Option<u64>, RequestError> {
-    match body.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_u64().map(Some).ok_or(RequestError::BadField { field, expected: "a non-negative integer" }),
+fn as_tokens(raw: Option<&str>, field: &'static str) -> Result<Option<u64>, RequestError> {
+    match value(raw) {
+        Value::Null => Ok(None),
+        v => v.as_u64().map(Some).ok_or(RequestError::BadField { field, expected: "a non-negative integer" }),
     }
 }
 
 /// Derives the hard requirements (see the table in `docs/architecture.md`).
-fn analyse(body: &Map<String, Value>) -> Result<Requirements, RequestError> {
+fn analyse(fields: Fields<'_>) -> Result<Requirements, RequestError> {
     let mut caps = CapSet::EMPTY.with(Capability::TextOutput);
-    let mut text_bytes: u64 = 0;
-    let mut fixed: u64 = 0;
-
-    let messages = match body.get("messages") {
-        Some(Value::Array(m)) if !m.is_empty() => m,
-        _ => return Err(RequestError::NoMessages),
+    let messages = match fields.messages {
+        Some(Ok(m)) => Some(m),
+        Some(Err(raw)) => serde_json::from_str::<Messages>(raw).ok(),
+        None => None,
     };
-    for (i, msg) in messages.iter().enumerate() {
-        let Value::Object(msg) = msg else { return Err(RequestError::BadMessage(i)) };
-        fixed += TOKENS_PER_MESSAGE;
-        match msg.get("content") {
-            Some(Value::String(s)) => text_bytes += s.len() as u64,
-            Some(Value::Array(parts)) => {
-                for part in parts {
-                    let kind = part.get("type").and_then(Value::as_str).unwrap_or("");
-                    match kind {
-                        "image_url" => {
-                            caps.insert(Capability::ImageInput);
-                            fixed += TOKENS_PER_IMAGE;
-                        }
-                        "file" => {
-                            caps.insert(Capability::FileInput);
-                            fixed += TOKENS_PER_FILE;
-                        }
-                        "input_audio" => {
-                            caps.insert(Capability::AudioInput);
-                            fixed += TOKENS_PER_AUDIO;
-                        }
-                        "video_url" | "input_video" => {
-                            caps.insert(Capability::VideoInput);
-                            fixed += TOKENS_PER_VIDEO;
-                        }
-                        _ => {
-                            if let Some(Value::String(t)) = part.get("text") {
-                                text_bytes += t.len() as u64;
-                            }
-                        }
-                    }
-                }
+    let messages = messages.filter(|m| m.count > 0).ok_or(RequestError::NoMessages)?;
+    if let Some(i) = messages.first_bad {
+        return Err(RequestError::BadMessage(i));
+    }
+    caps = caps.union(messages.caps);
+    let mut text_bytes = messages.text_bytes;
+    let fixed = messages.fixed;
+
+    match fields.tools.map(str::as_bytes) {
+        None | Some(b"null") => {}
+        Some(tools) if tools.first() == Some(&b'[') => {
+            // Non-empty when anything but whitespace and `]` follows the bracket.
+            let rest = tools.get(1..).unwrap_or_default();
+            if rest.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b']') {
+                caps.insert(Capability::Tools);
+                text_bytes += compact_len(tools);
+            }
+        }
+        Some(_) => return Err(RequestError::BadField { field: "tools", expected: "an array" }),
+    }
+    if fields.tool_choice.is_some() {
+        match value(fields.tool_choice) {
+            Value::String(s) if s == "required" => caps.insert(Capability::ToolChoice),
+            Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => {
+                caps.insert(Capability::ToolChoice);
             }
             _ => {}
         }
-        // Assistant tool calls and their arguments are prompt text too.
-        if let Some(calls) = msg.get("tool_calls") {
-            text_bytes += json_len(calls);
-        }
     }
-
-    match body.get("tools") {
-        Some(tools @ Value::Array(list)) if !list.is_empty() => {
-            caps.insert(Capability::Tools);
-            text_bytes += json_len(tools);
-        }
-        None | Some(Value::Null | Value::Array(_)) => {}
-        Some(_) => return Err(RequestError::BadField { field: "tools", expected: "an array" }),
-    }
-    match body.get("tool_choice") {
-        Some(Value::String(s)) if s == "required" => caps.insert(Capability::ToolChoice),
-        Some(Value::Object(o)) if o.get("type").and_then(Value::as_str) == Some("function") => {
-            caps.insert(Capability::ToolChoice);
-        }
-        _ => {}
-    }
-    if let Some(rf) = body.get("response_format") {
+    if fields.response_format.is_some() {
+        let rf = value(fields.response_format);
         match rf.get("type").and_then(Value::as_str) {
             Some("json_schema") => {
                 caps.insert(Capability::StructuredOutputs);
@@ -293,25 +459,26 @@ fn analyse(body: &Map<String, Value>) -> Result<Requirements, RequestError> {
             _ => {}
         }
     }
-    let reasoning_obj = match body.get("reasoning") {
-        Some(Value::Object(r)) => {
+    let reasoning_obj = match value(fields.reasoning) {
+        Value::Object(r) => {
             let disabled = r.get("enabled") == Some(&Value::Bool(false))
                 || r.get("effort").and_then(Value::as_str) == Some("none");
             !disabled
         }
         _ => false,
     };
-    let effort = matches!(body.get("reasoning_effort"), Some(Value::String(s)) if s != "none");
-    if reasoning_obj || effort || body.get("include_reasoning") == Some(&Value::Bool(true)) {
+    let effort = matches!(value(fields.reasoning_effort), Value::String(s) if s != "none");
+    let include = fields.include_reasoning == Some("true");
+    if reasoning_obj || effort || include {
         caps.insert(Capability::Reasoning);
     }
-    if body.get("logprobs") == Some(&Value::Bool(true)) {
+    if fields.logprobs == Some("true") {
         caps.insert(Capability::Logprobs);
     }
-    if truthy(body.get("top_logprobs")) {
+    if truthy(&value(fields.top_logprobs)) {
         caps.insert(Capability::TopLogprobs);
     }
-    if let Some(Value::Array(mods)) = body.get("modalities") {
+    if let Value::Array(mods) = value(fields.modalities) {
         for m in mods {
             match m.as_str() {
                 Some("image") => caps.insert(Capability::ImageOutput),
@@ -320,24 +487,24 @@ fn analyse(body: &Map<String, Value>) -> Result<Requirements, RequestError> {
             }
         }
     }
-    refuse_billed_features(body)?;
+    refuse_billed_features(&fields)?;
 
-    let max_output_tokens = match as_tokens(body, "max_completion_tokens")? {
+    let max_output_tokens = match as_tokens(fields.max_completion_tokens, "max_completion_tokens")? {
         Some(n) => Some(n),
-        None => as_tokens(body, "max_tokens")?,
+        None => as_tokens(fields.max_tokens, "max_tokens")?,
     };
     Ok(Requirements { caps, prompt_tokens: text_bytes.div_ceil(4) + fixed, max_output_tokens })
 }
 
 /// Features that OpenRouter bills per request even on a free model. Forwarding them
 /// would cost money, so they are refused rather than silently dropped.
-fn refuse_billed_features(body: &Map<String, Value>) -> Result<(), RequestError> {
-    if body.get("web_search_options").is_some_and(|v| !v.is_null()) {
+fn refuse_billed_features(fields: &Fields<'_>) -> Result<(), RequestError> {
+    if !is_null(fields.web_search_options) {
         return Err(RequestError::Billed(
             "`web_search_options` enables paid web search; the free router does not forward it",
         ));
     }
-    if let Some(Value::Array(plugins)) = body.get("plugins") {
+    if let Value::Array(plugins) = value(fields.plugins) {
         let web = plugins.iter().any(|p| p.get("id").and_then(Value::as_str) == Some("web"));
         if web {
             return Err(RequestError::Billed(
@@ -363,6 +530,395 @@ fn json_len(v: &Value) -> u64 {
     let mut c = Counter(0);
     let _ = serde_json::to_writer(&mut c, v);
     c.0
+}
+
+/// Length of raw JSON text without the whitespace between tokens: close to the
+/// compact length of the value, without parsing it. Strings are skipped with `memchr`,
+/// so the cost is mostly that of finding the quotes.
+fn compact_len(raw: &[u8]) -> u64 {
+    let mut n = 0;
+    let mut i = 0;
+    while i < raw.len() {
+        // Between strings: every byte but whitespace counts.
+        let quote = memchr::memchr(b'"', &raw[i..]).map_or(raw.len(), |q| i + q);
+        n += raw[i..quote].iter().filter(|b| !b.is_ascii_whitespace()).count();
+        // A string, quotes included, counts whole; find its end past any escapes.
+        let mut end = quote + 1;
+        while end < raw.len() {
+            match memchr::memchr2(b'"', b'\\', &raw[end..]) {
+                Some(k) if raw[end + k] == b'\\' => end += k + 2,
+                Some(k) => {
+                    end += k + 1;
+                    break;
+                }
+                None => end = raw.len(),
+            }
+        }
+        let end = end.min(raw.len());
+        n += end.saturating_sub(quote);
+        i = end.max(quote + 1);
+    }
+    n as u64
+}
+
+// ---------------------------------------------------------------------------------------
+// Visitors: read the body into counts and flags without building JSON values.
+// ---------------------------------------------------------------------------------------
+
+/// A string borrowed from the body when it has no escapes, owned otherwise.
+enum Str<'a> {
+    Borrowed(&'a str),
+    Owned(String),
+}
+
+impl Str<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Str::Borrowed(s) => s,
+            Str::Owned(s) => s,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Str<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Str<'de>, E> {
+                Ok(Str::Borrowed(s))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Str<'de>, E> {
+                Ok(Str::Owned(s.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Str<'de>, E> {
+                Ok(Str::Owned(s))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The body: its members in order, or "not an object".
+enum TopLevel<'a> {
+    Object(Vec<(Str<'a>, Val<'a>)>),
+    Other,
+}
+
+/// What was kept of a member's value while reading the body.
+enum Val<'a> {
+    /// Skipped; its place is found from the keys around it.
+    Skipped,
+    /// `messages`, analysed on the way.
+    Messages(Messages),
+    /// Read as raw text because its key has escapes, so its place cannot be found later.
+    Raw(&'a RawValue),
+}
+
+/// Implements every `visit_*` a lenient visitor does not care about: consume the
+/// value and return `$default`.
+macro_rules! ignore_others {
+    ($default:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+    };
+}
+
+macro_rules! ignore_strings {
+    ($default:expr) => {
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+    };
+}
+
+macro_rules! ignore_seqs {
+    ($default:expr) => {
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok($default)
+        }
+    };
+}
+
+macro_rules! ignore_maps {
+    ($default:expr) => {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok($default)
+        }
+    };
+}
+
+impl<'de> Deserialize<'de> for TopLevel<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TopLevel<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a json object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TopLevel<'de>, A::Error> {
+                let mut members = Vec::with_capacity(16);
+                while let Some(key) = map.next_key::<Str<'de>>()? {
+                    let value = match &key {
+                        Str::Owned(_) => Val::Raw(map.next_value()?),
+                        Str::Borrowed("messages") => Val::Messages(map.next_value()?),
+                        Str::Borrowed(_) => {
+                            map.next_value::<IgnoredAny>()?;
+                            Val::Skipped
+                        }
+                    };
+                    members.push((key, value));
+                }
+                Ok(TopLevel::Object(members))
+            }
+            ignore_others!(TopLevel::Other);
+            ignore_strings!(TopLevel::Other);
+            ignore_seqs!(TopLevel::Other);
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// What the analysis takes from `messages`.
+#[derive(Clone, Copy, Default)]
+struct Messages {
+    count: usize,
+    first_bad: Option<usize>,
+    caps: CapSet,
+    text_bytes: u64,
+    fixed: u64,
+}
+
+impl<'de> Deserialize<'de> for Messages {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Messages;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of messages")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Messages, A::Error> {
+                let mut out = Messages::default();
+                while let Some(m) = seq.next_element::<Message>()? {
+                    match m {
+                        Message::Object { content, tool_calls_len } => {
+                            out.fixed += TOKENS_PER_MESSAGE + content.fixed;
+                            out.text_bytes += content.text_bytes + tool_calls_len;
+                            out.caps = out.caps.union(content.caps);
+                        }
+                        Message::Other => {
+                            out.first_bad.get_or_insert(out.count);
+                        }
+                    }
+                    out.count += 1;
+                }
+                Ok(out)
+            }
+            ignore_others!(Messages::default());
+            ignore_strings!(Messages::default());
+            ignore_maps!(Messages::default());
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// What the analysis takes from one message or one content.
+#[derive(Clone, Copy, Default)]
+struct Content {
+    caps: CapSet,
+    text_bytes: u64,
+    fixed: u64,
+}
+
+enum Message {
+    Object { content: Content, tool_calls_len: u64 },
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Message {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Message;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a message object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message, A::Error> {
+                // A key given twice counts once, at its last value.
+                let (mut content, mut tool_calls_len) = (Content::default(), 0);
+                while let Some(key) = map.next_key::<Str<'de>>()? {
+                    match key.as_str() {
+                        "content" => content = map.next_value()?,
+                        // Assistant tool calls and their arguments are prompt text too.
+                        "tool_calls" => tool_calls_len = compact_len(map.next_value::<&RawValue>()?.get().as_bytes()),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Message::Object { content, tool_calls_len })
+            }
+            ignore_others!(Message::Other);
+            ignore_strings!(Message::Other);
+            ignore_seqs!(Message::Other);
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Content;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("message content")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Content, E> {
+                Ok(Content { text_bytes: s.len() as u64, ..Content::default() })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
+                let mut out = Content::default();
+                while let Some(part) = seq.next_element::<Part>()? {
+                    match part.kind {
+                        PartKind::Image => {
+                            out.caps.insert(Capability::ImageInput);
+                            out.fixed += TOKENS_PER_IMAGE;
+                        }
+                        PartKind::File => {
+                            out.caps.insert(Capability::FileInput);
+                            out.fixed += TOKENS_PER_FILE;
+                        }
+                        PartKind::Audio => {
+                            out.caps.insert(Capability::AudioInput);
+                            out.fixed += TOKENS_PER_AUDIO;
+                        }
+                        PartKind::Video => {
+                            out.caps.insert(Capability::VideoInput);
+                            out.fixed += TOKENS_PER_VIDEO;
+                        }
+                        PartKind::Other => out.text_bytes += part.text_bytes,
+                    }
+                }
+                Ok(out)
+            }
+            ignore_others!(Content::default());
+            ignore_maps!(Content::default());
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Clone, Copy, Default)]
+enum PartKind {
+    Image,
+    File,
+    Audio,
+    Video,
+    /// Text, or anything the router does not know: its `text`, if any, is counted.
+    #[default]
+    Other,
+}
+
+impl<'de> Deserialize<'de> for PartKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = PartKind;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a content part type")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<PartKind, E> {
+                Ok(match s {
+                    "image_url" => PartKind::Image,
+                    "file" => PartKind::File,
+                    "input_audio" => PartKind::Audio,
+                    "video_url" | "input_video" => PartKind::Video,
+                    _ => PartKind::Other,
+                })
+            }
+            ignore_others!(PartKind::Other);
+            ignore_seqs!(PartKind::Other);
+            ignore_maps!(PartKind::Other);
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The UTF-8 length of a string value; zero for anything else.
+struct TextLen(u64);
+
+impl<'de> Deserialize<'de> for TextLen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TextLen;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("text")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<TextLen, E> {
+                Ok(TextLen(s.len() as u64))
+            }
+            ignore_others!(TextLen(0));
+            ignore_seqs!(TextLen(0));
+            ignore_maps!(TextLen(0));
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One content part: its type and the length of its `text`.
+#[derive(Default)]
+struct Part {
+    kind: PartKind,
+    text_bytes: u64,
+}
+
+impl<'de> Deserialize<'de> for Part {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Part;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a content part")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Part, A::Error> {
+                let mut part = Part::default();
+                while let Some(key) = map.next_key::<Str<'de>>()? {
+                    match key.as_str() {
+                        "type" => part.kind = map.next_value()?,
+                        "text" => part.text_bytes = map.next_value::<TextLen>()?.0,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(part)
+            }
+            ignore_others!(Part::default());
+            ignore_strings!(Part::default());
+            ignore_seqs!(Part::default());
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[cfg(test)]
@@ -448,6 +1004,22 @@ mod tests {
             &format!(r#"{{{HI},"plugins":[{{"id":"web"}}]}}"#),
             "error: the `web` plugin is billed per request; the free router does not forward it",
         );
+    }
+
+    #[test]
+    fn compact_length_of_raw_json() {
+        let texts = [
+            r#"[ {"a" : "b c", "d":[1, 2]} ]"#,
+            r#""esc \" aped \\""#,
+            r#"{"k\"ey": " \\\" ", "n": null}"#,
+            "[]",
+            " null ",
+            "[\n\t{\"x\":\"y\"}\n]",
+        ];
+        for text in texts {
+            let v: Value = serde_json::from_str(text).expect("fixture");
+            assert_eq!(compact_len(text.as_bytes()), json_len(&v), "{text}");
+        }
     }
 
     #[test]

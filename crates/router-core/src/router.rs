@@ -2,7 +2,7 @@
 
 use crate::catalog::CatalogSnapshot;
 use crate::error::RouteError;
-use crate::filter::{Filtered, Rejection, Shortfall, check_entry, filter};
+use crate::filter::{Filtered, Rejection, Shortfall, candidates, check_entry, filter};
 use crate::free::not_free_reasons;
 use crate::health::{Cooldown, HealthPolicy, HealthState, QuotaReport};
 use crate::model::ModelId;
@@ -105,9 +105,12 @@ impl From<RouteError> for RouteFailure {
 pub struct Router {
     ports: Ports,
     config: RouterConfig,
-    /// The health policy in force: `config.health` until `set_quota_limits` changes it
-    /// (the server learns the account's daily cap from upstream after start).
-    policy: std::sync::RwLock<HealthPolicy>,
+    /// The quota limits in force (`NO_LIMIT` is none): `config.health`'s until
+    /// `set_quota_limits` changes them (the server learns the account's daily cap from
+    /// upstream after start). Atomics, so that reading them on every request writes no
+    /// shared cache line.
+    per_minute: AtomicU64,
+    per_day: AtomicU64,
     health: Mutex<HealthState>,
     dirty: AtomicBool,
     stream_errors: Arc<AtomicU64>,
@@ -127,7 +130,9 @@ enum Step {
 }
 
 struct Plan {
-    filtered: Filtered,
+    /// Indices of the candidates, in id order. The full [`Filtered`] record (a rejection
+    /// per model) is only built when a decision must be explained.
+    candidates: Vec<usize>,
     steps: Vec<Step>,
 }
 
@@ -147,7 +152,8 @@ impl Router {
         };
         Ok(Router {
             ports,
-            policy: std::sync::RwLock::new(config.health.clone()),
+            per_minute: AtomicU64::new(encode_limit(config.health.per_minute)),
+            per_day: AtomicU64::new(encode_limit(config.health.per_day)),
             config,
             health: Mutex::new(state),
             dirty: AtomicBool::new(false),
@@ -163,15 +169,18 @@ impl Router {
 
     /// The health policy in force (quota limits may have changed since start).
     pub fn policy(&self) -> HealthPolicy {
-        self.policy.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        HealthPolicy {
+            per_minute: decode_limit(self.per_minute.load(Ordering::Relaxed)),
+            per_day: decode_limit(self.per_day.load(Ordering::Relaxed)),
+            ..self.config.health.clone()
+        }
     }
 
     /// Changes the account's request limits (`None` is unlimited), e.g. once upstream
     /// says the key is not on the free tier and may send 1,000 free requests a day.
     pub fn set_quota_limits(&self, per_minute: Option<u32>, per_day: Option<u32>) {
-        let mut policy = self.policy.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        policy.per_minute = per_minute;
-        policy.per_day = per_day;
+        self.per_minute.store(encode_limit(per_minute), Ordering::Relaxed);
+        self.per_day.store(encode_limit(per_day), Ordering::Relaxed);
     }
 
     pub fn catalog(&self) -> Arc<CatalogSnapshot> {
@@ -220,7 +229,7 @@ impl Router {
     /// Resolves the request's targets against the catalog: refuses paid and unknown
     /// models, and filters the candidates.
     fn plan(&self, snap: &CatalogSnapshot, req: &ChatRequest, now: Timestamp) -> Result<Plan, RouteError> {
-        let filtered = filter(snap, req.requirements(), now);
+        let candidates = candidates(snap, req.requirements(), now);
         let mut steps = Vec::with_capacity(req.targets().len());
         for target in req.targets() {
             match target {
@@ -237,20 +246,19 @@ impl Router {
             }
         }
         let servable = steps.iter().any(|s| match s {
-            Step::Random => !filtered.candidates.is_empty(),
-            Step::Fixed(i) => filtered.candidates.binary_search(i).is_ok(),
+            Step::Random => !candidates.is_empty(),
+            Step::Fixed(i) => candidates.binary_search(i).is_ok(),
         });
         if !servable {
-            return Err(self.no_candidate(snap, req, &filtered, &steps, now));
+            return Err(self.no_candidate(snap, req, &steps, now));
         }
-        Ok(Plan { filtered, steps })
+        Ok(Plan { candidates, steps })
     }
 
     fn no_candidate(
         &self,
         snap: &CatalogSnapshot,
         req: &ChatRequest,
-        f: &Filtered,
         steps: &[Step],
         now: Timestamp,
     ) -> RouteError {
@@ -268,7 +276,7 @@ impl Router {
             .collect();
         let mut parts = named;
         if steps.iter().any(|s| matches!(s, Step::Random)) {
-            parts.push(Shortfall::of(f, reqs).message(reqs));
+            parts.push(Shortfall::of(&filter(snap, reqs, now), reqs).message(reqs));
         }
         RouteError::NoCandidate { message: parts.join("; "), requirements }
     }
@@ -289,7 +297,7 @@ impl Router {
         let mut earliest: Option<Timestamp> = None;
         let mut cooling = false;
         let mut usable = |i: usize| -> bool {
-            if tried.contains(&i) || plan.filtered.candidates.binary_search(&i).is_err() {
+            if tried.contains(&i) || plan.candidates.binary_search(&i).is_err() {
                 return false;
             }
             let e = &snap.entries()[i];
@@ -320,7 +328,7 @@ impl Router {
                 }
                 Step::Random => {
                     let eligible: Vec<usize> =
-                        plan.filtered.candidates.iter().copied().filter(|&i| usable(i)).collect();
+                        plan.candidates.iter().copied().filter(|&i| usable(i)).collect();
                     if let Some(&i) = pick(&eligible, rng) {
                         return Ok(i);
                     }
@@ -337,7 +345,7 @@ impl Router {
         let snap = self.ports.catalog.snapshot();
         let start = self.now();
         let mut plan = self.plan(&snap, req, start)?;
-        let mut report = RouteReport { model: None, candidates: plan.filtered.candidates.len(), attempts: Vec::new() };
+        let mut report = RouteReport { model: None, candidates: plan.candidates.len(), attempts: Vec::new() };
         let mut rng = rng_from_seed(seed);
         let mut tried: Vec<usize> = Vec::new();
         let mut min_context = 0;
@@ -418,7 +426,7 @@ impl Router {
                 }
             }
         }
-        let error = last.unwrap_or_else(|| self.no_candidate(&snap, req, &plan.filtered, &[], start));
+        let error = last.unwrap_or_else(|| self.no_candidate(&snap, req, &[], start));
         fail(error, report)
     }
 
@@ -485,7 +493,6 @@ impl Router {
         let health = self.health_snapshot();
         let mut plan = self.plan(&snap, req, now)?;
         let cooling: Vec<CoolingEntry> = plan
-            .filtered
             .candidates
             .iter()
             .filter_map(|&i| {
@@ -504,7 +511,7 @@ impl Router {
         Ok(Explanation::new(
             &snap,
             req,
-            &plan.filtered,
+            &filter(&snap, req.requirements(), now),
             now,
             cooling,
             pick,
@@ -512,6 +519,17 @@ impl Router {
             health.quota_report(&self.policy(), now),
         ))
     }
+}
+
+/// A quota limit in an atomic: `None` (unlimited) is a value no `u32` can take.
+const NO_LIMIT: u64 = u64::MAX;
+
+fn encode_limit(limit: Option<u32>) -> u64 {
+    limit.map_or(NO_LIMIT, u64::from)
+}
+
+fn decode_limit(v: u64) -> Option<u32> {
+    u32::try_from(v).ok()
 }
 
 /// An `error` object found in a stream before any content: classified by its code.
@@ -693,5 +711,7 @@ mod tests {
         assert_eq!((report.minute_limit, report.day_limit), (Some(20), Some(1000)));
         // The configuration the router was built with is kept as it was.
         assert_eq!(r.config().health.per_day, Some(50));
+        r.set_quota_limits(None, None);
+        assert_eq!((r.policy().per_minute, r.policy().per_day), (None, None));
     }
 }

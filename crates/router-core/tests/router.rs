@@ -178,7 +178,8 @@ fn failure(kind: ErrorKind, status: Option<u16>) -> TransportError {
 }
 
 fn stream(items: Vec<Result<&'static str, TransportError>>) -> Result<UpstreamResponse, TransportError> {
-    let items: Vec<Result<Bytes, TransportError>> = items.into_iter().map(|i| i.map(|s| Bytes::from_static(s.as_bytes()))).collect();
+    let items: Vec<Result<Bytes, TransportError>> =
+        items.into_iter().map(|i| i.map(|s| Bytes::from_static(s.as_bytes()))).collect();
     let body: ByteStream = Box::pin(futures_util::stream::iter(items));
     Ok(UpstreamResponse {
         status: 200,
@@ -463,11 +464,7 @@ fn paid_router_expired_and_unknown_ids_are_refused_and_never_forwarded() {
 #[test]
 fn a_rate_limited_model_is_not_picked_again_before_its_time() {
     let (t, c) = scripted(|i, _| {
-        if i == 0 {
-            Err(failure(ErrorKind::RateLimitedModel, Some(429)).with_retry_after(secs(30)))
-        } else {
-            answer()
-        }
+        if i == 0 { Err(failure(ErrorKind::RateLimitedModel, Some(429)).with_retry_after(secs(30))) } else { answer() }
     });
     let (r, time) = router(t, None, quiet_config(3));
     route(&r, &plain(), 0).expect("the fallback answers");
@@ -606,11 +603,7 @@ fn the_daily_cap_error_blocks_the_account_until_it_resets() {
     let mut n = 0;
     t.expect_send().times(2).returning(move |_, _, _| {
         n += 1;
-        if n == 1 {
-            Err(failure(ErrorKind::DailyCapReached, Some(429)).with_reset_at(at(7200)))
-        } else {
-            answer()
-        }
+        if n == 1 { Err(failure(ErrorKind::DailyCapReached, Some(429)).with_reset_at(at(7200))) } else { answer() }
     });
     let (r, time) = router(t, None, quiet_config(3));
     let f = expect_failure(route(&r, &plain(), 1));
@@ -741,7 +734,8 @@ fn stream_request() -> ChatRequest {
     request(json!({"model": "openrouter/free", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
 }
 
-const HEL: &str = "data: {\"id\":\"1\",\"model\":\"upstream-name\",\"choices\":[{\"delta\":{\"content\":\"hel\"}}]}\n\n";
+const HEL: &str =
+    "data: {\"id\":\"1\",\"model\":\"upstream-name\",\"choices\":[{\"delta\":{\"content\":\"hel\"}}]}\n\n";
 const LO: &str = "data: {\"id\":\"1\",\"model\":\"upstream-name\",\"choices\":[{\"delta\":{\"content\":\"lo\"}}]}\n\n";
 const DONE: &str = "data: [DONE]\n\n";
 
@@ -832,9 +826,12 @@ fn an_in_band_error_event_after_content_is_passed_on_with_the_model_rewritten() 
 
 #[test]
 fn an_error_body_with_status_200_falls_back() {
-    let (t, c) = scripted(|i, _| {
-        if i == 0 { full(r#"{"error":{"code":503,"message":"provider overloaded"}}"#) } else { answer() }
-    });
+    let (t, c) =
+        scripted(
+            |i, _| {
+                if i == 0 { full(r#"{"error":{"code":503,"message":"provider overloaded"}}"#) } else { answer() }
+            },
+        );
     let (r, _) = router(t, None, quiet_config(3));
     let routed = route(&r, &plain(), 2).expect("the second model answers");
     assert_eq!(calls(&c).len(), 2);

@@ -1,1 +1,100 @@
-//! placeholder
+//! The OpenRouter-compatible HTTP proxy: configuration, the axum application, and a
+//! runner with graceful shutdown. `main.rs` composes them; tests drive [`app`] over
+//! real loopback HTTP.
+
+pub mod compose;
+pub mod config;
+pub mod error;
+pub mod handlers;
+pub mod metrics;
+pub mod models;
+pub mod state;
+
+pub use compose::{Background, BuildError, Server, build};
+pub use config::{Config, ConfigError, LogFormat};
+pub use error::ApiError;
+pub use metrics::Metrics;
+pub use state::{AppState, ClientKeys, SeedSource};
+
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use std::future::{Future, IntoFuture};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// How long in-flight requests may run after the shutdown signal, by default.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// The HTTP application: every endpoint, the JSON error fallbacks, client keys when
+/// configured, the body limit, and the per-request log line and counters.
+pub fn app(state: AppState) -> axum::Router {
+    use handlers::*;
+    let mut api = axum::Router::new()
+        .route("/api/v1/chat/completions", post(chat))
+        .route("/v1/chat/completions", post(chat))
+        .route("/api/v1/models", get(list_models))
+        .route("/v1/models", get(list_models))
+        .route("/api/v1/router/explain", post(explain));
+    if state.client_keys.required() {
+        api = api.route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    }
+    axum::Router::new()
+        .merge(api)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(DefaultBodyLimit::max(state.max_body_size))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then stops accepting and lets
+/// in-flight requests and streams finish for up to [`DEFAULT_SHUTDOWN_GRACE`].
+pub async fn run(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    run_with_grace(listener, app, shutdown, DEFAULT_SHUTDOWN_GRACE).await
+}
+
+/// [`run`] with the grace period given: `grace` after the signal it returns even if
+/// connections are still open (the binary then exits, which drops them).
+pub async fn run_with_grace(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!(
+            grace_secs = grace.as_secs_f64(),
+            "shutting down: no new connections, finishing in-flight requests"
+        );
+        let _ = fired_tx.send(());
+    };
+    // Small SSE chunks must leave at once, not wait for Nagle.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let serve = axum::serve(listener, app).with_graceful_shutdown(signal).into_future();
+    let deadline = async move {
+        match fired_rx.await {
+            Ok(()) => tokio::time::sleep(grace).await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = serve => result,
+        () = deadline => {
+            tracing::warn!("shutdown grace period over; dropping the connections still open");
+            Ok(())
+        }
+    }
+}

@@ -1,3 +1,8 @@
 //! End-to-end tests of the router: one integration-test binary, one module per area.
 
+mod config;
+mod errors;
+mod lifecycle;
 mod resilience;
+mod server;
+mod support;

@@ -1,0 +1,316 @@
+//! The HTTP handlers, thin on purpose: parse, call the core, map the result; plus the
+//! two middlewares (client keys, and the per-request log line and counters).
+
+use crate::error::ApiError;
+use crate::metrics::{Endpoint, escape, family};
+use crate::models::{self, ModelsQuery};
+use crate::state::AppState;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, Query, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use router_core::{
+    Body as UpstreamBody, CatalogSource, ChatRequest, CooldownCause, RouteError, RouteFailure, RouteReport, Routed,
+};
+use serde_json::json;
+use std::fmt::Write;
+use std::time::Instant;
+
+pub const SEED_HEADER: &str = "x-router-seed";
+const MODEL_HEADER: HeaderName = HeaderName::from_static("x-router-model");
+const ATTEMPTS_HEADER: HeaderName = HeaderName::from_static("x-router-attempts");
+const CANDIDATES_HEADER: HeaderName = HeaderName::from_static("x-router-candidates");
+
+/// A chat request body: JSON content type checked, size limited, parsed once.
+#[derive(Debug)]
+pub struct ChatBody(pub ChatRequest);
+
+impl FromRequest<AppState> for ChatBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let ct = req.headers().get(header::CONTENT_TYPE);
+        if !ct.is_some_and(is_json) {
+            let got = ct.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            return Err(ApiError::unsupported_media_type(got.as_deref()));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| ApiError::from_bytes_rejection(&r, state.max_body_size))?;
+        ChatRequest::from_slice(&bytes).map(ChatBody).map_err(|e| ApiError::from_route(&RouteError::Request(e)))
+    }
+}
+
+/// `application/json` or any `application/*+json`, with parameters (`; charset=utf-8`).
+fn is_json(v: &HeaderValue) -> bool {
+    let Ok(s) = v.to_str() else { return false };
+    let mime = s.split(';').next().unwrap_or("").trim();
+    mime.eq_ignore_ascii_case("application/json")
+        || (mime.get(..12).is_some_and(|p| p.eq_ignore_ascii_case("application/")) && mime.ends_with("+json"))
+}
+
+/// The request's seed: `x-router-seed`, else `?seed=`, else the next from the server's source.
+fn seed(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result<u64, ApiError> {
+    if let Some(v) = headers.get(SEED_HEADER) {
+        return v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| ApiError::bad_request("`x-router-seed` must be an unsigned 64-bit integer"));
+    }
+    let from_query = query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("seed=")));
+    if let Some(s) = from_query {
+        return s.parse().map_err(|_| ApiError::bad_request("`seed` must be an unsigned 64-bit integer"));
+    }
+    Ok(state.seeds.next())
+}
+
+fn router_headers(headers: &mut HeaderMap, report: &RouteReport) {
+    if let Some(v) = report.model.as_ref().and_then(|m| HeaderValue::from_str(m.as_str()).ok()) {
+        headers.insert(MODEL_HEADER, v);
+    }
+    headers.insert(ATTEMPTS_HEADER, HeaderValue::from(report.attempts.len()));
+    headers.insert(CANDIDATES_HEADER, HeaderValue::from(report.candidates));
+}
+
+/// `POST /api/v1/chat/completions` and `/v1/chat/completions`.
+pub async fn chat(State(state): State<AppState>, headers: HeaderMap, ChatBody(req): ChatBody) -> Response {
+    let seed = match seed(&state, &headers, None) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let (mut resp, report) = match state.router.route(&req, seed).await {
+        Ok(Routed { response, report }) => {
+            let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
+            let mut content_type = None;
+            let mut passed = HeaderMap::with_capacity(response.headers.len() + 4);
+            for (name, value) in &response.headers {
+                let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) else {
+                    continue;
+                };
+                if n == header::CONTENT_TYPE {
+                    content_type = Some(v);
+                } else {
+                    passed.insert(n, v);
+                }
+            }
+            let body = match response.body {
+                UpstreamBody::Full(bytes) => {
+                    let ct = content_type.unwrap_or(HeaderValue::from_static("application/json"));
+                    passed.insert(header::CONTENT_TYPE, ct);
+                    Body::from(bytes)
+                }
+                UpstreamBody::Stream(stream) => {
+                    passed.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                    passed.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                    Body::from_stream(stream)
+                }
+            };
+            let mut resp = (status, body).into_response();
+            *resp.headers_mut() = passed;
+            (resp, report)
+        }
+        Err(RouteFailure { error, report }) => (ApiError::from_route(&error).into_response(), report),
+    };
+    router_headers(resp.headers_mut(), &report);
+    resp.extensions_mut().insert(report);
+    resp
+}
+
+/// `POST /api/v1/router/explain`: the decision for a body, without forwarding it.
+pub async fn explain(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    ChatBody(req): ChatBody,
+) -> Result<Response, ApiError> {
+    let seed = seed(&state, &headers, query.as_deref())?;
+    let explanation = state.router.explain(&req, seed).map_err(|e| ApiError::from_route(&e))?;
+    Ok(Json(explanation).into_response())
+}
+
+/// `GET /api/v1/models` and `/v1/models`.
+pub async fn list_models(
+    State(state): State<AppState>,
+    query: Result<Query<ModelsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(&format!("invalid query: {}", e.body_text())))?;
+    let snapshot = state.router.catalog();
+    Ok(Json(models::list(&snapshot, state.router.now(), &q)).into_response())
+}
+
+pub async fn healthz() -> Response {
+    Json(json!({ "status": "ok" })).into_response()
+}
+
+/// Ready once a catalog with models is loaded; says where it came from and how old it is.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let stats = state.router.catalog().stats(state.router.now());
+    let catalog = json!({
+        "source": stats.source,
+        "description": stats.source.to_string(),
+        "models": stats.models,
+        "free_models": stats.free_models,
+        "fetched_at": stats.fetched_at.to_string(),
+        "age_secs": stats.age_secs,
+    });
+    let refresh = state.catalog.as_ref().map(|c| {
+        let s = c.stats();
+        json!({
+            "ok": s.refreshes_ok,
+            "failed": s.refreshes_failed,
+            "last_error": s.last_error,
+            "last_success_at": s.last_success_at.map(|t| t.to_string()),
+        })
+    });
+    if stats.free_models == 0 {
+        let mut e =
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no catalog with free models is loaded", "not_ready");
+        e.body["error"]["metadata"]["catalog"] = catalog;
+        return e.into_response();
+    }
+    Json(json!({ "status": "ready", "catalog": catalog, "refresh": refresh })).into_response()
+}
+
+/// `GET /metrics` in the Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let mut out = String::with_capacity(4096);
+    state.metrics.render_into(&mut out);
+    let router = &state.router;
+    let now = router.now();
+
+    family(&mut out, "router_stream_errors_total", "counter", "Error chunks in streams already sent to a client");
+    let _ = writeln!(out, "router_stream_errors_total {}", router.stream_errors());
+
+    family(&mut out, "router_models_in_cooldown", "gauge", "Models left out of selection now, by cause");
+    let cooldowns = router.cooldowns();
+    for (cause, label) in [
+        (CooldownCause::RateLimited, "rate_limited"),
+        (CooldownCause::Unavailable, "unavailable"),
+        (CooldownCause::CircuitOpen, "circuit_open"),
+        (CooldownCause::ProbeInFlight, "probe_in_flight"),
+    ] {
+        let n = cooldowns.iter().filter(|(_, c)| c.cause == cause).count();
+        let _ = writeln!(out, "router_models_in_cooldown{{cause=\"{label}\"}} {n}");
+    }
+
+    let q = router.quota_report();
+    family(&mut out, "router_quota_used", "gauge", "Upstream requests counted in the current window");
+    let _ = writeln!(out, "router_quota_used{{window=\"minute\"}} {}", q.minute_used);
+    let _ = writeln!(out, "router_quota_used{{window=\"day\"}} {}", q.day_used);
+    family(&mut out, "router_quota_limit", "gauge", "Configured upstream request limit per window (absent: none)");
+    family(&mut out, "router_quota_remaining", "gauge", "Upstream requests left in the current window");
+    for (window, used, limit) in [("minute", q.minute_used, q.minute_limit), ("day", q.day_used, q.day_limit)] {
+        if let Some(limit) = limit {
+            let _ = writeln!(out, "router_quota_limit{{window=\"{window}\"}} {limit}");
+            let _ = writeln!(out, "router_quota_remaining{{window=\"{window}\"}} {}", limit.saturating_sub(used));
+        }
+    }
+    family(
+        &mut out,
+        "router_quota_blocked",
+        "gauge",
+        "1 while the account is blocked (a limit reached upstream or here)",
+    );
+    let _ = writeln!(out, "router_quota_blocked {}", u8::from(q.blocked_until.is_some()));
+
+    let stats = router.catalog().stats(now);
+    let source = match stats.source {
+        CatalogSource::Live { .. } => "live",
+        CatalogSource::DiskCache { .. } => "disk_cache",
+        CatalogSource::Embedded { .. } => "embedded",
+        CatalogSource::File { .. } => "file",
+        CatalogSource::Memory => "memory",
+    };
+    family(&mut out, "router_catalog_info", "gauge", "The catalog in use, by source");
+    let _ = writeln!(out, "router_catalog_info{{source=\"{}\"}} 1", escape(source));
+    family(&mut out, "router_catalog_models", "gauge", "Models in the catalog");
+    let _ = writeln!(out, "router_catalog_models {}", stats.models);
+    family(&mut out, "router_catalog_free_models", "gauge", "Free models in the catalog");
+    let _ = writeln!(out, "router_catalog_free_models {}", stats.free_models);
+    family(&mut out, "router_catalog_age_seconds", "gauge", "Time since the catalog's data was fetched");
+    let _ = writeln!(out, "router_catalog_age_seconds {}", stats.age_secs);
+    if let Some(c) = &state.catalog {
+        let s = c.stats();
+        family(&mut out, "router_catalog_refreshes_total", "counter", "Catalog refreshes, by result");
+        let _ = writeln!(out, "router_catalog_refreshes_total{{result=\"ok\"}} {}", s.refreshes_ok);
+        let _ = writeln!(out, "router_catalog_refreshes_total{{result=\"failed\"}} {}", s.refreshes_failed);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+}
+
+pub async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(uri.path())
+}
+
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::method_not_allowed(method.as_str(), uri.path())
+}
+
+/// Refuses requests without one of the client keys, before their body is read.
+pub async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if state.client_keys.accepts(req.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes)) {
+        return next.run(req).await;
+    }
+    let mut resp = ApiError::unauthorized().into_response();
+    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
+}
+
+/// Counts every request and writes its one log line; for routed requests also the
+/// attempts and the router's own overhead (total time minus upstream time).
+pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let mut resp = next.run(req).await;
+    let total = start.elapsed();
+    let status = resp.status().as_u16();
+    state.metrics.record_request(Endpoint::of_path(uri.path()), status);
+    let total_us = u64::try_from(total.as_micros()).unwrap_or(u64::MAX);
+    match resp.extensions_mut().remove::<RouteReport>() {
+        Some(report) => {
+            let overhead = total.saturating_sub(report.upstream_time());
+            state.metrics.record_route(&report, overhead);
+            tracing::info!(
+                method = %method,
+                path = uri.path(),
+                status,
+                model = report.model.as_ref().map_or("-", |m| m.as_str()),
+                attempts = report.attempts.len(),
+                candidates = report.candidates,
+                total_us,
+                overhead_us = u64::try_from(overhead.as_micros()).unwrap_or(u64::MAX),
+                "request"
+            );
+        }
+        None => {
+            tracing::info!(method = %method, path = uri.path(), status, model = "-", attempts = 0, total_us, "request");
+        }
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(ct: &str, expected: bool) {
+        assert_eq!(is_json(&HeaderValue::from_str(ct).expect("header")), expected, "{ct}");
+    }
+
+    #[test]
+    fn json_content_types() {
+        check("application/json", true);
+        check("Application/JSON; charset=utf-8", true);
+        check("application/vnd.api+json", true);
+        check("text/plain", false);
+        check("application/x-www-form-urlencoded", false);
+        check("multipart/form-data; boundary=x", false);
+        check("application/jsonx", false);
+    }
+}

@@ -1,0 +1,232 @@
+//! Counters kept on the request path (atomics, one short lock for per-model attempts)
+//! and their rendering in the Prometheus text format, written by hand: a dozen metric
+//! families do not justify a metrics framework on the hot path.
+
+use router_core::{Attempt, ModelId, RouteReport};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// Which endpoint a request hit, a label of `router_requests_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Chat,
+    Models,
+    Explain,
+    Probe,
+    Other,
+}
+
+impl Endpoint {
+    const ALL: [Endpoint; 5] = [Endpoint::Chat, Endpoint::Models, Endpoint::Explain, Endpoint::Probe, Endpoint::Other];
+
+    pub fn of_path(path: &str) -> Endpoint {
+        match path {
+            "/api/v1/chat/completions" | "/v1/chat/completions" => Endpoint::Chat,
+            "/api/v1/models" | "/v1/models" => Endpoint::Models,
+            "/api/v1/router/explain" => Endpoint::Explain,
+            "/healthz" | "/readyz" | "/metrics" => Endpoint::Probe,
+            _ => Endpoint::Other,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "chat",
+            Endpoint::Models => "models",
+            Endpoint::Explain => "explain",
+            Endpoint::Probe => "probe",
+            Endpoint::Other => "other",
+        }
+    }
+}
+
+const STATUSES: usize = 500; // 100..=599
+
+/// Upper bounds of the overhead histogram, in seconds.
+const BUCKETS: [f64; 13] =
+    [0.000_01, 0.000_025, 0.000_05, 0.000_075, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.1];
+
+#[derive(Debug)]
+struct Histogram {
+    /// Per bucket (not cumulative), the last one is +Inf.
+    counts: [AtomicU64; BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    fn new() -> Self {
+        Histogram { counts: std::array::from_fn(|_| AtomicU64::new(0)), sum_nanos: AtomicU64::new(0) }
+    }
+
+    fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = BUCKETS.iter().position(|&b| secs <= b).unwrap_or(BUCKETS.len());
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos.fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+}
+
+/// The server's own counters.
+#[derive(Debug)]
+pub struct Metrics {
+    /// `[endpoint][status - 100]`.
+    requests: Box<[AtomicU64]>,
+    /// Upstream attempts by model and outcome (`ok` or the failure kind).
+    attempts: Mutex<BTreeMap<(ModelId, &'static str), u64>>,
+    /// Attempts after the first within a request: each is a fallback to another model.
+    fallbacks: AtomicU64,
+    overhead: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        Metrics {
+            requests: (0..Endpoint::ALL.len() * STATUSES).map(|_| AtomicU64::new(0)).collect(),
+            attempts: Mutex::new(BTreeMap::new()),
+            fallbacks: AtomicU64::new(0),
+            overhead: Histogram::new(),
+        }
+    }
+
+    pub fn record_request(&self, endpoint: Endpoint, status: u16) {
+        let s = usize::from(status.clamp(100, 599)) - 100;
+        let e = Endpoint::ALL.iter().position(|&x| x == endpoint).unwrap_or(0);
+        self.requests[e * STATUSES + s].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records what the router did for one request; `overhead` is its time minus upstream's.
+    /// Requests refused before any upstream call (a paid model, all cooling, a quota)
+    /// count in the attempts and logs but not in the overhead histogram, which is about
+    /// what the router adds to forwarded requests.
+    pub fn record_route(&self, report: &RouteReport, overhead: Duration) {
+        if report.attempts.is_empty() {
+            return;
+        }
+        self.overhead.observe(overhead);
+        if report.attempts.len() > 1 {
+            self.fallbacks.fetch_add(report.attempts.len() as u64 - 1, Ordering::Relaxed);
+        }
+        let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
+        for Attempt { model, failure, .. } in &report.attempts {
+            let outcome = failure.map_or("ok", |k| k.as_str());
+            *attempts.entry((model.clone(), outcome)).or_insert(0) += 1;
+        }
+    }
+
+    /// Requests answered so far with `status` on `endpoint`.
+    pub fn requests(&self, endpoint: Endpoint, status: u16) -> u64 {
+        let s = usize::from(status.clamp(100, 599)) - 100;
+        let e = Endpoint::ALL.iter().position(|&x| x == endpoint).unwrap_or(0);
+        self.requests[e * STATUSES + s].load(Ordering::Relaxed)
+    }
+
+    /// The server-side families; the router's and the catalog's are added by the caller.
+    pub(crate) fn render_into(&self, out: &mut String) {
+        family(out, "router_requests_total", "counter", "HTTP requests answered, by endpoint and status");
+        for (e, endpoint) in Endpoint::ALL.iter().enumerate() {
+            for s in 0..STATUSES {
+                let n = self.requests[e * STATUSES + s].load(Ordering::Relaxed);
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "router_requests_total{{endpoint=\"{}\",status=\"{}\"}} {n}",
+                        endpoint.as_str(),
+                        s + 100
+                    );
+                }
+            }
+        }
+        family(out, "router_upstream_attempts_total", "counter", "Upstream calls, by model and outcome");
+        for ((model, outcome), n) in self.attempts.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            let _ = writeln!(
+                out,
+                "router_upstream_attempts_total{{model=\"{}\",outcome=\"{outcome}\"}} {n}",
+                escape(model.as_str())
+            );
+        }
+        family(out, "router_fallbacks_total", "counter", "Attempts on another model after a failed one");
+        let _ = writeln!(out, "router_fallbacks_total {}", self.fallbacks.load(Ordering::Relaxed));
+
+        let name = "router_overhead_seconds";
+        family(out, name, "histogram", "Time the router added to a routed request: total minus upstream time");
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            cumulative += self.overhead.counts[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        cumulative += self.overhead.counts[BUCKETS.len()].load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+        let sum = self.overhead.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_sum {sum}");
+        let _ = writeln!(out, "{name}_count {cumulative}");
+    }
+}
+
+pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// A label value in the exposition format: backslash, quote and newline escaped.
+pub(crate) fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use router_core::ErrorKind;
+
+    fn check(metrics: &Metrics, expected_lines: &[&str]) {
+        let mut out = String::new();
+        metrics.render_into(&mut out);
+        for line in expected_lines {
+            assert!(out.lines().any(|l| l == *line), "missing `{line}` in\n{out}");
+        }
+    }
+
+    #[test]
+    fn renders_counters_and_histogram() {
+        let m = Metrics::new();
+        m.record_request(Endpoint::Chat, 200);
+        m.record_request(Endpoint::Chat, 200);
+        m.record_request(Endpoint::Other, 404);
+        let attempt = |model: &str, failure| Attempt { model: ModelId::new(model), failure, elapsed: Duration::ZERO };
+        let report = RouteReport {
+            model: Some(ModelId::new("b:free")),
+            candidates: 2,
+            attempts: vec![attempt("a\"x:free", Some(ErrorKind::RateLimitedModel)), attempt("b:free", None)],
+        };
+        m.record_route(&report, Duration::from_micros(30));
+        m.record_route(
+            &RouteReport { attempts: vec![attempt("b:free", None)], ..report.clone() },
+            Duration::from_millis(200),
+        );
+        m.record_route(&RouteReport::default(), Duration::from_millis(300));
+        check(
+            &m,
+            &[
+                "router_requests_total{endpoint=\"chat\",status=\"200\"} 2",
+                "router_requests_total{endpoint=\"other\",status=\"404\"} 1",
+                "router_upstream_attempts_total{model=\"a\\\"x:free\",outcome=\"rate_limited_model\"} 1",
+                "router_upstream_attempts_total{model=\"b:free\",outcome=\"ok\"} 2",
+                "router_fallbacks_total 1",
+                "router_overhead_seconds_bucket{le=\"0.000025\"} 0",
+                "router_overhead_seconds_bucket{le=\"0.00005\"} 1",
+                "router_overhead_seconds_bucket{le=\"0.1\"} 1",
+                "router_overhead_seconds_bucket{le=\"+Inf\"} 2",
+                "router_overhead_seconds_count 2",
+                "router_overhead_seconds_sum 0.20003",
+            ],
+        );
+        assert_eq!(m.requests(Endpoint::Chat, 200), 2);
+    }
+}

@@ -1,0 +1,156 @@
+//! What the handlers share: the router, the catalog handle, metrics, client keys and
+//! the source of per-request seeds.
+
+use crate::metrics::Metrics;
+use catalog_openrouter::OpenRouterCatalog;
+use rand::Rng;
+use router_core::select::{SelectionRng, rng_from_seed};
+use router_core::{Router, Secret};
+use std::sync::{Arc, Mutex, PoisonError};
+use subtle::ConstantTimeEq;
+
+/// The handlers' shared state. Cloning is a handful of `Arc` copies.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub router: Arc<Router>,
+    /// The live catalog adapter, for its refresh counters in `/metrics` and `/readyz`;
+    /// `None` when the router runs on another `Catalog` (tests, embedding).
+    pub catalog: Option<Arc<OpenRouterCatalog>>,
+    pub metrics: Arc<Metrics>,
+    pub client_keys: Arc<ClientKeys>,
+    pub seeds: Arc<SeedSource>,
+    pub max_body_size: usize,
+}
+
+impl AppState {
+    /// State with no client keys, seeds from entropy and the default body limit.
+    pub fn new(router: Arc<Router>) -> Self {
+        AppState {
+            router,
+            catalog: None,
+            metrics: Arc::new(Metrics::new()),
+            client_keys: Arc::new(ClientKeys::new(Vec::new())),
+            seeds: Arc::new(SeedSource::new(None)),
+            max_body_size: crate::config::DEFAULT_MAX_BODY_SIZE,
+        }
+    }
+
+    #[must_use]
+    pub fn with_catalog(mut self, catalog: Arc<OpenRouterCatalog>) -> Self {
+        self.catalog = Some(catalog);
+        self
+    }
+
+    #[must_use]
+    pub fn with_client_keys(mut self, keys: Vec<Secret>) -> Self {
+        self.client_keys = Arc::new(ClientKeys::new(keys));
+        self
+    }
+
+    #[must_use]
+    pub fn with_seed(mut self, seed: Option<u64>) -> Self {
+        self.seeds = Arc::new(SeedSource::new(seed));
+        self
+    }
+
+    #[must_use]
+    pub fn with_max_body_size(mut self, bytes: usize) -> Self {
+        self.max_body_size = bytes;
+        self
+    }
+}
+
+/// Draws each request's seed from one generator. Seeded from configuration, the
+/// sequence of seeds (hence of picks) repeats for the same sequence of requests;
+/// otherwise seeded once from the operating system's entropy.
+#[derive(Debug)]
+pub struct SeedSource {
+    rng: Mutex<SelectionRng>,
+}
+
+impl SeedSource {
+    pub fn new(seed: Option<u64>) -> Self {
+        // Without entropy (a broken sandbox) the time of day still varies between starts.
+        let seed = seed.unwrap_or_else(|| getrandom::u64().unwrap_or_else(|_| time_seed()));
+        SeedSource { rng: Mutex::new(rng_from_seed(seed)) }
+    }
+
+    pub fn next(&self) -> u64 {
+        self.rng.lock().unwrap_or_else(PoisonError::into_inner).next_u64()
+    }
+}
+
+fn time_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The keys clients may present. Compared in constant time, and every key is compared
+/// so that the time taken does not say which one was close.
+#[derive(Debug)]
+pub struct ClientKeys {
+    keys: Vec<Secret>,
+}
+
+impl ClientKeys {
+    pub fn new(keys: Vec<Secret>) -> Self {
+        ClientKeys { keys: keys.into_iter().filter(|k| !k.is_empty()).collect() }
+    }
+
+    /// Whether clients must authenticate at all.
+    pub fn required(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// Whether `Authorization: <header>` carries one of the keys.
+    pub fn accepts(&self, header: Option<&[u8]>) -> bool {
+        let Some(token) = header.and_then(bearer) else { return false };
+        let mut ok = subtle::Choice::from(0);
+        for key in &self.keys {
+            ok |= key.expose().as_bytes().ct_eq(token);
+        }
+        ok.into()
+    }
+}
+
+/// The token of `Bearer <token>` (the scheme is case-insensitive).
+fn bearer(header: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = header.split_at_checked(7)?;
+    scheme.eq_ignore_ascii_case(b"bearer ").then(|| rest.trim_ascii())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(keys: &[&str], header: Option<&str>, expected: bool) {
+        let k = ClientKeys::new(keys.iter().map(|s| Secret::new(*s)).collect());
+        assert_eq!(k.accepts(header.map(str::as_bytes)), expected, "{keys:?} {header:?}");
+    }
+
+    #[test]
+    fn accepts_only_listed_bearer_keys() {
+        check(&["k1", "k2"], Some("Bearer k2"), true);
+        check(&["k1", "k2"], Some("bearer k1"), true);
+        check(&["k1"], Some("Bearer  k1 "), true);
+        check(&["k1"], Some("Bearer k"), false);
+        check(&["k1"], Some("Bearer k11"), false);
+        check(&["k1"], Some("Basic k1"), false);
+        check(&["k1"], Some("k1"), false);
+        check(&["k1"], None, false);
+        check(&[], Some("Bearer "), false);
+    }
+
+    #[test]
+    fn seeded_sources_repeat() {
+        let a: Vec<u64> = {
+            let s = SeedSource::new(Some(7));
+            (0..4).map(|_| s.next()).collect()
+        };
+        let s = SeedSource::new(Some(7));
+        assert_eq!(a, (0..4).map(|_| s.next()).collect::<Vec<_>>());
+        assert_ne!(a[0], a[1]);
+        assert_ne!(SeedSource::new(None).next(), SeedSource::new(None).next());
+    }
+}

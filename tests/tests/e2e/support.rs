@@ -1,0 +1,275 @@
+//! Shared helpers: a router server on a loopback port in front of the fake upstream,
+//! request bodies in the shapes the official SDKs send, response checks, and a log
+//! capture for the secrets tests.
+
+#![allow(dead_code)] // each test module uses its own subset
+
+use fake_upstream::FakeUpstream;
+use reqwest::header::HeaderMap;
+use router_core::Secret;
+use router_server::{Config, Server};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The upstream key the tests configure; it must never come back out of the router.
+pub const UPSTREAM_KEY: &str = "sk-or-v1-e2e0upstream0key0must0never0leak0c0ffee";
+
+/// Free models of the fake's default catalog, in id order.
+pub const FREE_TEXT_MODELS: [&str; 6] = [
+    "deepseek/deepseek-chat-v3-0324:free",
+    "google/gemma-3-27b-it:free",
+    "meta-llama/llama-3.3-70b-instruct:free",
+    "mistralai/mistral-small-3.2-24b-instruct:free",
+    "qwen/qwen3-coder:free",
+    "z-ai/glm-4.5-air:free",
+];
+pub const VISION_MODEL: &str = "google/gemma-3-27b-it:free";
+pub const TOOL_MODELS: [&str; 2] = ["google/gemma-3-27b-it:free", "qwen/qwen3-coder:free"];
+pub const STRUCTURED_MODEL: &str = "deepseek/deepseek-chat-v3-0324:free";
+pub const PAID_MODEL: &str = "openai/gpt-4o-mini";
+/// Zero-priced but not a `:free` variant: not free by the router's rule.
+pub const ZERO_PRICED_MODEL: &str = "nvidia/nemotron-nano-9b-v2";
+
+/// What the OpenAI Python SDK sends for `client.chat.completions.create(...)` (its
+/// JSON encoder leaves spaces after separators).
+pub const SDK_TEXT: &str = r#"{"messages": [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello."}], "model": "openrouter/free", "max_completion_tokens": 64, "temperature": 0.2, "user": "user-123"}"#;
+
+/// The OpenAI Node SDK's compact form, with an image part as a base64 data URL.
+pub const SDK_IMAGE: &str = r#"{"model":"openrouter/free","messages":[{"role":"user","content":[{"type":"text","text":"What is in this image?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==","detail":"auto"}}]}]}"#;
+
+/// Function calling with a strict schema and `tool_choice: "auto"`.
+pub const SDK_TOOLS: &str = r#"{"messages":[{"role":"user","content":"What's the weather in Paris?"}],"model":"openrouter/free","tool_choice":"auto","tools":[{"type":"function","function":{"name":"get_weather","description":"Get the current weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"],"additionalProperties":false},"strict":true}}]}"#;
+
+/// The second turn of a tool call: the assistant's `tool_calls` (content null) and the
+/// tool's result.
+pub const SDK_TOOL_RESULT: &str = r#"{"messages":[{"role":"user","content":"What's the weather in Paris?"},{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},{"role":"tool","tool_call_id":"call_1","content":"{\"temp_c\":21}"}],"model":"openrouter/free","tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]}"#;
+
+/// Structured output (`client.beta.chat.completions.parse` / `response_format`).
+pub const SDK_JSON_SCHEMA: &str = r#"{"messages":[{"role":"user","content":"Invent a person."}],"model":"openrouter/free","response_format":{"type":"json_schema","json_schema":{"name":"person","schema":{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"}},"required":["name","age"],"additionalProperties":false},"strict":true}}}"#;
+
+/// `stream=True, stream_options={"include_usage": True}`.
+pub const SDK_STREAM: &str = r#"{"messages":[{"role":"user","content":"Count to three."}],"model":"openrouter/free","stream":true,"stream_options":{"include_usage":true}}"#;
+
+/// The headers the OpenAI Python SDK adds besides the key and content type.
+pub const SDK_HEADERS: [(&str, &str); 5] = [
+    ("accept", "application/json"),
+    ("user-agent", "OpenAI/Python 1.99.9"),
+    ("x-stainless-lang", "python"),
+    ("x-stainless-retry-count", "0"),
+    ("x-stainless-async", "false"),
+];
+
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A configuration for tests: the fake upstream, the test key, state and cache in
+/// `dir` (never the real home), no quotas, short timeouts.
+pub fn test_config(upstream_url: &str, dir: &Path) -> Config {
+    Config {
+        openrouter_base_url: upstream_url.to_owned(),
+        openrouter_api_key: Some(Secret::new(UPSTREAM_KEY)),
+        data_dir: Some(dir.to_owned()),
+        per_minute: None,
+        per_day: None,
+        per_day_explicit: true,
+        refresh_interval: Duration::from_secs(3600),
+        connect_timeout: Duration::from_secs(5),
+        first_byte_timeout: Duration::from_secs(20),
+        idle_timeout: Duration::from_secs(20),
+        request_timeout: Duration::from_secs(30),
+        shutdown_grace: Duration::from_secs(20),
+        ..Config::default()
+    }
+}
+
+/// A router server on `127.0.0.1:0` in front of a fake upstream.
+pub struct TestServer {
+    pub upstream: FakeUpstream,
+    pub server: Server,
+    pub config: Config,
+    pub base: String,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    install_crypto();
+    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client")
+}
+
+/// A server with the test configuration and the fake's default catalog.
+pub async fn start() -> TestServer {
+    start_with(FakeUpstream::start().await, |_| {}).await
+}
+
+/// A server on `upstream` with the test configuration changed by `edit`. The catalog
+/// is loaded from the fake before the first request.
+pub async fn start_with(upstream: FakeUpstream, edit: impl FnOnce(&mut Config)) -> TestServer {
+    install_crypto();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = test_config(&upstream.base_url(), dir.path());
+    edit(&mut config);
+    let server = router_server::build(&config).expect("server builds");
+    server.catalog.refresh().await.expect("catalog from the fake upstream");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+    let base = format!("http://{}", listener.local_addr().expect("local addr"));
+    let (tx, rx) = oneshot::channel::<()>();
+    let app = router_server::app(server.state.clone());
+    let signal = async move {
+        let _ = rx.await;
+    };
+    let task = tokio::spawn(router_server::run_with_grace(listener, app, signal, config.shutdown_grace));
+    TestServer { upstream, server, config, base, client: client(), shutdown: Some(tx), task: Some(task), _dir: dir }
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub async fn read(resp: reqwest::Response) -> Reply {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("response body");
+        Reply { status, headers, text }
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not json ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `data:` payloads of an SSE body, without `[DONE]`.
+    pub fn events(&self) -> Vec<Value> {
+        self.text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("bad event ({e}): {d}")))
+            .collect()
+    }
+
+    /// Asserts an error in OpenRouter's shape with `status`, whose message contains `needle`.
+    #[track_caller]
+    pub fn check_error(&self, status: u16, needle: &str) {
+        assert_eq!(self.status, status, "{}", self.text);
+        let ct = self.header("content-type").unwrap_or("");
+        assert!(ct.starts_with("application/json"), "content type {ct}: {}", self.text);
+        let body = self.json();
+        let error = body.get("error").unwrap_or_else(|| panic!("no error object: {}", self.text));
+        assert_eq!(error["code"], status, "{}", self.text);
+        let message = error["message"].as_str().unwrap_or_else(|| panic!("no message: {}", self.text));
+        assert!(message.contains(needle), "`{needle}` not in `{message}`");
+        assert!(error["metadata"].is_object(), "metadata: {}", self.text);
+    }
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POSTs `body` as JSON with the SDK's headers plus `extra`.
+    pub async fn post(&self, path: &str, body: &str, extra: &[(&str, &str)]) -> Reply {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .header("authorization", "Bearer client-key")
+            .body(body.to_owned());
+        for (k, v) in SDK_HEADERS.iter().chain(extra) {
+            req = req.header(*k, *v);
+        }
+        Reply::read(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn chat(&self, body: &str) -> Reply {
+        self.post("/api/v1/chat/completions", body, &[]).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        Reply::read(self.client.get(self.url(path)).send().await.expect("request sent")).await
+    }
+
+    /// Whether the server's `run` has not returned yet.
+    pub fn is_running(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Signals shutdown without waiting.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Signals shutdown and waits (bounded) for the server to stop.
+    pub async fn stop(&mut self) -> std::io::Result<()> {
+        self.begin_shutdown();
+        let task = self.task.take().expect("server running");
+        tokio::time::timeout(Duration::from_secs(60), task).await.expect("server stops").expect("server task")
+    }
+}
+
+/// A `tracing` writer that keeps every line in memory.
+#[derive(Clone, Default)]
+pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log lock")).into_owned()
+    }
+}
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Captures every event at every level on this thread (use a current-thread runtime so
+/// that the server's tasks run here too) until the guard drops.
+pub fn capture_logs() -> (LogBuffer, tracing::subscriber::DefaultGuard) {
+    let buffer = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(buffer.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .finish();
+    (buffer, tracing::subscriber::set_default(subscriber))
+}
