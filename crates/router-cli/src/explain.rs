@@ -2,45 +2,14 @@
 
 use crate::models::provenance;
 use crate::output::{Style, Table, count};
-use router_core::router::RejectedEntry;
-use router_core::{ChatRequest, Explanation, RouteError, Router, filter};
+use router_core::{ChatRequest, Explanation, RouteError, Router};
 use serde_json::Value;
 
-/// The decision for `req`. When no model can serve it, the core answers with an error
-/// and no explanation; the user then most needs the list of rejected models, so the
-/// same explanation is built from the core's filter, alongside the error.
+/// The decision for `req`, with the error the request would get when there is no pick.
 pub fn explain(router: &Router, req: &ChatRequest, seed: u64) -> Result<(Explanation, Option<RouteError>), RouteError> {
-    match router.explain(req, seed) {
-        Ok(e) => Ok((e, None)),
-        Err(error @ RouteError::NoCandidate { .. }) => Ok((unservable(router, req, seed), Some(error))),
-        Err(e) => Err(e),
-    }
-}
-
-fn unservable(router: &Router, req: &ChatRequest, seed: u64) -> Explanation {
-    let snap = router.catalog();
-    let now = router.now();
-    let f = filter(&snap, req.requirements(), now);
-    let free_rejected: Vec<_> = f.rejected.iter().filter(|r| !r.not_free).collect();
-    Explanation {
-        seed,
-        requirements: req.requirements().labels(),
-        estimated_prompt_tokens: req.requirements().prompt_tokens,
-        catalog: snap.stats(now),
-        free_models: f.candidates.len() + free_rejected.len(),
-        candidates: f.candidates.iter().map(|&i| snap.entries()[i].info.id.clone()).collect(),
-        rejected: free_rejected
-            .iter()
-            .map(|r| RejectedEntry {
-                id: snap.entries()[r.index].info.id.clone(),
-                reasons: r.reasons(&snap, now).iter().map(ToString::to_string).collect(),
-            })
-            .collect(),
-        not_free: f.rejected.len() - free_rejected.len(),
-        cooling: Vec::new(),
-        pick: None,
-        quota: router.quota_report(),
-    }
+    let mut e = router.explain(req, seed)?;
+    let error = e.error.take();
+    Ok((e, error))
 }
 
 /// The explanation as JSON, with the error (in OpenRouter's shape) when there is one.

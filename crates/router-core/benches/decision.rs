@@ -11,8 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use router_core::filter::{candidates, filter};
 use router_core::select::pick_with_seed;
 use router_core::{
-    Body, Catalog, CatalogSnapshot, CatalogSource, ChatRequest, ChatTransport, Clock, HealthPolicy, ModelId,
-    ModelInfo, Ports, Router, RouterConfig, Timestamp, TransportError, UpstreamResponse,
+    Body, Catalog, CatalogSnapshot, CatalogSource, ChatRequest, ChatTransport, Clock, HealthPolicy, ModelId, ModelInfo,
+    Ports, Router, RouterConfig, Timestamp, TransportError, UpstreamResponse,
 };
 use serde_json::{Value, json};
 use std::hint::black_box;
@@ -69,7 +69,8 @@ fn catalog(n: usize) -> CatalogSnapshot {
         .map(|i| {
             let free = i % 20 == 7;
             let vendor = VENDORS[rng.random_range(0..VENDORS.len())];
-            let id = format!("{vendor}/model-{i}-{}b-instruct{}", rng.random_range(1..400), if free { ":free" } else { "" });
+            let id =
+                format!("{vendor}/model-{i}-{}b-instruct{}", rng.random_range(1..400), if free { ":free" } else { "" });
             let mut m = ModelInfo::new(&id);
             m.name = format!("{vendor}: Model {i}");
             m.created = Some(1_700_000_000 + i as i64 * 86_400);
@@ -84,7 +85,9 @@ fn catalog(n: usize) -> CatalogSnapshot {
             m.output_modalities = vec!["text".into()];
             let k = rng.random_range(8..PARAMS.len());
             m.supported_parameters = PARAMS[..k].iter().map(|p| (*p).to_owned()).collect();
-            let price = |rng: &mut ChaCha8Rng| if free { json!("0") } else { json!(format!("0.000000{}", rng.random_range(1..99))) };
+            let price = |rng: &mut ChaCha8Rng| {
+                if free { json!("0") } else { json!(format!("0.000000{}", rng.random_range(1..99))) }
+            };
             m.pricing.0.insert("prompt".into(), price(&mut rng));
             m.pricing.0.insert("completion".into(), price(&mut rng));
             if !free && rng.random_bool(0.5) {
@@ -170,7 +173,8 @@ impl ChatTransport for Instant {
 }
 
 fn router(snap: Arc<CatalogSnapshot>) -> Router {
-    let ports = Ports { catalog: Arc::new(Fixed(snap)), transport: Arc::new(Instant), clock: Arc::new(Now), store: None };
+    let ports =
+        Ports { catalog: Arc::new(Fixed(snap)), transport: Arc::new(Instant), clock: Arc::new(Now), store: None };
     let config = RouterConfig {
         health: HealthPolicy { per_minute: None, per_day: None, ..HealthPolicy::default() },
         ..RouterConfig::default()

@@ -129,6 +129,7 @@ impl ChatRequest {
         Self::from_bytes(Bytes::copy_from_slice(body))
     }
 
+    /// Analyses a request built as a value (its members are forwarded in key order).
     pub fn from_value(value: Value) -> Result<Self, RequestError> {
         let body = serde_json::to_vec(&value).map_err(|e| RequestError::Json(e.to_string()))?;
         Self::from_bytes(Bytes::from(body))
@@ -155,7 +156,7 @@ impl ChatRequest {
             let spans = locate(text, &read).ok_or_else(|| RequestError::Json("could not locate a member".into()))?;
             let mut fields = Fields::default();
             let mut forward = Vec::with_capacity(read.len());
-            for ((key, value), span) in last_of_each(read.into_iter().zip(spans)) {
+            for ((key, value), span) in last_of_each(read.into_iter().zip(spans).collect()) {
                 let raw_value = text.get(span.value.clone()).unwrap_or("null");
                 fields.set(key.as_str(), raw_value, value);
                 if key.as_str() == "model" || ROUTER_ONLY_FIELDS.contains(&key.as_str()) {
@@ -245,7 +246,7 @@ fn locate(text: &str, members: &[(Str<'_>, Val<'_>)]) -> Option<Vec<Span>> {
         }
         i
     };
-    // The end of a value followed by `<ws> <terminator>` whose terminator is at `at`.
+    // The end of a value followed by whitespace, `terminator` and whitespace up to `at`.
     let end_before = |at: usize, terminator: u8| {
         let i = back_ws(at);
         (i > 0 && b[i - 1] == terminator).then(|| back_ws(i - 1))
@@ -286,13 +287,18 @@ fn locate(text: &str, members: &[(Str<'_>, Val<'_>)]) -> Option<Vec<Span>> {
 }
 
 /// The members of a JSON object, in order, with every key given more than once kept
-/// only at its last place. Sorting indices keeps this `O(n log n)` whatever the client sends.
-fn last_of_each<'a, T>(members: impl Iterator<Item = ((Str<'a>, T), Span)>) -> impl Iterator<Item = ((Str<'a>, T), Span)> {
-    let members: Vec<_> = members.collect();
-    let mut keep = vec![true; members.len()];
-    if members.len() > 1 {
-        let key = |i: usize| members[i].0.0.as_str();
-        let mut order: Vec<usize> = (0..members.len()).collect();
+/// only at its last place (as a JSON map reads them). Pairs are compared for the usual
+/// handful of members; sorting keeps this `O(n log n)` whatever the client sends.
+fn last_of_each<'a, T>(members: Vec<((Str<'a>, T), Span)>) -> impl Iterator<Item = ((Str<'a>, T), Span)> {
+    let n = members.len();
+    let mut keep = vec![true; n];
+    let key = |i: usize| members[i].0.0.as_str();
+    if n <= 32 {
+        for (i, k) in keep.iter_mut().enumerate() {
+            *k = !(i + 1..n).any(|j| key(j) == key(i));
+        }
+    } else {
+        let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&a, &b| key(a).cmp(key(b)).then(a.cmp(&b)));
         for w in order.windows(2) {
             if key(w[0]) == key(w[1]) {
@@ -432,7 +438,9 @@ fn analyse(fields: Fields<'_>) -> Result<Requirements, RequestError> {
             let rest = tools.get(1..).unwrap_or_default();
             if rest.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b']') {
                 caps.insert(Capability::Tools);
-                text_bytes += compact_len(tools);
+                // The JSON text as sent, whitespace included: cheap, and errs on the
+                // generous side for pretty-printed bodies.
+                text_bytes += tools.len() as u64;
             }
         }
         Some(_) => return Err(RequestError::BadField { field: "tools", expected: "an array" }),
@@ -530,35 +538,6 @@ fn json_len(v: &Value) -> u64 {
     let mut c = Counter(0);
     let _ = serde_json::to_writer(&mut c, v);
     c.0
-}
-
-/// Length of raw JSON text without the whitespace between tokens: close to the
-/// compact length of the value, without parsing it. Strings are skipped with `memchr`,
-/// so the cost is mostly that of finding the quotes.
-fn compact_len(raw: &[u8]) -> u64 {
-    let mut n = 0;
-    let mut i = 0;
-    while i < raw.len() {
-        // Between strings: every byte but whitespace counts.
-        let quote = memchr::memchr(b'"', &raw[i..]).map_or(raw.len(), |q| i + q);
-        n += raw[i..quote].iter().filter(|b| !b.is_ascii_whitespace()).count();
-        // A string, quotes included, counts whole; find its end past any escapes.
-        let mut end = quote + 1;
-        while end < raw.len() {
-            match memchr::memchr2(b'"', b'\\', &raw[end..]) {
-                Some(k) if raw[end + k] == b'\\' => end += k + 2,
-                Some(k) => {
-                    end += k + 1;
-                    break;
-                }
-                None => end = raw.len(),
-            }
-        }
-        let end = end.min(raw.len());
-        n += end.saturating_sub(quote);
-        i = end.max(quote + 1);
-    }
-    n as u64
 }
 
 // ---------------------------------------------------------------------------------------
@@ -768,7 +747,7 @@ impl<'de> Deserialize<'de> for Message {
                     match key.as_str() {
                         "content" => content = map.next_value()?,
                         // Assistant tool calls and their arguments are prompt text too.
-                        "tool_calls" => tool_calls_len = compact_len(map.next_value::<&RawValue>()?.get().as_bytes()),
+                        "tool_calls" => tool_calls_len = map.next_value::<&RawValue>()?.get().len() as u64,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -1004,22 +983,6 @@ mod tests {
             &format!(r#"{{{HI},"plugins":[{{"id":"web"}}]}}"#),
             "error: the `web` plugin is billed per request; the free router does not forward it",
         );
-    }
-
-    #[test]
-    fn compact_length_of_raw_json() {
-        let texts = [
-            r#"[ {"a" : "b c", "d":[1, 2]} ]"#,
-            r#""esc \" aped \\""#,
-            r#"{"k\"ey": " \\\" ", "n": null}"#,
-            "[]",
-            " null ",
-            "[\n\t{\"x\":\"y\"}\n]",
-        ];
-        for text in texts {
-            let v: Value = serde_json::from_str(text).expect("fixture");
-            assert_eq!(compact_len(text.as_bytes()), json_len(&v), "{text}");
-        }
     }
 
     #[test]

@@ -255,13 +255,7 @@ impl Router {
         Ok(Plan { candidates, steps })
     }
 
-    fn no_candidate(
-        &self,
-        snap: &CatalogSnapshot,
-        req: &ChatRequest,
-        steps: &[Step],
-        now: Timestamp,
-    ) -> RouteError {
+    fn no_candidate(&self, snap: &CatalogSnapshot, req: &ChatRequest, steps: &[Step], now: Timestamp) -> RouteError {
         let reqs = req.requirements();
         let requirements = reqs.labels();
         let named: Vec<String> = steps
@@ -327,8 +321,7 @@ impl Router {
                     }
                 }
                 Step::Random => {
-                    let eligible: Vec<usize> =
-                        plan.candidates.iter().copied().filter(|&i| usable(i)).collect();
+                    let eligible: Vec<usize> = plan.candidates.iter().copied().filter(|&i| usable(i)).collect();
                     if let Some(&i) = pick(&eligible, rng) {
                         return Ok(i);
                     }
@@ -486,13 +479,28 @@ impl Router {
         Ok(UpstreamResponse { status, headers, body, elapsed })
     }
 
-    /// The routing decision for `req` with `seed`, without forwarding anything.
+    /// The routing decision for `req` with `seed`, without forwarding anything. Only a
+    /// refused request (a paid or unknown model) is an error; when no model can serve it,
+    /// the explanation says why, with `pick: None` and the error the request would get.
     pub fn explain(&self, req: &ChatRequest, seed: u64) -> Result<Explanation, RouteError> {
         let snap = self.ports.catalog.snapshot();
         let now = self.now();
         let health = self.health_snapshot();
-        let mut plan = self.plan(&snap, req, now)?;
-        let cooling: Vec<CoolingEntry> = plan
+        let filtered = filter(&snap, req.requirements(), now);
+        let (pick, error) = match self.plan(&snap, req, now) {
+            Ok(mut plan) => match self.next_pick(&mut plan, &snap, &health, &[], 0, &mut rng_from_seed(seed), now) {
+                Ok(i) => (Some(snap.entries()[i].info.id.clone()), None),
+                Err(NoPick::Cooling(until)) => {
+                    let until = until.unwrap_or_else(|| now.next_minute());
+                    let retry_after = until.saturating_since(now).max(Duration::from_secs(1));
+                    (None, Some(RouteError::AllCoolingDown { until, retry_after }))
+                }
+                Err(NoPick::Exhausted) => (None, None),
+            },
+            Err(e @ RouteError::NoCandidate { .. }) => (None, Some(e)),
+            Err(e) => return Err(e),
+        };
+        let cooling: Vec<CoolingEntry> = filtered
             .candidates
             .iter()
             .filter_map(|&i| {
@@ -504,20 +512,8 @@ impl Router {
                 })
             })
             .collect();
-        let pick = self
-            .next_pick(&mut plan, &snap, &health, &[], 0, &mut rng_from_seed(seed), now)
-            .ok()
-            .map(|i| snap.entries()[i].info.id.clone());
-        Ok(Explanation::new(
-            &snap,
-            req,
-            &filter(&snap, req.requirements(), now),
-            now,
-            cooling,
-            pick,
-            seed,
-            health.quota_report(&self.policy(), now),
-        ))
+        let quota = health.quota_report(&self.policy(), now);
+        Ok(Explanation::new(&snap, req, &filtered, now, cooling, (pick, error), seed, quota))
     }
 }
 
@@ -631,7 +627,15 @@ pub struct Explanation {
     pub cooling: Vec<CoolingEntry>,
     /// The model the first attempt would go to with this seed.
     pub pick: Option<ModelId>,
+    /// Why there is no pick, as the error the request would get (OpenRouter's shape).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_route_error")]
+    pub error: Option<RouteError>,
     pub quota: QuotaReport,
+}
+
+fn ser_route_error<S: serde::Serializer>(e: &Option<RouteError>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::Serialize as _;
+    e.as_ref().map(|e| e.to_json()["error"].clone()).serialize(s)
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -655,7 +659,7 @@ impl Explanation {
         f: &Filtered,
         now: Timestamp,
         cooling: Vec<CoolingEntry>,
-        pick: Option<ModelId>,
+        (pick, error): (Option<ModelId>, Option<RouteError>),
         seed: u64,
         quota: QuotaReport,
     ) -> Self {
@@ -677,6 +681,7 @@ impl Explanation {
             not_free: f.rejected.len() - free_rejected.len(),
             cooling,
             pick,
+            error,
             quota,
         }
     }

@@ -25,14 +25,16 @@ const MODEL_HEADER: HeaderName = HeaderName::from_static("x-router-model");
 const ATTEMPTS_HEADER: HeaderName = HeaderName::from_static("x-router-attempts");
 const CANDIDATES_HEADER: HeaderName = HeaderName::from_static("x-router-candidates");
 
-/// A chat request body: JSON content type checked, size limited, parsed once.
+/// A chat request body (JSON content type checked, size limited, parsed once) and the
+/// request's `x-router-seed`, read here so that no handler copies the header map.
 #[derive(Debug)]
-pub struct ChatBody(pub ChatRequest);
+pub struct ChatBody(pub ChatRequest, pub Option<u64>);
 
 impl FromRequest<AppState> for ChatBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let seed = header_seed(req.headers())?;
         let ct = req.headers().get(header::CONTENT_TYPE);
         if !ct.is_some_and(is_json) {
             let got = ct.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
@@ -41,7 +43,8 @@ impl FromRequest<AppState> for ChatBody {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|r| ApiError::from_bytes_rejection(&r, state.max_body_size))?;
-        ChatRequest::from_slice(&bytes).map(ChatBody).map_err(|e| ApiError::from_route(&RouteError::Request(e)))
+        let req = ChatRequest::from_bytes(bytes).map_err(|e| ApiError::from_route(&RouteError::Request(e)))?;
+        Ok(ChatBody(req, seed))
     }
 }
 
@@ -53,20 +56,17 @@ fn is_json(v: &HeaderValue) -> bool {
         || (mime.get(..12).is_some_and(|p| p.eq_ignore_ascii_case("application/")) && mime.ends_with("+json"))
 }
 
-/// The request's seed: `x-router-seed`, else `?seed=`, else the next from the server's source.
-fn seed(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result<u64, ApiError> {
-    if let Some(v) = headers.get(SEED_HEADER) {
-        return v
-            .to_str()
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .ok_or_else(|| ApiError::bad_request("`x-router-seed` must be an unsigned 64-bit integer"));
-    }
-    let from_query = query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("seed=")));
-    if let Some(s) = from_query {
-        return s.parse().map_err(|_| ApiError::bad_request("`seed` must be an unsigned 64-bit integer"));
-    }
-    Ok(state.seeds.next())
+/// `x-router-seed`, when present.
+fn header_seed(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    headers
+        .get(SEED_HEADER)
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .ok_or_else(|| ApiError::bad_request("`x-router-seed` must be an unsigned 64-bit integer"))
+        })
+        .transpose()
 }
 
 fn router_headers(headers: &mut HeaderMap, report: &RouteReport) {
@@ -78,11 +78,8 @@ fn router_headers(headers: &mut HeaderMap, report: &RouteReport) {
 }
 
 /// `POST /api/v1/chat/completions` and `/v1/chat/completions`.
-pub async fn chat(State(state): State<AppState>, headers: HeaderMap, ChatBody(req): ChatBody) -> Response {
-    let seed = match seed(&state, &headers, None) {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
+pub async fn chat(State(state): State<AppState>, ChatBody(req, seed): ChatBody) -> Response {
+    let seed = seed.unwrap_or_else(|| state.seeds.next());
     let (mut resp, report) = match state.router.route(&req, seed).await {
         Ok(Routed { response, report }) => {
             let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
@@ -124,11 +121,16 @@ pub async fn chat(State(state): State<AppState>, headers: HeaderMap, ChatBody(re
 /// `POST /api/v1/router/explain`: the decision for a body, without forwarding it.
 pub async fn explain(
     State(state): State<AppState>,
-    headers: HeaderMap,
     RawQuery(query): RawQuery,
-    ChatBody(req): ChatBody,
+    ChatBody(req, seed): ChatBody,
 ) -> Result<Response, ApiError> {
-    let seed = seed(&state, &headers, query.as_deref())?;
+    // The header first, then `?seed=`, else the next from the server's source.
+    let from_query = query.as_deref().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("seed=")));
+    let seed = match (seed, from_query) {
+        (Some(s), _) => s,
+        (None, Some(q)) => q.parse().map_err(|_| ApiError::bad_request("`seed` must be an unsigned 64-bit integer"))?,
+        (None, None) => state.seeds.next(),
+    };
     let explanation = state.router.explain(&req, seed).map_err(|e| ApiError::from_route(&e))?;
     Ok(Json(explanation).into_response())
 }

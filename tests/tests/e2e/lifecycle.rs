@@ -48,7 +48,7 @@ async fn the_seed_header_makes_one_pick_a_function_of_the_seed() {
 #[tokio::test]
 async fn shutdown_lets_an_in_flight_stream_finish() {
     let mut s = start().await;
-    s.upstream.set_default_behaviour(Behaviour::SlowStream { chunks: 5, gap: Duration::from_millis(200) });
+    s.upstream.set_default_behaviour(Behaviour::SlowStream { chunks: 8, gap: Duration::from_millis(250) });
     let addr = s.base.trim_start_matches("http://").to_owned();
     let resp = s
         .client
@@ -76,12 +76,14 @@ async fn shutdown_lets_an_in_flight_stream_finish() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(refused, "the listener closed");
+    // Give `run` time to return if it were not waiting (the stream has ~1.7 s to go).
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(s.is_running(), "run waits for the stream in flight");
     // ...while the stream in flight runs to its end.
     while let Some(chunk) = stream.next().await {
         text.push_str(&String::from_utf8_lossy(&chunk.expect("the stream was not cut")));
     }
-    for i in 0..5 {
+    for i in 0..8 {
         assert!(text.contains(&format!("tok{i} ")), "tok{i} missing: {text}");
     }
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");

@@ -176,6 +176,23 @@ async fn explain_shows_the_decision_and_matches_the_pick() {
 }
 
 #[tokio::test]
+async fn explain_without_a_candidate_still_lists_every_rejection() {
+    let s = start().await;
+    let body = r#"{"model":"openrouter/free","messages":[{"role":"user","content":"hi"}],"logprobs":true}"#;
+    let r = s.post("/api/v1/router/explain", body, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let e = r.json();
+    assert_eq!(e["pick"], Value::Null);
+    assert_eq!(e["candidates"], json!([]));
+    assert_eq!(e["error"]["code"], 404, "{e}");
+    assert!(e["error"]["message"].as_str().expect("message").contains("logprobs"), "{e}");
+    let rejected = e["rejected"].as_array().expect("rejected");
+    assert_eq!(rejected.len(), e["free_models"].as_u64().expect("free_models") as usize);
+    assert!(rejected.iter().all(|x| x["reasons"].to_string().contains("no logprobs")), "{e}");
+    assert_eq!(s.upstream.total_calls(), 0);
+}
+
+#[tokio::test]
 async fn probes_and_metrics() {
     let s = start().await;
     let r = s.get("/healthz").await;
