@@ -220,6 +220,13 @@ fn benches(c: &mut Criterion) {
     g.finish();
 
     let large = large_request();
+    let large_reqs = ChatRequest::from_slice(&large).expect("valid");
+    eprintln!(
+        "typical request: {} bytes; large request: {} bytes, {}",
+        body.len(),
+        large.len(),
+        large_reqs.requirements().labels().join(", ")
+    );
     let mut g = c.benchmark_group("analysis");
     g.throughput(Throughput::Bytes(large.len() as u64));
     g.bench_function("200 messages with images", |b| {

@@ -4,5 +4,6 @@ mod config;
 mod errors;
 mod lifecycle;
 mod resilience;
+mod sdk;
 mod server;
 mod support;

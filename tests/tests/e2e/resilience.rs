@@ -30,7 +30,12 @@ struct Recording {
 
 #[async_trait::async_trait]
 impl ChatTransport for Recording {
-    async fn send(&self, model: &ModelId, body: bytes::Bytes, stream: bool) -> Result<UpstreamResponse, TransportError> {
+    async fn send(
+        &self,
+        model: &ModelId,
+        body: bytes::Bytes,
+        stream: bool,
+    ) -> Result<UpstreamResponse, TransportError> {
         self.sends.lock().expect("lock").push((model.clone(), Instant::now()));
         let result = self.inner.send(model, body, stream).await;
         if let Err(e) = &result {
@@ -62,8 +67,7 @@ impl Recording {
             .expect("lock")
             .iter()
             .filter(|(m, at)| {
-                cooled_models.contains(&m.as_str())
-                    && cooled.get(m).is_some_and(|(known, _)| *at > *known + margin)
+                cooled_models.contains(&m.as_str()) && cooled.get(m).is_some_and(|(known, _)| *at > *known + margin)
             })
             .map(|(m, _)| m.to_string())
             .collect()
@@ -95,12 +99,8 @@ async fn setup(models: &[FakeModel], health: HealthPolicy, store: Option<Arc<dyn
     })
     .expect("transport");
     let transport = Arc::new(Recording { inner, sends: Mutex::default(), cooled: Mutex::default() });
-    let ports = Ports {
-        catalog: Arc::new(StaticCatalog(Arc::new(snapshot))),
-        transport: transport.clone(),
-        clock,
-        store,
-    };
+    let ports =
+        Ports { catalog: Arc::new(StaticCatalog(Arc::new(snapshot))), transport: transport.clone(), clock, store };
     let config = RouterConfig { health, ..RouterConfig::default() };
     let router = Arc::new(Router::new(ports, config).expect("router"));
     Setup { fake, router, transport }
@@ -118,7 +118,11 @@ fn request(model: &str, extra: &str) -> ChatRequest {
 /// The model that answered, or the error's status and type.
 async fn outcome(router: &Router, req: &ChatRequest, seed: u64) -> String {
     match router.route(req, seed).await {
-        Ok(r) => format!("ok {} after {}", r.report.model.map(|m| m.to_string()).unwrap_or_default(), r.report.attempts.len()),
+        Ok(r) => format!(
+            "ok {} after {}",
+            r.report.model.map(|m| m.to_string()).unwrap_or_default(),
+            r.report.attempts.len()
+        ),
         Err(f) => format!("{} {}", f.error.status(), f.error.error_type()),
     }
 }
