@@ -4,7 +4,10 @@
 //! 2. `cargo clippy --workspace --all-targets -- -D warnings`
 //! 3. the tests (`cargo nextest run --workspace` when cargo-nextest is installed, else `cargo test`)
 //! 4. the doc tests (`cargo test --workspace --doc`; nextest does not run them)
-//! 5. the architecture invariant: no async runtime or HTTP stack in `router-core`'s normal
+//! 5. the official Python `openai` client against the server (the e2e test `sdk`, ignored
+//!    by plain `cargo test` because it needs Python; the `openai` package is installed with
+//!    pip when missing)
+//! 6. the architecture invariant: no async runtime or HTTP stack in `router-core`'s normal
 //!    dependency tree (see [`forbidden_in_tree`])
 
 use anyhow::{Context, Result, bail};
@@ -32,6 +35,8 @@ pub fn run(args: &[String]) -> Result<()> {
         cargo_step("tests", &["test", "--workspace", "--lib", "--bins", "--tests"])?;
     }
     cargo_step("doc tests", &["test", "--workspace", "--doc"])?;
+    ensure_python_openai()?;
+    cargo_step("sdk compatibility", &["test", "-p", "tests", "--test", "e2e", "sdk", "--", "--ignored"])?;
     check_core_invariants()?;
     eprintln!("==> ci passed");
     Ok(())
@@ -50,6 +55,25 @@ fn cargo_step(name: &str, args: &[&str]) -> Result<()> {
     let status = cargo().args(args).status().with_context(|| format!("could not start `{line}`"))?;
     if !status.success() {
         bail!("ci step `{name}` failed ({status}); rerun `{line}` to see why");
+    }
+    Ok(())
+}
+
+/// Makes sure `python3` can import `openai`, installing it with pip when it cannot.
+fn ensure_python_openai() -> Result<()> {
+    let importable = || {
+        Command::new("python3").args(["-c", "import openai"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    };
+    if importable() {
+        return Ok(());
+    }
+    eprintln!("==> sdk compatibility: python3 -m pip install --quiet openai");
+    let status = Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet", "openai"])
+        .status()
+        .context("could not start python3 (the sdk compatibility step needs it)")?;
+    if !status.success() || !importable() {
+        bail!("ci step `sdk compatibility` failed: could not install the Python `openai` package with pip");
     }
     Ok(())
 }

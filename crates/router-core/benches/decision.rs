@@ -157,7 +157,7 @@ impl Clock for Now {
     }
 }
 
-/// Answers at once with a fixed body that already names the model it is asked for.
+/// Answers at once with a small body that names no model, so the router writes it in.
 struct Instant;
 
 #[async_trait::async_trait]

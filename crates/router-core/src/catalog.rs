@@ -72,7 +72,9 @@ pub struct CatalogSnapshot {
 
 impl CatalogSnapshot {
     pub fn new(mut models: Vec<ModelInfo>, source: CatalogSource, fetched_at: Timestamp) -> Self {
-        models.sort_by(|a, b| a.id.cmp(&b.id));
+        // Of two entries with one id, keep the one that looks less free: a catalog that
+        // lists a model both priced and at zero must not make it free.
+        models.sort_by_cached_key(|m| (m.id.clone(), FreeFacts::of(m).static_free));
         models.dedup_by(|a, b| a.id == b.id);
         let entries: Vec<Entry> = models
             .into_iter()
@@ -180,5 +182,18 @@ mod tests {
         assert_eq!(ids, ["a:free", "c:free"]);
         assert_eq!(snap.index_of("c:free"), Some(1));
         assert!(snap.get("b:free").is_none());
+    }
+
+    #[test]
+    fn a_duplicate_id_keeps_the_priced_entry() {
+        let mut free = ModelInfo::new("a:free");
+        free.pricing.0.insert("prompt".into(), "0".into());
+        let mut priced = free.clone();
+        priced.pricing.0.insert("prompt".into(), "0.000001".into());
+        for models in [vec![free.clone(), priced.clone()], vec![priced, free]] {
+            let snap = CatalogSnapshot::new(models, CatalogSource::Memory, Timestamp::default());
+            assert_eq!(snap.len(), 1);
+            assert_eq!(snap.free_models(Timestamp::default()).count(), 0);
+        }
     }
 }

@@ -132,15 +132,23 @@ impl KeyInfo {
     }
 }
 
-/// Headers from upstream's answer worth passing on to the client.
-const PASSED_HEADERS: &[&str] =
-    &["content-type", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "x-generation-id"];
+/// Headers from upstream's answer worth passing on to the client. Prebuilt names: a
+/// lookup by `&str` would parse the name again on every request.
+const PASSED_HEADERS: [HeaderName; 5] = [
+    CONTENT_TYPE,
+    HeaderName::from_static("x-ratelimit-limit"),
+    HeaderName::from_static("x-ratelimit-remaining"),
+    HeaderName::from_static("x-ratelimit-reset"),
+    HeaderName::from_static("x-generation-id"),
+];
 
 /// Forwards chat requests over one pooled client. Cheap to share behind an `Arc`.
 pub struct HttpTransport {
     client: reqwest::Client,
-    chat_url: String,
-    key_url: String,
+    /// Parsed once: handing reqwest a string would parse it again (IDNA and all) on
+    /// every request, which showed in the profile.
+    chat_url: reqwest::Url,
+    key_url: reqwest::Url,
     /// The key's text, kept only to scrub it from anything upstream echoes back.
     key: Option<Secret>,
     config: TransportConfig,
@@ -188,10 +196,14 @@ impl HttpTransport {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| TransportInitError::Client(error_chain(&e)))?;
+        let url = |path: &str| {
+            reqwest::Url::parse(&format!("{base}/{path}"))
+                .map_err(|_| TransportInitError::InvalidBaseUrl(config.base_url.clone()))
+        };
         Ok(HttpTransport {
             client,
-            chat_url: format!("{base}/chat/completions"),
-            key_url: format!("{base}/key"),
+            chat_url: url("chat/completions")?,
+            key_url: url("key")?,
             key,
             config,
             counters: Arc::default(),
@@ -222,7 +234,7 @@ impl HttpTransport {
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + self.config.request_timeout;
         let result = async {
-            let resp = tokio::time::timeout_at(deadline, self.client.get(&self.key_url).send())
+            let resp = tokio::time::timeout_at(deadline, self.client.get(self.key_url.clone()).send())
                 .await
                 .map_err(|_| timeout_error("no answer from upstream's key endpoint", self.config.request_timeout))?
                 .map_err(|e| map_reqwest_error(e, "the key request failed"))?;
@@ -263,7 +275,12 @@ impl HttpTransport {
         } else {
             self.config.first_byte_timeout.min(self.config.request_timeout)
         };
-        let request = self.client.post(&self.chat_url).header(CONTENT_TYPE, "application/json").body(body).send();
+        let request = self
+            .client
+            .post(self.chat_url.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body)
+            .send();
         let resp = tokio::time::timeout(first_byte, request)
             .await
             .map_err(|_| timeout_error("no response from upstream", first_byte))?
@@ -273,8 +290,8 @@ impl HttpTransport {
         let headers: Vec<(String, String)> = PASSED_HEADERS
             .iter()
             .filter_map(|name| {
-                let v = resp.headers().get(*name)?.to_str().ok()?;
-                Some(((*name).to_owned(), v.to_owned()))
+                let v = resp.headers().get(name)?.to_str().ok()?;
+                Some((name.as_str().to_owned(), v.to_owned()))
             })
             .collect();
 
