@@ -4,6 +4,44 @@
 //! No IO happens here: no sockets, files, clock or environment reads, no global RNG.
 //! Time comes in through the [`Clock`] port or as arguments; randomness as a seed.
 //! See `docs/architecture.md`.
+//!
+//! The decision on its own, with no ports at all:
+//!
+//! ```
+//! use router_core::{CatalogSnapshot, CatalogSource, ChatRequest, ModelInfo, Timestamp, filter, select};
+//!
+//! let model = |id: &str, price: &str, params: &[&str]| {
+//!     let mut m = ModelInfo::new(id);
+//!     m.context_length = Some(131_072);
+//!     m.input_modalities = vec!["text".into()];
+//!     m.output_modalities = vec!["text".into()];
+//!     m.supported_parameters = params.iter().map(|p| p.to_string()).collect();
+//!     m.pricing.0.insert("prompt".into(), price.into());
+//!     m.pricing.0.insert("completion".into(), price.into());
+//!     m
+//! };
+//! let now = Timestamp::from_secs(1_790_000_000);
+//! let catalog = CatalogSnapshot::new(
+//!     vec![
+//!         model("qwen/qwen3-coder:free", "0", &["tools"]),
+//!         model("meta-llama/llama-3.3-70b-instruct:free", "0", &[]),
+//!         model("openai/gpt-4o", "0.0000025", &["tools"]), // paid: never a candidate
+//!     ],
+//!     CatalogSource::Memory,
+//!     now,
+//! );
+//! let req = ChatRequest::from_slice(br#"{"model": "openrouter/free",
+//!     "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+//!     "tools": [{"type": "function", "function": {"name": "get_weather"}}]}"#)?;
+//!
+//! let f = filter::filter(&catalog, req.requirements(), now);
+//! let ids: Vec<&str> = f.candidates.iter().map(|&i| catalog.entries()[i].info.id.as_str()).collect();
+//! assert_eq!(ids, ["qwen/qwen3-coder:free"]);
+//! // The same seed and candidate set always give the same pick.
+//! let pick = select::pick_with_seed(&f.candidates, 42).map(|&i| &catalog.entries()[i].info.id);
+//! assert_eq!(pick.map(|id| id.as_str()), Some("qwen/qwen3-coder:free"));
+//! # Ok::<(), router_core::RequestError>(())
+//! ```
 
 pub mod catalog;
 pub mod error;

@@ -1,0 +1,45 @@
+//! Thread-per-core serving: one single-threaded runtime per core, each accepting on the
+//! same listener and forwarding over its own upstream connection pool, so that a request
+//! is read, routed, forwarded and answered on one thread without cross-thread wake-ups.
+
+use bytes::Bytes;
+use router_core::{ChatTransport, ModelId, TransportError, UpstreamResponse};
+use std::cell::Cell;
+use std::sync::Arc;
+use transport_http::HttpTransport;
+
+thread_local! {
+    static SHARD: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks the calling thread as serving shard `index`.
+pub fn enter(index: usize) {
+    SHARD.with(|s| s.set(index));
+}
+
+/// The shard the calling thread serves (0 outside any shard).
+pub fn current() -> usize {
+    SHARD.with(Cell::get)
+}
+
+/// One transport per shard; each request uses its own thread's, so the pooled upstream
+/// connection is driven by the same runtime as the request.
+#[derive(Debug)]
+pub struct ShardedTransport {
+    shards: Vec<Arc<HttpTransport>>,
+}
+
+impl ShardedTransport {
+    /// `shards` must not be empty.
+    pub fn new(shards: Vec<Arc<HttpTransport>>) -> Self {
+        ShardedTransport { shards }
+    }
+}
+
+#[async_trait::async_trait]
+impl ChatTransport for ShardedTransport {
+    async fn send(&self, model: &ModelId, body: Bytes, stream: bool) -> Result<UpstreamResponse, TransportError> {
+        let transport = &self.shards[current() % self.shards.len()];
+        transport.send(model, body, stream).await
+    }
+}
