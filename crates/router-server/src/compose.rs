@@ -4,7 +4,8 @@
 use crate::config::Config;
 use crate::state::AppState;
 use catalog_openrouter::{CatalogConfig, CatalogError, FileStateStore, OpenRouterCatalog, SystemClock};
-use router_core::{Clock, HealthPolicy, Ports, Router, RouterConfig, StateStore, StoreError};
+use crate::shard::ShardedTransport;
+use router_core::{ChatTransport, Clock, HealthPolicy, Ports, Router, RouterConfig, StateStore, StoreError};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,9 +82,21 @@ pub fn validate(config: &Config) -> Result<Vec<String>, BuildError> {
 /// Builds the adapters and the router. No network call: the catalog starts from the
 /// disk cache or the embedded snapshot.
 pub fn build(config: &Config) -> Result<Server, BuildError> {
+    build_sharded(config, 1)
+}
+
+/// [`build`] for `shards` single-threaded runtimes (see [`crate::shard`]): one upstream
+/// connection pool per shard, each request using its own thread's.
+pub fn build_sharded(config: &Config, shards: usize) -> Result<Server, BuildError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let catalog = Arc::new(catalog(config, clock.clone())?);
     let transport = Arc::new(transport(config)?);
+    let chat: Arc<dyn ChatTransport> = if shards > 1 {
+        let more = (1..shards).map(|_| self::transport(config).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
+        Arc::new(ShardedTransport::new(transport.clone(), more))
+    } else {
+        transport.clone()
+    };
     let store: Option<Arc<dyn StateStore>> = match config.state_path() {
         Some(path) => Some(Arc::new(FileStateStore::new(path))),
         None => {
@@ -91,7 +104,7 @@ pub fn build(config: &Config) -> Result<Server, BuildError> {
             None
         }
     };
-    let ports = Ports { catalog: catalog.clone(), transport: transport.clone(), clock, store };
+    let ports = Ports { catalog: catalog.clone(), transport: chat, clock, store };
     let router_config = RouterConfig {
         max_attempts: config.max_attempts,
         deadline: config.deadline,

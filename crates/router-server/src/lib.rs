@@ -8,9 +8,10 @@ pub mod error;
 pub mod handlers;
 pub mod metrics;
 pub mod models;
+pub mod shard;
 pub mod state;
 
-pub use compose::{Background, BuildError, Server, build};
+pub use compose::{Background, BuildError, Server, build, build_sharded};
 pub use config::{Config, ConfigError, LogFormat};
 pub use error::ApiError;
 pub use metrics::Metrics;

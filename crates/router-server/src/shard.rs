@@ -30,16 +30,16 @@ pub struct ShardedTransport {
 }
 
 impl ShardedTransport {
-    /// `shards` must not be empty.
-    pub fn new(shards: Vec<Arc<HttpTransport>>) -> Self {
-        ShardedTransport { shards }
+    pub fn new(first: Arc<HttpTransport>, more: impl IntoIterator<Item = Arc<HttpTransport>>) -> Self {
+        ShardedTransport { shards: std::iter::once(first).chain(more).collect() }
     }
 }
 
 #[async_trait::async_trait]
 impl ChatTransport for ShardedTransport {
     async fn send(&self, model: &ModelId, body: Bytes, stream: bool) -> Result<UpstreamResponse, TransportError> {
-        let transport = &self.shards[current() % self.shards.len()];
+        // Never empty: built from a first transport and more.
+        let transport = self.shards.get(current() % self.shards.len()).unwrap_or(&self.shards[0]);
         transport.send(model, body, stream).await
     }
 }

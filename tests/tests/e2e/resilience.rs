@@ -318,6 +318,7 @@ async fn soak_2000_concurrent_requests_with_half_the_models_failing() {
     for e in &errors {
         assert!(e["error"]["code"].is_u64() && e["error"]["message"].is_string(), "malformed error {e}");
     }
+    eprintln!("soak: {ok} of 2000 succeeded; upstream calls: {}", s.fake.total_calls());
     assert!(ok >= 1998, "{ok} of 2000 succeeded; errors: {:?}", &errors[..errors.len().min(5)]);
     assert_eq!(s.fake.calls("paid/model"), 0);
     let mut cooled = limited.clone();
