@@ -2,9 +2,9 @@
 //! background tasks (catalog refresh, state persistence, the key's tier).
 
 use crate::config::Config;
+use crate::shard::ShardedTransport;
 use crate::state::AppState;
 use catalog_openrouter::{CatalogConfig, CatalogError, FileStateStore, OpenRouterCatalog, SystemClock};
-use crate::shard::ShardedTransport;
 use router_core::{ChatTransport, Clock, HealthPolicy, Ports, Router, RouterConfig, StateStore, StoreError};
 use std::path::Path;
 use std::sync::Arc;

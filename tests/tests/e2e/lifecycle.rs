@@ -3,6 +3,7 @@
 
 use crate::support::*;
 use fake_upstream::{Behaviour, FakeUpstream};
+use serde_json::Value;
 use std::time::Duration;
 
 /// The models that answer `n` sequential text requests on a fresh server with `seed`.
@@ -177,4 +178,53 @@ async fn an_unreadable_state_file_is_set_aside_and_the_server_starts() {
     assert!(s.server.router.persist().expect("saved"), "a fresh state was written");
     let saved = std::fs::read_to_string(dir.path().join("state.json")).expect("new state");
     assert!(saved.contains("\"day\""), "{saved}");
+}
+
+#[tokio::test]
+async fn with_no_network_and_no_cache_it_routes_from_the_embedded_catalog() {
+    install_crypto();
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A loopback port nobody listens on stands for "no network".
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
+    let config = test_config(&format!("http://{dead}/api/v1"), dir.path());
+    let server = router_server::build(&config).expect("starts without network");
+    assert!(server.catalog.refresh().await.is_err(), "there is nothing to fetch");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = router_server::app(server.state.clone());
+    let task =
+        tokio::spawn(router_server::run_with_grace(listener, app, std::future::pending(), config.shutdown_grace));
+    let http = client();
+
+    let ready: Value = http.get(format!("{base}/readyz")).send().await.expect("readyz").json().await.expect("json");
+    assert_eq!(ready["catalog"]["source"]["kind"], "embedded", "{ready}");
+    let embedded = catalog_openrouter::embedded_snapshot();
+    let now = server.state.router.now();
+    let free: Vec<String> = embedded.free_models(now).map(|m| m.id.to_string()).collect();
+    assert!(!free.is_empty());
+
+    let explain = http
+        .post(format!("{base}/api/v1/router/explain"))
+        .header("content-type", "application/json")
+        .body(SDK_TEXT)
+        .send()
+        .await
+        .expect("explain");
+    assert_eq!(explain.status(), 200);
+    let e: Value = explain.json().await.expect("json");
+    let pick = e["pick"].as_str().expect("a pick from the embedded catalog");
+    assert!(free.iter().any(|f| f == pick), "{pick} not in {free:?}");
+
+    // Forwarding fails (no network), cleanly, in OpenRouter's shape.
+    let chat = http
+        .post(format!("{base}/api/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body(SDK_TEXT)
+        .send()
+        .await
+        .expect("chat");
+    assert_eq!(chat.status(), 502);
+    let err: Value = chat.json().await.expect("json");
+    assert_eq!(err["error"]["metadata"]["error_type"], "connection", "{err}");
+    task.abort();
 }
