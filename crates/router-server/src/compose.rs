@@ -53,8 +53,8 @@ fn transport(config: &Config) -> Result<HttpTransport, TransportInitError> {
     HttpTransport::new(TransportConfig {
         base_url: config.openrouter_base_url.clone(),
         api_key: config.openrouter_api_key.clone(),
-        referer: None,
-        title: None,
+        referer: config.http_referer.clone(),
+        title: config.x_title.clone(),
         connect_timeout: config.connect_timeout,
         first_byte_timeout: config.first_byte_timeout,
         idle_timeout: config.idle_timeout,

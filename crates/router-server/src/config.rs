@@ -114,6 +114,14 @@ pub struct Cli {
     /// Log line format [default: text]
     #[arg(long, env = "ROUTER_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+
+    /// `HTTP-Referer` sent upstream: your app's URL, for OpenRouter's attribution [default: none]
+    #[arg(long, env = "ROUTER_HTTP_REFERER", value_name = "URL")]
+    pub http_referer: Option<String>,
+
+    /// `X-Title` sent upstream: your app's name, for OpenRouter's attribution [default: none]
+    #[arg(long, env = "ROUTER_X_TITLE", value_name = "TITLE")]
+    pub x_title: Option<String>,
 }
 
 fn parse_secret(s: &str) -> Result<Secret, String> {
@@ -167,6 +175,8 @@ struct FileConfig {
     request_timeout_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     log_format: Option<LogFormat>,
+    http_referer: Option<String>,
+    x_title: Option<String>,
 }
 
 /// Where a setting's value came from, shown by `--check-config`.
@@ -227,6 +237,9 @@ pub struct Config {
     pub request_timeout: Duration,
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
+    /// Attribution headers sent upstream (`HTTP-Referer`, `X-Title`).
+    pub http_referer: Option<String>,
+    pub x_title: Option<String>,
     pub check_config: bool,
     pub config_file: Option<PathBuf>,
     /// Where each setting came from, by its file key.
@@ -255,6 +268,8 @@ impl Default for Config {
             request_timeout: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(30),
             log_format: LogFormat::Text,
+            http_referer: None,
+            x_title: None,
             check_config: false,
             config_file: None,
             sources: BTreeMap::new(),
@@ -342,6 +357,8 @@ impl Config {
         let request = m.take("request_timeout_secs", cli.request_timeout_secs, file.request_timeout_secs, 300);
         let grace = m.take("shutdown_grace_secs", cli.shutdown_grace_secs, file.shutdown_grace_secs, 30);
         let log_format = m.take("log_format", cli.log_format, file.log_format, d.log_format);
+        let http_referer = m.take("http_referer", cli.http_referer.map(Some), file.http_referer.map(Some), None);
+        let x_title = m.take("x_title", cli.x_title.map(Some), file.x_title.map(Some), None);
         let per_day_explicit = m.sources.get("per_day") != Some(&Source::Default);
 
         // A relative data directory in a file is relative to that file, so that a config
@@ -385,6 +402,8 @@ impl Config {
             request_timeout: secs("request_timeout_secs", request)?,
             shutdown_grace: secs("shutdown_grace_secs", grace)?,
             log_format,
+            http_referer: http_referer.filter(|v| !v.is_empty()),
+            x_title: x_title.filter(|v| !v.is_empty()),
             check_config: cli.check_config,
             config_file: cli.config,
             sources: m.sources,
@@ -430,6 +449,8 @@ impl Config {
             ("request_timeout_secs", self.request_timeout.as_secs().to_string()),
             ("shutdown_grace_secs", self.shutdown_grace.as_secs().to_string()),
             ("log_format", self.log_format.to_string()),
+            ("http_referer", self.http_referer.clone().unwrap_or_else(|| "none".to_owned())),
+            ("x_title", self.x_title.clone().unwrap_or_else(|| "none".to_owned())),
         ];
         let mut out = String::new();
         if let Some(file) = &self.config_file {

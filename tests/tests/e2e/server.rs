@@ -293,3 +293,17 @@ async fn quota_defaults_follow_the_key_tier() {
     background.abort();
     assert_eq!(s.server.router.quota_report().day_limit, Some(70));
 }
+
+#[tokio::test]
+async fn configured_attribution_headers_reach_upstream() {
+    let s = start_with(FakeUpstream::start().await, |c| {
+        c.http_referer = Some("https://example.test/my-app".into());
+        c.x_title = Some("My App".into());
+    })
+    .await;
+    assert_eq!(s.chat(SDK_TEXT).await.status, 200);
+    let sent = &s.upstream.requests()[0].headers;
+    let header = |name: &str| sent.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    assert_eq!(header("http-referer"), Some("https://example.test/my-app"));
+    assert_eq!(header("x-title"), Some("My App"));
+}
