@@ -30,8 +30,13 @@ usage: cargo xtask bench [options]
   --rounds N        direct/router interleaved rounds per scenario (default 2)
   --streams N       concurrent streams held open for the stream-capacity run (default 1000)
   --shape NAME      request shape: small | tools | conversation (default small)
+  --server PATH     the router-server binary to measure (default target/release/router-server),
+                    e.g. a copy of an earlier build for a before/after comparison
   --quick           short runs (1 s, 1 round, 200 streams) to check the harness
 ";
+
+/// Time over which the stream-capacity run opens its streams.
+const STREAM_RAMP: Duration = Duration::from_secs(2);
 
 #[derive(Clone, Debug)]
 struct Opts {
@@ -41,6 +46,7 @@ struct Opts {
     rounds: usize,
     streams: usize,
     shape: String,
+    server: Option<PathBuf>,
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
@@ -51,6 +57,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         rounds: 2,
         streams: 1000,
         shape: "small".into(),
+        server: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -62,6 +69,7 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--rounds" => o.rounds = val()?.parse()?,
             "--streams" => o.streams = val()?.parse()?,
             "--shape" => o.shape = val()?.clone(),
+            "--server" => o.server = Some(PathBuf::from(val()?)),
             "--quick" => {
                 o.duration = Duration::from_secs(1);
                 o.warmup = Duration::from_millis(300);
@@ -160,12 +168,12 @@ fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-async fn start_server(root: &std::path::Path, upstream: &str) -> Result<Server> {
+async fn start_server(binary: &std::path::Path, upstream: &str) -> Result<Server> {
     let dir = std::env::temp_dir().join(format!("fmr-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let port = free_port()?;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-    let child = Command::new(root.join("target/release/router-server"))
+    let child = Command::new(binary)
         .args(["--listen", &addr.to_string(), "--seed", "42"])
         .env("OPENROUTER_BASE_URL", upstream)
         .env("OPENROUTER_API_KEY", "sk-bench-not-a-real-key")
@@ -176,7 +184,7 @@ async fn start_server(root: &std::path::Path, upstream: &str) -> Result<Server> 
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .context("starting target/release/router-server")?;
+        .with_context(|| format!("starting {}", binary.display()))?;
     let server = Server { child, addr, _dir: TempDir(dir) };
     // Ready once the live catalog from the fake upstream is loaded.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -235,6 +243,9 @@ async fn connection(
             .header("host", &host)
             .header("content-type", "application/json")
             .body(Full::new(body.clone()))?;
+        // After a streamed answer the connection may not have taken the end of the body
+        // in yet; sending at once fails with "connection was not ready".
+        sender.ready().await?;
         let t0 = Instant::now();
         let resp = sender.send_request(req).await?;
         if !resp.status().is_success() {
@@ -278,10 +289,16 @@ async fn load(addr: SocketAddr, path: &'static str, body: Bytes, conns: usize, o
 /// Opens `n` streams at once, records the time to the first chunk of each, and the
 /// router's peak RSS while they are all open.
 async fn held_streams(addr: SocketAddr, path: &'static str, body: Bytes, n: usize) -> Result<Histogram<u64>> {
+    // Opening every connection at the same instant measures the accept queue, not the
+    // router: spread the opens over STREAM_RAMP. Each stream is held for longer than
+    // that (the fake pauses between chunks), so all `n` are open together at the end.
+    let step = STREAM_RAMP / u32::try_from(n.max(1)).unwrap_or(u32::MAX);
     let tasks: Vec<_> = (0..n)
-        .map(|_| {
+        .map(|i| {
             let body = body.clone();
+            let start = tokio::time::Instant::now() + step * u32::try_from(i).unwrap_or(u32::MAX);
             tokio::spawn(async move {
+                tokio::time::sleep_until(start).await;
                 let tcp = TcpStream::connect(addr).await?;
                 let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
                 tokio::spawn(conn);
@@ -343,7 +360,8 @@ fn us(h: &Histogram<u64>, q: f64) -> u64 {
 
 async fn bench(o: Opts, root: PathBuf) -> Result<()> {
     let fake = FakeUpstream::start().await;
-    let server = start_server(&root, &fake.base_url()).await?;
+    let binary = o.server.clone().unwrap_or_else(|| root.join("target/release/router-server"));
+    let server = start_server(&binary, &fake.base_url()).await?;
     let pid = server.child.id();
     let idle_rss = memory_kib(pid, "VmRSS:")?;
     let fake_addr = fake.addr();
@@ -394,7 +412,7 @@ async fn bench(o: Opts, root: PathBuf) -> Result<()> {
     }
 
     // Stream capacity: many concurrent slow streams held open at once.
-    fake.set_default_behaviour(Behaviour::SlowStream { chunks: 3, gap: Duration::from_millis(1500) });
+    fake.set_default_behaviour(Behaviour::SlowStream { chunks: 3, gap: STREAM_RAMP + Duration::from_millis(500) });
     let direct_streams =
         held_streams(fake_addr, "/api/v1/chat/completions", body(&o.shape, &direct_model, true)?, o.streams).await?;
     let router_streams =
@@ -467,7 +485,13 @@ fn render(o: &Opts, rows: &[Row], idle_rss: u64, peak_rss: u64, ds: &Histogram<u
             }
         }
     }
-    let _ = writeln!(s, "\n## {} concurrent streams held open\n", o.streams);
+    let _ = writeln!(
+        s,
+        "\n## {} concurrent streams held open\n\nopened over {:?}, each held open for about {:?}\n",
+        o.streams,
+        STREAM_RAMP,
+        (STREAM_RAMP + Duration::from_millis(500)) * 3
+    );
     let _ = writeln!(s, "| target | first chunk p50 µs | p99 µs | max µs |\n|---|---:|---:|---:|");
     for (label, h) in [("direct", ds), ("router", rs)] {
         let _ = writeln!(s, "| {label} | {} | {} | {} |", us(h, 0.5), us(h, 0.99), h.max());

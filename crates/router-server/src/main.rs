@@ -78,21 +78,48 @@ fn init_tracing(format: LogFormat) {
 fn serve(config: Config, shards: usize) -> anyhow::Result<()> {
     let rt = runtime()?;
     let server = router_server::build_sharded(&config, shards)?;
-    let std_listener =
-        std::net::TcpListener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
-    std_listener.set_nonblocking(true).context("cannot make the listening socket non-blocking")?;
+    // Registering a socket needs the runtime that will drive it.
+    // The shards share the port through SO_REUSEPORT, which would also let a second
+    // server join a port that is already taken. A plain bind first keeps "address in
+    // use" an error: it fails while any socket, reuse-port or not, holds the port.
+    if config.listen.port() != 0 {
+        drop(
+            std::net::TcpListener::bind(config.listen)
+                .with_context(|| format!("cannot listen on {}", config.listen))?,
+        );
+    }
+    let listener = {
+        let _entered = rt.enter();
+        listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?
+    };
+    // The others listen on the same port (it may have been chosen by the system).
+    let addr = listener.local_addr().unwrap_or(config.listen);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut others = Vec::new();
     for index in 1..shards {
-        let listener = std_listener.try_clone().context("cannot share the listening socket")?;
         let app = router_server::app(server.state.clone());
         let mut stop = stop_rx.clone();
         let grace = config.shutdown_grace;
+        let (bound_tx, bound_rx) = std::sync::mpsc::sync_channel::<anyhow::Result<()>>(1);
         let thread = std::thread::Builder::new().name(format!("router-shard-{index}")).spawn(
             move || -> anyhow::Result<()> {
                 router_server::shard::enter(index);
-                runtime()?.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                let rt = runtime()?;
+                let listener = {
+                    let _entered = rt.enter();
+                    listen(addr).with_context(|| format!("cannot listen on {addr} again"))
+                };
+                let listener = match listener {
+                    Ok(l) => {
+                        let _ = bound_tx.send(Ok(()));
+                        l
+                    }
+                    Err(e) => {
+                        let _ = bound_tx.send(Err(e));
+                        return Ok(());
+                    }
+                };
+                rt.block_on(async move {
                     let signal = async move {
                         let _ = stop.wait_for(|stopped| *stopped).await;
                     };
@@ -100,11 +127,11 @@ fn serve(config: Config, shards: usize) -> anyhow::Result<()> {
                 })
             },
         )?;
+        bound_rx.recv().context("a serving thread stopped before listening")??;
         others.push(thread);
     }
     let result = rt.block_on(async {
         let background = server.spawn_background(&config);
-        let listener = tokio::net::TcpListener::from_std(std_listener)?;
         let stats = server.router.catalog().stats(server.router.now());
         tracing::info!(
             addr = %listener.local_addr().unwrap_or(config.listen),
@@ -136,6 +163,18 @@ fn serve(config: Config, shards: usize) -> anyhow::Result<()> {
         Err(e) => tracing::warn!(error = %e, "cannot save the resilience state at shutdown"),
     }
     result
+}
+
+/// A non-blocking listening socket with `SO_REUSEPORT`: one per shard on the same port,
+/// and the kernel spreads new connections over them. (Sharing one socket instead left
+/// most connections to whichever thread happened to be awake.)
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -192,6 +192,11 @@ async fn serves_from_a_config_file_and_stops_on_sigterm() {
     let model = resp.headers()["x-router-model"].to_str().expect("model").to_owned();
     assert!(model.ends_with(":free"), "{model}");
 
+    // A second server on the same port is refused, not silently given half the traffic.
+    let second = run(home.path(), &[("OPENROUTER_API_KEY", KEY)], &["--listen", &addr, "--data-dir", "data2"]);
+    assert!(!second.status.success(), "a second server started on {addr}");
+    assert!(text(&second.stderr).contains("cannot listen on"), "{}", text(&second.stderr));
+
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
     assert!(status.success());
     let exit = tokio::task::block_in_place(|| {
