@@ -499,5 +499,64 @@ fn render(o: &Opts, rows: &[Row], idle_rss: u64, peak_rss: u64, ds: &Histogram<u
     let _ = writeln!(s, "\nadded time to first chunk at p99: {} µs", us(rs, 0.99) as i64 - us(ds, 0.99) as i64);
     let _ =
         writeln!(s, "\nrouter RSS: idle {:.1} MB, peak {:.1} MB", idle_rss as f64 / 1024.0, peak_rss as f64 / 1024.0);
+    targets(&mut s, o, rows, idle_rss, peak_rss, ds, rs);
     s
+}
+
+/// The targets of issue 8, each with the figure of this run and whether it is met.
+fn targets(
+    s: &mut String,
+    o: &Opts,
+    rows: &[Row],
+    idle_rss: u64,
+    peak_rss: u64,
+    ds: &Histogram<u64>,
+    rs: &Histogram<u64>,
+) {
+    let row = |name: &str| rows.iter().find(|r| r.scenario == name);
+    let added = |r: &Row, q| us(&r.router.total, q) as i64 - us(&r.direct.total, q) as i64;
+    let mut lines: Vec<(String, String, bool)> = Vec::new();
+    if let Some(r) = row("json c=1") {
+        lines.push((
+            "added latency p50, 1 connection ≤ 70 µs".into(),
+            format!("{} µs", added(r, 0.5)),
+            added(r, 0.5) <= 70,
+        ));
+        lines.push((
+            "added latency p99, 1 connection ≤ 200 µs".into(),
+            format!("{} µs", added(r, 0.99)),
+            added(r, 0.99) <= 200,
+        ));
+        let cpu = r.router_cpu.as_micros() as f64 / r.router.requests.max(1) as f64;
+        lines.push(("router CPU per request ≤ 50 µs".into(), format!("{cpu:.0} µs"), cpu <= 50.0));
+    }
+    let first = us(rs, 0.99) as i64 - us(ds, 0.99) as i64;
+    lines.push((
+        format!("first chunk added p99 with {} streams ≤ 1 ms", o.streams),
+        format!("{:.2} ms", first as f64 / 1000.0),
+        o.streams >= 1000 && first <= 1000,
+    ));
+    lines.push(("RSS idle ≤ 20 MB".into(), format!("{:.1} MB", idle_rss as f64 / 1024.0), idle_rss <= 20 * 1024));
+    lines.push((
+        format!("RSS peak ≤ 64 MB under {} streams", o.streams),
+        format!("{:.1} MB", peak_rss as f64 / 1024.0),
+        o.streams >= 1000 && peak_rss <= 64 * 1024,
+    ));
+    let _ = writeln!(s, "\n## Targets\n\n| target | this run | met |\n|---|---:|---|");
+    for (target, figure, met) in &lines {
+        let _ = writeln!(s, "| {target} | {figure} | {} |", if *met { "yes" } else { "no" });
+    }
+    if let Some(r) = row(&format!("json c={}", o.connections)) {
+        let rps = |run: &Run| run.requests as f64 / run.elapsed.as_secs_f64();
+        let _ = writeln!(
+            s,
+            "\nthroughput at {} connections: {:.0} req/s through the router, {:.0} direct",
+            o.connections,
+            rps(&r.router),
+            rps(&r.direct)
+        );
+    }
+    if lines.iter().any(|(_, _, met)| !met) {
+        let _ = writeln!(s, "\nWhere a target is missed, docs/performance.md has the profile and what it shows.");
+    }
 }
