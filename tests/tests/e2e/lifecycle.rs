@@ -3,6 +3,7 @@
 
 use crate::support::*;
 use fake_upstream::{Behaviour, FakeUpstream};
+use futures_util::StreamExt;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -51,21 +52,8 @@ async fn shutdown_lets_an_in_flight_stream_finish() {
     let mut s = start().await;
     s.upstream.set_default_behaviour(Behaviour::SlowStream { chunks: 8, gap: Duration::from_millis(250) });
     let addr = s.base.trim_start_matches("http://").to_owned();
-    let resp = s
-        .client
-        .post(s.url("/api/v1/chat/completions"))
-        .header("content-type", "application/json")
-        .body(SDK_STREAM)
-        .send()
-        .await
-        .expect("request sent");
-    assert_eq!(resp.status(), 200);
-    use futures_util::StreamExt;
-    let mut stream = resp.bytes_stream();
-    let mut text = String::new();
-    while !text.contains("tok0") {
-        text.push_str(&String::from_utf8_lossy(&stream.next().await.expect("chunk").expect("chunk read")));
-    }
+    let mut stream = s.open_stream(SDK_STREAM).await.bytes_stream();
+    let mut text = read_until(&mut stream, "tok0").await;
     s.begin_shutdown();
     // New connections are refused soon after the signal...
     let mut refused = false;

@@ -3,6 +3,7 @@
 
 use crate::support::*;
 use fake_upstream::{Behaviour, FakeUpstream};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 /// Sends `body` and checks a 200 from one of `allowed`, named alike in the body and the
@@ -96,24 +97,10 @@ async fn stream_chunks_arrive_as_upstream_sends_them() {
     let s = start().await;
     let gap = std::time::Duration::from_millis(300);
     s.upstream.set_default_behaviour(Behaviour::SlowStream { chunks: 3, gap });
-    let resp = s
-        .client
-        .post(s.url("/api/v1/chat/completions"))
-        .header("content-type", "application/json")
-        .body(SDK_STREAM)
-        .send()
-        .await
-        .expect("request sent");
-    assert_eq!(resp.status(), 200);
     // The first content chunk must come out before upstream has sent the last one:
     // the router does not buffer the stream.
-    let mut stream = resp.bytes_stream();
-    let mut seen = String::new();
-    use futures_util::StreamExt;
-    while !seen.contains("tok0") {
-        let chunk = stream.next().await.expect("a chunk").expect("chunk read");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let mut stream = s.open_stream(SDK_STREAM).await.bytes_stream();
+    let mut seen = read_until(&mut stream, "tok0").await;
     assert!(!seen.contains("tok2"), "everything arrived at once: {seen}");
     while let Some(chunk) = stream.next().await {
         seen.push_str(&String::from_utf8_lossy(&chunk.expect("chunk read")));

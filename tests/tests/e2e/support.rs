@@ -191,6 +191,20 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
+    /// Posts a streaming chat body; the answer's head has arrived with a 200.
+    pub async fn open_stream(&self, body: &'static str) -> reqwest::Response {
+        let resp = self
+            .client
+            .post(self.url("/api/v1/chat/completions"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(resp.status(), 200);
+        resp
+    }
+
     /// POSTs `body` as JSON with the SDK's headers plus `extra`.
     pub async fn post(&self, path: &str, body: &str, extra: &[(&str, &str)]) -> Reply {
         let mut req = self
@@ -272,4 +286,17 @@ pub fn capture_logs() -> (LogBuffer, tracing::subscriber::DefaultGuard) {
         .with_ansi(false)
         .finish();
     (buffer, tracing::subscriber::set_default(subscriber))
+}
+
+/// Reads `stream` until what it gave contains `marker`; returns all it gave so far.
+pub async fn read_until(
+    stream: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    marker: &str,
+) -> String {
+    use futures_util::StreamExt;
+    let mut text = String::new();
+    while !text.contains(marker) {
+        text.push_str(&String::from_utf8_lossy(&stream.next().await.expect("a chunk").expect("chunk read")));
+    }
+    text
 }
