@@ -365,11 +365,7 @@ impl Router {
                     }
                     Err(NoPick::Cooling(until)) if report.attempts.is_empty() => {
                         drop(health);
-                        // Without a timed recovery (unavailable models wait for a catalog
-                        // refresh), tell the client to come back in a minute.
-                        let until = until.unwrap_or_else(|| now.next_minute());
-                        let retry_after = until.saturating_since(now).max(Duration::from_secs(1));
-                        return fail(RouteError::AllCoolingDown { until, retry_after }, report);
+                        return fail(all_cooling(until, now), report);
                     }
                     Err(_) => break,
                 }
@@ -490,11 +486,7 @@ impl Router {
         let (pick, error) = match self.plan(&snap, req, now) {
             Ok(mut plan) => match self.next_pick(&mut plan, &snap, &health, &[], 0, &mut rng_from_seed(seed), now) {
                 Ok(i) => (Some(snap.entries()[i].info.id.clone()), None),
-                Err(NoPick::Cooling(until)) => {
-                    let until = until.unwrap_or_else(|| now.next_minute());
-                    let retry_after = until.saturating_since(now).max(Duration::from_secs(1));
-                    (None, Some(RouteError::AllCoolingDown { until, retry_after }))
-                }
+                Err(NoPick::Cooling(until)) => (None, Some(all_cooling(until, now))),
                 Err(NoPick::Exhausted) => (None, None),
             },
             Err(e @ RouteError::NoCandidate { .. }) => (None, Some(e)),
@@ -526,6 +518,15 @@ fn encode_limit(limit: Option<u32>) -> u64 {
 
 fn decode_limit(v: u64) -> Option<u32> {
     u32::try_from(v).ok()
+}
+
+/// Every candidate is cooling down; `until` is the earliest timed recovery. Without one
+/// (unavailable models wait for a catalog refresh), the client is told to come back in
+/// a minute.
+fn all_cooling(until: Option<Timestamp>, now: Timestamp) -> RouteError {
+    let until = until.unwrap_or_else(|| now.next_minute());
+    let retry_after = until.saturating_since(now).max(Duration::from_secs(1));
+    RouteError::AllCoolingDown { until, retry_after }
 }
 
 /// An `error` object found in a stream before any content: classified by its code.
