@@ -559,10 +559,13 @@ struct RoutedStream {
 
 impl RoutedStream {
     fn rewrite(&mut self, chunk: &[u8]) -> Bytes {
-        if memchr::memmem::find(chunk, b"\"error\"").is_some() {
-            self.errors.fetch_add(1, Ordering::Relaxed);
+        let before = self.rewriter.error_events();
+        let out = self.rewriter.feed(chunk);
+        let found = self.rewriter.error_events() - before;
+        if found > 0 {
+            self.errors.fetch_add(found, Ordering::Relaxed);
         }
-        self.rewriter.feed(chunk)
+        out
     }
 }
 

@@ -67,7 +67,8 @@ pub fn error_in_payload(payload: &[u8]) -> Option<serde_json::Value> {
 }
 
 /// Rewrites the `model` of every chunk that carries one to the chosen model, leaving
-/// all other bytes (comments, `[DONE]`, other fields) as they came.
+/// all other bytes (comments, `[DONE]`, other fields) as they came, and counts the error
+/// events it passes on (chunks with a top-level `error`), in the same pass over the lines.
 #[derive(Debug)]
 pub struct ModelRewriter {
     lines: LineSplitter,
@@ -75,39 +76,51 @@ pub struct ModelRewriter {
     /// are passed through without parsing.
     expected: Vec<u8>,
     model: String,
+    error_events: u64,
 }
 
 impl ModelRewriter {
     pub fn new(model: &str) -> Self {
         let mut expected = b"\"model\":".to_vec();
         let _ = serde_json::to_writer(&mut expected, model);
-        ModelRewriter { lines: LineSplitter::default(), expected, model: model.to_owned() }
+        ModelRewriter { lines: LineSplitter::default(), expected, model: model.to_owned(), error_events: 0 }
     }
 
     /// Rewrites one chunk. Returns what can be sent now; an unfinished line waits for
     /// the rest of it.
     pub fn feed(&mut self, chunk: &[u8]) -> Bytes {
         let mut out = BytesMut::with_capacity(chunk.len() + 16);
-        let (expected, model) = (&self.expected, &self.model);
-        self.lines.feed(chunk, |line| rewrite_line(line, expected, model, &mut out));
+        let (expected, model, errors) = (&self.expected, &self.model, &mut self.error_events);
+        self.lines.feed(chunk, |line| *errors += u64::from(rewrite_line(line, expected, model, &mut out)));
         out.freeze()
     }
 
     pub fn finish(&mut self) -> Bytes {
         let rest = self.lines.finish();
         let mut out = BytesMut::new();
-        rewrite_line(&rest, &self.expected, &self.model, &mut out);
+        self.error_events += u64::from(rewrite_line(&rest, &self.expected, &self.model, &mut out));
         out.freeze()
+    }
+
+    /// Error events passed on so far.
+    pub fn error_events(&self) -> u64 {
+        self.error_events
     }
 }
 
-fn rewrite_line(line: &[u8], expected: &[u8], model: &str, out: &mut BytesMut) {
+/// Writes `line` to `out` with its `model` rewritten; true when it is an error event.
+fn rewrite_line(line: &[u8], expected: &[u8], model: &str, out: &mut BytesMut) -> bool {
     let payload = match data_payload(line) {
         Some(p) if p.first() == Some(&b'{') => p,
-        _ => return out.extend_from_slice(line),
+        _ => {
+            out.extend_from_slice(line);
+            return false;
+        }
     };
+    let is_error = error_in_payload(payload).is_some();
     if memmem::find(payload, b"\"model\"").is_none() || memmem::find(payload, expected).is_some() {
-        return out.extend_from_slice(line);
+        out.extend_from_slice(line);
+        return is_error;
     }
     match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(payload) {
         Ok(mut chunk) if chunk.contains_key("model") => {
@@ -120,6 +133,7 @@ fn rewrite_line(line: &[u8], expected: &[u8], model: &str, out: &mut BytesMut) {
         }
         _ => out.extend_from_slice(line),
     }
+    is_error
 }
 
 /// Sets `model` in a whole (non-streamed) JSON response when upstream named another
@@ -181,6 +195,19 @@ mod tests {
         );
         check("data: {\"x\":1}\r\n\r\n", "data: {\"x\":1}\r\n\r\n");
         check("data: {\"model\":\"m\"}", "data: {\"model\":\"m:free\"}");
+    }
+
+    #[test]
+    fn counts_error_events_in_the_same_pass() {
+        let mut w = ModelRewriter::new("m:free");
+        w.feed(
+            b"data: {\"model\":\"m:free\",\"error\":null}\n\ndata: {\"choices\":[],\"content\":\"\\\"error\\\"\"}\n\n",
+        );
+        assert_eq!(w.error_events(), 0, "a null error and the word in content are not errors");
+        w.feed(b"data: {\"model\":\"m\",\"error\":{\"code\":502,\"message\":\"x\"}}\n\ndata: {\"err");
+        assert_eq!(w.error_events(), 1);
+        w.feed(b"or\":{\"code\":500}}\n\n");
+        assert_eq!(w.error_events(), 2, "an error event split across chunks counts once");
     }
 
     #[test]

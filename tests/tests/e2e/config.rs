@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// The environment variable behind each file key: a value there wins over the file,
 /// so a developer's own environment decides what to expect.
-const KEYS: [(&str, &str); 18] = [
+const KEYS: [(&str, &str); 20] = [
     ("listen", "ROUTER_LISTEN"),
     ("openrouter_api_key", "OPENROUTER_API_KEY"),
     ("openrouter_base_url", "OPENROUTER_BASE_URL"),
@@ -27,6 +27,8 @@ const KEYS: [(&str, &str); 18] = [
     ("request_timeout_secs", "ROUTER_REQUEST_TIMEOUT_SECS"),
     ("shutdown_grace_secs", "ROUTER_SHUTDOWN_GRACE_SECS"),
     ("log_format", "ROUTER_LOG_FORMAT"),
+    ("http_referer", "ROUTER_HTTP_REFERER"),
+    ("x_title", "ROUTER_X_TITLE"),
 ];
 
 fn env_set(key: &str) -> bool {
@@ -76,6 +78,8 @@ idle_timeout_secs = 16
 request_timeout_secs = 90
 shutdown_grace_secs = 5
 log_format = "json"
+http_referer = "https://example.test/app"
+x_title = "Example App"
 "#;
 
 #[test]
@@ -101,6 +105,8 @@ fn every_documented_key_is_read_from_the_file() {
     check(&c, "request_timeout_secs", "90", "file");
     check(&c, "shutdown_grace_secs", "5", "file");
     check(&c, "log_format", "json", "file");
+    check(&c, "http_referer", "https://example.test/app", "file");
+    check(&c, "x_title", "Example App", "file");
     if !env_set("per_day") {
         assert!(c.per_day_explicit, "a daily limit from the file is not raised by the key's tier");
     }
