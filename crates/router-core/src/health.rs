@@ -262,6 +262,14 @@ impl HealthState {
         match err.kind {
             ErrorKind::RateLimitedModel => {
                 let h = self.models.entry(id.clone()).or_default();
+                if let Some(until) = h.rate_limited_until.filter(|&u| now < u) {
+                    // Already cooling: this call was picked before the cooldown was known.
+                    // A burst of such answers is one rate limit, not a run of repeats, so
+                    // the backoff does not escalate; an explicit later `Retry-After` wins.
+                    let asked = err.retry_after.map(|d| now.saturating_add(d));
+                    h.rate_limited_until = Some(asked.map_or(until, |a| a.max(until)));
+                    return;
+                }
                 let backoff = policy
                     .backoff_base
                     .saturating_mul(1u32.checked_shl(h.backoff_level).unwrap_or(u32::MAX))
@@ -275,6 +283,10 @@ impl HealthState {
             }
             ErrorKind::ServerError | ErrorKind::Timeout | ErrorKind::Connection | ErrorKind::Protocol => {
                 let h = self.models.entry(id.clone()).or_default();
+                if matches!(h.breaker, Breaker::Open { until } if now < until) {
+                    // Calls that began before the breaker opened add nothing to it.
+                    return;
+                }
                 let window_start = Timestamp::from_millis(
                     now.as_millis()
                         .saturating_sub(u64::try_from(policy.breaker_window.as_millis()).unwrap_or(u64::MAX)),
@@ -367,6 +379,13 @@ mod tests {
         check(&many, 9001, cd(CooldownCause::RateLimited, Some(9600)));
         let ra = rl().with_retry_after(Duration::from_secs(7));
         check(&[(0, ra)], 1, cd(CooldownCause::RateLimited, Some(7)));
+        // A 429 that lands inside the cooldown was picked before it was known: one burst
+        // is one rate limit, so neither the cooldown nor the next backoff grows...
+        check(&[(0, rl()), (5, rl())], 6, cd(CooldownCause::RateLimited, Some(30)));
+        check(&[(0, rl()), (5, rl()), (30, rl())], 31, cd(CooldownCause::RateLimited, Some(90)));
+        // ...but an explicit later Retry-After is still honoured.
+        let later = rl().with_retry_after(Duration::from_secs(100));
+        check(&[(0, rl()), (5, later)], 6, cd(CooldownCause::RateLimited, Some(105)));
     }
 
     #[test]
@@ -377,6 +396,8 @@ mod tests {
         check(&[(0, se()), (10, err(ErrorKind::Timeout)), (20, se())], 21, cd(CooldownCause::CircuitOpen, Some(80)));
         // After the open period the next attempt is the half-open probe; its failure re-opens.
         check(&[(0, se()), (10, se()), (20, se()), (80, se())], 81, cd(CooldownCause::CircuitOpen, Some(140)));
+        // Failures of calls that began before the breaker opened do not extend it.
+        check(&[(0, se()), (10, se()), (20, se()), (30, se())], 31, cd(CooldownCause::CircuitOpen, Some(80)));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use crate::catalog::CatalogSnapshot;
 use crate::error::RouteError;
 use crate::filter::{Filtered, Rejection, Shortfall, candidates, check_entry, filter};
 use crate::free::not_free_reasons;
-use crate::health::{Cooldown, HealthPolicy, HealthState, QuotaReport};
+use crate::health::{Cooldown, CooldownCause, HealthPolicy, HealthState, QuotaReport};
 use crate::model::ModelId;
 use crate::ports::{
     Body, ByteStream, Catalog, ChatTransport, Clock, ErrorKind, StateStore, StoreError, TransportError,
@@ -59,6 +59,11 @@ pub struct Attempt {
     #[serde(serialize_with = "ser_kind")]
     pub failure: Option<ErrorKind>,
     pub elapsed: Duration,
+    /// The failure came back for a model the router already knew was cooling down:
+    /// another request found out first, after this one had picked it. Such an attempt
+    /// does not count against `max_attempts`; each model is still tried once at most.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub raced: bool,
 }
 
 fn ser_kind<S: serde::Serializer>(k: &Option<ErrorKind>, s: S) -> Result<S::Ok, S::Error> {
@@ -344,8 +349,10 @@ impl Router {
         let mut min_context = 0;
         let mut last: Option<RouteError> = None;
         let fail = |error: RouteError, report: RouteReport| Err(RouteFailure { error, report });
+        // Attempts that count against `max_attempts`: raced ones do not (see `Attempt`).
+        let mut spent = 0u32;
 
-        while report.attempts.len() < self.config.max_attempts as usize {
+        while spent < self.config.max_attempts {
             let now = self.now();
             if !report.attempts.is_empty() && now.saturating_since(start) >= self.config.deadline {
                 let error = last.take().unwrap_or(RouteError::Deadline(self.config.deadline));
@@ -381,20 +388,34 @@ impl Router {
                 Ok(response) => {
                     self.health().record_success(&model);
                     self.dirty.store(true, Ordering::Release);
-                    report.attempts.push(Attempt { model: model.clone(), failure: None, elapsed: response.elapsed });
+                    report.attempts.push(Attempt {
+                        model: model.clone(),
+                        failure: None,
+                        elapsed: response.elapsed,
+                        raced: false,
+                    });
                     report.model = Some(model);
                     return Ok(Routed { response, report });
                 }
                 Err(error) => {
-                    {
+                    let raced = {
                         let now = self.now();
-                        self.health().record_failure(&model, &error, &self.policy(), now);
+                        let mut health = self.health();
+                        let raced = health
+                            .cooldown(&model, now, snap.fetched_at())
+                            .is_some_and(|c| c.cause != CooldownCause::ProbeInFlight);
+                        health.record_failure(&model, &error, &self.policy(), now);
                         self.dirty.store(true, Ordering::Release);
+                        raced
+                    };
+                    if !raced {
+                        spent += 1;
                     }
                     report.attempts.push(Attempt {
                         model: model.clone(),
                         failure: Some(error.kind),
                         elapsed: error.elapsed,
+                        raced,
                     });
                     let kind = error.kind;
                     if kind == ErrorKind::ContextTooLong {

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 mock! {
@@ -125,7 +126,7 @@ impl Time {
 
 /// Builds a router over the fixture catalog with the given transport (and store), and the
 /// handle that moves its clock, which starts at `T0`.
-fn router(transport: MockTransport, store: Option<MockStore>, config: RouterConfig) -> (Router, Time) {
+fn router(transport: impl ChatTransport + 'static, store: Option<MockStore>, config: RouterConfig) -> (Router, Time) {
     let time = Time(Arc::new(AtomicU64::new(T0.as_millis())));
     let mut clock = MockClock::new();
     let t = time.clone();
@@ -836,4 +837,80 @@ fn an_error_body_with_status_200_falls_back() {
     let routed = route(&r, &plain(), 2).expect("the second model answers");
     assert_eq!(calls(&c).len(), 2);
     assert_eq!(attempts(&routed.report)[0].1, Some(ErrorKind::ServerError));
+}
+
+/// Holds the first call to `held` until a second call to it has answered, the way a
+/// request that picked a model waits on the wire while a concurrent one is refused first.
+struct Racing {
+    held: &'static str,
+    calls: Calls,
+    script: fn(&str) -> Result<UpstreamResponse, TransportError>,
+    gate: Mutex<(bool, Option<Waker>)>,
+}
+
+#[async_trait::async_trait]
+impl ChatTransport for Racing {
+    async fn send(&self, model: &ModelId, _body: Bytes, _stream: bool) -> Result<UpstreamResponse, TransportError> {
+        let nth = {
+            let mut calls = self.calls.lock().expect("calls");
+            calls.push(model.to_string());
+            calls.iter().filter(|m| *m == self.held).count()
+        };
+        if model.as_str() == self.held && nth == 1 {
+            std::future::poll_fn(|cx| {
+                let mut gate = self.gate.lock().expect("gate");
+                if gate.0 {
+                    return Poll::Ready(());
+                }
+                gate.1 = Some(cx.waker().clone());
+                Poll::Pending
+            })
+            .await;
+        } else if model.as_str() == self.held {
+            let mut gate = self.gate.lock().expect("gate");
+            gate.0 = true;
+            if let Some(w) = gate.1.take() {
+                w.wake();
+            }
+        }
+        (self.script)(model.as_str())
+    }
+}
+
+#[test]
+fn a_rate_limit_another_request_found_first_does_not_use_up_the_attempts() {
+    let seen: Calls = Arc::default();
+    let transport = Racing {
+        held: "a/alpha:free",
+        calls: seen.clone(),
+        script: |model| {
+            if model == "c/gamma:free" { answer() } else { Err(failure(ErrorKind::RateLimitedModel, Some(429))) }
+        },
+        gate: Mutex::default(),
+    };
+    let (r, _) = router(transport, None, quiet_config(2));
+    let listed = request(json!({
+        "model": "a/alpha:free",
+        "models": ["a/alpha:free", "b/beta:free", "c/gamma:free"],
+        "messages": [{"role": "user", "content": "hi"}],
+    }));
+    let alone = request(json!({"model": "a/alpha:free", "messages": [{"role": "user", "content": "hi"}]}));
+    // `listed` picks alpha and waits; `alone` is refused by alpha, which starts its cooldown;
+    // then `listed` gets its own 429 from alpha, a model already known to be cooling.
+    let (first, second) = block_on(futures_util::future::join(r.route(&listed, 1), r.route(&alone, 2)));
+    assert_eq!(expect_failure(second).error.status(), 429);
+    let routed = first.expect("two attempts that count are enough to reach gamma");
+    let report: Vec<_> = routed.report.attempts.iter().map(|a| (a.model.as_str(), a.failure, a.raced)).collect();
+    assert_eq!(
+        report,
+        [
+            ("a/alpha:free", Some(ErrorKind::RateLimitedModel), true),
+            ("b/beta:free", Some(ErrorKind::RateLimitedModel), false),
+            ("c/gamma:free", None, false),
+        ]
+    );
+    assert_eq!(calls(&seen), ["a/alpha:free", "a/alpha:free", "b/beta:free", "c/gamma:free"]);
+    // The two refusals from alpha are one rate limit: the base backoff, not a doubled one.
+    let alpha = r.cooldowns().into_iter().find(|(id, _)| id.as_str() == "a/alpha:free").map(|(_, c)| c.until);
+    assert_eq!(alpha, Some(Some(at(30))));
 }

@@ -199,7 +199,12 @@ mod tests {
         m.record_request(Endpoint::Chat, 200);
         m.record_request(Endpoint::Chat, 200);
         m.record_request(Endpoint::Other, 404);
-        let attempt = |model: &str, failure| Attempt { model: ModelId::new(model), failure, elapsed: Duration::ZERO };
+        let attempt = |model: &str, failure| Attempt {
+            model: ModelId::new(model),
+            failure,
+            elapsed: Duration::ZERO,
+            raced: false,
+        };
         let report = RouteReport {
             model: Some(ModelId::new("b:free")),
             candidates: 2,

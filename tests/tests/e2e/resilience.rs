@@ -281,6 +281,8 @@ async fn fallback_never_picks_a_model_that_lacks_a_requirement_or_is_paid() {
 
 /// The bar: half of the candidates answer 429 and one times out; 2,000
 /// concurrent requests must succeed at 99.9% or better, without calls into cooldowns.
+/// Only the failures that first reveal a cooldown count against a request's attempts (one
+/// per rate-limited model, three for the breaker), so at most two requests can run out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_2000_concurrent_requests_with_half_the_models_failing() {
     let ids: Vec<String> = (0..10).map(|i| format!("m{i}:free")).collect();
