@@ -109,6 +109,9 @@ pub fn run(args: &[String]) -> Result<()> {
         return Ok(());
     }
     let opts = parse(args)?;
+    // The driver holds two sockets per stream (client and fake upstream): without this,
+    // its own descriptor-table growth stalls both sides of the measurement.
+    router_server::fds::prepare();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(bench(opts, root))
 }

@@ -5,6 +5,7 @@
 pub mod compose;
 pub mod config;
 pub mod error;
+pub mod fds;
 pub mod handlers;
 pub mod metrics;
 pub mod models;

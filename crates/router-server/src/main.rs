@@ -17,7 +17,10 @@ fn main() -> std::process::ExitCode {
     if config.check_config {
         return check(&config);
     }
+    // Before any thread exists: see `fds::prepare`.
+    let fds = router_server::fds::prepare();
     init_tracing(config.log_format);
+    tracing::debug!(soft_limit = ?fds.soft, table = ?fds.table, "open files");
     match serve(config, shards()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
