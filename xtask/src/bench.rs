@@ -476,7 +476,9 @@ async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Resu
         }
     }
 
-    // Stream capacity: many concurrent slow streams held open at once.
+    // Stream capacity: many concurrent slow streams held open at once. The peak is the
+    // peak of this phase: "5" resets the high-water mark to the current RSS.
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").context("resetting the router's peak RSS")?;
     fake.set_default_behaviour(Behaviour::SlowStream { chunks: 3, gap: STREAM_RAMP + Duration::from_millis(500) });
     let direct_streams =
         held_streams(fake_addr, "/api/v1/chat/completions", body(&o.shape, &direct_model, true)?, o.streams).await?;
