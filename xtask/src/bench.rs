@@ -418,62 +418,11 @@ async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Resu
         .map(|m| m.id)
         .context("the fake upstream lists no free model")?;
 
+    let ctx = Ctx { o: &o, fake_addr, router_addr: server.addr, pid, direct_model: &direct_model };
     let mut rows = Vec::new();
-    let mut scenarios =
-        vec![(false, 1, false), (false, o.connections, false), (true, 1, false), (true, o.connections, false)];
-    if !o.remote_delay.is_zero() {
-        scenarios.push((false, o.remote_connections, true));
-    }
-    for (stream, conns, remote) in scenarios {
-        let mut name = format!("{} c={conns}", if stream { "stream" } else { "json" });
-        if remote {
-            // Upstream answers after a delay, as a remote model does: the question is
-            // whether the router, not the upstream, is what limits the rate.
-            name.push_str(&format!(" remote {} ms", o.remote_delay.as_millis()));
-            fake.set_default_behaviour(Behaviour::Delay { first_byte: o.remote_delay, then: Box::new(Behaviour::Ok) });
-        }
-        let direct_body = body(&o.shape, &direct_model, stream)?;
-        let router_body = body(&o.shape, "openrouter/free", stream)?;
-        let mut direct: Option<Run> = None;
-        let mut router: Option<Run> = None;
-        let mut router_cpu = Duration::ZERO;
-        let mut upstream_cpu = Duration::ZERO;
-        for _ in 0..o.rounds {
-            for target in [Target::Direct, Target::Router] {
-                let r = match target {
-                    Target::Direct => {
-                        let before = upstream_cpu_time()?;
-                        let r = load(fake_addr, "/api/v1/chat/completions", direct_body.clone(), conns, &o).await?;
-                        upstream_cpu += upstream_cpu_time()?.saturating_sub(before);
-                        r
-                    }
-                    Target::Router => {
-                        let before = cpu_time(pid)?;
-                        let r = load(server.addr, "/api/v1/chat/completions", router_body.clone(), conns, &o).await?;
-                        // CPU spent during warm-up is included; requests counted only
-                        // after it, so the per-request figure errs on the high side.
-                        router_cpu += cpu_time(pid)?.saturating_sub(before);
-                        r
-                    }
-                };
-                let slot = if target == Target::Direct { &mut direct } else { &mut router };
-                match slot {
-                    None => *slot = Some(r),
-                    Some(acc) => {
-                        acc.total.add(&r.total)?;
-                        acc.first.add(&r.first)?;
-                        acc.requests += r.requests;
-                        acc.elapsed += r.elapsed;
-                    }
-                }
-            }
-        }
-        let (Some(direct), Some(router)) = (direct, router) else { bail!("no runs") };
-        eprintln!("  {name}: direct {} req, router {} req", direct.requests, router.requests);
-        rows.push(Row { scenario: name, direct, router, router_cpu, upstream_cpu });
-        if remote {
-            fake.set_default_behaviour(Behaviour::Ok);
-        }
+    for (stream, conns) in [(false, 1), (false, o.connections), (true, 1), (true, o.connections)] {
+        let name = format!("{} c={conns}", if stream { "stream" } else { "json" });
+        rows.push(scenario(&ctx, name, stream, conns).await?);
     }
 
     // Stream capacity: many concurrent slow streams held open at once. The peak is the
@@ -488,6 +437,16 @@ async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Resu
     let peak_rss = memory_kib(pid, "VmHWM:")?;
     fake.set_default_behaviour(Behaviour::Ok);
 
+    // Upstream answers after a delay, as a remote model does: the question is whether the
+    // router, not the upstream, is what limits the rate. Last, so that the connections it
+    // leaves pooled do not weigh on the figures above.
+    if !o.remote_delay.is_zero() {
+        fake.set_default_behaviour(Behaviour::Delay { first_byte: o.remote_delay, then: Box::new(Behaviour::Ok) });
+        let name = format!("json c={} remote {} ms", o.remote_connections, o.remote_delay.as_millis());
+        rows.push(scenario(&ctx, name, false, o.remote_connections).await?);
+        fake.set_default_behaviour(Behaviour::Ok);
+    }
+
     let report = render(&o, &rows, idle_rss, peak_rss, &direct_streams, &router_streams);
     print!("{report}");
     let out = root.join("target/bench");
@@ -497,6 +456,60 @@ async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Resu
     drop(server);
     upstream.spawn(fake.shutdown()).await?;
     Ok(())
+}
+
+/// What every scenario run needs.
+struct Ctx<'a> {
+    o: &'a Opts,
+    fake_addr: SocketAddr,
+    router_addr: SocketAddr,
+    /// The router's process, for its CPU time.
+    pid: u32,
+    direct_model: &'a str,
+}
+
+/// One scenario: direct and routed runs interleaved, `rounds` times each.
+async fn scenario(c: &Ctx<'_>, name: String, stream: bool, conns: usize) -> Result<Row> {
+    let o = c.o;
+    let direct_body = body(&o.shape, c.direct_model, stream)?;
+    let router_body = body(&o.shape, "openrouter/free", stream)?;
+    let mut direct: Option<Run> = None;
+    let mut router: Option<Run> = None;
+    let mut router_cpu = Duration::ZERO;
+    let mut upstream_cpu = Duration::ZERO;
+    for _ in 0..o.rounds {
+        for target in [Target::Direct, Target::Router] {
+            let r = match target {
+                Target::Direct => {
+                    let before = upstream_cpu_time()?;
+                    let r = load(c.fake_addr, "/api/v1/chat/completions", direct_body.clone(), conns, o).await?;
+                    upstream_cpu += upstream_cpu_time()?.saturating_sub(before);
+                    r
+                }
+                Target::Router => {
+                    let before = cpu_time(c.pid)?;
+                    let r = load(c.router_addr, "/api/v1/chat/completions", router_body.clone(), conns, o).await?;
+                    // CPU spent during warm-up is included; requests counted only
+                    // after it, so the per-request figure errs on the high side.
+                    router_cpu += cpu_time(c.pid)?.saturating_sub(before);
+                    r
+                }
+            };
+            let slot = if target == Target::Direct { &mut direct } else { &mut router };
+            match slot {
+                None => *slot = Some(r),
+                Some(acc) => {
+                    acc.total.add(&r.total)?;
+                    acc.first.add(&r.first)?;
+                    acc.requests += r.requests;
+                    acc.elapsed += r.elapsed;
+                }
+            }
+        }
+    }
+    let (Some(direct), Some(router)) = (direct, router) else { bail!("no runs") };
+    eprintln!("  {name}: direct {} req, router {} req", direct.requests, router.requests);
+    Ok(Row { scenario: name, direct, router, router_cpu, upstream_cpu })
 }
 
 fn render(o: &Opts, rows: &[Row], idle_rss: u64, peak_rss: u64, ds: &Histogram<u64>, rs: &Histogram<u64>) -> String {
