@@ -281,7 +281,11 @@ impl HealthState {
             ErrorKind::ModelUnavailable => {
                 self.models.entry(id.clone()).or_default().unavailable_since = Some(now);
             }
-            ErrorKind::ServerError | ErrorKind::Timeout | ErrorKind::Connection | ErrorKind::Protocol => {
+            // Every model is reached through the same upstream host: failing to connect
+            // to it (or losing the connection) says nothing about this model, and counting
+            // it would open the breaker of every model a network blip happens to touch.
+            ErrorKind::Connection => {}
+            ErrorKind::ServerError | ErrorKind::Timeout | ErrorKind::Protocol => {
                 let h = self.models.entry(id.clone()).or_default();
                 if matches!(h.breaker, Breaker::Open { until } if now < until) {
                     // Calls that began before the breaker opened add nothing to it.
@@ -396,6 +400,9 @@ mod tests {
         check(&[(0, se()), (10, err(ErrorKind::Timeout)), (20, se())], 21, cd(CooldownCause::CircuitOpen, Some(80)));
         // After the open period the next attempt is the half-open probe; its failure re-opens.
         check(&[(0, se()), (10, se()), (20, se()), (80, se())], 81, cd(CooldownCause::CircuitOpen, Some(140)));
+        // Connection failures are the upstream host's, not the model's.
+        let conn = || err(ErrorKind::Connection);
+        check(&[(0, conn()), (10, conn()), (20, conn())], 21, None);
         // Failures of calls that began before the breaker opened do not extend it.
         check(&[(0, se()), (10, se()), (20, se()), (30, se())], 31, cd(CooldownCause::CircuitOpen, Some(80)));
     }
