@@ -78,6 +78,8 @@ pub struct Metrics {
     attempts: Mutex<BTreeMap<(ModelId, &'static str), u64>>,
     /// Attempts after the first within a request: each is a fallback to another model.
     fallbacks: AtomicU64,
+    /// Failed attempts on a model another request had meanwhile found cooling.
+    raced: AtomicU64,
     overhead: Histogram,
 }
 
@@ -93,6 +95,7 @@ impl Metrics {
             requests: (0..Endpoint::ALL.len() * STATUSES).map(|_| AtomicU64::new(0)).collect(),
             attempts: Mutex::new(BTreeMap::new()),
             fallbacks: AtomicU64::new(0),
+            raced: AtomicU64::new(0),
             overhead: Histogram::new(),
         }
     }
@@ -114,6 +117,10 @@ impl Metrics {
         self.overhead.observe(overhead);
         if report.attempts.len() > 1 {
             self.fallbacks.fetch_add(report.attempts.len() as u64 - 1, Ordering::Relaxed);
+        }
+        let raced = report.attempts.iter().filter(|a| a.raced).count() as u64;
+        if raced > 0 {
+            self.raced.fetch_add(raced, Ordering::Relaxed);
         }
         let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
         for Attempt { model, failure, .. } in &report.attempts {
@@ -155,6 +162,13 @@ impl Metrics {
         }
         family(out, "router_fallbacks_total", "counter", "Attempts on another model after a failed one");
         let _ = writeln!(out, "router_fallbacks_total {}", self.fallbacks.load(Ordering::Relaxed));
+        family(
+            out,
+            "router_raced_attempts_total",
+            "counter",
+            "Failed attempts on a model another request had meanwhile found cooling (not counted against max_attempts)",
+        );
+        let _ = writeln!(out, "router_raced_attempts_total {}", self.raced.load(Ordering::Relaxed));
 
         let name = "router_overhead_seconds";
         family(out, name, "histogram", "Time the router added to a routed request: total minus upstream time");
@@ -205,10 +219,11 @@ mod tests {
             elapsed: Duration::ZERO,
             raced: false,
         };
+        let raced = Attempt { raced: true, ..attempt("c:free", Some(ErrorKind::RateLimitedModel)) };
         let report = RouteReport {
             model: Some(ModelId::new("b:free")),
-            candidates: 2,
-            attempts: vec![attempt("a\"x:free", Some(ErrorKind::RateLimitedModel)), attempt("b:free", None)],
+            candidates: 3,
+            attempts: vec![raced, attempt("a\"x:free", Some(ErrorKind::RateLimitedModel)), attempt("b:free", None)],
         };
         m.record_route(&report, Duration::from_micros(30));
         m.record_route(
@@ -223,7 +238,8 @@ mod tests {
                 "router_requests_total{endpoint=\"other\",status=\"404\"} 1",
                 "router_upstream_attempts_total{model=\"a\\\"x:free\",outcome=\"rate_limited_model\"} 1",
                 "router_upstream_attempts_total{model=\"b:free\",outcome=\"ok\"} 2",
-                "router_fallbacks_total 1",
+                "router_fallbacks_total 2",
+                "router_raced_attempts_total 1",
                 "router_overhead_seconds_bucket{le=\"0.000025\"} 0",
                 "router_overhead_seconds_bucket{le=\"0.00005\"} 1",
                 "router_overhead_seconds_bucket{le=\"0.1\"} 1",

@@ -223,6 +223,7 @@ async fn probes_and_metrics() {
         format!("router_upstream_attempts_total{{model=\"{}\",outcome=\"rate_limited_model\"}}", FREE_TEXT_MODELS[0]);
     assert_eq!(value(&rate_limited), 1.0, "cooled down after the first 429, not tried again");
     assert_eq!(value("router_fallbacks_total"), 1.0);
+    assert_eq!(value("router_raced_attempts_total"), 0.0, "sequential requests never race");
     assert_eq!(value("router_models_in_cooldown{cause=\"rate_limited\"}"), 1.0);
     assert_eq!(value("router_quota_used{window=\"day\"}"), 13.0);
     assert_eq!(value("router_catalog_free_models"), FREE_TEXT_MODELS.len() as f64);
