@@ -407,6 +407,8 @@ fn us(h: &Histogram<u64>, q: f64) -> u64 {
 
 async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Result<()> {
     let fake = upstream.spawn(FakeUpstream::start()).await?;
+    // Recording keeps a copy of every request: the tests' need, not the benchmark's.
+    fake.set_recording(false);
     let binary = o.server.clone().unwrap_or_else(|| root.join("target/release/router-server"));
     let server = start_server(&binary, &fake.base_url()).await?;
     let pid = server.child.id();

@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-pub const DEFAULT_BASE_URL: &str = "https://openrouter.ai/api/v1";
+pub use catalog_openrouter::DEFAULT_BASE_URL;
 
 const MAIN_HELP: &str = "\
 Examples:
@@ -66,7 +66,7 @@ pub struct Global {
     /// Upstream API base URL
     #[arg(long, global = true, env = "OPENROUTER_BASE_URL", default_value = DEFAULT_BASE_URL, value_name = "URL")]
     pub base_url: String,
-    /// Disk cache of the catalog [default: <cache dir>/free-models-router/models.json]
+    /// Disk cache of the catalog [default: <cache dir>/free-models-router/catalog.json]
     #[arg(long, global = true, value_name = "FILE")]
     pub cache_path: Option<PathBuf>,
     /// Saved router state: cooldowns and quota counts [default: <data dir>/free-models-router/state.json]

@@ -2,27 +2,12 @@
 
 use crate::models::provenance;
 use crate::output::{Style, Table, count};
-use router_core::{ChatRequest, Explanation, RouteError, Router};
-use serde_json::Value;
+use router_core::Explanation;
 
-/// The decision for `req`, with the error the request would get when there is no pick.
-pub fn explain(router: &Router, req: &ChatRequest, seed: u64) -> Result<(Explanation, Option<RouteError>), RouteError> {
-    let mut e = router.explain(req, seed)?;
-    let error = e.error.take();
-    Ok((e, error))
-}
-
-/// The explanation as JSON, with the error (in OpenRouter's shape) when there is one.
-pub fn to_json(e: &Explanation, error: Option<&RouteError>) -> Value {
-    let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
-    if let (Value::Object(map), Some(err)) = (&mut v, error) {
-        map.insert("error".into(), err.to_json()["error"].clone());
-    }
-    v
-}
-
-/// The explanation in words.
-pub fn render(e: &Explanation, error: Option<&RouteError>, style: Style) -> String {
+/// The explanation in words (`--json` prints the core's own serialisation, whose
+/// `error` is already in OpenRouter's shape).
+pub fn render(e: &Explanation, style: Style) -> String {
+    let error = e.error.as_ref();
     let mut out = String::new();
     let mut line = |s: String| {
         out.push_str(&s);
@@ -86,7 +71,9 @@ mod tests {
     use super::*;
     use crate::catalog::FixedCatalog;
     use crate::compose::Unsent;
-    use router_core::{CatalogSnapshot, CatalogSource, Clock, ModelInfo, Ports, RouterConfig, Timestamp};
+    use router_core::{
+        CatalogSnapshot, CatalogSource, ChatRequest, Clock, ModelInfo, Ports, Router, RouterConfig, Timestamp,
+    };
     use std::sync::Arc;
 
     struct Fixed;
@@ -125,11 +112,11 @@ mod tests {
     fn check(body: &str, expected: &str) {
         let r = router();
         let req = ChatRequest::from_slice(body.as_bytes()).expect("fixture request");
-        let (e, err) = explain(&r, &req, 1).expect("explainable");
-        let json = to_json(&e, err.as_ref());
+        let e = r.explain(&req, 1).expect("explainable");
+        let json = serde_json::to_value(&e).expect("serialisable");
         assert_eq!(json["candidates"].as_array().map(Vec::len), Some(e.candidates.len()));
-        assert_eq!(json.get("error").is_some(), err.is_some());
-        let got = render(&e, err.as_ref(), Style::PLAIN);
+        assert_eq!(json.get("error").is_some(), e.error.is_some());
+        let got = render(&e, Style::PLAIN);
         let expected: Vec<&str> = expected.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
         assert_eq!(got.lines().map(str::trim).collect::<Vec<_>>(), expected);
     }

@@ -55,7 +55,9 @@ fn init_logging(verbose: bool) {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     let g = cli.global;
-    let api_key = std::env::var("OPENROUTER_API_KEY").ok().filter(|k| !k.trim().is_empty()).map(Secret::new);
+    // Trimmed as the server does: a pasted key often carries a newline.
+    let api_key =
+        std::env::var("OPENROUTER_API_KEY").ok().filter(|k| !k.trim().is_empty()).map(|k| Secret::new(k.trim()));
     let env = Env {
         base_url: g.base_url.trim_end_matches('/').to_owned(),
         api_key,
@@ -148,15 +150,15 @@ async fn explain(env: &Env, a: ExplainArgs, style: Style) -> Result<ExitCode> {
     }
     let seed = seed_or_random(a.seed)?;
     let router = compose::router(env, snap, Arc::new(compose::Unsent))?;
-    let (e, error) = explain::explain(&router, &req, seed)?;
+    let e = router.explain(&req, seed)?;
     if a.json {
-        emit_json(&explain::to_json(&e, error.as_ref()))?;
+        emit_json(&serde_json::to_value(&e)?)?;
     } else {
-        emit(&explain::render(&e, error.as_ref(), style))?;
+        emit(&explain::render(&e, style))?;
     }
     // A request that no model would serve is a failure for scripts, with the reason.
     if e.pick.is_none() {
-        match &error {
+        match &e.error {
             Some(err) => eprintln!("error: {err}"),
             None => eprintln!("error: every free model that can serve this request is cooling down"),
         }

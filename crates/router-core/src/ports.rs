@@ -68,7 +68,8 @@ impl fmt::Debug for Body {
 pub struct UpstreamResponse {
     pub status: u16,
     /// Headers worth passing on (content type, rate-limit headers, ...), lowercase names.
-    pub headers: Vec<(String, String)>,
+    /// The names are the adapter's own constants: no allocation per request.
+    pub headers: Vec<(&'static str, String)>,
     pub body: Body,
     /// Time from sending the request to the response head.
     pub elapsed: Duration,

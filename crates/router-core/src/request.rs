@@ -48,7 +48,7 @@ pub enum RequestError {
 }
 
 /// What the client asked to be routed to, in order of preference.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Target {
     /// Pick at random among the free candidates.
     AnyFree,
@@ -387,9 +387,12 @@ fn targets(fields: &Fields<'_>) -> Result<Vec<Target>, RequestError> {
     }
     if let Some(raw) = fields.models.filter(|r| *r != "null") {
         let items: Vec<Str<'_>> = serde_json::from_str(raw).map_err(|_| RequestError::BadModels)?;
+        // The list is the client's: keep the first of each id in linear time, whatever
+        // its length (a `contains` per item would be quadratic).
+        let mut seen: std::collections::HashSet<Target> = out.iter().cloned().collect();
         for item in items {
             let t = target(item.as_str());
-            if !out.contains(&t) {
+            if seen.insert(t.clone()) {
                 out.push(t);
             }
         }

@@ -241,9 +241,10 @@ impl Router {
                 Target::AnyFree => steps.push(Step::Random),
                 Target::Model(id) => {
                     let index = snap.index_of(id.as_str()).ok_or_else(|| RouteError::UnknownModel(id.clone()))?;
-                    let info = &snap.entries()[index].info;
-                    let reasons = not_free_reasons(info, now);
-                    if !reasons.is_empty() {
+                    let entry = &snap.entries()[index];
+                    // The snapshot knows already; the reasons are only spelled out to refuse.
+                    if !entry.is_free(now) {
+                        let reasons = not_free_reasons(&entry.info, now);
                         return Err(RouteError::NotFree { model: id.clone(), reasons });
                     }
                     steps.push(Step::Fixed(index));

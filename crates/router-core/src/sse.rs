@@ -81,9 +81,12 @@ pub struct ModelRewriter {
 
 impl ModelRewriter {
     pub fn new(model: &str) -> Self {
-        let mut expected = b"\"model\":".to_vec();
-        let _ = serde_json::to_writer(&mut expected, model);
-        ModelRewriter { lines: LineSplitter::default(), expected, model: model.to_owned(), error_events: 0 }
+        ModelRewriter {
+            lines: LineSplitter::default(),
+            expected: model_member(model),
+            model: model.to_owned(),
+            error_events: 0,
+        }
     }
 
     /// Rewrites one chunk. Returns what can be sent now; an unfinished line waits for
@@ -118,7 +121,9 @@ fn rewrite_line(line: &[u8], expected: &[u8], model: &str, out: &mut BytesMut) -
         }
     };
     let is_error = error_in_payload(payload).is_some();
-    if memmem::find(payload, b"\"model\"").is_none() || memmem::find(payload, expected).is_some() {
+    // `expected` starts with `"model":`, so a line that already names the model is
+    // settled by one search.
+    if memmem::find(payload, expected).is_some() || memmem::find(payload, b"\"model\"").is_none() {
         out.extend_from_slice(line);
         return is_error;
     }
@@ -136,9 +141,20 @@ fn rewrite_line(line: &[u8], expected: &[u8], model: &str, out: &mut BytesMut) -
     is_error
 }
 
+/// `"model":"<id>"` as it appears in compact JSON.
+fn model_member(model: &str) -> Vec<u8> {
+    let mut member = b"\"model\":".to_vec();
+    let _ = serde_json::to_writer(&mut member, model);
+    member
+}
+
 /// Sets `model` in a whole (non-streamed) JSON response when upstream named another
 /// model or none. Bodies that already name the chosen model come back untouched.
 pub fn ensure_model(body: Bytes, model: &str) -> Bytes {
+    // The usual case, settled by one search as in the stream rewriter: no parse.
+    if memmem::find(&body, &model_member(model)).is_some() {
+        return body;
+    }
     #[derive(serde::Deserialize)]
     struct Head<'a> {
         #[serde(borrow)]

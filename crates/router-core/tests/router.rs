@@ -162,7 +162,7 @@ fn with_tools() -> ChatRequest {
 fn full(body: &str) -> Result<UpstreamResponse, TransportError> {
     Ok(UpstreamResponse {
         status: 200,
-        headers: vec![("content-type".into(), "application/json".into())],
+        headers: vec![("content-type", "application/json".into())],
         body: Body::Full(Bytes::from(body.to_owned())),
         elapsed: Duration::from_millis(5),
     })
@@ -184,7 +184,7 @@ fn stream(items: Vec<Result<&'static str, TransportError>>) -> Result<UpstreamRe
     let body: ByteStream = Box::pin(futures_util::stream::iter(items));
     Ok(UpstreamResponse {
         status: 200,
-        headers: vec![("content-type".into(), "text/event-stream".into())],
+        headers: vec![("content-type", "text/event-stream".into())],
         body: Body::Stream(body),
         elapsed: Duration::from_millis(5),
     })

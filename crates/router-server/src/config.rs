@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-pub const DEFAULT_BASE_URL: &str = "https://openrouter.ai/api/v1";
+pub use catalog_openrouter::DEFAULT_BASE_URL;
 /// Images travel as base64 inside the JSON body, so the limit is generous.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 20 * 1024 * 1024;
 

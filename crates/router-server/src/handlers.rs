@@ -85,8 +85,9 @@ pub async fn chat(State(state): State<AppState>, ChatBody(req, seed): ChatBody) 
             let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
             let mut content_type = None;
             let mut passed = HeaderMap::with_capacity(response.headers.len() + 4);
-            for (name, value) in &response.headers {
-                let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) else {
+            for (name, value) in response.headers {
+                // `try_from(String)` keeps the value's buffer rather than copying it.
+                let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) else {
                     continue;
                 };
                 if n == header::CONTENT_TYPE {

@@ -134,7 +134,7 @@ impl KeyInfo {
 
 /// Headers from upstream's answer worth passing on to the client. Prebuilt names: a
 /// lookup by `&str` would parse the name again on every request.
-const PASSED_HEADERS: [HeaderName; 5] = [
+static PASSED_HEADERS: [HeaderName; 5] = [
     CONTENT_TYPE,
     HeaderName::from_static("x-ratelimit-limit"),
     HeaderName::from_static("x-ratelimit-remaining"),
@@ -287,11 +287,11 @@ impl HttpTransport {
             .map_err(|e| map_reqwest_error(e, "the upstream request failed"))?;
         let elapsed = started.elapsed();
         let status = resp.status().as_u16();
-        let headers: Vec<(String, String)> = PASSED_HEADERS
+        let headers: Vec<(&'static str, String)> = PASSED_HEADERS
             .iter()
             .filter_map(|name| {
                 let v = resp.headers().get(name)?.to_str().ok()?;
-                Some((name.as_str().to_owned(), v.to_owned()))
+                Some((name.as_str(), v.to_owned()))
             })
             .collect();
 

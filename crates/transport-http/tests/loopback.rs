@@ -91,7 +91,7 @@ async fn forwards_with_key_and_attribution_headers() {
     let t = transport(&up);
     let resp = send(&t, MODEL, false).await.expect("ok");
     assert_eq!(resp.status, 200);
-    assert!(resp.headers.iter().any(|(k, v)| k == "content-type" && v.starts_with("application/json")));
+    assert!(resp.headers.iter().any(|(k, v)| *k == "content-type" && v.starts_with("application/json")));
     let body: serde_json::Value = serde_json::from_str(&full_text(resp.body)).expect("json");
     assert_eq!(body["model"], MODEL);
     assert_eq!(body["choices"][0]["message"]["content"], format!("hello from {MODEL}"));
@@ -128,7 +128,7 @@ async fn streams_comments_content_usage_and_done() {
     let up = FakeUpstream::start().await;
     let t = transport(&up);
     let resp = send(&t, MODEL, true).await.expect("ok");
-    assert!(resp.headers.iter().any(|(k, v)| k == "content-type" && v.starts_with("text/event-stream")));
+    assert!(resp.headers.iter().any(|(k, v)| *k == "content-type" && v.starts_with("text/event-stream")));
     let (text, err) = drain(stream_of(resp.body)).await;
     assert!(err.is_none(), "{err:?}");
     assert!(text.starts_with(": OPENROUTER PROCESSING\n\n"), "{text}");
