@@ -3,9 +3,9 @@
 //! saved responses.
 
 use anyhow::{Context, Result, bail};
-use catalog_openrouter::{BodyShape, EMBEDDED_FORMAT, EmbeddedCatalog, Parsed, parse_models};
+use catalog_openrouter::{BodyShape, EMBEDDED_FORMAT, EmbeddedCatalog, Parsed, SystemClock, parse_models};
 use router_core::time::parse_date;
-use router_core::{ModelInfo, NotFree, Timestamp, is_free, not_free_reasons};
+use router_core::{Clock, ModelInfo, NotFree, Timestamp, is_free, not_free_reasons};
 use std::path::{Path, PathBuf};
 
 const USAGE: &str = "\
@@ -99,9 +99,7 @@ fn generate(file: &Path, date: Option<&str>, out: &Path) -> Result<()> {
 }
 
 fn check_files(files: &[PathBuf]) -> Result<()> {
-    let now = Timestamp::from_millis(u64::try_from(
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis(),
-    )?);
+    let now = SystemClock.now();
     println!("free by the core rule: at the file's date (newest `created`) and now ({})", now.date_string());
     println!(
         "{:<40} {:>7} {:>7} {:>7} {:>7} {:>14} {:>9}",

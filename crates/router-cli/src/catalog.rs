@@ -44,17 +44,6 @@ pub enum Fetch {
     Always,
 }
 
-/// A fixed snapshot behind the [`Catalog`] port: a command sees one catalog from start
-/// to end.
-#[derive(Debug)]
-pub struct FixedCatalog(pub Arc<CatalogSnapshot>);
-
-impl Catalog for FixedCatalog {
-    fn snapshot(&self) -> Arc<CatalogSnapshot> {
-        self.0.clone()
-    }
-}
-
 /// Reads a saved `/models` response (`{"data":[...]}` or a bare array). Its age is the
 /// file's modification time.
 pub fn from_file(path: &Path) -> Result<Arc<CatalogSnapshot>> {

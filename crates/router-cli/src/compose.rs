@@ -1,12 +1,12 @@
 //! Wiring: the core's `Router` built from the adapters, as the server builds it, so the
 //! CLI routes, falls back and counts quotas exactly as the server does.
 
-use crate::catalog::{Env, FixedCatalog};
+use crate::catalog::Env;
 use anyhow::{Context, Result};
 use catalog_openrouter::FileStateStore;
 use router_core::{
-    CatalogSnapshot, ChatTransport, ErrorKind, ModelId, Ports, Router, RouterConfig, Secret, TransportError,
-    UpstreamResponse,
+    CatalogSnapshot, ChatTransport, ErrorKind, FixedCatalog, ModelId, Ports, Router, RouterConfig, Secret,
+    TransportError, UpstreamResponse,
 };
 use std::sync::Arc;
 

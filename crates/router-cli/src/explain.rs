@@ -69,10 +69,10 @@ pub fn render(e: &Explanation, style: Style) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::FixedCatalog;
     use crate::compose::Unsent;
     use router_core::{
-        CatalogSnapshot, CatalogSource, ChatRequest, Clock, ModelInfo, Ports, Router, RouterConfig, Timestamp,
+        CatalogSnapshot, CatalogSource, ChatRequest, Clock, FixedCatalog, ModelInfo, Ports, Router, RouterConfig,
+        Timestamp,
     };
     use std::sync::Arc;
 

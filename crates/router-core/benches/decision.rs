@@ -11,8 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use router_core::filter::{candidates, filter};
 use router_core::select::pick_with_seed;
 use router_core::{
-    Body, Catalog, CatalogSnapshot, CatalogSource, ChatRequest, ChatTransport, Clock, HealthPolicy, ModelId, ModelInfo,
-    Ports, Router, RouterConfig, Timestamp, TransportError, UpstreamResponse,
+    Body, CatalogSnapshot, CatalogSource, ChatRequest, ChatTransport, Clock, FixedCatalog, HealthPolicy, ModelId,
+    ModelInfo, Ports, Router, RouterConfig, Timestamp, TransportError, UpstreamResponse,
 };
 use serde_json::{Value, json};
 use std::hint::black_box;
@@ -141,14 +141,6 @@ fn large_request() -> Vec<u8> {
     json!({"model": "openrouter/free", "messages": messages, "max_tokens": 2048}).to_string().into_bytes()
 }
 
-struct Fixed(Arc<CatalogSnapshot>);
-
-impl Catalog for Fixed {
-    fn snapshot(&self) -> Arc<CatalogSnapshot> {
-        self.0.clone()
-    }
-}
-
 struct Now;
 
 impl Clock for Now {
@@ -173,8 +165,12 @@ impl ChatTransport for Instant {
 }
 
 fn router(snap: Arc<CatalogSnapshot>) -> Router {
-    let ports =
-        Ports { catalog: Arc::new(Fixed(snap)), transport: Arc::new(Instant), clock: Arc::new(Now), store: None };
+    let ports = Ports {
+        catalog: Arc::new(FixedCatalog(snap)),
+        transport: Arc::new(Instant),
+        clock: Arc::new(Now),
+        store: None,
+    };
     let config = RouterConfig {
         health: HealthPolicy { per_minute: None, per_day: None, ..HealthPolicy::default() },
         ..RouterConfig::default()

@@ -64,7 +64,7 @@ pub use free::{NotFree, is_free, not_free_reasons};
 pub use health::{Cooldown, CooldownCause, HealthPolicy, HealthState, QuotaBlock, QuotaReport, QuotaScope};
 pub use model::{CapSet, Capability, ModelId, ModelInfo, Pricing};
 pub use ports::{
-    Body, ByteStream, Catalog, ChatTransport, Clock, ErrorKind, StateStore, StoreError, TransportError,
+    Body, ByteStream, Catalog, ChatTransport, Clock, ErrorKind, FixedCatalog, StateStore, StoreError, TransportError,
     UpstreamResponse,
 };
 pub use request::{ChatRequest, RequestError, Requirements, Target};

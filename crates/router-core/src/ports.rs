@@ -19,6 +19,17 @@ pub trait Catalog: Send + Sync {
     fn snapshot(&self) -> Arc<CatalogSnapshot>;
 }
 
+/// A catalog that never changes: one snapshot behind the [`Catalog`] port, for a one-shot
+/// command, an embedding that manages its own catalog, tests and benches.
+#[derive(Debug)]
+pub struct FixedCatalog(pub Arc<CatalogSnapshot>);
+
+impl Catalog for FixedCatalog {
+    fn snapshot(&self) -> Arc<CatalogSnapshot> {
+        self.0.clone()
+    }
+}
+
 /// Wall-clock time, the core's only source of "now".
 #[cfg_attr(test, mockall::automock)]
 pub trait Clock: Send + Sync {

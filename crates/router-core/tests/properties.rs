@@ -17,7 +17,7 @@ use router_core::filter::{candidates, check_entry, filter};
 use router_core::select::pick_with_seed;
 use router_core::time::parse_date;
 use router_core::{
-    Body, ByteStream, Catalog, CatalogSnapshot, CatalogSource, ChatRequest, ChatTransport, Clock, ErrorKind,
+    Body, ByteStream, CatalogSnapshot, CatalogSource, ChatRequest, ChatTransport, Clock, ErrorKind, FixedCatalog,
     HealthPolicy, ModelId, ModelInfo, Ports, RouteError, Router, RouterConfig, Timestamp, TransportError,
     UpstreamResponse, is_free,
 };
@@ -552,15 +552,6 @@ impl ChatTransport for Recorder {
     }
 }
 
-#[derive(Debug)]
-struct Fixed(Arc<CatalogSnapshot>);
-
-impl Catalog for Fixed {
-    fn snapshot(&self) -> Arc<CatalogSnapshot> {
-        self.0.clone()
-    }
-}
-
 #[derive(Debug, Clone)]
 struct Time(Arc<AtomicU64>);
 
@@ -572,7 +563,7 @@ impl Clock for Time {
 
 fn router(snap: Arc<CatalogSnapshot>, transport: Arc<Recorder>, config: RouterConfig) -> (Router, Time) {
     let time = Time(Arc::new(AtomicU64::new(now().as_millis())));
-    let ports = Ports { catalog: Arc::new(Fixed(snap)), transport, clock: Arc::new(time.clone()), store: None };
+    let ports = Ports { catalog: Arc::new(FixedCatalog(snap)), transport, clock: Arc::new(time.clone()), store: None };
     (Router::new(ports, config).expect("no store to fail"), time)
 }
 

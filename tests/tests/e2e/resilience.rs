@@ -4,21 +4,13 @@
 use catalog_openrouter::{FileStateStore, SystemClock, parse_models};
 use fake_upstream::{Behaviour, FakeModel, FakeUpstream, models_json};
 use router_core::{
-    Catalog, CatalogSnapshot, CatalogSource, ChatRequest, ChatTransport, Clock, ErrorKind, HealthPolicy, ModelId,
+    CatalogSnapshot, CatalogSource, ChatRequest, ChatTransport, Clock, ErrorKind, FixedCatalog, HealthPolicy, ModelId,
     Ports, RouteError, Router, RouterConfig, Secret, StateStore, TransportError, UpstreamResponse,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use transport_http::{HttpTransport, TransportConfig};
-
-struct StaticCatalog(Arc<CatalogSnapshot>);
-
-impl Catalog for StaticCatalog {
-    fn snapshot(&self) -> Arc<CatalogSnapshot> {
-        self.0.clone()
-    }
-}
 
 /// Wraps the real transport and keeps a timeline: when each model was called, and when
 /// the router first learned (from an answer) that the model should cool down.
@@ -100,7 +92,7 @@ async fn setup(models: &[FakeModel], health: HealthPolicy, store: Option<Arc<dyn
     .expect("transport");
     let transport = Arc::new(Recording { inner, sends: Mutex::default(), cooled: Mutex::default() });
     let ports =
-        Ports { catalog: Arc::new(StaticCatalog(Arc::new(snapshot))), transport: transport.clone(), clock, store };
+        Ports { catalog: Arc::new(FixedCatalog(Arc::new(snapshot))), transport: transport.clone(), clock, store };
     let config = RouterConfig { health, ..RouterConfig::default() };
     let router = Arc::new(Router::new(ports, config).expect("router"));
     Setup { fake, router, transport }
