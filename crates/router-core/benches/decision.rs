@@ -11,8 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use router_core::filter::{candidates, filter};
 use router_core::select::pick_with_seed;
 use router_core::{
-    Body, CatalogSnapshot, CatalogSource, ChatRequest, ChatTransport, Clock, FixedCatalog, HealthPolicy, ModelId,
-    ModelInfo, Ports, Router, RouterConfig, Timestamp, TransportError, UpstreamResponse,
+    Body, CatalogSnapshot, CatalogSource, ChatRequest, ChatTransport, Clock, FixedCatalog, ModelId, ModelInfo, Ports,
+    QuotaPolicy, Router, RouterConfig, Timestamp, TransportError, UpstreamResponse,
 };
 use serde_json::{Value, json};
 use std::hint::black_box;
@@ -171,10 +171,7 @@ fn router(snap: Arc<CatalogSnapshot>) -> Router {
         clock: Arc::new(Now),
         store: None,
     };
-    let config = RouterConfig {
-        health: HealthPolicy { per_minute: None, per_day: None, ..HealthPolicy::default() },
-        ..RouterConfig::default()
-    };
+    let config = RouterConfig { quota: QuotaPolicy::UNLIMITED, ..RouterConfig::default() };
     Router::new(ports, config).expect("no store")
 }
 

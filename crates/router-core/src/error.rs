@@ -2,11 +2,11 @@
 //! `{"error":{"code":<status>,"message":"...","metadata":{...}}}`.
 
 use crate::free::NotFree;
-use crate::health::QuotaBlock;
 use crate::model::ModelId;
-use crate::ports::TransportError;
+use crate::quota::QuotaBlock;
 use crate::request::RequestError;
 use crate::time::Timestamp;
+use crate::upstream::TransportError;
 use serde_json::{Value, json};
 use std::time::Duration;
 

@@ -1,18 +1,21 @@
-//! Resilience state: per-model cooldowns and circuit breakers, and the account's quotas.
+//! Per-model resilience: rate-limit cooldowns, "unavailable until the catalog lists it
+//! again", and a circuit breaker with a half-open probe. The account's quotas are in
+//! [`quota`](crate::quota); both live in one [`HealthState`].
 //!
 //! Pure data plus the rules that change it; every method takes `now`. The router keeps
 //! one [`HealthState`] behind a lock and a [`StateStore`](crate::StateStore) persists it,
 //! so that a restart neither forgets a cooldown nor resets the day's request count.
 
 use crate::model::ModelId;
-use crate::ports::{ErrorKind, TransportError};
+use crate::quota::{QuotaBlock, QuotaPolicy, QuotaReport, QuotaState};
 use crate::time::Timestamp;
+use crate::upstream::{ErrorKind, TransportError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-/// The rules: backoffs, the circuit breaker, and the account's free-tier limits.
+/// The rules: backoffs and the circuit breaker.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthPolicy {
     /// First cooldown of a rate-limited model without `Retry-After`; doubles per repeat.
@@ -22,10 +25,6 @@ pub struct HealthPolicy {
     pub breaker_threshold: u32,
     pub breaker_window: Duration,
     pub breaker_open: Duration,
-    /// Requests sent upstream per minute; `None` is unlimited.
-    pub per_minute: Option<u32>,
-    /// Requests sent upstream per UTC day; `None` is unlimited.
-    pub per_day: Option<u32>,
 }
 
 impl Default for HealthPolicy {
@@ -36,36 +35,8 @@ impl Default for HealthPolicy {
             breaker_threshold: 3,
             breaker_window: Duration::from_secs(60),
             breaker_open: Duration::from_secs(60),
-            per_minute: Some(20),
-            per_day: Some(50),
         }
     }
-}
-
-/// A fixed counting window (a minute or a UTC day), identified by its index.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Window {
-    pub index: u64,
-    pub count: u32,
-}
-
-impl Window {
-    fn current(self, index: u64) -> u32 {
-        if self.index == index { self.count } else { 0 }
-    }
-
-    fn add(&mut self, index: u64) {
-        if self.index != index {
-            *self = Window { index, count: 0 };
-        }
-        self.count = self.count.saturating_add(1);
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccountBlock {
-    pub until: Timestamp,
-    pub reason: String,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,62 +100,14 @@ pub struct Cooldown {
     pub until: Option<Timestamp>,
 }
 
-/// Which account limit stopped a request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum QuotaScope {
-    Minute {
-        limit: u32,
-    },
-    Day {
-        limit: u32,
-    },
-    /// Upstream said the account is limited (daily cap, per-minute limit).
-    Upstream {
-        reason: String,
-    },
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QuotaBlock {
-    pub scope: QuotaScope,
-    pub until: Timestamp,
-}
-
-impl fmt::Display for QuotaBlock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.scope {
-            QuotaScope::Minute { limit } => {
-                write!(f, "free-tier limit of {limit} requests per minute reached; retry after {}", self.until)
-            }
-            QuotaScope::Day { limit } => {
-                write!(f, "free-tier limit of {limit} requests per day reached; retry after {}", self.until)
-            }
-            QuotaScope::Upstream { reason } => write!(f, "{reason}; retry after {}", self.until),
-        }
-    }
-}
-
-/// Quota use, for `/metrics` and the explain output.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct QuotaReport {
-    pub minute_used: u32,
-    pub minute_limit: Option<u32>,
-    pub day_used: u32,
-    pub day_limit: Option<u32>,
-    pub blocked_until: Option<Timestamp>,
-}
-
 /// Everything the router remembers between requests, and across restarts.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthState {
     #[serde(default)]
     pub models: BTreeMap<ModelId, ModelHealth>,
-    #[serde(default)]
-    pub minute: Window,
-    #[serde(default)]
-    pub day: Window,
-    #[serde(default)]
-    pub account_block: Option<AccountBlock>,
+    /// The account's counts and block, stored beside the models as they always were.
+    #[serde(flatten)]
+    pub quota: QuotaState,
 }
 
 /// How long a probe may stay unanswered before another request may probe instead
@@ -214,28 +137,19 @@ impl HealthState {
     }
 
     /// The account-wide block in force at `now`, if any, without counting a request.
-    pub fn quota_block(&self, policy: &HealthPolicy, now: Timestamp) -> Option<QuotaBlock> {
-        if let Some(b) = self.account_block.as_ref().filter(|b| now < b.until) {
-            return Some(QuotaBlock { scope: QuotaScope::Upstream { reason: b.reason.clone() }, until: b.until });
-        }
-        if let Some(limit) = policy.per_day.filter(|&l| self.day.current(now.utc_day()) >= l) {
-            return Some(QuotaBlock { scope: QuotaScope::Day { limit }, until: now.next_utc_midnight() });
-        }
-        if let Some(limit) = policy.per_minute.filter(|&l| self.minute.current(now.minute()) >= l) {
-            return Some(QuotaBlock { scope: QuotaScope::Minute { limit }, until: now.next_minute() });
-        }
-        None
+    pub fn quota_block(&self, policy: &QuotaPolicy, now: Timestamp) -> Option<QuotaBlock> {
+        self.quota.block(policy, now)
     }
 
     /// Counts one upstream request against the quotas, or says which one is spent.
     /// Check and count happen under one lock, so concurrent requests cannot overshoot.
-    pub fn reserve(&mut self, policy: &HealthPolicy, now: Timestamp) -> Result<(), QuotaBlock> {
-        if let Some(block) = self.quota_block(policy, now) {
-            return Err(block);
-        }
-        self.minute.add(now.minute());
-        self.day.add(now.utc_day());
-        Ok(())
+    pub fn reserve(&mut self, policy: &QuotaPolicy, now: Timestamp) -> Result<(), QuotaBlock> {
+        self.quota.reserve(policy, now)
+    }
+
+    /// Quota use at `now`.
+    pub fn quota_report(&self, policy: &QuotaPolicy, now: Timestamp) -> QuotaReport {
+        self.quota.report(policy, now)
     }
 
     /// Marks the start of an attempt; a half-open model becomes "probing".
@@ -305,30 +219,13 @@ impl HealthState {
             }
             ErrorKind::RateLimitedAccount => {
                 let until = err.retry_after.map_or_else(|| now.next_minute(), |d| now.saturating_add(d));
-                self.block_account(until, "upstream per-minute rate limit reached");
+                self.quota.block_account(until, "upstream per-minute rate limit reached");
             }
             ErrorKind::DailyCapReached => {
                 let until = err.reset_at.filter(|&t| t > now).unwrap_or_else(|| now.next_utc_midnight());
-                self.block_account(until, "upstream daily free-model cap reached");
+                self.quota.block_account(until, "upstream daily free-model cap reached");
             }
             ErrorKind::ContextTooLong | ErrorKind::BadRequest | ErrorKind::Auth => {}
-        }
-    }
-
-    fn block_account(&mut self, until: Timestamp, reason: &str) {
-        let later = self.account_block.as_ref().is_none_or(|b| b.until < until);
-        if later {
-            self.account_block = Some(AccountBlock { until, reason: reason.to_owned() });
-        }
-    }
-
-    pub fn quota_report(&self, policy: &HealthPolicy, now: Timestamp) -> QuotaReport {
-        QuotaReport {
-            minute_used: self.minute.current(now.minute()),
-            minute_limit: policy.per_minute,
-            day_used: self.day.current(now.utc_day()),
-            day_limit: policy.per_day,
-            blocked_until: self.quota_block(policy, now).map(|b| b.until),
         }
     }
 
@@ -344,6 +241,7 @@ impl HealthState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quota::QuotaScope;
 
     const T0: Timestamp = Timestamp::from_secs(1_800_000_000);
 
@@ -419,7 +317,7 @@ mod tests {
 
     #[test]
     fn quotas_count_per_minute_and_per_day() {
-        let policy = HealthPolicy { per_minute: Some(2), per_day: Some(3), ..HealthPolicy::default() };
+        let policy = QuotaPolicy { per_minute: Some(2), per_day: Some(3) };
         let mut s = HealthState::default();
         let start = Timestamp::from_secs(1_800_000_000 / 86_400 * 86_400); // a midnight
         assert!(s.reserve(&policy, start).is_ok());
@@ -438,9 +336,10 @@ mod tests {
         let mut s = HealthState::default();
         let cap = err(ErrorKind::DailyCapReached).with_reset_at(at(3600));
         s.record_failure(&ModelId::new("m:free"), &cap, &policy, at(0));
-        let b = s.quota_block(&policy, at(10)).expect("blocked");
+        let quota = QuotaPolicy::default();
+        let b = s.quota_block(&quota, at(10)).expect("blocked");
         assert_eq!(b.until, at(3600));
-        assert!(s.quota_block(&policy, at(3600)).is_none());
+        assert!(s.quota_block(&quota, at(3600)).is_none());
     }
 
     #[test]
@@ -448,7 +347,9 @@ mod tests {
         let policy = HealthPolicy::default();
         let mut s = HealthState::default();
         s.record_failure(&ModelId::new("m:free"), &err(ErrorKind::RateLimitedModel), &policy, at(0));
-        s.reserve(&policy, at(0)).expect("quota");
+        s.reserve(&QuotaPolicy::default(), at(0)).expect("quota");
+        // The quota counts sit beside the models, as in files written before they moved.
+        assert!(serde_json::to_value(&s).expect("serialise").get("day").is_some());
         let json = serde_json::to_string(&s).expect("serialise");
         let back: HealthState = serde_json::from_str(&json).expect("parse");
         assert_eq!(back, s);

@@ -43,31 +43,36 @@
 //! # Ok::<(), router_core::RequestError>(())
 //! ```
 
+// The modules in dependency order: each uses only modules above it (checked by
+// `cargo xtask modules`; docs/architecture.md draws the same order).
 pub mod catalog;
 pub mod error;
+pub mod explain;
 pub mod filter;
 pub mod free;
 pub mod health;
 pub mod model;
 pub mod ports;
+pub mod quota;
 pub mod request;
 pub mod router;
 pub mod secret;
 pub mod select;
 pub mod sse;
 pub mod time;
+pub mod upstream;
 
 pub use catalog::{CatalogSnapshot, CatalogSource, CatalogStats};
 pub use error::RouteError;
+pub use explain::{CoolingEntry, Explanation, RejectedEntry};
 pub use filter::{Filtered, Reason, Rejection, Shortfall, filter};
 pub use free::{NotFree, is_free, not_free_reasons};
-pub use health::{Cooldown, CooldownCause, HealthPolicy, HealthState, QuotaBlock, QuotaReport, QuotaScope};
+pub use health::{Cooldown, CooldownCause, HealthPolicy, HealthState};
 pub use model::{CapSet, Capability, ModelId, ModelInfo, Pricing};
-pub use ports::{
-    Body, ByteStream, Catalog, ChatTransport, Clock, ErrorKind, FixedCatalog, StateStore, StoreError, TransportError,
-    UpstreamResponse,
-};
-pub use request::{ChatRequest, RequestError, Requirements, Target};
-pub use router::{Attempt, Explanation, Ports, RouteFailure, RouteReport, Routed, Router, RouterConfig};
+pub use ports::{Catalog, ChatTransport, Clock, FixedCatalog, StateStore, StoreError};
+pub use quota::{QuotaBlock, QuotaPolicy, QuotaReport, QuotaScope, QuotaState};
+pub use request::{ChatRequest, ROUTER_MODEL_ID, RequestError, Requirements, Target};
+pub use router::{Attempt, Ports, RouteFailure, RouteReport, Routed, Router, RouterConfig};
 pub use secret::Secret;
 pub use time::Timestamp;
+pub use upstream::{Body, ByteStream, ErrorKind, TransportError, UpstreamResponse};

@@ -18,7 +18,7 @@ use router_core::select::pick_with_seed;
 use router_core::time::parse_date;
 use router_core::{
     Body, ByteStream, CatalogSnapshot, CatalogSource, ChatRequest, ChatTransport, Clock, ErrorKind, FixedCatalog,
-    HealthPolicy, ModelId, ModelInfo, Ports, RouteError, Router, RouterConfig, Timestamp, TransportError,
+    HealthPolicy, ModelId, ModelInfo, Ports, QuotaPolicy, RouteError, Router, RouterConfig, Timestamp, TransportError,
     UpstreamResponse, is_free,
 };
 use serde_json::{Value, json};
@@ -571,7 +571,8 @@ fn router_config(max_attempts: u32, per_minute: Option<u32>) -> RouterConfig {
     RouterConfig {
         max_attempts,
         deadline: Duration::from_secs(120),
-        health: HealthPolicy { per_minute, per_day: None, ..HealthPolicy::default() },
+        health: HealthPolicy::default(),
+        quota: QuotaPolicy { per_minute, per_day: None },
     }
 }
 

@@ -12,8 +12,8 @@ use mockall::{Sequence, mock};
 use router_core::health::HealthState;
 use router_core::{
     Body, ByteStream, Catalog, CatalogSnapshot, CatalogSource, ChatRequest, ChatTransport, Clock, CooldownCause,
-    ErrorKind, HealthPolicy, ModelId, ModelInfo, Ports, QuotaScope, RouteError, RouteFailure, Routed, Router,
-    RouterConfig, StateStore, StoreError, Timestamp, TransportError, UpstreamResponse,
+    ErrorKind, HealthPolicy, ModelId, ModelInfo, Ports, QuotaPolicy, QuotaScope, RouteError, RouteFailure, Routed,
+    Router, RouterConfig, StateStore, StoreError, Timestamp, TransportError, UpstreamResponse,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -107,11 +107,7 @@ fn snapshot() -> Arc<CatalogSnapshot> {
 }
 
 fn quiet_config(max_attempts: u32) -> RouterConfig {
-    RouterConfig {
-        max_attempts,
-        deadline: secs(120),
-        health: HealthPolicy { per_minute: None, per_day: None, ..HealthPolicy::default() },
-    }
+    RouterConfig { max_attempts, deadline: secs(120), health: HealthPolicy::default(), quota: QuotaPolicy::UNLIMITED }
 }
 
 /// A settable clock behind a mockall `Clock`.
@@ -535,7 +531,8 @@ fn quota_config(per_minute: Option<u32>, per_day: Option<u32>) -> RouterConfig {
     RouterConfig {
         max_attempts: 3,
         deadline: secs(120),
-        health: HealthPolicy { per_minute, per_day, ..HealthPolicy::default() },
+        health: HealthPolicy::default(),
+        quota: QuotaPolicy { per_minute, per_day },
     }
 }
 
@@ -658,7 +655,7 @@ fn state_is_loaded_from_the_store() {
 
 #[test]
 fn a_restart_does_not_reset_the_days_count() {
-    let unlimited = HealthPolicy { per_minute: None, per_day: None, ..HealthPolicy::default() };
+    let unlimited = QuotaPolicy::UNLIMITED;
     let mut saved = HealthState::default();
     for _ in 0..50 {
         saved.reserve(&unlimited, T0).expect("unlimited");
@@ -681,7 +678,7 @@ fn state_changes_are_persisted_once_per_change() {
         .times(1)
         .withf(|s| {
             let beta = s.models.get("b/beta:free").expect("b/beta's cooldown is saved");
-            beta.rate_limited_until == Some(at(30)) && s.day.count == 1 && s.minute.count == 1
+            beta.rate_limited_until == Some(at(30)) && s.quota.day.count == 1 && s.quota.minute.count == 1
         })
         .returning(|_| Ok(()));
     let mut t = MockTransport::new();

@@ -5,7 +5,9 @@ use crate::config::Config;
 use crate::shard::ShardedTransport;
 use crate::state::AppState;
 use catalog_openrouter::{CatalogConfig, CatalogError, FileStateStore, OpenRouterCatalog, SystemClock};
-use router_core::{ChatTransport, Clock, HealthPolicy, Ports, Router, RouterConfig, StateStore, StoreError};
+use router_core::{
+    ChatTransport, Clock, HealthPolicy, Ports, QuotaPolicy, Router, RouterConfig, StateStore, StoreError,
+};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,7 +110,8 @@ pub fn build_sharded(config: &Config, shards: usize) -> Result<Server, BuildErro
     let router_config = RouterConfig {
         max_attempts: config.max_attempts,
         deadline: config.deadline,
-        health: HealthPolicy { per_minute: config.per_minute, per_day: config.per_day, ..HealthPolicy::default() },
+        health: HealthPolicy::default(),
+        quota: QuotaPolicy { per_minute: config.per_minute, per_day: config.per_day },
     };
     let router = match Router::new(ports.clone(), router_config.clone()) {
         Ok(r) => r,
@@ -197,7 +200,7 @@ async fn adopt_key_tier(router: Arc<Router>, transport: Arc<HttpTransport>) {
     match transport.key_info().await {
         Ok(info) => {
             let per_day = info.daily_free_requests();
-            let policy = router.policy();
+            let policy = router.quota_policy();
             if policy.per_day.is_some() && policy.per_day != Some(per_day) {
                 router.set_quota_limits(policy.per_minute, Some(per_day));
             }

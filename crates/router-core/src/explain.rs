@@ -1,0 +1,89 @@
+//! A routing decision in words, for the explain endpoint and `router-cli explain`: the
+//! requirements found, the candidates, every rejected model with its reasons, the pick.
+
+use crate::catalog::{CatalogSnapshot, CatalogStats};
+use crate::error::RouteError;
+use crate::filter::{Filtered, Rejection};
+use crate::model::ModelId;
+use crate::quota::QuotaReport;
+use crate::request::ChatRequest;
+use crate::time::Timestamp;
+use serde::Serialize;
+
+/// A routing decision in words, for the explain endpoint and `router-cli explain`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Explanation {
+    pub seed: u64,
+    pub requirements: Vec<String>,
+    pub estimated_prompt_tokens: u64,
+    pub catalog: CatalogStats,
+    pub free_models: usize,
+    /// Ids of the free models that meet every requirement, in id order.
+    pub candidates: Vec<ModelId>,
+    /// Free models that do not meet the requirements, with the reasons.
+    pub rejected: Vec<RejectedEntry>,
+    /// Paid or expired models, counted but not listed.
+    pub not_free: usize,
+    /// Candidates that are cooling down now.
+    pub cooling: Vec<CoolingEntry>,
+    /// The model the first attempt would go to with this seed.
+    pub pick: Option<ModelId>,
+    /// Why there is no pick, as the error the request would get (OpenRouter's shape).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_route_error")]
+    pub error: Option<RouteError>,
+    pub quota: QuotaReport,
+}
+
+fn ser_route_error<S: serde::Serializer>(e: &Option<RouteError>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::Serialize as _;
+    e.as_ref().map(|e| e.to_json()["error"].clone()).serialize(s)
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RejectedEntry {
+    pub id: ModelId,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CoolingEntry {
+    pub id: ModelId,
+    pub cause: String,
+    pub until: Option<String>,
+}
+
+impl Explanation {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        snap: &CatalogSnapshot,
+        req: &ChatRequest,
+        f: &Filtered,
+        now: Timestamp,
+        cooling: Vec<CoolingEntry>,
+        (pick, error): (Option<ModelId>, Option<RouteError>),
+        seed: u64,
+        quota: QuotaReport,
+    ) -> Self {
+        let free_rejected: Vec<&Rejection> = f.rejected.iter().filter(|r| !r.not_free).collect();
+        Explanation {
+            seed,
+            requirements: req.requirements().labels(),
+            estimated_prompt_tokens: req.requirements().prompt_tokens,
+            catalog: snap.stats(now),
+            free_models: f.candidates.len() + free_rejected.len(),
+            candidates: f.candidates.iter().map(|&i| snap.entries()[i].info.id.clone()).collect(),
+            rejected: free_rejected
+                .iter()
+                .map(|r| RejectedEntry {
+                    id: snap.entries()[r.index].info.id.clone(),
+                    reasons: r.reasons(snap, now).iter().map(ToString::to_string).collect(),
+                })
+                .collect(),
+            not_free: f.rejected.len() - free_rejected.len(),
+            cooling,
+            pick,
+            error,
+            quota,
+        }
+    }
+}

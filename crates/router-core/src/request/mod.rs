@@ -1,0 +1,265 @@
+//! The chat request as the router sees it: the JSON body, kept as sent for forwarding,
+//! and the analysis of what it needs from a model.
+
+//!
+//! Read in this order: `requirements` (the vocabulary), `scan` (the one pass over the
+//! body), `locate` (where each member's bytes are), `analyse` (the rules), then this file
+//! (the request type and the body sent upstream).
+
+mod analyse;
+mod locate;
+mod requirements;
+mod scan;
+
+pub use requirements::{ROUTER_ALIASES, ROUTER_MODEL_ID, RequestError, Requirements, Target};
+
+use crate::model::ModelId;
+use analyse::{Fields, analyse, targets};
+use bytes::Bytes;
+use locate::{last_of_each, locate};
+use scan::TopLevel;
+use serde::de::IgnoredAny;
+use serde_json::Value;
+use std::fmt;
+use std::ops::Range;
+
+/// Body fields that steer the router and must not reach upstream: `models` would make
+/// upstream run its own fallback (possibly to a paid model), `route` configures it.
+const ROUTER_ONLY_FIELDS: [&str; 2] = ["models", "route"];
+
+/// A parsed, analysed chat request. The body is kept as the client sent it; forwarding
+/// copies its members byte for byte, so nothing is re-encoded on the way upstream.
+#[derive(Clone)]
+pub struct ChatRequest {
+    raw: Bytes,
+    /// The members to forward, in the client's order: all but `model` and the
+    /// router-only fields, and for a key given twice only the last (as a JSON map reads it).
+    members: Vec<Member>,
+    targets: Vec<Target>,
+    stream: bool,
+    requirements: Requirements,
+}
+
+/// One top-level member of the body, as byte ranges of `raw`.
+#[derive(Clone, Debug)]
+struct Member {
+    key: Key,
+    value: Range<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Key {
+    /// The key with its quotes, when it has no escapes (almost always).
+    Span(Range<usize>),
+    /// The unescaped key, re-encoded when forwarding.
+    Escaped(String),
+}
+
+impl fmt::Debug for ChatRequest {
+    // The body may hold a user's data; keep it out of debug output.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatRequest")
+            .field("targets", &self.targets)
+            .field("stream", &self.stream)
+            .field("requirements", &self.requirements)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChatRequest {
+    /// Parses and analyses a request body.
+    pub fn from_slice(body: &[u8]) -> Result<Self, RequestError> {
+        Self::from_bytes(Bytes::copy_from_slice(body))
+    }
+
+    /// Analyses a request built as a value (its members are forwarded in key order).
+    pub fn from_value(value: Value) -> Result<Self, RequestError> {
+        let body = serde_json::to_vec(&value).map_err(|e| RequestError::Json(e.to_string()))?;
+        Self::from_bytes(Bytes::from(body))
+    }
+
+    /// Parses and analyses a request body without copying it.
+    ///
+    /// One pass over the body: `messages`, the bulk of a request, is analysed by
+    /// visitors that keep counts and flags rather than values, every other member is
+    /// only skipped, and the members' byte ranges are found from the keys' positions. No
+    /// JSON tree is built; the few small fields the analysis needs are read as values.
+    pub fn from_bytes(raw: Bytes) -> Result<Self, RequestError> {
+        let (members, targets, stream, requirements) = {
+            let text = match std::str::from_utf8(&raw) {
+                Ok(text) => text,
+                // Let the JSON reader say where the bad byte is, as it would for any error.
+                Err(e) => {
+                    let reason = serde_json::from_slice::<IgnoredAny>(&raw).err().map(|e| e.to_string());
+                    return Err(RequestError::Json(reason.unwrap_or_else(|| e.to_string())));
+                }
+            };
+            let top: TopLevel<'_> = serde_json::from_str(text).map_err(|e| RequestError::Json(e.to_string()))?;
+            let TopLevel::Object(read) = top else { return Err(RequestError::NotAnObject) };
+            let spans = locate(text, &read).ok_or_else(|| RequestError::Json("could not locate a member".into()))?;
+            let mut fields = Fields::default();
+            let mut forward = Vec::with_capacity(read.len());
+            for ((key, value), span) in last_of_each(read.into_iter().zip(spans).collect()) {
+                let raw_value = text.get(span.value.clone()).unwrap_or("null");
+                fields.set(key.as_str(), raw_value, value);
+                if key.as_str() == "model" || ROUTER_ONLY_FIELDS.contains(&key.as_str()) {
+                    continue;
+                }
+                let key = match (key, span.key) {
+                    (_, Some(quoted)) => Key::Span(quoted),
+                    (key, None) => Key::Escaped(key.as_str().to_owned()),
+                };
+                forward.push(Member { key, value: span.value });
+            }
+            let targets = targets(&fields)?;
+            let stream = match fields.stream {
+                None | Some("null" | "false") => false,
+                Some("true") => true,
+                Some(_) => return Err(RequestError::BadField { field: "stream", expected: "a boolean" }),
+            };
+            let requirements = analyse(fields)?;
+            (forward, targets, stream, requirements)
+        };
+        Ok(ChatRequest { raw, members, targets, stream, requirements })
+    }
+
+    pub fn targets(&self) -> &[Target] {
+        &self.targets
+    }
+
+    pub fn is_stream(&self) -> bool {
+        self.stream
+    }
+
+    pub fn requirements(&self) -> &Requirements {
+        &self.requirements
+    }
+
+    /// The body to send upstream for `model`: the client's body untouched except for
+    /// `model` (written first) and the router-only fields (left out).
+    pub fn body_for(&self, model: &ModelId) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.raw.len() + model.as_str().len() + 16);
+        out.extend_from_slice(b"{\"model\":");
+        write_json_str(&mut out, model.as_str());
+        for m in &self.members {
+            out.push(b',');
+            match &m.key {
+                Key::Span(r) => out.extend_from_slice(self.raw.get(r.clone()).unwrap_or_default()),
+                Key::Escaped(k) => write_json_str(&mut out, k),
+            }
+            out.push(b':');
+            out.extend_from_slice(self.raw.get(m.value.clone()).unwrap_or_default());
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Analyses `body` and compares the requirement labels (or the error) to `expected`.
+    fn check(body: &str, expected: &str) {
+        let got = match ChatRequest::from_slice(body.as_bytes()) {
+            Ok(r) => r.requirements().labels().join(", "),
+            Err(e) => format!("error: {e}"),
+        };
+        assert_eq!(got, expected, "{body}");
+    }
+
+    const HI: &str = r#""messages":[{"role":"user","content":"hi"}]"#;
+
+    #[test]
+    fn requirement_table() {
+        check(&format!("{{{HI}}}"), "text output, context >= 5 tokens");
+        check(
+            r#"{"messages":[{"role":"user","content":[{"type":"text","text":"what is this"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}"#,
+            "text output, image input, context >= 1007 tokens",
+        );
+        check(
+            r#"{"messages":[{"role":"user","content":[{"type":"file","file":{}},{"type":"input_audio","input_audio":{}},{"type":"video_url","video_url":{}}]}]}"#,
+            "text output, file input, audio input, video input, context >= 9004 tokens",
+        );
+        check(
+            r#"{"messages":[{"role":"user","content":[{"type":"input_video"}]}]}"#,
+            "text output, video input, context >= 4004 tokens",
+        );
+        check(&format!(r#"{{{HI},"tools":[]}}"#), "text output, context >= 5 tokens");
+        check(
+            &format!(r#"{{{HI},"tools":[{{"type":"function","function":{{"name":"f"}}}}],"tool_choice":"required"}}"#),
+            "text output, tools, tool_choice, context >= 16 tokens",
+        );
+        check(
+            &format!(r#"{{{HI},"tool_choice":{{"type":"function","function":{{"name":"f"}}}}}}"#),
+            "text output, tool_choice, context >= 5 tokens",
+        );
+        check(&format!(r#"{{{HI},"tool_choice":"auto"}}"#), "text output, context >= 5 tokens");
+        check(
+            &format!(r#"{{{HI},"response_format":{{"type":"json_schema","json_schema":{{"name":"x"}}}}}}"#),
+            "text output, structured outputs, context >= 8 tokens",
+        );
+        check(
+            &format!(r#"{{{HI},"response_format":{{"type":"json_object"}}}}"#),
+            "text output, json mode, context >= 5 tokens",
+        );
+        check(&format!(r#"{{{HI},"reasoning":{{"effort":"high"}}}}"#), "text output, reasoning, context >= 5 tokens");
+        check(&format!(r#"{{{HI},"reasoning":{{"enabled":false}}}}"#), "text output, context >= 5 tokens");
+        check(&format!(r#"{{{HI},"reasoning":{{"effort":"none"}}}}"#), "text output, context >= 5 tokens");
+        check(&format!(r#"{{{HI},"reasoning_effort":"low"}}"#), "text output, reasoning, context >= 5 tokens");
+        check(&format!(r#"{{{HI},"include_reasoning":true}}"#), "text output, reasoning, context >= 5 tokens");
+        check(
+            &format!(r#"{{{HI},"logprobs":true,"top_logprobs":3}}"#),
+            "text output, logprobs, top_logprobs, context >= 5 tokens",
+        );
+        check(&format!(r#"{{{HI},"modalities":["image","text"]}}"#), "text output, image output, context >= 5 tokens");
+        check(
+            &format!(r#"{{{HI},"max_tokens":100}}"#),
+            "text output, context >= 105 tokens, max completion >= 100 tokens",
+        );
+        check(
+            &format!(r#"{{{HI},"max_tokens":100,"max_completion_tokens":50}}"#),
+            "text output, context >= 55 tokens, max completion >= 50 tokens",
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        check("{", "error: request body is not valid json: EOF while parsing an object at line 1 column 1");
+        check("[1]", "error: request body must be a json object");
+        check("{}", "error: `messages` is required and must be a non-empty array");
+        check(r#"{"messages":[]}"#, "error: `messages` is required and must be a non-empty array");
+        check(r#"{"messages":[1]}"#, "error: `messages[0]` must be an object");
+        check(&format!(r#"{{{HI},"model":3}}"#), "error: `model` must be a string");
+        check(&format!(r#"{{{HI},"models":"a"}}"#), "error: `models` must be an array of model id strings");
+        check(&format!(r#"{{{HI},"stream":"yes"}}"#), "error: `stream` must be a boolean");
+        check(&format!(r#"{{{HI},"max_tokens":-1}}"#), "error: `max_tokens` must be a non-negative integer");
+        check(
+            &format!(r#"{{{HI},"plugins":[{{"id":"web"}}]}}"#),
+            "error: the `web` plugin is billed per request; the free router does not forward it",
+        );
+    }
+
+    #[test]
+    fn targets_and_forwarded_body() {
+        let r = ChatRequest::from_slice(
+            format!(r#"{{"model":"a/b:free","models":["c:free","openrouter/free","a/b:free"],"route":"fallback",{HI},"stream":true}}"#)
+                .as_bytes(),
+        )
+        .expect("valid request");
+        assert_eq!(r.targets(), [Target::Model("a/b:free".into()), Target::Model("c:free".into()), Target::AnyFree]);
+        assert!(r.is_stream());
+        let body: Value = serde_json::from_slice(&r.body_for(&"c:free".into())).expect("json");
+        assert_eq!(
+            body,
+            serde_json::json!({"model":"c:free","messages":[{"role":"user","content":"hi"}],"stream":true})
+        );
+        let default = ChatRequest::from_slice(format!("{{{HI}}}").as_bytes()).expect("valid");
+        assert_eq!(default.targets(), [Target::AnyFree]);
+    }
+}

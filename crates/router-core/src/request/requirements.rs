@@ -1,0 +1,69 @@
+//! What a request needs from a model, what it asked to be routed to, and why a body is
+//! refused: the vocabulary the rest of the request module produces.
+
+use crate::model::{CapSet, ModelId};
+
+/// The model id that means "route among the free models", as clients send it and as
+/// `/models` lists it.
+pub const ROUTER_MODEL_ID: &str = "openrouter/free";
+
+/// The model names that mean "route among the free models".
+pub const ROUTER_ALIASES: [&str; 2] = [ROUTER_MODEL_ID, "free"];
+
+/// Why a request body was refused before any routing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("request body is not valid json: {0}")]
+    Json(String),
+    #[error("request body must be a json object")]
+    NotAnObject,
+    #[error("`messages` is required and must be a non-empty array")]
+    NoMessages,
+    #[error("`messages[{0}]` must be an object")]
+    BadMessage(usize),
+    #[error("`model` must be a string")]
+    BadModel,
+    #[error("`models` must be an array of model id strings")]
+    BadModels,
+    #[error("`{field}` must be {expected}")]
+    BadField { field: &'static str, expected: &'static str },
+    #[error("{0}")]
+    Billed(&'static str),
+}
+
+/// What the client asked to be routed to, in order of preference.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// Pick at random among the free candidates.
+    AnyFree,
+    /// A named model; must be free in the catalog.
+    Model(ModelId),
+}
+
+/// What a request needs from a model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Requirements {
+    pub caps: CapSet,
+    /// Estimated prompt tokens (see [`estimate`](self) constants): UTF-8 bytes of all
+    /// text / 4, rounded up, plus fixed costs per message and per media part.
+    pub prompt_tokens: u64,
+    /// `max_completion_tokens`, else `max_tokens`.
+    pub max_output_tokens: Option<u64>,
+}
+
+impl Requirements {
+    /// Context a model needs: the prompt estimate plus the requested output.
+    pub fn context_needed(&self) -> u64 {
+        self.prompt_tokens.saturating_add(self.max_output_tokens.unwrap_or(0))
+    }
+
+    /// Human-readable list, e.g. `["text output", "tools", "context >= 1200 tokens"]`.
+    pub fn labels(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.caps.iter().map(|c| c.label().to_owned()).collect();
+        out.push(format!("context >= {} tokens", self.context_needed()));
+        if let Some(n) = self.max_output_tokens {
+            out.push(format!("max completion >= {n} tokens"));
+        }
+        out
+    }
+}

@@ -1,0 +1,148 @@
+//! The plan of one request: its targets resolved against the catalog (paid and unknown
+//! ids refused), the candidates filtered, and the next model to try picked from them.
+
+use crate::catalog::CatalogSnapshot;
+use crate::error::RouteError;
+use crate::filter::{Shortfall, candidates, check_entry, filter};
+use crate::free::not_free_reasons;
+use crate::health::HealthState;
+use crate::request::{ChatRequest, Target};
+use crate::select::{SelectionRng, pick};
+use crate::time::Timestamp;
+use std::time::Duration;
+
+/// One step of a request's plan: a named model, or "any free candidate".
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Step {
+    Fixed(usize),
+    Random,
+}
+
+pub(super) struct Plan {
+    /// Indices of the candidates, in id order. The full [`Filtered`] record (a rejection
+    /// per model) is only built when a decision must be explained.
+    pub(super) candidates: Vec<usize>,
+    pub(super) steps: Vec<Step>,
+}
+
+/// Why the plan produced no model for an attempt.
+pub(super) enum NoPick {
+    /// Every remaining model is cooling down; the earliest timed recovery.
+    Cooling(Option<Timestamp>),
+    Exhausted,
+}
+
+/// Resolves the request's targets against the catalog: refuses paid and unknown
+/// models, and filters the candidates.
+pub(super) fn plan(snap: &CatalogSnapshot, req: &ChatRequest, now: Timestamp) -> Result<Plan, RouteError> {
+    let candidates = candidates(snap, req.requirements(), now);
+    let mut steps = Vec::with_capacity(req.targets().len());
+    for target in req.targets() {
+        match target {
+            Target::AnyFree => steps.push(Step::Random),
+            Target::Model(id) => {
+                let index = snap.index_of(id.as_str()).ok_or_else(|| RouteError::UnknownModel(id.clone()))?;
+                let entry = &snap.entries()[index];
+                // The snapshot knows already; the reasons are only spelled out to refuse.
+                if !entry.is_free(now) {
+                    let reasons = not_free_reasons(&entry.info, now);
+                    return Err(RouteError::NotFree { model: id.clone(), reasons });
+                }
+                steps.push(Step::Fixed(index));
+            }
+        }
+    }
+    let servable = steps.iter().any(|s| match s {
+        Step::Random => !candidates.is_empty(),
+        Step::Fixed(i) => candidates.binary_search(i).is_ok(),
+    });
+    if !servable {
+        return Err(no_candidate(snap, req, &steps, now));
+    }
+    Ok(Plan { candidates, steps })
+}
+
+pub(super) fn no_candidate(snap: &CatalogSnapshot, req: &ChatRequest, steps: &[Step], now: Timestamp) -> RouteError {
+    let reqs = req.requirements();
+    let requirements = reqs.labels();
+    let named: Vec<String> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Fixed(i) => check_entry(snap, *i, reqs, now).map(|r| {
+                let why: Vec<String> = r.reasons(snap, now).iter().map(ToString::to_string).collect();
+                format!("`{}` cannot serve this request: {}", snap.entries()[*i].info.id, why.join(", "))
+            }),
+            Step::Random => None,
+        })
+        .collect();
+    let mut parts = named;
+    if steps.iter().any(|s| matches!(s, Step::Random)) {
+        parts.push(Shortfall::of(&filter(snap, reqs, now), reqs).message(reqs));
+    }
+    RouteError::NoCandidate { message: parts.join("; "), requirements }
+}
+
+/// The next model to try, or why there is none.
+#[allow(clippy::too_many_arguments)] // private; every argument is per-attempt state
+pub(super) fn next_pick(
+    plan: &mut Plan,
+    snap: &CatalogSnapshot,
+    health: &HealthState,
+    tried: &[usize],
+    min_context: u64,
+    rng: &mut SelectionRng,
+    now: Timestamp,
+) -> Result<usize, NoPick> {
+    let fetched = snap.fetched_at();
+    let mut earliest: Option<Timestamp> = None;
+    let mut cooling = false;
+    let mut usable = |i: usize| -> bool {
+        if tried.contains(&i) || plan.candidates.binary_search(&i).is_err() {
+            return false;
+        }
+        let e = &snap.entries()[i];
+        if e.info.context_length.is_some_and(|c| c < min_context) {
+            return false;
+        }
+        if health.models.is_empty() {
+            return true;
+        }
+        match health.cooldown(&e.info.id, now, fetched) {
+            None => true,
+            Some(c) => {
+                cooling = true;
+                if let Some(u) = c.until {
+                    earliest = Some(earliest.map_or(u, |e| e.min(u)));
+                }
+                false
+            }
+        }
+    };
+    while let Some(step) = plan.steps.first().copied() {
+        match step {
+            Step::Fixed(i) => {
+                plan.steps.remove(0);
+                if usable(i) {
+                    return Ok(i);
+                }
+            }
+            Step::Random => {
+                let eligible: Vec<usize> = plan.candidates.iter().copied().filter(|&i| usable(i)).collect();
+                if let Some(&i) = pick(&eligible, rng) {
+                    return Ok(i);
+                }
+                plan.steps.remove(0);
+            }
+        }
+    }
+    Err(if cooling { NoPick::Cooling(earliest) } else { NoPick::Exhausted })
+}
+
+/// Every candidate is cooling down; `until` is the earliest timed recovery. Without one
+/// (unavailable models wait for a catalog refresh), the client is told to come back in
+/// a minute.
+pub(super) fn all_cooling(until: Option<Timestamp>, now: Timestamp) -> RouteError {
+    let until = until.unwrap_or_else(|| now.next_minute());
+    let retry_after = until.saturating_since(now).max(Duration::from_secs(1));
+    RouteError::AllCoolingDown { until, retry_after }
+}

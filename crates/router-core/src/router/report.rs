@@ -1,0 +1,62 @@
+//! What the router did for one request: the attempts, the model that answered, and the
+//! result handed to the caller.
+
+use crate::error::RouteError;
+use crate::model::ModelId;
+use crate::upstream::{ErrorKind, UpstreamResponse};
+use serde::Serialize;
+use std::time::Duration;
+
+/// One upstream call and how it went.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Attempt {
+    pub model: ModelId,
+    /// `None` for success, else the failure's kind.
+    #[serde(serialize_with = "ser_kind")]
+    pub failure: Option<ErrorKind>,
+    pub elapsed: Duration,
+    /// The failure came back for a model the router already knew was cooling down:
+    /// another request found out first, after this one had picked it. Such an attempt
+    /// does not count against `max_attempts`; each model is still tried once at most.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub raced: bool,
+}
+
+fn ser_kind<S: serde::Serializer>(k: &Option<ErrorKind>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(k.map_or("ok", ErrorKind::as_str))
+}
+
+/// What the router did for one request, success or not.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RouteReport {
+    /// The model that answered.
+    pub model: Option<ModelId>,
+    /// Models that could serve the request (free, meeting its requirements).
+    pub candidates: usize,
+    pub attempts: Vec<Attempt>,
+}
+
+impl RouteReport {
+    /// Time spent waiting for upstream across all attempts.
+    pub fn upstream_time(&self) -> Duration {
+        self.attempts.iter().map(|a| a.elapsed).sum()
+    }
+}
+
+#[derive(Debug)]
+pub struct Routed {
+    pub response: UpstreamResponse,
+    pub report: RouteReport,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouteFailure {
+    pub error: RouteError,
+    pub report: RouteReport,
+}
+
+impl From<RouteError> for RouteFailure {
+    fn from(error: RouteError) -> Self {
+        RouteFailure { error, report: RouteReport::default() }
+    }
+}

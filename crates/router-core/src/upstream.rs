@@ -1,0 +1,183 @@
+//! What comes back from upstream: an answer (status, headers, a whole body or a byte
+//! stream) or a classified failure. The transport adapter produces these; the router
+//! decides fallback, cooldowns and quotas from them alone.
+
+use crate::time::Timestamp;
+use bytes::Bytes;
+use futures_core::Stream;
+use std::fmt;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// A byte stream of an SSE response, as the bytes arrive.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, TransportError>> + Send>>;
+
+pub enum Body {
+    Full(Bytes),
+    Stream(ByteStream),
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Body::Full(b) => write!(f, "Body::Full({} bytes)", b.len()),
+            Body::Stream(_) => f.write_str("Body::Stream(..)"),
+        }
+    }
+}
+
+/// A successful upstream answer.
+#[derive(Debug)]
+pub struct UpstreamResponse {
+    pub status: u16,
+    /// Headers worth passing on (content type, rate-limit headers, ...), lowercase names.
+    /// The names are the adapter's own constants: no allocation per request.
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Body,
+    /// Time from sending the request to the response head.
+    pub elapsed: Duration,
+}
+
+/// What kind of failure an upstream call was: the core decides fallback, cooldowns and
+/// account blocks from this alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// This model is rate-limited upstream (a provider's 429); other models may answer.
+    RateLimitedModel,
+    /// The account's per-minute request limit.
+    RateLimitedAccount,
+    /// The account's daily free-model cap (`free-models-per-day`).
+    DailyCapReached,
+    /// No endpoints, free variant ended, deprecated, unavailable upstream.
+    ModelUnavailable,
+    /// 5xx, 524, 529, an overloaded provider.
+    ServerError,
+    Timeout,
+    Connection,
+    /// The prompt does not fit this model's context; a larger model may serve it.
+    ContextTooLong,
+    /// The request's own fault (400, 413, 422, ...): the same for every model.
+    BadRequest,
+    /// 401, 402, 403: a problem with the key, the same for every model.
+    Auth,
+    /// A mid-stream error chunk or an answer that could not be read.
+    Protocol,
+}
+
+impl ErrorKind {
+    /// Whether another model may succeed where this one failed.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::RateLimitedModel
+                | ErrorKind::ModelUnavailable
+                | ErrorKind::ServerError
+                | ErrorKind::Timeout
+                | ErrorKind::Connection
+                | ErrorKind::ContextTooLong
+                | ErrorKind::Protocol
+        )
+    }
+
+    /// Whether the failure concerns the whole account rather than one model.
+    pub fn is_account_wide(self) -> bool {
+        matches!(self, ErrorKind::RateLimitedAccount | ErrorKind::DailyCapReached | ErrorKind::Auth)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::RateLimitedModel => "rate_limited_model",
+            ErrorKind::RateLimitedAccount => "rate_limited_account",
+            ErrorKind::DailyCapReached => "daily_cap_reached",
+            ErrorKind::ModelUnavailable => "model_unavailable",
+            ErrorKind::ServerError => "server_error",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connection => "connection",
+            ErrorKind::ContextTooLong => "context_too_long",
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::Auth => "auth",
+            ErrorKind::Protocol => "protocol",
+        }
+    }
+
+    /// The HTTP status to answer with when this is the final failure and upstream gave none.
+    pub fn default_status(self) -> u16 {
+        match self {
+            ErrorKind::RateLimitedModel | ErrorKind::RateLimitedAccount | ErrorKind::DailyCapReached => 429,
+            ErrorKind::ModelUnavailable => 404,
+            ErrorKind::ServerError | ErrorKind::Connection | ErrorKind::Protocol => 502,
+            ErrorKind::Timeout => 504,
+            ErrorKind::ContextTooLong | ErrorKind::BadRequest => 400,
+            ErrorKind::Auth => 401,
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A classified upstream failure. Messages are upstream's own (including
+/// `metadata.raw`, which carries the real reason behind "Provider returned error") and
+/// never contain the key.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct TransportError {
+    pub kind: ErrorKind,
+    /// Upstream's HTTP status, when there was an answer.
+    pub status: Option<u16>,
+    pub message: String,
+    /// Upstream's `error.metadata` (provider name, raw message, ...), passed on to the client.
+    pub metadata: Option<serde_json::Value>,
+    /// From `Retry-After`.
+    pub retry_after: Option<Duration>,
+    /// From `X-RateLimit-Reset` (the account's limit resets at this instant).
+    pub reset_at: Option<Timestamp>,
+    /// Time spent on this attempt.
+    pub elapsed: Duration,
+}
+
+impl TransportError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        TransportError {
+            kind,
+            status: None,
+            message: message.into(),
+            metadata: None,
+            retry_after: None,
+            reset_at: None,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    #[must_use]
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    #[must_use]
+    pub fn with_retry_after(mut self, d: Duration) -> Self {
+        self.retry_after = Some(d);
+        self
+    }
+
+    #[must_use]
+    pub fn with_reset_at(mut self, t: Timestamp) -> Self {
+        self.reset_at = Some(t);
+        self
+    }
+
+    #[must_use]
+    pub fn with_elapsed(mut self, d: Duration) -> Self {
+        self.elapsed = d;
+        self
+    }
+
+    /// The status to show the client.
+    pub fn http_status(&self) -> u16 {
+        self.status.filter(|s| (400..600).contains(s)).unwrap_or_else(|| self.kind.default_status())
+    }
+}
