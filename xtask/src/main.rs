@@ -3,6 +3,7 @@
 mod bench;
 mod catalog_snapshot;
 mod ci;
+mod modules;
 
 use anyhow::{Result, bail};
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ usage: cargo xtask <task> [args]
 tasks:
   ci                              fmt check, clippy -D warnings, tests, doc tests, architecture invariants
   bench [options]                 release build, fake upstream + router-server on loopback, load report
+  modules                         no module circles in any crate
   catalog-snapshot <models.json>  regenerate the embedded catalog from a saved /models response
 ";
 
@@ -23,6 +25,7 @@ fn main() -> Result<()> {
     match task.as_deref() {
         Some("ci") => ci::run(&rest),
         Some("bench") => bench::run(&rest),
+        Some("modules") => modules::run(&rest),
         Some("catalog-snapshot") => catalog_snapshot::run(&rest),
         Some("-h" | "--help" | "help") | None => {
             print!("{HELP}");

@@ -17,6 +17,10 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 pub const DEFAULT_BASE_URL: &str = "https://openrouter.ai/api/v1";
+/// Time between background refreshes of the catalog, by default.
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(600);
+/// How long one fetch of `/models` may take, from connecting to the last byte.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A `/models` body larger than this is refused rather than buffered (the real one is
 /// about 1 MB).
@@ -44,9 +48,9 @@ impl Default for CatalogConfig {
         CatalogConfig {
             base_url: DEFAULT_BASE_URL.to_owned(),
             api_key: None,
-            refresh_interval: Duration::from_secs(600),
+            refresh_interval: DEFAULT_REFRESH_INTERVAL,
             cache_path: cache::default_cache_path(),
-            fetch_timeout: Duration::from_secs(30),
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
         }
     }
 }

@@ -3,8 +3,6 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-pub use catalog_openrouter::DEFAULT_BASE_URL;
-
 const MAIN_HELP: &str = "\
 Examples:
   router-cli models --vision
@@ -63,13 +61,13 @@ pub struct Cli {
 /// Options every subcommand understands.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Upstream API base URL
-    #[arg(long, global = true, env = "OPENROUTER_BASE_URL", default_value = DEFAULT_BASE_URL, value_name = "URL")]
-    pub base_url: String,
-    /// Disk cache of the catalog [default: <cache dir>/free-models-router/catalog.json]
+    /// TOML settings file, the same as router-server's (see `--help` for every setting)
+    #[arg(long, global = true, env = "ROUTER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Disk cache of the catalog [default: catalog.json in the data directory]
     #[arg(long, global = true, value_name = "FILE")]
     pub cache_path: Option<PathBuf>,
-    /// Saved router state: cooldowns and quota counts [default: <data dir>/free-models-router/state.json]
+    /// Saved router state: cooldowns and quota counts [default: state.json in the data directory, as the server]
     #[arg(long, global = true, value_name = "FILE")]
     pub state_path: Option<PathBuf>,
     /// Log what the adapters do, on stderr

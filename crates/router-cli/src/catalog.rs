@@ -3,7 +3,7 @@
 
 use crate::output::Spinner;
 use anyhow::{Context, Result};
-use catalog_openrouter::{CatalogConfig, FileStateStore, OpenRouterCatalog, SystemClock};
+use catalog_openrouter::{CatalogConfig, OpenRouterCatalog, SystemClock};
 use router_core::{Catalog, CatalogSnapshot, CatalogSource, Clock, Secret, Timestamp};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,6 +12,8 @@ use std::time::{Duration, SystemTime};
 /// What every command knows about its surroundings.
 #[derive(Debug, Clone)]
 pub struct Env {
+    /// The shared settings (file, environment, flags), as the server reads them.
+    pub settings: router_settings::Settings,
     pub base_url: String,
     pub api_key: Option<Secret>,
     pub cache_path: PathBuf,
@@ -104,17 +106,4 @@ pub async fn load(env: &Env, file: Option<&Path>, fetch: Fetch) -> Result<(Arc<C
 /// The catalog adapter: the disk cache or the embedded catalog, nothing fetched yet.
 pub fn open(env: &Env) -> Result<OpenRouterCatalog> {
     OpenRouterCatalog::new(env.catalog_config(), env.clock()).context("cannot set up the catalog")
-}
-
-/// Where the catalog cache lives unless `--cache-path` says otherwise: the same file the
-/// server uses.
-pub fn default_cache_path() -> PathBuf {
-    catalog_openrouter::default_cache_path()
-        .unwrap_or_else(|| std::env::temp_dir().join("free-models-router").join("catalog.json"))
-}
-
-/// Where the router state lives unless `--state-path` says otherwise: the same file the
-/// server uses, so quotas are counted across both.
-pub fn default_state_path() -> PathBuf {
-    FileStateStore::default_path().unwrap_or_else(|| std::env::temp_dir().join("free-models-router").join("state.json"))
 }

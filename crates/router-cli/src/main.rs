@@ -8,13 +8,14 @@ mod compose;
 mod explain;
 mod models;
 mod output;
+mod settings;
 
 use anyhow::{Context, Result, bail};
 use args::{CatalogCommand, ChatArgs, Cli, Command, ExplainArgs, ModelsArgs};
 use catalog::{Env, Fetch};
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 use output::Style;
-use router_core::{Body, Capability, ChatRequest, ErrorKind, RouteError, RouteReport, Secret};
+use router_core::{Body, Capability, ChatRequest, ErrorKind, RouteError, RouteReport};
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -23,8 +24,17 @@ use std::time::Duration;
 /// How old the disk cache may be before `chat` fetches the catalog again.
 const CHAT_CATALOG_MAX_AGE: Duration = Duration::from_secs(3_600);
 
+/// The command line: the subcommands and their flags, and one flag per shared setting.
+fn command() -> clap::Command {
+    Cli::command().args(settings::args())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     init_logging(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -33,7 +43,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, &matches)) {
         Ok(code) => code,
         // The reader went away (`router-cli models | head`): not an error.
         Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {
@@ -53,16 +63,22 @@ fn init_logging(verbose: bool) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
-async fn run(cli: Cli) -> Result<ExitCode> {
+async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<ExitCode> {
     let g = cli.global;
-    // Trimmed as the server does: a pasted key often carries a newline.
-    let api_key =
-        std::env::var("OPENROUTER_API_KEY").ok().filter(|k| !k.trim().is_empty()).map(|k| Secret::new(k.trim()));
+    let settings = settings::load(matches, g.config.as_ref())?;
+    let temp = || std::env::temp_dir().join(router_settings::APP_DIR);
     let env = Env {
-        base_url: g.base_url.trim_end_matches('/').to_owned(),
-        api_key,
-        cache_path: g.cache_path.unwrap_or_else(catalog::default_cache_path),
-        state_path: g.state_path.unwrap_or_else(catalog::default_state_path),
+        base_url: settings.openrouter_base_url.clone(),
+        api_key: settings.openrouter_api_key.clone(),
+        cache_path: g
+            .cache_path
+            .or_else(|| settings.cache_path())
+            .unwrap_or_else(|| temp().join(router_settings::CACHE_FILE)),
+        state_path: g
+            .state_path
+            .or_else(|| settings.state_path())
+            .unwrap_or_else(|| temp().join(router_settings::STATE_FILE)),
+        settings,
     };
     let style = Style::detect();
     match cli.command {
@@ -72,7 +88,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Catalog(CatalogCommand::Refresh { json }) => catalog_refresh(&env, json).await,
         Command::Catalog(CatalogCommand::Show { json }) => catalog_show(&env, json).await,
         Command::Completions { shell } => {
-            let mut cmd = Cli::command();
+            let mut cmd = command();
             clap_complete::generate(shell, &mut cmd, "router-cli", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
@@ -241,7 +257,11 @@ async fn chat(env: &Env, a: ChatArgs) -> Result<ExitCode> {
         eprintln!("warning: {n}");
     }
     let transport = compose::http_transport(env, key)?;
-    let router = compose::router(env, snap, transport)?;
+    let router = compose::router(env, snap, transport.clone())?;
+    // The same daily limit as the server: a key off the free tier may send 1,000.
+    if !env.settings.per_day_explicit() {
+        router_settings::compose::adopt_key_tier(&router, &transport).await;
+    }
     let seed = seed_or_random(a.seed)?;
     let routed = router.route(&req, seed).await;
     let result = match routed {

@@ -438,6 +438,25 @@ async fn chat_whole_answer() {
     assert_eq!(json_out["choices"][0]["message"]["content"], json!("hello from y/two:free"));
 }
 
+/// The CLI reads the server's settings file: a daily quota set there stops `chat` as it
+/// stops the server, counted in the same state file across runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_honours_the_quota_in_the_shared_settings_file() {
+    let fake = FakeUpstream::start().await;
+    two_models(&fake);
+    let cli = Cli::new().upstream(&fake).key();
+    let config = cli.write("router.toml", "per_day = 1\nmax_attempts = 2\n");
+    cli.run_async(&["--config", s(&config), "chat", "hi"]).await.ok();
+    let refused = cli.run_async(&["--config", s(&config), "chat", "hi"]).await.failed();
+    assert!(refused.stderr.contains("limit of 1 requests per day"), "{}", refused.stderr);
+    assert_eq!(fake.requests().len(), 1, "the second run sent nothing upstream");
+    // The environment and flags layer over the file, as for the server.
+    let flag = cli.run_async(&["--config", s(&config), "--per-day", "0", "chat", "hi"]).await.ok();
+    assert!(flag.stderr.contains("answered by"), "{}", flag.stderr);
+    let bad = cli.run_async(&["--config", s(&cli.write("bad.toml", "per_dya = 1")), "chat", "hi"]).await.failed();
+    assert!(bad.stderr.contains("per_dya"), "the unknown key is named: {}", bad.stderr);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_streamed() {
     let fake = FakeUpstream::start().await;

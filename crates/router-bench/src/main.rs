@@ -1,0 +1,671 @@
+//! `router-bench` (run by `cargo xtask bench`): the end-to-end overhead benchmark.
+//!
+//! Starts the fake upstream (in this process) and a release `router-server` (a child
+//! process) on loopback, and drives both with a closed-loop load generator: a fixed
+//! number of keep-alive connections, each sending its next request when the previous
+//! answer has been read. Direct and routed runs are interleaved round by round, so that
+//! both see the same machine state. Latencies go into HDR histograms; the router's CPU
+//! time and peak RSS come from `/proc`.
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use fake_upstream::{Behaviour, FakeUpstream};
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+const HELP: &str = "\
+usage: cargo xtask bench [options]
+
+  --connections N   concurrent keep-alive connections for the loaded runs (default 32)
+  --duration SECS   measured seconds per run (default 5)
+  --warmup SECS     unmeasured seconds before each run (default 1)
+  --rounds N        direct/router interleaved rounds per scenario (default 2)
+  --streams N       concurrent streams held open for the stream-capacity run (default 1000)
+  --remote-delay MS the upstream's answer time in the remote-like run (default 50; 0 skips it)
+  --remote-connections N
+                    connections for the remote-like run (default 256)
+  --shape NAME      request shape: small | tools | conversation (default small)
+  --server PATH     the router-server binary to measure (default target/release/router-server),
+                    e.g. a copy of an earlier build for a before/after comparison
+  --quick           short runs (1 s, 1 round, 200 streams) to check the harness
+";
+
+/// Time over which the stream-capacity run opens its streams.
+const STREAM_RAMP: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Debug)]
+struct Opts {
+    connections: usize,
+    duration: Duration,
+    warmup: Duration,
+    rounds: usize,
+    streams: usize,
+    /// The remote-like run: the upstream answers after this delay, as a real model would.
+    remote_delay: Duration,
+    remote_connections: usize,
+    shape: String,
+    server: Option<PathBuf>,
+}
+
+fn parse(args: &[String]) -> Result<Opts> {
+    let mut o = Opts {
+        connections: 32,
+        duration: Duration::from_secs(5),
+        warmup: Duration::from_secs(1),
+        rounds: 2,
+        streams: 1000,
+        remote_delay: Duration::from_millis(50),
+        remote_connections: 256,
+        shape: "small".into(),
+        server: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || it.next().with_context(|| format!("`{a}` needs a value"));
+        match a.as_str() {
+            "--connections" => o.connections = val()?.parse()?,
+            "--duration" => o.duration = Duration::from_secs_f64(val()?.parse()?),
+            "--warmup" => o.warmup = Duration::from_secs_f64(val()?.parse()?),
+            "--rounds" => o.rounds = val()?.parse()?,
+            "--streams" => o.streams = val()?.parse()?,
+            "--remote-delay" => o.remote_delay = Duration::from_millis(val()?.parse()?),
+            "--remote-connections" => o.remote_connections = val()?.parse()?,
+            "--shape" => o.shape = val()?.clone(),
+            "--server" => o.server = Some(PathBuf::from(val()?)),
+            "--quick" => {
+                o.duration = Duration::from_secs(1);
+                o.warmup = Duration::from_millis(300);
+                o.rounds = 1;
+                o.streams = 200;
+            }
+            "-h" | "--help" => {
+                print!("{HELP}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown option `{other}`\n\n{HELP}"),
+        }
+    }
+    if o.connections == 0 || o.rounds == 0 || o.remote_connections == 0 {
+        bail!("--connections, --rounds and --remote-connections must be at least 1");
+    }
+    Ok(o)
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    run(&args)
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let root = root();
+    let opts = parse(args)?;
+    // The driver holds two sockets per stream (client and fake upstream): without this,
+    // its own descriptor-table growth stalls both sides of the measurement.
+    router_server::fds::prepare();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    // The fake upstream gets its own thread, so that its CPU per request can be read
+    // apart from the load generator's: the yardstick for the router's.
+    let upstream = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(UPSTREAM_THREAD)
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(bench(opts, root, upstream.handle().clone()));
+    upstream.shutdown_background();
+    result
+}
+
+/// The name of the fake upstream's thread (at most 15 bytes: the kernel's `comm`).
+const UPSTREAM_THREAD: &str = "bench-upstream";
+
+/// User + system CPU time of this process's threads named [`UPSTREAM_THREAD`].
+fn upstream_cpu_time() -> Result<Duration> {
+    let mut total = Duration::ZERO;
+    for task in std::fs::read_dir("/proc/self/task")? {
+        let dir = task?.path();
+        // A thread may end between the listing and the read: skip it.
+        let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else { continue };
+        if comm.trim_end() == UPSTREAM_THREAD
+            && let Ok(stat) = std::fs::read_to_string(dir.join("stat"))
+        {
+            total += stat_cpu_time(&stat)?;
+        }
+    }
+    Ok(total)
+}
+
+/// The request bodies the load sends.
+fn body(shape: &str, model: &str, stream: bool) -> Result<Bytes> {
+    let messages = match shape {
+        "small" => serde_json::json!([{"role": "user", "content": "Say hello."}]),
+        "tools" => serde_json::json!([{"role": "user", "content": "What is the weather in Paris?"}]),
+        "conversation" => serde_json::Value::Array(
+            (0..50)
+                .map(|i| {
+                    let role = if i % 2 == 0 { "user" } else { "assistant" };
+                    serde_json::json!({"role": role, "content": format!("message {i}: {}", "lorem ipsum ".repeat(20))})
+                })
+                .collect(),
+        ),
+        other => bail!("unknown shape `{other}` (small, tools, conversation)"),
+    };
+    let mut b = serde_json::json!({"model": model, "messages": messages, "stream": stream});
+    if shape == "tools" {
+        b["tools"] = serde_json::json!([{"type": "function", "function": {"name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);
+    }
+    Ok(Bytes::from(serde_json::to_vec(&b)?))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Direct,
+    Router,
+}
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    _dir: TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A scratch directory removed on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+async fn start_server(binary: &std::path::Path, upstream: &str) -> Result<Server> {
+    let dir = std::env::temp_dir().join(format!("fmr-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let port = free_port()?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let child = Command::new(binary)
+        .args(["--listen", &addr.to_string(), "--seed", "42"])
+        .env("OPENROUTER_BASE_URL", upstream)
+        .env("OPENROUTER_API_KEY", "sk-bench-not-a-real-key")
+        .env("ROUTER_PER_MINUTE", "0")
+        .env("ROUTER_PER_DAY", "0")
+        .env("ROUTER_DATA_DIR", &dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let server = Server { child, addr, _dir: TempDir(dir) };
+    // Ready once the live catalog from the fake upstream is loaded.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(body) = get(addr, "/readyz").await
+            && body.contains("live")
+        {
+            return Ok(server);
+        }
+        if Instant::now() > deadline {
+            bail!("router-server did not become ready with the live catalog within 20 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn get(addr: SocketAddr, path: &str) -> Result<String> {
+    let tcp = TcpStream::connect(addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+    tokio::spawn(conn);
+    let req = Request::get(path).header("host", addr.to_string()).body(Full::new(Bytes::new()))?;
+    let resp = sender.send_request(req).await?;
+    let body = resp.into_body().collect().await?.to_bytes();
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Latencies of one run, in microseconds.
+struct Run {
+    total: Histogram<u64>,
+    first: Histogram<u64>,
+    requests: u64,
+    elapsed: Duration,
+}
+
+fn hist() -> Histogram<u64> {
+    // 1 µs .. 100 s at 3 significant digits.
+    Histogram::new_with_bounds(1, 100_000_000, 3).unwrap_or_else(|_| Histogram::new(3).expect("histogram"))
+}
+
+/// One keep-alive connection sending requests back to back until `end`.
+async fn connection(
+    addr: SocketAddr,
+    path: &'static str,
+    body: Bytes,
+    measure_from: Instant,
+    end: Instant,
+) -> Result<(Histogram<u64>, Histogram<u64>, u64)> {
+    let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+    tokio::spawn(conn);
+    let (mut total, mut first, mut n) = (hist(), hist(), 0);
+    let host = addr.to_string();
+    while Instant::now() < end {
+        let req = Request::post(path)
+            .header("host", &host)
+            .header("content-type", "application/json")
+            .body(Full::new(body.clone()))?;
+        // After a streamed answer the connection may not have taken the end of the body
+        // in yet; sending at once fails with "connection was not ready".
+        sender.ready().await?;
+        let t0 = Instant::now();
+        let resp = sender.send_request(req).await?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let text = resp.into_body().collect().await?.to_bytes();
+            bail!("{path} answered {status}: {}", String::from_utf8_lossy(&text));
+        }
+        let mut b = resp.into_body();
+        let mut ttfb = None;
+        while let Some(frame) = b.frame().await {
+            frame?;
+            ttfb.get_or_insert_with(|| t0.elapsed());
+        }
+        let done = t0.elapsed();
+        if t0 >= measure_from {
+            let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+            total.saturating_record(us(done));
+            first.saturating_record(us(ttfb.unwrap_or(done)));
+            n += 1;
+        }
+    }
+    Ok((total, first, n))
+}
+
+async fn load(addr: SocketAddr, path: &'static str, body: Bytes, conns: usize, o: &Opts) -> Result<Run> {
+    let start = Instant::now();
+    let measure_from = start + o.warmup;
+    let end = measure_from + o.duration;
+    let tasks: Vec<_> =
+        (0..conns).map(|_| tokio::spawn(connection(addr, path, body.clone(), measure_from, end))).collect();
+    let mut run = Run { total: hist(), first: hist(), requests: 0, elapsed: o.duration };
+    for t in tasks {
+        let (total, first, n) = t.await??;
+        run.total.add(total)?;
+        run.first.add(first)?;
+        run.requests += n;
+    }
+    Ok(run)
+}
+
+/// Opens `n` streams at once, records the time to the first chunk of each, and the
+/// router's peak RSS while they are all open.
+async fn held_streams(addr: SocketAddr, path: &'static str, body: Bytes, n: usize) -> Result<Histogram<u64>> {
+    // Opening every connection at the same instant measures the accept queue, not the
+    // router: spread the opens over STREAM_RAMP. Each stream is held for longer than
+    // that (the fake pauses between chunks), so all `n` are open together at the end.
+    let step = STREAM_RAMP / u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let body = body.clone();
+            let start = tokio::time::Instant::now() + step * u32::try_from(i).unwrap_or(u32::MAX);
+            tokio::spawn(async move {
+                tokio::time::sleep_until(start).await;
+                let tcp = TcpStream::connect(addr).await?;
+                let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+                tokio::spawn(conn);
+                let req = Request::post(path)
+                    .header("host", addr.to_string())
+                    .header("content-type", "application/json")
+                    .body(Full::new(body))?;
+                let t0 = Instant::now();
+                let resp = sender.send_request(req).await?;
+                if !resp.status().is_success() {
+                    bail!("{path} answered {}", resp.status());
+                }
+                let mut b = resp.into_body();
+                let mut ttfb = None;
+                while let Some(frame) = b.frame().await {
+                    frame?;
+                    ttfb.get_or_insert_with(|| t0.elapsed());
+                }
+                Ok::<_, anyhow::Error>(ttfb.unwrap_or_else(|| t0.elapsed()))
+            })
+        })
+        .collect();
+    let mut h = hist();
+    for t in tasks {
+        let d = t.await??;
+        h.saturating_record(u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1));
+    }
+    Ok(h)
+}
+
+/// User + system CPU time of a process, from `/proc/<pid>/stat`.
+fn cpu_time(pid: u32) -> Result<Duration> {
+    stat_cpu_time(&std::fs::read_to_string(format!("/proc/{pid}/stat"))?)
+}
+
+/// User + system CPU time from the text of a `/proc/.../stat` file.
+fn stat_cpu_time(stat: &str) -> Result<Duration> {
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).context("malformed /proc stat")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11).context("utime")?.parse::<u64>()? + f.get(12).context("stime")?.parse::<u64>()?;
+    // The kernel reports in USER_HZ, which is 100 on Linux.
+    Ok(Duration::from_millis(ticks * 10))
+}
+
+/// `VmRSS` or `VmHWM` of a process, in KiB.
+fn memory_kib(pid: u32, field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with(field)).with_context(|| format!("{field} missing"))?;
+    Ok(line.split_whitespace().nth(1).context("value")?.parse()?)
+}
+
+struct Row {
+    scenario: String,
+    direct: Run,
+    router: Run,
+    router_cpu: Duration,
+    /// The fake upstream's CPU over the direct runs (warm-up included, like the router's).
+    upstream_cpu: Duration,
+}
+
+fn us(h: &Histogram<u64>, q: f64) -> u64 {
+    h.value_at_quantile(q)
+}
+
+async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Result<()> {
+    let fake = upstream.spawn(FakeUpstream::start()).await?;
+    // Recording keeps a copy of every request: the tests' need, not the benchmark's.
+    fake.set_recording(false);
+    let binary = o.server.clone().unwrap_or_else(|| root.join("target/release/router-server"));
+    let server = start_server(&binary, &fake.base_url()).await?;
+    let pid = server.child.id();
+    let idle_rss = memory_kib(pid, "VmRSS:")?;
+    let fake_addr = fake.addr();
+    let direct_model = fake_upstream::default_models()
+        .into_iter()
+        .find(|m| m.id.ends_with(":free"))
+        .map(|m| m.id)
+        .context("the fake upstream lists no free model")?;
+
+    let ctx = Ctx { o: &o, fake_addr, router_addr: server.addr, pid, direct_model: &direct_model };
+    let mut rows = Vec::new();
+    for (stream, conns) in [(false, 1), (false, o.connections), (true, 1), (true, o.connections)] {
+        let name = format!("{} c={conns}", if stream { "stream" } else { "json" });
+        rows.push(scenario(&ctx, name, stream, conns).await?);
+    }
+
+    // Stream capacity: many concurrent slow streams held open at once. The peak is the
+    // peak of this phase: "5" resets the high-water mark to the current RSS.
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").context("resetting the router's peak RSS")?;
+    fake.set_default_behaviour(Behaviour::SlowStream { chunks: 3, gap: STREAM_RAMP + Duration::from_millis(500) });
+    let direct_streams =
+        held_streams(fake_addr, "/api/v1/chat/completions", body(&o.shape, &direct_model, true)?, o.streams).await?;
+    let router_streams =
+        held_streams(server.addr, "/api/v1/chat/completions", body(&o.shape, "openrouter/free", true)?, o.streams)
+            .await?;
+    let peak_rss = memory_kib(pid, "VmHWM:")?;
+    fake.set_default_behaviour(Behaviour::Ok);
+
+    // Upstream answers after a delay, as a remote model does: the question is whether the
+    // router, not the upstream, is what limits the rate. Last, so that the connections it
+    // leaves pooled do not weigh on the figures above.
+    if !o.remote_delay.is_zero() {
+        fake.set_default_behaviour(Behaviour::Delay { first_byte: o.remote_delay, then: Box::new(Behaviour::Ok) });
+        let name = format!("json c={} remote {} ms", o.remote_connections, o.remote_delay.as_millis());
+        rows.push(scenario(&ctx, name, false, o.remote_connections).await?);
+        fake.set_default_behaviour(Behaviour::Ok);
+    }
+
+    let report = render(&o, &rows, idle_rss, peak_rss, &direct_streams, &router_streams);
+    print!("{report}");
+    let out = root.join("target/bench");
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join("report.md"), &report)?;
+    eprintln!("wrote {}", out.join("report.md").display());
+    drop(server);
+    upstream.spawn(fake.shutdown()).await?;
+    Ok(())
+}
+
+/// What every scenario run needs.
+struct Ctx<'a> {
+    o: &'a Opts,
+    fake_addr: SocketAddr,
+    router_addr: SocketAddr,
+    /// The router's process, for its CPU time.
+    pid: u32,
+    direct_model: &'a str,
+}
+
+/// One scenario: direct and routed runs interleaved, `rounds` times each.
+async fn scenario(c: &Ctx<'_>, name: String, stream: bool, conns: usize) -> Result<Row> {
+    let o = c.o;
+    let direct_body = body(&o.shape, c.direct_model, stream)?;
+    let router_body = body(&o.shape, "openrouter/free", stream)?;
+    let mut direct: Option<Run> = None;
+    let mut router: Option<Run> = None;
+    let mut router_cpu = Duration::ZERO;
+    let mut upstream_cpu = Duration::ZERO;
+    for _ in 0..o.rounds {
+        for target in [Target::Direct, Target::Router] {
+            let r = match target {
+                Target::Direct => {
+                    let before = upstream_cpu_time()?;
+                    let r = load(c.fake_addr, "/api/v1/chat/completions", direct_body.clone(), conns, o).await?;
+                    upstream_cpu += upstream_cpu_time()?.saturating_sub(before);
+                    r
+                }
+                Target::Router => {
+                    let before = cpu_time(c.pid)?;
+                    let r = load(c.router_addr, "/api/v1/chat/completions", router_body.clone(), conns, o).await?;
+                    // CPU spent during warm-up is included; requests counted only
+                    // after it, so the per-request figure errs on the high side.
+                    router_cpu += cpu_time(c.pid)?.saturating_sub(before);
+                    r
+                }
+            };
+            let slot = if target == Target::Direct { &mut direct } else { &mut router };
+            match slot {
+                None => *slot = Some(r),
+                Some(acc) => {
+                    acc.total.add(&r.total)?;
+                    acc.first.add(&r.first)?;
+                    acc.requests += r.requests;
+                    acc.elapsed += r.elapsed;
+                }
+            }
+        }
+    }
+    let (Some(direct), Some(router)) = (direct, router) else { bail!("no runs") };
+    eprintln!("  {name}: direct {} req, router {} req", direct.requests, router.requests);
+    Ok(Row { scenario: name, direct, router, router_cpu, upstream_cpu })
+}
+
+fn render(o: &Opts, rows: &[Row], idle_rss: u64, peak_rss: u64, ds: &Histogram<u64>, rs: &Histogram<u64>) -> String {
+    let mut s = String::new();
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let _ = writeln!(s, "# Router overhead benchmark\n");
+    let _ = writeln!(
+        s,
+        "machine: {cores} cores; shape `{}`; {} rounds of {:?} (after {:?} warm-up) per target and scenario, interleaved\n",
+        o.shape, o.rounds, o.duration, o.warmup
+    );
+    let _ = writeln!(
+        s,
+        "| scenario | target | req/s | p50 µs | p90 µs | p99 µs | added p50 | added p90 | added p99 | CPU/req µs |"
+    );
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let stream = r.scenario.starts_with("stream");
+        for (label, run) in [("direct", &r.direct), ("router", &r.router)] {
+            let h = &run.total;
+            let rps = run.requests as f64 / run.elapsed.as_secs_f64();
+            let added = |q| us(&r.router.total, q) as i64 - us(&r.direct.total, q) as i64;
+            let (a50, a90, a99, cpu) = if label == "router" {
+                let cpu = r.router_cpu.as_micros() as f64 / run.requests.max(1) as f64;
+                (added(0.5).to_string(), added(0.9).to_string(), added(0.99).to_string(), format!("{cpu:.1}"))
+            } else {
+                let cpu = r.upstream_cpu.as_micros() as f64 / run.requests.max(1) as f64;
+                (String::new(), String::new(), String::new(), format!("{cpu:.1} (upstream)"))
+            };
+            let _ = writeln!(
+                s,
+                "| {} (total) | {label} | {rps:.0} | {} | {} | {} | {a50} | {a90} | {a99} | {cpu} |",
+                r.scenario,
+                us(h, 0.5),
+                us(h, 0.9),
+                us(h, 0.99)
+            );
+            if stream {
+                let f = &run.first;
+                let added = |q| us(&r.router.first, q) as i64 - us(&r.direct.first, q) as i64;
+                let (a50, a90, a99) = if label == "router" {
+                    (added(0.5).to_string(), added(0.9).to_string(), added(0.99).to_string())
+                } else {
+                    Default::default()
+                };
+                let _ = writeln!(
+                    s,
+                    "| {} (first chunk) | {label} | | {} | {} | {} | {a50} | {a90} | {a99} | |",
+                    r.scenario,
+                    us(f, 0.5),
+                    us(f, 0.9),
+                    us(f, 0.99)
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\n## {} concurrent streams held open\n\nopened over {:?}, each held open for about {:?}\n",
+        o.streams,
+        STREAM_RAMP,
+        (STREAM_RAMP + Duration::from_millis(500)) * 3
+    );
+    let _ = writeln!(s, "| target | first chunk p50 µs | p99 µs | max µs |\n|---|---:|---:|---:|");
+    for (label, h) in [("direct", ds), ("router", rs)] {
+        let _ = writeln!(s, "| {label} | {} | {} | {} |", us(h, 0.5), us(h, 0.99), h.max());
+    }
+    let _ = writeln!(s, "\nadded time to first chunk at p99: {} µs", us(rs, 0.99) as i64 - us(ds, 0.99) as i64);
+    let _ =
+        writeln!(s, "\nrouter RSS: idle {:.1} MB, peak {:.1} MB", idle_rss as f64 / 1024.0, peak_rss as f64 / 1024.0);
+    targets(&mut s, o, rows, idle_rss, peak_rss, ds, rs);
+    s
+}
+
+/// The targets of issue 8, each with the figure of this run and whether it is met.
+fn targets(
+    s: &mut String,
+    o: &Opts,
+    rows: &[Row],
+    idle_rss: u64,
+    peak_rss: u64,
+    ds: &Histogram<u64>,
+    rs: &Histogram<u64>,
+) {
+    let row = |name: &str| rows.iter().find(|r| r.scenario == name);
+    let added = |r: &Row, q| us(&r.router.total, q) as i64 - us(&r.direct.total, q) as i64;
+    let mut lines: Vec<(String, String, Option<bool>)> = Vec::new();
+    if let Some(r) = row("json c=1") {
+        // The direct round trip is two loopback hops and a minimal server; a proxy adds
+        // two hops: the figure that puts the added latency in scale on this machine.
+        lines.push((
+            "added latency p50, 1 connection ≤ 70 µs".into(),
+            format!("{} µs (the direct round trip: {} µs)", added(r, 0.5), us(&r.direct.total, 0.5)),
+            Some(added(r, 0.5) <= 70),
+        ));
+        lines.push((
+            "added latency p99, 1 connection ≤ 200 µs".into(),
+            format!("{} µs", added(r, 0.99)),
+            Some(added(r, 0.99) <= 200),
+        ));
+        let cpu = r.router_cpu.as_micros() as f64 / r.router.requests.max(1) as f64;
+        let upstream = r.upstream_cpu.as_micros() as f64 / r.direct.requests.max(1) as f64;
+        let mut figure = format!("{cpu:.0} µs ({:.1}× the upstream's {upstream:.0} µs)", cpu / upstream.max(1.0));
+        if upstream >= 0.9 * 50.0 {
+            figure.push_str("; the upstream alone costs about the target here");
+        }
+        lines.push(("router CPU per request ≤ 50 µs".into(), figure, Some(cpu <= 50.0)));
+    }
+    // The stream targets are set for 1,000 streams; a smaller run does not judge them.
+    let judged = |met: bool| (o.streams >= 1000).then_some(met);
+    let first = us(rs, 0.99) as i64 - us(ds, 0.99) as i64;
+    lines.push((
+        format!("first chunk added p99 with {} streams ≤ 1 ms", o.streams),
+        format!("{:.2} ms", first as f64 / 1000.0),
+        judged(first <= 1000),
+    ));
+    lines.push(("RSS idle ≤ 20 MB".into(), format!("{:.1} MB", idle_rss as f64 / 1024.0), Some(idle_rss <= 20 * 1024)));
+    lines.push((
+        format!("RSS peak ≤ 64 MB under {} streams", o.streams),
+        format!("{:.1} MB", peak_rss as f64 / 1024.0),
+        judged(peak_rss <= 64 * 1024),
+    ));
+    let rps = |run: &Run| run.requests as f64 / run.elapsed.as_secs_f64();
+    if let Some(r) = rows.iter().find(|r| r.scenario.contains(" remote ")) {
+        // "Never the first thing to saturate": through the router, a remote-like upstream
+        // must be served at the rate it is served directly (5 % for run-to-run noise).
+        let (routed, direct) = (rps(&r.router), rps(&r.direct));
+        let cores = r.router_cpu.as_secs_f64() / r.router.requests.max(1) as f64 * routed;
+        lines.push((
+            format!("router keeps up with a remote-like upstream ({})", r.scenario),
+            format!("{routed:.0} req/s routed, {direct:.0} direct; the router busy {cores:.2} cores"),
+            Some(routed >= 0.95 * direct),
+        ));
+    }
+    let _ = writeln!(s, "\n## Targets\n\n| target | this run | met |\n|---|---:|---|");
+    for (target, figure, met) in &lines {
+        let verdict = match met {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "not judged (needs --streams 1000)",
+        };
+        let _ = writeln!(s, "| {target} | {figure} | {verdict} |");
+    }
+    if let Some(r) = row(&format!("json c={}", o.connections)) {
+        let _ = writeln!(
+            s,
+            "\nthroughput at {} connections: {:.0} req/s through the router, {:.0} direct",
+            o.connections,
+            rps(&r.router),
+            rps(&r.direct)
+        );
+    }
+    if lines.iter().any(|(_, _, met)| *met == Some(false)) {
+        let _ = writeln!(
+            s,
+            "\nWhere a target is missed, docs/performance.md (\"Notes on the misses\", \"Profile and findings\") \
+             has the profile and what it shows."
+        );
+    }
+}
+
+/// The workspace root (this crate lives two levels below it).
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default()
+}

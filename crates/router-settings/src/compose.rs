@@ -1,0 +1,228 @@
+//! The one composition both binaries use: the adapters and the router built from the
+//! settings, and the background tasks of a long-running process.
+
+use crate::settings::Settings;
+use catalog_openrouter::{CatalogConfig, CatalogError, FileStateStore, OpenRouterCatalog, SystemClock};
+use router_core::{
+    Catalog, ChatTransport, Clock, HealthPolicy, Ports, QuotaPolicy, Router, RouterConfig, StateStore, StoreError,
+};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use transport_http::{HttpTransport, TransportConfig, TransportInitError};
+
+/// How often changed resilience state is written to disk: a crash loses at most this
+/// much of the quota counts.
+pub const PERSIST_EVERY: Duration = Duration::from_millis(250);
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("catalog: {0}")]
+    Catalog(#[from] CatalogError),
+    #[error("transport: {0}")]
+    Transport(#[from] TransportInitError),
+    #[error("{0}")]
+    State(#[from] StoreError),
+}
+
+/// The adapters and the router of a process.
+#[derive(Clone, Debug)]
+pub struct Composed {
+    pub router: Arc<Router>,
+    pub catalog: Arc<OpenRouterCatalog>,
+    pub transport: Arc<HttpTransport>,
+}
+
+/// The OpenRouter catalog adapter, starting from the disk cache or the embedded catalog.
+pub fn catalog(settings: &Settings) -> Result<OpenRouterCatalog, CatalogError> {
+    OpenRouterCatalog::new(
+        CatalogConfig {
+            base_url: settings.openrouter_base_url.clone(),
+            api_key: settings.openrouter_api_key.clone(),
+            refresh_interval: settings.refresh_interval_secs.get(),
+            cache_path: settings.cache_path(),
+            fetch_timeout: catalog_openrouter::DEFAULT_FETCH_TIMEOUT,
+        },
+        Arc::new(SystemClock),
+    )
+}
+
+/// The HTTP transport to OpenRouter.
+pub fn transport(settings: &Settings) -> Result<HttpTransport, TransportInitError> {
+    HttpTransport::new(TransportConfig {
+        base_url: settings.openrouter_base_url.clone(),
+        api_key: settings.openrouter_api_key.clone(),
+        referer: settings.http_referer.clone(),
+        title: settings.x_title.clone(),
+        connect_timeout: settings.connect_timeout_secs.get(),
+        first_byte_timeout: settings.first_byte_timeout_secs.get(),
+        idle_timeout: settings.idle_timeout_secs.get(),
+        request_timeout: settings.request_timeout_secs.get(),
+        ..TransportConfig::default()
+    })
+}
+
+/// The router's policy from the settings.
+pub fn router_config(settings: &Settings) -> RouterConfig {
+    RouterConfig {
+        max_attempts: settings.max_attempts,
+        deadline: settings.deadline_secs.get(),
+        health: HealthPolicy::default(),
+        quota: QuotaPolicy { per_minute: settings.per_minute.get(), per_day: settings.per_day.get() },
+        ..RouterConfig::default()
+    }
+}
+
+/// The router over `catalog` and `transport`, with the settings' policy and state file.
+/// An unreadable state file must not keep the router down: it is set aside for
+/// inspection and the router starts afresh, loudly.
+pub fn router(
+    settings: &Settings,
+    catalog: Arc<dyn Catalog>,
+    transport: Arc<dyn ChatTransport>,
+) -> Result<Router, BuildError> {
+    router_at(settings, settings.state_path(), catalog, transport)
+}
+
+/// [`router`] with the state at `state_path` (the CLI's `--state-path`).
+pub fn router_at(
+    settings: &Settings,
+    state_path: Option<PathBuf>,
+    catalog: Arc<dyn Catalog>,
+    transport: Arc<dyn ChatTransport>,
+) -> Result<Router, BuildError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = state_path.clone().map(|path| Arc::new(FileStateStore::new(path)) as Arc<dyn StateStore>);
+    if store.is_none() {
+        tracing::warn!("no data directory: cooldowns and quota counts will not survive a restart");
+    }
+    let ports = Ports { catalog, transport, clock, store };
+    let config = router_config(settings);
+    match Router::new(ports.clone(), config.clone()) {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            let Some(path) = state_path else { return Err(e.into()) };
+            let aside = set_aside(&path)?;
+            tracing::warn!(error = %e, moved_to = %aside, "resilience state unreadable; starting afresh");
+            Ok(Router::new(ports, config)?)
+        }
+    }
+}
+
+fn set_aside(path: &Path) -> Result<String, StoreError> {
+    let aside = path.with_extension("json.unreadable");
+    std::fs::rename(path, &aside).map_err(|e| StoreError(format!("cannot move {} aside: {e}", path.display())))?;
+    Ok(aside.display().to_string())
+}
+
+/// Builds the adapters and the router. No network call: the catalog starts from the
+/// disk cache or the embedded snapshot.
+pub fn build(settings: &Settings) -> Result<Composed, BuildError> {
+    build_with(settings, |t| Ok(t.clone()))
+}
+
+/// [`build`], with the chat transport the router sends through made from the HTTP
+/// transport by `chat` (the server spreads requests over one pool per serving thread).
+pub fn build_with(
+    settings: &Settings,
+    chat: impl FnOnce(&Arc<HttpTransport>) -> Result<Arc<dyn ChatTransport>, BuildError>,
+) -> Result<Composed, BuildError> {
+    let catalog = Arc::new(catalog(settings)?);
+    let transport = Arc::new(transport(settings)?);
+    let router = Arc::new(router(settings, catalog.clone(), chat(&transport)?)?);
+    Ok(Composed { router, catalog, transport })
+}
+
+/// What `--check-config` checks beyond parsing: the adapters can be built, and the
+/// state file (if any) can be read. Changes nothing on disk. Returns warnings.
+pub fn validate(settings: &Settings) -> Result<Vec<String>, BuildError> {
+    catalog(settings)?;
+    transport(settings)?;
+    let mut warnings = Vec::new();
+    match settings.state_path() {
+        Some(path) => {
+            if let Err(e) = FileStateStore::new(path).load() {
+                warnings.push(format!("{e}; the router would set it aside and start afresh"));
+            }
+        }
+        None => warnings.push("no data directory: cooldowns and quota counts would not survive a restart".into()),
+    }
+    Ok(warnings)
+}
+
+/// The background tasks of a running process; they stop when dropped or aborted.
+#[derive(Debug)]
+pub struct Background {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Background {
+    pub fn abort(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
+
+impl Composed {
+    /// Starts the catalog refresh loop, the state writer and, when the OpenRouter key is
+    /// set and the daily limit was not configured, the look-up of the key's tier.
+    pub fn spawn_background(&self, settings: &Settings) -> Background {
+        let mut tasks = vec![self.catalog.spawn_refresh_loop(), spawn_persist(self.router.clone())];
+        if settings.openrouter_api_key.is_some() && !settings.per_day_explicit() {
+            let (router, transport) = (self.router.clone(), self.transport.clone());
+            tasks.push(tokio::spawn(async move { adopt_key_tier(&router, &transport).await }));
+        }
+        Background { tasks }
+    }
+}
+
+/// Writes the resilience state when it changed; logs a failure once until it recovers
+/// rather than at every tick.
+fn spawn_persist(router: Arc<Router>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut failing = false;
+        let mut tick = tokio::time::interval(PERSIST_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let r = router.clone();
+            // File IO off the async workers.
+            let result = tokio::task::spawn_blocking(move || r.persist()).await;
+            match result {
+                Ok(Ok(_)) => failing = false,
+                Ok(Err(e)) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "cannot save the resilience state");
+                }
+                _ => {}
+            }
+        }
+    })
+}
+
+/// A key that is not on the free tier may send 1,000 free requests a day instead of 50:
+/// asks upstream and raises the daily limit when it is so. Both binaries call this when
+/// the daily limit was not configured.
+pub async fn adopt_key_tier(router: &Router, transport: &HttpTransport) {
+    match transport.key_info().await {
+        Ok(info) => {
+            let per_day = info.daily_free_requests();
+            let policy = router.quota_policy();
+            if policy.per_day.is_some() && policy.per_day != Some(per_day) {
+                router.set_quota_limits(policy.per_minute, Some(per_day));
+            }
+            tracing::info!(free_tier = info.is_free_tier, per_day, "upstream key checked");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the upstream key's tier; keeping the configured daily limit");
+        }
+    }
+}

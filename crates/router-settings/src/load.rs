@@ -1,0 +1,252 @@
+//! Reading the settings: the file, then the flags and environment the binary parsed,
+//! over the defaults; then the checks that span several keys, and the derived paths.
+
+use crate::provider::{ProviderKind, ProviderSettings, valid_name};
+use crate::settings::{FileLayer, Settings, Source};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The directory under the platform's data and cache directories.
+pub const APP_DIR: &str = "free-models-router";
+/// The resilience state's file name in the data directory.
+pub const STATE_FILE: &str = "state.json";
+/// The catalog cache's file name in the data directory.
+pub const CACHE_FILE: &str = "catalog.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read config file {path}: {message}")]
+    Read { path: PathBuf, message: String },
+    /// toml's message names the key and shows the line.
+    #[error("config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("invalid `{key}` ({from}): {message}")]
+    Invalid { key: &'static str, from: Source, message: String },
+    #[error("invalid `[[providers]]` entry{}: {message}", name.as_ref().map(|n| format!(" `{n}`")).unwrap_or_default())]
+    Provider { name: Option<String>, message: String },
+}
+
+impl Settings {
+    /// Reads `file` (when given) and lays `overrides` over it: each is a setting's key,
+    /// its text as the flag or environment variable gave it, and which of the two.
+    pub fn load(
+        file: Option<&Path>,
+        overrides: &BTreeMap<String, (String, Source)>,
+    ) -> Result<Settings, SettingsError> {
+        let layer = match file {
+            Some(path) => read_file(path)?,
+            None => FileLayer::default(),
+        };
+        let mut s = Settings::layer(layer, overrides)?;
+        s.config_file = file.map(Path::to_path_buf);
+        // A relative data directory in a file is relative to that file, so that a config
+        // works the same from whatever directory the process starts in.
+        if let (Some(dir), Some(Source::File), Some(file)) = (&s.data_dir, s.sources.get("data_dir"), file)
+            && dir.is_relative()
+        {
+            s.data_dir = Some(file.parent().unwrap_or(Path::new(".")).join(dir));
+        }
+        s.openrouter_base_url = s.openrouter_base_url.trim().trim_end_matches('/').to_owned();
+        s.openrouter_api_key = s.openrouter_api_key.filter(|k| !k.is_empty());
+        s.api_keys.retain(|k| !k.is_empty());
+        s.http_referer = s.http_referer.filter(|v| !v.is_empty());
+        s.x_title = s.x_title.filter(|v| !v.is_empty());
+        s.check()?;
+        Ok(s)
+    }
+
+    fn source(&self, key: &str) -> Source {
+        self.sources.get(key).copied().unwrap_or(Source::Default)
+    }
+
+    fn check(&self) -> Result<(), SettingsError> {
+        let invalid =
+            |key: &'static str, message: String| SettingsError::Invalid { key, from: self.source(key), message };
+        if !is_http_url(&self.openrouter_base_url) {
+            let url = &self.openrouter_base_url;
+            return Err(invalid("openrouter_base_url", format!("`{url}` is not an http:// or https:// url")));
+        }
+        if self.max_attempts == 0 {
+            return Err(invalid("max_attempts", "must be at least 1".into()));
+        }
+        if self.max_body_size < 1024 {
+            return Err(invalid("max_body_size", "must be at least 1024 bytes".into()));
+        }
+        let mut names = BTreeSet::new();
+        for p in &self.providers {
+            let err = |message: String| SettingsError::Provider { name: Some(p.name.clone()), message };
+            if !valid_name(&p.name) {
+                return Err(err("`name` must be lowercase letters, digits and `-`".into()));
+            }
+            if !names.insert(p.name.as_str()) {
+                return Err(err("`name` is used twice".into()));
+            }
+            if let Some(url) = p.base_url.as_deref().filter(|u| !is_http_url(u)) {
+                return Err(err(format!("`base_url` `{url}` is not an http:// or https:// url")));
+            }
+            if p.kind == ProviderKind::Openai && !(p.free_tier || p.local) {
+                return Err(err("an `openai` provider needs `free_tier = true` (the account cannot be billed) \
+                     or `local = true` (your own server): the router never forwards to something that can bill"
+                    .into()));
+            }
+            if p.kind == ProviderKind::Openai {
+                return Err(err("providers of kind `openai` are not supported by this version yet; \
+                     only `openrouter` is"
+                    .into()));
+            }
+        }
+        if self.providers.iter().filter(|p| p.kind == ProviderKind::Openrouter).count() > 1 {
+            return Err(SettingsError::Provider {
+                name: None,
+                message: "only one `openrouter` provider is supported".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The providers in force: the `[[providers]]` tables, or the one OpenRouter
+    /// provider the flat settings describe.
+    pub fn providers(&self) -> Vec<ProviderSettings> {
+        if !self.providers.is_empty() {
+            return self.providers.clone();
+        }
+        vec![ProviderSettings {
+            name: "openrouter".into(),
+            kind: ProviderKind::Openrouter,
+            base_url: Some(self.openrouter_base_url.clone()),
+            api_key_env: None,
+            free_tier: false,
+            local: false,
+        }]
+    }
+
+    /// Whether the daily limit was configured (then the key's tier does not change it).
+    pub fn per_day_explicit(&self) -> bool {
+        self.source("per_day") != Source::Default
+    }
+
+    /// The data directory: the configured one, else the platform's.
+    fn dir(&self, platform: Option<PathBuf>) -> Option<PathBuf> {
+        self.data_dir.clone().or_else(|| platform.map(|d| d.join(APP_DIR)))
+    }
+
+    /// Where the resilience state is kept; `None` when there is no data directory.
+    pub fn state_path(&self) -> Option<PathBuf> {
+        self.dir(dirs::data_dir()).map(|d| d.join(STATE_FILE))
+    }
+
+    /// Where the catalog cache is kept; `None` when there is no cache directory.
+    pub fn cache_path(&self) -> Option<PathBuf> {
+        self.dir(dirs::cache_dir()).map(|d| d.join(CACHE_FILE))
+    }
+
+    /// The settings as `key = value (source)` lines, secrets shown only as set or not.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        if let Some(file) = &self.config_file {
+            out.push_str(&format!("# config file: {}\n", file.display()));
+        }
+        for (key, value) in self.rows() {
+            out.push_str(&format!("{key} = {value} ({})\n", self.source(key)));
+        }
+        for p in self.providers() {
+            let url = p.base_url.as_deref().unwrap_or(catalog_openrouter::DEFAULT_BASE_URL);
+            let kind = match p.kind {
+                ProviderKind::Openrouter => "openrouter",
+                ProviderKind::Openai => "openai",
+            };
+            out.push_str(&format!("# provider {}: {kind} at {url}\n", p.name));
+        }
+        let path = |p: Option<PathBuf>| p.map_or_else(|| "none".to_owned(), |p| p.display().to_string());
+        out.push_str(&format!("# state file: {}\n", path(self.state_path())));
+        out.push_str(&format!("# catalog cache: {}\n", path(self.cache_path())));
+        out
+    }
+}
+
+fn is_http_url(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
+fn read_file(path: &Path) -> Result<FileLayer, SettingsError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SettingsError::Read { path: path.to_owned(), message: e.to_string() })?;
+    toml::from_str(&text).map_err(|e| SettingsError::File { path: path.to_owned(), message: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loads a file holding `toml` (when given) under `overrides` (`key=value`, as flags)
+    /// and checks `describe()` has each `expected` line, or the error has each needle.
+    fn check(toml: Option<&str>, overrides: &[&str], expected: &[&str]) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("router.toml");
+        if let Some(t) = toml {
+            std::fs::write(&file, t).expect("write config");
+        }
+        let overrides = overrides
+            .iter()
+            .map(|o| {
+                let (k, v) = o.split_once('=').expect("key=value");
+                (k.to_owned(), (v.to_owned(), Source::Flag))
+            })
+            .collect();
+        let got = match Settings::load(toml.map(|_| file.as_path()), &overrides) {
+            Ok(s) => s.describe(),
+            Err(e) => format!("error: {e}"),
+        };
+        for line in expected {
+            assert!(got.lines().any(|l| l.contains(line)), "missing `{line}` in\n{got}");
+        }
+    }
+
+    #[test]
+    fn flag_over_file_over_default() {
+        check(
+            None,
+            &[],
+            &["max_attempts = 3 (default)", "max_body_size = 20971520 (default)", "per_day = 50 (default)"],
+        );
+        check(
+            Some("max_attempts = 5\nper_minute = 0"),
+            &[],
+            &["max_attempts = 5 (file)", "per_minute = unlimited (file)"],
+        );
+        check(Some("max_attempts = 5"), &["max_attempts=7"], &["max_attempts = 7 (flag)"]);
+        check(None, &["openrouter_api_key=sk-or-secret"], &["openrouter_api_key = set (flag)"]);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        check(Some("max_atempts = 5"), &[], &["error: config file", "max_atempts"]);
+        check(Some("max_attempts = \"five\""), &[], &["max_attempts"]);
+        check(Some("max_attempts = 0"), &[], &["error: invalid `max_attempts` (file): must be at least 1"]);
+        check(Some("deadline_secs = 0"), &[], &["deadline_secs", "at least 1 second"]);
+        check(None, &["per_day=many"], &["error: invalid `per_day` (flag): `many` is not a whole number"]);
+        check(Some("openrouter_base_url = \"ftp://x\""), &[], &["openrouter_base_url"]);
+    }
+
+    #[test]
+    fn providers() {
+        check(None, &[], &["# provider openrouter: openrouter at https://openrouter.ai/api/v1"]);
+        let or = "[[providers]]\nname = \"or\"\nkind = \"openrouter\"\n";
+        check(Some(or), &[], &["# provider or: openrouter at https://openrouter.ai/api/v1"]);
+        check(Some("[[providers]]\nname = \"Bad\"\nkind = \"openrouter\""), &[], &["`Bad`", "lowercase"]);
+        check(Some(&format!("{or}{or}")), &[], &["`or`", "used twice"]);
+        let paid = "[[providers]]\nname = \"groq\"\nkind = \"openai\"\nbase_url = \"https://api.groq.com/openai/v1\"";
+        check(Some(paid), &[], &["`groq`", "never forwards to something that can bill"]);
+        check(Some("[[providers]]\nname = \"x\"\nkind = \"openrouter\"\nmodels = 1"), &[], &["unknown field `models`"]);
+    }
+
+    #[test]
+    fn relative_data_dir_is_relative_to_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("router.toml");
+        std::fs::write(&file, "data_dir = \"state\"").expect("write config");
+        let s = Settings::load(Some(&file), &BTreeMap::new()).expect("valid");
+        assert_eq!(s.state_path(), Some(dir.path().join("state").join(STATE_FILE)));
+        assert_eq!(s.cache_path(), Some(dir.path().join("state").join(CACHE_FILE)));
+    }
+}

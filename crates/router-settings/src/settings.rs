@@ -1,0 +1,189 @@
+//! Every setting, defined once: its key (the file key; the flag is the key with `-`),
+//! its type, its default (a named constant of the crate that owns the behaviour), its
+//! environment variable, and its help line. The `Settings` type, the file's schema, the
+//! `--check-config` rows, the flags of both binaries and the README table are all
+//! generated from this list.
+
+use crate::provider::ProviderSettings;
+use crate::value::{Limit, LogFormat, Seconds, SettingValue};
+use router_core::Secret;
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the server listens, by default: loopback only, so that nothing is exposed
+/// until the operator says so.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
+/// The largest request body, by default. Images travel as base64 inside the JSON body,
+/// so the limit is generous.
+pub const DEFAULT_MAX_BODY_SIZE: usize = 20 * 1024 * 1024;
+/// How long in-flight requests may run after the shutdown signal, by default.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// One setting's documentation, for flags, `--check-config` and the README.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Setting {
+    /// The file key; the flag is `--` and the key with `-` for `_`.
+    pub key: &'static str,
+    /// The environment variable.
+    pub env: &'static str,
+    /// What the value looks like, e.g. `SECS`.
+    pub value_name: &'static str,
+    /// One line of help.
+    pub help: &'static str,
+    /// Whether the value is a secret (never shown; the flag hides its environment value).
+    pub secret: bool,
+}
+
+impl Setting {
+    /// The flag's long name, e.g. `max-attempts`.
+    pub fn flag(&self) -> String {
+        self.key.replace('_', "-")
+    }
+}
+
+/// Where a setting's value came from, shown by `--check-config`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Source {
+    Default,
+    File,
+    Env,
+    Flag,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Source::Flag => "flag",
+            Source::Env => "env",
+            Source::File => "file",
+            Source::Default => "default",
+        })
+    }
+}
+
+macro_rules! settings {
+    ($(
+        #[doc = $help:literal]
+        $key:ident : $ty:ty = $default:expr, env $env:literal, value $value:literal $(, $secret:ident)?;
+    )*) => {
+        /// The resolved settings of one router process (server or CLI).
+        #[derive(Clone, Debug)]
+        pub struct Settings {
+            $(#[doc = $help] pub $key: $ty,)*
+            /// The upstream providers, as `[[providers]]` tables; empty means the one
+            /// OpenRouter provider the flat `openrouter_*` settings describe.
+            pub providers: Vec<ProviderSettings>,
+            /// The file the settings were read from, if any.
+            pub config_file: Option<PathBuf>,
+            /// Where each setting came from, by key.
+            pub sources: BTreeMap<&'static str, Source>,
+        }
+
+        impl Default for Settings {
+            fn default() -> Self {
+                Settings {
+                    $($key: $default,)*
+                    providers: Vec::new(),
+                    config_file: None,
+                    sources: BTreeMap::new(),
+                }
+            }
+        }
+
+        /// The TOML file: the same keys, all optional; an unknown key is an error.
+        #[derive(Debug, Default, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(crate) struct FileLayer {
+            $(#[serde(default)] pub(crate) $key: Option<$ty>,)*
+            #[serde(default)]
+            pub(crate) providers: Vec<ProviderSettings>,
+        }
+
+        /// Every setting, in the order `--check-config` and the README show them.
+        pub const SETTINGS: &[Setting] = &[$(Setting {
+            key: stringify!($key),
+            env: $env,
+            value_name: $value,
+            help: $help,
+            secret: settings!(@secret $($secret)?),
+        },)*];
+
+        impl Settings {
+            /// Lays `file` and then `overrides` (flags and environment, by key) over the
+            /// defaults, recording where each value came from.
+            pub(crate) fn layer(
+                file: FileLayer,
+                overrides: &BTreeMap<String, (String, Source)>,
+            ) -> Result<Settings, crate::SettingsError> {
+                let mut s = Settings::default();
+                $(
+                    let key = stringify!($key);
+                    if let Some((text, source)) = overrides.get(key) {
+                        s.$key = <$ty as SettingValue>::parse_text(text)
+                            .map_err(|message| crate::SettingsError::Invalid { key, from: *source, message })?;
+                        s.sources.insert(key, *source);
+                    } else if let Some(v) = file.$key {
+                        s.$key = v;
+                        s.sources.insert(key, Source::File);
+                    } else {
+                        s.sources.insert(key, Source::Default);
+                    }
+                )*
+                s.providers = file.providers;
+                Ok(s)
+            }
+
+            /// `(key, value as shown)` for every setting; secrets only as "set".
+            pub fn rows(&self) -> Vec<(&'static str, String)> {
+                vec![$((stringify!($key), SettingValue::show(&self.$key)),)*]
+            }
+        }
+    };
+    (@secret secret) => { true };
+    (@secret) => { false };
+}
+
+settings! {
+    /// address to listen on, `IP:PORT`
+    listen: SocketAddr = DEFAULT_LISTEN, env "ROUTER_LISTEN", value "ADDR";
+    /// OpenRouter key, sent only to OpenRouter; prefer the environment (a flag shows in `ps`)
+    openrouter_api_key: Option<Secret> = None, env "OPENROUTER_API_KEY", value "KEY", secret;
+    /// OpenRouter API root: the catalog is `{base}/models`, requests go to `{base}/chat/completions`
+    openrouter_base_url: String = catalog_openrouter::DEFAULT_BASE_URL.to_owned(), env "OPENROUTER_BASE_URL", value "URL";
+    /// seed of the pick sequence: the same sequence of requests gets the same models (default: from entropy)
+    seed: Option<u64> = None, env "ROUTER_SEED", value "U64";
+    /// client keys (comma-separated; a list in the file); when set, `Authorization: Bearer <key>` is required
+    api_keys: Vec<Secret> = Vec::new(), env "ROUTER_API_KEYS", value "KEYS", secret;
+    /// largest request body in bytes (images travel as base64)
+    max_body_size: usize = DEFAULT_MAX_BODY_SIZE, env "ROUTER_MAX_BODY_SIZE", value "BYTES";
+    /// upstream calls per request, the first included; a failure from a model another request had meanwhile found cooling does not count
+    max_attempts: u32 = router_core::router::DEFAULT_MAX_ATTEMPTS, env "ROUTER_MAX_ATTEMPTS", value "N";
+    /// no new attempt starts this many seconds after a request began
+    deadline_secs: Seconds = Seconds::of(router_core::router::DEFAULT_DEADLINE), env "ROUTER_DEADLINE_SECS", value "SECS";
+    /// upstream requests per minute, `0` for no limit
+    per_minute: Limit = Limit::of(router_core::quota::DEFAULT_PER_MINUTE), env "ROUTER_PER_MINUTE", value "N";
+    /// upstream requests per UTC day, `0` for no limit; when not set, 1,000 for an OpenRouter key that is not on the free tier
+    per_day: Limit = Limit::of(router_core::quota::DEFAULT_PER_DAY), env "ROUTER_PER_DAY", value "N";
+    /// directory of `state.json` (cooldowns, quota counts) and `catalog.json` (catalog cache); relative to the file when set in it (default: the platform's data and cache directories)
+    data_dir: Option<PathBuf> = None, env "ROUTER_DATA_DIR", value "DIR";
+    /// seconds between catalog refreshes
+    refresh_interval_secs: Seconds = Seconds::of(catalog_openrouter::DEFAULT_REFRESH_INTERVAL), env "ROUTER_REFRESH_INTERVAL_SECS", value "SECS";
+    /// upstream connect timeout in seconds
+    connect_timeout_secs: Seconds = Seconds::of(transport_http::DEFAULT_CONNECT_TIMEOUT), env "ROUTER_CONNECT_TIMEOUT_SECS", value "SECS";
+    /// upstream time to the response head in seconds
+    first_byte_timeout_secs: Seconds = Seconds::of(transport_http::DEFAULT_FIRST_BYTE_TIMEOUT), env "ROUTER_FIRST_BYTE_TIMEOUT_SECS", value "SECS";
+    /// longest gap between two stream chunks in seconds
+    idle_timeout_secs: Seconds = Seconds::of(transport_http::DEFAULT_IDLE_TIMEOUT), env "ROUTER_IDLE_TIMEOUT_SECS", value "SECS";
+    /// whole non-streamed answer in seconds
+    request_timeout_secs: Seconds = Seconds::of(transport_http::DEFAULT_REQUEST_TIMEOUT), env "ROUTER_REQUEST_TIMEOUT_SECS", value "SECS";
+    /// seconds in-flight requests and streams may run after SIGINT/SIGTERM
+    shutdown_grace_secs: Seconds = Seconds::of(DEFAULT_SHUTDOWN_GRACE), env "ROUTER_SHUTDOWN_GRACE_SECS", value "SECS";
+    /// log line format, `text` or `json`
+    log_format: LogFormat = LogFormat::Text, env "ROUTER_LOG_FORMAT", value "FORMAT";
+    /// `HTTP-Referer` sent to OpenRouter (its app attribution)
+    http_referer: Option<String> = None, env "ROUTER_HTTP_REFERER", value "URL";
+    /// `X-Title` sent to OpenRouter (its app attribution)
+    x_title: Option<String> = None, env "ROUTER_X_TITLE", value "TITLE";
+}
