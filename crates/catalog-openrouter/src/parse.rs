@@ -7,7 +7,7 @@
 //! entry, never the catalog.
 
 use crate::error::CatalogError;
-use router_core::{ModelId, ModelInfo, Pricing};
+use router_core::{ModelId, ModelInfo, Pricing, RawEntry};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -159,6 +159,7 @@ fn model_from_entry(entry: Value) -> Result<ModelInfo, String> {
     if !entry.is_object() {
         return Err(format!("entry is {}, not an object", kind_of(&entry)));
     }
+    let kept = RawEntry::from_value(&entry);
     let raw: RawModel = serde_json::from_value(entry).map_err(|e| e.to_string())?;
     let id = raw.id.trim();
     if id.is_empty() {
@@ -189,6 +190,7 @@ fn model_from_entry(entry: Value) -> Result<ModelInfo, String> {
         pricing: Pricing(pricing.into_iter().collect()),
         tokenizer: arch.tokenizer,
         expiration_date: raw.expiration_date,
+        raw: kept,
     })
 }
 
@@ -201,30 +203,48 @@ fn split_modality(m: &str) -> (Vec<String>, Vec<String>) {
     }
 }
 
-/// A model in OpenRouter's `/models` entry shape, for the server's own `GET /models`.
-/// Unknown values are `null`, as upstream writes them.
+/// A model in OpenRouter's `/models` entry shape (every member of its `Model` schema),
+/// built from what the router knows, for a model without its upstream entry (the
+/// embedded catalog). Unknown values are `null` where the schema allows it; a numeric
+/// member the router does not know is `0`.
 pub fn to_openrouter_json(m: &ModelInfo) -> Value {
     let modality = (!m.input_modalities.is_empty() || !m.output_modalities.is_empty())
         .then(|| format!("{}->{}", m.input_modalities.join("+"), m.output_modalities.join("+")));
     json!({
         "id": m.id.as_str(),
+        "canonical_slug": m.id.as_str(),
+        "hugging_face_id": null,
         "name": m.name,
-        "created": m.created,
-        "context_length": m.context_length,
+        "created": m.created.unwrap_or(0),
+        "description": "",
+        "context_length": m.context_length.unwrap_or(0),
         "architecture": {
             "modality": modality,
             "input_modalities": m.input_modalities,
             "output_modalities": m.output_modalities,
             "tokenizer": m.tokenizer,
+            "instruct_type": null,
         },
         "pricing": m.pricing,
         "top_provider": {
             "context_length": m.context_length,
             "max_completion_tokens": m.max_completion_tokens,
+            "is_moderated": false,
         },
+        "per_request_limits": null,
         "supported_parameters": m.supported_parameters,
+        "default_parameters": {},
+        "supported_voices": null,
+        "knowledge_cutoff": null,
         "expiration_date": m.expiration_date,
+        "links": {"details": format!("/api/v1/models/{}/endpoints", m.id)},
     })
+}
+
+/// A model's `/models` entry as upstream served it when the catalog kept it, else
+/// built by [`to_openrouter_json`].
+pub fn openrouter_entry(m: &ModelInfo) -> Value {
+    m.raw.as_ref().and_then(|r| serde_json::from_str(r.get()).ok()).unwrap_or_else(|| to_openrouter_json(m))
 }
 
 #[cfg(test)]
@@ -367,7 +387,32 @@ mod tests {
         assert_eq!(back[0]["top_provider"]["max_completion_tokens"], json!(4096));
         assert_eq!(back[1]["top_provider"]["max_completion_tokens"], Value::Null);
         assert_eq!(back[2]["architecture"]["modality"], Value::Null);
+        assert_eq!(back[2]["links"]["details"], json!("/api/v1/models/acme/bare/endpoints"));
         let again = parse_models(&serde_json::to_vec(&back).expect("serialise")).expect("parse again");
-        assert_eq!(again.models, p.models);
+        let known = |models: &[ModelInfo]| -> Vec<ModelInfo> {
+            models
+                .iter()
+                .cloned()
+                .map(|m| ModelInfo { raw: None, created: m.created.filter(|&c| c != 0), ..m })
+                .collect()
+        };
+        let mut expected = known(&p.models);
+        // An unknown context length is written as 0 (the schema wants a number).
+        expected[2].context_length = Some(0);
+        assert_eq!(known(&again.models), expected);
+    }
+
+    #[test]
+    fn keeps_each_entry_as_served() {
+        let p = check(&format!("[{FREE_ENTRY},{PAID_ENTRY}]"), &["acme/chat-7b:free", "acme/big"], &[]);
+        let served: Value = serde_json::from_str(FREE_ENTRY).expect("entry");
+        let kept = openrouter_entry(&p.models[0]);
+        assert_eq!(kept, served, "every field, unknown ones included");
+        assert_eq!(kept["reasoning"], json!({"mandatory": false}));
+        // The kept entry survives the cache's serde round trip.
+        let text = serde_json::to_string(&p.models).expect("serialise");
+        let back: Vec<ModelInfo> = serde_json::from_str(&text).expect("parse");
+        assert_eq!(back, p.models);
+        assert_eq!(openrouter_entry(&back[0]), served);
     }
 }

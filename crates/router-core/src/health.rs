@@ -225,7 +225,8 @@ impl HealthState {
                 let until = err.reset_at.filter(|&t| t > now).unwrap_or_else(|| now.next_utc_midnight());
                 self.quota.block_account(until, "upstream daily free-model cap reached");
             }
-            ErrorKind::ContextTooLong | ErrorKind::BadRequest | ErrorKind::Auth => {}
+            // An empty answer is this request's refusal or filter, not the model's health.
+            ErrorKind::ContextTooLong | ErrorKind::BadRequest | ErrorKind::Auth | ErrorKind::EmptyAnswer => {}
         }
     }
 

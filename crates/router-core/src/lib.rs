@@ -46,6 +46,7 @@
 // The modules in dependency order: each uses only modules above it (checked by
 // `cargo xtask modules`; docs/architecture.md draws the same order).
 pub mod catalog;
+pub mod classify;
 pub mod error;
 pub mod explain;
 pub mod filter;
@@ -63,12 +64,13 @@ pub mod time;
 pub mod upstream;
 
 pub use catalog::{CatalogSnapshot, CatalogSource, CatalogStats};
+pub use classify::{LimitHeaders, LimitSource, classify_http, classify_in_band};
 pub use error::RouteError;
 pub use explain::{CoolingEntry, Explanation, RejectedEntry};
 pub use filter::{Filtered, Reason, Rejection, Shortfall, filter};
 pub use free::{NotFree, is_free, not_free_reasons};
 pub use health::{Cooldown, CooldownCause, HealthPolicy, HealthState};
-pub use model::{CapSet, Capability, ModelId, ModelInfo, Pricing};
+pub use model::{CapSet, Capability, ModelId, ModelInfo, Pricing, RawEntry};
 pub use ports::{Catalog, ChatTransport, Clock, FixedCatalog, StateStore, StoreError};
 pub use quota::{QuotaBlock, QuotaPolicy, QuotaReport, QuotaScope, QuotaState};
 pub use request::{ChatRequest, ROUTER_MODEL_ID, RequestError, Requirements, Target};

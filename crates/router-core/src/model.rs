@@ -274,6 +274,39 @@ pub struct ModelInfo {
     /// `YYYY-MM-DD`, as served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiration_date: Option<String>,
+    /// The whole entry as upstream served it (every field, unknown ones included), for
+    /// passing it on untouched; `None` for an entry built here (tests, the embedded
+    /// catalog).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<RawEntry>,
+}
+
+/// One upstream catalog entry as served: compact JSON text, shared, compared by text.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RawEntry(Arc<serde_json::value::RawValue>);
+
+impl RawEntry {
+    /// The entry's compact JSON text.
+    pub fn from_value(entry: &serde_json::Value) -> Option<RawEntry> {
+        serde_json::value::to_raw_value(entry).ok().map(|b| RawEntry(Arc::from(b)))
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The JSON value, for writing it out with other values.
+    pub fn as_raw(&self) -> &serde_json::value::RawValue {
+        &self.0
+    }
+}
+
+impl PartialEq for RawEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
 }
 
 impl ModelInfo {
@@ -292,6 +325,7 @@ impl ModelInfo {
             pricing: Pricing::default(),
             tokenizer: None,
             expiration_date: None,
+            raw: None,
         }
     }
 

@@ -62,6 +62,9 @@ pub enum ErrorKind {
     Auth,
     /// A mid-stream error chunk or an answer that could not be read.
     Protocol,
+    /// A 200 that says nothing: no content, no tool calls, and a finish other than
+    /// `length` (a refusal or a filter), or only reasoning when none was asked for.
+    EmptyAnswer,
 }
 
 impl ErrorKind {
@@ -76,6 +79,7 @@ impl ErrorKind {
                 | ErrorKind::Connection
                 | ErrorKind::ContextTooLong
                 | ErrorKind::Protocol
+                | ErrorKind::EmptyAnswer
         )
     }
 
@@ -97,6 +101,7 @@ impl ErrorKind {
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::Auth => "auth",
             ErrorKind::Protocol => "protocol",
+            ErrorKind::EmptyAnswer => "empty_answer",
         }
     }
 
@@ -105,7 +110,7 @@ impl ErrorKind {
         match self {
             ErrorKind::RateLimitedModel | ErrorKind::RateLimitedAccount | ErrorKind::DailyCapReached => 429,
             ErrorKind::ModelUnavailable => 404,
-            ErrorKind::ServerError | ErrorKind::Connection | ErrorKind::Protocol => 502,
+            ErrorKind::ServerError | ErrorKind::Connection | ErrorKind::Protocol | ErrorKind::EmptyAnswer => 502,
             ErrorKind::Timeout => 504,
             ErrorKind::ContextTooLong | ErrorKind::BadRequest => 400,
             ErrorKind::Auth => 401,

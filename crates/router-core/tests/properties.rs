@@ -523,7 +523,7 @@ impl ChatTransport for Recorder {
             Fault::Answer => Ok(UpstreamResponse {
                 status: 200,
                 headers: Vec::new(),
-                body: Body::Full(Bytes::from(json!({"model": "upstream/other-name", "choices": []}).to_string())),
+                body: Body::Full(Bytes::from(json!({"model": "upstream/other-name", "choices": [{"message": {"content": "hello"}}]}).to_string())),
                 elapsed: Duration::ZERO,
             }),
             Fault::ErrorFirst(code) => {

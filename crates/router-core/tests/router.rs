@@ -280,11 +280,12 @@ fn success_names_the_model_and_the_attempt_count() {
 
 #[test]
 fn the_model_is_written_into_bodies_that_lack_it() {
-    let (t, _) = scripted(|_, _| full(r#"{"id":"gen-2","choices":[]}"#));
+    let (t, _) = scripted(|_, _| full(r#"{"id":"gen-2","choices":[{"message":{"content":"x"}}]}"#));
     let (r, _) = router(t, None, quiet_config(3));
     let routed = route(&r, &plain(), 1).expect("routed");
     let chosen = routed.report.model.clone().expect("a model").to_string();
-    assert_eq!(body_json(&routed.response), json!({"id": "gen-2", "choices": [], "model": chosen}));
+    let choices = json!([{"message": {"content": "x"}}]);
+    assert_eq!(body_json(&routed.response), json!({"id": "gen-2", "choices": choices, "model": chosen}));
 }
 
 #[test]

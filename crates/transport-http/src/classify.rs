@@ -1,202 +1,33 @@
-//! Error classification: turns an upstream failure (status, headers, OpenRouter error
-//! body) into a typed [`TransportError`] whose kind the core can act on. Pure.
+//! Error classification of HTTP answers: reads the rate-limit headers and hands the
+//! status, those headers and OpenRouter's error body to the core's one classifier
+//! ([`router_core::classify`]), which classifies errors inside a 200 by the same rules.
 
 use reqwest::header::HeaderMap;
-use router_core::{ErrorKind, Timestamp, TransportError};
-use serde_json::Value;
-use std::time::Duration;
-
-/// Longest upstream text kept in a message (raw provider errors can be whole pages).
-const MAX_TEXT: usize = 1000;
-
-/// A daily limit's `X-RateLimit-Reset` lies more than this far ahead; a per-minute
-/// limit resets within a minute.
-const DAILY_RESET_HORIZON_MS: u64 = 5 * 60_000;
-
-/// The daily free-model caps OpenRouter announces in `X-RateLimit-Limit`.
-const DAILY_LIMITS: &[u64] = &[50, 1000];
+use router_core::classify::{LimitHeaders, classify_http, parse_retry_after};
+use router_core::{Timestamp, TransportError};
 
 /// Classifies a non-2xx upstream answer. `now` dates the rate-limit headers.
 pub fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: Timestamp) -> TransportError {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let error = parsed.as_ref().and_then(|v| v.get("error")).filter(|e| e.is_object());
-    let upstream_message = error.and_then(|e| e.get("message")).and_then(Value::as_str);
-    let metadata = error.and_then(|e| e.get("metadata")).filter(|m| !m.is_null()).cloned();
-    let raw = metadata.as_ref().and_then(|m| m.get("raw")).and_then(raw_text);
-
-    let mut message = match upstream_message {
-        Some(m) if !m.trim().is_empty() => m.trim().to_owned(),
-        // Not OpenRouter's JSON (a proxy's HTML page, an empty body): keep a little of it.
-        _ => {
-            let text = String::from_utf8_lossy(body);
-            let text = text.trim();
-            if text.is_empty() || parsed.is_some() {
-                format!("upstream answered {status}")
-            } else {
-                format!("upstream answered {status}: {}", truncate(text))
-            }
-        }
+    let limits = LimitHeaders {
+        limit: header_u64(headers, "x-ratelimit-limit"),
+        remaining: header_u64(headers, "x-ratelimit-remaining"),
+        reset: header_u64(headers, "x-ratelimit-reset"),
+        retry_after: headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after),
     };
-    // The real reason behind "Provider returned error" is in `metadata.raw`.
-    if let Some(raw) = raw.as_deref().map(str::trim).filter(|r| !r.is_empty() && !message.contains(*r)) {
-        message = format!("{message}: {}", truncate(raw));
-    }
-
-    let text = format!("{} {}", message, error_type(metadata.as_ref())).to_lowercase();
-    let limit =
-        header_u64(headers, "x-ratelimit-limit").or_else(|| meta_header(metadata.as_ref(), "X-RateLimit-Limit"));
-    let remaining = header_u64(headers, "x-ratelimit-remaining")
-        .or_else(|| meta_header(metadata.as_ref(), "X-RateLimit-Remaining"));
-    let reset_at = header_u64(headers, "x-ratelimit-reset")
-        .or_else(|| meta_header(metadata.as_ref(), "X-RateLimit-Reset"))
-        .map(epoch_to_timestamp);
-    let availability = error.is_some_and(|e| e.get("availability").is_some_and(|a| !a.is_null()));
-
-    let kind = match status {
-        429 => {
-            let top = upstream_message.unwrap_or("").to_lowercase();
-            rate_limit_kind(&top, &text, metadata.as_ref(), limit, remaining, reset_at, now)
-        }
-        401 | 402 => ErrorKind::Auth,
-        // A moderation refusal is about this request, not the key.
-        403 if text.contains("flagged") || metadata.as_ref().is_some_and(|m| m.get("flagged_input").is_some()) => {
-            ErrorKind::BadRequest
-        }
-        403 => ErrorKind::Auth,
-        404 | 410 => ErrorKind::ModelUnavailable,
-        _ if availability || is_unavailable(&text) => ErrorKind::ModelUnavailable,
-        408 => ErrorKind::Timeout,
-        _ if is_context_length(&text) && (400..500).contains(&status) => ErrorKind::ContextTooLong,
-        400..=499 => ErrorKind::BadRequest,
-        500..=599 => ErrorKind::ServerError,
-        _ => ErrorKind::Protocol,
-    };
-
-    let mut err = TransportError::new(kind, message).with_status(status);
-    err.metadata = metadata;
-    if let Some(d) = retry_after(headers) {
-        err = err.with_retry_after(d);
-    }
-    if let Some(t) = reset_at.filter(|_| matches!(kind, ErrorKind::DailyCapReached | ErrorKind::RateLimitedAccount)) {
-        err = err.with_reset_at(t);
-    }
-    err
-}
-
-/// `top` is OpenRouter's own message (the account's limits are named there); `text`
-/// adds the provider's raw message, which must not decide an account-wide block.
-fn rate_limit_kind(
-    top: &str,
-    text: &str,
-    metadata: Option<&Value>,
-    limit: Option<u64>,
-    remaining: Option<u64>,
-    reset_at: Option<Timestamp>,
-    now: Timestamp,
-) -> ErrorKind {
-    if top.contains("free-models-per-day") {
-        return ErrorKind::DailyCapReached;
-    }
-    if top.contains("free-models-per-min") {
-        return ErrorKind::RateLimitedAccount;
-    }
-    // A provider's own 429, relayed by OpenRouter: only this model is affected.
-    if text.contains("rate-limited upstream")
-        || text.contains("provider returned error")
-        || metadata.is_some_and(|m| m.get("provider_name").is_some_and(|p| !p.is_null()))
-    {
-        return ErrorKind::RateLimitedModel;
-    }
-    if remaining == Some(0) {
-        let daily_limit = limit.is_some_and(|l| DAILY_LIMITS.contains(&l));
-        let far_reset =
-            reset_at.is_some_and(|r| r.saturating_since(now) > Duration::from_millis(DAILY_RESET_HORIZON_MS));
-        return if daily_limit || far_reset { ErrorKind::DailyCapReached } else { ErrorKind::RateLimitedAccount };
-    }
-    if limit.is_some() || remaining.is_some() {
-        return ErrorKind::RateLimitedAccount;
-    }
-    // A bare 429 names no scope: assume the model, so another one may still answer.
-    ErrorKind::RateLimitedModel
-}
-
-const UNAVAILABLE: &[&str] = &[
-    "no endpoints found",
-    "deprecated",
-    "no longer available",
-    "is not available",
-    "not a valid model id",
-    "model not found",
-    "free period has ended",
-    "free variant",
-    "has been discontinued",
-];
-
-fn is_unavailable(text: &str) -> bool {
-    UNAVAILABLE.iter().any(|p| text.contains(p))
-}
-
-const CONTEXT_LENGTH: &[&str] = &[
-    "maximum context length",
-    "context length",
-    "context_length",
-    "context window",
-    "too many tokens",
-    "prompt is too long",
-    "input is too long",
-];
-
-fn is_context_length(text: &str) -> bool {
-    CONTEXT_LENGTH.iter().any(|p| text.contains(p))
-}
-
-fn error_type(metadata: Option<&Value>) -> &str {
-    metadata.and_then(|m| m.get("error_type")).and_then(Value::as_str).unwrap_or("")
-}
-
-/// `metadata.raw` is usually a string, sometimes a provider's JSON object.
-fn raw_text(raw: &Value) -> Option<String> {
-    match raw {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
-fn truncate(s: &str) -> &str {
-    match s.char_indices().nth(MAX_TEXT) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
+    classify_http(status, &limits, body, now)
 }
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
-/// OpenRouter repeats the rate-limit headers in `metadata.headers`.
-fn meta_header(metadata: Option<&Value>, name: &str) -> Option<u64> {
-    let v = metadata?.get("headers")?.get(name)?;
-    v.as_u64().or_else(|| v.as_str()?.trim().parse().ok())
-}
-
-/// `X-RateLimit-Reset` is epoch milliseconds; a value that can only be seconds
-/// (before 1973 as milliseconds) is read as seconds.
-fn epoch_to_timestamp(v: u64) -> Timestamp {
-    if v < 100_000_000_000 { Timestamp::from_secs(v) } else { Timestamp::from_millis(v) }
-}
-
-/// `Retry-After` in (possibly fractional) seconds. HTTP dates are not used by OpenRouter.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get("retry-after")?.to_str().ok()?.trim();
-    let secs: f64 = v.parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use reqwest::header::{HeaderName, HeaderValue};
+    use router_core::ErrorKind;
+    use serde_json::Value;
+    use std::time::Duration;
 
     const NOW: Timestamp = Timestamp::from_millis(1_780_000_000_000);
 
@@ -273,6 +104,23 @@ mod tests {
         check(429, &[], bare, ErrorKind::RateLimitedModel, "Rate limit exceeded");
         let e = check(429, &[("retry-after", "1.5")], "", ErrorKind::RateLimitedModel, "upstream answered 429");
         assert_eq!(e.retry_after, Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn limit_source_with_headers() {
+        // A shared-capacity 429 carries the account's headers too; it still cools one model.
+        let body = r#"{"error":{"code":429,"message":"x/y:free is limited to 8 requests per minute","metadata":{"limit_source":"openrouter_shared_capacity"}}}"#;
+        let e = check(
+            429,
+            &[("x-ratelimit-limit", "50"), ("x-ratelimit-remaining", "0"), ("retry-after", "20")],
+            body,
+            ErrorKind::RateLimitedModel,
+            "8 requests",
+        );
+        assert_eq!(e.retry_after, Some(Duration::from_secs(20)), "Retry-After wins over the stated window");
+        let daily = r#"{"error":{"code":429,"message":"Rate limit exceeded","metadata":{"limit_source":"openrouter_free_tier_daily"}}}"#;
+        let e = check(429, &[("x-ratelimit-reset", "1780012800000")], daily, ErrorKind::DailyCapReached, "exceeded");
+        assert_eq!(e.reset_at, Some(Timestamp::from_millis(1_780_012_800_000)));
     }
 
     #[test]

@@ -33,6 +33,8 @@ use std::time::Duration;
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// How long after a request began a new attempt may still start, by default.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
+/// Whether an empty answer (no content, no tool calls) falls back like a 5xx, by default.
+pub const DEFAULT_EMPTY_ANSWERS_FAIL: bool = true;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouterConfig {
@@ -43,6 +45,9 @@ pub struct RouterConfig {
     pub health: HealthPolicy,
     /// The account's limits at start (see [`Router::set_quota_limits`]).
     pub quota: QuotaPolicy,
+    /// A 200 without content or tool calls (a refusal, a filter, reasoning alone when
+    /// none was asked for) is a failure that falls back to another model.
+    pub empty_answers_fail: bool,
 }
 
 impl Default for RouterConfig {
@@ -52,6 +57,7 @@ impl Default for RouterConfig {
             deadline: DEFAULT_DEADLINE,
             health: HealthPolicy::default(),
             quota: QuotaPolicy::default(),
+            empty_answers_fail: DEFAULT_EMPTY_ANSWERS_FAIL,
         }
     }
 }
@@ -166,6 +172,15 @@ impl Router {
         self.health().cooldowns(self.now(), fetched)
     }
 
+    /// How an answer to `req` is judged before it becomes the client's.
+    fn judge(&self, req: &ChatRequest) -> commit::Judge {
+        commit::Judge {
+            now: self.now(),
+            empty_fails: self.config.empty_answers_fail,
+            reasoning_counts: req.requirements().caps.contains(crate::model::Capability::Reasoning),
+        }
+    }
+
     /// Error chunks seen in streams after they were committed to a client.
     pub fn stream_errors(&self) -> u64 {
         self.stream_errors.load(Ordering::Relaxed)
@@ -195,6 +210,12 @@ impl Router {
             let index = {
                 let mut health = self.health();
                 match next_pick(&mut plan, &snap, &health, &tried, min_context, &mut rng, now) {
+                    // The free rule again at the time of this call: a model that expired
+                    // while the request was falling back is never called.
+                    Ok(i) if !snap.entries()[i].is_free(now) => {
+                        tried.push(i);
+                        continue;
+                    }
                     Ok(i) => {
                         if let Err(block) = health.reserve(&self.quota_policy(), now) {
                             let retry_after = block.until.saturating_since(now);
@@ -215,7 +236,7 @@ impl Router {
             let model = snap.entries()[index].info.id.clone();
             let body = Bytes::from(req.body_for(&model));
             let result = match self.ports.transport.send(&model, body, req.is_stream()).await {
-                Ok(resp) => commit(resp, &model, &self.stream_errors).await,
+                Ok(resp) => commit(resp, &model, &self.stream_errors, self.judge(req)).await,
                 Err(e) => Err(e),
             };
             match result {
