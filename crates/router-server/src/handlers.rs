@@ -2,7 +2,8 @@
 //! two middlewares (client keys, and the per-request log line and counters).
 
 use crate::error::ApiError;
-use crate::metrics::{Endpoint, escape, family};
+use crate::events::DecisionContext;
+use crate::metrics::Endpoint;
 use crate::models::{self, ModelsQuery};
 use crate::state::AppState;
 use axum::Json;
@@ -13,11 +14,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, he
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use router_core::{
-    Body as UpstreamBody, CatalogSource, ChatRequest, CooldownCause, RouteError, RouteFailure, RouteReport, Routed,
-};
+use router_core::{Body as UpstreamBody, ChatRequest, RouteError, RouteFailure, RouteReport, Routed};
 use serde_json::json;
-use std::fmt::Write;
 use std::time::Instant;
 
 pub const SEED_HEADER: &str = "x-router-seed";
@@ -80,6 +78,13 @@ fn router_headers(headers: &mut HeaderMap, report: &RouteReport) {
 /// `POST /api/v1/chat/completions` and `/v1/chat/completions`.
 pub async fn chat(State(state): State<AppState>, ChatBody(req, seed): ChatBody) -> Response {
     let seed = seed.unwrap_or_else(|| state.seeds.next());
+    let mut context = DecisionContext {
+        requirements: *req.requirements(),
+        targets: req.targets().to_vec(),
+        seed,
+        stream: req.is_stream(),
+        error: None,
+    };
     let (mut resp, report) = match state.router.route(&req, seed).await {
         Ok(Routed { response, report }) => {
             let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
@@ -112,10 +117,14 @@ pub async fn chat(State(state): State<AppState>, ChatBody(req, seed): ChatBody) 
             *resp.headers_mut() = passed;
             (resp, report)
         }
-        Err(RouteFailure { error, report }) => (ApiError::from_route(&error).into_response(), report),
+        Err(RouteFailure { error, report }) => {
+            context.error = Some((error.error_type(), error.to_string()));
+            (ApiError::from_route(&error).into_response(), report)
+        }
     };
     router_headers(resp.headers_mut(), &report);
     resp.extensions_mut().insert(report);
+    resp.extensions_mut().insert(context);
     resp
 }
 
@@ -183,66 +192,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut out = String::with_capacity(4096);
     state.metrics.render_into(&mut out);
-    let router = &state.router;
-    let now = router.now();
-
-    family(&mut out, "router_stream_errors_total", "counter", "Error chunks in streams already sent to a client");
-    let _ = writeln!(out, "router_stream_errors_total {}", router.stream_errors());
-
-    family(&mut out, "router_models_in_cooldown", "gauge", "Models left out of selection now, by cause");
-    let cooldowns = router.cooldowns();
-    for (cause, label) in [
-        (CooldownCause::RateLimited, "rate_limited"),
-        (CooldownCause::Unavailable, "unavailable"),
-        (CooldownCause::CircuitOpen, "circuit_open"),
-        (CooldownCause::ProbeInFlight, "probe_in_flight"),
-    ] {
-        let n = cooldowns.iter().filter(|(_, c)| c.cause == cause).count();
-        let _ = writeln!(out, "router_models_in_cooldown{{cause=\"{label}\"}} {n}");
-    }
-
-    let q = router.quota_report();
-    family(&mut out, "router_quota_used", "gauge", "Upstream requests counted in the current window");
-    let _ = writeln!(out, "router_quota_used{{window=\"minute\"}} {}", q.minute_used);
-    let _ = writeln!(out, "router_quota_used{{window=\"day\"}} {}", q.day_used);
-    family(&mut out, "router_quota_limit", "gauge", "Configured upstream request limit per window (absent: none)");
-    family(&mut out, "router_quota_remaining", "gauge", "Upstream requests left in the current window");
-    for (window, used, limit) in [("minute", q.minute_used, q.minute_limit), ("day", q.day_used, q.day_limit)] {
-        if let Some(limit) = limit {
-            let _ = writeln!(out, "router_quota_limit{{window=\"{window}\"}} {limit}");
-            let _ = writeln!(out, "router_quota_remaining{{window=\"{window}\"}} {}", limit.saturating_sub(used));
-        }
-    }
-    family(
-        &mut out,
-        "router_quota_blocked",
-        "gauge",
-        "1 while the account is blocked (a limit reached upstream or here)",
-    );
-    let _ = writeln!(out, "router_quota_blocked {}", u8::from(q.blocked_until.is_some()));
-
-    let stats = router.catalog().stats(now);
-    let source = match stats.source {
-        CatalogSource::Live { .. } => "live",
-        CatalogSource::DiskCache { .. } => "disk_cache",
-        CatalogSource::Embedded { .. } => "embedded",
-        CatalogSource::File { .. } => "file",
-        CatalogSource::Memory => "memory",
-    };
-    family(&mut out, "router_catalog_info", "gauge", "The catalog in use, by source");
-    let _ = writeln!(out, "router_catalog_info{{source=\"{}\"}} 1", escape(source));
-    family(&mut out, "router_catalog_models", "gauge", "Models in the catalog");
-    let _ = writeln!(out, "router_catalog_models {}", stats.models);
-    family(&mut out, "router_catalog_free_models", "gauge", "Free models in the catalog");
-    let _ = writeln!(out, "router_catalog_free_models {}", stats.free_models);
-    family(&mut out, "router_catalog_age_seconds", "gauge", "Time since the catalog's data was fetched");
-    let _ = writeln!(out, "router_catalog_age_seconds {}", stats.age_secs);
-    if let Some(c) = &state.catalog {
-        let s = c.stats();
-        family(&mut out, "router_catalog_refreshes_total", "counter", "Catalog refreshes, by result");
-        let _ = writeln!(out, "router_catalog_refreshes_total{{result=\"ok\"}} {}", s.refreshes_ok);
-        let _ = writeln!(out, "router_catalog_refreshes_total{{result=\"failed\"}} {}", s.refreshes_failed);
-    }
+    crate::metrics::render_status(&crate::status::StatusReport::read(&state), &mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
 }
 
@@ -278,14 +228,22 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     match resp.extensions_mut().remove::<RouteReport>() {
         Some(report) => {
             let overhead = total.saturating_sub(report.upstream_time());
-            state.metrics.record_route(&report, overhead);
+            let model = report.model.clone();
+            let (attempts, candidates) = (report.attempts.len(), report.candidates);
+            match resp.extensions_mut().remove::<DecisionContext>() {
+                Some(context) => {
+                    let now = state.router.now();
+                    state.metrics.record_routed(now, context, report, status, total, overhead);
+                }
+                None => state.metrics.record_route(&report, overhead),
+            }
             tracing::info!(
                 method = %method,
                 path = uri.path(),
                 status,
-                model = report.model.as_ref().map_or("-", |m| m.as_str()),
-                attempts = report.attempts.len(),
-                candidates = report.candidates,
+                model = model.as_ref().map_or("-", |m| m.as_str()),
+                attempts,
+                candidates,
                 total_us,
                 overhead_us = u64::try_from(overhead.as_micros()).unwrap_or(u64::MAX),
                 "request"

@@ -4,13 +4,16 @@
 
 pub mod compose;
 pub mod config;
+pub mod dashboard;
 pub mod error;
+pub mod events;
 pub mod fds;
 pub mod handlers;
 pub mod metrics;
 pub mod models;
 pub mod shard;
 pub mod state;
+pub mod status;
 
 pub use compose::{Background, BuildError, Server, build, build_sharded};
 pub use config::{Config, ConfigError, LogFormat};
@@ -38,7 +41,9 @@ pub fn app(state: AppState) -> axum::Router {
         .route("/v1/chat/completions", post(chat))
         .route("/api/v1/models", get(list_models))
         .route("/v1/models", get(list_models))
-        .route("/api/v1/router/explain", post(explain));
+        .route("/api/v1/router/explain", post(explain))
+        .route("/api/v1/router/status", get(status::status))
+        .route("/api/v1/router/events", get(events::events));
     if state.client_keys.required() {
         api = api.route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     }
@@ -47,6 +52,9 @@ pub fn app(state: AppState) -> axum::Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/dashboard", get(dashboard::index))
+        .route("/dashboard/app.css", get(dashboard::css))
+        .route("/dashboard/app.js", get(dashboard::js))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))

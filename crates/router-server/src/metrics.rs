@@ -1,13 +1,25 @@
-//! Counters kept on the request path (atomics, one short lock for per-model attempts)
-//! and their rendering in the Prometheus text format, written by hand: a dozen metric
-//! families do not justify a metrics framework on the hot path.
+//! Counters kept on the request path (atomics, one short lock for per-model attempts),
+//! the recent activity behind the dashboard (per-minute trends, each model's last
+//! attempts, the decisions log), and their rendering in the Prometheus text format,
+//! written by hand: a dozen metric families do not justify a metrics framework on the
+//! hot path. The router's own figures come from [`crate::status::StatusReport`], the
+//! read model that also feeds `GET /api/v1/router/status`, so that nothing is computed
+//! twice.
 
-use router_core::{Attempt, ModelId, RouteReport};
-use std::collections::BTreeMap;
+use crate::events::{Decision, DecisionContext, DecisionLog};
+use crate::status::StatusReport;
+use router_core::{Attempt, CooldownCause, ModelId, RouteReport, Timestamp};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Minutes of per-minute request counts kept for the trends.
+pub const TREND_MINUTES: usize = 60;
+/// Attempts per model kept for its recent success rate and latency.
+pub const RECENT_ATTEMPTS: usize = 20;
 
 /// Which endpoint a request hit, a label of `router_requests_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,11 +28,14 @@ pub enum Endpoint {
     Models,
     Explain,
     Probe,
+    /// The dashboard page and its status and events APIs.
+    Dashboard,
     Other,
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 5] = [Endpoint::Chat, Endpoint::Models, Endpoint::Explain, Endpoint::Probe, Endpoint::Other];
+    const ALL: [Endpoint; 6] =
+        [Endpoint::Chat, Endpoint::Models, Endpoint::Explain, Endpoint::Probe, Endpoint::Dashboard, Endpoint::Other];
 
     pub fn of_path(path: &str) -> Endpoint {
         match path {
@@ -28,6 +43,8 @@ impl Endpoint {
             "/api/v1/models" | "/v1/models" => Endpoint::Models,
             "/api/v1/router/explain" => Endpoint::Explain,
             "/healthz" | "/readyz" | "/metrics" => Endpoint::Probe,
+            "/api/v1/router/status" | "/api/v1/router/events" => Endpoint::Dashboard,
+            p if p == "/dashboard" || p.starts_with("/dashboard/") => Endpoint::Dashboard,
             _ => Endpoint::Other,
         }
     }
@@ -38,6 +55,7 @@ impl Endpoint {
             Endpoint::Models => "models",
             Endpoint::Explain => "explain",
             Endpoint::Probe => "probe",
+            Endpoint::Dashboard => "dashboard",
             Endpoint::Other => "other",
         }
     }
@@ -81,6 +99,11 @@ pub struct Metrics {
     /// Failed attempts on a model another request had meanwhile found cooling.
     raced: AtomicU64,
     overhead: Histogram,
+    activity: Mutex<Activity>,
+    decisions: DecisionLog,
+    started: Instant,
+    /// The serving loop's counters (open and refused connections, local exhaustion).
+    pub serve: std::sync::Arc<crate::limits::ServeStats>,
 }
 
 impl Default for Metrics {
@@ -97,7 +120,54 @@ impl Metrics {
             fallbacks: AtomicU64::new(0),
             raced: AtomicU64::new(0),
             overhead: Histogram::new(),
+            activity: Mutex::new(Activity::default()),
+            decisions: DecisionLog::default(),
+            started: Instant::now(),
+            serve: std::sync::Arc::default(),
         }
+    }
+
+    /// Time since these counters were created (the server's start).
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The log of recent routing decisions and its live subscribers.
+    pub fn decisions(&self) -> &DecisionLog {
+        &self.decisions
+    }
+
+    /// Records one routed request everywhere it shows: the counters and histogram, the
+    /// trends, each model's recent attempts, and the decisions log (published last, so a
+    /// subscriber that sees the decision finds the figures already updated).
+    pub fn record_decision(&self, decision: Decision) {
+        self.record_route(&decision.report, decision.overhead);
+        self.activity.lock().unwrap_or_else(PoisonError::into_inner).record(&decision);
+        self.decisions.publish(decision);
+    }
+
+    /// Builds and records a decision from what the chat handler and the middleware know.
+    pub fn record_routed(
+        &self,
+        at: Timestamp,
+        context: DecisionContext,
+        report: RouteReport,
+        status: u16,
+        total: Duration,
+        overhead: Duration,
+    ) {
+        self.record_decision(Decision { id: 0, at, context, report, status, total, overhead });
+    }
+
+    /// Requests per minute by outcome and by model, over the last [`TREND_MINUTES`]
+    /// minutes up to `now` (empty minutes included), oldest first.
+    pub fn trends(&self, now: Timestamp) -> Vec<MinuteView> {
+        self.activity.lock().unwrap_or_else(PoisonError::into_inner).trends(now)
+    }
+
+    /// Each model's recent attempts, summarised.
+    pub fn recent_by_model(&self) -> HashMap<ModelId, RecentView> {
+        self.activity.lock().unwrap_or_else(PoisonError::into_inner).recent_views()
     }
 
     pub fn record_request(&self, endpoint: Endpoint, status: u16) {
@@ -182,7 +252,176 @@ impl Metrics {
         let sum = self.overhead.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
         let _ = writeln!(out, "{name}_sum {sum}");
         let _ = writeln!(out, "{name}_count {cumulative}");
+        self.serve.render_into(out);
     }
+}
+
+/// One minute of routed requests.
+#[derive(Debug, Default)]
+struct Minute {
+    /// Minutes since the Unix epoch.
+    index: u64,
+    outcomes: BTreeMap<&'static str, u32>,
+    models: BTreeMap<ModelId, u32>,
+}
+
+/// One attempt remembered for a model's recent figures.
+#[derive(Clone, Copy, Debug)]
+struct Recent {
+    ok: bool,
+    elapsed: Duration,
+}
+
+/// The recent activity: per-minute counts and each model's last attempts.
+#[derive(Debug, Default)]
+struct Activity {
+    minutes: VecDeque<Minute>,
+    recent: HashMap<ModelId, VecDeque<Recent>>,
+}
+
+impl Activity {
+    fn record(&mut self, d: &Decision) {
+        let index = d.at.minute();
+        if self.minutes.back().is_none_or(|m| m.index < index) {
+            self.minutes.push_back(Minute { index, ..Minute::default() });
+        }
+        let oldest = index.saturating_sub(TREND_MINUTES as u64 - 1);
+        while self.minutes.front().is_some_and(|m| m.index < oldest) {
+            self.minutes.pop_front();
+        }
+        // A clock that went back a little: count in the minute it names, if still kept.
+        if let Some(m) = self.minutes.iter_mut().rev().find(|m| m.index == index) {
+            *m.outcomes.entry(d.outcome()).or_insert(0) += 1;
+            if let Some(model) = &d.report.model {
+                *m.models.entry(model.clone()).or_insert(0) += 1;
+            }
+        }
+        for a in &d.report.attempts {
+            // A raced failure says nothing new about the model: it was already cooling.
+            if a.raced {
+                continue;
+            }
+            let q = self.recent.entry(a.model.clone()).or_default();
+            if q.len() == RECENT_ATTEMPTS {
+                q.pop_front();
+            }
+            q.push_back(Recent { ok: a.failure.is_none(), elapsed: a.elapsed });
+        }
+    }
+
+    fn trends(&self, now: Timestamp) -> Vec<MinuteView> {
+        let last = now.minute();
+        let first = last.saturating_sub(TREND_MINUTES as u64 - 1);
+        (first..=last)
+            .map(|index| {
+                let start = Timestamp::from_millis(index * 60_000);
+                match self.minutes.iter().find(|m| m.index == index) {
+                    Some(m) => MinuteView {
+                        start,
+                        total: m.outcomes.values().sum(),
+                        outcomes: m.outcomes.clone(),
+                        models: m.models.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                    },
+                    None => MinuteView { start, total: 0, outcomes: BTreeMap::new(), models: BTreeMap::new() },
+                }
+            })
+            .collect()
+    }
+
+    fn recent_views(&self) -> HashMap<ModelId, RecentView> {
+        self.recent
+            .iter()
+            .map(|(id, q)| {
+                let ok = q.iter().filter(|r| r.ok).count();
+                let mut times: Vec<Duration> = q.iter().filter(|r| r.ok).map(|r| r.elapsed).collect();
+                times.sort_unstable();
+                let median = times.get(times.len() / 2).map(|d| (d.as_secs_f64() * 1e4).round() / 10.0);
+                let view = RecentView {
+                    attempts: q.len(),
+                    ok,
+                    success_rate: ok as f64 / q.len().max(1) as f64,
+                    median_latency_ms: median,
+                };
+                (id.clone(), view)
+            })
+            .collect()
+    }
+}
+
+/// Requests routed in one minute.
+#[derive(Clone, Debug, Serialize)]
+pub struct MinuteView {
+    /// The minute's first millisecond since the Unix epoch.
+    pub start: Timestamp,
+    pub total: u32,
+    /// By outcome: `ok` or the error's type.
+    pub outcomes: BTreeMap<&'static str, u32>,
+    /// By the model that answered.
+    pub models: BTreeMap<ModelId, u32>,
+}
+
+/// A model's last attempts (at most [`RECENT_ATTEMPTS`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct RecentView {
+    pub attempts: usize,
+    pub ok: usize,
+    pub success_rate: f64,
+    /// Of the successful attempts, time to the answer's head.
+    pub median_latency_ms: Option<f64>,
+}
+
+/// The router's families, from the read model: cooldowns, quotas, the catalog, the pool.
+pub(crate) fn render_status(report: &StatusReport, out: &mut String) {
+    family(out, "router_stream_errors_total", "counter", "Error chunks in streams already sent to a client");
+    let _ = writeln!(out, "router_stream_errors_total {}", report.stream_errors);
+
+    family(out, "router_models_in_cooldown", "gauge", "Models left out of selection now, by cause");
+    for (cause, label) in [
+        (CooldownCause::RateLimited, "rate_limited"),
+        (CooldownCause::Unavailable, "unavailable"),
+        (CooldownCause::CircuitOpen, "circuit_open"),
+        (CooldownCause::ProbeInFlight, "probe_in_flight"),
+    ] {
+        let n = report.cooldowns.get(cause);
+        let _ = writeln!(out, "router_models_in_cooldown{{cause=\"{label}\"}} {n}");
+    }
+
+    let q = &report.quota;
+    family(out, "router_quota_used", "gauge", "Upstream requests counted in the current window");
+    let _ = writeln!(out, "router_quota_used{{window=\"minute\"}} {}", q.minute.used);
+    let _ = writeln!(out, "router_quota_used{{window=\"day\"}} {}", q.day.used);
+    family(out, "router_quota_limit", "gauge", "Configured upstream request limit per window (absent: none)");
+    family(out, "router_quota_remaining", "gauge", "Upstream requests left in the current window");
+    for (window, w) in [("minute", &q.minute), ("day", &q.day)] {
+        if let (Some(limit), Some(remaining)) = (w.limit, w.remaining) {
+            let _ = writeln!(out, "router_quota_limit{{window=\"{window}\"}} {limit}");
+            let _ = writeln!(out, "router_quota_remaining{{window=\"{window}\"}} {remaining}");
+        }
+    }
+    family(out, "router_quota_blocked", "gauge", "1 while the account is blocked (a limit reached upstream or here)");
+    let _ = writeln!(out, "router_quota_blocked {}", u8::from(q.blocked_until.is_some()));
+
+    let c = &report.catalog;
+    family(out, "router_catalog_info", "gauge", "The catalog in use, by source");
+    let _ = writeln!(out, "router_catalog_info{{source=\"{}\"}} 1", escape(c.source));
+    family(out, "router_catalog_models", "gauge", "Models in the catalog");
+    let _ = writeln!(out, "router_catalog_models {}", c.models);
+    family(out, "router_catalog_free_models", "gauge", "Free models in the catalog");
+    let _ = writeln!(out, "router_catalog_free_models {}", c.free_models);
+    family(out, "router_catalog_age_seconds", "gauge", "Time since the catalog's data was fetched");
+    let _ = writeln!(out, "router_catalog_age_seconds {}", c.age_secs);
+    if let Some(r) = &c.refresh {
+        family(out, "router_catalog_refreshes_total", "counter", "Catalog refreshes, by result");
+        let _ = writeln!(out, "router_catalog_refreshes_total{{result=\"ok\"}} {}", r.ok);
+        let _ = writeln!(out, "router_catalog_refreshes_total{{result=\"failed\"}} {}", r.failed);
+    }
+
+    family(out, "router_pool_models", "gauge", "Models in the dashboard's pool, by state");
+    for (state, n) in &report.pool_states {
+        let _ = writeln!(out, "router_pool_models{{state=\"{state}\"}} {n}");
+    }
+    family(out, "router_uptime_seconds", "gauge", "Time since the server started");
+    let _ = writeln!(out, "router_uptime_seconds {}", report.uptime_secs);
 }
 
 pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -224,6 +463,7 @@ mod tests {
             model: Some(ModelId::new("b:free")),
             candidates: 3,
             attempts: vec![raced, attempt("a\"x:free", Some(ErrorKind::RateLimitedModel)), attempt("b:free", None)],
+            ..RouteReport::default()
         };
         m.record_route(&report, Duration::from_micros(30));
         m.record_route(

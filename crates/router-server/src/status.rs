@@ -1,0 +1,273 @@
+//! The read model behind `GET /api/v1/router/status`, the dashboard and the router's
+//! families in `/metrics`: the pool with each model's state, the quotas, the catalog's
+//! freshness, uptime and version, read once per call from the router and the server's
+//! counters. Upstream keys are not part of it.
+
+use crate::metrics::{MinuteView, RecentView};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use router_core::{Capability, CatalogSource, Cooldown, CooldownCause, ModelId, NotFree, Timestamp, not_free_reasons};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// The upstream every model is reached through; its account holds the quotas.
+pub const PROVIDER: &str = "openrouter";
+
+/// Everything the dashboard shows besides the live decisions.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusReport {
+    pub version: &'static str,
+    /// Milliseconds since the Unix epoch, by the router's clock.
+    pub now: Timestamp,
+    pub started_at: Timestamp,
+    pub uptime_secs: u64,
+    pub catalog: CatalogView,
+    pub quota: QuotaView,
+    /// Free models (and `:free` ones past their expiration date), in id order.
+    pub pool: Vec<PoolEntry>,
+    /// Pool entries by state.
+    pub pool_states: BTreeMap<&'static str, usize>,
+    /// Every model the router is leaving out now, by cause (also those no longer listed).
+    pub cooldowns: CooldownCounts,
+    pub stream_errors: u64,
+    /// Requests per minute over the last hour, oldest first.
+    pub trends: Vec<MinuteView>,
+    /// Live subscribers to the decisions stream.
+    pub event_subscribers: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CatalogView {
+    pub provider: &'static str,
+    /// `live`, `disk_cache`, `embedded`, `file` or `memory`.
+    pub source: &'static str,
+    pub description: String,
+    pub models: usize,
+    pub free_models: usize,
+    pub skipped: usize,
+    pub fetched_at: Timestamp,
+    pub age_secs: u64,
+    /// The background refresh, when the server runs the live catalog.
+    pub refresh: Option<RefreshView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RefreshView {
+    pub ok: u64,
+    pub failed: u64,
+    pub last_error: Option<String>,
+    pub last_attempt_at: Option<Timestamp>,
+    pub last_success_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct QuotaView {
+    pub provider: &'static str,
+    /// The limits are the account's, shared by every model.
+    pub scope: &'static str,
+    pub minute: WindowView,
+    pub day: WindowView,
+    /// Set while requests are refused at once (a limit reached here or upstream).
+    pub blocked_until: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct WindowView {
+    pub used: u32,
+    pub limit: Option<u32>,
+    pub remaining: Option<u32>,
+    /// When the window's count starts again from zero.
+    pub resets_at: Timestamp,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct CooldownCounts {
+    pub rate_limited: usize,
+    pub unavailable: usize,
+    pub circuit_open: usize,
+    pub probe_in_flight: usize,
+}
+
+impl CooldownCounts {
+    pub fn get(&self, cause: CooldownCause) -> usize {
+        match cause {
+            CooldownCause::RateLimited => self.rate_limited,
+            CooldownCause::Unavailable => self.unavailable,
+            CooldownCause::CircuitOpen => self.circuit_open,
+            CooldownCause::ProbeInFlight => self.probe_in_flight,
+        }
+    }
+
+    fn add(&mut self, cause: CooldownCause) {
+        let n = match cause {
+            CooldownCause::RateLimited => &mut self.rate_limited,
+            CooldownCause::Unavailable => &mut self.unavailable,
+            CooldownCause::CircuitOpen => &mut self.circuit_open,
+            CooldownCause::ProbeInFlight => &mut self.probe_in_flight,
+        };
+        *n += 1;
+    }
+}
+
+/// One model of the pool.
+#[derive(Clone, Debug, Serialize)]
+pub struct PoolEntry {
+    pub id: ModelId,
+    pub name: String,
+    /// The id's prefix (`meta-llama` of `meta-llama/llama-3.3-70b-instruct:free`).
+    pub provider: String,
+    pub context_length: Option<u64>,
+    pub max_completion_tokens: Option<u64>,
+    pub vision: bool,
+    pub tools: bool,
+    pub structured_outputs: bool,
+    pub reasoning: bool,
+    /// Every capability the catalog lists for it.
+    pub capabilities: Vec<&'static str>,
+    /// `ready`, `cooling`, `breaker_open`, `probing`, `unavailable` or `expired`.
+    pub state: &'static str,
+    /// When it is eligible again, for the timed states.
+    pub until: Option<Timestamp>,
+    pub reason: Option<String>,
+    pub expires: Option<String>,
+    pub recent: Option<RecentView>,
+}
+
+fn state_of(cooldown: Option<&Cooldown>) -> &'static str {
+    match cooldown.map(|c| c.cause) {
+        None => "ready",
+        Some(CooldownCause::RateLimited) => "cooling",
+        Some(CooldownCause::CircuitOpen) => "breaker_open",
+        Some(CooldownCause::ProbeInFlight) => "probing",
+        Some(CooldownCause::Unavailable) => "unavailable",
+    }
+}
+
+fn source_label(s: &CatalogSource) -> &'static str {
+    match s {
+        CatalogSource::Live { .. } => "live",
+        CatalogSource::DiskCache { .. } => "disk_cache",
+        CatalogSource::Embedded { .. } => "embedded",
+        CatalogSource::File { .. } => "file",
+        CatalogSource::Memory => "memory",
+    }
+}
+
+/// A `:free` variant that is free in every respect but its expiration date.
+fn only_expired(reasons: &[NotFree]) -> bool {
+    !reasons.is_empty() && reasons.iter().all(|r| matches!(r, NotFree::Expired(_) | NotFree::BadExpiration(_)))
+}
+
+impl StatusReport {
+    /// Reads the router, the catalog adapter and the counters once.
+    pub fn read(state: &AppState) -> StatusReport {
+        let router = &state.router;
+        let now = router.now();
+        let snap = router.catalog();
+        let stats = snap.stats(now);
+        let cooldowns = router.cooldowns();
+        let quota = router.quota_report();
+        let recent = state.metrics.recent_by_model();
+        let uptime = state.metrics.uptime();
+
+        let mut counts = CooldownCounts::default();
+        for (_, c) in &cooldowns {
+            counts.add(c.cause);
+        }
+        let by_id: HashMap<&ModelId, &Cooldown> = cooldowns.iter().map(|(id, c)| (id, c)).collect();
+
+        let mut pool = Vec::new();
+        let mut pool_states = BTreeMap::new();
+        for entry in snap.entries() {
+            let info = &entry.info;
+            let expired = if entry.is_free(now) {
+                false
+            } else if info.id.is_free_variant() && only_expired(&not_free_reasons(info, now)) {
+                true
+            } else {
+                continue;
+            };
+            let cooldown = by_id.get(&info.id).copied();
+            let state = if expired { "expired" } else { state_of(cooldown) };
+            let caps = entry.capabilities();
+            *pool_states.entry(state).or_insert(0) += 1;
+            pool.push(PoolEntry {
+                id: info.id.clone(),
+                name: info.name.clone(),
+                provider: info.id.as_str().split_once('/').map_or("", |(p, _)| p).to_owned(),
+                context_length: info.context_length,
+                max_completion_tokens: info.max_completion_tokens,
+                vision: caps.contains(Capability::ImageInput),
+                tools: caps.contains(Capability::Tools),
+                structured_outputs: caps.contains(Capability::StructuredOutputs),
+                reasoning: caps.contains(Capability::Reasoning),
+                capabilities: caps.iter().map(Capability::label).collect(),
+                state,
+                until: if expired { None } else { cooldown.and_then(|c| c.until) },
+                reason: if expired {
+                    Some(format!("expired on {}", info.expiration_date.as_deref().unwrap_or("?")))
+                } else {
+                    cooldown.map(|c| c.cause.to_string())
+                },
+                expires: info.expiration_date.clone(),
+                recent: recent.get(&info.id).cloned(),
+            });
+        }
+
+        let window = |used: u32, limit: Option<u32>, resets_at: Timestamp| WindowView {
+            used,
+            limit,
+            remaining: limit.map(|l| l.saturating_sub(used)),
+            resets_at,
+        };
+        let refresh = state.catalog.as_ref().map(|c| {
+            let s = c.stats();
+            RefreshView {
+                ok: s.refreshes_ok,
+                failed: s.refreshes_failed,
+                last_error: s.last_error,
+                last_attempt_at: s.last_attempt_at,
+                last_success_at: s.last_success_at,
+            }
+        });
+        StatusReport {
+            version: env!("CARGO_PKG_VERSION"),
+            now,
+            started_at: Timestamp::from_millis(
+                now.as_millis().saturating_sub(u64::try_from(uptime.as_millis()).unwrap_or(u64::MAX)),
+            ),
+            uptime_secs: uptime.as_secs(),
+            catalog: CatalogView {
+                provider: PROVIDER,
+                source: source_label(&stats.source),
+                description: stats.source.to_string(),
+                models: stats.models,
+                free_models: stats.free_models,
+                skipped: stats.skipped,
+                fetched_at: stats.fetched_at,
+                age_secs: stats.age_secs,
+                refresh,
+            },
+            quota: QuotaView {
+                provider: PROVIDER,
+                scope: "account",
+                minute: window(quota.minute_used, quota.minute_limit, now.next_minute()),
+                day: window(quota.day_used, quota.day_limit, now.next_utc_midnight()),
+                blocked_until: quota.blocked_until,
+            },
+            pool,
+            pool_states,
+            cooldowns: counts,
+            stream_errors: router.stream_errors(),
+            trends: state.metrics.trends(now),
+            event_subscribers: state.metrics.decisions().subscribers(),
+        }
+    }
+}
+
+/// `GET /api/v1/router/status`.
+pub async fn status(State(state): State<AppState>) -> Response {
+    Json(StatusReport::read(&state)).into_response()
+}
