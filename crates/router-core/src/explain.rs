@@ -7,6 +7,7 @@ use crate::filter::{Filtered, Rejection};
 use crate::model::ModelId;
 use crate::quota::QuotaReport;
 use crate::request::ChatRequest;
+use crate::router::PickKind;
 use crate::time::Timestamp;
 use serde::Serialize;
 
@@ -28,6 +29,16 @@ pub struct Explanation {
     pub cooling: Vec<CoolingEntry>,
     /// The model the first attempt would go to with this seed.
     pub pick: Option<ModelId>,
+    /// How that model was chosen: `sticky` for a session's model, `weighted`,
+    /// `uniform`, or `named` by the client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pick_kind: Option<PickKind>,
+    /// Whether the request carries a session key (the key itself is not repeated).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub session: bool,
+    /// The candidates' quality weights, when the pick is weighted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub weights: Vec<WeightEntry>,
     /// Why there is no pick, as the error the request would get (OpenRouter's shape).
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_route_error")]
     pub error: Option<RouteError>,
@@ -43,6 +54,14 @@ fn ser_route_error<S: serde::Serializer>(e: &Option<RouteError>, s: S) -> Result
 pub struct RejectedEntry {
     pub id: ModelId,
     pub reasons: Vec<String>,
+}
+
+/// A candidate's weight in a weighted pick: its configured weight times, when enabled,
+/// its recent success rate.
+#[derive(Clone, Debug, Serialize)]
+pub struct WeightEntry {
+    pub id: ModelId,
+    pub weight: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -82,6 +101,9 @@ impl Explanation {
             not_free: f.rejected.len() - free_rejected.len(),
             cooling,
             pick,
+            pick_kind: None,
+            session: false,
+            weights: Vec::new(),
             error,
             quota,
         }

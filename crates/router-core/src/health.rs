@@ -239,6 +239,61 @@ impl HealthState {
     }
 }
 
+/// How much the latest outcome moves a model's recent success rate: about the last five
+/// outcomes make up two thirds of it.
+pub const SUCCESS_RATE_ALPHA: f64 = 0.2;
+/// The least a model's recent success rate counts for in a weighted pick: a model that
+/// keeps failing is drawn rarely, never excluded (it may have recovered).
+pub const SUCCESS_RATE_FLOOR: f64 = 0.05;
+
+/// Whether a failure of this kind says something about the model itself (as opposed to
+/// the account, the network, or the request).
+pub fn is_models_fault(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::RateLimitedModel
+            | ErrorKind::ModelUnavailable
+            | ErrorKind::ServerError
+            | ErrorKind::Timeout
+            | ErrorKind::Protocol
+    )
+}
+
+/// Each model's recent success rate: an exponentially weighted average of its outcomes
+/// (1 for an answer, 0 for a failure that was the model's), starting at 1 for a model
+/// with no history. Kept in memory only: it steers an opt-in weighting, nothing else.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SuccessRates {
+    rates: BTreeMap<ModelId, f64>,
+}
+
+impl SuccessRates {
+    /// Records one outcome on `id`; failures that are not the model's are ignored.
+    pub fn record(&mut self, id: &ModelId, outcome: Result<(), ErrorKind>) {
+        let sample = match outcome {
+            Ok(()) => 1.0,
+            Err(kind) if is_models_fault(kind) => 0.0,
+            Err(_) => return,
+        };
+        match self.rates.get_mut(id) {
+            Some(r) => *r += SUCCESS_RATE_ALPHA * (sample - *r),
+            None => {
+                self.rates.insert(id.clone(), 1.0 + SUCCESS_RATE_ALPHA * (sample - 1.0));
+            }
+        }
+    }
+
+    /// The recent success rate of `id`, in [0, 1]; 1 without history.
+    pub fn rate(&self, id: &ModelId) -> f64 {
+        self.rates.get(id).copied().unwrap_or(1.0)
+    }
+
+    /// The factor a weighted pick applies: the rate, but never below the floor.
+    pub fn weight(&self, id: &ModelId) -> f64 {
+        self.rate(id).max(SUCCESS_RATE_FLOOR)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,5 +409,24 @@ mod tests {
         let json = serde_json::to_string(&s).expect("serialise");
         let back: HealthState = serde_json::from_str(&json).expect("parse");
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn success_rates_fall_with_the_models_failures_only() {
+        let m = ModelId::new("m:free");
+        let mut r = SuccessRates::default();
+        assert_eq!(r.rate(&m), 1.0);
+        r.record(&m, Err(ErrorKind::Connection));
+        r.record(&m, Err(ErrorKind::BadRequest));
+        assert_eq!(r.rate(&m), 1.0, "not the model's fault");
+        r.record(&m, Err(ErrorKind::ServerError));
+        assert!((r.rate(&m) - 0.8).abs() < 1e-9);
+        for _ in 0..50 {
+            r.record(&m, Err(ErrorKind::Timeout));
+        }
+        assert!(r.rate(&m) < 0.01);
+        assert_eq!(r.weight(&m), SUCCESS_RATE_FLOOR, "drawn rarely, never excluded");
+        r.record(&m, Ok(()));
+        assert!((r.rate(&m) - 0.2).abs() < 0.01);
     }
 }

@@ -8,6 +8,7 @@ use crate::time::Timestamp;
 use crate::upstream::{TransportError, UpstreamResponse};
 use bytes::Bytes;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The current catalog. Reading it must never wait for a fetch: adapters keep the
 /// last good snapshot and swap in a new one when a refresh succeeds.
@@ -27,10 +28,19 @@ impl Catalog for FixedCatalog {
     }
 }
 
-/// Wall-clock time, the core's only source of "now".
+/// Wall-clock time, the core's only source of "now", and the only way it waits.
 #[cfg_attr(test, mockall::automock)]
+#[async_trait::async_trait]
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
+
+    /// Waits for `duration` (a request waiting for a cooling model to recover) and says
+    /// whether it did. A clock that cannot wait (the default) answers `false` at once,
+    /// and the router answers 429 as it would without waiting.
+    async fn sleep(&self, duration: Duration) -> bool {
+        let _ = duration;
+        false
+    }
 }
 
 /// Somewhere to keep the router's resilience state (cooldowns, quota counts, an

@@ -523,7 +523,9 @@ impl ChatTransport for Recorder {
             Fault::Answer => Ok(UpstreamResponse {
                 status: 200,
                 headers: Vec::new(),
-                body: Body::Full(Bytes::from(json!({"model": "upstream/other-name", "choices": [{"message": {"content": "hello"}}]}).to_string())),
+                body: Body::Full(Bytes::from(
+                    json!({"model": "upstream/other-name", "choices": [{"message": {"content": "hello"}}]}).to_string(),
+                )),
                 elapsed: Duration::ZERO,
             }),
             Fault::ErrorFirst(code) => {
@@ -573,6 +575,7 @@ fn router_config(max_attempts: u32, per_minute: Option<u32>) -> RouterConfig {
         deadline: Duration::from_secs(120),
         health: HealthPolicy::default(),
         quota: QuotaPolicy { per_minute, per_day: None },
+        ..RouterConfig::default()
     }
 }
 
@@ -706,7 +709,20 @@ proptest! {
                 prop_assert_eq!(call.stream, chat.is_stream());
                 prop_assert!(seen.insert(call.model.clone()), "{} tried twice", call.model);
             }
-            prop_assert!(calls.len() <= max_attempts as usize);
+            // Every call counts against the hard cap; only costly failures (not cheap,
+            // not raced) against `max_attempts`.
+            let config = r.config();
+            prop_assert!(calls.len() <= config.max_upstream_calls as usize);
+            let attempts = match &result {
+                Ok(routed) => &routed.report.attempts,
+                Err(failed) => &failed.report.attempts,
+            };
+            let cheap = |a: &router_core::Attempt| {
+                matches!(a.failure, Some(ErrorKind::RateLimitedModel | ErrorKind::ModelUnavailable | ErrorKind::ServerError))
+                    && a.elapsed < config.cheap_failure_bound
+            };
+            let costly = attempts.iter().filter(|a| a.failure.is_some() && !a.raced && !cheap(a)).count();
+            prop_assert!(costly <= max_attempts as usize, "{} costly failures: {:?}", costly, attempts);
             if named.iter().any(|g| g.as_ref().is_none_or(|g| !g.free)) {
                 prop_assert!(calls.is_empty(), "a request naming a paid or unknown model was forwarded");
                 let failed = result.as_ref().err().map(|f| f.error.error_type());

@@ -107,7 +107,13 @@ fn snapshot() -> Arc<CatalogSnapshot> {
 }
 
 fn quiet_config(max_attempts: u32) -> RouterConfig {
-    RouterConfig { max_attempts, deadline: secs(120), health: HealthPolicy::default(), quota: QuotaPolicy::UNLIMITED }
+    RouterConfig {
+        max_attempts,
+        deadline: secs(120),
+        health: HealthPolicy::default(),
+        quota: QuotaPolicy::UNLIMITED,
+        ..RouterConfig::default()
+    }
 }
 
 /// A settable clock behind a mockall `Clock`.
@@ -534,6 +540,7 @@ fn quota_config(per_minute: Option<u32>, per_day: Option<u32>) -> RouterConfig {
         deadline: secs(120),
         health: HealthPolicy::default(),
         quota: QuotaPolicy { per_minute, per_day },
+        ..RouterConfig::default()
     }
 }
 

@@ -22,6 +22,14 @@ pub const SEED_HEADER: &str = "x-router-seed";
 const MODEL_HEADER: HeaderName = HeaderName::from_static("x-router-model");
 const ATTEMPTS_HEADER: HeaderName = HeaderName::from_static("x-router-attempts");
 const CANDIDATES_HEADER: HeaderName = HeaderName::from_static("x-router-candidates");
+/// How the answering model was chosen: `sticky`, `weighted`, `uniform` or `named`.
+const PICK_HEADER: HeaderName = HeaderName::from_static("x-router-pick");
+/// Milliseconds spent waiting for a cooling model to recover, when the request waited.
+const WAITED_HEADER: HeaderName = HeaderName::from_static("x-router-waited-ms");
+/// The conversation's key (wins over the body's `session_id` and `user`).
+pub const SESSION_HEADER: &str = "x-session-id";
+/// A request's choice of pick: `weighted` or `uniform` (else the configured default).
+pub const PICK_REQUEST_HEADER: &str = "x-router-pick";
 
 /// A chat request body (JSON content type checked, size limited, parsed once) and the
 /// request's `x-router-seed`, read here so that no handler copies the header map.
@@ -33,6 +41,8 @@ impl FromRequest<AppState> for ChatBody {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let seed = header_seed(req.headers())?;
+        let session = req.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_owned());
+        let weighted = header_pick(req.headers())?;
         let ct = req.headers().get(header::CONTENT_TYPE);
         if !ct.is_some_and(is_json) {
             let got = ct.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
@@ -41,7 +51,13 @@ impl FromRequest<AppState> for ChatBody {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|r| ApiError::from_bytes_rejection(&r, state.max_body_size))?;
-        let req = ChatRequest::from_bytes(bytes).map_err(|e| ApiError::from_route(&RouteError::Request(e)))?;
+        let mut req = ChatRequest::from_bytes(bytes).map_err(|e| ApiError::from_route(&RouteError::Request(e)))?;
+        if let Some(key) = session {
+            req.set_session_key(&key);
+        }
+        if let Some(weighted) = weighted {
+            req.set_weighted(weighted);
+        }
         Ok(ChatBody(req, seed))
     }
 }
@@ -67,12 +83,30 @@ fn header_seed(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
         .transpose()
 }
 
+/// `x-router-pick` on a request: `weighted` or `uniform`, when present.
+fn header_pick(headers: &HeaderMap) -> Result<Option<bool>, ApiError> {
+    headers
+        .get(PICK_REQUEST_HEADER)
+        .map(|v| match v.to_str().map(str::trim) {
+            Ok(s) if s.eq_ignore_ascii_case("weighted") => Ok(true),
+            Ok(s) if s.eq_ignore_ascii_case("uniform") => Ok(false),
+            _ => Err(ApiError::bad_request("`x-router-pick` must be `weighted` or `uniform`")),
+        })
+        .transpose()
+}
+
 fn router_headers(headers: &mut HeaderMap, report: &RouteReport) {
     if let Some(v) = report.model.as_ref().and_then(|m| HeaderValue::from_str(m.as_str()).ok()) {
         headers.insert(MODEL_HEADER, v);
     }
     headers.insert(ATTEMPTS_HEADER, HeaderValue::from(report.attempts.len()));
     headers.insert(CANDIDATES_HEADER, HeaderValue::from(report.candidates));
+    if !report.attempts.is_empty() {
+        headers.insert(PICK_HEADER, HeaderValue::from_static(report.pick.as_str()));
+    }
+    if !report.waited.is_zero() {
+        headers.insert(WAITED_HEADER, HeaderValue::from(u64::try_from(report.waited.as_millis()).unwrap_or(u64::MAX)));
+    }
 }
 
 /// `POST /api/v1/chat/completions` and `/v1/chat/completions`.

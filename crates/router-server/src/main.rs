@@ -2,19 +2,20 @@
 //! serves until SIGINT/SIGTERM, and saves the resilience state on the way out.
 
 use anyhow::Context;
+use router_server::config::Loaded;
 use router_server::{Config, ConfigError, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
-    let config = match Config::load() {
-        Ok(c) => c,
+    let Loaded { config, check_config } = match router_server::config::load() {
+        Ok(l) => l,
         Err(ConfigError::Cli(e)) => e.exit(),
         Err(e) => {
             eprintln!("router-server: {e}");
             return std::process::ExitCode::from(2);
         }
     };
-    if config.check_config {
+    if check_config {
         return check(&config);
     }
     // Before any thread exists: see `fds::prepare`.
@@ -102,7 +103,8 @@ fn serve(config: Config, shards: usize) -> anyhow::Result<()> {
     for index in 1..shards {
         let app = router_server::app(server.state.clone());
         let mut stop = stop_rx.clone();
-        let grace = config.shutdown_grace;
+        let grace = config.shutdown_grace_secs.get();
+        let limits = router_server::ServeLimits::from_config(&config, server.state.metrics.serve.clone());
         let (bound_tx, bound_rx) = std::sync::mpsc::sync_channel::<anyhow::Result<()>>(1);
         let thread = std::thread::Builder::new().name(format!("router-shard-{index}")).spawn(
             move || -> anyhow::Result<()> {
@@ -126,7 +128,7 @@ fn serve(config: Config, shards: usize) -> anyhow::Result<()> {
                     let signal = async move {
                         let _ = stop.wait_for(|stopped| *stopped).await;
                     };
-                    router_server::run_with_grace(listener, app, signal, grace).await.context("server error")
+                    router_server::run_with_limits(listener, app, signal, grace, limits).await.context("server error")
                 })
             },
         )?;
@@ -150,7 +152,9 @@ fn serve(config: Config, shards: usize) -> anyhow::Result<()> {
             shutdown_signal().await;
             let _ = stop_tx.send(true);
         };
-        let result = router_server::run_with_grace(listener, app, signal, config.shutdown_grace).await;
+        let limits = router_server::ServeLimits::from_config(&config, server.state.metrics.serve.clone());
+        let result =
+            router_server::run_with_limits(listener, app, signal, config.shutdown_grace_secs.get(), limits).await;
         background.abort();
         result.context("server error")
     });

@@ -31,7 +31,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             client_keys: Arc::new(ClientKeys::new(Vec::new())),
             seeds: Arc::new(SeedSource::new(None)),
-            max_body_size: crate::config::DEFAULT_MAX_BODY_SIZE,
+            max_body_size: router_settings::DEFAULT_MAX_BODY_SIZE,
         }
     }
 

@@ -59,7 +59,8 @@ pub fn transport(settings: &Settings) -> Result<HttpTransport, TransportInitErro
         first_byte_timeout: settings.first_byte_timeout_secs.get(),
         idle_timeout: settings.idle_timeout_secs.get(),
         request_timeout: settings.request_timeout_secs.get(),
-        ..TransportConfig::default()
+        max_answer_size: settings.max_answer_size,
+        max_sse_line: settings.max_sse_line,
     })
 }
 
@@ -103,7 +104,9 @@ pub fn router_at(
         Ok(r) => Ok(r),
         Err(e) => {
             let Some(path) = state_path else { return Err(e.into()) };
-            let aside = set_aside(&path)?;
+            // A file that cannot even be moved (a data dir that is a file, no
+            // permission): the reason it could not be read is the one to tell.
+            let Ok(aside) = set_aside(&path) else { return Err(e.into()) };
             tracing::warn!(error = %e, moved_to = %aside, "resilience state unreadable; starting afresh");
             Ok(Router::new(ports, config)?)
         }

@@ -17,7 +17,8 @@ pub use compose::{Background, BuildError, Composed, build, build_with};
 pub use load::{APP_DIR, CACHE_FILE, STATE_FILE, SettingsError};
 pub use provider::{ProviderKind, ProviderSettings};
 pub use settings::{
-    DEFAULT_LISTEN, DEFAULT_MAX_BODY_SIZE, DEFAULT_SHUTDOWN_GRACE, SETTINGS, Setting, Settings, Source,
+    AUTO_MAX_CONNECTIONS, DEFAULT_CLIENT_BODY_TIMEOUT, DEFAULT_CLIENT_HEADER_TIMEOUT, DEFAULT_LISTEN,
+    DEFAULT_MAX_BODY_SIZE, DEFAULT_SHUTDOWN_GRACE, SETTINGS, Setting, Settings, Source,
 };
 pub use value::{Limit, LogFormat, Seconds, SettingValue};
 

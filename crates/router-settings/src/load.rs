@@ -69,8 +69,14 @@ impl Settings {
         if self.max_attempts == 0 {
             return Err(invalid("max_attempts", "must be at least 1".into()));
         }
-        if self.max_body_size < 1024 {
-            return Err(invalid("max_body_size", "must be at least 1024 bytes".into()));
+        for (key, bytes) in [
+            ("max_body_size", self.max_body_size),
+            ("max_answer_size", self.max_answer_size),
+            ("max_sse_line", self.max_sse_line),
+        ] {
+            if bytes < 1024 {
+                return Err(invalid(key, "must be at least 1024 bytes".into()));
+            }
         }
         let mut names = BTreeSet::new();
         for p in &self.providers {

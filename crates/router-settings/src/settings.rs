@@ -20,6 +20,13 @@ pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr
 pub const DEFAULT_MAX_BODY_SIZE: usize = 20 * 1024 * 1024;
 /// How long in-flight requests may run after the shutdown signal, by default.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How long a client connection may take to deliver a complete request head, counted
+/// from the moment it is open or idle (so it also bounds an idle keep-alive connection).
+pub const DEFAULT_CLIENT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest gap between two pieces of a client's request body.
+pub const DEFAULT_CLIENT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// `max_connections = 0`: the cap is worked out from the open-files limit.
+pub const AUTO_MAX_CONNECTIONS: usize = 0;
 
 /// One setting's documentation, for flags, `--check-config` and the README.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,6 +185,16 @@ settings! {
     idle_timeout_secs: Seconds = Seconds::of(transport_http::DEFAULT_IDLE_TIMEOUT), env "ROUTER_IDLE_TIMEOUT_SECS", value "SECS";
     /// whole non-streamed answer in seconds
     request_timeout_secs: Seconds = Seconds::of(transport_http::DEFAULT_REQUEST_TIMEOUT), env "ROUTER_REQUEST_TIMEOUT_SECS", value "SECS";
+    /// upstream answers larger than this many bytes are a failed attempt (falls back), not an allocation
+    max_answer_size: usize = transport_http::DEFAULT_MAX_ANSWER_SIZE, env "ROUTER_MAX_ANSWER_SIZE", value "BYTES";
+    /// upstream event-stream lines longer than this many bytes are a failed attempt (an error event once the stream was passed on)
+    max_sse_line: usize = transport_http::DEFAULT_MAX_SSE_LINE, env "ROUTER_MAX_SSE_LINE", value "BYTES";
+    /// seconds a client connection has to deliver a complete request head, counted from its opening or its previous answer (so it also bounds idle keep-alive)
+    client_header_timeout_secs: Seconds = Seconds::of(DEFAULT_CLIENT_HEADER_TIMEOUT), env "ROUTER_CLIENT_HEADER_TIMEOUT_SECS", value "SECS";
+    /// longest gap in seconds between two pieces of a client's request body
+    client_body_timeout_secs: Seconds = Seconds::of(DEFAULT_CLIENT_BODY_TIMEOUT), env "ROUTER_CLIENT_BODY_TIMEOUT_SECS", value "SECS";
+    /// client connections open at once; more are answered 503 with `Retry-After`; `0`: half the open-files limit less a reserve
+    max_connections: usize = AUTO_MAX_CONNECTIONS, env "ROUTER_MAX_CONNECTIONS", value "N";
     /// seconds in-flight requests and streams may run after SIGINT/SIGTERM
     shutdown_grace_secs: Seconds = Seconds::of(DEFAULT_SHUTDOWN_GRACE), env "ROUTER_SHUTDOWN_GRACE_SECS", value "SECS";
     /// log line format, `text` or `json`

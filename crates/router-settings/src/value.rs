@@ -77,7 +77,7 @@ impl SettingValue for Vec<Secret> {
         Ok(text.split(',').map(str::trim).filter(|k| !k.is_empty()).map(Secret::new).collect())
     }
     fn show(&self) -> String {
-        format!("{} key(s)", self.len())
+        format!("{} client key(s)", self.len())
     }
 }
 
@@ -213,7 +213,7 @@ mod tests {
         check::<Limit>("0", "unlimited");
         check::<Option<u64>>("", "none");
         check::<Secret>("sk-or-abc", "set");
-        check::<Vec<Secret>>("a, b,,c", "3 key(s)");
+        check::<Vec<Secret>>("a, b,,c", "3 client key(s)");
         check::<LogFormat>("xml", "error: `xml` is not `text` or `json`");
         check::<bool>("on", "true");
     }

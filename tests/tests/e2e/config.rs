@@ -41,7 +41,7 @@ fn load(dir: &Path, toml: &str, flags: &[&str]) -> Result<Config, ConfigError> {
     std::fs::write(&file, toml).expect("write config");
     let mut args = vec!["router-server".to_owned(), "--config".to_owned(), file.display().to_string()];
     args.extend(flags.iter().map(|f| (*f).to_owned()));
-    Config::load_from(args)
+    router_server::config::load_from(args).map(|l| l.config)
 }
 
 /// Asserts `key = value (source)` in the description, where the source is `env` when
@@ -108,7 +108,7 @@ fn every_documented_key_is_read_from_the_file() {
     check(&c, "http_referer", "https://example.test/app", "file");
     check(&c, "x_title", "Example App", "file");
     if !env_set("per_day") {
-        assert!(c.per_day_explicit, "a daily limit from the file is not raised by the key's tier");
+        assert!(c.per_day_explicit(), "a daily limit from the file is not raised by the key's tier");
     }
     if !env_set("data_dir") {
         assert_eq!(c.state_path(), Some(state_dir.join("state.json")), "relative to the file");
@@ -144,6 +144,7 @@ fn errors_name_the_key() {
         assert!(err.contains(key), "`{key}` not named for `{toml}`: {err}");
         assert!(!err.contains("panicked"), "{err}");
     }
-    let missing = Config::load_from(["router-server", "--config", "/nonexistent/router.toml"]).expect_err("missing");
+    let missing = router_server::config::load_from(["router-server", "--config", "/nonexistent/router.toml"])
+        .expect_err("missing");
     assert!(missing.to_string().contains("/nonexistent/router.toml"), "{missing}");
 }

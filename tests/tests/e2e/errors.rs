@@ -3,7 +3,6 @@
 
 use crate::support::*;
 use fake_upstream::{Behaviour, FakeUpstream};
-use std::time::Duration;
 
 const HI: &str = r#"{"model":"openrouter/free","messages":[{"role":"user","content":"hi"}]}"#;
 
@@ -123,7 +122,7 @@ async fn no_free_model_meets_the_requirements() {
 #[tokio::test]
 async fn upstream_failures_keep_upstream_message() {
     let upstream = FakeUpstream::start().await;
-    let s = start_with(upstream, |c| c.first_byte_timeout = Duration::from_secs(1)).await;
+    let s = start_with(upstream, |c| c.first_byte_timeout_secs = router_settings::Seconds::new(1)).await;
 
     let key_error = r#"{"error":{"code":401,"message":"User not found.","metadata":{}}}"#;
     s.upstream.set_default_behaviour(Behaviour::Status { status: 401, body: key_error.into() });
@@ -174,7 +173,7 @@ async fn local_quota_answers_429_at_once() {
     let upstream = FakeUpstream::start().await;
     // The daily window, not the minute one: a minute boundary between two requests of
     // this test would be a (rare) flake, a UTC midnight far rarer still.
-    let s = start_with(upstream, |c| c.per_day = Some(2)).await;
+    let s = start_with(upstream, |c| c.per_day = router_settings::Limit::of(2)).await;
     assert_eq!(s.chat(HI).await.status, 200);
     assert_eq!(s.chat(HI).await.status, 200);
     let r = s.chat(HI).await;

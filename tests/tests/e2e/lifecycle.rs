@@ -81,7 +81,10 @@ async fn shutdown_lets_an_in_flight_stream_finish() {
 
 #[tokio::test]
 async fn shutdown_has_a_deadline() {
-    let mut s = start_with(FakeUpstream::start().await, |c| c.shutdown_grace = Duration::from_millis(300)).await;
+    let mut s = start_with(FakeUpstream::start().await, |c| {
+        c.shutdown_grace_secs = router_settings::Seconds::of(Duration::from_millis(300))
+    })
+    .await;
     s.upstream.set_default_behaviour(Behaviour::Hang);
     let client = s.client.clone();
     let url = s.url("/api/v1/chat/completions");
@@ -180,8 +183,12 @@ async fn with_no_network_and_no_cache_it_routes_from_the_embedded_catalog() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let app = router_server::app(server.state.clone());
-    let task =
-        tokio::spawn(router_server::run_with_grace(listener, app, std::future::pending(), config.shutdown_grace));
+    let task = tokio::spawn(router_server::run_with_grace(
+        listener,
+        app,
+        std::future::pending(),
+        config.shutdown_grace_secs.get(),
+    ));
     let http = client();
 
     let ready: Value = http.get(format!("{base}/readyz")).send().await.expect("readyz").json().await.expect("json");

@@ -4,8 +4,8 @@
 use catalog_openrouter::{FileStateStore, SystemClock, parse_models};
 use fake_upstream::{Behaviour, FakeModel, FakeUpstream, models_json};
 use router_core::{
-    CatalogSnapshot, CatalogSource, ChatRequest, ChatTransport, Clock, ErrorKind, FixedCatalog, HealthPolicy, ModelId,
-    Ports, RouteError, Router, RouterConfig, Secret, StateStore, TransportError, UpstreamResponse,
+    CatalogSnapshot, CatalogSource, ChatRequest, ChatTransport, Clock, ErrorKind, FixedCatalog, ModelId, Ports,
+    QuotaPolicy, RouteError, Router, RouterConfig, Secret, StateStore, TransportError, UpstreamResponse,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -76,7 +76,7 @@ fn text_model(id: &str) -> FakeModel {
     FakeModel::free(id)
 }
 
-async fn setup(models: &[FakeModel], health: HealthPolicy, store: Option<Arc<dyn StateStore>>) -> Setup {
+async fn setup(models: &[FakeModel], quota: QuotaPolicy, store: Option<Arc<dyn StateStore>>) -> Setup {
     let fake = FakeUpstream::start().await;
     let body = models_json(models).to_string();
     fake.set_models(body.clone());
@@ -93,13 +93,13 @@ async fn setup(models: &[FakeModel], health: HealthPolicy, store: Option<Arc<dyn
     let transport = Arc::new(Recording { inner, sends: Mutex::default(), cooled: Mutex::default() });
     let ports =
         Ports { catalog: Arc::new(FixedCatalog(Arc::new(snapshot))), transport: transport.clone(), clock, store };
-    let config = RouterConfig { health, ..RouterConfig::default() };
+    let config = RouterConfig { quota, ..RouterConfig::default() };
     let router = Arc::new(Router::new(ports, config).expect("router"));
     Setup { fake, router, transport }
 }
 
-fn unlimited() -> HealthPolicy {
-    HealthPolicy { per_minute: None, per_day: None, ..HealthPolicy::default() }
+fn unlimited() -> QuotaPolicy {
+    QuotaPolicy::UNLIMITED
 }
 
 fn request(model: &str, extra: &str) -> ChatRequest {
@@ -187,7 +187,7 @@ async fn the_minute_limit_answers_429_without_calling_upstream() {
     if into_minute > 45_000 {
         tokio::time::sleep(Duration::from_millis(60_000 - into_minute + 100)).await;
     }
-    let policy = HealthPolicy { per_minute: Some(5), per_day: None, ..HealthPolicy::default() };
+    let policy = QuotaPolicy { per_minute: Some(5), per_day: None };
     let s = setup(&[text_model("a:free")], policy, None).await;
     for seed in 0..5 {
         assert_eq!(outcome(&s.router, &request("openrouter/free", ""), seed).await, "ok a:free after 1");
@@ -200,7 +200,7 @@ async fn the_minute_limit_answers_429_without_calling_upstream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_never_exceed_the_daily_quota() {
-    let policy = HealthPolicy { per_minute: None, per_day: Some(50), ..HealthPolicy::default() };
+    let policy = QuotaPolicy { per_minute: None, per_day: Some(50) };
     let s = setup(&[text_model("a:free"), text_model("b:free")], policy, None).await;
     let tasks: Vec<_> = (0..200)
         .map(|seed| {
@@ -231,9 +231,9 @@ async fn key_errors_are_returned_without_retry() {
 async fn state_survives_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn StateStore> = Arc::new(FileStateStore::new(dir.path().join("state.json")));
-    let policy = HealthPolicy { per_minute: None, per_day: Some(3), ..HealthPolicy::default() };
+    let policy = QuotaPolicy { per_minute: None, per_day: Some(3) };
     let models = [text_model("a:free"), text_model("b:free")];
-    let first = setup(&models, policy.clone(), Some(store.clone())).await;
+    let first = setup(&models, policy, Some(store.clone())).await;
     first.fake.set_behaviour("a:free", Behaviour::RateLimited { retry_after: Some(3600) });
     assert_eq!(outcome(&first.router, &request("a:free", ""), 1).await, "429 rate_limited_model");
     assert_eq!(outcome(&first.router, &request("b:free", ""), 1).await, "ok b:free after 1");

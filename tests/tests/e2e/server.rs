@@ -251,8 +251,8 @@ async fn quota_defaults_follow_the_key_tier() {
     let upstream = FakeUpstream::start().await;
     upstream.set_key_info(json!({"data": {"is_free_tier": false, "limit": null, "usage": 3.5}}));
     let s = start_with(upstream, |c| {
-        c.per_day = Some(50);
-        c.per_day_explicit = false;
+        c.per_day = router_settings::Limit::of(50);
+        c.sources.remove("per_day");
     })
     .await;
     assert_eq!(s.server.router.quota_report().day_limit, Some(50));
@@ -272,8 +272,7 @@ async fn quota_defaults_follow_the_key_tier() {
     let upstream = FakeUpstream::start().await;
     upstream.set_key_info(json!({"data": {"is_free_tier": false}}));
     let s = start_with(upstream, |c| {
-        c.per_day = Some(70);
-        c.per_day_explicit = true;
+        c.per_day = router_settings::Limit::of(70);
     })
     .await;
     let background = s.server.spawn_background(&s.config);

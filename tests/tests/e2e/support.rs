@@ -8,6 +8,7 @@ use fake_upstream::FakeUpstream;
 use reqwest::header::HeaderMap;
 use router_core::Secret;
 use router_server::{Config, Server};
+use router_settings::{Limit, Seconds, Source};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -74,15 +75,16 @@ pub fn test_config(upstream_url: &str, dir: &Path) -> Config {
         openrouter_base_url: upstream_url.to_owned(),
         openrouter_api_key: Some(Secret::new(UPSTREAM_KEY)),
         data_dir: Some(dir.to_owned()),
-        per_minute: None,
-        per_day: None,
-        per_day_explicit: true,
-        refresh_interval: Duration::from_secs(3600),
-        connect_timeout: Duration::from_secs(5),
-        first_byte_timeout: Duration::from_secs(20),
-        idle_timeout: Duration::from_secs(20),
-        request_timeout: Duration::from_secs(30),
-        shutdown_grace: Duration::from_secs(20),
+        per_minute: Limit::of(0),
+        per_day: Limit::of(0),
+        refresh_interval_secs: Seconds::new(3600),
+        connect_timeout_secs: Seconds::new(5),
+        first_byte_timeout_secs: Seconds::new(20),
+        idle_timeout_secs: Seconds::new(20),
+        request_timeout_secs: Seconds::new(30),
+        shutdown_grace_secs: Seconds::new(20),
+        // As if configured: the key's tier does not raise it.
+        sources: [("per_day", Source::File)].into(),
         ..Config::default()
     }
 }
@@ -133,7 +135,7 @@ pub async fn start_with(upstream: FakeUpstream, edit: impl FnOnce(&mut Config)) 
     let signal = async move {
         let _ = rx.await;
     };
-    let task = tokio::spawn(router_server::run_with_grace(listener, app, signal, config.shutdown_grace));
+    let task = tokio::spawn(router_server::run_with_grace(listener, app, signal, config.shutdown_grace_secs.get()));
     TestServer { upstream, server, config, base, client: client(), shutdown: Some(tx), task: Some(task), _dir: dir }
 }
 

@@ -27,6 +27,8 @@ pub(super) struct Fields<'a> {
     max_completion_tokens: Option<&'a str>,
     web_search_options: Option<&'a str>,
     plugins: Option<&'a str>,
+    session_id: Option<&'a str>,
+    user: Option<&'a str>,
 }
 
 impl<'a> Fields<'a> {
@@ -55,6 +57,8 @@ impl<'a> Fields<'a> {
             "max_completion_tokens" => &mut self.max_completion_tokens,
             "web_search_options" => &mut self.web_search_options,
             "plugins" => &mut self.plugins,
+            "session_id" => &mut self.session_id,
+            "user" => &mut self.user,
             _ => return,
         };
         *slot = Some(raw);
@@ -98,6 +102,14 @@ pub(super) fn targets(fields: &Fields<'_>) -> Result<Vec<Target>, RequestError> 
         out.push(Target::AnyFree);
     }
     Ok(out)
+}
+
+/// The session key from the body: `session_id`, else `user`, when a non-empty string
+/// (anything else is left for upstream to judge and keys nothing).
+pub(super) fn session_key(fields: &Fields<'_>) -> Option<Box<str>> {
+    [fields.session_id, fields.user].into_iter().flatten().find_map(|raw| {
+        serde_json::from_str::<Str<'_>>(raw).ok().filter(|s| !s.as_str().is_empty()).map(|s| s.as_str().into())
+    })
 }
 
 fn truthy(v: &Value) -> bool {

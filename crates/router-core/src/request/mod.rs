@@ -14,7 +14,7 @@ mod scan;
 pub use requirements::{ROUTER_ALIASES, ROUTER_MODEL_ID, RequestError, Requirements, Target};
 
 use crate::model::ModelId;
-use analyse::{Fields, analyse, targets};
+use analyse::{Fields, analyse, session_key, targets};
 use bytes::Bytes;
 use locate::{last_of_each, locate};
 use scan::TopLevel;
@@ -38,6 +38,12 @@ pub struct ChatRequest {
     targets: Vec<Target>,
     stream: bool,
     requirements: Requirements,
+    /// What keeps a conversation on one model: the `x-session-id` header (set by the
+    /// server), else the body's `session_id`, else its `user`.
+    session: Option<Box<str>>,
+    /// The client's choice of a quality-weighted (`true`) or uniform (`false`) pick;
+    /// `None` leaves it to the router's configuration.
+    weighted: Option<bool>,
 }
 
 /// One top-level member of the body, as byte ranges of `raw`.
@@ -85,7 +91,7 @@ impl ChatRequest {
     /// only skipped, and the members' byte ranges are found from the keys' positions. No
     /// JSON tree is built; the few small fields the analysis needs are read as values.
     pub fn from_bytes(raw: Bytes) -> Result<Self, RequestError> {
-        let (members, targets, stream, requirements) = {
+        let (members, targets, stream, requirements, session) = {
             let text = match std::str::from_utf8(&raw) {
                 Ok(text) => text,
                 // Let the JSON reader say where the bad byte is, as it would for any error.
@@ -117,10 +123,35 @@ impl ChatRequest {
                 Some("true") => true,
                 Some(_) => return Err(RequestError::BadField { field: "stream", expected: "a boolean" }),
             };
+            let session = session_key(&fields);
             let requirements = analyse(fields)?;
-            (forward, targets, stream, requirements)
+            (forward, targets, stream, requirements, session)
         };
-        Ok(ChatRequest { raw, members, targets, stream, requirements })
+        Ok(ChatRequest { raw, members, targets, stream, requirements, session, weighted: None })
+    }
+
+    /// The session key, if the request has one (see [`set_session_key`](Self::set_session_key)).
+    pub fn session_key(&self) -> Option<&str> {
+        self.session.as_deref()
+    }
+
+    /// Sets the session key from outside the body (the `x-session-id` header), which
+    /// wins over the body's `session_id` and `user`. An empty key is ignored.
+    pub fn set_session_key(&mut self, key: &str) {
+        if !key.is_empty() {
+            self.session = Some(key.into());
+        }
+    }
+
+    /// The client's weighting choice, if any (see [`set_weighted`](Self::set_weighted)).
+    pub fn weighted(&self) -> Option<bool> {
+        self.weighted
+    }
+
+    /// Asks for a quality-weighted (`true`) or uniform (`false`) pick for this request,
+    /// whatever the router's default.
+    pub fn set_weighted(&mut self, weighted: bool) {
+        self.weighted = Some(weighted);
     }
 
     pub fn targets(&self) -> &[Target] {
@@ -261,5 +292,24 @@ mod tests {
         );
         let default = ChatRequest::from_slice(format!("{{{HI}}}").as_bytes()).expect("valid");
         assert_eq!(default.targets(), [Target::AnyFree]);
+    }
+
+    #[test]
+    fn session_key_from_session_id_then_user_then_header() {
+        let key =
+            |body: String| ChatRequest::from_slice(body.as_bytes()).expect("valid").session_key().map(String::from);
+        assert_eq!(key(format!("{{{HI}}}")), None);
+        assert_eq!(key(format!(r#"{{{HI},"user":"u-1"}}"#)).as_deref(), Some("u-1"));
+        assert_eq!(key(format!(r#"{{"session_id":"s-1",{HI},"user":"u-1"}}"#)).as_deref(), Some("s-1"));
+        assert_eq!(key(format!(r#"{{{HI},"session_id":"","user":"u-1"}}"#)).as_deref(), Some("u-1"));
+        assert_eq!(key(format!(r#"{{{HI},"user":42}}"#)), None);
+        let mut r = ChatRequest::from_slice(format!(r#"{{{HI},"session_id":"s-1"}}"#).as_bytes()).expect("valid");
+        r.set_session_key("");
+        assert_eq!(r.session_key(), Some("s-1"));
+        r.set_session_key("h-1");
+        assert_eq!(r.session_key(), Some("h-1"));
+        // Both fields are the client's and go upstream as sent.
+        let body: Value = serde_json::from_slice(&r.body_for(&"c:free".into())).expect("json");
+        assert_eq!(body["session_id"], "s-1");
     }
 }

@@ -8,13 +8,13 @@ mod commit;
 mod plan;
 mod report;
 
-pub use report::{Attempt, RouteFailure, RouteReport, Routed};
+pub use report::{Attempt, PickKind, RouteFailure, RouteReport, Routed};
 
 use crate::catalog::CatalogSnapshot;
 use crate::error::RouteError;
-use crate::explain::{CoolingEntry, Explanation};
+use crate::explain::{CoolingEntry, Explanation, WeightEntry};
 use crate::filter::filter;
-use crate::health::{Cooldown, CooldownCause, HealthPolicy, HealthState};
+use crate::health::{Cooldown, CooldownCause, HealthPolicy, HealthState, SuccessRates};
 use crate::model::ModelId;
 use crate::ports::{Catalog, ChatTransport, Clock, StateStore, StoreError};
 use crate::quota::{QuotaPolicy, QuotaReport};
@@ -24,7 +24,8 @@ use crate::time::Timestamp;
 use crate::upstream::ErrorKind;
 use bytes::Bytes;
 use commit::commit;
-use plan::{NoPick, all_cooling, next_pick, no_candidate, plan};
+use plan::{Chooser, NoPick, Weight, all_cooling, next_pick, no_candidate, plan};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -35,13 +36,52 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
 /// Whether an empty answer (no content, no tool calls) falls back like a 5xx, by default.
 pub const DEFAULT_EMPTY_ANSWERS_FAIL: bool = true;
+/// The hard cap on upstream calls for one request, cheap failures included, by default.
+pub const DEFAULT_MAX_UPSTREAM_CALLS: u32 = 10;
+/// A failure answered within this long (a 429, "no endpoints", a quick 5xx) is cheap and
+/// does not use up `max_attempts`, by default.
+pub const DEFAULT_CHEAP_FAILURE_BOUND: Duration = Duration::from_secs(2);
+/// When every candidate is cooling, how soon the earliest must recover for the request
+/// to wait for it rather than answer 429, by default.
+pub const DEFAULT_MAX_COOLING_WAIT: Duration = Duration::from_secs(5);
+/// The most a waiting request adds to its wait (drawn from its seed), so that a burst
+/// of waiters reaches the recovered model spread out rather than all at once, by default.
+pub const DEFAULT_WAIT_STAGGER: Duration = Duration::from_millis(500);
+/// Whether a request with a session key keeps to its session's model, by default.
+pub const DEFAULT_STICKY_SESSIONS: bool = true;
+/// Whether the pick is weighted by quality rather than uniform, by default (uniform, as
+/// `openrouter/free` is).
+pub const DEFAULT_WEIGHTED: bool = false;
+/// Whether a weighted pick also weighs each model's recent success rate, by default.
+pub const DEFAULT_WEIGHT_BY_SUCCESS: bool = true;
+/// The weight of a model that `model_weights` does not name.
+pub const DEFAULT_MODEL_WEIGHT: f64 = 1.0;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RouterConfig {
-    /// Upstream calls per request, the first one included.
+    /// Upstream calls per request that may cost time: the first one included, cheap and
+    /// raced failures not (see [`cheap_failure_bound`](Self::cheap_failure_bound)).
     pub max_attempts: u32,
     /// No new attempt starts after this much time has passed since the request began.
     pub deadline: Duration,
+    /// Upstream calls per request, whatever they cost.
+    pub max_upstream_calls: u32,
+    /// A rate limit, an "unavailable" or a server error answered within this long does
+    /// not count against `max_attempts`.
+    pub cheap_failure_bound: Duration,
+    /// When every candidate is cooling and the earliest recovers within this long (and
+    /// before the deadline), wait for it instead of answering 429. Zero never waits.
+    pub max_cooling_wait: Duration,
+    /// The most a waiter adds to its wait, drawn from its seed, to stagger a burst.
+    pub wait_stagger: Duration,
+    /// Keep a request with a session key on its session's model (rendezvous hashing).
+    pub sticky_sessions: bool,
+    /// Draw candidates by quality weight instead of uniformly (a request may override).
+    pub weighted: bool,
+    /// In a weighted pick, multiply each model's weight by its recent success rate.
+    pub weight_by_success: bool,
+    /// Configured quality weights; a model not named weighs [`DEFAULT_MODEL_WEIGHT`].
+    pub model_weights: BTreeMap<ModelId, f64>,
     pub health: HealthPolicy,
     /// The account's limits at start (see [`Router::set_quota_limits`]).
     pub quota: QuotaPolicy,
@@ -55,10 +95,25 @@ impl Default for RouterConfig {
         RouterConfig {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             deadline: DEFAULT_DEADLINE,
+            max_upstream_calls: DEFAULT_MAX_UPSTREAM_CALLS,
+            cheap_failure_bound: DEFAULT_CHEAP_FAILURE_BOUND,
+            max_cooling_wait: DEFAULT_MAX_COOLING_WAIT,
+            wait_stagger: DEFAULT_WAIT_STAGGER,
+            sticky_sessions: DEFAULT_STICKY_SESSIONS,
+            weighted: DEFAULT_WEIGHTED,
+            weight_by_success: DEFAULT_WEIGHT_BY_SUCCESS,
+            model_weights: BTreeMap::new(),
             health: HealthPolicy::default(),
             quota: QuotaPolicy::default(),
             empty_answers_fail: DEFAULT_EMPTY_ANSWERS_FAIL,
         }
+    }
+}
+
+impl RouterConfig {
+    /// The configured quality weight of `id`.
+    pub fn model_weight(&self, id: &ModelId) -> f64 {
+        self.model_weights.get(id).copied().unwrap_or(DEFAULT_MODEL_WEIGHT)
     }
 }
 
@@ -85,6 +140,8 @@ pub struct Router {
     per_minute: AtomicU64,
     per_day: AtomicU64,
     health: Mutex<HealthState>,
+    /// Recent success rates, for the opt-in weighted pick; in memory only.
+    success: Mutex<SuccessRates>,
     dirty: AtomicBool,
     stream_errors: Arc<AtomicU64>,
 }
@@ -108,6 +165,7 @@ impl Router {
             per_day: AtomicU64::new(encode_limit(config.quota.per_day)),
             config,
             health: Mutex::new(state),
+            success: Mutex::new(SuccessRates::default()),
             dirty: AtomicBool::new(false),
             stream_errors: Arc::new(AtomicU64::new(0)),
         })
@@ -172,6 +230,11 @@ impl Router {
         self.health().cooldowns(self.now(), fetched)
     }
 
+    /// Error chunks seen in streams after they were committed to a client.
+    pub fn stream_errors(&self) -> u64 {
+        self.stream_errors.load(Ordering::Relaxed)
+    }
+
     /// How an answer to `req` is judged before it becomes the client's.
     fn judge(&self, req: &ChatRequest) -> commit::Judge {
         commit::Judge {
@@ -181,60 +244,140 @@ impl Router {
         }
     }
 
-    /// Error chunks seen in streams after they were committed to a client.
-    pub fn stream_errors(&self) -> u64 {
-        self.stream_errors.load(Ordering::Relaxed)
+    fn success_rates(&self) -> MutexGuard<'_, SuccessRates> {
+        self.success.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Each model's recent success rate (what a weighted pick may weigh).
+    pub fn success_rates_snapshot(&self) -> SuccessRates {
+        self.success_rates().clone()
+    }
+
+    /// Whether `req` gets a quality-weighted pick: its own choice, else the router's.
+    fn is_weighted(&self, req: &ChatRequest) -> bool {
+        req.weighted().unwrap_or(self.config.weighted)
+    }
+
+    /// The session key that steers `req`, when sticky sessions are on.
+    fn session<'r>(&self, req: &'r ChatRequest) -> Option<&'r str> {
+        req.session_key().filter(|_| self.config.sticky_sessions)
+    }
+
+    /// How long to wait for the earliest of the cooling candidates (`until`), or `None`
+    /// to answer now: only when it recovers within `max_cooling_wait`, the total wait
+    /// stays within that bound (plus the stagger) and the deadline is not passed. The
+    /// stagger, drawn from the seed, spreads a burst of waiters.
+    fn cooling_wait(
+        &self,
+        until: Option<Timestamp>,
+        now: Timestamp,
+        start: Timestamp,
+        waited: Duration,
+        seed: u64,
+    ) -> Option<Duration> {
+        let bound = self.config.max_cooling_wait;
+        let until = until?;
+        let base = until.saturating_since(now);
+        if bound.is_zero() || base > bound {
+            return None;
+        }
+        let stagger_ms = u64::try_from(self.config.wait_stagger.as_millis()).unwrap_or(u64::MAX);
+        let jitter = Duration::from_millis(splitmix64(seed ^ waited.as_millis() as u64) % stagger_ms.saturating_add(1));
+        let wait = base.saturating_add(jitter).max(Duration::from_millis(1));
+        if waited.saturating_add(wait) > bound.saturating_add(self.config.wait_stagger) {
+            return None;
+        }
+        if now.saturating_add(wait).saturating_since(start) >= self.config.deadline {
+            return None;
+        }
+        Some(wait)
     }
 
     /// Routes one request: picks a free model that meets its requirements, forwards,
     /// and falls back on retryable failures. `seed` makes the picks reproducible.
+    ///
+    /// The attempts are budgeted by what they cost: a cheap failure (a rate limit, an
+    /// "unavailable" or a server error answered within `cheap_failure_bound`) and a raced
+    /// one do not count against `max_attempts`; every call counts against
+    /// `max_upstream_calls`; no attempt starts after the deadline; each model is tried
+    /// once at most. When every candidate is cooling and one recovers soon, the request
+    /// waits for it (see [`RouterConfig::max_cooling_wait`]).
     pub async fn route(&self, req: &ChatRequest, seed: u64) -> Result<Routed, RouteFailure> {
         let snap = self.ports.catalog.snapshot();
         let start = self.now();
         let mut plan = plan(&snap, req, start)?;
-        let mut report = RouteReport { model: None, candidates: plan.candidates.len(), attempts: Vec::new() };
+        let mut report = RouteReport { candidates: plan.candidates.len(), ..RouteReport::default() };
         let mut rng = rng_from_seed(seed);
+        let weighted = self.is_weighted(req);
+        let rates = (weighted && self.config.weight_by_success).then(|| self.success_rates_snapshot());
+        let configured = |i: usize| self.config.model_weight(&snap.entries()[i].info.id);
+        let measured = |i: usize| {
+            let id = &snap.entries()[i].info.id;
+            self.config.model_weight(id) * rates.as_ref().map_or(1.0, |r| r.weight(id))
+        };
+        let chooser = Chooser {
+            session: self.session(req),
+            weight: weighted.then_some(&measured as &Weight<'_>),
+            sticky_weight: weighted.then_some(&configured as &Weight<'_>),
+        };
         let mut tried: Vec<usize> = Vec::new();
         let mut min_context = 0;
         let mut last: Option<RouteError> = None;
         let fail = |error: RouteError, report: RouteReport| Err(RouteFailure { error, report });
-        // Attempts that count against `max_attempts`: raced ones do not (see `Attempt`).
+        // Attempts that count against `max_attempts`: raced and cheap ones do not.
         let mut spent = 0u32;
+        let cap = usize::try_from(self.config.max_upstream_calls.max(1)).unwrap_or(usize::MAX);
 
-        while spent < self.config.max_attempts {
+        while spent < self.config.max_attempts && report.attempts.len() < cap {
             let now = self.now();
             if !report.attempts.is_empty() && now.saturating_since(start) >= self.config.deadline {
                 let error = last.take().unwrap_or(RouteError::Deadline(self.config.deadline));
                 return fail(error, report);
             }
-            let index = {
+            let picked = {
                 let mut health = self.health();
-                match next_pick(&mut plan, &snap, &health, &tried, min_context, &mut rng, now) {
+                match next_pick(&mut plan, &snap, &health, &tried, min_context, &mut rng, chooser, now) {
                     // The free rule again at the time of this call: a model that expired
                     // while the request was falling back is never called.
-                    Ok(i) if !snap.entries()[i].is_free(now) => {
+                    Ok((i, _)) if !snap.entries()[i].is_free(now) => {
                         tried.push(i);
                         continue;
                     }
-                    Ok(i) => {
+                    Ok((i, kind)) => {
                         if let Err(block) = health.reserve(&self.quota_policy(), now) {
                             let retry_after = block.until.saturating_since(now);
                             return fail(RouteError::Quota { block, retry_after }, report);
                         }
                         health.begin_attempt(&snap.entries()[i].info.id, now);
                         self.dirty.store(true, Ordering::Release);
-                        i
+                        Ok((i, kind))
                     }
-                    Err(NoPick::Cooling(until)) if report.attempts.is_empty() => {
-                        drop(health);
+                    Err(NoPick::Cooling(until)) => Err(until),
+                    Err(NoPick::Exhausted) => break,
+                }
+            };
+            let (index, kind) = match picked {
+                Ok(p) => p,
+                Err(until) => {
+                    // Nothing is held while waiting: no lock, no upstream connection.
+                    if let Some(wait) = self.cooling_wait(until, now, start, report.waited, seed)
+                        && self.ports.clock.sleep(wait).await
+                    {
+                        report.waited += wait;
+                        plan.rewind();
+                        continue;
+                    }
+                    if report.attempts.is_empty() {
                         return fail(all_cooling(until, now), report);
                     }
-                    Err(_) => break,
+                    break;
                 }
             };
             tried.push(index);
+            report.pick = kind;
             let model = snap.entries()[index].info.id.clone();
             let body = Bytes::from(req.body_for(&model));
+            let sent_at = self.now();
             let result = match self.ports.transport.send(&model, body, req.is_stream()).await {
                 Ok(resp) => commit(resp, &model, &self.stream_errors, self.judge(req)).await,
                 Err(e) => Err(e),
@@ -242,6 +385,7 @@ impl Router {
             match result {
                 Ok(response) => {
                     self.health().record_success(&model);
+                    self.success_rates().record(&model, Ok(()));
                     self.dirty.store(true, Ordering::Release);
                     report.attempts.push(Attempt {
                         model: model.clone(),
@@ -253,8 +397,8 @@ impl Router {
                     return Ok(Routed { response, report });
                 }
                 Err(error) => {
+                    let now = self.now();
                     let raced = {
-                        let now = self.now();
                         let mut health = self.health();
                         let raced = health
                             .cooldown(&model, now, snap.fetched_at())
@@ -263,8 +407,13 @@ impl Router {
                         self.dirty.store(true, Ordering::Release);
                         raced
                     };
+                    let took = now.saturating_since(sent_at).max(error.elapsed);
+                    let cheap = is_cheap(error.kind) && took < self.config.cheap_failure_bound;
                     if !raced {
-                        spent += 1;
+                        self.success_rates().record(&model, Err(error.kind));
+                        if !cheap {
+                            spent += 1;
+                        }
                     }
                     report.attempts.push(Attempt {
                         model: model.clone(),
@@ -303,12 +452,28 @@ impl Router {
         let now = self.now();
         let health = self.health_snapshot();
         let filtered = filter(&snap, req.requirements(), now);
+        let weighted = self.is_weighted(req);
+        let rates = (weighted && self.config.weight_by_success).then(|| self.success_rates_snapshot());
+        let weight_of = |id: &ModelId| self.config.model_weight(id) * rates.as_ref().map_or(1.0, |r| r.weight(id));
+        let configured = |i: usize| self.config.model_weight(&snap.entries()[i].info.id);
+        let measured = |i: usize| weight_of(&snap.entries()[i].info.id);
+        let chooser = Chooser {
+            session: self.session(req),
+            weight: weighted.then_some(&measured as &Weight<'_>),
+            sticky_weight: weighted.then_some(&configured as &Weight<'_>),
+        };
+        let mut kind = None;
         let (pick, error) = match plan(&snap, req, now) {
-            Ok(mut plan) => match next_pick(&mut plan, &snap, &health, &[], 0, &mut rng_from_seed(seed), now) {
-                Ok(i) => (Some(snap.entries()[i].info.id.clone()), None),
-                Err(NoPick::Cooling(until)) => (None, Some(all_cooling(until, now))),
-                Err(NoPick::Exhausted) => (None, None),
-            },
+            Ok(mut plan) => {
+                match next_pick(&mut plan, &snap, &health, &[], 0, &mut rng_from_seed(seed), chooser, now) {
+                    Ok((i, k)) => {
+                        kind = Some(k);
+                        (Some(snap.entries()[i].info.id.clone()), None)
+                    }
+                    Err(NoPick::Cooling(until)) => (None, Some(all_cooling(until, now))),
+                    Err(NoPick::Exhausted) => (None, None),
+                }
+            }
             Err(e @ RouteError::NoCandidate { .. }) => (None, Some(e)),
             Err(e) => return Err(e),
         };
@@ -325,8 +490,34 @@ impl Router {
             })
             .collect();
         let quota = health.quota_report(&self.quota_policy(), now);
-        Ok(Explanation::new(&snap, req, &filtered, now, cooling, (pick, error), seed, quota))
+        let mut explanation = Explanation::new(&snap, req, &filtered, now, cooling, (pick, error), seed, quota);
+        explanation.pick_kind = kind;
+        explanation.session = chooser.session.is_some();
+        if weighted {
+            explanation.weights = filtered
+                .candidates
+                .iter()
+                .map(|&i| {
+                    let id = &snap.entries()[i].info.id;
+                    WeightEntry { id: id.clone(), weight: weight_of(id) }
+                })
+                .collect();
+        }
+        Ok(explanation)
     }
+}
+
+/// Failures that cost little when they come back fast: another model may answer at once.
+fn is_cheap(kind: ErrorKind) -> bool {
+    matches!(kind, ErrorKind::RateLimitedModel | ErrorKind::ModelUnavailable | ErrorKind::ServerError)
+}
+
+/// SplitMix64's output function: a well-spread `u64` from any `u64` (the wait stagger).
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// A quota limit in an atomic: `None` (unlimited) is a value no `u32` can take.

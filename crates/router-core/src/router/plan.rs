@@ -1,13 +1,15 @@
 //! The plan of one request: its targets resolved against the catalog (paid and unknown
 //! ids refused), the candidates filtered, and the next model to try picked from them.
 
+use super::report::PickKind;
 use crate::catalog::CatalogSnapshot;
 use crate::error::RouteError;
 use crate::filter::{Shortfall, candidates, check_entry, filter};
 use crate::free::not_free_reasons;
 use crate::health::HealthState;
 use crate::request::{ChatRequest, Target};
-use crate::select::{SelectionRng, pick};
+use crate::select::{SelectionRng, pick, pick_weighted};
+use crate::sticky::rendezvous;
 use crate::time::Timestamp;
 use std::time::Duration;
 
@@ -23,6 +25,31 @@ pub(super) struct Plan {
     /// per model) is only built when a decision must be explained.
     pub(super) candidates: Vec<usize>,
     pub(super) steps: Vec<Step>,
+    /// The step the next pick starts from; earlier steps are spent.
+    pub(super) cursor: usize,
+}
+
+impl Plan {
+    /// Starts again from the first step (after waiting for a cooling model: the named
+    /// models passed over while they cooled may be usable now; tried ones stay tried).
+    pub(super) fn rewind(&mut self) {
+        self.cursor = 0;
+    }
+}
+
+/// A quality weight by snapshot index. `Sync`, so that a routing future stays `Send`.
+pub(super) type Weight<'a> = dyn Fn(usize) -> f64 + Sync + 'a;
+
+/// How an "any free candidate" step chooses among the eligible candidates.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Chooser<'a> {
+    /// The session key: rendezvous hashing instead of a draw.
+    pub(super) session: Option<&'a str>,
+    /// Quality weights by snapshot index: a weighted draw instead of a uniform one.
+    pub(super) weight: Option<&'a Weight<'a>>,
+    /// The weights a sticky pick uses: only ones that do not change between requests
+    /// (configured), so that a session's model moves only when it becomes unusable.
+    pub(super) sticky_weight: Option<&'a Weight<'a>>,
 }
 
 /// Why the plan produced no model for an attempt.
@@ -59,7 +86,7 @@ pub(super) fn plan(snap: &CatalogSnapshot, req: &ChatRequest, now: Timestamp) ->
     if !servable {
         return Err(no_candidate(snap, req, &steps, now));
     }
-    Ok(Plan { candidates, steps })
+    Ok(Plan { candidates, steps, cursor: 0 })
 }
 
 pub(super) fn no_candidate(snap: &CatalogSnapshot, req: &ChatRequest, steps: &[Step], now: Timestamp) -> RouteError {
@@ -91,8 +118,9 @@ pub(super) fn next_pick(
     tried: &[usize],
     min_context: u64,
     rng: &mut SelectionRng,
+    chooser: Chooser<'_>,
     now: Timestamp,
-) -> Result<usize, NoPick> {
+) -> Result<(usize, PickKind), NoPick> {
     let fetched = snap.fetched_at();
     let mut earliest: Option<Timestamp> = None;
     let mut cooling = false;
@@ -118,20 +146,29 @@ pub(super) fn next_pick(
             }
         }
     };
-    while let Some(step) = plan.steps.first().copied() {
+    while let Some(step) = plan.steps.get(plan.cursor).copied() {
         match step {
             Step::Fixed(i) => {
-                plan.steps.remove(0);
+                plan.cursor += 1;
                 if usable(i) {
-                    return Ok(i);
+                    return Ok((i, PickKind::Named));
                 }
             }
             Step::Random => {
                 let eligible: Vec<usize> = plan.candidates.iter().copied().filter(|&i| usable(i)).collect();
-                if let Some(&i) = pick(&eligible, rng) {
-                    return Ok(i);
+                let picked = match (chooser.session, chooser.weight) {
+                    (Some(key), _) => {
+                        let ids = eligible.iter().map(|&i| (i, snap.entries()[i].info.id.as_str()));
+                        let w = chooser.sticky_weight.map(|w| w as &dyn Fn(usize) -> f64);
+                        rendezvous(key, ids, w).map(|i| (i, PickKind::Sticky))
+                    }
+                    (None, Some(w)) => pick_weighted(&eligible, |&i| w(i), rng).map(|&i| (i, PickKind::Weighted)),
+                    (None, None) => pick(&eligible, rng).map(|&i| (i, PickKind::Uniform)),
+                };
+                if let Some(p) = picked {
+                    return Ok(p);
                 }
-                plan.steps.remove(0);
+                plan.cursor += 1;
             }
         }
     }

@@ -34,6 +34,42 @@ pub struct RouteReport {
     /// Models that could serve the request (free, meeting its requirements).
     pub candidates: usize,
     pub attempts: Vec<Attempt>,
+    /// How the model that answered (or the last one tried) was chosen.
+    #[serde(skip_serializing_if = "PickKind::is_uniform")]
+    pub pick: PickKind,
+    /// Time spent waiting for a cooling model to recover instead of answering 429.
+    #[serde(skip_serializing_if = "Duration::is_zero")]
+    pub waited: Duration,
+}
+
+/// How a model was chosen for an attempt.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PickKind {
+    /// Drawn uniformly from the eligible candidates with the request's seed.
+    #[default]
+    Uniform,
+    /// Drawn with probability proportional to each candidate's quality weight.
+    Weighted,
+    /// The session's model: rendezvous hashing of the session key over the candidates.
+    Sticky,
+    /// The client named the model.
+    Named,
+}
+
+impl PickKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PickKind::Uniform => "uniform",
+            PickKind::Weighted => "weighted",
+            PickKind::Sticky => "sticky",
+            PickKind::Named => "named",
+        }
+    }
+
+    fn is_uniform(&self) -> bool {
+        *self == PickKind::Uniform
+    }
 }
 
 impl RouteReport {
