@@ -44,6 +44,28 @@ pub enum Behaviour {
     ErrorFirstInStream { code: u16 },
     /// Never answers.
     Hang,
+    /// An error whose `metadata.limit_source` says why (`openrouter_free_tier_daily`,
+    /// `openrouter_shared_capacity`, `upstream_provider_shared_pool`, or a 402 source),
+    /// with `Retry-After` when given. With `in_band`, the error comes inside a 200
+    /// (a whole body, or the first event of a stream) with `status` as its `code`.
+    Limited { status: u16, source: String, message: String, retry_after: Option<u64>, in_band: bool },
+    /// 200 with nothing in it: `content: null`, a `refusal`, zero completion tokens and
+    /// `finish_reason: stop` (a stream: a role delta, an empty finish chunk, `[DONE]`).
+    EmptyAnswer,
+    /// 200 whose only output is reasoning: `content: ""` beside `reasoning`.
+    ReasoningOnly,
+    /// 200 `application/json`: a valid completion about `bytes` long (the content is
+    /// `a`s), sent in 64 KiB chunks, with a `content-length` when `declared`, else
+    /// chunked. Streamed or not, the same.
+    HugeBody { bytes: usize, declared: bool },
+    /// 200 `text/event-stream`: a processing comment, then one `data:` line `bytes`
+    /// long that never ends (the connection closes after it). Streamed or not, the same.
+    EndlessLine { bytes: usize },
+    /// 200 `text/html`: a proxy's error page where an answer should be.
+    Html,
+    /// 200 `application/json` with `content-encoding: gzip` and a gzip body (of the
+    /// completion `Ok` would send), whatever the request's `accept-encoding`.
+    Gzip,
 }
 
 /// The answer to one request, after any delay.
@@ -55,7 +77,19 @@ pub(crate) enum Reply {
     },
     /// SSE events, each written as its own body chunk after its pause.
     Sse(Vec<(Duration, Bytes)>),
+    /// `head`, then `filler` `repeat` times, then `tail`, each its own chunk.
+    Large {
+        content_type: &'static str,
+        head: Bytes,
+        filler: Bytes,
+        repeat: usize,
+        tail: Bytes,
+        declared: bool,
+    },
 }
+
+/// The size of one chunk of a [`Reply::Large`] body.
+pub(crate) const FILLER_CHUNK: usize = 64 * 1024;
 
 pub(crate) const PROCESSING: &[u8] = b": OPENROUTER PROCESSING\n\n";
 const DONE: &[u8] = b"data: [DONE]\n\n";
@@ -229,10 +263,125 @@ pub(crate) fn reply(behaviour: &Behaviour, model: &str, stream: bool, request: &
             );
             sse(vec![Bytes::from_static(PROCESSING), err, Bytes::from_static(DONE)])
         }
+        Behaviour::HugeBody { bytes, declared } => {
+            let ctx = ok_ctx(Some(model));
+            let head = format!(
+                "{{{},\"object\":\"chat.completion\",\"choices\":[{{\"finish_reason\":\"stop\",\"index\":0,\
+                 \"message\":{{\"role\":\"assistant\",\"content\":\"",
+                ctx.head
+            );
+            Reply::Large {
+                content_type: "application/json",
+                head: Bytes::from(head),
+                filler: Bytes::from(vec![b'a'; FILLER_CHUNK]),
+                repeat: bytes.div_ceil(FILLER_CHUNK),
+                tail: Bytes::from_static(b"\"}}]}"),
+                declared: *declared,
+            }
+        }
+        Behaviour::EndlessLine { bytes } => Reply::Large {
+            content_type: "text/event-stream",
+            head: Bytes::from_static(b": OPENROUTER PROCESSING\n\ndata: {\"choices\":[{\"delta\":{\"content\":\""),
+            filler: Bytes::from(vec![b'a'; FILLER_CHUNK]),
+            repeat: bytes.div_ceil(FILLER_CHUNK),
+            tail: Bytes::new(),
+            declared: false,
+        },
+        Behaviour::Html => Reply::Full {
+            status: 200,
+            headers: vec![("content-type", "text/html; charset=utf-8".to_owned())],
+            body: Bytes::from_static(
+                b"<html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</body></html>",
+            ),
+        },
+        Behaviour::Gzip => {
+            let Reply::Full { body, .. } = ok(&ok_ctx(Some(model)), false) else {
+                return json_reply(500, error_body(500, "unreachable", None));
+            };
+            Reply::Full {
+                status: 200,
+                headers: vec![("content-encoding", "gzip".to_owned())],
+                body: gzip_stored(&body),
+            }
+        }
+        Behaviour::Limited { status, source, message, retry_after, in_band } => {
+            let metadata = json!({"limit_source": source});
+            if *in_band {
+                let error = json!({"code": status, "message": message, "metadata": metadata});
+                if !stream {
+                    return json_reply(200, Bytes::from(json!({"error": error, "user_id": "user_fake"}).to_string()));
+                }
+                let event = Bytes::from(format!("data: {}\n\n", json!({"error": error})));
+                return sse(vec![Bytes::from_static(PROCESSING), event, Bytes::from_static(DONE)]);
+            }
+            let headers = retry_after.map(|s| vec![("retry-after", s.to_string())]).unwrap_or_default();
+            Reply::Full { status: *status, headers, body: error_body(*status, message, Some(metadata)) }
+        }
+        Behaviour::EmptyAnswer => {
+            let ctx = ok_ctx(Some(model));
+            if !stream {
+                let message = "{\"role\":\"assistant\",\"content\":null,\"refusal\":\"I can't help with that.\",\"reasoning\":null}";
+                return json_reply(200, ctx.completion(message, "stop", 0));
+            }
+            sse(vec![
+                Bytes::from_static(PROCESSING),
+                ctx.chunk("{\"role\":\"assistant\",\"content\":\"\"}", "null", ""),
+                ctx.finish_chunk("stop"),
+                ctx.usage_chunk(0),
+                Bytes::from_static(DONE),
+            ])
+        }
+        Behaviour::ReasoningOnly => {
+            let ctx = ok_ctx(Some(model));
+            if !stream {
+                let message =
+                    "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null,\"reasoning\":\"Let me think.\"}";
+                return json_reply(200, ctx.completion(message, "stop", 5));
+            }
+            sse(vec![
+                Bytes::from_static(PROCESSING),
+                ctx.chunk("{\"role\":\"assistant\",\"content\":\"\",\"reasoning\":\"Let me think.\"}", "null", ""),
+                ctx.finish_chunk("stop"),
+                ctx.usage_chunk(5),
+                Bytes::from_static(DONE),
+            ])
+        }
         // Resolved before a reply is built; kept total for safety.
         Behaviour::Delay { then, .. } => reply(then, model, stream, request, serial),
         Behaviour::Hang => json_reply(504, error_body(504, "hang", None)),
     }
+}
+
+/// `data` as a gzip member of stored (uncompressed) deflate blocks: a real gzip body
+/// without a compressor.
+pub(crate) fn gzip_stored(data: &[u8]) -> Bytes {
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    let mut blocks = data.chunks(0xffff).peekable();
+    if blocks.peek().is_none() {
+        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(block) = blocks.next() {
+        out.push(u8::from(blocks.peek().is_none()));
+        let len = u16::try_from(block.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(block);
+    }
+    out.extend_from_slice(&crc32(data).to_le_bytes());
+    out.extend_from_slice(&u32::try_from(data.len() & 0xffff_ffff).unwrap_or(0).to_le_bytes());
+    Bytes::from(out)
+}
+
+/// CRC-32 (IEEE), bit by bit: the fake's gzip bodies are small.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
 }
 
 fn ok(ctx: &Ctx, stream: bool) -> Reply {
@@ -307,6 +456,14 @@ mod tests {
         match reply(b, "a/b:free", stream, &json!({}), 7) {
             Reply::Full { status, body, .. } => (status, String::from_utf8_lossy(&body).into_owned()),
             Reply::Sse(ev) => (200, ev.iter().map(|(_, e)| String::from_utf8_lossy(e).into_owned()).collect()),
+            Reply::Large { head, filler, repeat, tail, .. } => {
+                let mut text = String::from_utf8_lossy(&head).into_owned();
+                for _ in 0..repeat {
+                    text.push_str(&String::from_utf8_lossy(&filler));
+                }
+                text.push_str(&String::from_utf8_lossy(&tail));
+                (200, text)
+            }
         }
     }
 
@@ -334,6 +491,30 @@ mod tests {
         check(Behaviour::SlowStream { chunks: 2, gap: Duration::ZERO }, true, 200, &["tok0 ", "tok1 "]);
         let (_, no_model) = render(&Behaviour::OkWithoutModel, true);
         assert!(!no_model.contains("\"model\""), "{no_model}");
+    }
+
+    #[test]
+    fn hostile_answers() {
+        let (_, huge) = render(&Behaviour::HugeBody { bytes: 200_000, declared: true }, false);
+        let v: Value = serde_json::from_str(&huge).expect("a huge body is still valid JSON");
+        assert!(v["choices"][0]["message"]["content"].as_str().is_some_and(|c| c.len() >= 200_000));
+        let (_, line) = render(&Behaviour::EndlessLine { bytes: 100_000 }, true);
+        assert!(line.len() > 100_000 && !line.ends_with('\n'), "the data line never ends");
+        assert_eq!(line.matches('\n').count(), 2, "only the comment's lines end");
+        let Reply::Full { headers, .. } = reply(&Behaviour::Html, "m", false, &json!({}), 1) else { panic!("full") };
+        assert!(headers.iter().any(|(k, v)| *k == "content-type" && v.starts_with("text/html")));
+    }
+
+    #[test]
+    fn gzip_bodies_are_real_gzip() {
+        // A known vector: CRC-32 of "123456789".
+        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+        let z = gzip_stored(b"hello");
+        assert_eq!(&z[..3], &[0x1f, 0x8b, 8]);
+        assert_eq!(&z[10..15], &[1, 5, 0, 0xfa, 0xff], "one final stored block of 5 bytes");
+        assert_eq!(&z[15..20], b"hello");
+        assert_eq!(&z[20..24], &crc32(b"hello").to_le_bytes());
+        assert_eq!(&z[24..], &5u32.to_le_bytes());
     }
 
     #[test]

@@ -141,6 +141,15 @@ impl FakeUpstream {
         *write(&self.shared.key_info) = Bytes::from(json.to_string());
     }
 
+    /// `GET /key` for a free-tier key whose `free_model_daily_requests` are `used` of
+    /// `limit` today (`remaining` is the difference), as OpenRouter reports them.
+    pub fn set_free_model_daily_requests(&self, used: u64, limit: u64) {
+        self.set_key_info(serde_json::json!({"data": {
+            "label": "fake", "is_free_tier": true, "limit": null, "usage": 0,
+            "free_model_daily_requests": {"used": used, "limit": limit, "remaining": limit.saturating_sub(used)},
+        }}));
+    }
+
     /// Whether chat requests are kept for [`requests`](Self::requests) (on by default).
     /// The benchmark turns it off so memory stays flat; counters still count.
     pub fn set_recording(&self, on: bool) {
@@ -326,6 +335,28 @@ async fn chat(shared: Arc<Shared>, req: Request<Incoming>) -> Response<RespBody>
             resp
         }
         Reply::Sse(events) => sse_response(guard, events),
+        Reply::Large { content_type, head, filler, repeat, tail, declared } => {
+            let total = head.len() + filler.len() * repeat + tail.len();
+            let chunks = std::iter::once(head)
+                .chain(std::iter::repeat_n(filler, repeat))
+                .chain(std::iter::once(tail))
+                .filter(|c| !c.is_empty());
+            let state = (guard, chunks);
+            let stream = futures_util::stream::unfold(state, |(mut guard, mut chunks)| async move {
+                let Some(chunk) = chunks.next() else {
+                    guard.done = true;
+                    drop(guard);
+                    return None;
+                };
+                Some((Ok::<_, Infallible>(Frame::data(chunk)), (guard, chunks)))
+            });
+            let mut resp = Response::new(StreamBody::new(stream).boxed_unsync());
+            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            if declared {
+                resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(total));
+            }
+            resp
+        }
     }
 }
 

@@ -76,8 +76,27 @@ impl ApiError {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             return ApiError::payload_too_large(limit);
         }
+        if let Some(timeout) = source_of::<crate::limits::BodyTimeout>(r) {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!("the request body stopped arriving: {timeout}"),
+                "request_timeout",
+            );
+        }
         ApiError::new(r.status(), &format!("cannot read the request body: {}", r.body_text()), "invalid_request")
     }
+}
+
+/// The first error of type `T` in `e`'s source chain.
+fn source_of<'a, T: std::error::Error + 'static>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a T> {
+    let mut source = Some(e);
+    while let Some(s) = source {
+        if let Some(t) = s.downcast_ref::<T>() {
+            return Some(t);
+        }
+        source = s.source();
+    }
+    None
 }
 
 /// `Retry-After` in whole seconds, rounded up, at least 1.

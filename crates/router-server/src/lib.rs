@@ -9,8 +9,10 @@ pub mod error;
 pub mod events;
 pub mod fds;
 pub mod handlers;
+pub mod limits;
 pub mod metrics;
 pub mod models;
+pub mod serve;
 pub mod shard;
 pub mod state;
 pub mod status;
@@ -18,18 +20,17 @@ pub mod status;
 pub use compose::{Background, BuildError, Server, build, build_sharded};
 pub use config::{Config, ConfigError, LogFormat};
 pub use error::ApiError;
+pub use limits::{ServeLimits, ServeStats};
 pub use metrics::Metrics;
 pub use state::{AppState, ClientKeys, SeedSource};
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// How long in-flight requests may run after the shutdown signal, by default.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// The HTTP application: every endpoint, the JSON error fallbacks, client keys when
@@ -57,6 +58,7 @@ pub fn app(state: AppState) -> axum::Router {
         .route("/dashboard/app.js", get(dashboard::js))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), limits::guard))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(state.max_body_size))
         .with_state(state)
@@ -80,31 +82,16 @@ pub async fn run_with_grace(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
-    let signal = async move {
-        shutdown.await;
-        tracing::info!(
-            grace_secs = grace.as_secs_f64(),
-            "shutting down: no new connections, finishing in-flight requests"
-        );
-        let _ = fired_tx.send(());
-    };
-    // Small SSE chunks must leave at once, not wait for Nagle.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let serve = axum::serve(listener, app).with_graceful_shutdown(signal).into_future();
-    let deadline = async move {
-        match fired_rx.await {
-            Ok(()) => tokio::time::sleep(grace).await,
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        result = serve => result,
-        () = deadline => {
-            tracing::warn!("shutdown grace period over; dropping the connections still open");
-            Ok(())
-        }
-    }
+    run_with_limits(listener, app, shutdown, grace, ServeLimits::default()).await
+}
+
+/// [`run_with_grace`] with the client-side limits given (see [`limits`] and [`serve`]).
+pub async fn run_with_limits(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+    limits: ServeLimits,
+) -> std::io::Result<()> {
+    serve::serve(listener, app, shutdown, grace, limits).await
 }

@@ -8,13 +8,65 @@ mod stream;
 pub use classify::classify;
 
 use bytes::Bytes;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{
+    ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
+};
 use router_core::{Body, ChatTransport, ErrorKind, ModelId, Secret, Timestamp, TransportError, UpstreamResponse};
 use serde::Deserialize;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Upstream connect timeout, by default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Upstream time from sending a request to the response head, by default.
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest gap between two chunks of a stream, by default.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The whole of a non-streamed answer, by default.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The largest non-streamed answer read from upstream, well above any real completion:
+/// beyond it the attempt is a protocol failure (and falls back), not an allocation.
+pub const DEFAULT_MAX_ANSWER_SIZE: usize = 32 * 1024 * 1024;
+/// The longest line of an SSE stream: a `data:` line longer than this is a protocol
+/// failure rather than an ever-growing buffer.
+pub const DEFAULT_MAX_SSE_LINE: usize = 4 * 1024 * 1024;
+
+/// Attempts that failed for want of local resources (open files, memory), over the
+/// whole process: the descriptor table is the process's, not a transport's.
+static LOCAL_RESOURCE_FAILURES: AtomicU64 = AtomicU64::new(0);
+
+/// Upstream connections that could not be opened for want of local resources, since
+/// the process started.
+pub fn local_resource_failures() -> u64 {
+    LOCAL_RESOURCE_FAILURES.load(Ordering::Relaxed)
+}
+
+/// Whether an IO error means this process ran out of something (descriptors, memory,
+/// buffers) rather than anything the peer or the network did.
+pub fn is_local_exhaustion(e: &std::io::Error) -> bool {
+    // EMFILE, ENFILE, ENOMEM and ENOBUFS on Linux and the BSDs/macOS.
+    const CODES: &[i32] = if cfg!(any(target_os = "macos", target_os = "ios", target_os = "freebsd")) {
+        &[24, 23, 12, 55]
+    } else {
+        &[24, 23, 12, 105]
+    };
+    e.kind() == std::io::ErrorKind::OutOfMemory || e.raw_os_error().is_some_and(|c| CODES.contains(&c))
+}
+
+/// Whether `e` or one of its sources is a local exhaustion.
+fn caused_by_local_exhaustion(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<std::io::Error>().is_some_and(is_local_exhaustion) {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
 
 /// Where to send requests, with what credentials, and how long to wait for each part.
 #[derive(Clone)]
@@ -34,6 +86,10 @@ pub struct TransportConfig {
     pub idle_timeout: Duration,
     /// The whole answer of a non-streamed request (head and body).
     pub request_timeout: Duration,
+    /// The largest non-streamed answer (and error body) read, in bytes.
+    pub max_answer_size: usize,
+    /// The longest SSE line accepted in a stream, in bytes.
+    pub max_sse_line: usize,
 }
 
 impl Default for TransportConfig {
@@ -43,10 +99,12 @@ impl Default for TransportConfig {
             api_key: None,
             referer: None,
             title: None,
-            connect_timeout: Duration::from_secs(10),
-            first_byte_timeout: Duration::from_secs(60),
-            idle_timeout: Duration::from_secs(60),
-            request_timeout: Duration::from_secs(300),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_answer_size: DEFAULT_MAX_ANSWER_SIZE,
+            max_sse_line: DEFAULT_MAX_SSE_LINE,
         }
     }
 }
@@ -62,6 +120,8 @@ impl fmt::Debug for TransportConfig {
             .field("first_byte_timeout", &self.first_byte_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("request_timeout", &self.request_timeout)
+            .field("max_answer_size", &self.max_answer_size)
+            .field("max_sse_line", &self.max_sse_line)
             .finish()
     }
 }
@@ -171,6 +231,9 @@ impl HttpTransport {
             return Err(TransportInitError::InvalidBaseUrl(config.base_url.clone()));
         }
         let mut headers = HeaderMap::new();
+        // Nothing here decodes compressed bodies, so none is asked for; an answer encoded
+        // anyway is refused (see `forward`) rather than passed on contradicting its headers.
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
         let key = config.api_key.clone().filter(|k| !k.is_empty());
         if let Some(key) = &key {
             let mut v = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
@@ -240,7 +303,7 @@ impl HttpTransport {
                 .map_err(|e| map_reqwest_error(e, "the key request failed"))?;
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
-            let body = read_body(resp, deadline, self.config.request_timeout).await?;
+            let body = read_body(resp, deadline, self.config.request_timeout, self.config.max_answer_size).await?;
             if !(200..300).contains(&status) {
                 return Err(classify(status, &headers, &body, now()));
             }
@@ -297,15 +360,23 @@ impl HttpTransport {
 
         if !resp.status().is_success() {
             let head = resp.headers().clone();
-            let body = read_body(resp, deadline, self.config.request_timeout).await?;
+            // An error body too large to keep is classified by its status alone.
+            let body = match read_body(resp, deadline, self.config.request_timeout, self.config.max_answer_size).await {
+                Err(e) if e.kind == ErrorKind::Protocol => Bytes::new(),
+                other => other?,
+            };
             return Err(classify(status, &head, &body, now()));
         }
-        let is_sse = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
-        if stream && is_sse {
+        let content = Content::of(resp.headers());
+        if let Some(encoding) = content.encoding {
+            return Err(protocol(
+                status,
+                format!(
+                    "upstream answered {status} with content-encoding `{encoding}`, which the router did not ask for"
+                ),
+            ));
+        }
+        if stream && content.is_sse {
             self.counters.streams.fetch_add(1, Ordering::Relaxed);
             let inner = Box::pin(resp.bytes_stream());
             let s = stream::UpstreamStream::new(
@@ -314,10 +385,23 @@ impl HttpTransport {
                 self.counters.clone(),
                 model.as_str().to_owned(),
                 started,
+                self.config.max_sse_line,
             );
             return Ok(UpstreamResponse { status, headers, body: Body::Stream(Box::pin(s)), elapsed });
         }
-        let body = read_body(resp, deadline, self.config.request_timeout).await?;
+        if let Some(other) = content.not_json {
+            let wanted = if stream { "an event stream or JSON" } else { "JSON" };
+            return Err(protocol(
+                status,
+                format!("upstream answered {status} with content type `{other}`, not {wanted}"),
+            ));
+        }
+        let body = read_body(resp, deadline, self.config.request_timeout, self.config.max_answer_size).await?;
+        // Checked without building anything: an answer that is not one JSON value is
+        // not an answer, whatever its status.
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+            return Err(protocol(status, format!("upstream answered {status} with unreadable JSON: {e}")));
+        }
         Ok(UpstreamResponse { status, headers, body: Body::Full(body), elapsed })
     }
 }
@@ -334,15 +418,76 @@ impl ChatTransport for HttpTransport {
     }
 }
 
+/// What a 2xx answer's head says about its body.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Content {
+    is_sse: bool,
+    /// The content type when it is neither JSON nor an event stream.
+    not_json: Option<String>,
+    /// A `content-encoding` other than `identity`.
+    encoding: Option<String>,
+}
+
+impl Content {
+    fn of(headers: &HeaderMap) -> Content {
+        let text = |v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).trim().to_owned();
+        let mime = headers.get(CONTENT_TYPE).map(|v| {
+            let t = text(v);
+            t.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+        });
+        let is_sse = mime.as_deref() == Some("text/event-stream");
+        // No content type at all is judged by the body (it must be JSON).
+        let is_json = mime.as_deref().is_none_or(|m| {
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json")) || m == "text/json"
+        });
+        let encoding = headers
+            .get_all(CONTENT_ENCODING)
+            .iter()
+            .map(text)
+            .find(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"));
+        let not_json = (!is_json && !is_sse).then(|| mime.unwrap_or_default());
+        Content { is_sse, not_json: if is_sse { None } else { not_json }, encoding }
+    }
+}
+
+fn protocol(status: u16, message: String) -> TransportError {
+    let _ = status; // named in the message; a 2xx is not an error status to report
+    TransportError::new(ErrorKind::Protocol, message)
+}
+
+/// The whole body, at most `max` bytes (more is a protocol failure; a declared length
+/// over it fails before anything is read), within `deadline`.
 async fn read_body(
-    resp: reqwest::Response,
+    mut resp: reqwest::Response,
     deadline: tokio::time::Instant,
     limit: Duration,
+    max: usize,
 ) -> Result<Bytes, TransportError> {
-    tokio::time::timeout_at(deadline, resp.bytes())
+    let too_large = || {
+        TransportError::new(ErrorKind::Protocol, format!("upstream's answer is larger than the limit of {max} bytes"))
+    };
+    let declared = resp.content_length().and_then(|n| usize::try_from(n).ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let read = async {
+        let mut body = bytes::BytesMut::with_capacity(declared.unwrap_or(0));
+        while let Some(chunk) =
+            resp.chunk().await.map_err(|e| map_reqwest_error(e, "reading upstream's answer failed"))?
+        {
+            if body.is_empty() && declared == Some(chunk.len()) {
+                return Ok(chunk); // the usual case: one chunk is the whole body; no copy
+            }
+            if body.len() + chunk.len() > max {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    };
+    tokio::time::timeout_at(deadline, read)
         .await
         .map_err(|_| timeout_error("upstream's answer did not complete", limit))?
-        .map_err(|e| map_reqwest_error(e, "reading upstream's answer failed"))
 }
 
 fn timeout_error(what: &str, limit: Duration) -> TransportError {
@@ -358,6 +503,9 @@ fn now() -> Timestamp {
 /// and the key is never part of a reqwest error: it travels in a header.
 pub(crate) fn map_reqwest_error(e: reqwest::Error, context: &str) -> TransportError {
     let e = e.without_url();
+    if caused_by_local_exhaustion(&e) {
+        LOCAL_RESOURCE_FAILURES.fetch_add(1, Ordering::Relaxed);
+    }
     let kind = if e.is_connect() {
         ErrorKind::Connection
     } else if e.is_timeout() {

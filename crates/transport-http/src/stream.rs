@@ -28,10 +28,20 @@ pub(crate) struct UpstreamStream {
     model: String,
     started: Instant,
     done: bool,
+    /// The longest line accepted, and the length of the unfinished one so far.
+    max_line: usize,
+    line_len: usize,
 }
 
 impl UpstreamStream {
-    pub(crate) fn new(inner: Inner, idle: Duration, counters: Arc<Counters>, model: String, started: Instant) -> Self {
+    pub(crate) fn new(
+        inner: Inner,
+        idle: Duration,
+        counters: Arc<Counters>,
+        model: String,
+        started: Instant,
+        max_line: usize,
+    ) -> Self {
         UpstreamStream {
             inner,
             idle,
@@ -41,6 +51,8 @@ impl UpstreamStream {
             model,
             started,
             done: false,
+            max_line,
+            line_len: 0,
         }
     }
 
@@ -49,6 +61,21 @@ impl UpstreamStream {
     fn finish(&mut self) {
         self.done = true;
         self.inner = Box::pin(futures_util::stream::empty());
+    }
+
+    /// Whether every line in `chunk` (with the unfinished one before it) stays within
+    /// the limit; keeps the length of the line left unfinished.
+    fn lines_fit(&mut self, chunk: &[u8]) -> bool {
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', chunk) {
+            if self.line_len + (nl - start) > self.max_line {
+                return false;
+            }
+            self.line_len = 0;
+            start = nl + 1;
+        }
+        self.line_len += chunk.len() - start;
+        self.line_len <= self.max_line
     }
 
     /// Counts and logs every data event in `chunk` that carries a top-level `error`.
@@ -77,6 +104,13 @@ impl Stream for UpstreamStream {
             Poll::Ready(Some(Ok(chunk))) => {
                 let deadline = tokio::time::Instant::now() + this.idle;
                 this.idle_timer.as_mut().reset(deadline);
+                if !this.lines_fit(&chunk) {
+                    this.finish();
+                    this.counters.stream_failures.fetch_add(1, Ordering::Relaxed);
+                    let message = format!("upstream sent an SSE line longer than the limit of {} bytes", this.max_line);
+                    let err = TransportError::new(ErrorKind::Protocol, message).with_elapsed(this.started.elapsed());
+                    return Poll::Ready(Some(Err(err)));
+                }
                 this.scan(&chunk);
                 Poll::Ready(Some(Ok(chunk)))
             }

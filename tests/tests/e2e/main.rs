@@ -3,6 +3,7 @@
 mod config;
 mod dashboard;
 mod errors;
+mod hardening;
 mod lifecycle;
 mod resilience;
 mod sdk;
