@@ -19,7 +19,7 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// Decisions kept for replay to a new subscriber.
 pub const DEFAULT_REPLAY: usize = 100;
@@ -153,6 +153,9 @@ pub struct DecisionLog {
     replay: usize,
     tx: broadcast::Sender<Arc<Decision>>,
     next_id: AtomicU64,
+    /// Set at shutdown: open streams end, so that they do not hold the server's grace
+    /// period open (an event stream never finishes on its own).
+    closed: watch::Sender<bool>,
 }
 
 impl Default for DecisionLog {
@@ -164,7 +167,19 @@ impl Default for DecisionLog {
 impl DecisionLog {
     pub fn new(replay: usize, lag_limit: usize) -> Self {
         let (tx, _) = broadcast::channel(lag_limit.max(1));
-        DecisionLog { ring: Mutex::new(VecDeque::with_capacity(replay)), replay, tx, next_id: AtomicU64::new(1) }
+        DecisionLog {
+            ring: Mutex::new(VecDeque::with_capacity(replay)),
+            replay,
+            tx,
+            next_id: AtomicU64::new(1),
+            closed: watch::Sender::new(false),
+        }
+    }
+
+    /// Ends every open stream now and every later one after its replay: call it when
+    /// the server starts shutting down.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
     }
 
     /// Records a decision and hands it to the live subscribers; never waits for them.
@@ -210,11 +225,16 @@ fn event(d: &Decision) -> Event {
 /// The stream for one subscriber: the replay, then live decisions until it lags.
 pub fn decision_stream(log: &DecisionLog) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
     let (replay, rx) = log.subscribe();
+    let closed = log.closed.subscribe();
     let replayed = stream::iter(replay.into_iter().map(|d| Ok(event(&d))));
-    let live = stream::unfold(Some(rx), |rx| async move {
-        let mut rx = rx?;
-        match rx.recv().await {
-            Ok(d) => Some((Ok(event(&d)), Some(rx))),
+    let live = stream::unfold(Some((rx, closed)), |state| async move {
+        let (mut rx, mut closed) = state?;
+        let received = tokio::select! {
+            r = rx.recv() => r,
+            _ = closed.wait_for(|c| *c) => return None,
+        };
+        match received {
+            Ok(d) => Some((Ok(event(&d)), Some((rx, closed)))),
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 // Too slow: say so and end the stream, rather than hold decisions back.
                 let note = Event::default().event("dropped").data(format!(
@@ -317,6 +337,17 @@ mod tests {
             got.push(format!("{:?}", s.next().await.expect("an event").expect("infallible")));
         }
         assert!(got[0].contains("b:free") && got[1].contains("c:free") && got[2].contains("d:free"), "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn closing_ends_the_open_streams() {
+        let log = DecisionLog::new(4, 8);
+        log.publish(decision("a:free"));
+        let mut s = Box::pin(decision_stream(&log));
+        assert!(s.next().await.is_some(), "the replay");
+        log.close();
+        let end = tokio::time::timeout(Duration::from_secs(5), s.next()).await.expect("the stream ends at once");
+        assert!(end.is_none());
     }
 
     #[tokio::test]

@@ -148,8 +148,11 @@ fn serve(config: Config, shards: usize) -> anyhow::Result<()> {
             "listening"
         );
         let app = router_server::app(server.state.clone());
+        let metrics = server.state.metrics.clone();
         let signal = async move {
             shutdown_signal().await;
+            // Event streams never finish on their own: end them, so the grace is for requests.
+            metrics.decisions().close();
             let _ = stop_tx.send(true);
         };
         let limits = router_server::ServeLimits::from_config(&config, server.state.metrics.serve.clone());

@@ -187,7 +187,7 @@ function renderPool() {
         stateCell(m),
         el('td', { class: 'num', title: r ? `${r.ok} of the last ${r.attempts} attempts succeeded` : 'no attempt yet' },
           r ? `${Math.round(r.success_rate * 100)}% · ${r.attempts}` : '–'),
-        el('td', { class: 'num' }, r && r.median_latency_ms !== null ? `${Math.round(r.median_latency_ms)} ms` : '–')));
+        el('td', { class: 'num' }, r && r.median_latency_ms !== null ? `${r.median_latency_ms < 10 ? r.median_latency_ms.toFixed(1) : Math.round(r.median_latency_ms)} ms` : '–')));
     }
   }
   if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: '6', class: 'muted' }, 'No model matches the filters.')));

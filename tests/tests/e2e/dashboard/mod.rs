@@ -40,8 +40,8 @@ async fn status_reports_the_pool_quotas_catalog_and_trends() {
     let upstream = FakeUpstream::start().await;
     upstream.set_behaviour(COOLING_MODEL, Behaviour::RateLimited { retry_after: Some(120) });
     let s = start_with(upstream, |c| {
-        c.per_minute = Some(20);
-        c.per_day = Some(50);
+        c.per_minute = router_settings::Limit::of(20);
+        c.per_day = router_settings::Limit::of(50);
     })
     .await;
     assert_eq!(s.chat(SDK_TEXT).await.status, 200);
@@ -170,8 +170,8 @@ async fn the_dashboard_in_a_real_browser() {
     let upstream = FakeUpstream::start().await;
     upstream.set_behaviour(COOLING_MODEL, Behaviour::RateLimited { retry_after: Some(300) });
     let s = start_with(upstream, |c| {
-        c.per_minute = Some(20);
-        c.per_day = Some(50);
+        c.per_minute = router_settings::Limit::of(20);
+        c.per_day = router_settings::Limit::of(50);
     })
     .await;
     let browser = Browser::start(1400, 1000).await;
@@ -305,9 +305,12 @@ async fn the_dashboard_in_a_real_browser() {
     assert!(errors.is_empty(), "console errors: {errors:?}");
 
     // Screenshots for people to look at: the whole page on a laptop, and a phone.
-    let height = browser.eval("return document.documentElement.scrollHeight;", json!([])).await;
+    // The window's height for the whole page: the content plus the window's own frame.
+    let height = browser
+        .eval("return document.documentElement.scrollHeight + window.outerHeight - window.innerHeight;", json!([]))
+        .await;
     let height = height.as_u64().map_or(1400, |h| u32::try_from(h).unwrap_or(4000).clamp(800, 4000));
-    browser.resize(1400, height + 120).await;
+    browser.resize(1400, height).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let dir = target_dir();
     std::fs::create_dir_all(&dir).expect("target dir");
