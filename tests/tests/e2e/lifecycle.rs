@@ -7,12 +7,16 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use std::time::Duration;
 
+/// The SDK's text request without `user`: a `user` keys a sticky session (one model
+/// whatever the seed), and these tests are about the seeded uniform pick.
+const UNKEYED_TEXT: &str = r#"{"messages": [{"role": "user", "content": "Say hello."}], "model": "openrouter/free", "max_completion_tokens": 64}"#;
+
 /// The models that answer `n` sequential text requests on a fresh server with `seed`.
 async fn sequence(seed: Option<u64>, n: usize) -> Vec<String> {
     let s = start_with(FakeUpstream::start().await, |c| c.seed = seed).await;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
-        let r = s.chat(SDK_TEXT).await;
+        let r = s.chat(UNKEYED_TEXT).await;
         assert_eq!(r.status, 200, "{}", r.text);
         out.push(r.header("x-router-model").expect("model header").to_owned());
     }
@@ -36,9 +40,9 @@ async fn the_seed_header_makes_one_pick_a_function_of_the_seed() {
     let mut seen = std::collections::BTreeSet::new();
     for seed in 0..24u64 {
         let h = seed.to_string();
-        let first = s.post("/api/v1/chat/completions", SDK_TEXT, &[("x-router-seed", &h)]).await;
-        let again = s.post("/api/v1/chat/completions", SDK_TEXT, &[("x-router-seed", &h)]).await;
-        let elsewhere = other.post("/api/v1/chat/completions", SDK_TEXT, &[("x-router-seed", &h)]).await;
+        let first = s.post("/api/v1/chat/completions", UNKEYED_TEXT, &[("x-router-seed", &h)]).await;
+        let again = s.post("/api/v1/chat/completions", UNKEYED_TEXT, &[("x-router-seed", &h)]).await;
+        let elsewhere = other.post("/api/v1/chat/completions", UNKEYED_TEXT, &[("x-router-seed", &h)]).await;
         let model = first.header("x-router-model").expect("model").to_owned();
         assert_eq!(again.header("x-router-model"), Some(model.as_str()), "seed {seed}");
         assert_eq!(elsewhere.header("x-router-model"), Some(model.as_str()), "seed {seed} on another server");

@@ -6,6 +6,7 @@ mod errors;
 mod hardening;
 mod lifecycle;
 mod resilience;
+mod routing;
 mod sdk;
 mod server;
 mod support;
