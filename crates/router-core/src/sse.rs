@@ -37,6 +37,11 @@ impl LineSplitter {
         self.tail.extend_from_slice(rest);
     }
 
+    /// The length of the line begun and not yet finished.
+    pub fn pending(&self) -> usize {
+        self.tail.len()
+    }
+
     /// Whatever is left when the stream ends without a final newline.
     pub fn finish(&mut self) -> Bytes {
         std::mem::take(&mut self.tail).freeze()

@@ -20,6 +20,10 @@ use std::task::{Context, Poll};
 /// it the stream is committed as it is (a long run of reasoning the request did not ask
 /// for is not worth more memory).
 pub const MAX_HELD_HEAD: usize = 256 * 1024;
+/// A line begun is held whole up to this length before the stream is committed anyway:
+/// an unterminated line is judged (the transport fails one over its own, smaller line
+/// limit, and the attempt can still fall back) rather than committed half-read.
+pub const MAX_HELD_LINE: usize = 16 * 1024 * 1024;
 
 /// How an answer is judged before it becomes the client's.
 #[derive(Clone, Copy, Debug)]
@@ -83,7 +87,7 @@ pub(super) async fn commit(
                         match verdict {
                             Some(Err(e)) => return Err(e),
                             Some(Ok(())) => break,
-                            None if held > MAX_HELD_HEAD => break,
+                            None if held > MAX_HELD_HEAD && (lines.pending() == 0 || held > MAX_HELD_LINE) => break,
                             None => {}
                         }
                     }
