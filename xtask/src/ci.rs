@@ -1,13 +1,16 @@
 //! `cargo xtask ci`: every check CI runs, in order, stopping at the first failure.
 //!
 //! 1. `cargo fmt --all --check`
-//! 2. `cargo clippy --workspace --all-targets -- -D warnings`
-//! 3. the tests (`cargo nextest run --workspace` when cargo-nextest is installed, else `cargo test`)
-//! 4. the doc tests (`cargo test --workspace --doc`; nextest does not run them)
-//! 5. the official Python `openai` client against the server (the e2e test `sdk`, ignored
+//! 2. no module circles in any crate (`cargo xtask modules`, run in this process)
+//! 3. `cargo clippy --workspace --all-targets -- -D warnings`
+//! 4. the documentation builds without warnings (`cargo doc --workspace --no-deps`, `-D warnings`)
+//! 5. the tests (`cargo nextest run --workspace` when cargo-nextest is installed, else `cargo test`);
+//!    among them, the README's settings table against the settings list
+//! 6. the doc tests (`cargo test --workspace --doc`; nextest does not run them)
+//! 7. the official Python `openai` client against the server (the e2e test `sdk`, ignored
 //!    by plain `cargo test` because it needs Python; the `openai` package is installed with
 //!    pip when missing)
-//! 6. the architecture invariant: no async runtime or HTTP stack in `router-core`'s normal
+//! 8. the architecture invariant: no async runtime or HTTP stack in `router-core`'s normal
 //!    dependency tree (see [`forbidden_in_tree`])
 
 use anyhow::{Context, Result, bail};
@@ -21,12 +24,17 @@ pub fn run(args: &[String]) -> Result<()> {
     if let Some(arg) = args.first() {
         bail!("`cargo xtask ci` takes no arguments (got `{arg}`)");
     }
-    let steps: [(&str, &[&str]); 2] = [
-        ("formatting", &["fmt", "--all", "--check"]),
-        ("clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
-    ];
-    for (name, args) in steps {
-        cargo_step(name, args)?;
+    cargo_step("formatting", &["fmt", "--all", "--check"])?;
+    crate::modules::run(&[])?;
+    cargo_step("clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    eprintln!("==> docs: RUSTDOCFLAGS=-D warnings cargo doc --workspace --no-deps");
+    let status = cargo()
+        .args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .status()
+        .context("could not start `cargo doc`")?;
+    if !status.success() {
+        bail!("ci step `docs` failed ({status}); rerun `RUSTDOCFLAGS=-D warnings cargo doc --workspace --no-deps`");
     }
     if nextest_available() {
         cargo_step("tests", &["nextest", "run", "--workspace"])?;

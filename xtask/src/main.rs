@@ -4,6 +4,7 @@ mod bench;
 mod catalog_snapshot;
 mod ci;
 mod modules;
+mod readme;
 
 use anyhow::{Result, bail};
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ tasks:
   ci                              fmt check, clippy -D warnings, tests, doc tests, architecture invariants
   bench [options]                 release build, fake upstream + router-server on loopback, load report
   modules                         no module circles in any crate
+  readme                          regenerate README.md's settings table from the settings list
   catalog-snapshot <models.json>  regenerate the embedded catalog from a saved /models response
 ";
 
@@ -26,6 +28,7 @@ fn main() -> Result<()> {
         Some("ci") => ci::run(&rest),
         Some("bench") => bench::run(&rest),
         Some("modules") => modules::run(&rest),
+        Some("readme") => readme::run(&rest),
         Some("catalog-snapshot") => catalog_snapshot::run(&rest),
         Some("-h" | "--help" | "help") | None => {
             print!("{HELP}");

@@ -34,7 +34,7 @@ pub fn run(args: &[String]) -> Result<()> {
     if !failures.is_empty() {
         bail!("module circles (a module uses one that uses it back):\n  {}", failures.join("\n  "));
     }
-    eprintln!("==> modules: no circles");
+    eprintln!("==> modules: no circles in any crate");
     Ok(())
 }
 

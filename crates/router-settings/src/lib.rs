@@ -8,6 +8,7 @@
 //! command-line or HTTP framework is used here.
 
 pub mod compose;
+pub mod key_watch;
 mod load;
 pub mod provider;
 pub mod settings;

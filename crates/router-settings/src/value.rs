@@ -77,7 +77,7 @@ impl SettingValue for Vec<Secret> {
         Ok(text.split(',').map(str::trim).filter(|k| !k.is_empty()).map(Secret::new).collect())
     }
     fn show(&self) -> String {
-        format!("{} client key(s)", self.len())
+        if self.is_empty() { "none".to_owned() } else { format!("{} client key(s)", self.len()) }
     }
 }
 
