@@ -328,3 +328,49 @@ async fn the_dashboard_in_a_real_browser() {
     assert!(console.iter().all(|(level, _)| level != "SEVERE"), "console errors: {console:?}");
     browser.quit().await;
 }
+
+/// With client keys, the page asks for one once per browser session and keeps it there;
+/// neither key shows up in the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_asks_for_the_client_key_once() {
+    webdriver::locate();
+    let s = start_with(FakeUpstream::start().await, |c| c.api_keys = vec![Secret::new(CLIENT_KEY)]).await;
+    let browser = Browser::start(1200, 900).await;
+    browser.goto(&s.url("/dashboard")).await;
+    browser
+        .wait_for("return document.getElementById('key-dialog').open;", json!([]), Duration::from_secs(10))
+        .await
+        .expect("the page asks for a key");
+    let rows = "return document.querySelectorAll('#pool-table tbody tr[data-model]').length || null;";
+    assert_eq!(browser.eval(rows, json!([])).await, Value::Null, "no data without a key");
+
+    // A wrong key is refused and asked for again; the right one opens the data.
+    let submit = "document.getElementById('key-input').value = arguments[0];
+                  document.querySelector('#key-form button[type=submit]').click();";
+    browser.eval(submit, json!(["wrong-key"])).await;
+    browser
+        .wait_for("return document.getElementById('key-dialog').open;", json!([]), Duration::from_secs(10))
+        .await
+        .expect("a wrong key is asked for again");
+    assert_eq!(browser.eval(rows, json!([])).await, Value::Null, "no data with a wrong key");
+    browser.eval(submit, json!([CLIENT_KEY])).await;
+    let n = browser.wait_for(rows, json!([]), Duration::from_secs(10)).await.expect("the pool loads with the key");
+    assert_eq!(n, FREE_TEXT_MODELS.len());
+    browser
+        .wait_for(
+            "return document.getElementById('conn').dataset.state === 'live';",
+            json!([]),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("the events stream connects with the key");
+
+    // Kept for the session: a reload does not ask again.
+    browser.goto(&s.url("/dashboard")).await;
+    browser.wait_for(rows, json!([]), Duration::from_secs(10)).await.expect("the pool loads after a reload");
+    assert_eq!(browser.eval("return document.getElementById('key-dialog').open;", json!([])).await, false);
+    let html = browser.eval("return document.documentElement.outerHTML;", json!([])).await;
+    let html = html.as_str().expect("the page");
+    assert!(!html.contains(UPSTREAM_KEY) && !html.contains(CLIENT_KEY), "a key in the page");
+    browser.quit().await;
+}
