@@ -80,33 +80,27 @@ pub struct ModelRewriter {
     /// `"model":"<chosen>"` as it appears in compact JSON: chunks that already match
     /// are passed through without parsing.
     expected: Vec<u8>,
-    model: String,
     error_events: u64,
 }
 
 impl ModelRewriter {
     pub fn new(model: &str) -> Self {
-        ModelRewriter {
-            lines: LineSplitter::default(),
-            expected: model_member(model),
-            model: model.to_owned(),
-            error_events: 0,
-        }
+        ModelRewriter { lines: LineSplitter::default(), expected: model_member(model), error_events: 0 }
     }
 
     /// Rewrites one chunk. Returns what can be sent now; an unfinished line waits for
     /// the rest of it.
     pub fn feed(&mut self, chunk: &[u8]) -> Bytes {
         let mut out = BytesMut::with_capacity(chunk.len() + 16);
-        let (expected, model, errors) = (&self.expected, &self.model, &mut self.error_events);
-        self.lines.feed(chunk, |line| *errors += u64::from(rewrite_line(line, expected, model, &mut out)));
+        let (expected, errors) = (&self.expected, &mut self.error_events);
+        self.lines.feed(chunk, |line| *errors += u64::from(rewrite_line(line, expected, &mut out)));
         out.freeze()
     }
 
     pub fn finish(&mut self) -> Bytes {
         let rest = self.lines.finish();
         let mut out = BytesMut::new();
-        self.error_events += u64::from(rewrite_line(&rest, &self.expected, &self.model, &mut out));
+        self.error_events += u64::from(rewrite_line(&rest, &self.expected, &mut out));
         out.freeze()
     }
 
@@ -117,7 +111,7 @@ impl ModelRewriter {
 }
 
 /// Writes `line` to `out` with its `model` rewritten; true when it is an error event.
-fn rewrite_line(line: &[u8], expected: &[u8], model: &str, out: &mut BytesMut) -> bool {
+fn rewrite_line(line: &[u8], expected: &[u8], out: &mut BytesMut) -> bool {
     let payload = match data_payload(line) {
         Some(p) if p.first() == Some(&b'{') => p,
         _ => {
@@ -132,14 +126,15 @@ fn rewrite_line(line: &[u8], expected: &[u8], model: &str, out: &mut BytesMut) -
         out.extend_from_slice(line);
         return is_error;
     }
-    match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(payload) {
-        Ok(mut chunk) if chunk.contains_key("model") => {
-            chunk.insert("model".into(), model.into());
-            out.extend_from_slice(b"data: ");
-            let mut w = Vec::with_capacity(payload.len() + model.len());
-            let _ = serde_json::to_writer(&mut w, &chunk);
-            out.extend_from_slice(&w);
-            out.extend_from_slice(&line[trim_eol(line).len()..]);
+    // `expected` is `"model":` followed by the value.
+    let value = &expected[b"\"model\":".len()..];
+    match with_top_level_model(payload, value, false) {
+        Some(Some(rewritten)) => {
+            // `payload` lies inside `line`: the prefix and the line ending stay as they came.
+            let start = payload.as_ptr() as usize - line.as_ptr() as usize;
+            out.extend_from_slice(&line[..start]);
+            out.extend_from_slice(&rewritten);
+            out.extend_from_slice(&line[start + payload.len()..]);
         }
         _ => out.extend_from_slice(line),
     }
@@ -154,28 +149,151 @@ fn model_member(model: &str) -> Vec<u8> {
 }
 
 /// Sets `model` in a whole (non-streamed) JSON response when upstream named another
-/// model or none. Bodies that already name the chosen model come back untouched.
+/// model or none. Bodies that already name the chosen model come back untouched; others
+/// get the top-level member's value replaced (or the member added) in one pass over the
+/// bytes, without building the answer as a tree: an answer may be megabytes long.
 pub fn ensure_model(body: Bytes, model: &str) -> Bytes {
     // The usual case, settled by one search as in the stream rewriter: no parse.
     if memmem::find(&body, &model_member(model)).is_some() {
         return body;
     }
-    #[derive(serde::Deserialize)]
-    struct Head<'a> {
-        #[serde(borrow)]
-        model: Option<std::borrow::Cow<'a, str>>,
+    let mut value = Vec::with_capacity(model.len() + 2);
+    let _ = serde_json::to_writer(&mut value, model);
+    match with_top_level_model(&body, &value, true) {
+        Some(Some(rewritten)) => Bytes::from(rewritten),
+        // Already right, or not a JSON object: not ours to fix; upstream's bytes go on.
+        Some(None) | None => body,
     }
-    match serde_json::from_slice::<Head<'_>>(&body) {
-        Ok(Head { model: Some(m) }) if m == model => return body,
-        Ok(_) => {}
-        Err(_) => return body, // not ours to fix: pass upstream's bytes on
-    }
-    match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body) {
-        Ok(mut obj) => {
-            obj.insert("model".into(), model.into());
-            serde_json::to_vec(&obj).map(Bytes::from).unwrap_or(body)
+}
+
+/// `json` (an object) with its top-level `model` set to `value` (a JSON string), the
+/// member added when absent and `insert`: `Some(None)` when nothing changes, `None` when
+/// `json` is not a well-formed object.
+fn with_top_level_model(json: &[u8], value: &[u8], insert: bool) -> Option<Option<Vec<u8>>> {
+    let mut s = Scanner { b: json, i: 0 };
+    s.ws();
+    s.eat(b'{')?;
+    let mut found = None;
+    s.ws();
+    if s.peek() == Some(b'}') {
+        s.i += 1;
+    } else {
+        loop {
+            s.ws();
+            let key = s.string()?;
+            s.ws();
+            s.eat(b':')?;
+            s.ws();
+            let start = s.i;
+            s.value()?;
+            if &json[key.start + 1..key.end - 1] == b"model" {
+                found = Some(start..s.i);
+            }
+            s.ws();
+            match s.next()? {
+                b',' => {}
+                b'}' => break,
+                _ => return None,
+            }
         }
-        Err(_) => body,
+    }
+    let close = s.i - 1;
+    s.ws();
+    if s.i != json.len() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(json.len() + value.len() + 10);
+    match found {
+        Some(r) if &json[r.clone()] == value => return Some(None),
+        None if !insert => return Some(None),
+        Some(r) => {
+            out.extend_from_slice(&json[..r.start]);
+            out.extend_from_slice(value);
+            out.extend_from_slice(&json[r.end..]);
+        }
+        None => {
+            let empty = json[..close].trim_ascii_end().ends_with(b"{");
+            out.extend_from_slice(&json[..close]);
+            out.extend_from_slice(if empty { b"\"model\":" } else { b",\"model\":" });
+            out.extend_from_slice(value);
+            out.extend_from_slice(&json[close..]);
+        }
+    }
+    Some(Some(out))
+}
+
+/// Just enough of a JSON reader to find a top-level member: it checks the structure it
+/// walks (strings, nesting) and skips scalars by their delimiters.
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Scanner<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        self.i += 1;
+        Some(c)
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.next()? == c).then_some(())
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    /// A string, quotes included.
+    fn string(&mut self) -> Option<std::ops::Range<usize>> {
+        let start = self.i;
+        self.eat(b'"')?;
+        loop {
+            let rest = self.b.get(self.i..)?;
+            let at = memchr::memchr2(b'"', b'\\', rest)?;
+            self.i += at + 1;
+            if rest[at] == b'"' {
+                return Some(start..self.i);
+            }
+            self.i += 1; // the escaped character
+        }
+    }
+
+    fn value(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(|_| ()),
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                loop {
+                    match self.peek()? {
+                        b'"' => {
+                            self.string()?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => depth -= 1,
+                        _ => {}
+                    }
+                    self.i += 1;
+                    if depth == 0 {
+                        return Some(());
+                    }
+                }
+            }
+            _ => {
+                let start = self.i;
+                while !matches!(self.peek(), None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')) {
+                    self.i += 1;
+                }
+                (self.i > start).then_some(())
+            }
+        }
     }
 }
 
@@ -439,6 +557,22 @@ mod tests {
         assert_eq!(ensure_model(same.clone(), "m:free"), same);
         let other = ensure_model(Bytes::from_static(br#"{"choices":[]}"#), "m:free");
         assert_eq!(&other[..], br#"{"choices":[],"model":"m:free"}"#);
+        let check = |body: &str, expected: &str| {
+            let got = ensure_model(Bytes::from(body.to_owned()), "m:free");
+            assert_eq!(String::from_utf8_lossy(&got), expected, "{body}");
+        };
+        // Replaced in place, every other byte as it came (spacing, order, nested models).
+        check(
+            r#"{ "id": "x", "model" : "m", "choices": [{"model": "inner", "s": "\"model\""}] }"#,
+            r#"{ "id": "x", "model" : "m:free", "choices": [{"model": "inner", "s": "\"model\""}] }"#,
+        );
+        check(r#"{"model":null,"n":1.5e3}"#, r#"{"model":"m:free","n":1.5e3}"#);
+        check("{ }", r#"{ "model":"m:free"}"#);
+        check(r#"{"a":{"model":"x"}}"#, r#"{"a":{"model":"x"},"model":"m:free"}"#);
+        // Not an object, or not well formed: passed on untouched.
+        for raw in [r#"[1,2]"#, r#"{"model":"m""#, r#"{"a":1}x"#, r#"{"a":"unterminated}"#, ""] {
+            check(raw, raw);
+        }
     }
     #[test]
     fn tells_empty_answers_from_answers() {
