@@ -72,6 +72,39 @@ pub struct QuotaState {
     pub day: Window,
     #[serde(default)]
     pub account_block: Option<AccountBlock>,
+    /// What upstream last said about the day's free-model requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_day: Option<UpstreamDay>,
+}
+
+/// Upstream's own count of the day's free-model requests (`GET /key`'s
+/// `free_model_daily_requests`), read at `at`. Its day resets at 00:00 UTC; failed
+/// attempts count; the count lags about a minute behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamDay {
+    pub used: u32,
+    pub limit: u32,
+    pub remaining: u32,
+    pub at: Timestamp,
+}
+
+/// Where a day's count comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DaySource {
+    /// Counted here only.
+    Local,
+    /// Reconciled today with upstream's count.
+    Upstream,
+}
+
+impl DaySource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DaySource::Local => "local",
+            DaySource::Upstream => "upstream",
+        }
+    }
 }
 
 /// Which account limit stopped a request.
@@ -116,6 +149,14 @@ pub struct QuotaReport {
     pub minute_limit: Option<u32>,
     pub day_used: u32,
     pub day_limit: Option<u32>,
+    /// Requests left today: the limit minus the count, or upstream's own `remaining`
+    /// when that is lower.
+    pub day_remaining: Option<u32>,
+    /// Whether today's count was reconciled with upstream's.
+    pub day_source: DaySource,
+    /// Upstream's last reading, when it is from today.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamDay>,
     pub blocked_until: Option<Timestamp>,
 }
 
@@ -152,13 +193,89 @@ impl QuotaState {
         }
     }
 
+    /// Reconciles today's count with upstream's reading `up`: the count never goes
+    /// below the local one (upstream lags a minute behind), and a reading with nothing
+    /// remaining blocks the account until the next 00:00 UTC. A reading from another
+    /// day than `now`'s changes nothing.
+    pub fn reconcile_day(&mut self, up: UpstreamDay, now: Timestamp) {
+        let today = now.utc_day();
+        if up.at.utc_day() != today {
+            return;
+        }
+        let local = self.day.current(today);
+        self.day = Window { index: today, count: local.max(up.used) };
+        if up.remaining == 0 {
+            let reason = format!("upstream's free-model requests for today are spent ({} of {})", up.used, up.limit);
+            self.block_account(now.next_utc_midnight(), &reason);
+        }
+        self.upstream_day = Some(up);
+    }
+
+    fn upstream_today(&self, now: Timestamp) -> Option<UpstreamDay> {
+        self.upstream_day.filter(|u| u.at.utc_day() == now.utc_day())
+    }
+
     pub fn report(&self, policy: &QuotaPolicy, now: Timestamp) -> QuotaReport {
+        let day_used = self.day.current(now.utc_day());
+        let upstream = self.upstream_today(now);
+        let local_left = policy.per_day.map(|l| l.saturating_sub(day_used));
+        let day_remaining = match (local_left, upstream) {
+            (Some(l), Some(u)) => Some(l.min(u.remaining)),
+            (l, u) => l.or(u.map(|u| u.remaining)),
+        };
         QuotaReport {
             minute_used: self.minute.current(now.minute()),
             minute_limit: policy.per_minute,
-            day_used: self.day.current(now.utc_day()),
+            day_used,
             day_limit: policy.per_day,
+            day_remaining,
+            day_source: if upstream.is_some() { DaySource::Upstream } else { DaySource::Local },
+            upstream,
             blocked_until: self.block(policy, now).map(|b| b.until),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Noon of a UTC day.
+    const NOON: Timestamp = Timestamp::from_secs(1_800_000_000 / 86_400 * 86_400 + 12 * 3600);
+
+    fn up(used: u32, limit: u32, at: Timestamp) -> UpstreamDay {
+        UpstreamDay { used, limit, remaining: limit.saturating_sub(used), at }
+    }
+
+    #[test]
+    fn upstreams_count_is_reconciled_never_below_the_local_one() {
+        let policy = QuotaPolicy { per_minute: None, per_day: Some(1000) };
+        let mut q = QuotaState::default();
+        for _ in 0..5 {
+            q.reserve(&policy, NOON).expect("room");
+        }
+        q.reconcile_day(up(40, 1000, NOON), NOON);
+        let r = q.report(&policy, NOON);
+        assert_eq!((r.day_used, r.day_remaining, r.day_source), (40, Some(960), DaySource::Upstream));
+        // Upstream lags: a lower reading keeps the local count.
+        q.reconcile_day(up(3, 1000, NOON), NOON);
+        assert_eq!(q.report(&policy, NOON).day_used, 40);
+        // Yesterday's reading changes nothing today.
+        let mut fresh = QuotaState::default();
+        fresh.reconcile_day(up(999, 1000, Timestamp::from_secs(NOON.as_secs() - 86_400)), NOON);
+        assert_eq!(fresh.report(&policy, NOON).day_source, DaySource::Local);
+        assert_eq!(fresh.report(&policy, NOON).day_used, 0);
+    }
+
+    #[test]
+    fn nothing_remaining_upstream_blocks_until_midnight() {
+        let policy = QuotaPolicy { per_minute: None, per_day: Some(1000) };
+        let mut q = QuotaState::default();
+        q.reconcile_day(UpstreamDay { used: 10, limit: 1000, remaining: 0, at: NOON }, NOON);
+        let block = q.block(&policy, NOON).expect("blocked");
+        assert_eq!(block.until, NOON.next_utc_midnight());
+        assert!(matches!(block.scope, QuotaScope::Upstream { .. }));
+        assert_eq!(q.report(&policy, NOON).day_remaining, Some(0));
+        assert!(q.reserve(&policy, NOON.next_utc_midnight()).is_ok(), "the next day is free again");
     }
 }

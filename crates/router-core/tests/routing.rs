@@ -339,6 +339,28 @@ fn the_deadline_bounds_cheap_failures() {
     assert_eq!(f.report.attempts.len(), 3, "{:?}", f.report);
 }
 
+#[test]
+fn cheap_failures_still_count_against_the_accounts_quota() {
+    let ids = pool(9);
+    let time = Time::new();
+    let t = Scripted::new(&time);
+    for id in &ids[..8] {
+        t.set(id, Fault::RateLimited(None));
+    }
+    let quota = QuotaPolicy { per_minute: Some(4), per_day: None };
+    let r = router(&ids, &t, &time, RouterConfig { quota, ..config() });
+    let mut calls = 0;
+    for seed in 0..10 {
+        let result = block_on(r.route(&request(json!({})), seed));
+        calls += t.take_calls().len();
+        assert!(calls <= 4, "{calls} calls within one minute against a limit of 4");
+        if let Err(f) = result {
+            assert!(matches!(f.error, RouteError::Quota { .. } | RouteError::AllCoolingDown { .. }), "{:?}", f.error);
+        }
+    }
+    assert_eq!(calls, 4);
+}
+
 /// The measure: half the pool answers 429, one model hangs, 300 requests at
 /// once, and every one of them succeeds, never calling a cooling or paid model. The
 /// rate limits are short (a second, as free providers often say) and each call takes

@@ -2,6 +2,7 @@
 //! two middlewares (client keys, and the per-request log line and counters).
 
 use crate::error::ApiError;
+use crate::metadata::WantsMetadata;
 use crate::events::DecisionContext;
 use crate::metrics::Endpoint;
 use crate::models::{self, ModelsQuery};
@@ -110,7 +111,11 @@ fn router_headers(headers: &mut HeaderMap, report: &RouteReport) {
 }
 
 /// `POST /api/v1/chat/completions` and `/v1/chat/completions`.
-pub async fn chat(State(state): State<AppState>, ChatBody(req, seed): ChatBody) -> Response {
+pub async fn chat(
+    State(state): State<AppState>,
+    WantsMetadata(wants_metadata): WantsMetadata,
+    ChatBody(req, seed): ChatBody,
+) -> Response {
     let seed = seed.unwrap_or_else(|| state.seeds.next());
     let mut context = DecisionContext {
         requirements: *req.requirements(),
@@ -135,7 +140,12 @@ pub async fn chat(State(state): State<AppState>, ChatBody(req, seed): ChatBody) 
                     passed.insert(n, v);
                 }
             }
-            let body = match response.body {
+            let body = if wants_metadata {
+                crate::metadata::attach(&state.router, &req, seed, &report, response.body)
+            } else {
+                response.body
+            };
+            let body = match body {
                 UpstreamBody::Full(bytes) => {
                     let ct = content_type.unwrap_or(HeaderValue::from_static("application/json"));
                     passed.insert(header::CONTENT_TYPE, ct);
@@ -153,7 +163,11 @@ pub async fn chat(State(state): State<AppState>, ChatBody(req, seed): ChatBody) 
         }
         Err(RouteFailure { error, report }) => {
             context.error = Some((error.error_type(), error.to_string()));
-            (ApiError::from_route(&error).into_response(), report)
+            let mut e = ApiError::from_route(&error);
+            if wants_metadata {
+                e = crate::metadata::on_error(e, &state.router, &req, seed, &report, &error);
+            }
+            (e.into_response(), report)
         }
     };
     router_headers(resp.headers_mut(), &report);

@@ -10,6 +10,7 @@ pub mod events;
 pub mod fds;
 pub mod handlers;
 pub mod limits;
+pub mod metadata;
 pub mod metrics;
 pub mod models;
 pub mod serve;

@@ -71,6 +71,11 @@ pub struct QuotaView {
     pub day: WindowView,
     /// Set while requests are refused at once (a limit reached here or upstream).
     pub blocked_until: Option<Timestamp>,
+    /// Whether today's count was reconciled with upstream's own (`upstream`) or is
+    /// counted here only (`local`).
+    pub day_source: &'static str,
+    /// Upstream's last reading of `free_model_daily_requests`, when it is from today.
+    pub upstream_day: Option<router_core::UpstreamDay>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -254,8 +259,13 @@ impl StatusReport {
                 provider: PROVIDER,
                 scope: "account",
                 minute: window(quota.minute_used, quota.minute_limit, now.next_minute()),
-                day: window(quota.day_used, quota.day_limit, now.next_utc_midnight()),
+                day: WindowView {
+                    remaining: quota.day_remaining,
+                    ..window(quota.day_used, quota.day_limit, now.next_utc_midnight())
+                },
                 blocked_until: quota.blocked_until,
+                day_source: quota.day_source.as_str(),
+                upstream_day: quota.upstream,
             },
             pool,
             pool_states,

@@ -9,6 +9,7 @@
 
 pub mod compose;
 pub mod key_watch;
+pub mod key_watch;
 mod load;
 pub mod provider;
 pub mod settings;

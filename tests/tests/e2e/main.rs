@@ -1,6 +1,7 @@
 //! End-to-end tests of the router: one integration-test binary, one module per area.
 
 mod config;
+mod contract;
 mod dashboard;
 mod errors;
 mod hardening;

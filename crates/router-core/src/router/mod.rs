@@ -144,6 +144,8 @@ pub struct Router {
     success: Mutex<SuccessRates>,
     dirty: AtomicBool,
     stream_errors: Arc<AtomicU64>,
+    /// Daily-cap failures seen (a reason to read upstream's counter again).
+    daily_caps: AtomicU64,
 }
 
 impl std::fmt::Debug for Router {
@@ -168,6 +170,7 @@ impl Router {
             success: Mutex::new(SuccessRates::default()),
             dirty: AtomicBool::new(false),
             stream_errors: Arc::new(AtomicU64::new(0)),
+            daily_caps: AtomicU64::new(0),
         })
     }
 
@@ -233,6 +236,28 @@ impl Router {
     /// Error chunks seen in streams after they were committed to a client.
     pub fn stream_errors(&self) -> u64 {
         self.stream_errors.load(Ordering::Relaxed)
+    }
+
+    /// Reconciles the day's request count with upstream's `free_model_daily_requests`
+    /// (`GET /key`): the count never goes below the local one (upstream lags), with
+    /// `adopt_limit` upstream's `limit` replaces the daily limit in force (when one is:
+    /// not when it was configured), and `remaining: 0` blocks every request until the
+    /// next 00:00 UTC.
+    pub fn reconcile_daily(&self, used: u32, limit: u32, remaining: u32, adopt_limit: bool) {
+        let now = self.now();
+        let policy = self.quota_policy();
+        if adopt_limit && policy.per_day.is_some_and(|l| l != limit) {
+            self.set_quota_limits(policy.per_minute, Some(limit));
+        }
+        let reading = crate::quota::UpstreamDay { used, limit, remaining, at: now };
+        self.health().quota.reconcile_day(reading, now);
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    /// Daily-cap failures seen since start: when it changes, upstream's counter is
+    /// worth reading again.
+    pub fn daily_caps_seen(&self) -> u64 {
+        self.daily_caps.load(Ordering::Relaxed)
     }
 
     /// How an answer to `req` is judged before it becomes the client's.
@@ -427,6 +452,9 @@ impl Router {
                         min_context = min_context.max(ctx.saturating_add(1));
                     }
                     if kind.is_account_wide() || !kind.is_retryable() {
+                        if kind == ErrorKind::DailyCapReached {
+                            self.daily_caps.fetch_add(1, Ordering::Relaxed);
+                        }
                         if matches!(kind, ErrorKind::DailyCapReached | ErrorKind::RateLimitedAccount) {
                             let now = self.now();
                             if let Some(block) = self.health().quota_block(&self.quota_policy(), now) {
