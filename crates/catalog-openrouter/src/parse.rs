@@ -48,24 +48,43 @@ const REQUIRED_PRICES: [&str; 2] = ["prompt", "completion"];
 /// Parses a `/models` body. Fails only when the body as a whole is not a model list;
 /// a malformed entry is skipped, counted and logged with its id.
 pub fn parse_models(body: &[u8]) -> Result<Parsed, CatalogError> {
-    let top: Value = serde_json::from_slice(body).map_err(|e| CatalogError::Body(format!("invalid json: {e}")))?;
-    let (entries, shape) = match top {
-        Value::Array(list) => (list, BodyShape::Bare),
-        Value::Object(mut map) => match map.remove("data") {
-            Some(Value::Array(list)) => (list, BodyShape::Wrapped),
+    use serde_json::value::RawValue;
+    #[derive(Deserialize)]
+    struct Wrapped<'a> {
+        #[serde(borrow, default)]
+        data: Option<&'a RawValue>,
+    }
+    let invalid = |e: serde_json::Error| CatalogError::Body(format!("invalid json: {e}"));
+    let top: &RawValue = serde_json::from_slice(body).map_err(invalid)?;
+    fn list(raw: &RawValue) -> Result<Vec<&RawValue>, CatalogError> {
+        serde_json::from_str(raw.get()).map_err(|e| CatalogError::Body(format!("invalid json: {e}")))
+    }
+    // Each entry is kept as served (its own text) and read on its own.
+    let (entries, shape) = match top.get().as_bytes().first() {
+        Some(b'[') => (list(top)?, BodyShape::Bare),
+        Some(b'{') => match serde_json::from_str::<Wrapped<'_>>(top.get()).map_err(invalid)?.data {
+            Some(data) if data.get().starts_with('[') => (list(data)?, BodyShape::Wrapped),
             Some(other) => {
-                return Err(CatalogError::Body(format!("`data` is {}, not a list", kind_of(&other))));
+                let v: Value = serde_json::from_str(other.get()).map_err(invalid)?;
+                return Err(CatalogError::Body(format!("`data` is {}, not a list", kind_of(&v))));
             }
             None => return Err(CatalogError::Body("object without a `data` list".to_owned())),
         },
-        other => return Err(CatalogError::Body(format!("top level is {}, not a list or object", kind_of(&other)))),
+        _ => {
+            let v: Value = serde_json::from_str(top.get()).map_err(invalid)?;
+            return Err(CatalogError::Body(format!("top level is {}, not a list or object", kind_of(&v))));
+        }
     };
     let mut models = Vec::with_capacity(entries.len());
     let mut skipped_entries = Vec::new();
-    for (index, entry) in entries.into_iter().enumerate() {
+    for (index, raw) in entries.into_iter().enumerate() {
+        let entry: Value = serde_json::from_str(raw.get()).map_err(invalid)?;
         let id = entry.get("id").and_then(Value::as_str).map(str::to_owned);
         match model_from_entry(entry) {
-            Ok(m) => models.push(m),
+            Ok(mut m) => {
+                m.raw = Some(RawEntry::from_raw(raw));
+                models.push(m);
+            }
             Err(reason) => {
                 tracing::warn!(index, id = id.as_deref().unwrap_or("<none>"), %reason, "skipping malformed catalog entry");
                 skipped_entries.push(SkippedEntry { index, id, reason });
@@ -159,7 +178,6 @@ fn model_from_entry(entry: Value) -> Result<ModelInfo, String> {
     if !entry.is_object() {
         return Err(format!("entry is {}, not an object", kind_of(&entry)));
     }
-    let kept = RawEntry::from_value(&entry);
     let raw: RawModel = serde_json::from_value(entry).map_err(|e| e.to_string())?;
     let id = raw.id.trim();
     if id.is_empty() {
@@ -190,7 +208,8 @@ fn model_from_entry(entry: Value) -> Result<ModelInfo, String> {
         pricing: Pricing(pricing.into_iter().collect()),
         tokenizer: arch.tokenizer,
         expiration_date: raw.expiration_date,
-        raw: kept,
+        raw: None,
+        provider: None,
     })
 }
 
@@ -406,6 +425,7 @@ mod tests {
     fn keeps_each_entry_as_served() {
         let p = check(&format!("[{FREE_ENTRY},{PAID_ENTRY}]"), &["acme/chat-7b:free", "acme/big"], &[]);
         let served: Value = serde_json::from_str(FREE_ENTRY).expect("entry");
+        assert_eq!(p.models[0].raw.as_ref().map(RawEntry::get), Some(FREE_ENTRY), "the entry's own text");
         let kept = openrouter_entry(&p.models[0]);
         assert_eq!(kept, served, "every field, unknown ones included");
         assert_eq!(kept["reasoning"], json!({"mandatory": false}));

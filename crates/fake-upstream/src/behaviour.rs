@@ -489,6 +489,20 @@ mod tests {
         check(Behaviour::MidStreamError, true, 200, &["Provider disconnected", "\"finish_reason\":\"error\""]);
         check(Behaviour::ErrorFirstInStream { code: 503 }, true, 200, &["\"error\":{\"code\":503"]);
         check(Behaviour::SlowStream { chunks: 2, gap: Duration::ZERO }, true, 200, &["tok0 ", "tok1 "]);
+        let shared = |in_band| Behaviour::Limited {
+            status: 429,
+            source: "openrouter_shared_capacity".into(),
+            message: "limited to 8 requests per minute".into(),
+            retry_after: None,
+            in_band,
+        };
+        check(shared(false), false, 429, &["\"limit_source\":\"openrouter_shared_capacity\""]);
+        check(shared(true), false, 200, &["\"error\":{", "\"limit_source\""]);
+        check(shared(true), true, 200, &["data: {\"error\":{\"code\":429"]);
+        check(Behaviour::EmptyAnswer, false, 200, &["\"content\":null", "\"completion_tokens\":0"]);
+        check(Behaviour::EmptyAnswer, true, 200, &["\"finish_reason\":\"stop\"", "data: [DONE]"]);
+        check(Behaviour::ReasoningOnly, false, 200, &["\"content\":\"\"", "\"reasoning\":\"Let me think.\""]);
+        check(Behaviour::ReasoningOnly, true, 200, &["\"reasoning\":\"Let me think.\""]);
         let (_, no_model) = render(&Behaviour::OkWithoutModel, true);
         assert!(!no_model.contains("\"model\""), "{no_model}");
     }

@@ -146,6 +146,8 @@ impl FakeModel {
             "per_request_limits": null,
             "supported_parameters": self.supported_parameters,
             "default_parameters": {},
+            "supported_voices": null,
+            "knowledge_cutoff": null,
             "expiration_date": self.expiration_date,
             "links": {"details": format!("/api/v1/models/{slug}/endpoints")},
         })

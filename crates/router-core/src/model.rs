@@ -329,6 +329,11 @@ impl ModelInfo {
         }
     }
 
+    /// The entry's JSON text as served, whitespace and member order included.
+    pub fn from_raw(entry: &serde_json::value::RawValue) -> RawEntry {
+        RawEntry(Arc::from(entry.to_owned()))
+    }
+
     /// A router or meta model (`openrouter/free`, `openrouter/auto`, ...): never a
     /// target, whatever its price says.
     pub fn is_router(&self) -> bool {

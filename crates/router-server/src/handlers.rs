@@ -2,8 +2,8 @@
 //! two middlewares (client keys, and the per-request log line and counters).
 
 use crate::error::ApiError;
-use crate::metadata::WantsMetadata;
 use crate::events::DecisionContext;
+use crate::metadata::WantsMetadata;
 use crate::metrics::Endpoint;
 use crate::models::{self, ModelsQuery};
 use crate::state::AppState;

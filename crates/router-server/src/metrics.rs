@@ -398,7 +398,12 @@ pub(crate) fn render_status(report: &StatusReport, out: &mut String) {
             let _ = writeln!(out, "router_quota_remaining{{window=\"{window}\"}} {remaining}");
         }
     }
-    family(out, "router_quota_day_source", "gauge", "1 for where today's count comes from: upstream (reconciled) or local");
+    family(
+        out,
+        "router_quota_day_source",
+        "gauge",
+        "1 for where today's count comes from: upstream (reconciled) or local",
+    );
     let _ = writeln!(out, "router_quota_day_source{{source=\"{}\"}} 1", q.day_source);
     family(out, "router_quota_blocked", "gauge", "1 while the account is blocked (a limit reached upstream or here)");
     let _ = writeln!(out, "router_quota_blocked {}", u8::from(q.blocked_until.is_some()));
