@@ -7,10 +7,7 @@
 //! behind the channel's capacity is dropped (its stream ends; an `EventSource` or the
 //! dashboard reconnects and gets the replay) rather than slowing anybody down.
 
-use crate::state::AppState;
-use axum::http::{HeaderValue, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::sse::Event;
 use futures_util::stream::{self, Stream};
 use router_core::{ModelId, Requirements, RouteReport, Target, Timestamp};
 use serde::Serialize;
@@ -25,8 +22,6 @@ use tokio::sync::{broadcast, watch};
 pub const DEFAULT_REPLAY: usize = 100;
 /// Decisions a live subscriber may fall behind by before it is dropped.
 pub const DEFAULT_LAG_LIMIT: usize = 256;
-/// A comment line this often keeps idle connections (and proxies) open.
-pub const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(15);
 
 /// What the chat handler knows about a request besides the core's [`RouteReport`]; it
 /// travels in the response's extensions to the middleware that has the timings.
@@ -246,16 +241,6 @@ pub fn decision_stream(log: &DecisionLog) -> impl Stream<Item = Result<Event, In
         }
     });
     futures_util::StreamExt::chain(replayed, live)
-}
-
-/// `GET /api/v1/router/events`.
-pub async fn events(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    let stream = decision_stream(state.metrics.decisions());
-    let mut resp = Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE_EVERY)).into_response();
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // Tells nginx-style proxies not to buffer the stream.
-    resp.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
-    resp
 }
 
 #[cfg(test)]

@@ -240,7 +240,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut out = String::with_capacity(4096);
     state.metrics.render_into(&mut out);
-    crate::metrics::render_status(&crate::status::StatusReport::read(&state), &mut out);
+    crate::status::render_metrics(&crate::status::StatusReport::read(&state), &mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
 }
 

@@ -45,7 +45,7 @@ pub fn app(state: AppState) -> axum::Router {
         .route("/v1/models", get(list_models))
         .route("/api/v1/router/explain", post(explain))
         .route("/api/v1/router/status", get(status::status))
-        .route("/api/v1/router/events", get(events::events));
+        .route("/api/v1/router/events", get(status::events));
     if state.client_keys.required() {
         api = api.route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     }

@@ -2,13 +2,12 @@
 //! the recent activity behind the dashboard (per-minute trends, each model's last
 //! attempts, the decisions log), and their rendering in the Prometheus text format,
 //! written by hand: a dozen metric families do not justify a metrics framework on the
-//! hot path. The router's own figures come from [`crate::status::StatusReport`], the
-//! read model that also feeds `GET /api/v1/router/status`, so that nothing is computed
-//! twice.
+//! hot path. The router's own figures are rendered by `crate::status` from its read
+//! model, the one that also feeds `GET /api/v1/router/status`, so that nothing is
+//! computed twice.
 
 use crate::events::{Decision, DecisionContext, DecisionLog};
-use crate::status::StatusReport;
-use router_core::{Attempt, CooldownCause, ModelId, RouteReport, Timestamp};
+use router_core::{Attempt, ModelId, RouteReport, Timestamp};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write;
@@ -368,67 +367,6 @@ pub struct RecentView {
     pub success_rate: f64,
     /// Of the successful attempts, time to the answer's head.
     pub median_latency_ms: Option<f64>,
-}
-
-/// The router's families, from the read model: cooldowns, quotas, the catalog, the pool.
-pub(crate) fn render_status(report: &StatusReport, out: &mut String) {
-    family(out, "router_stream_errors_total", "counter", "Error chunks in streams already sent to a client");
-    let _ = writeln!(out, "router_stream_errors_total {}", report.stream_errors);
-
-    family(out, "router_models_in_cooldown", "gauge", "Models left out of selection now, by cause");
-    for (cause, label) in [
-        (CooldownCause::RateLimited, "rate_limited"),
-        (CooldownCause::Unavailable, "unavailable"),
-        (CooldownCause::CircuitOpen, "circuit_open"),
-        (CooldownCause::ProbeInFlight, "probe_in_flight"),
-    ] {
-        let n = report.cooldowns.get(cause);
-        let _ = writeln!(out, "router_models_in_cooldown{{cause=\"{label}\"}} {n}");
-    }
-
-    let q = &report.quota;
-    family(out, "router_quota_used", "gauge", "Upstream requests counted in the current window");
-    let _ = writeln!(out, "router_quota_used{{window=\"minute\"}} {}", q.minute.used);
-    let _ = writeln!(out, "router_quota_used{{window=\"day\"}} {}", q.day.used);
-    family(out, "router_quota_limit", "gauge", "Configured upstream request limit per window (absent: none)");
-    family(out, "router_quota_remaining", "gauge", "Upstream requests left in the current window");
-    for (window, w) in [("minute", &q.minute), ("day", &q.day)] {
-        if let (Some(limit), Some(remaining)) = (w.limit, w.remaining) {
-            let _ = writeln!(out, "router_quota_limit{{window=\"{window}\"}} {limit}");
-            let _ = writeln!(out, "router_quota_remaining{{window=\"{window}\"}} {remaining}");
-        }
-    }
-    family(
-        out,
-        "router_quota_day_source",
-        "gauge",
-        "1 for where today's count comes from: upstream (reconciled) or local",
-    );
-    let _ = writeln!(out, "router_quota_day_source{{source=\"{}\"}} 1", q.day_source);
-    family(out, "router_quota_blocked", "gauge", "1 while the account is blocked (a limit reached upstream or here)");
-    let _ = writeln!(out, "router_quota_blocked {}", u8::from(q.blocked_until.is_some()));
-
-    let c = &report.catalog;
-    family(out, "router_catalog_info", "gauge", "The catalog in use, by source");
-    let _ = writeln!(out, "router_catalog_info{{source=\"{}\"}} 1", escape(c.source));
-    family(out, "router_catalog_models", "gauge", "Models in the catalog");
-    let _ = writeln!(out, "router_catalog_models {}", c.models);
-    family(out, "router_catalog_free_models", "gauge", "Free models in the catalog");
-    let _ = writeln!(out, "router_catalog_free_models {}", c.free_models);
-    family(out, "router_catalog_age_seconds", "gauge", "Time since the catalog's data was fetched");
-    let _ = writeln!(out, "router_catalog_age_seconds {}", c.age_secs);
-    if let Some(r) = &c.refresh {
-        family(out, "router_catalog_refreshes_total", "counter", "Catalog refreshes, by result");
-        let _ = writeln!(out, "router_catalog_refreshes_total{{result=\"ok\"}} {}", r.ok);
-        let _ = writeln!(out, "router_catalog_refreshes_total{{result=\"failed\"}} {}", r.failed);
-    }
-
-    family(out, "router_pool_models", "gauge", "Models in the dashboard's pool, by state");
-    for (state, n) in &report.pool_states {
-        let _ = writeln!(out, "router_pool_models{{state=\"{state}\"}} {n}");
-    }
-    family(out, "router_uptime_seconds", "gauge", "Time since the server started");
-    let _ = writeln!(out, "router_uptime_seconds {}", report.uptime_secs);
 }
 
 pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str) {

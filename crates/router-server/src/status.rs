@@ -1,16 +1,21 @@
 //! The read model behind `GET /api/v1/router/status`, the dashboard and the router's
-//! families in `/metrics`: the pool with each model's state, the quotas, the catalog's
+//! families in `/metrics` (rendered here), and the two dashboard APIs' handlers: the pool with each model's state, the quotas, the catalog's
 //! freshness, uptime and version, read once per call from the router and the server's
 //! counters. Upstream keys are not part of it.
 
-use crate::metrics::{MinuteView, RecentView};
+use crate::events::decision_stream;
+use crate::metrics::{MinuteView, RecentView, escape, family};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use router_core::{Capability, CatalogSource, Cooldown, CooldownCause, ModelId, NotFree, Timestamp, not_free_reasons};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+use std::time::Duration;
 
 /// The upstream every model is reached through; its account holds the quotas.
 pub const PROVIDER: &str = "openrouter";
@@ -277,7 +282,81 @@ impl StatusReport {
     }
 }
 
+/// A comment line this often keeps idle event streams (and proxies) open.
+pub const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(15);
+
 /// `GET /api/v1/router/status`.
 pub async fn status(State(state): State<AppState>) -> Response {
     Json(StatusReport::read(&state)).into_response()
+}
+
+/// `GET /api/v1/router/events`: the decisions log as Server-Sent Events.
+pub async fn events(State(state): State<AppState>) -> Response {
+    let stream = decision_stream(state.metrics.decisions());
+    let mut resp = Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE_EVERY)).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Tells nginx-style proxies not to buffer the stream.
+    resp.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
+/// The router's families, from the read model: cooldowns, quotas, the catalog, the pool.
+pub(crate) fn render_metrics(report: &StatusReport, out: &mut String) {
+    family(out, "router_stream_errors_total", "counter", "Error chunks in streams already sent to a client");
+    let _ = writeln!(out, "router_stream_errors_total {}", report.stream_errors);
+
+    family(out, "router_models_in_cooldown", "gauge", "Models left out of selection now, by cause");
+    for (cause, label) in [
+        (CooldownCause::RateLimited, "rate_limited"),
+        (CooldownCause::Unavailable, "unavailable"),
+        (CooldownCause::CircuitOpen, "circuit_open"),
+        (CooldownCause::ProbeInFlight, "probe_in_flight"),
+    ] {
+        let n = report.cooldowns.get(cause);
+        let _ = writeln!(out, "router_models_in_cooldown{{cause=\"{label}\"}} {n}");
+    }
+
+    let q = &report.quota;
+    family(out, "router_quota_used", "gauge", "Upstream requests counted in the current window");
+    let _ = writeln!(out, "router_quota_used{{window=\"minute\"}} {}", q.minute.used);
+    let _ = writeln!(out, "router_quota_used{{window=\"day\"}} {}", q.day.used);
+    family(out, "router_quota_limit", "gauge", "Configured upstream request limit per window (absent: none)");
+    family(out, "router_quota_remaining", "gauge", "Upstream requests left in the current window");
+    for (window, w) in [("minute", &q.minute), ("day", &q.day)] {
+        if let (Some(limit), Some(remaining)) = (w.limit, w.remaining) {
+            let _ = writeln!(out, "router_quota_limit{{window=\"{window}\"}} {limit}");
+            let _ = writeln!(out, "router_quota_remaining{{window=\"{window}\"}} {remaining}");
+        }
+    }
+    family(
+        out,
+        "router_quota_day_source",
+        "gauge",
+        "1 for where today's count comes from: upstream (reconciled) or local",
+    );
+    let _ = writeln!(out, "router_quota_day_source{{source=\"{}\"}} 1", q.day_source);
+    family(out, "router_quota_blocked", "gauge", "1 while the account is blocked (a limit reached upstream or here)");
+    let _ = writeln!(out, "router_quota_blocked {}", u8::from(q.blocked_until.is_some()));
+
+    let c = &report.catalog;
+    family(out, "router_catalog_info", "gauge", "The catalog in use, by source");
+    let _ = writeln!(out, "router_catalog_info{{source=\"{}\"}} 1", escape(c.source));
+    family(out, "router_catalog_models", "gauge", "Models in the catalog");
+    let _ = writeln!(out, "router_catalog_models {}", c.models);
+    family(out, "router_catalog_free_models", "gauge", "Free models in the catalog");
+    let _ = writeln!(out, "router_catalog_free_models {}", c.free_models);
+    family(out, "router_catalog_age_seconds", "gauge", "Time since the catalog's data was fetched");
+    let _ = writeln!(out, "router_catalog_age_seconds {}", c.age_secs);
+    if let Some(r) = &c.refresh {
+        family(out, "router_catalog_refreshes_total", "counter", "Catalog refreshes, by result");
+        let _ = writeln!(out, "router_catalog_refreshes_total{{result=\"ok\"}} {}", r.ok);
+        let _ = writeln!(out, "router_catalog_refreshes_total{{result=\"failed\"}} {}", r.failed);
+    }
+
+    family(out, "router_pool_models", "gauge", "Models in the dashboard's pool, by state");
+    for (state, n) in &report.pool_states {
+        let _ = writeln!(out, "router_pool_models{{state=\"{state}\"}} {n}");
+    }
+    family(out, "router_uptime_seconds", "gauge", "Time since the server started");
+    let _ = writeln!(out, "router_uptime_seconds {}", report.uptime_secs);
 }
