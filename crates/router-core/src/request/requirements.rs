@@ -44,7 +44,7 @@ pub enum Target {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Requirements {
     pub caps: CapSet,
-    /// Estimated prompt tokens (see [`estimate`](self) constants): UTF-8 bytes of all
+    /// Estimated prompt tokens (see the estimate in `docs/architecture.md`): UTF-8 bytes of all
     /// text / 4, rounded up, plus fixed costs per message and per media part.
     pub prompt_tokens: u64,
     /// `max_completion_tokens`, else `max_tokens`.

@@ -21,7 +21,7 @@ pub(super) enum Step {
 }
 
 pub(super) struct Plan {
-    /// Indices of the candidates, in id order. The full [`Filtered`] record (a rejection
+    /// Indices of the candidates, in id order. The full [`Filtered`](crate::filter::Filtered) record (a rejection
     /// per model) is only built when a decision must be explained.
     pub(super) candidates: Vec<usize>,
     pub(super) steps: Vec<Step>,
