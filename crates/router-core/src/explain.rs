@@ -36,6 +36,11 @@ pub struct Explanation {
     /// Whether the request carries a session key (the key itself is not repeated).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub session: bool,
+    /// When every candidate is cooling but the earliest recovers within the router's
+    /// bound: how long the request would wait for it (then route) instead of getting
+    /// `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
     /// The candidates' quality weights, when the pick is weighted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub weights: Vec<WeightEntry>,
@@ -103,6 +108,7 @@ impl Explanation {
             pick,
             pick_kind: None,
             session: false,
+            wait_ms: None,
             weights: Vec::new(),
             error,
             quota,

@@ -434,17 +434,23 @@ fn all_cooling(retry: Duration, config: RouterConfig) -> (Arc<Router>, Arc<Scrip
 #[test]
 fn a_request_waits_for_a_model_that_recovers_within_the_bound() {
     let (r, t, time, _) = all_cooling(Duration::from_secs(2), config());
+    // The explanation says the request would wait rather than get the 429.
+    let why = r.explain(&request(json!({})), 7).expect("explainable");
+    assert!(matches!(why.error, Some(RouteError::AllCoolingDown { .. })));
+    let would = why.wait_ms.expect("a wait within the bound");
     let start = time.now();
     let routed = block_on(r.route(&request(json!({})), 7)).expect("waits, then 200");
     let waited = routed.report.waited;
     assert!(waited >= Duration::from_secs(2) && waited <= Duration::from_millis(2500), "{waited:?}");
     assert_eq!(time.now().saturating_since(start), waited, "the clock's sleep was the wait");
+    assert_eq!(Duration::from_millis(would), waited, "explain and route agree on the wait");
     assert_eq!(t.calls().len(), 1, "one call, after the wait");
 }
 
 #[test]
 fn beyond_the_bound_or_the_deadline_the_answer_is_429() {
     let (r, t, _, _) = all_cooling(Duration::from_secs(30), config());
+    assert_eq!(r.explain(&request(json!({})), 7).expect("explainable").wait_ms, None);
     let f = block_on(r.route(&request(json!({})), 7)).expect_err("30 s is beyond the 5 s bound");
     assert!(matches!(f.error, RouteError::AllCoolingDown { .. }), "{:?}", f.error);
     assert!(f.report.waited.is_zero());

@@ -491,6 +491,7 @@ impl Router {
             sticky_weight: weighted.then_some(&configured as &Weight<'_>),
         };
         let mut kind = None;
+        let mut wait = None;
         let (pick, error) = match plan(&snap, req, now) {
             Ok(mut plan) => {
                 match next_pick(&mut plan, &snap, &health, &[], 0, &mut rng_from_seed(seed), chooser, now) {
@@ -498,7 +499,10 @@ impl Router {
                         kind = Some(k);
                         (Some(snap.entries()[i].info.id.clone()), None)
                     }
-                    Err(NoPick::Cooling(until)) => (None, Some(all_cooling(until, now))),
+                    Err(NoPick::Cooling(until)) => {
+                        wait = self.cooling_wait(until, now, now, Duration::ZERO, seed);
+                        (None, Some(all_cooling(until, now)))
+                    }
                     Err(NoPick::Exhausted) => (None, None),
                 }
             }
@@ -520,6 +524,7 @@ impl Router {
         let quota = health.quota_report(&self.quota_policy(), now);
         let mut explanation = Explanation::new(&snap, req, &filtered, now, cooling, (pick, error), seed, quota);
         explanation.pick_kind = kind;
+        explanation.wait_ms = wait.map(|w| u64::try_from(w.as_millis()).unwrap_or(u64::MAX));
         explanation.session = chooser.session.is_some();
         if weighted {
             explanation.weights = filtered
