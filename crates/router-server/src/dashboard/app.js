@@ -214,6 +214,8 @@ function renderQuotas() {
     el('h3', {}, `${q.provider} (${q.scope})`),
     quotaRow('minute', q.minute),
     quotaRow('day', q.day));
+  box.append(el('p', { class: 'muted small' }, q.day_source === 'upstream'
+    ? 'Today\'s count is reconciled with upstream\'s own.' : 'Counted by this router (upstream\'s count not read today).'));
   if (q.blocked_until) box.append(el('p', { class: 'error' }, 'Blocked: requests are refused until ', clock(q.blocked_until), ' (', countdown(q.blocked_until), ')'));
   $('quota-list').replaceChildren(box);
 }
