@@ -112,7 +112,7 @@ pub struct HealthState {
 
 /// How long a probe may stay unanswered before another request may probe instead
 /// (the first probe's caller may have gone away without a verdict).
-const PROBE_STALE: Duration = Duration::from_secs(60);
+pub const PROBE_STALE: Duration = Duration::from_secs(60);
 
 impl HealthState {
     /// Whether `id` is left out at `now`. `catalog_fetched_at` is when the current

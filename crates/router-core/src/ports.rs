@@ -4,10 +4,11 @@
 use crate::catalog::CatalogSnapshot;
 use crate::health::HealthState;
 use crate::model::ModelId;
+use crate::shared::{EventSink, ReserveOutcome, ReserveRequest, SharedError, SharedEvent, SharedStatus};
 use crate::time::Timestamp;
 use crate::upstream::{TransportError, UpstreamResponse};
 use bytes::Bytes;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// The current catalog. Reading it must never wait for a fetch: adapters keep the
@@ -62,4 +63,29 @@ pub trait ChatTransport: Send + Sync {
     /// `body` already names `model`. A 2xx answer is `Ok`; anything else is a
     /// classified [`TransportError`].
     async fn send(&self, model: &ModelId, body: Bytes, stream: bool) -> Result<UpstreamResponse, TransportError>;
+}
+
+/// State shared with the other router instances of a deployment (a Redis adapter).
+///
+/// The router calls [`reserve`](Self::reserve) once per upstream attempt and nothing
+/// else on the request path; the adapter must answer within a short bound of its own
+/// (it owns the timer) and otherwise say [`SharedError::Timeout`], and the router then
+/// decides locally. Events go out with [`publish`](Self::publish), which must not wait;
+/// events from other instances come back through the [`EventSink`] given to [`attach`](Self::attach).
+#[async_trait::async_trait]
+pub trait SharedState: Send + Sync {
+    /// Counts one upstream request against the shared quotas atomically, after adding
+    /// the request's backlog; claims the probe when the request carries one.
+    async fn reserve(&self, request: &ReserveRequest) -> Result<ReserveOutcome, SharedError>;
+
+    /// Tells every instance; queued and sent in the background (kept for a later
+    /// connection when the store is unreachable).
+    fn publish(&self, event: SharedEvent);
+
+    /// The link's state for `/readyz` and `/metrics`.
+    fn status(&self) -> SharedStatus;
+
+    /// Where to deliver other instances' events from now on; also starts listening when
+    /// called inside an async runtime. Calling it again replaces the sink.
+    fn attach(&self, sink: Weak<dyn EventSink>);
 }

@@ -233,7 +233,10 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         e.body["error"]["metadata"]["catalog"] = catalog;
         return e.into_response();
     }
-    Json(json!({ "status": "ready", "catalog": catalog, "refresh": refresh })).into_response()
+    // Redis away: still serving (from local state), but operators should know.
+    let shared = state.router.shared_status();
+    let status = if shared.as_ref().is_some_and(|s| !s.connected) { "degraded" } else { "ready" };
+    Json(json!({ "status": status, "catalog": catalog, "refresh": refresh, "shared_state": shared })).into_response()
 }
 
 /// `GET /metrics` in the Prometheus text format.
@@ -241,7 +244,30 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut out = String::with_capacity(4096);
     state.metrics.render_into(&mut out);
     crate::status::render_metrics(&crate::status::StatusReport::read(&state), &mut out);
+    if let Some(shared) = state.router.shared_status() {
+        render_shared(&shared, &mut out);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+}
+
+/// The link to the state shared with other instances (Redis), in the Prometheus format.
+fn render_shared(s: &router_core::shared::SharedStatus, out: &mut String) {
+    use std::fmt::Write as _;
+    let _ = write!(
+        out,
+        "# HELP router_shared_state_up Whether the shared state (Redis) answers.\n\
+         # TYPE router_shared_state_up gauge\nrouter_shared_state_up {}\n\
+         # HELP router_shared_state_instances Router instances seen alive recently.\n\
+         # TYPE router_shared_state_instances gauge\nrouter_shared_state_instances {}\n\
+         # HELP router_shared_state_local_reservations_total Quota reservations decided locally because the shared state did not answer.\n\
+         # TYPE router_shared_state_local_reservations_total counter\nrouter_shared_state_local_reservations_total {}\n\
+         # HELP router_shared_state_events_received_total Cooldowns, breakers and blocks learned from other instances.\n\
+         # TYPE router_shared_state_events_received_total counter\nrouter_shared_state_events_received_total {}\n",
+        u8::from(s.connected),
+        s.instances,
+        s.local_reservations,
+        s.events_received,
+    );
 }
 
 pub async fn not_found(uri: Uri) -> ApiError {

@@ -24,6 +24,8 @@ pub enum BuildError {
     Transport(#[from] TransportInitError),
     #[error("{0}")]
     State(#[from] StoreError),
+    #[error("shared state: {0}")]
+    Shared(#[from] state_redis::RedisStateError),
 }
 
 /// The adapters and the router of a process.
@@ -86,8 +88,32 @@ pub fn router(
     router_at(settings, settings.state_path(), catalog, transport)
 }
 
-/// [`router`] with the state at `state_path` (the CLI's `--state-path`).
+/// [`router`] with the state at `state_path` (the CLI's `--state-path`), shared with
+/// the other instances on Redis when `redis_url` is set.
 pub fn router_at(
+    settings: &Settings,
+    state_path: Option<PathBuf>,
+    catalog: Arc<dyn Catalog>,
+    transport: Arc<dyn ChatTransport>,
+) -> Result<Router, BuildError> {
+    let router = local_router(settings, state_path, catalog, transport)?;
+    Ok(match shared_state(settings)? {
+        Some(shared) => router.with_shared(shared),
+        None => router,
+    })
+}
+
+/// The state shared with other instances (Redis), when `redis_url` is set. Connects to
+/// nothing yet: that starts with the first request or the background tasks.
+pub fn shared_state(settings: &Settings) -> Result<Option<Arc<dyn router_core::SharedState>>, BuildError> {
+    let Some(url) = &settings.redis_url else { return Ok(None) };
+    let mut config = state_redis::RedisConfig::new(url.clone());
+    config.key_prefix.clone_from(&settings.redis_key_prefix);
+    config.op_timeout = std::time::Duration::from_millis(settings.redis_timeout_ms.max(1));
+    Ok(Some(Arc::new(state_redis::RedisState::new(config)?)))
+}
+
+fn local_router(
     settings: &Settings,
     state_path: Option<PathBuf>,
     catalog: Arc<dyn Catalog>,
@@ -134,6 +160,7 @@ pub fn build_with(
     let catalog = Arc::new(catalog(settings)?);
     let transport = Arc::new(transport(settings)?);
     let router = Arc::new(router(settings, catalog.clone(), chat(&transport)?)?);
+    router.attach_shared();
     Ok(Composed { router, catalog, transport })
 }
 
@@ -142,6 +169,7 @@ pub fn build_with(
 pub fn validate(settings: &Settings) -> Result<Vec<String>, BuildError> {
     catalog(settings)?;
     transport(settings)?;
+    shared_state(settings)?;
     let mut warnings = Vec::new();
     match settings.state_path() {
         Some(path) => {
@@ -178,6 +206,8 @@ impl Composed {
     /// Starts the catalog refresh loop, the state writer and, when the OpenRouter key is
     /// set and the daily limit was not configured, the look-up of the key's tier.
     pub fn spawn_background(&self, settings: &Settings) -> Background {
+        // Listens to the other instances (when Redis is configured) from now on.
+        self.router.attach_shared();
         let mut tasks = vec![self.catalog.spawn_refresh_loop(), spawn_persist(self.router.clone())];
         if settings.openrouter_api_key.is_some() && !settings.per_day_explicit() {
             let (router, transport) = (self.router.clone(), self.transport.clone());

@@ -203,4 +203,10 @@ settings! {
     http_referer: Option<String> = None, env "ROUTER_HTTP_REFERER", value "URL";
     /// `X-Title` sent to OpenRouter (its app attribution)
     x_title: Option<String> = None, env "ROUTER_X_TITLE", value "TITLE";
+    /// Redis or Valkey shared by several router instances (quotas, cooldowns, breakers), `redis://[user:password@]host:port[/db]`; none: this instance's state only
+    redis_url: Option<Secret> = None, env "ROUTER_REDIS_URL", value "URL", secret;
+    /// prefix of every Redis key and channel, so that several deployments can share one Redis
+    redis_key_prefix: String = state_redis::DEFAULT_KEY_PREFIX.to_owned(), env "ROUTER_REDIS_KEY_PREFIX", value "PREFIX";
+    /// milliseconds a request waits on Redis for its quota reservation before deciding locally
+    redis_timeout_ms: u64 = state_redis::DEFAULT_OP_TIMEOUT_MS, env "ROUTER_REDIS_TIMEOUT_MS", value "MS";
 }

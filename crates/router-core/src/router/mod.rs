@@ -5,6 +5,7 @@
 //! (the service and its attempt loop).
 
 mod commit;
+mod link;
 mod plan;
 mod report;
 
@@ -144,6 +145,8 @@ pub struct Router {
     success: Mutex<SuccessRates>,
     dirty: AtomicBool,
     stream_errors: Arc<AtomicU64>,
+    /// State shared with other instances (see [`Router::with_shared`]).
+    shared: Option<link::SharedLink>,
     /// Daily-cap failures seen (a reason to read upstream's counter again).
     daily_caps: AtomicU64,
 }
@@ -170,6 +173,7 @@ impl Router {
             success: Mutex::new(SuccessRates::default()),
             dirty: AtomicBool::new(false),
             stream_errors: Arc::new(AtomicU64::new(0)),
+            shared: None,
             daily_caps: AtomicU64::new(0),
         })
     }
@@ -368,6 +372,8 @@ impl Router {
                         tried.push(i);
                         continue;
                     }
+                    // Shared quotas are reserved below, out of the lock.
+                    Ok((i, kind)) if self.shared.is_some() => Ok((i, kind)),
                     Ok((i, kind)) => {
                         if let Err(block) = health.reserve(&self.quota_policy(), now) {
                             let retry_after = block.until.saturating_since(now);
@@ -399,6 +405,16 @@ impl Router {
                 }
             };
             tried.push(index);
+            if let Some(link) = &self.shared {
+                match self.reserve_shared(link, &snap.entries()[index].info.id, now).await {
+                    Ok(()) => {}
+                    Err(link::Refusal::Quota(block)) => {
+                        let retry_after = block.until.saturating_since(now);
+                        return fail(RouteError::Quota { block, retry_after }, report);
+                    }
+                    Err(link::Refusal::ProbeTaken) => continue,
+                }
+            }
             report.pick = kind;
             let model = snap.entries()[index].info.id.clone();
             let body = Bytes::from(req.body_for(&model));
@@ -409,7 +425,12 @@ impl Router {
             };
             match result {
                 Ok(response) => {
-                    self.health().record_success(&model);
+                    {
+                        let mut health = self.health();
+                        let watch = self.watch(&health, &model);
+                        health.record_success(&model);
+                        self.publish_changes(watch, &health, &model, self.now());
+                    }
                     self.success_rates().record(&model, Ok(()));
                     self.dirty.store(true, Ordering::Release);
                     report.attempts.push(Attempt {
@@ -428,7 +449,9 @@ impl Router {
                         let raced = health
                             .cooldown(&model, now, snap.fetched_at())
                             .is_some_and(|c| c.cause != CooldownCause::ProbeInFlight);
+                        let watch = self.watch(&health, &model);
                         health.record_failure(&model, &error, &self.config.health, now);
+                        self.publish_changes(watch, &health, &model, now);
                         self.dirty.store(true, Ordering::Release);
                         raced
                     };

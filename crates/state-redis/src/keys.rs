@@ -1,0 +1,105 @@
+//! Key and channel names, and how long each key lives.
+
+use router_core::shared::SharedEvent;
+use router_core::{ModelId, Timestamp};
+use std::time::Duration;
+
+/// How long a window's counter outlives its window (clocks of instances differ a little).
+const COUNTER_SLACK: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Debug)]
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: &str) -> Self {
+        Keys { prefix: prefix.to_owned() }
+    }
+
+    pub(crate) fn channel(&self) -> String {
+        format!("{}events", self.prefix)
+    }
+
+    pub(crate) fn instances(&self) -> String {
+        format!("{}instances", self.prefix)
+    }
+
+    pub(crate) fn minute(&self, scope: &str, now: Timestamp) -> String {
+        format!("{}quota:{scope}:m:{}", self.prefix, now.minute())
+    }
+
+    pub(crate) fn day(&self, scope: &str, now: Timestamp) -> String {
+        format!("{}quota:{scope}:d:{}", self.prefix, now.utc_day())
+    }
+
+    pub(crate) fn block(&self, scope: &str) -> String {
+        format!("{}block:{scope}", self.prefix)
+    }
+
+    pub(crate) fn probe(&self, model: &ModelId) -> String {
+        format!("{}probe:{}", self.prefix, model.as_str())
+    }
+
+    /// A probe key no attempt claims (the script always takes four keys).
+    pub(crate) fn probe_none(&self) -> String {
+        format!("{}probe:", self.prefix)
+    }
+
+    /// The pattern of every cooldown key, for the reload after a (re)connection.
+    pub(crate) fn cool_pattern(&self) -> String {
+        format!("{}cool:*", self.prefix)
+    }
+
+    /// Where an event is kept until it expires; `None` for events that only remove.
+    pub(crate) fn of_event(&self, event: &SharedEvent, scope: &str) -> Option<String> {
+        let kind = match event {
+            SharedEvent::RateLimited { .. } => "rate_limited",
+            SharedEvent::CircuitOpen { .. } => "circuit_open",
+            SharedEvent::Unavailable { .. } => "unavailable",
+            SharedEvent::AccountBlocked { .. } => return Some(self.block(scope)),
+            SharedEvent::Recovered { .. } => return None,
+        };
+        let model = event.model()?;
+        Some(format!("{}cool:{}:{kind}", self.prefix, model.as_str()))
+    }
+
+    pub(crate) fn circuit_open(&self, model: &ModelId) -> String {
+        format!("{}cool:{}:circuit_open", self.prefix, model.as_str())
+    }
+}
+
+/// Milliseconds a window's counter lives from `now`: to the window's end, plus slack.
+pub(crate) fn minute_ttl(now: Timestamp) -> u64 {
+    ttl_to(now, now.next_minute())
+}
+
+pub(crate) fn day_ttl(now: Timestamp) -> u64 {
+    ttl_to(now, now.next_utc_midnight())
+}
+
+fn ttl_to(now: Timestamp, end: Timestamp) -> u64 {
+    let d = end.saturating_since(now).saturating_add(COUNTER_SLACK);
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_namespaced_and_counters_expire_after_their_window() {
+        let k = Keys::new("fmr:");
+        let now = Timestamp::from_secs(1_800_000_030);
+        assert_eq!(k.minute("openrouter", now), format!("fmr:quota:openrouter:m:{}", now.minute()));
+        assert_eq!(k.channel(), "fmr:events");
+        let e = SharedEvent::RateLimited { model: ModelId::new("a/b:free"), until: now };
+        assert_eq!(k.of_event(&e, "openrouter").as_deref(), Some("fmr:cool:a/b:free:rate_limited"));
+        assert_eq!(minute_ttl(now), 30_000 + 60_000);
+        assert!(day_ttl(now) <= 86_400_000 + 60_000);
+    }
+}

@@ -1,0 +1,481 @@
+//! The connection to Redis and the background tasks: the heartbeat (liveness, instance
+//! count, reconnection), the subscriber (events from other instances) and the publisher
+//! (this instance's events, kept until they are sent).
+
+use crate::keys::{Keys, day_ttl, millis, minute_ttl};
+use crate::script::{RESERVE, StoredBlock, parse};
+use crate::{DEFAULT_KEY_PREFIX, DEFAULT_OP_TIMEOUT, HEARTBEAT_EVERY, INSTANCE_TTL, RECONNECT_MAX, RECONNECT_MIN};
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use router_core::shared::{
+    DEFAULT_QUOTA_SCOPE, EventSink, ReserveOutcome, ReserveRequest, SharedError, SharedEvent, SharedStatus,
+};
+use router_core::{Secret, SharedState, Timestamp};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{Notify, mpsc};
+
+/// Where Redis is and how to use it.
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]` (or `rediss://`); a secret, as it may hold
+    /// a password.
+    pub url: Secret,
+    /// The prefix of every key and channel.
+    pub key_prefix: String,
+    /// The longest a reservation waits on Redis.
+    pub op_timeout: Duration,
+}
+
+impl RedisConfig {
+    pub fn new(url: Secret) -> Self {
+        RedisConfig { url, key_prefix: DEFAULT_KEY_PREFIX.to_owned(), op_timeout: DEFAULT_OP_TIMEOUT }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RedisStateError {
+    /// The URL does not parse (its text is not repeated: it may hold a password).
+    #[error("invalid Redis URL: {0}")]
+    Url(String),
+}
+
+/// The shared-state adapter. Cheap to clone; building it connects to nothing: the
+/// connection starts with the first use or [`start`](Self::start), inside a tokio runtime.
+#[derive(Clone)]
+pub struct RedisState {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RedisState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisState").field("prefix", &self.inner.config.key_prefix).finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    config: RedisConfig,
+    client: redis::Client,
+    keys: Keys,
+    /// This process, in the `instances` set and in the envelope of its events.
+    id: String,
+    script: redis::Script,
+    conn: OnceLock<ConnectionManager>,
+    started: AtomicBool,
+    /// `Some(reason)` while Redis is not answering; `None` when it is.
+    down: Mutex<Option<String>>,
+    /// Whether the heartbeat has answered at least once (either way).
+    known: AtomicBool,
+    instances: AtomicU32,
+    local_reservations: AtomicU64,
+    events_received: AtomicU64,
+    outbox: mpsc::UnboundedSender<SharedEvent>,
+    outbox_rx: Mutex<Option<mpsc::UnboundedReceiver<SharedEvent>>>,
+    /// Woken when Redis answers again.
+    back: Notify,
+    sink: Mutex<Option<Weak<dyn EventSink>>>,
+}
+
+/// What travels on the channel: the event and who sent it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Envelope {
+    from: String,
+    #[serde(flatten)]
+    event: SharedEvent,
+}
+
+impl RedisState {
+    pub fn new(config: RedisConfig) -> Result<Self, RedisStateError> {
+        let client =
+            redis::Client::open(config.url.expose()).map_err(|e| RedisStateError::Url(format!("{:?}", e.kind())))?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = format!("{:016x}", getrandom::u64().unwrap_or_else(|_| now_ms()));
+        Ok(RedisState {
+            inner: Arc::new(Inner {
+                keys: Keys::new(&config.key_prefix),
+                config,
+                client,
+                id,
+                script: redis::Script::new(RESERVE),
+                conn: OnceLock::new(),
+                started: AtomicBool::new(false),
+                down: Mutex::new(None),
+                known: AtomicBool::new(false),
+                instances: AtomicU32::new(1),
+                local_reservations: AtomicU64::new(0),
+                events_received: AtomicU64::new(0),
+                outbox: tx,
+                outbox_rx: Mutex::new(Some(rx)),
+                back: Notify::new(),
+                sink: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// Starts the heartbeat, the subscriber and the publisher on the current tokio
+    /// runtime (once; later calls do nothing). They stop when the adapter is dropped.
+    pub fn start(&self) {
+        if tokio::runtime::Handle::try_current().is_err() || self.inner.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        let rx = self.inner.outbox_rx.lock().unwrap_or_else(PoisonError::into_inner).take();
+        tokio::spawn(heartbeat(weak.clone()));
+        tokio::spawn(subscriber(weak.clone()));
+        if let Some(rx) = rx {
+            tokio::spawn(publisher(weak, rx));
+        }
+    }
+
+    /// This instance's id among the others.
+    pub fn instance_id(&self) -> &str {
+        &self.inner.id
+    }
+}
+
+impl Inner {
+    fn conn(&self) -> Option<ConnectionManager> {
+        if let Some(c) = self.conn.get() {
+            return Some(c.clone());
+        }
+        tokio::runtime::Handle::try_current().ok()?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.config.op_timeout.max(Duration::from_millis(250))))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1)
+            .set_min_delay(RECONNECT_MIN)
+            .set_max_delay(RECONNECT_MAX);
+        let manager = ConnectionManager::new_lazy_with_config(self.client.clone(), config).ok()?;
+        Some(self.conn.get_or_init(|| manager).clone())
+    }
+
+    fn is_down(&self) -> Option<String> {
+        self.down.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Records Redis's state; logs only the transitions.
+    fn set_down(&self, reason: Option<String>) {
+        let mut down = self.down.lock().unwrap_or_else(PoisonError::into_inner);
+        let first = !self.known.swap(true, Ordering::AcqRel);
+        match (&*down, &reason) {
+            (None, Some(r)) => tracing::warn!(
+                reason = %r,
+                "shared state (Redis) unreachable: serving from local state, each instance within its share of the quota"
+            ),
+            (Some(_), None) => tracing::info!("shared state (Redis) reachable again: merging back"),
+            (None, None) if first => tracing::info!(prefix = %self.config.key_prefix, "shared state (Redis) connected"),
+            _ => {}
+        }
+        let back = down.is_some() && reason.is_none();
+        *down = reason;
+        drop(down);
+        if back {
+            self.back.notify_waiters();
+        }
+    }
+
+    fn deliver(&self, event: &SharedEvent) {
+        let sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner).as_ref().and_then(Weak::upgrade);
+        if let Some(sink) = sink {
+            self.events_received.fetch_add(1, Ordering::Relaxed);
+            sink.apply_remote(event);
+        }
+    }
+
+    /// Reads every cooldown and the account block kept in Redis into the local state:
+    /// what was published while this instance was not listening.
+    async fn reload(&self, conn: &mut ConnectionManager) -> redis::RedisResult<()> {
+        let mut keys: Vec<String> = Vec::new();
+        {
+            let mut iter: redis::AsyncIter<'_, String> = redis::cmd("SCAN")
+                .cursor_arg(0)
+                .arg("MATCH")
+                .arg(self.keys.cool_pattern())
+                .arg("COUNT")
+                .arg(500)
+                .clone()
+                .iter_async(conn)
+                .await?;
+            while let Some(k) = iter.next().await {
+                keys.push(k?);
+            }
+        }
+        keys.push(self.keys.block(DEFAULT_QUOTA_SCOPE));
+        let values: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(conn).await?;
+        for (key, value) in keys.iter().zip(values) {
+            let Some(value) = value else { continue };
+            let event = if *key == self.keys.block(DEFAULT_QUOTA_SCOPE) {
+                serde_json::from_str::<StoredBlock>(&value)
+                    .ok()
+                    .map(|b| SharedEvent::AccountBlocked { until: b.until, reason: b.reason })
+            } else {
+                serde_json::from_str::<SharedEvent>(&value).ok()
+            };
+            if let Some(e) = event {
+                self.deliver(&e);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl SharedState for RedisState {
+    async fn reserve(&self, request: &ReserveRequest) -> Result<ReserveOutcome, SharedError> {
+        self.start();
+        let inner = &self.inner;
+        let local = |e: SharedError| {
+            inner.local_reservations.fetch_add(1, Ordering::Relaxed);
+            Err(e)
+        };
+        if let Some(reason) = inner.is_down() {
+            // Known to be away: no waiting on it; the heartbeat says when it is back.
+            return local(SharedError::Unavailable(reason));
+        }
+        let Some(mut conn) = inner.conn() else { return local(SharedError::Unavailable("no runtime".into())) };
+        let now = request.now;
+        let scope = request.scope.as_str();
+        let probe_key = request.probe.as_ref().map_or_else(|| inner.keys.probe_none(), |p| inner.keys.probe(&p.model));
+        let limit = |l: Option<u32>| l.map_or(-1, i64::from);
+        let mut invocation = inner.script.prepare_invoke();
+        invocation
+            .key(inner.keys.minute(scope, now))
+            .key(inner.keys.day(scope, now))
+            .key(inner.keys.block(scope))
+            .key(probe_key)
+            .arg(limit(request.limits.per_minute))
+            .arg(limit(request.limits.per_day))
+            .arg(minute_ttl(now))
+            .arg(day_ttl(now))
+            .arg(request.backlog_minute)
+            .arg(request.backlog_day)
+            .arg(if request.probe.is_some() { inner.id.as_str() } else { "" })
+            .arg(request.probe.as_ref().map_or(1, |p| millis(p.ttl)))
+            .arg(request.known_minute)
+            .arg(request.known_day);
+        match tokio::time::timeout(inner.config.op_timeout, invocation.invoke_async::<String>(&mut conn)).await {
+            Ok(Ok(answer)) => parse(&answer, (request.limits.per_minute, request.limits.per_day), now),
+            Ok(Err(e)) => {
+                let e = describe(&e);
+                if is_connection_error(&e) {
+                    inner.set_down(Some(e.clone()));
+                }
+                local(SharedError::Unavailable(e))
+            }
+            Err(_) => local(SharedError::Timeout(inner.config.op_timeout)),
+        }
+    }
+
+    fn publish(&self, event: SharedEvent) {
+        self.start();
+        let _ = self.inner.outbox.send(event);
+    }
+
+    fn attach(&self, sink: Weak<dyn EventSink>) {
+        *self.inner.sink.lock().unwrap_or_else(PoisonError::into_inner) = Some(sink);
+        self.start();
+    }
+
+    fn status(&self) -> SharedStatus {
+        let inner = &self.inner;
+        let down = inner.is_down();
+        let known = inner.known.load(Ordering::Acquire);
+        SharedStatus {
+            connected: known && down.is_none(),
+            reason: if known { down } else { Some("connecting".into()) },
+            instances: inner.instances.load(Ordering::Relaxed).max(1),
+            local_reservations: inner.local_reservations.load(Ordering::Relaxed),
+            events_received: inner.events_received.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn describe(e: &redis::RedisError) -> String {
+    // A Redis error names the command and the server's words, never the URL.
+    e.to_string()
+}
+
+fn is_connection_error(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    ["connection", "broken pipe", "refused", "reset", "timed out", "io error", "eof"].iter().any(|w| t.contains(w))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Every [`HEARTBEAT_EVERY`]: says this instance is alive, counts the live ones, and
+/// tells whether Redis answers; while it does not, retries with a growing back-off.
+async fn heartbeat(weak: Weak<Inner>) {
+    let mut backoff = RECONNECT_MIN;
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let Some(mut conn) = inner.conn() else { return };
+        let now = now_ms();
+        let key = inner.keys.instances();
+        let ttl = millis(INSTANCE_TTL);
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZADD")
+            .arg(&key)
+            .arg(now)
+            .arg(&inner.id)
+            .ignore()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&key)
+            .arg("-inf")
+            .arg(now.saturating_sub(ttl))
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(ttl.saturating_mul(2))
+            .ignore()
+            .cmd("ZCARD")
+            .arg(&key);
+        let bound = inner.config.op_timeout.max(Duration::from_secs(1));
+        let wait = match tokio::time::timeout(bound, pipe.query_async::<(u32,)>(&mut conn)).await {
+            Ok(Ok((count,))) => {
+                inner.instances.store(count.max(1), Ordering::Relaxed);
+                inner.set_down(None);
+                backoff = RECONNECT_MIN;
+                HEARTBEAT_EVERY
+            }
+            failed => {
+                let reason = match failed {
+                    Ok(Err(e)) => describe(&e),
+                    _ => format!("no answer within {bound:?}"),
+                };
+                inner.set_down(Some(reason));
+                let wait = backoff;
+                backoff = backoff.saturating_mul(2).min(RECONNECT_MAX);
+                wait
+            }
+        };
+        drop(inner);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Listens on the channel; after every (re)subscription reloads what it may have missed.
+async fn subscriber(weak: Weak<Inner>) {
+    let mut backoff = RECONNECT_MIN;
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let channel = inner.keys.channel();
+        let subscribed = async {
+            let mut pubsub = inner.client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            redis::RedisResult::Ok(pubsub)
+        };
+        let pubsub = tokio::time::timeout(Duration::from_secs(2), subscribed).await;
+        let Ok(Ok(pubsub)) = pubsub else {
+            drop(inner);
+            tokio::time::sleep(backoff).await;
+            backoff = backoff.saturating_mul(2).min(RECONNECT_MAX);
+            continue;
+        };
+        backoff = RECONNECT_MIN;
+        if let Some(mut conn) = inner.conn() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), inner.reload(&mut conn)).await;
+        }
+        let id = inner.id.clone();
+        drop(inner);
+        let mut messages = pubsub.into_on_message();
+        while let Some(msg) = messages.next().await {
+            let Some(inner) = weak.upgrade() else { return };
+            let Ok(envelope) = serde_json::from_slice::<Envelope>(msg.get_payload_bytes()) else { continue };
+            if envelope.from != id {
+                inner.deliver(&envelope.event);
+            }
+        }
+        // The connection ended (Redis went away): try again.
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+/// Sends this instance's events: each is kept in Redis until it expires and published.
+/// What cannot be sent waits (the latest per key) until Redis answers again.
+async fn publisher(weak: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<SharedEvent>) {
+    let mut pending: BTreeMap<String, SharedEvent> = BTreeMap::new();
+    let mut serial = 0u64;
+    loop {
+        {
+            let Some(inner) = weak.upgrade() else { return };
+            let notified = inner.back.notified();
+            tokio::select! {
+                e = rx.recv() => match e {
+                    Some(e) => {
+                        // Events that keep no key still need an order-preserving slot.
+                        let key = inner.keys.of_event(&e, DEFAULT_QUOTA_SCOPE).unwrap_or_else(|| {
+                            serial += 1;
+                            format!("~{serial:020}")
+                        });
+                        pending.insert(key, e);
+                    }
+                    None => return,
+                },
+                // Redis is back, or time to retry what is pending.
+                () = notified => {}
+                () = tokio::time::sleep(RECONNECT_MAX) => {}
+            }
+        }
+        let Some(inner) = weak.upgrade() else { return };
+        if inner.is_down().is_some() || pending.is_empty() {
+            continue;
+        }
+        let Some(mut conn) = inner.conn() else { continue };
+        let now = Timestamp::from_millis(now_ms());
+        let mut sent = Vec::new();
+        for (key, event) in &pending {
+            if send(&inner, &mut conn, key, event, now).await.is_err() {
+                break;
+            }
+            sent.push(key.clone());
+        }
+        for k in sent {
+            pending.remove(&k);
+        }
+    }
+}
+
+async fn send(
+    inner: &Inner,
+    conn: &mut ConnectionManager,
+    key: &str,
+    event: &SharedEvent,
+    now: Timestamp,
+) -> redis::RedisResult<()> {
+    let envelope = Envelope { from: inner.id.clone(), event: event.clone() };
+    let message = serde_json::to_string(&envelope).unwrap_or_default();
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    match event {
+        SharedEvent::Recovered { model } => {
+            pipe.cmd("DEL").arg(inner.keys.probe(model)).arg(inner.keys.circuit_open(model)).ignore();
+        }
+        _ => {
+            let ttl = match event.until() {
+                Some(until) => millis(until.saturating_since(now)),
+                None => millis(crate::UNAVAILABLE_TTL),
+            };
+            let value = match event {
+                SharedEvent::AccountBlocked { until, reason } => {
+                    serde_json::to_string(&StoredBlock { until: *until, reason: reason.clone() }).unwrap_or_default()
+                }
+                _ => serde_json::to_string(event).unwrap_or_default(),
+            };
+            if !key.starts_with('~') && event.until().is_none_or(|u| u > now) {
+                pipe.cmd("SET").arg(key).arg(value).arg("PX").arg(ttl).ignore();
+            }
+            if let SharedEvent::CircuitOpen { model, .. } = event {
+                // A failed probe: the claim ends with its verdict.
+                pipe.cmd("DEL").arg(inner.keys.probe(model)).ignore();
+            }
+        }
+    }
+    pipe.cmd("PUBLISH").arg(inner.keys.channel()).arg(message).ignore();
+    tokio::time::timeout(Duration::from_secs(1), pipe.query_async::<()>(conn))
+        .await
+        .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
+}

@@ -1,0 +1,104 @@
+//! A real `redis-server` for one test: a free loopback port, a temporary directory, no
+//! persistence; killed when dropped. Never a system service, never a fixed port.
+//! (`.ci/run` installs `redis-server` from the distribution's packages.)
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+pub struct RedisServer {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+/// The `redis-server` to run: `$REDIS_SERVER` or the one on `PATH`.
+fn binary() -> PathBuf {
+    std::env::var_os("REDIS_SERVER").map_or_else(|| PathBuf::from("redis-server"), PathBuf::from)
+}
+
+impl RedisServer {
+    /// Starts a server on a free loopback port and waits until it answers `PING`.
+    pub fn start() -> RedisServer {
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+            l.local_addr().expect("bound address").port()
+        };
+        let dir = tempfile::tempdir().expect("temporary directory for redis-server");
+        let mut server = RedisServer { port, dir, child: None };
+        server.restart();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills the server at once (SIGKILL): what a crash or a lost host looks like.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same port, empty (`--save ""`: nothing persisted).
+    pub fn restart(&mut self) {
+        self.kill();
+        let child = Command::new(binary())
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run redis-server ({e}); install it (`apt-get install redis-server`; .ci/run does)")
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.ping() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server on port {} did not answer PING", self.port);
+    }
+
+    /// `GET key` over a plain connection: the value, or `None` when the key is absent.
+    pub fn get(&self, key: &str) -> Option<String> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect to redis-server");
+        s.set_read_timeout(Some(Duration::from_secs(2))).expect("read timeout");
+        let cmd = format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len());
+        s.write_all(cmd.as_bytes()).expect("send GET");
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).expect("read GET");
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.starts_with("$-1") {
+            return None;
+        }
+        text.split("\r\n").nth(1).map(str::to_owned)
+    }
+
+    fn ping(&self) -> bool {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else { return false };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        if s.write_all(b"PING\r\n").is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 16];
+        matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
