@@ -6,8 +6,8 @@ use crate::error::RouteError;
 use crate::filter::{Filtered, Rejection};
 use crate::model::ModelId;
 use crate::quota::QuotaReport;
+use crate::report::PickKind;
 use crate::request::ChatRequest;
-use crate::router::PickKind;
 use crate::time::Timestamp;
 use serde::Serialize;
 

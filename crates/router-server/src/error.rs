@@ -67,7 +67,7 @@ impl ApiError {
         ApiError {
             status: StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY),
             body: e.to_json(),
-            retry_after: if e.status() == 429 { e.retry_after() } else { None },
+            retry_after: if matches!(e.status(), 429 | 503) { e.retry_after() } else { None },
         }
     }
 
@@ -76,7 +76,7 @@ impl ApiError {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             return ApiError::payload_too_large(limit);
         }
-        if let Some(timeout) = source_of::<crate::limits::BodyTimeout>(r) {
+        if let Some(timeout) = source_of::<BodyTimeout>(r) {
             return ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 &format!("the request body stopped arriving: {timeout}"),
@@ -117,6 +117,12 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+/// The request body stopped arriving for longer than the body timeout (see
+/// [`crate::limits::TimeoutBody`]).
+#[derive(Debug, thiserror::Error)]
+#[error("no request body bytes for {} s", .0.as_secs())]
+pub struct BodyTimeout(pub std::time::Duration);
 
 #[cfg(test)]
 mod tests {

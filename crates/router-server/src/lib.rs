@@ -13,6 +13,7 @@ pub mod limits;
 pub mod metadata;
 pub mod metrics;
 pub mod models;
+mod prom;
 pub mod serve;
 pub mod shard;
 pub mod state;
@@ -32,7 +33,7 @@ use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+pub use router_settings::DEFAULT_SHUTDOWN_GRACE;
 
 /// The HTTP application: every endpoint, the JSON error fallbacks, client keys when
 /// configured, the body limit, and the per-request log line and counters.
@@ -59,7 +60,7 @@ pub fn app(state: AppState) -> axum::Router {
         .route("/dashboard/app.js", get(dashboard::js))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), limits::guard))
+        .layer(middleware::from_fn_with_state(state.max_body_size, limits::guard))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(state.max_body_size))
         .with_state(state)

@@ -2,7 +2,7 @@
 //! bytes of a body, how many connections may be open at once, which framings and sizes
 //! are refused before a body is read, and the counters that say when a limit was hit.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, BodyTimeout};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -17,8 +17,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::time::Sleep;
-
-use crate::state::AppState;
 
 pub use router_settings::{AUTO_MAX_CONNECTIONS, DEFAULT_CLIENT_BODY_TIMEOUT, DEFAULT_CLIENT_HEADER_TIMEOUT};
 /// Descriptors kept out of the client-connection budget: the listeners, the state and
@@ -111,16 +109,16 @@ pub struct ServeStats {
 impl ServeStats {
     /// The serving counters in the Prometheus text format.
     pub fn render_into(&self, out: &mut String) {
-        crate::metrics::family(out, "router_client_connections", "gauge", "Client connections open now");
+        crate::prom::family(out, "router_client_connections", "gauge", "Client connections open now");
         let _ = writeln!(out, "router_client_connections {}", self.open.load(Ordering::Relaxed));
-        crate::metrics::family(
+        crate::prom::family(
             out,
             "router_client_connections_refused_total",
             "counter",
             "Client connections refused (503) for being over max_connections",
         );
         let _ = writeln!(out, "router_client_connections_refused_total {}", self.refused.load(Ordering::Relaxed));
-        crate::metrics::family(
+        crate::prom::family(
             out,
             "router_local_resource_errors_total",
             "counter",
@@ -178,7 +176,7 @@ pub(crate) fn over_capacity_response() -> Bytes {
 /// declared `Content-Length` over the body limit (413, so that a client sending
 /// `Expect: 100-continue` never gets `100 Continue`), and any `Transfer-Encoding` other
 /// than plain `chunked` (501).
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn guard(State(max_body_size): State<usize>, req: Request, next: Next) -> Response {
     if let Some(te) = req.headers().get(header::TRANSFER_ENCODING)
         && !te.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked")
     {
@@ -190,8 +188,8 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         ));
     }
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > u64::try_from(state.max_body_size).unwrap_or(u64::MAX)) {
-        return closing(ApiError::payload_too_large(state.max_body_size));
+    if declared.is_some_and(|n| n > u64::try_from(max_body_size).unwrap_or(u64::MAX)) {
+        return closing(ApiError::payload_too_large(max_body_size));
     }
     next.run(req).await
 }
@@ -202,11 +200,6 @@ fn closing(e: ApiError) -> Response {
     resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
 }
-
-/// The request body stopped arriving for longer than the body timeout.
-#[derive(Debug, thiserror::Error)]
-#[error("no request body bytes for {} s", .0.as_secs())]
-pub struct BodyTimeout(pub Duration);
 
 /// A request body that fails with [`BodyTimeout`] when the gap between two frames is
 /// longer than `gap`.

@@ -7,6 +7,7 @@
 //! computed twice.
 
 use crate::events::{Decision, DecisionContext, DecisionLog};
+pub(crate) use crate::prom::{escape, family};
 use router_core::{Attempt, ModelId, RouteReport, Timestamp};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -367,15 +368,6 @@ pub struct RecentView {
     pub success_rate: f64,
     /// Of the successful attempts, time to the answer's head.
     pub median_latency_ms: Option<f64>,
-}
-
-pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-/// A label value in the exposition format: backslash, quote and newline escaped.
-pub(crate) fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 #[cfg(test)]

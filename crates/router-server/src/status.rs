@@ -4,7 +4,8 @@
 //! counters. Upstream keys are not part of it.
 
 use crate::events::decision_stream;
-use crate::metrics::{MinuteView, RecentView, escape, family};
+use crate::metrics::{MinuteView, RecentView};
+use crate::prom::{escape, family};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
