@@ -226,7 +226,11 @@ impl HealthState {
                 self.quota.block_account(until, "upstream daily free-model cap reached");
             }
             // An empty answer is this request's refusal or filter, not the model's health.
-            ErrorKind::ContextTooLong | ErrorKind::BadRequest | ErrorKind::Auth | ErrorKind::EmptyAnswer => {}
+            ErrorKind::ContextTooLong
+            | ErrorKind::BadRequest
+            | ErrorKind::Auth
+            | ErrorKind::EmptyAnswer
+            | ErrorKind::LocalResource => {}
         }
     }
 

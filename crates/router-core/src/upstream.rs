@@ -65,6 +65,10 @@ pub enum ErrorKind {
     /// A 200 that says nothing: no content, no tool calls, and a finish other than
     /// `length` (a refusal or a filter), or only reasoning when none was asked for.
     EmptyAnswer,
+    /// This machine ran out of something (open files, memory) before the request left
+    /// it: no model is to blame, no quota was used, and another model would fare no
+    /// better. Answered 503 with `Retry-After` at once.
+    LocalResource,
 }
 
 impl ErrorKind {
@@ -102,6 +106,7 @@ impl ErrorKind {
             ErrorKind::Auth => "auth",
             ErrorKind::Protocol => "protocol",
             ErrorKind::EmptyAnswer => "empty_answer",
+            ErrorKind::LocalResource => "local_resource",
         }
     }
 
@@ -114,6 +119,7 @@ impl ErrorKind {
             ErrorKind::Timeout => 504,
             ErrorKind::ContextTooLong | ErrorKind::BadRequest => 400,
             ErrorKind::Auth => 401,
+            ErrorKind::LocalResource => 503,
         }
     }
 }

@@ -5,7 +5,7 @@
 mod classify;
 mod stream;
 
-pub use classify::classify;
+pub use classify::{Dialect, LOCAL_BUSY_BACKOFF, classify, classify_openai, parse_go_duration};
 
 use bytes::Bytes;
 use reqwest::header::{
@@ -56,6 +56,33 @@ pub fn is_local_exhaustion(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::OutOfMemory || e.raw_os_error().is_some_and(|c| CODES.contains(&c))
 }
 
+/// `Retry-After` for a request that failed for want of local resources.
+pub const LOCAL_RESOURCE_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// At most one warning per this period about local resource exhaustion.
+pub const LOCAL_RESOURCE_WARNING_EVERY: Duration = Duration::from_secs(10);
+
+/// Counts a local exhaustion and warns about it, at most once per
+/// [`LOCAL_RESOURCE_WARNING_EVERY`] (with the number of occurrences not logged since).
+fn local_exhaustion_warning(message: &str) {
+    static LAST: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+    static HIDDEN: AtomicU64 = AtomicU64::new(0);
+    LOCAL_RESOURCE_FAILURES.fetch_add(1, Ordering::Relaxed);
+    let now = Instant::now();
+    let mut last = LAST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if last.is_some_and(|t| now.duration_since(t) < LOCAL_RESOURCE_WARNING_EVERY) {
+        HIDDEN.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    *last = Some(now);
+    drop(last);
+    tracing::warn!(
+        error = message,
+        more_since_last_warning = HIDDEN.swap(0, Ordering::Relaxed),
+        "cannot open an upstream connection: out of local resources (raise the open-files limit or lower \
+         max_connections); answered 503, no model or quota charged"
+    );
+}
+
 /// Whether `e` or one of its sources is a local exhaustion.
 fn caused_by_local_exhaustion(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(e);
@@ -90,6 +117,8 @@ pub struct TransportConfig {
     pub max_answer_size: usize,
     /// The longest SSE line accepted in a stream, in bytes.
     pub max_sse_line: usize,
+    /// Whose error bodies and rate-limit headers the answers carry.
+    pub dialect: Dialect,
 }
 
 impl Default for TransportConfig {
@@ -105,6 +134,7 @@ impl Default for TransportConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_answer_size: DEFAULT_MAX_ANSWER_SIZE,
             max_sse_line: DEFAULT_MAX_SSE_LINE,
+            dialect: Dialect::OpenRouter,
         }
     }
 }
@@ -122,6 +152,7 @@ impl fmt::Debug for TransportConfig {
             .field("request_timeout", &self.request_timeout)
             .field("max_answer_size", &self.max_answer_size)
             .field("max_sse_line", &self.max_sse_line)
+            .field("dialect", &self.dialect)
             .finish()
     }
 }
@@ -382,7 +413,10 @@ impl HttpTransport {
                 Err(e) if e.kind == ErrorKind::Protocol => Bytes::new(),
                 other => other?,
             };
-            return Err(classify(status, &head, &body, now()));
+            return Err(match self.config.dialect {
+                Dialect::OpenRouter => classify(status, &head, &body, now()),
+                Dialect::OpenAi { local } => classify_openai(status, &head, &body, now(), local),
+            });
         }
         let content = Content::of(resp.headers());
         if let Some(encoding) = content.encoding {
@@ -521,7 +555,9 @@ fn now() -> Timestamp {
 pub(crate) fn map_reqwest_error(e: reqwest::Error, context: &str) -> TransportError {
     let e = e.without_url();
     if caused_by_local_exhaustion(&e) {
-        LOCAL_RESOURCE_FAILURES.fetch_add(1, Ordering::Relaxed);
+        let message = format!("{context}: {}", error_chain(&e));
+        local_exhaustion_warning(&message);
+        return TransportError::new(ErrorKind::LocalResource, message).with_retry_after(LOCAL_RESOURCE_RETRY_AFTER);
     }
     let kind = if e.is_connect() {
         ErrorKind::Connection

@@ -1,0 +1,246 @@
+//! The binary under pressure, as a child process so that its own descriptors and memory
+//! can be limited and measured: out of descriptors, a request is answered 503 with
+//! `Retry-After` and charges neither the quota nor the model; a 64 MiB answer and an
+//! unterminated 32 MiB SSE line leave its peak memory bounded.
+#![cfg(target_os = "linux")]
+
+use fake_upstream::{Behaviour, FakeUpstream};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const BIN: &str = env!("CARGO_BIN_EXE_router-server");
+const KEY: &str = "sk-or-v1-exhaustion0test0key";
+const CHAT: &str = r#"{"model":"openrouter/free","messages":[{"role":"user","content":"hi"}]}"#;
+
+/// A running router-server child, killed when dropped.
+struct Running {
+    child: Child,
+    addr: String,
+    _home: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary against `upstream` (one serving thread, JSON logs), under `sh`'s
+/// `ulimit -n` when `open_files` is given, and waits for its `listening` line.
+fn start(upstream: &FakeUpstream, open_files: Option<u32>, args: &[&str]) -> Running {
+    let home = tempfile::tempdir().expect("temp dir");
+    let mut script = String::new();
+    if let Some(n) = open_files {
+        script.push_str(&format!("ulimit -n {n} && "));
+    }
+    script.push_str("exec \"$0\" \"$@\"");
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(BIN)
+        .args(["--listen", "127.0.0.1:0", "--openrouter-base-url", &upstream.base_url(), "--log-format", "json"])
+        .args(["--data-dir", &home.path().join("data").display().to_string()])
+        .args(args)
+        .env_clear()
+        .env("HOME", home.path())
+        .env("OPENROUTER_API_KEY", KEY)
+        .env("ROUTER_WORKER_THREADS", "1")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start router-server");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        // Drained to the end, so that the child never writes into a closed pipe.
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = String::new();
+    while Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else { continue };
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+            && v["message"] == "listening"
+        {
+            let addr = v["addr"].as_str().expect("addr").to_owned();
+            return Running { child, addr, _home: home };
+        }
+    }
+    panic!("router-server never listened:\n{seen}");
+}
+
+/// One HTTP/1.1 exchange on `conn`: the head of the answer and its body.
+async fn exchange(conn: &mut TcpStream, request: &str) -> (String, String) {
+    conn.write_all(request.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let length = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                .and_then(|v| v.parse::<usize>().ok());
+            if let Some(length) = length
+                && buf.len() >= end + 4 + length
+            {
+                return (head, String::from_utf8_lossy(&buf[end + 4..end + 4 + length]).into_owned());
+            }
+        }
+        let n = tokio::time::timeout_at(deadline, conn.read(&mut chunk)).await.expect("an answer").expect("read");
+        assert!(n > 0, "closed before a whole answer: {}", String::from_utf8_lossy(&buf));
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn post(path: &str, body: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+async fn metrics(addr: &str) -> String {
+    let mut conn = TcpStream::connect(addr).await.expect("connect");
+    let (head, body) = exchange(&mut conn, "GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body
+}
+
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_descriptors_a_request_gets_503_and_charges_nothing() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let upstream = FakeUpstream::start().await;
+    let server = start(&upstream, Some(64), &["--max-connections", "1000", "--per-day", "50"]);
+    let addr = server.addr.clone();
+    // Accepted first, before the descriptors run out.
+    let mut first = TcpStream::connect(&addr).await.expect("connect");
+    let (head, _) = exchange(&mut first, "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // Then idle connections until the server can accept no more.
+    let mut idle = Vec::new();
+    for _ in 0..80 {
+        idle.push(TcpStream::connect(&addr).await.expect("connect (the backlog takes what is not accepted)"));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (head, body) = exchange(&mut first, &post("/api/v1/chat/completions", CHAT)).await;
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}\n{body}");
+    assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["error"]["code"], 503, "{body}");
+    assert_eq!(v["error"]["metadata"]["error_type"], "local_resource", "{body}");
+    assert_eq!(upstream.total_calls(), 0, "nothing reached upstream");
+    drop(idle);
+    drop(first);
+    // Descriptors back: the metrics say what happened, and nothing was charged.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = metrics(&addr).await;
+        if metric(&text, "router_local_resource_errors_total{where=\"accept\"}").is_some_and(|n| n >= 1.0) {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "accept failures never counted:\n{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        metric(&text, "router_local_resource_errors_total{where=\"upstream\"}").is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    assert_eq!(metric(&text, "router_quota_used{window=\"day\"}"), Some(0.0), "{text}");
+    assert_eq!(metric(&text, "router_quota_used{window=\"minute\"}"), Some(0.0), "{text}");
+    assert!(!text.contains("outcome=\"connection\""), "no model was blamed:\n{text}");
+    // And it serves again.
+    let mut conn = TcpStream::connect(&addr).await.expect("connect");
+    let (head, body) = exchange(&mut conn, &post("/api/v1/chat/completions", CHAT)).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
+}
+
+/// The child's resident memory now and at its peak (`VmRSS`, `VmHWM`), in KiB.
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("a number")
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_answers_leave_the_router_memory_bounded() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let upstream = FakeUpstream::start().await;
+    upstream.set_default_behaviour(Behaviour::HugeBody { bytes: 64 << 20, declared: false });
+    let server = start(&upstream, None, &["--max-attempts", "1", "--per-day", "0", "--per-minute", "0"]);
+    let mut conn = TcpStream::connect(&server.addr).await.expect("connect");
+    let (head, _) = exchange(&mut conn, "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (before, _) = rss_kib(server.child.id());
+
+    let (head, body) = exchange(&mut conn, &post("/api/v1/chat/completions", CHAT)).await;
+    assert!(head.starts_with("HTTP/1.1 502"), "{head}\n{body}");
+    assert!(body.contains("larger than the limit"), "{body}");
+    let (_, peak) = rss_kib(server.child.id());
+    // Reading the whole answer alone would take 64 MiB; bounded, it stops at 32 MiB.
+    assert!(peak.saturating_sub(before) < 48 * 1024, "peak RSS grew by {} KiB", peak - before);
+
+    upstream.set_default_behaviour(Behaviour::EndlessLine { bytes: 32 << 20 });
+    let stream = CHAT.replace("\"messages\"", "\"stream\":true,\"messages\"");
+    let (head, body) = exchange(&mut conn, &post("/api/v1/chat/completions", &stream)).await;
+    assert!(head.starts_with("HTTP/1.1 502"), "{head}\n{body}");
+    assert!(body.contains("SSE line longer than"), "{body}");
+    let (_, peak) = rss_kib(server.child.id());
+    assert!(peak.saturating_sub(before) < 48 * 1024, "peak RSS grew by {} KiB", peak - before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stderr_does_not_stop_the_server() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let upstream = FakeUpstream::start().await;
+    let home = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--openrouter-base-url", &upstream.base_url(), "--log-format", "json"])
+        .args(["--data-dir", &home.path().join("data").display().to_string()])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("ROUTER_WORKER_THREADS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start router-server");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = loop {
+        let line = lines.next().expect("a log line").expect("read");
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+            && v["message"] == "listening"
+        {
+            break v["addr"].as_str().expect("addr").to_owned();
+        }
+    };
+    // The supervisor's end of the log pipe goes away: every later log line fails.
+    drop(lines);
+    for _ in 0..3 {
+        let mut conn = TcpStream::connect(&addr).await.expect("connect");
+        let (head, body) = exchange(&mut conn, &post("/api/v1/chat/completions", CHAT)).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
+    }
+    assert!(child.try_wait().expect("status").is_none(), "the server stopped");
+    let _ = child.kill();
+    let _ = child.wait();
+}
