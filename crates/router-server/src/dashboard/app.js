@@ -308,6 +308,7 @@ function addDecision(d) {
   decisions.unshift(d);
   const list = $('decision-list');
   const li = decisionItem(d);
+  li.dataset.shown = String(Date.now());
   li.classList.add('new');
   list.prepend(li);
   while (decisions.length > MAX_DECISIONS) {
