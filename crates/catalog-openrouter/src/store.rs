@@ -94,7 +94,7 @@ fn not_understood(bytes: &[u8], state: &HealthState) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use router_core::{ErrorKind, HealthPolicy, ModelId, Timestamp, TransportError};
+    use router_core::{ErrorKind, HealthPolicy, ModelId, QuotaPolicy, Timestamp, TransportError};
 
     fn check(store: &FileStateStore, expected: Option<&HealthState>) {
         assert_eq!(store.load().expect("load").as_ref(), expected);
@@ -109,7 +109,7 @@ mod tests {
         let policy = HealthPolicy::default();
         let now = Timestamp::from_secs(1_800_000_000);
         let mut state = HealthState::default();
-        state.reserve(&policy, now).expect("quota");
+        state.reserve(&QuotaPolicy::default(), now).expect("quota");
         let rl = TransportError::new(ErrorKind::RateLimitedModel, "429")
             .with_retry_after(std::time::Duration::from_secs(40));
         state.record_failure(&ModelId::new("acme/a:free"), &rl, &policy, now);
@@ -118,7 +118,7 @@ mod tests {
         // A second store on the same file, as after a restart.
         check(&FileStateStore::new(store.path()), Some(&state));
 
-        state.reserve(&policy, now).expect("quota");
+        state.reserve(&QuotaPolicy::default(), now).expect("quota");
         store.save(&state).expect("save again");
         check(&store, Some(&state));
         let leftovers: Vec<_> = std::fs::read_dir(store.path().parent().expect("parent"))

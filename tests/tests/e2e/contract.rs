@@ -318,3 +318,47 @@ async fn upstreams_daily_counter_is_believed() {
     s.chat(&ordered(A, B, false)).await.check_error(429, "");
     assert_eq!(s.upstream.total_calls(), before);
 }
+
+/// What `@openrouter/sdk`'s `models.list()` makes of the router's list (it throws when
+/// the response does not validate against the SDK's schemas).
+const SDK_SCRIPT: &str = r#"
+import { OpenRouter } from "@openrouter/sdk";
+const client = new OpenRouter({ apiKey: "unused", serverURL: process.argv[1] });
+const page = await client.models.list();
+const list = page.result;
+console.log(JSON.stringify({
+  ids: list.data.map((m) => m.id),
+  total: list.totalCount,
+  created: list.data[0].created,
+  moderated: list.data[0].topProvider.isModerated,
+}));
+"#;
+
+/// The official TypeScript SDK lists models through the router. Needs `node` and a
+/// folder with `node_modules/@openrouter/sdk` (`npm install @openrouter/sdk@1.3.19`)
+/// named by `OPENROUTER_SDK_DIR`, so it is ignored by default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs node and @openrouter/sdk in $OPENROUTER_SDK_DIR/node_modules"]
+async fn the_official_typescript_sdk_lists_models_through_the_router() {
+    let dir = std::env::var("OPENROUTER_SDK_DIR").expect("OPENROUTER_SDK_DIR names a folder with the SDK installed");
+    let s = start().await;
+    let base_url = s.url("/api/v1");
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .current_dir(dir)
+            .args(["--input-type=module", "-e", SDK_SCRIPT, &base_url])
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("node runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the SDK failed: {stderr}");
+    let out: Value = serde_json::from_slice(&output.stdout).expect("the script prints JSON");
+    let mut expected = vec!["openrouter/free"];
+    expected.extend(FREE_TEXT_MODELS);
+    assert_eq!(out["ids"], json!(expected));
+    assert_eq!(out["total"], expected.len());
+    assert!(out["created"].is_i64(), "{out}");
+    assert_eq!(out["moderated"], false);
+}
