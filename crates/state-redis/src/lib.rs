@@ -1,4 +1,4 @@
-//! The [`SharedState`] adapter on Redis (≥ 6) or Valkey: what several router instances
+//! The [`SharedState`](router_core::SharedState) adapter on Redis (≥ 6) or Valkey: what several router instances
 //! behind one load balancer share, so that the account's quota is spent once and a model
 //! one instance found cooling is left alone by all.
 //!
@@ -11,7 +11,7 @@
 //!   expires when it does (so an instance started later finds it) and published on
 //!   `{prefix}events`; the other instances merge it into their local copy at once.
 //! - **Faults.** Redis away at start or mid-run: requests are decided locally at once
-//!   (no waiting on a dead connection), the loss is logged once, [`SharedStatus`] says so,
+//!   (no waiting on a dead connection), the loss is logged once, [`SharedStatus`](router_core::shared::SharedStatus) says so,
 //!   a heartbeat retries with back-off, and on return the missed events are reloaded, the
 //!   unsent ones sent and the backlog counted with the next reservation.
 //!
