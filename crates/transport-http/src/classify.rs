@@ -17,6 +17,103 @@ pub fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: Timestamp) -
     classify_http(status, &limits, body, now)
 }
 
+/// Whose answers a transport reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dialect {
+    /// OpenRouter: its error objects, `X-RateLimit-*` and its limit sources.
+    #[default]
+    OpenRouter,
+    /// A plain OpenAI-compatible server: `{"error":{"message","type","code"}}` (or
+    /// Ollama's `{"error":"..."}`), Groq-style `x-ratelimit-*-requests` headers.
+    /// `local`: the operator's own server, whose 429 and 503 mean "busy".
+    OpenAi { local: bool },
+}
+
+/// How long a busy local server's model is passed over when it gives no `Retry-After`:
+/// short, and never escalating (the server is busy, not rate-limiting anyone).
+pub const LOCAL_BUSY_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Classifies a non-2xx answer of an OpenAI-compatible server. A rate limit cools the
+/// model until `Retry-After`, else until `x-ratelimit-reset-requests` (Groq's
+/// durations such as `2m59.56s`); a local server's 429/503 is a short "busy".
+pub fn classify_openai(status: u16, headers: &HeaderMap, body: &[u8], now: Timestamp, local: bool) -> TransportError {
+    use router_core::ErrorKind;
+    let _ = now;
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let error = parsed.as_ref().and_then(|v| v.get("error"));
+    let message = error
+        .and_then(|e| e.get("message").and_then(serde_json::Value::as_str).or_else(|| e.as_str()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body);
+            let text: String = text.trim().chars().take(300).collect();
+            if text.is_empty() || parsed.is_some() {
+                format!("upstream answered {status}")
+            } else {
+                format!("upstream answered {status}: {text}")
+            }
+        });
+    let code = error.and_then(|e| e.get("code")).and_then(serde_json::Value::as_str).unwrap_or_default();
+    let text = |v: &str| headers.get(v).and_then(|h| h.to_str().ok()).map(str::trim);
+    let retry_after = text("retry-after").and_then(parse_retry_after);
+    let kind = match status {
+        429 | 503 if local => ErrorKind::RateLimitedModel,
+        429 => ErrorKind::RateLimitedModel,
+        401 | 402 | 403 => ErrorKind::Auth,
+        404 | 410 => ErrorKind::ModelUnavailable,
+        400 | 413 if code == "context_length_exceeded" || message.contains("context length") => {
+            ErrorKind::ContextTooLong
+        }
+        408 | 504 => ErrorKind::Timeout,
+        500..=599 => ErrorKind::ServerError,
+        _ => ErrorKind::BadRequest,
+    };
+    let mut err = TransportError::new(kind, message).with_status(status);
+    if let Some(e) = error.filter(|e| e.is_object()) {
+        err.metadata = Some(serde_json::json!({ "raw": e }));
+    }
+    if kind == ErrorKind::RateLimitedModel {
+        let reset = text("x-ratelimit-reset-requests").and_then(parse_go_duration);
+        let wait = match (retry_after, local) {
+            (Some(d), _) => Some(d),
+            (None, true) => Some(LOCAL_BUSY_BACKOFF),
+            (None, false) => reset,
+        };
+        if let Some(d) = wait {
+            err = err.with_retry_after(d);
+        }
+    }
+    err
+}
+
+/// A duration as Go writes it (`2m59.56s`, `7.66s`, `1h2m`, `120ms`), as Groq sends it
+/// in `x-ratelimit-reset-*`.
+pub fn parse_go_duration(text: &str) -> Option<std::time::Duration> {
+    let mut total = 0f64;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let (number, tail) = rest.split_at(digits);
+        let value: f64 = number.parse().ok()?;
+        let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let scale = match unit {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" | "" => 1.0,
+            "ms" => 0.001,
+            "us" | "µs" => 0.000_001,
+            _ => return None,
+        };
+        total += value * scale;
+        rest = tail;
+    }
+    (total.is_finite() && total >= 0.0).then(|| std::time::Duration::from_secs_f64(total))
+}
+
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
@@ -104,6 +201,36 @@ mod tests {
         check(429, &[], bare, ErrorKind::RateLimitedModel, "Rate limit exceeded");
         let e = check(429, &[("retry-after", "1.5")], "", ErrorKind::RateLimitedModel, "upstream answered 429");
         assert_eq!(e.retry_after, Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn openai_dialect_and_groq_headers() {
+        let mut map = HeaderMap::new();
+        let mut set = |k: &str, v: &str| {
+            map.insert(HeaderName::from_bytes(k.as_bytes()).expect("name"), HeaderValue::from_str(v).expect("value"));
+        };
+        set("x-ratelimit-remaining-requests", "0");
+        set("x-ratelimit-reset-requests", "2m59.56s");
+        let body = br#"{"error":{"message":"Rate limit reached for model `llama-3.1-8b-instant` on requests per day (RPD)","type":"requests","code":"rate_limit_exceeded"}}"#;
+        let e = classify_openai(429, &map, body, NOW, false);
+        assert_eq!(e.kind, ErrorKind::RateLimitedModel);
+        assert_eq!(e.retry_after, Some(Duration::from_millis(179_560)));
+        assert!(e.message.contains("requests per day"), "{}", e.message);
+        // A local server's 429 or 503 is "busy": a short back-off.
+        let busy = classify_openai(503, &HeaderMap::new(), br#"{"error":"server busy"}"#, NOW, true);
+        assert_eq!((busy.kind, busy.retry_after), (ErrorKind::RateLimitedModel, Some(LOCAL_BUSY_BACKOFF)));
+        assert_eq!(busy.message, "server busy");
+        let down = classify_openai(503, &HeaderMap::new(), b"", NOW, false);
+        assert_eq!(down.kind, ErrorKind::ServerError);
+        let ctx =
+            br#"{"error":{"message":"too long","type":"invalid_request_error","code":"context_length_exceeded"}}"#;
+        assert_eq!(classify_openai(400, &HeaderMap::new(), ctx, NOW, false).kind, ErrorKind::ContextTooLong);
+        assert_eq!(classify_openai(401, &HeaderMap::new(), b"", NOW, false).kind, ErrorKind::Auth);
+        assert_eq!(classify_openai(404, &HeaderMap::new(), b"", NOW, false).kind, ErrorKind::ModelUnavailable);
+        assert_eq!(classify_openai(422, &HeaderMap::new(), b"", NOW, false).kind, ErrorKind::BadRequest);
+        assert_eq!(parse_go_duration("1h2m3s"), Some(Duration::from_secs(3723)));
+        assert_eq!(parse_go_duration("120ms"), Some(Duration::from_millis(120)));
+        assert_eq!(parse_go_duration("soon"), None);
     }
 
     #[test]
