@@ -236,7 +236,10 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     // Redis away: still serving (from local state), but operators should know.
     let shared = state.router.shared_status();
     let status = if shared.as_ref().is_some_and(|s| !s.connected) { "degraded" } else { "ready" };
-    Json(json!({ "status": status, "catalog": catalog, "refresh": refresh, "shared_state": shared })).into_response()
+    // The day's use, limit, remaining and where the count comes from (local or upstream).
+    let quota = state.router.quota_report();
+    Json(json!({ "status": status, "catalog": catalog, "refresh": refresh, "shared_state": shared, "quota": quota }))
+        .into_response()
 }
 
 /// `GET /metrics` in the Prometheus text format.

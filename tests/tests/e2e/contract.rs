@@ -308,6 +308,11 @@ async fn upstreams_daily_counter_is_believed() {
     );
     let explain = s.post("/api/v1/router/explain", &ordered(A, B, false), &[]).await.json();
     assert_eq!(explain["quota"]["day_source"], "upstream");
+    let ready = s.get("/readyz").await.json();
+    assert_eq!(
+        (ready["quota"]["day_source"].as_str(), ready["quota"]["day_remaining"].as_u64()),
+        (Some("upstream"), Some(993))
+    );
     s.chat(&ordered(A, B, false)).await;
     assert_eq!(s.get("/api/v1/router/status").await.json()["quota"]["day"]["used"], 8, "counted on from upstream's");
 
