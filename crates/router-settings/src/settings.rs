@@ -5,7 +5,7 @@
 //! generated from this list.
 
 use crate::provider::ProviderSettings;
-use crate::value::{Limit, LogFormat, Seconds, SettingValue};
+use crate::value::{Limit, LogFormat, Millis, Seconds, SettingValue, Weights};
 use router_core::Secret;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -199,6 +199,22 @@ settings! {
     shutdown_grace_secs: Seconds = Seconds::of(DEFAULT_SHUTDOWN_GRACE), env "ROUTER_SHUTDOWN_GRACE_SECS", value "SECS";
     /// log line format, `text` or `json`
     log_format: LogFormat = LogFormat::Text, env "ROUTER_LOG_FORMAT", value "FORMAT";
+    /// most upstream calls for one request, cheap failures included
+    max_upstream_calls: u32 = router_core::router::DEFAULT_MAX_UPSTREAM_CALLS, env "ROUTER_MAX_UPSTREAM_CALLS", value "N";
+    /// milliseconds under which a rate limit, "unavailable" or 5xx is cheap: it does not use up `max_attempts`
+    cheap_failure_bound_ms: Millis = Millis::of(router_core::router::DEFAULT_CHEAP_FAILURE_BOUND), env "ROUTER_CHEAP_FAILURE_BOUND_MS", value "MS";
+    /// when every candidate is cooling, wait up to this many milliseconds for the first to recover instead of answering 429; `0` never waits
+    max_cooling_wait_ms: Millis = Millis::of(router_core::router::DEFAULT_MAX_COOLING_WAIT), env "ROUTER_MAX_COOLING_WAIT_MS", value "MS";
+    /// waiters are spread over up to this many milliseconds, so that they do not all hit the recovered model at once
+    wait_stagger_ms: Millis = Millis::of(router_core::router::DEFAULT_WAIT_STAGGER), env "ROUTER_WAIT_STAGGER_MS", value "MS";
+    /// a request with a session key (`x-session-id`, the body's `session_id` or `user`) stays on one model while it can answer
+    sticky_sessions: bool = router_core::router::DEFAULT_STICKY_SESSIONS, env "ROUTER_STICKY_SESSIONS", value "BOOL";
+    /// draw candidates in proportion to their weight instead of uniformly (a request can choose with `x-router-pick`)
+    weighted: bool = router_core::router::DEFAULT_WEIGHTED, env "ROUTER_WEIGHTED", value "BOOL";
+    /// weighted picks also weigh each model by its recent success rate
+    weight_by_success: bool = router_core::router::DEFAULT_WEIGHT_BY_SUCCESS, env "ROUTER_WEIGHT_BY_SUCCESS", value "BOOL";
+    /// per-model weights for weighted picks (`id=weight,...`; a table in the file); others weigh 1
+    model_weights: Weights = Weights::default(), env "ROUTER_MODEL_WEIGHTS", value "WEIGHTS";
     /// `HTTP-Referer` sent to OpenRouter (its app attribution)
     http_referer: Option<String> = None, env "ROUTER_HTTP_REFERER", value "URL";
     /// `X-Title` sent to OpenRouter (its app attribution)

@@ -3,6 +3,7 @@
 
 use router_core::Secret;
 use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -132,6 +133,73 @@ impl<'de> Deserialize<'de> for Seconds {
     }
 }
 
+/// A duration setting in whole milliseconds; `0` is allowed (it turns the behaviour off).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Millis(Duration);
+
+impl Millis {
+    /// Any duration, e.g. a default constant.
+    pub const fn of(d: Duration) -> Millis {
+        Millis(d)
+    }
+
+    pub fn get(self) -> Duration {
+        self.0
+    }
+}
+
+impl SettingValue for Millis {
+    fn parse_text(text: &str) -> Result<Self, String> {
+        u64::parse_text(text).map(|ms| Millis(Duration::from_millis(ms)))
+    }
+    fn show(&self) -> String {
+        self.0.as_millis().to_string()
+    }
+}
+
+impl<'de> Deserialize<'de> for Millis {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        u64::deserialize(d).map(|ms| Millis(Duration::from_millis(ms)))
+    }
+}
+
+/// Per-model weights: `id=weight,...` as text, a table of `"id" = weight` in the file.
+/// Every weight is a finite number above zero.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Weights(pub BTreeMap<String, f64>);
+
+fn weight(id: &str, w: f64) -> Result<f64, String> {
+    if w.is_finite() && w > 0.0 { Ok(w) } else { Err(format!("the weight of `{id}` must be a number above 0")) }
+}
+
+impl SettingValue for Weights {
+    fn parse_text(text: &str) -> Result<Self, String> {
+        let mut out = BTreeMap::new();
+        for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (id, w) = item.rsplit_once('=').ok_or_else(|| format!("`{item}` is not `id=weight`"))?;
+            let w: f64 = w.trim().parse().map_err(|_| format!("`{w}` is not a number"))?;
+            out.insert(id.trim().to_owned(), weight(id, w)?);
+        }
+        Ok(Weights(out))
+    }
+    fn show(&self) -> String {
+        if self.0.is_empty() {
+            return "none".to_owned();
+        }
+        self.0.iter().map(|(id, w)| format!("{id}={w}")).collect::<Vec<_>>().join(",")
+    }
+}
+
+impl<'de> Deserialize<'de> for Weights {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, f64>::deserialize(d)?;
+        for (id, w) in &map {
+            weight(id, *w).map_err(serde::de::Error::custom)?;
+        }
+        Ok(Weights(map))
+    }
+}
+
 /// A count limit where `0` means no limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limit(Option<u32>);
@@ -216,5 +284,8 @@ mod tests {
         check::<Vec<Secret>>("a, b,,c", "3 client key(s)");
         check::<LogFormat>("xml", "error: `xml` is not `text` or `json`");
         check::<bool>("on", "true");
+        check::<Millis>("0", "0");
+        check::<Weights>("a/b:free=2, c:free=0.5", "a/b:free=2,c:free=0.5");
+        check::<Weights>("a=0", "error: the weight of `a` must be a number above 0");
     }
 }
