@@ -6,33 +6,10 @@
 use router_server::{Config, ConfigError};
 use std::path::Path;
 
-/// The environment variable behind each file key: a value there wins over the file,
-/// so a developer's own environment decides what to expect.
-const KEYS: [(&str, &str); 20] = [
-    ("listen", "ROUTER_LISTEN"),
-    ("openrouter_api_key", "OPENROUTER_API_KEY"),
-    ("openrouter_base_url", "OPENROUTER_BASE_URL"),
-    ("seed", "ROUTER_SEED"),
-    ("api_keys", "ROUTER_API_KEYS"),
-    ("max_body_size", "ROUTER_MAX_BODY_SIZE"),
-    ("max_attempts", "ROUTER_MAX_ATTEMPTS"),
-    ("deadline_secs", "ROUTER_DEADLINE_SECS"),
-    ("per_minute", "ROUTER_PER_MINUTE"),
-    ("per_day", "ROUTER_PER_DAY"),
-    ("data_dir", "ROUTER_DATA_DIR"),
-    ("refresh_interval_secs", "ROUTER_REFRESH_INTERVAL_SECS"),
-    ("connect_timeout_secs", "ROUTER_CONNECT_TIMEOUT_SECS"),
-    ("first_byte_timeout_secs", "ROUTER_FIRST_BYTE_TIMEOUT_SECS"),
-    ("idle_timeout_secs", "ROUTER_IDLE_TIMEOUT_SECS"),
-    ("request_timeout_secs", "ROUTER_REQUEST_TIMEOUT_SECS"),
-    ("shutdown_grace_secs", "ROUTER_SHUTDOWN_GRACE_SECS"),
-    ("log_format", "ROUTER_LOG_FORMAT"),
-    ("http_referer", "ROUTER_HTTP_REFERER"),
-    ("x_title", "ROUTER_X_TITLE"),
-];
-
+/// Whether the environment sets `key`'s variable: a value there wins over the file, so
+/// a developer's own environment decides what to expect.
 fn env_set(key: &str) -> bool {
-    KEYS.iter().any(|(k, var)| *k == key && std::env::var_os(var).is_some())
+    router_settings::SETTINGS.iter().any(|s| s.key == key && std::env::var_os(s.env).is_some())
 }
 
 /// Writes `toml` to `dir/router.toml` and loads it with `flags`.
