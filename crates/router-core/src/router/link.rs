@@ -191,3 +191,177 @@ impl EventSink for Router {
         self.dirty.store(true, Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{CatalogSnapshot, CatalogSource};
+    use crate::error::RouteError;
+    use crate::model::ModelInfo;
+    use crate::ports::{ChatTransport, Clock, FixedCatalog};
+    use crate::quota::{QuotaPolicy, QuotaScope};
+    use crate::request::ChatRequest;
+    use crate::router::{Ports, RouterConfig};
+    use crate::shared::{SharedError, upstream_block};
+    use crate::upstream::{Body, ErrorKind, TransportError, UpstreamResponse};
+    use bytes::Bytes;
+    use std::collections::VecDeque;
+    use std::sync::Weak;
+    use std::time::Duration;
+
+    const T0: Timestamp = Timestamp::from_secs(1_800_000_000);
+    const X: &str = "x/one:free";
+    const Y: &str = "y/two:free";
+
+    struct FixedClock;
+
+    #[async_trait::async_trait]
+    impl Clock for FixedClock {
+        fn now(&self) -> Timestamp {
+            T0
+        }
+    }
+
+    /// Answers 200, or a 429 with `Retry-After: 30` for `limited`.
+    struct Upstream {
+        limited: Option<&'static str>,
+    }
+
+    #[async_trait::async_trait]
+    impl ChatTransport for Upstream {
+        async fn send(&self, model: &ModelId, _: Bytes, _: bool) -> Result<UpstreamResponse, TransportError> {
+            if self.limited == Some(model.as_str()) {
+                return Err(
+                    TransportError::new(ErrorKind::RateLimitedModel, "429").with_retry_after(Duration::from_secs(30))
+                );
+            }
+            Ok(UpstreamResponse {
+                status: 200,
+                headers: vec![("content-type", "application/json".into())],
+                body: Body::Full(Bytes::from_static(br#"{"id":"g","choices":[{"message":{"content":"hi"}}]}"#)),
+                elapsed: Duration::from_millis(1),
+            })
+        }
+    }
+
+    /// A shared store that answers from a script and records what it was asked and told.
+    #[derive(Default)]
+    struct Scripted {
+        answers: Mutex<VecDeque<Result<ReserveOutcome, SharedError>>>,
+        asked: Mutex<Vec<ReserveRequest>>,
+        published: Mutex<Vec<SharedEvent>>,
+        instances: u32,
+    }
+
+    #[async_trait::async_trait]
+    impl SharedState for Scripted {
+        async fn reserve(&self, request: &ReserveRequest) -> Result<ReserveOutcome, SharedError> {
+            self.asked.lock().expect("asked").push(request.clone());
+            self.answers.lock().expect("answers").pop_front().expect("a scripted answer")
+        }
+        fn publish(&self, event: SharedEvent) {
+            self.published.lock().expect("published").push(event);
+        }
+        fn status(&self) -> SharedStatus {
+            SharedStatus { instances: self.instances, ..SharedStatus::default() }
+        }
+        fn attach(&self, _: Weak<dyn EventSink>) {}
+    }
+
+    fn free(id: &str) -> ModelInfo {
+        let mut m = ModelInfo::new(id);
+        m.context_length = Some(131_072);
+        m.input_modalities = vec!["text".into()];
+        m.output_modalities = vec!["text".into()];
+        m.pricing.0.insert("prompt".into(), "0".into());
+        m.pricing.0.insert("completion".into(), "0".into());
+        m
+    }
+
+    fn router(shared: &Arc<Scripted>, quota: QuotaPolicy, limited: Option<&'static str>) -> Router {
+        let snap = CatalogSnapshot::new(vec![free(X), free(Y)], CatalogSource::Memory, T0);
+        let ports = Ports {
+            catalog: Arc::new(FixedCatalog(Arc::new(snap))),
+            transport: Arc::new(Upstream { limited }),
+            clock: Arc::new(FixedClock),
+            store: None,
+        };
+        let config = RouterConfig { quota, ..RouterConfig::default() };
+        Router::new(ports, config).expect("router").with_shared(shared.clone())
+    }
+
+    fn request(body: &str) -> ChatRequest {
+        ChatRequest::from_slice(body.as_bytes()).expect("request")
+    }
+
+    fn plain() -> ChatRequest {
+        request(r#"{"model":"openrouter/free","messages":[{"role":"user","content":"hi"}]}"#)
+    }
+
+    fn answers(shared: &Scripted, list: Vec<Result<ReserveOutcome, SharedError>>) {
+        shared.answers.lock().expect("answers").extend(list);
+    }
+
+    #[test]
+    fn without_an_answer_the_instance_keeps_to_its_share_and_sends_the_backlog_later() {
+        let shared = Arc::new(Scripted { instances: 2, ..Scripted::default() });
+        let r = router(&shared, QuotaPolicy { per_minute: None, per_day: Some(10) }, None);
+        let down = || Err(SharedError::Unavailable("refused".into()));
+        answers(&shared, vec![Ok(ReserveOutcome::Reserved { minute: 1, day: 6 }), down(), down(), down()]);
+        for seed in 0..3 {
+            assert!(futures_executor::block_on(r.route(&plain(), seed)).is_ok());
+        }
+        // 6 known, (10 - 6) / 2 = 2 more for this instance: the next one is refused.
+        let refused = futures_executor::block_on(r.route(&plain(), 3)).expect_err("share spent");
+        assert!(matches!(
+            refused.error,
+            RouteError::Quota { block: QuotaBlock { scope: QuotaScope::Day { limit: 10 }, .. }, .. }
+        ));
+        assert_eq!(r.quota_report().day_used, 8);
+        // Redis answers again: the two local requests travel with the next reservation.
+        answers(&shared, vec![Ok(ReserveOutcome::Reserved { minute: 4, day: 9 })]);
+        assert!(futures_executor::block_on(r.route(&plain(), 4)).is_ok());
+        let asked = shared.asked.lock().expect("asked");
+        let last = asked.last().expect("asked");
+        assert_eq!((last.backlog_day, last.known_day), (2, 8));
+        assert_eq!(r.quota_report().day_used, 9);
+    }
+
+    #[test]
+    fn a_probe_another_instance_holds_sends_the_request_elsewhere() {
+        let shared = Arc::new(Scripted { instances: 2, ..Scripted::default() });
+        let r = router(&shared, QuotaPolicy::UNLIMITED, None);
+        // X's breaker, opened elsewhere, has just run out: the next call on X is its probe.
+        r.apply_remote(&SharedEvent::CircuitOpen { model: ModelId::new(X), until: T0 });
+        answers(&shared, vec![Ok(ReserveOutcome::ProbeTaken), Ok(ReserveOutcome::Reserved { minute: 1, day: 1 })]);
+        let req = request(&format!(r#"{{"models":["{X}","{Y}"],"messages":[{{"role":"user","content":"hi"}}]}}"#));
+        let routed = futures_executor::block_on(r.route(&req, 0)).expect("answered");
+        assert_eq!(routed.report.model.as_ref().map(ModelId::as_str), Some(Y));
+        let asked = shared.asked.lock().expect("asked");
+        assert_eq!(asked[0].probe.as_ref().map(|p| p.model.as_str()), Some(X));
+        assert!(asked[1].probe.is_none());
+    }
+
+    #[test]
+    fn a_block_from_the_store_is_a_429_and_cooldowns_are_published() {
+        let shared = Arc::new(Scripted::default());
+        let r = router(&shared, QuotaPolicy::UNLIMITED, Some(X));
+        let until = T0.saturating_add(Duration::from_secs(3600));
+        answers(&shared, vec![Ok(ReserveOutcome::Blocked(upstream_block(until, "daily cap".into()), None))]);
+        let failed = futures_executor::block_on(r.route(&plain(), 0)).expect_err("blocked");
+        assert!(matches!(
+            failed.error,
+            RouteError::Quota { block: QuotaBlock { scope: QuotaScope::Upstream { .. }, .. }, .. }
+        ));
+        assert!(r.health_snapshot().quota.account_block.is_some(), "kept locally too");
+
+        let shared = Arc::new(Scripted::default());
+        let r = router(&shared, QuotaPolicy::UNLIMITED, Some(X));
+        answers(&shared, vec![Ok(ReserveOutcome::Reserved { minute: 1, day: 1 })]);
+        let req = request(&format!(r#"{{"model":"{X}","messages":[{{"role":"user","content":"hi"}}]}}"#));
+        assert!(futures_executor::block_on(r.route(&req, 0)).is_err());
+        let published = shared.published.lock().expect("published");
+        let until = T0.saturating_add(Duration::from_secs(30));
+        assert_eq!(*published, vec![SharedEvent::RateLimited { model: ModelId::new(X), until }]);
+    }
+}
