@@ -25,6 +25,11 @@ pub enum Behaviour {
     DailyCap { reset_ms: u64 },
     /// 429 `free-models-per-min` with `X-RateLimit-*` headers (reset at the next minute).
     MinuteCap,
+    /// An OpenAI-compatible free tier's 429 (Groq's shape): `{"error":{"message","type",
+    /// "code":"rate_limit_exceeded"}}` with `x-ratelimit-remaining-requests: 0`,
+    /// `x-ratelimit-reset-requests: <reset>` (a Go duration such as `2m59.56s`) and
+    /// `retry-after` when given.
+    OpenAiRateLimited { reset: String, retry_after: Option<u64> },
     /// 404 "No endpoints found for <model>."
     NoEndpoints,
     /// Any status with a raw body (served as `application/json`).
@@ -202,6 +207,20 @@ pub(crate) fn reply(behaviour: &Behaviour, model: &str, stream: bool, request: &
         Behaviour::OkWithoutModel => ok(&ok_ctx(None), stream),
         Behaviour::OkWithModel(other) => ok(&ok_ctx(Some(other)), stream),
         Behaviour::ToolCall => tool_call(&ok_ctx(Some(model)), &tool_name(request), stream, serial),
+        Behaviour::OpenAiRateLimited { reset, retry_after } => {
+            let body = json!({"error": {
+                "message": format!("Rate limit reached for model `{model}` on requests per day (RPD)"),
+                "type": "requests",
+                "code": "rate_limit_exceeded",
+            }});
+            let mut headers = vec![
+                ("x-ratelimit-limit-requests", "14400".to_owned()),
+                ("x-ratelimit-remaining-requests", "0".to_owned()),
+                ("x-ratelimit-reset-requests", reset.clone()),
+            ];
+            headers.extend(retry_after.map(|s| ("retry-after", s.to_string())));
+            Reply::Full { status: 429, headers, body: Bytes::from(body.to_string()) }
+        }
         Behaviour::RateLimited { retry_after } => {
             let raw = format!(
                 "{model} is temporarily rate-limited upstream. Please retry shortly, or add your own key to \

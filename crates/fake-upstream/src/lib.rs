@@ -9,7 +9,7 @@ mod behaviour;
 mod models;
 
 pub use behaviour::Behaviour;
-pub use models::{FakeModel, default_models, models_json};
+pub use models::{FakeModel, default_models, models_json, openai_models_json};
 
 use behaviour::{Reply, error_body, reply};
 use bytes::Bytes;
@@ -110,6 +110,12 @@ impl FakeUpstream {
     /// `http://127.0.0.1:PORT/api/v1`
     pub fn base_url(&self) -> String {
         format!("http://{}/api/v1", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT/v1`: the same server as a plain OpenAI-compatible one
+    /// (Ollama, vLLM, a free tier), for [`openai_models_json`] catalogs.
+    pub fn openai_base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -250,7 +256,7 @@ fn error(status: u16, message: &str) -> Response<RespBody> {
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<RespBody> {
     let path = req.uri().path();
-    match (req.method(), path.strip_prefix("/api/v1").unwrap_or(path)) {
+    match (req.method(), path.strip_prefix("/api/v1").or_else(|| path.strip_prefix("/v1")).unwrap_or(path)) {
         (&Method::POST, "/chat/completions") => chat(shared, req).await,
         (&Method::GET, "/models") => {
             shared.models_fetches.fetch_add(1, Ordering::Relaxed);

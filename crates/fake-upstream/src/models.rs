@@ -176,6 +176,16 @@ pub fn models_json(models: &[FakeModel]) -> Value {
     json!({ "data": models.iter().map(FakeModel::to_json).collect::<Vec<_>>() })
 }
 
+/// A plain OpenAI-compatible `/models` body (`{"object":"list","data":[{"id",...}]}`):
+/// ids only, no prices, no capabilities, as Groq, Ollama or vLLM list them.
+pub fn openai_models_json(ids: &[&str]) -> Value {
+    let data: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 1_700_000_000, "owned_by": "fake"}))
+        .collect();
+    json!({ "object": "list", "data": data })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

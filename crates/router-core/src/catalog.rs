@@ -5,6 +5,7 @@ use crate::model::{CapSet, ModelId, ModelInfo};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// Where a snapshot came from. Shown to users so that nobody mistakes an old embedded
 /// catalog for live data.
@@ -68,6 +69,8 @@ pub struct CatalogSnapshot {
     fetched_at: Timestamp,
     /// Entries the adapter could not read and skipped.
     skipped: usize,
+    /// The declared providers (not OpenRouter) that serve at least one model, by name.
+    providers: Vec<Arc<str>>,
 }
 
 impl CatalogSnapshot {
@@ -81,7 +84,11 @@ impl CatalogSnapshot {
             .map(|info| Entry { caps: info.capabilities(), free: FreeFacts::of(&info), info })
             .collect();
         let maybe_free = entries.iter().enumerate().filter(|(_, e)| e.free.static_free).map(|(i, _)| i).collect();
-        CatalogSnapshot { entries, maybe_free, source, fetched_at, skipped: 0 }
+        let mut providers: Vec<Arc<str>> =
+            entries.iter().filter_map(|e| e.info.provider.as_ref().map(|p| p.provider.clone())).collect();
+        providers.sort_unstable();
+        providers.dedup();
+        CatalogSnapshot { entries, maybe_free, source, fetched_at, skipped: 0, providers }
     }
 
     #[must_use]
@@ -148,6 +155,21 @@ impl CatalogSnapshot {
             source: self.source.clone(),
             fetched_at: self.fetched_at,
             age_secs: now.saturating_since(self.fetched_at).as_secs(),
+        }
+    }
+
+    /// The declared providers (not OpenRouter) serving at least one model, by name.
+    pub fn providers(&self) -> &[Arc<str>] {
+        &self.providers
+    }
+
+    /// Whether models from more than one provider are in the snapshot (OpenRouter's own
+    /// count as one): a provider's spent quota then leaves the others to serve.
+    pub fn is_union(&self) -> bool {
+        match self.providers.len() {
+            0 => false,
+            1 => self.entries.iter().any(|e| e.info.provider.is_none()),
+            _ => true,
         }
     }
 

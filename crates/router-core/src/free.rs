@@ -6,7 +6,7 @@
 //! catalogs list zero-priced media models that bill per use, and a `:free` id with a
 //! price is a catalog error we must not trust.
 
-use crate::model::ModelInfo;
+use crate::model::{Billing, ModelInfo};
 use crate::time::{Timestamp, parse_date};
 use std::fmt;
 
@@ -25,6 +25,8 @@ pub enum NotFree {
     Expired(String),
     /// Its `expiration_date` cannot be read; an unreadable deadline is treated as passed.
     BadExpiration(String),
+    /// Its provider was not declared `free_tier` or `local`: it could bill.
+    BilledProvider(String),
 }
 
 impl fmt::Display for NotFree {
@@ -36,6 +38,7 @@ impl fmt::Display for NotFree {
             NotFree::RouterModel => f.write_str("a router model, not a model"),
             NotFree::Expired(d) => write!(f, "free variant expired on {d}"),
             NotFree::BadExpiration(d) => write!(f, "unreadable expiration date {d:?}"),
+            NotFree::BilledProvider(p) => write!(f, "provider `{p}` is not declared free_tier or local"),
         }
     }
 }
@@ -55,7 +58,13 @@ impl FreeFacts {
         let expires_at = m.expiration_date.as_deref().map(|d| {
             parse_date(d).map(|t| t.saturating_add(std::time::Duration::from_secs(86_400))).unwrap_or_default()
         });
-        FreeFacts { static_free: m.id.is_free_variant() && m.pricing.all_zero() && !m.is_router(), expires_at }
+        let static_free = match &m.provider {
+            None => m.id.is_free_variant() && m.pricing.all_zero() && !m.is_router(),
+            // A declared provider's account cannot bill (or is the operator's own): its
+            // models list no prices, and any they do list must be zero.
+            Some(p) => p.billing != Billing::Billed && m.pricing.priced_keys().next().is_none() && !m.is_router(),
+        };
+        FreeFacts { static_free, expires_at }
     }
 
     pub(crate) fn is_free(&self, now: Timestamp) -> bool {
@@ -66,11 +75,17 @@ impl FreeFacts {
 /// Every reason `m` is not free at `now`; empty means free.
 pub fn not_free_reasons(m: &ModelInfo, now: Timestamp) -> Vec<NotFree> {
     let mut reasons = Vec::new();
-    if !m.id.is_free_variant() {
-        reasons.push(NotFree::NotFreeVariant);
-    }
-    if m.pricing.0.is_empty() {
-        reasons.push(NotFree::NoPrices);
+    match &m.provider {
+        None => {
+            if !m.id.is_free_variant() {
+                reasons.push(NotFree::NotFreeVariant);
+            }
+            if m.pricing.0.is_empty() {
+                reasons.push(NotFree::NoPrices);
+            }
+        }
+        Some(p) if p.billing == Billing::Billed => reasons.push(NotFree::BilledProvider(p.provider.to_string())),
+        Some(_) => {}
     }
     reasons.extend(m.pricing.priced_keys().map(|k| NotFree::Priced(k.to_owned())));
     if m.is_router() {
@@ -148,5 +163,20 @@ mod tests {
             "2026-01-01",
             "unreadable expiration date \"soon\"",
         );
+    }
+
+    #[test]
+    fn declared_providers_need_no_free_suffix_but_never_bill() {
+        let provided = |billing: &str, prices: serde_json::Value| {
+            model(
+                "groq/llama-3.1-8b-instant",
+                prices,
+                json!({"provider": {"provider": "groq", "upstream_id": "llama-3.1-8b-instant", "billing": billing}}),
+            )
+        };
+        check(provided("free_tier", json!({})), "2026-01-01", "");
+        check(provided("local", json!({"prompt": "0"})), "2026-01-01", "");
+        check(provided("free_tier", json!({"prompt": "0.1"})), "2026-01-01", "non-zero price for prompt");
+        check(provided("billed", json!({})), "2026-01-01", "provider `groq` is not declared free_tier or local");
     }
 }

@@ -7,7 +7,10 @@
 //! so that a restart neither forgets a cooldown nor resets the day's request count.
 
 use crate::model::ModelId;
-use crate::quota::{QuotaBlock, QuotaPolicy, QuotaReport, QuotaState};
+use crate::quota::{
+    DEFAULT_PROVIDER_AUTH_BLOCK, ProviderBlock, ProviderPolicy, ProviderState, QuotaBlock, QuotaPolicy, QuotaReport,
+    QuotaState,
+};
 use crate::time::Timestamp;
 use crate::upstream::{ErrorKind, TransportError};
 use serde::{Deserialize, Serialize};
@@ -108,6 +111,9 @@ pub struct HealthState {
     /// The account's counts and block, stored beside the models as they always were.
     #[serde(flatten)]
     pub quota: QuotaState,
+    /// Each declared provider's quota counts and host breaker, by provider name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub providers: BTreeMap<String, ProviderState>,
 }
 
 /// How long a probe may stay unanswered before another request may probe instead
@@ -240,6 +246,53 @@ impl HealthState {
             .keys()
             .filter_map(|id| self.cooldown(id, now, catalog_fetched_at).map(|c| (id.clone(), c)))
             .collect()
+    }
+}
+
+impl HealthState {
+    /// A declared provider's state, created on first use.
+    pub fn provider_mut(&mut self, name: &str) -> &mut ProviderState {
+        self.providers.entry(name.to_owned()).or_default()
+    }
+
+    /// Why the declared provider `name` may not be sent to at `now`, if it may not.
+    pub fn provider_block(&self, name: &str, policy: &ProviderPolicy, now: Timestamp) -> Option<ProviderBlock> {
+        self.providers.get(name).and_then(|p| p.block(name, policy, now))
+    }
+
+    /// Applies a failed attempt on `id`, a model of the declared provider `provider`:
+    /// what concerns the provider's host or account (a connection failure, its rate or
+    /// daily limit, a refused key) is the provider's; the rest is the model's.
+    pub fn record_provider_failure(
+        &mut self,
+        provider: &str,
+        id: &ModelId,
+        err: &TransportError,
+        policy: &HealthPolicy,
+        provider_policy: &ProviderPolicy,
+        now: Timestamp,
+    ) {
+        let until = |default: Timestamp| {
+            err.retry_after.map(|d| now.saturating_add(d)).or(err.reset_at.filter(|&t| t > now)).unwrap_or(default)
+        };
+        match err.kind {
+            ErrorKind::Connection => {
+                self.provider_mut(provider).connection_failed(provider_policy, policy.breaker_window, now);
+            }
+            ErrorKind::RateLimitedAccount => {
+                let until = until(now.next_minute());
+                self.provider_mut(provider).quota.block_account(until, "upstream per-minute rate limit reached");
+            }
+            ErrorKind::DailyCapReached => {
+                let until = until(provider_policy.reset.day(now).1);
+                self.provider_mut(provider).quota.block_account(until, "upstream daily limit reached");
+            }
+            ErrorKind::Auth => {
+                let until = now.saturating_add(DEFAULT_PROVIDER_AUTH_BLOCK);
+                self.provider_mut(provider).quota.block_account(until, "the provider refused the key");
+            }
+            _ => self.record_failure(id, err, policy, now),
+        }
     }
 }
 

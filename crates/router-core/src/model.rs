@@ -279,7 +279,44 @@ pub struct ModelInfo {
     /// catalog).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<RawEntry>,
+    /// The declared provider serving this model (a free tier or a local server); `None`
+    /// for OpenRouter's own catalog, whose free rule is the `:free` one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<Provenance>,
 }
+
+/// How the operator declared a provider's account: it cannot be billed (a free tier) or
+/// it is their own server. `Billed` is never forwarded to; it exists so that the free
+/// rule can say so rather than trust every adapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Billing {
+    FreeTier,
+    Local,
+    Billed,
+}
+
+impl Billing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Billing::FreeTier => "free_tier",
+            Billing::Local => "local",
+            Billing::Billed => "billed",
+        }
+    }
+}
+
+/// Where a model of a declared provider comes from: the provider's name (the exposed
+/// id's prefix), the id its server knows it by, and the provider's declared billing.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Provenance {
+    pub provider: Arc<str>,
+    pub upstream_id: Arc<str>,
+    pub billing: Billing,
+}
+
+/// The provider name shown for OpenRouter's own models.
+pub const OPENROUTER_PROVIDER: &str = "openrouter";
 
 /// One upstream catalog entry as served: compact JSON text, shared, compared by text.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -290,6 +327,11 @@ impl RawEntry {
     /// The entry's compact JSON text.
     pub fn from_value(entry: &serde_json::Value) -> Option<RawEntry> {
         serde_json::value::to_raw_value(entry).ok().map(|b| RawEntry(Arc::from(b)))
+    }
+
+    /// The entry's JSON text as served, whitespace and member order included.
+    pub fn from_raw(entry: &serde_json::value::RawValue) -> RawEntry {
+        RawEntry(Arc::from(entry.to_owned()))
     }
 
     /// The JSON text.
@@ -326,12 +368,18 @@ impl ModelInfo {
             tokenizer: None,
             expiration_date: None,
             raw: None,
+            provider: None,
         }
     }
 
-    /// The entry's JSON text as served, whitespace and member order included.
-    pub fn from_raw(entry: &serde_json::value::RawValue) -> RawEntry {
-        RawEntry(Arc::from(entry.to_owned()))
+    /// The provider's name: a declared provider's, else OpenRouter's.
+    pub fn provider_name(&self) -> &str {
+        self.provider.as_ref().map_or(OPENROUTER_PROVIDER, |p| &p.provider)
+    }
+
+    /// The id to send upstream: a declared provider's own id, else the id itself.
+    pub fn upstream_id(&self) -> &str {
+        self.provider.as_ref().map_or(self.id.as_str(), |p| &p.upstream_id)
     }
 
     /// A router or meta model (`openrouter/free`, `openrouter/auto`, ...): never a

@@ -8,6 +8,8 @@
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// OpenRouter's free-tier limit of requests per minute, across all `:free` models.
 pub const DEFAULT_PER_MINUTE: u32 = 20;
@@ -116,7 +118,8 @@ pub enum QuotaScope {
     Day {
         limit: u32,
     },
-    /// Upstream said the account is limited (daily cap, per-minute limit).
+    /// Upstream said the account is limited (daily cap, per-minute limit), or a declared
+    /// provider's limit is reached (the reason names the provider).
     Upstream {
         reason: String,
     },
@@ -163,11 +166,17 @@ pub struct QuotaReport {
 impl QuotaState {
     /// The account-wide block in force at `now`, if any, without counting a request.
     pub fn block(&self, policy: &QuotaPolicy, now: Timestamp) -> Option<QuotaBlock> {
+        self.block_at(policy, &UtcDays, now)
+    }
+
+    /// [`block`](Self::block) with the day counted by `reset` (a provider's clock).
+    pub fn block_at(&self, policy: &QuotaPolicy, reset: &dyn ResetClock, now: Timestamp) -> Option<QuotaBlock> {
         if let Some(b) = self.account_block.as_ref().filter(|b| now < b.until) {
             return Some(QuotaBlock { scope: QuotaScope::Upstream { reason: b.reason.clone() }, until: b.until });
         }
-        if let Some(limit) = policy.per_day.filter(|&l| self.day.current(now.utc_day()) >= l) {
-            return Some(QuotaBlock { scope: QuotaScope::Day { limit }, until: now.next_utc_midnight() });
+        let (day, day_ends) = reset.day(now);
+        if let Some(limit) = policy.per_day.filter(|&l| self.day.current(day) >= l) {
+            return Some(QuotaBlock { scope: QuotaScope::Day { limit }, until: day_ends });
         }
         if let Some(limit) = policy.per_minute.filter(|&l| self.minute.current(now.minute()) >= l) {
             return Some(QuotaBlock { scope: QuotaScope::Minute { limit }, until: now.next_minute() });
@@ -178,11 +187,21 @@ impl QuotaState {
     /// Counts one upstream request against the quotas, or says which one is spent.
     /// Check and count happen under one lock, so concurrent requests cannot overshoot.
     pub fn reserve(&mut self, policy: &QuotaPolicy, now: Timestamp) -> Result<(), QuotaBlock> {
-        if let Some(block) = self.block(policy, now) {
+        self.reserve_at(policy, &UtcDays, now)
+    }
+
+    /// [`reserve`](Self::reserve) with the day counted by `reset` (a provider's clock).
+    pub fn reserve_at(
+        &mut self,
+        policy: &QuotaPolicy,
+        reset: &dyn ResetClock,
+        now: Timestamp,
+    ) -> Result<(), QuotaBlock> {
+        if let Some(block) = self.block_at(policy, reset, now) {
             return Err(block);
         }
         self.minute.add(now.minute());
-        self.day.add(now.utc_day());
+        self.day.add(reset.day(now).0);
         Ok(())
     }
 
@@ -277,5 +296,213 @@ mod tests {
         assert!(matches!(block.scope, QuotaScope::Upstream { .. }));
         assert_eq!(q.report(&policy, NOON).day_remaining, Some(0));
         assert!(q.reserve(&policy, NOON.next_utc_midnight()).is_ok(), "the next day is free again");
+    }
+}
+
+/// When a quota day starts and ends: midnight UTC, or midnight in a provider's time zone
+/// (Google AI Studio resets at midnight Pacific time). The zone's rules are an adapter's
+/// (a time-zone database); the core only asks which day `now` is in.
+pub trait ResetClock: Send + Sync + fmt::Debug {
+    /// The index of the quota day holding `now` (one more each day) and when it ends.
+    fn day(&self, now: Timestamp) -> (u64, Timestamp);
+    /// The clock's name, e.g. `UTC` or `America/Los_Angeles`.
+    fn name(&self) -> &str;
+}
+
+/// Days that end at midnight UTC (OpenRouter's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UtcDays;
+
+impl ResetClock for UtcDays {
+    fn day(&self, now: Timestamp) -> (u64, Timestamp) {
+        (now.utc_day(), now.next_utc_midnight())
+    }
+
+    fn name(&self) -> &str {
+        "UTC"
+    }
+}
+
+/// How long a declared provider that refused the key (401/403) is left out before it is
+/// tried again, by default.
+pub const DEFAULT_PROVIDER_AUTH_BLOCK: Duration = Duration::from_secs(600);
+/// Connection failures within [`HealthPolicy::breaker_window`](crate::HealthPolicy) that
+/// open a declared provider's host breaker, by default.
+pub const DEFAULT_HOST_BREAKER_THRESHOLD: u32 = 2;
+/// How long an open host breaker keeps a provider out, by default; after it one request
+/// probes, and one more connection failure opens it again.
+pub const DEFAULT_HOST_BREAKER_OPEN: Duration = Duration::from_secs(30);
+
+/// One declared provider's rules: its account's limits and day clock, and its host
+/// breaker. OpenRouter's models keep the router's own [`QuotaPolicy`].
+#[derive(Clone, Debug)]
+pub struct ProviderPolicy {
+    pub quota: QuotaPolicy,
+    pub reset: Arc<dyn ResetClock>,
+    pub breaker_threshold: u32,
+    pub breaker_open: Duration,
+}
+
+impl Default for ProviderPolicy {
+    fn default() -> Self {
+        ProviderPolicy {
+            quota: QuotaPolicy::UNLIMITED,
+            reset: Arc::new(UtcDays),
+            breaker_threshold: DEFAULT_HOST_BREAKER_THRESHOLD,
+            breaker_open: DEFAULT_HOST_BREAKER_OPEN,
+        }
+    }
+}
+
+impl PartialEq for ProviderPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.quota == other.quota
+            && self.reset.name() == other.reset.name()
+            && self.breaker_threshold == other.breaker_threshold
+            && self.breaker_open == other.breaker_open
+    }
+}
+
+/// What a declared provider's state says about sending to it now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProviderBlock {
+    /// Its quota is spent (or it said so, or it refused the key) until the block's end.
+    Quota(QuotaBlock),
+    /// Its host's breaker is open after connection failures.
+    Unreachable { until: Timestamp },
+}
+
+impl ProviderBlock {
+    pub fn until(&self) -> Timestamp {
+        match self {
+            ProviderBlock::Quota(b) => b.until,
+            ProviderBlock::Unreachable { until } => *until,
+        }
+    }
+}
+
+/// A declared provider's persisted state: its quota counts and host breaker.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderState {
+    #[serde(default)]
+    pub quota: QuotaState,
+    /// Recent connection failures, within the breaker window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connection_failures: Vec<Timestamp>,
+    /// The host breaker: open until then; once passed, the next failure opens it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable_until: Option<Timestamp>,
+}
+
+impl ProviderState {
+    /// Why `name` may not be sent to at `now`, if it may not.
+    pub fn block(&self, name: &str, policy: &ProviderPolicy, now: Timestamp) -> Option<ProviderBlock> {
+        if let Some(until) = self.unreachable_until.filter(|&u| now < u) {
+            return Some(ProviderBlock::Unreachable { until });
+        }
+        self.quota.block_at(&policy.quota, &*policy.reset, now).map(|b| ProviderBlock::Quota(named(name, b)))
+    }
+
+    /// Counts one request against the provider's quota, or says why it may not go.
+    pub fn reserve(&mut self, name: &str, policy: &ProviderPolicy, now: Timestamp) -> Result<(), ProviderBlock> {
+        if let Some(b) = self.block(name, policy, now) {
+            return Err(b);
+        }
+        self.quota.reserve_at(&policy.quota, &*policy.reset, now).map_err(|b| ProviderBlock::Quota(named(name, b)))
+    }
+
+    /// A connection to the provider's host failed: feeds its breaker.
+    pub fn connection_failed(&mut self, policy: &ProviderPolicy, window: Duration, now: Timestamp) {
+        if self.unreachable_until.is_some_and(|u| now < u) {
+            return; // began before the breaker opened
+        }
+        let start = Timestamp::from_millis(now.as_millis().saturating_sub(duration_ms(window)));
+        self.connection_failures.retain(|&t| t > start);
+        self.connection_failures.push(now);
+        let half_open = self.unreachable_until.is_some();
+        if half_open || self.connection_failures.len() >= policy.breaker_threshold.max(1) as usize {
+            self.unreachable_until = Some(now.saturating_add(policy.breaker_open));
+            self.connection_failures.clear();
+        }
+    }
+
+    /// An answer came back: the host is reachable.
+    pub fn reached(&mut self) {
+        self.connection_failures.clear();
+        self.unreachable_until = None;
+    }
+}
+
+/// A block's reason with the provider named, so that the client and explain say whose.
+fn named(name: &str, block: QuotaBlock) -> QuotaBlock {
+    let reason = match &block.scope {
+        QuotaScope::Minute { limit } => format!("provider `{name}`: limit of {limit} requests per minute reached"),
+        QuotaScope::Day { limit } => format!("provider `{name}`: limit of {limit} requests per day reached"),
+        QuotaScope::Upstream { reason } if reason.starts_with("provider `") => reason.clone(),
+        QuotaScope::Upstream { reason } => format!("provider `{name}`: {reason}"),
+    };
+    QuotaBlock { scope: QuotaScope::Upstream { reason }, until: block.until }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod provider_tests {
+    use super::*;
+
+    /// Days that end at 08:00 UTC (midnight Pacific standard time), for the test.
+    #[derive(Debug)]
+    struct ShiftedDays;
+
+    impl ResetClock for ShiftedDays {
+        fn day(&self, now: Timestamp) -> (u64, Timestamp) {
+            let shifted = Timestamp::from_millis(now.as_millis().saturating_sub(8 * 3_600_000));
+            (shifted.utc_day(), shifted.next_utc_midnight().saturating_add(Duration::from_secs(8 * 3600)))
+        }
+
+        fn name(&self) -> &str {
+            "UTC-8"
+        }
+    }
+
+    #[test]
+    fn a_provider_day_ends_on_its_own_clock() {
+        let policy = ProviderPolicy {
+            quota: QuotaPolicy { per_minute: None, per_day: Some(2) },
+            reset: Arc::new(ShiftedDays),
+            ..ProviderPolicy::default()
+        };
+        let midnight = Timestamp::from_secs(1_790_035_200); // 00:00 UTC
+        assert_eq!(midnight.as_secs() % 86_400, 0);
+        let mut s = ProviderState::default();
+        s.reserve("gemini", &policy, midnight).expect("first");
+        s.reserve("gemini", &policy, midnight).expect("second");
+        let Err(ProviderBlock::Quota(b)) = s.reserve("gemini", &policy, midnight) else { panic!("spent") };
+        assert_eq!(b.until, midnight.saturating_add(Duration::from_secs(8 * 3600)), "ends at 08:00 UTC, not midnight");
+        assert!(b.to_string().contains("provider `gemini`: limit of 2 requests per day"), "{b}");
+        // UTC midnight passing changes nothing; 08:00 UTC does.
+        assert!(s.block("gemini", &policy, midnight.saturating_add(Duration::from_secs(3600))).is_some());
+        assert!(s.reserve("gemini", &policy, midnight.saturating_add(Duration::from_secs(8 * 3600))).is_ok());
+    }
+
+    #[test]
+    fn connection_failures_open_the_host_breaker() {
+        let policy = ProviderPolicy::default();
+        let window = Duration::from_secs(60);
+        let t0 = Timestamp::from_secs(1_790_000_000);
+        let mut s = ProviderState::default();
+        s.connection_failed(&policy, window, t0);
+        assert!(s.block("ollama", &policy, t0).is_none(), "one failure is a blip");
+        s.connection_failed(&policy, window, t0);
+        let until = t0.saturating_add(DEFAULT_HOST_BREAKER_OPEN);
+        assert_eq!(s.block("ollama", &policy, t0), Some(ProviderBlock::Unreachable { until }));
+        // Half-open after the open period: one more failure opens it again at once.
+        assert!(s.block("ollama", &policy, until).is_none());
+        s.connection_failed(&policy, window, until);
+        assert!(s.block("ollama", &policy, until).is_some());
+        s.reached();
+        assert!(s.block("ollama", &policy, until).is_none());
     }
 }

@@ -19,6 +19,8 @@ pub struct Server {
     pub router: Arc<Router>,
     pub catalog: Arc<OpenRouterCatalog>,
     pub transport: Arc<HttpTransport>,
+    /// The declared providers beside OpenRouter.
+    pub providers: router_settings::Providers,
 }
 
 /// What `--check-config` checks beyond parsing: the adapters can be built, and the
@@ -43,21 +45,25 @@ pub fn build_sharded(config: &Config, shards: usize) -> Result<Server, BuildErro
         let more = (1..shards).map(|_| shared::transport(config).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
         Ok(Arc::new(ShardedTransport::new(first.clone(), more)))
     })?;
-    let Composed { router, catalog, transport } = composed;
+    let Composed { router, catalog, transport, providers } = composed;
     let state = AppState::new(router.clone())
         .with_catalog(catalog.clone())
         .with_client_keys(config.api_keys.clone())
         .with_seed(config.seed)
         .with_max_body_size(config.max_body_size);
-    Ok(Server { state, router, catalog, transport })
+    Ok(Server { state, router, catalog, transport, providers })
 }
 
 impl Server {
     /// Starts the catalog refresh loop, the state writer and, when the upstream key is
     /// set and the daily limit was not configured, the look-up of the key's tier.
     pub fn spawn_background(&self, config: &Config) -> Background {
-        let composed =
-            Composed { router: self.router.clone(), catalog: self.catalog.clone(), transport: self.transport.clone() };
+        let composed = Composed {
+            router: self.router.clone(),
+            catalog: self.catalog.clone(),
+            transport: self.transport.clone(),
+            providers: self.providers.clone(),
+        };
         composed.spawn_background(config)
     }
 }

@@ -11,7 +11,9 @@ use router_core::metadata::{
     LEGACY_METADATA_HEADER, METADATA_HEADER, METADATA_MEMBER, is_enabled, openrouter_metadata, requested,
 };
 use router_core::{Body, ChatRequest, RouteError, RouteReport, Router, sse};
-use serde_json::{Map, Value};
+use serde::de::IgnoredAny;
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 
 /// Whether the request asked for `openrouter_metadata` (`X-OpenRouter-Metadata:
@@ -42,18 +44,32 @@ fn build(router: &Router, req: &ChatRequest, seed: u64, report: &RouteReport, er
 pub fn attach(router: &Router, req: &ChatRequest, seed: u64, report: &RouteReport, body: Body) -> Body {
     let meta = build(router, req, seed, report, None);
     match body {
-        Body::Full(bytes) => match serde_json::from_slice::<Map<String, Value>>(&bytes) {
-            Ok(mut obj) => {
-                obj.insert(METADATA_MEMBER.into(), meta);
-                serde_json::to_vec(&obj).map_or(Body::Full(bytes), |v| Body::Full(Bytes::from(v)))
-            }
-            Err(_) => Body::Full(bytes),
-        },
+        Body::Full(bytes) => Body::Full(append_member(bytes, &meta)),
         Body::Stream(stream) => {
             let model = report.model.as_ref().map_or("", |m| m.as_str());
             Body::Stream(sse::insert_before_done(stream, sse::member_chunk(model, METADATA_MEMBER, &meta)))
         }
     }
+}
+
+/// `bytes` (a JSON object) with `openrouter_metadata` added as its last member; every
+/// other byte stays as upstream sent it. A body that is not a JSON object is passed on
+/// as it is.
+fn append_member(bytes: Bytes, meta: &Value) -> Bytes {
+    let is_object = serde_json::from_slice::<BTreeMap<String, IgnoredAny>>(&bytes).is_ok();
+    let Some(end) = bytes.iter().rposition(|&b| b == b'}').filter(|_| is_object) else { return bytes };
+    let before = bytes[..end].trim_ascii_end();
+    let empty = before.last() == Some(&b'{');
+    let mut out = Vec::with_capacity(bytes.len() + 1024);
+    out.extend_from_slice(before);
+    out.extend_from_slice(if empty { b"\"" } else { b",\"" });
+    out.extend_from_slice(METADATA_MEMBER.as_bytes());
+    out.extend_from_slice(b"\":");
+    if serde_json::to_writer(&mut out, meta).is_err() {
+        return bytes;
+    }
+    out.extend_from_slice(&bytes[end..]);
+    Bytes::from(out)
 }
 
 /// An error answer with `openrouter_metadata` beside `error`.
@@ -67,4 +83,25 @@ pub fn on_error(
 ) -> ApiError {
     err.body[METADATA_MEMBER] = build(router, req, seed, report, Some(error));
     err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_member_is_appended_without_touching_other_bytes() {
+        let meta = json!({"strategy": "free"});
+        let body = Bytes::from_static(b"{\"z\":1, \"a\":{\"b\":[]}}\n");
+        let out = append_member(body, &meta);
+        assert_eq!(&out[..], b"{\"z\":1, \"a\":{\"b\":[]},\"openrouter_metadata\":{\"strategy\":\"free\"}}\n");
+        assert_eq!(
+            &append_member(Bytes::from_static(b"{ }"), &meta)[..],
+            b"{\"openrouter_metadata\":{\"strategy\":\"free\"}}"
+        );
+        for not_object in [&b"[1]"[..], b"not json", b"{\"a\":"] {
+            assert_eq!(&append_member(Bytes::copy_from_slice(not_object), &meta)[..], not_object);
+        }
+    }
 }

@@ -34,6 +34,8 @@ pub struct Composed {
     pub router: Arc<Router>,
     pub catalog: Arc<OpenRouterCatalog>,
     pub transport: Arc<HttpTransport>,
+    /// The declared providers beside OpenRouter (none by default).
+    pub providers: crate::pool::Providers,
 }
 
 /// The OpenRouter catalog adapter, starting from the disk cache or the embedded catalog.
@@ -63,6 +65,7 @@ pub fn transport(settings: &Settings) -> Result<HttpTransport, TransportInitErro
         request_timeout: settings.request_timeout_secs.get(),
         max_answer_size: settings.max_answer_size,
         max_sse_line: settings.max_sse_line,
+        dialect: transport_http::Dialect::OpenRouter,
     })
 }
 
@@ -73,6 +76,7 @@ pub fn router_config(settings: &Settings) -> RouterConfig {
         deadline: settings.deadline_secs.get(),
         health: HealthPolicy::default(),
         quota: QuotaPolicy { per_minute: settings.per_minute.get(), per_day: settings.per_day.get() },
+        providers: crate::pool::policies(settings),
         ..RouterConfig::default()
     }
 }
@@ -159,9 +163,10 @@ pub fn build_with(
 ) -> Result<Composed, BuildError> {
     let catalog = Arc::new(catalog(settings)?);
     let transport = Arc::new(transport(settings)?);
-    let router = Arc::new(router(settings, catalog.clone(), chat(&transport)?)?);
+    let (union, chat, providers) = crate::pool::compose(settings, catalog.clone(), chat(&transport)?)?;
+    let router = Arc::new(router(settings, union, chat)?);
     router.attach_shared();
-    Ok(Composed { router, catalog, transport })
+    Ok(Composed { router, catalog, transport, providers })
 }
 
 /// What `--check-config` checks beyond parsing: the adapters can be built, and the
@@ -170,7 +175,7 @@ pub fn validate(settings: &Settings) -> Result<Vec<String>, BuildError> {
     catalog(settings)?;
     transport(settings)?;
     shared_state(settings)?;
-    let mut warnings = Vec::new();
+    let mut warnings = crate::pool::validate(settings)?;
     match settings.state_path() {
         Some(path) => {
             if let Err(e) = FileStateStore::new(path).load() {
@@ -208,8 +213,13 @@ impl Composed {
     pub fn spawn_background(&self, settings: &Settings) -> Background {
         // Listens to the other instances (when Redis is configured) from now on.
         self.router.attach_shared();
-        let mut tasks = vec![self.catalog.spawn_refresh_loop(), spawn_persist(self.router.clone())];
-        if settings.openrouter_api_key.is_some() && !settings.per_day_explicit() {
+        let mut tasks = vec![spawn_persist(self.router.clone())];
+        // OpenRouter is asked nothing when it is not one of the providers.
+        if self.providers.openrouter {
+            tasks.push(self.catalog.spawn_refresh_loop());
+        }
+        tasks.extend(self.providers.spawn_refresh_loops());
+        if self.providers.openrouter && settings.openrouter_api_key.is_some() && !settings.per_day_explicit() {
             let (router, transport) = (self.router.clone(), self.transport.clone());
             tasks.push(tokio::spawn(async move { adopt_key_tier(&router, &transport).await }));
         }

@@ -9,15 +9,18 @@
 
 pub mod compose;
 pub mod key_watch;
-pub mod key_watch;
 mod load;
+pub mod mux;
+pub mod pool;
 pub mod provider;
 pub mod settings;
 pub mod value;
+pub mod zone;
 
 pub use compose::{Background, BuildError, Composed, build, build_with};
 pub use load::{APP_DIR, CACHE_FILE, STATE_FILE, SettingsError};
-pub use provider::{ProviderKind, ProviderSettings};
+pub use pool::Providers;
+pub use provider::{ModelSettings, ProviderKind, ProviderSettings};
 pub use settings::{
     AUTO_MAX_CONNECTIONS, DEFAULT_CLIENT_BODY_TIMEOUT, DEFAULT_CLIENT_HEADER_TIMEOUT, DEFAULT_LISTEN,
     DEFAULT_MAX_BODY_SIZE, DEFAULT_SHUTDOWN_GRACE, SETTINGS, Setting, Settings, Source,

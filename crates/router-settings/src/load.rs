@@ -96,9 +96,33 @@ impl Settings {
                     .into()));
             }
             if p.kind == ProviderKind::Openai {
-                return Err(err("providers of kind `openai` are not supported by this version yet; \
-                     only `openrouter` is"
+                if p.base_url.is_none() {
+                    return Err(err("an `openai` provider needs a `base_url`".into()));
+                }
+                if p.name == router_core::OPENROUTER_PROVIDER {
+                    return Err(err("the name `openrouter` is OpenRouter's own".into()));
+                }
+            }
+            if p.kind == ProviderKind::Openrouter
+                && (p.include.is_some() || !p.models.is_empty() || p.max_concurrent.is_some())
+            {
+                return Err(err("`include`, `[[providers.models]]` and `max_concurrent` are for `openai` providers; \
+                     OpenRouter's catalog says what its models can do"
                     .into()));
+            }
+            if let Some(zone) = &p.reset_time_zone
+                && let Err(e) = crate::zone::ZoneDays::new(zone)
+            {
+                return Err(err(e));
+            }
+            if p.max_concurrent == Some(0) {
+                return Err(err("`max_concurrent` must be at least 1".into()));
+            }
+            let mut ids = BTreeSet::new();
+            for m in &p.models {
+                if m.id.is_empty() || !ids.insert(m.id.as_str()) {
+                    return Err(err(format!("`[[providers.models]]` id `{}` is empty or given twice", m.id)));
+                }
             }
         }
         if self.providers.iter().filter(|p| p.kind == ProviderKind::Openrouter).count() > 1 {
@@ -116,14 +140,11 @@ impl Settings {
         if !self.providers.is_empty() {
             return self.providers.clone();
         }
-        vec![ProviderSettings {
-            name: "openrouter".into(),
-            kind: ProviderKind::Openrouter,
-            base_url: Some(self.openrouter_base_url.clone()),
-            api_key_env: None,
-            free_tier: false,
-            local: false,
-        }]
+        vec![ProviderSettings::new(
+            router_core::OPENROUTER_PROVIDER,
+            ProviderKind::Openrouter,
+            Some(self.openrouter_base_url.clone()),
+        )]
     }
 
     /// Whether the daily limit was configured (then the key's tier does not change it).
@@ -161,13 +182,39 @@ impl Settings {
                 ProviderKind::Openrouter => "openrouter",
                 ProviderKind::Openai => "openai",
             };
-            out.push_str(&format!("# provider {}: {kind} at {url}\n", p.name));
+            out.push_str(&format!("# provider {}: {kind} at {url}{}\n", p.name, provider_notes(&p)));
         }
         let path = |p: Option<PathBuf>| p.map_or_else(|| "none".to_owned(), |p| p.display().to_string());
         out.push_str(&format!("# state file: {}\n", path(self.state_path())));
         out.push_str(&format!("# catalog cache: {}\n", path(self.cache_path())));
         out
     }
+}
+
+/// ` (free tier; 250/day, ...)`: what `--check-config` says of a provider beyond its url.
+fn provider_notes(p: &ProviderSettings) -> String {
+    let mut notes = Vec::new();
+    if p.local {
+        notes.push("local".to_owned());
+    } else if p.free_tier {
+        notes.push("free tier".to_owned());
+    }
+    let mut limits = Vec::new();
+    limits.extend(p.per_minute.map(|n| format!("{n}/minute")));
+    limits.extend(p.per_day.map(|n| format!("{n}/day")));
+    limits.extend(p.reset_time_zone.as_ref().map(|z| format!("day ends at midnight {z}")));
+    limits.extend(p.max_concurrent.map(|n| format!("{n} at once")));
+    if !limits.is_empty() {
+        notes.push(limits.join(", "));
+    }
+    if let Some(env) = &p.api_key_env {
+        let set = std::env::var_os(env).is_some_and(|v| !v.is_empty());
+        notes.push(format!("key from {env} ({})", if set { "set" } else { "not set" }));
+    }
+    if let Some(include) = &p.include {
+        notes.push(format!("{} models included", include.len()));
+    }
+    if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) }
 }
 
 fn is_http_url(url: &str) -> bool {
@@ -243,7 +290,22 @@ mod tests {
         check(Some(&format!("{or}{or}")), &[], &["`or`", "used twice"]);
         let paid = "[[providers]]\nname = \"groq\"\nkind = \"openai\"\nbase_url = \"https://api.groq.com/openai/v1\"";
         check(Some(paid), &[], &["`groq`", "never forwards to something that can bill"]);
-        check(Some("[[providers]]\nname = \"x\"\nkind = \"openrouter\"\nmodels = 1"), &[], &["unknown field `models`"]);
+        check(Some("[[providers]]\nname = \"x\"\nkind = \"openrouter\"\nmodelz = 1"), &[], &["unknown field `modelz`"]);
+        let ollama = "[[providers]]\nname = \"ollama\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:11434/v1\"\nlocal = true\n";
+        check(Some(ollama), &[], &["# provider ollama: openai at http://127.0.0.1:11434/v1 (local)"]);
+        check(Some(&format!("{ollama}reset_time_zone = \"Mars/Olympus\"")), &[], &["`ollama`", "Mars/Olympus"]);
+        check(Some(&format!("{ollama}max_concurrent = 0")), &[], &["`ollama`", "at least 1"]);
+        let twice = format!("{ollama}[[providers.models]]\nid = \"a\"\n[[providers.models]]\nid = \"a\"\n");
+        check(Some(&twice), &[], &["`ollama`", "given twice"]);
+        check(Some(&format!("{or}include = [\"x\"]")), &[], &["`or`", "for `openai` providers"]);
+        let gemini = "[[providers]]\nname = \"gemini\"\nkind = \"openai\"\nbase_url = \"https://generativelanguage.googleapis.com/v1beta/openai\"\nfree_tier = true\nper_day = 250\nreset_time_zone = \"America/Los_Angeles\"";
+        check(
+            Some(gemini),
+            &[],
+            &[
+                "# provider gemini: openai at https://generativelanguage.googleapis.com/v1beta/openai (free tier; 250/day, day ends at midnight America/Los_Angeles)",
+            ],
+        );
     }
 
     #[test]

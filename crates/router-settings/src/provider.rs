@@ -32,6 +32,69 @@ pub struct ProviderSettings {
     /// A server of the operator's own: no bill, no quota.
     #[serde(default)]
     pub local: bool,
+    /// Only these upstream model ids (as the server lists them), when given.
+    #[serde(default)]
+    pub include: Option<Vec<String>>,
+    /// Per-model capabilities (`[[providers.models]]`): what the router may assume of a
+    /// model, over the embedded table of well-known free-tier models. A capability
+    /// neither states is unknown, and unknown is never assumed.
+    #[serde(default)]
+    pub models: Vec<ModelSettings>,
+    /// Requests per minute across the provider's models (none: unlimited).
+    #[serde(default)]
+    pub per_minute: Option<u32>,
+    /// Requests per day across the provider's models (none: unlimited).
+    #[serde(default)]
+    pub per_day: Option<u32>,
+    /// When the provider's day resets: `UTC` (the default) or an IANA time zone such as
+    /// `America/Los_Angeles` (Google AI Studio resets at midnight Pacific time).
+    #[serde(default)]
+    pub reset_time_zone: Option<String>,
+    /// The most requests in flight at once (a local server's machine bounds it); beyond
+    /// it a request goes to another candidate.
+    #[serde(default)]
+    pub max_concurrent: Option<u32>,
+}
+
+/// One `[[providers.models]]` table: a model's capabilities as the operator states them.
+/// Field names follow OpenRouter's `/models` entries.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSettings {
+    /// The upstream id, as the server lists it (e.g. `qwen3:8b`).
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub context_length: Option<u64>,
+    #[serde(default)]
+    pub max_completion_tokens: Option<u64>,
+    /// E.g. `["text", "image"]`; `["text"]` when not given.
+    #[serde(default)]
+    pub input_modalities: Option<Vec<String>>,
+    /// E.g. `["tools", "tool_choice", "response_format", "structured_outputs", "reasoning"]`.
+    #[serde(default)]
+    pub supported_parameters: Vec<String>,
+}
+
+impl ProviderSettings {
+    /// A provider of `kind` named `name` at `base_url`, everything else unset.
+    pub fn new(name: &str, kind: ProviderKind, base_url: Option<String>) -> Self {
+        ProviderSettings {
+            name: name.to_owned(),
+            kind,
+            base_url,
+            api_key_env: None,
+            free_tier: false,
+            local: false,
+            include: None,
+            models: Vec::new(),
+            per_minute: None,
+            per_day: None,
+            reset_time_zone: None,
+            max_concurrent: None,
+        }
+    }
 }
 
 /// Whether `name` is a valid provider name.

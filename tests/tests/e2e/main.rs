@@ -6,6 +6,7 @@ mod dashboard;
 mod errors;
 mod hardening;
 mod lifecycle;
+mod providers;
 mod resilience;
 mod routing;
 mod sdk;

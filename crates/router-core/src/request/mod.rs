@@ -27,6 +27,10 @@ use std::ops::Range;
 /// upstream run its own fallback (possibly to a paid model), `route` configures it.
 const ROUTER_ONLY_FIELDS: [&str; 2] = ["models", "route"];
 
+/// Body fields only OpenRouter understands, left out of a body for a plain
+/// OpenAI-compatible server (which may refuse an unknown field or ignore it silently).
+pub const OPENROUTER_ONLY_FIELDS: [&str; 6] = ["provider", "transforms", "plugins", "route", "models", "usage"];
+
 /// A parsed, analysed chat request. The body is kept as the client sent it; forwarding
 /// copies its members byte for byte, so nothing is re-encoded on the way upstream.
 #[derive(Clone)]
@@ -169,10 +173,19 @@ impl ChatRequest {
     /// The body to send upstream for `model`: the client's body untouched except for
     /// `model` (written first) and the router-only fields (left out).
     pub fn body_for(&self, model: &ModelId) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.raw.len() + model.as_str().len() + 16);
+        self.body_for_upstream(model.as_str(), false)
+    }
+
+    /// The body to send to a server that knows the model as `upstream_id`; for a plain
+    /// OpenAI-compatible server (`plain`), OpenRouter's own fields are left out too.
+    pub fn body_for_upstream(&self, upstream_id: &str, plain: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.raw.len() + upstream_id.len() + 16);
         out.extend_from_slice(b"{\"model\":");
-        write_json_str(&mut out, model.as_str());
+        write_json_str(&mut out, upstream_id);
         for m in &self.members {
+            if plain && self.is_openrouter_only(&m.key) {
+                continue;
+            }
             out.push(b',');
             match &m.key {
                 Key::Span(r) => out.extend_from_slice(self.raw.get(r.clone()).unwrap_or_default()),
@@ -183,6 +196,16 @@ impl ChatRequest {
         }
         out.push(b'}');
         out
+    }
+}
+
+impl ChatRequest {
+    fn is_openrouter_only(&self, key: &Key) -> bool {
+        let name = match key {
+            Key::Span(r) => self.raw.get(r.start + 1..r.end.saturating_sub(1)).unwrap_or_default(),
+            Key::Escaped(k) => k.as_bytes(),
+        };
+        OPENROUTER_ONLY_FIELDS.iter().any(|f| f.as_bytes() == name)
     }
 }
 
@@ -292,6 +315,26 @@ mod tests {
         );
         let default = ChatRequest::from_slice(format!("{{{HI}}}").as_bytes()).expect("valid");
         assert_eq!(default.targets(), [Target::AnyFree]);
+    }
+
+    #[test]
+    fn a_plain_server_gets_its_own_id_and_no_openrouter_fields() {
+        let r = ChatRequest::from_slice(
+            format!(
+                r#"{{"model":"groq/llama-3.1-8b-instant",{HI},"provider":{{"sort":"price"}},"transforms":[],"plugins":[],"usage":{{"include":true}},"\u0075sage":1,"temperature":0.2}}"#
+            )
+            .as_bytes(),
+        )
+        .expect("valid request");
+        let body: Value = serde_json::from_slice(&r.body_for_upstream("llama-3.1-8b-instant", true)).expect("json");
+        assert_eq!(
+            body,
+            serde_json::json!({"model":"llama-3.1-8b-instant","messages":[{"role":"user","content":"hi"}],"temperature":0.2})
+        );
+        // OpenRouter itself gets them all.
+        let body: Value = serde_json::from_slice(&r.body_for_upstream("x:free", false)).expect("json");
+        assert_eq!(body["provider"]["sort"], "price");
+        assert_eq!(body["transforms"], serde_json::json!([]));
     }
 
     #[test]

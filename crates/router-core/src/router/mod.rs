@@ -1,15 +1,15 @@
 //! The routing service: analyse, filter, select, forward, fall back.
 //!
-//! Read in this order: `report` (what a request's routing produced), `plan` (targets,
+//! Read in this order: `plan` (targets,
 //! candidates, the next pick), `commit` (making an answer the client's), then this file
 //! (the service and its attempt loop).
 
 mod commit;
 mod link;
 mod plan;
-mod report;
+mod providers;
 
-pub use report::{Attempt, PickKind, RouteFailure, RouteReport, Routed};
+pub use crate::report::{Attempt, PickKind, RouteFailure, RouteReport, Routed};
 
 use crate::catalog::CatalogSnapshot;
 use crate::error::RouteError;
@@ -18,7 +18,7 @@ use crate::filter::filter;
 use crate::health::{Cooldown, CooldownCause, HealthPolicy, HealthState, SuccessRates};
 use crate::model::ModelId;
 use crate::ports::{Catalog, ChatTransport, Clock, StateStore, StoreError};
-use crate::quota::{QuotaPolicy, QuotaReport};
+use crate::quota::{ProviderBlock, ProviderPolicy, QuotaPolicy, QuotaReport};
 use crate::request::ChatRequest;
 use crate::select::rng_from_seed;
 use crate::time::Timestamp;
@@ -86,6 +86,9 @@ pub struct RouterConfig {
     pub health: HealthPolicy,
     /// The account's limits at start (see [`Router::set_quota_limits`]).
     pub quota: QuotaPolicy,
+    /// Each declared provider's limits, day clock and host breaker, by provider name (a
+    /// provider not named is unlimited); OpenRouter's models keep `quota`.
+    pub providers: BTreeMap<String, ProviderPolicy>,
     /// A 200 without content or tool calls (a refusal, a filter, reasoning alone when
     /// none was asked for) is a failure that falls back to another model.
     pub empty_answers_fail: bool,
@@ -106,6 +109,7 @@ impl Default for RouterConfig {
             model_weights: BTreeMap::new(),
             health: HealthPolicy::default(),
             quota: QuotaPolicy::default(),
+            providers: BTreeMap::new(),
             empty_answers_fail: DEFAULT_EMPTY_ANSWERS_FAIL,
         }
     }
@@ -145,10 +149,10 @@ pub struct Router {
     success: Mutex<SuccessRates>,
     dirty: AtomicBool,
     stream_errors: Arc<AtomicU64>,
-    /// State shared with other instances (see [`Router::with_shared`]).
-    shared: Option<link::SharedLink>,
     /// Daily-cap failures seen (a reason to read upstream's counter again).
     daily_caps: AtomicU64,
+    /// State shared with other instances (see [`Router::with_shared`]).
+    shared: Option<link::SharedLink>,
 }
 
 impl std::fmt::Debug for Router {
@@ -173,8 +177,8 @@ impl Router {
             success: Mutex::new(SuccessRates::default()),
             dirty: AtomicBool::new(false),
             stream_errors: Arc::new(AtomicU64::new(0)),
-            shared: None,
             daily_caps: AtomicU64::new(0),
+            shared: None,
         })
     }
 
@@ -352,6 +356,7 @@ impl Router {
         let mut tried: Vec<usize> = Vec::new();
         let mut min_context = 0;
         let mut last: Option<RouteError> = None;
+        let mut held = providers::Held::default();
         let fail = |error: RouteError, report: RouteReport| Err(RouteFailure { error, report });
         // Attempts that count against `max_attempts`: raced and cheap ones do not.
         let mut spent = 0u32;
@@ -372,10 +377,32 @@ impl Router {
                         tried.push(i);
                         continue;
                     }
-                    // Shared quotas are reserved below, out of the lock.
+                    // A declared provider's quota and host breaker: a spent or unreachable
+                    // provider's candidates leave the pick, and the others keep serving.
+                    Ok((i, kind)) if snap.entries()[i].info.provider.is_some() => {
+                        let name = snap.entries()[i].info.provider_name();
+                        match health.provider_mut(name).reserve(name, &self.provider_policy(name), now) {
+                            Ok(()) => {
+                                health.begin_attempt(&snap.entries()[i].info.id, now);
+                                self.dirty.store(true, Ordering::Release);
+                                Ok((i, kind))
+                            }
+                            Err(block) => {
+                                held.note(block);
+                                providers::drop_provider(&mut plan, &snap, name);
+                                continue;
+                            }
+                        }
+                    }
+                    // OpenRouter's shared quota is reserved below, out of the lock.
                     Ok((i, kind)) if self.shared.is_some() => Ok((i, kind)),
                     Ok((i, kind)) => {
                         if let Err(block) = health.reserve(&self.quota_policy(), now) {
+                            if snap.is_union() {
+                                held.note(ProviderBlock::Quota(block));
+                                providers::drop_provider(&mut plan, &snap, crate::model::OPENROUTER_PROVIDER);
+                                continue;
+                            }
                             let retry_after = block.until.saturating_since(now);
                             return fail(RouteError::Quota { block, retry_after }, report);
                         }
@@ -405,7 +432,9 @@ impl Router {
                 }
             };
             tried.push(index);
-            if let Some(link) = &self.shared {
+            if let Some(link) = &self.shared
+                && snap.entries()[index].info.provider.is_none()
+            {
                 match self.reserve_shared(link, &snap.entries()[index].info.id, now).await {
                     Ok(()) => {}
                     Err(link::Refusal::Quota(block)) => {
@@ -417,7 +446,8 @@ impl Router {
             }
             report.pick = kind;
             let model = snap.entries()[index].info.id.clone();
-            let body = Bytes::from(req.body_for(&model));
+            let info = &snap.entries()[index].info;
+            let body = Bytes::from(req.body_for_upstream(info.upstream_id(), info.provider.is_some()));
             let sent_at = self.now();
             let result = match self.ports.transport.send(&model, body, req.is_stream()).await {
                 Ok(resp) => commit(resp, &model, &self.stream_errors, self.judge(req)).await,
@@ -429,6 +459,9 @@ impl Router {
                         let mut health = self.health();
                         let watch = self.watch(&health, &model);
                         health.record_success(&model);
+                        if let Some(p) = &snap.entries()[index].info.provider {
+                            health.provider_mut(&p.provider).reached();
+                        }
                         self.publish_changes(watch, &health, &model, self.now());
                     }
                     self.success_rates().record(&model, Ok(()));
@@ -450,7 +483,20 @@ impl Router {
                             .cooldown(&model, now, snap.fetched_at())
                             .is_some_and(|c| c.cause != CooldownCause::ProbeInFlight);
                         let watch = self.watch(&health, &model);
-                        health.record_failure(&model, &error, &self.config.health, now);
+                        match &snap.entries()[index].info.provider {
+                            Some(p) => {
+                                let policy = self.provider_policy(&p.provider);
+                                health.record_provider_failure(
+                                    &p.provider,
+                                    &model,
+                                    &error,
+                                    &self.config.health,
+                                    &policy,
+                                    now,
+                                );
+                            }
+                            None => health.record_failure(&model, &error, &self.config.health, now),
+                        }
                         self.publish_changes(watch, &health, &model, now);
                         self.dirty.store(true, Ordering::Release);
                         raced
@@ -474,6 +520,16 @@ impl Router {
                         let ctx = snap.entries()[index].info.context_length.unwrap_or(0);
                         min_context = min_context.max(ctx.saturating_add(1));
                     }
+                    if kind.is_account_wide() && snap.is_union() {
+                        // One provider's account is spent or refused: the others may serve.
+                        let name = snap.entries()[index].info.provider_name();
+                        if let Some(block) = self.provider_hold(&self.health(), name, self.now()) {
+                            held.note(block);
+                        }
+                        providers::drop_provider(&mut plan, &snap, name);
+                        last = Some(RouteError::Upstream { model, error });
+                        continue;
+                    }
                     if kind.is_account_wide() || !kind.is_retryable() {
                         if kind == ErrorKind::DailyCapReached {
                             self.daily_caps.fetch_add(1, Ordering::Relaxed);
@@ -491,7 +547,7 @@ impl Router {
                 }
             }
         }
-        let error = last.unwrap_or_else(|| no_candidate(&snap, req, &[], start));
+        let error = held.into_error(last, self.now()).unwrap_or_else(|| no_candidate(&snap, req, &[], start));
         fail(error, report)
     }
 

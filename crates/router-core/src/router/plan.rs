@@ -1,12 +1,12 @@
 //! The plan of one request: its targets resolved against the catalog (paid and unknown
 //! ids refused), the candidates filtered, and the next model to try picked from them.
 
-use super::report::PickKind;
 use crate::catalog::CatalogSnapshot;
 use crate::error::RouteError;
 use crate::filter::{Shortfall, candidates, check_entry, filter};
 use crate::free::not_free_reasons;
 use crate::health::HealthState;
+use crate::report::PickKind;
 use crate::request::{ChatRequest, Target};
 use crate::select::{SelectionRng, pick, pick_weighted};
 use crate::sticky::rendezvous;
@@ -18,6 +18,29 @@ use std::time::Duration;
 pub(super) enum Step {
     Fixed(usize),
     Random,
+    /// Any free candidate of one declared provider (`<provider>/free`), by its index in
+    /// [`CatalogSnapshot::providers`].
+    Within(usize),
+}
+
+impl Step {
+    /// Whether a random step may draw the candidate at `i`.
+    fn admits(self, snap: &CatalogSnapshot, i: usize) -> bool {
+        match self {
+            Step::Within(p) => {
+                let provider = snap.entries()[i].info.provider.as_ref().map(|m| &m.provider);
+                provider.is_some_and(|name| snap.providers().get(p) == Some(name))
+            }
+            Step::Random | Step::Fixed(_) => true,
+        }
+    }
+}
+
+/// The `<provider>/free` alias: the index of the declared provider it names, unless a
+/// model has that very id.
+fn provider_alias(snap: &CatalogSnapshot, id: &str) -> Option<usize> {
+    let name = id.strip_suffix("/free")?;
+    snap.providers().iter().position(|p| &**p == name)
 }
 
 pub(super) struct Plan {
@@ -67,6 +90,11 @@ pub(super) fn plan(snap: &CatalogSnapshot, req: &ChatRequest, now: Timestamp) ->
     for target in req.targets() {
         match target {
             Target::AnyFree => steps.push(Step::Random),
+            Target::Model(id)
+                if snap.index_of(id.as_str()).is_none() && provider_alias(snap, id.as_str()).is_some() =>
+            {
+                steps.extend(provider_alias(snap, id.as_str()).map(Step::Within));
+            }
             Target::Model(id) => {
                 let index = snap.index_of(id.as_str()).ok_or_else(|| RouteError::UnknownModel(id.clone()))?;
                 let entry = &snap.entries()[index];
@@ -81,6 +109,7 @@ pub(super) fn plan(snap: &CatalogSnapshot, req: &ChatRequest, now: Timestamp) ->
     }
     let servable = steps.iter().any(|s| match s {
         Step::Random => !candidates.is_empty(),
+        Step::Within(_) => candidates.iter().any(|&i| s.admits(snap, i)),
         Step::Fixed(i) => candidates.binary_search(i).is_ok(),
     });
     if !servable {
@@ -99,11 +128,11 @@ pub(super) fn no_candidate(snap: &CatalogSnapshot, req: &ChatRequest, steps: &[S
                 let why: Vec<String> = r.reasons(snap, now).iter().map(ToString::to_string).collect();
                 format!("`{}` cannot serve this request: {}", snap.entries()[*i].info.id, why.join(", "))
             }),
-            Step::Random => None,
+            Step::Random | Step::Within(_) => None,
         })
         .collect();
     let mut parts = named;
-    if steps.iter().any(|s| matches!(s, Step::Random)) {
+    if steps.iter().any(|s| matches!(s, Step::Random | Step::Within(_))) {
         parts.push(Shortfall::of(&filter(snap, reqs, now), reqs).message(reqs));
     }
     RouteError::NoCandidate { message: parts.join("; "), requirements }
@@ -154,8 +183,9 @@ pub(super) fn next_pick(
                     return Ok((i, PickKind::Named));
                 }
             }
-            Step::Random => {
-                let eligible: Vec<usize> = plan.candidates.iter().copied().filter(|&i| usable(i)).collect();
+            Step::Random | Step::Within(_) => {
+                let eligible: Vec<usize> =
+                    plan.candidates.iter().copied().filter(|&i| step.admits(snap, i) && usable(i)).collect();
                 let picked = match (chooser.session, chooser.weight) {
                     (Some(key), _) => {
                         let ids = eligible.iter().map(|&i| (i, snap.entries()[i].info.id.as_str()));

@@ -1,0 +1,403 @@
+//! `OpenAiCatalog`: one OpenAI-compatible provider's models from `GET {base_url}/models`,
+//! narrowed by its allow-list, with capabilities from the config, then the embedded
+//! table, then nothing. A failed refresh keeps the last good list (and its disk cache).
+
+use crate::known::{ModelCaps, known_provider};
+use router_core::{Billing, CatalogSource, Clock, ModelInfo, Provenance, RawEntry, Secret, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::time::Duration;
+
+/// Time between background refreshes of a provider's models, by default.
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(600);
+/// How long one fetch of `/models` may take, by default.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(15);
+/// First retry after a failed refresh; doubles up to the interval.
+const RETRY_BASE: Duration = Duration::from_secs(15);
+/// A `/models` body larger than this is refused.
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// The disk cache's format.
+pub const CACHE_FORMAT: u32 = 1;
+
+/// Words in an id that mark a model that does not chat (embeddings, speech, rerankers):
+/// such a model is left out unless the allow-list names it.
+pub const NOT_CHAT: [&str; 5] = ["embed", "whisper", "tts", "rerank", "transcribe"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    #[error("GET {url} failed: {message}")]
+    Fetch { url: String, message: String },
+    #[error("GET {url} answered {status}: {snippet}")]
+    Status { url: String, status: u16, snippet: String },
+    #[error("GET {url}: {message}")]
+    Parse { url: String, message: String },
+}
+
+/// One provider's catalog settings.
+#[derive(Clone)]
+pub struct ProviderCatalogConfig {
+    /// The provider's name: its models are exposed as `<name>/<upstream id>`.
+    pub name: String,
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+    pub billing: Billing,
+    /// Only these upstream ids, when given.
+    pub include: Option<Vec<String>>,
+    /// Capabilities stated in the config, over the embedded table.
+    pub models: Vec<ModelCaps>,
+    pub refresh_interval: Duration,
+    pub fetch_timeout: Duration,
+    /// Where the last good list is kept; `None` disables the disk cache.
+    pub cache_path: Option<PathBuf>,
+}
+
+impl fmt::Debug for ProviderCatalogConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderCatalogConfig")
+            .field("name", &self.name)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key) // Secret prints `***`
+            .field("billing", &self.billing)
+            .field("include", &self.include)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A provider's models at one instant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProviderModels {
+    pub models: Vec<ModelInfo>,
+    pub fetched_at: Timestamp,
+    pub source: CatalogSource,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CacheFile {
+    format: u32,
+    models_url: String,
+    list: ProviderModels,
+}
+
+/// The counters `/readyz` and the status page may show.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ProviderCatalogStats {
+    pub name: String,
+    pub models: usize,
+    pub refreshes_ok: u64,
+    pub refreshes_failed: u64,
+    pub last_error: Option<String>,
+}
+
+pub struct OpenAiCatalog {
+    config: ProviderCatalogConfig,
+    models_url: String,
+    clock: Arc<dyn Clock>,
+    client: reqwest::Client,
+    current: RwLock<Arc<ProviderModels>>,
+    refresh_lock: tokio::sync::Mutex<()>,
+    stats: Mutex<ProviderCatalogStats>,
+}
+
+impl fmt::Debug for OpenAiCatalog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenAiCatalog").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl OpenAiCatalog {
+    /// Starts from the disk cache when it holds this provider's list, else from nothing
+    /// (the first refresh fills it). Makes no network call.
+    pub fn new(config: ProviderCatalogConfig, clock: Arc<dyn Clock>) -> Result<Self, FetchError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(config.fetch_timeout)
+            .connect_timeout(config.fetch_timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("free-models-router/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| FetchError::Client(e.to_string()))?;
+        let models_url = format!("{}/models", config.base_url.trim_end_matches('/'));
+        let initial = config.cache_path.as_ref().and_then(|p| load_cache(p, &models_url)).unwrap_or_else(|| {
+            ProviderModels { models: Vec::new(), fetched_at: Timestamp::default(), source: CatalogSource::Memory }
+        });
+        let stats =
+            ProviderCatalogStats { name: config.name.clone(), models: initial.models.len(), ..Default::default() };
+        Ok(OpenAiCatalog {
+            config,
+            models_url,
+            clock,
+            client,
+            current: RwLock::new(Arc::new(initial)),
+            refresh_lock: tokio::sync::Mutex::new(()),
+            stats: Mutex::new(stats),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn config(&self) -> &ProviderCatalogConfig {
+        &self.config
+    }
+
+    /// The current list (never waits for a fetch).
+    pub fn models(&self) -> Arc<ProviderModels> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub fn stats(&self) -> ProviderCatalogStats {
+        self.stats.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Fetches the list and swaps it in; on failure the last good list stays.
+    pub async fn refresh(&self) -> Result<usize, FetchError> {
+        let _one_at_a_time = self.refresh_lock.lock().await;
+        let result = self.fetch().await.and_then(|body| {
+            let now = self.clock.now();
+            let models = build_models(&self.config, &body)
+                .map_err(|message| FetchError::Parse { url: self.models_url.clone(), message })?;
+            Ok(ProviderModels { models, fetched_at: now, source: CatalogSource::Live { url: self.models_url.clone() } })
+        });
+        self.record(result.as_ref().map(|l| l.models.len()).map_err(ToString::to_string));
+        let list = Arc::new(result?);
+        let n = list.models.len();
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&list);
+        tracing::info!(provider = %self.config.name, models = n, "provider catalog refreshed");
+        if let Some(path) = self.config.cache_path.clone() {
+            let file = CacheFile { format: CACHE_FORMAT, models_url: self.models_url.clone(), list: (*list).clone() };
+            let saved = tokio::task::spawn_blocking(move || save_cache(&path, &file)).await;
+            if let Ok(Err(e)) | Err(e) = saved.map_err(|e| e.to_string()) {
+                tracing::warn!(provider = %self.config.name, error = %e, "provider catalog cache not saved");
+            }
+        }
+        Ok(n)
+    }
+
+    fn record(&self, outcome: Result<usize, String>) {
+        let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        match outcome {
+            Ok(n) => {
+                stats.refreshes_ok += 1;
+                stats.models = n;
+                stats.last_error = None;
+            }
+            Err(e) => {
+                stats.refreshes_failed += 1;
+                tracing::warn!(provider = %self.config.name, error = %e, "provider catalog refresh failed; keeping the last list");
+                stats.last_error = Some(e);
+            }
+        }
+    }
+
+    async fn fetch(&self) -> Result<Vec<u8>, FetchError> {
+        let url = self.models_url.clone();
+        let fail = |message: String| FetchError::Fetch { url: url.clone(), message };
+        let mut request = self.client.get(&self.models_url).header(reqwest::header::ACCEPT, "application/json");
+        if let Some(key) = self.config.api_key.as_ref().filter(|k| !k.is_empty()) {
+            request = request.bearer_auth(key.expose());
+        }
+        let mut response = request.send().await.map_err(|e| fail(error_chain(&e)))?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| fail(error_chain(&e)))? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(fail(format!("the answer is larger than {MAX_BODY_BYTES} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if status != 200 {
+            let snippet: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+            return Err(FetchError::Status { url, status, snippet: snippet.trim().to_owned() });
+        }
+        Ok(body)
+    }
+
+    /// Refreshes now, then every `refresh_interval`; after a failure sooner (15 s
+    /// doubling up to the interval). Stops when the catalog is dropped.
+    pub fn spawn_refresh_loop(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let catalog: Weak<Self> = Arc::downgrade(self);
+        let interval = self.config.refresh_interval;
+        tokio::spawn(async move {
+            let mut failures: u32 = 0;
+            loop {
+                let Some(this) = catalog.upgrade() else { break };
+                let ok = this.refresh().await.is_ok();
+                drop(this);
+                failures = if ok { 0 } else { failures.saturating_add(1) };
+                let delay = if failures == 0 {
+                    interval
+                } else {
+                    RETRY_BASE.saturating_mul(1u32 << failures.min(16).saturating_sub(1)).min(interval)
+                };
+                tokio::time::sleep(delay).await;
+            }
+        })
+    }
+}
+
+/// The provider's models from a `/models` body: `{"data": [...]}` (OpenAI, Ollama,
+/// vLLM, LM Studio), `{"models": [...]}` (llama.cpp also sends this) or a bare array.
+pub fn build_models(config: &ProviderCatalogConfig, body: &[u8]) -> Result<Vec<ModelInfo>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let entries = match &v {
+        Value::Array(a) => a,
+        Value::Object(o) => match o.get("data").or_else(|| o.get("models")) {
+            Some(Value::Array(a)) => a,
+            _ => return Err("no `data` list of models".into()),
+        },
+        _ => return Err("not a list of models".into()),
+    };
+    let known = known_provider(&config.base_url);
+    let mut out = Vec::new();
+    for e in entries {
+        let Some(id) = e.get("id").or_else(|| e.get("model")).and_then(Value::as_str) else { continue };
+        if id.is_empty() || id.chars().any(char::is_whitespace) {
+            continue;
+        }
+        let allowed = match &config.include {
+            Some(list) => list.iter().any(|i| i == id),
+            None => !NOT_CHAT.iter().any(|w| id.to_ascii_lowercase().contains(w)),
+        };
+        if !allowed {
+            continue;
+        }
+        let caps = config.models.iter().find(|m| m.id == id).or_else(|| known.and_then(|k| k.model(id)));
+        out.push(model_info(config, id, e, caps));
+    }
+    Ok(out)
+}
+
+/// The catalog entry of upstream model `id` (listed as `listed`), with `caps` when known.
+fn model_info(config: &ProviderCatalogConfig, id: &str, listed: &Value, caps: Option<&ModelCaps>) -> ModelInfo {
+    let number = |keys: &[&str]| keys.iter().find_map(|k| listed.get(*k).and_then(Value::as_u64));
+    let mut m = ModelInfo::new(&format!("{}/{id}", config.name));
+    m.name = caps.and_then(|c| c.name.clone()).unwrap_or_else(|| format!("{} ({})", id, config.name));
+    m.created = listed.get("created").and_then(Value::as_i64).filter(|&c| c > 0);
+    // What the server itself lists (Groq's `context_window`, vLLM's `max_model_len`) is
+    // a statement about the model, not an assumption.
+    m.context_length =
+        caps.and_then(|c| c.context_length).or_else(|| number(&["context_length", "context_window", "max_model_len"]));
+    m.max_completion_tokens = caps.and_then(|c| c.max_completion_tokens).or_else(|| number(&["max_completion_tokens"]));
+    m.input_modalities = caps.and_then(|c| c.input_modalities.clone()).unwrap_or_else(|| vec!["text".into()]);
+    // A chat-completions server answers in text; anything more must be stated.
+    m.output_modalities = vec!["text".into()];
+    m.supported_parameters = caps.map(|c| c.supported_parameters.clone()).unwrap_or_default();
+    m.provider =
+        Some(Provenance { provider: config.name.as_str().into(), upstream_id: id.into(), billing: config.billing });
+    // The operator declared that this account cannot bill (or is their own server).
+    for key in ["prompt", "completion"] {
+        m.pricing.0.insert(key.into(), Value::from("0"));
+    }
+    // `/models` serves the entry in OpenRouter's shape, with the provider named.
+    let mut entry = catalog_openrouter::to_openrouter_json(&m);
+    if let Some(o) = entry.as_object_mut() {
+        o.insert(
+            "provider".into(),
+            serde_json::json!({"name": config.name, "upstream_id": id, "billing": config.billing.as_str()}),
+        );
+    }
+    m.raw = RawEntry::from_value(&entry);
+    m
+}
+
+fn load_cache(path: &std::path::Path, models_url: &str) -> Option<ProviderModels> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "provider catalog cache not read");
+            return None;
+        }
+    };
+    match serde_json::from_slice::<CacheFile>(&bytes) {
+        Ok(f) if f.format == CACHE_FORMAT && f.models_url == models_url => {
+            let source = CatalogSource::DiskCache { path: path.display().to_string() };
+            Some(ProviderModels { source, ..f.list })
+        }
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "provider catalog cache not used");
+            None
+        }
+    }
+}
+
+fn save_cache(path: &std::path::Path, file: &CacheFile) -> Result<(), String> {
+    let bytes = serde_json::to_vec(file).map_err(|e| e.to_string())?;
+    catalog_openrouter::atomic_write(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(base_url: &str) -> ProviderCatalogConfig {
+        ProviderCatalogConfig {
+            name: "groq".into(),
+            base_url: base_url.into(),
+            api_key: None,
+            billing: Billing::FreeTier,
+            include: None,
+            models: Vec::new(),
+            refresh_interval: DEFAULT_REFRESH_INTERVAL,
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
+            cache_path: None,
+        }
+    }
+
+    #[test]
+    fn capabilities_from_config_then_table_then_nothing() {
+        let body = br#"{"object":"list","data":[
+            {"id":"llama-3.1-8b-instant","object":"model","context_window":131072},
+            {"id":"whisper-large-v3","object":"model"},
+            {"id":"mystery-model","object":"model","context_window":8192},
+            {"id":"openai/gpt-oss-20b","object":"model"}]}"#;
+        let mut c = config("https://api.groq.com/openai/v1");
+        c.models = vec![ModelCaps {
+            id: "openai/gpt-oss-20b".into(),
+            context_length: Some(1000),
+            supported_parameters: vec!["tools".into()],
+            ..ModelCaps::default()
+        }];
+        let models = build_models(&c, body).expect("parses");
+        let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["groq/llama-3.1-8b-instant", "groq/mystery-model", "groq/openai/gpt-oss-20b"]);
+        let table = &models[0];
+        assert!(table.supports_parameter("tools"), "from the embedded table");
+        assert_eq!(table.upstream_id(), "llama-3.1-8b-instant");
+        assert_eq!(table.provider_name(), "groq");
+        let unknown = &models[1];
+        assert!(unknown.supported_parameters.is_empty(), "nothing is assumed");
+        assert_eq!(unknown.context_length, Some(8192), "the server's own statement");
+        let configured = &models[2];
+        assert_eq!(configured.context_length, Some(1000), "the config wins over the table");
+        assert_eq!(configured.supported_parameters, ["tools"]);
+        assert!(models.iter().all(|m| router_core::is_free(m, Timestamp::default())));
+
+        c.include = Some(vec!["whisper-large-v3".into()]);
+        let ids: Vec<String> = build_models(&c, body).expect("parses").iter().map(|m| m.id.to_string()).collect();
+        assert_eq!(ids, ["groq/whisper-large-v3"], "the allow-list alone decides");
+        assert!(build_models(&c, b"{\"error\":\"x\"}").is_err());
+        let llama_cpp = br#"{"models":[{"model":"qwen3-8b.gguf"}]}"#;
+        let local = ProviderCatalogConfig { name: "llamacpp".into(), ..config("http://127.0.0.1:8080/v1") };
+        let ids: Vec<String> =
+            build_models(&local, llama_cpp).expect("parses").iter().map(|m| m.id.to_string()).collect();
+        assert_eq!(ids, ["llamacpp/qwen3-8b.gguf"]);
+    }
+}

@@ -1,0 +1,67 @@
+//! The attempt loop's view of declared providers: a spent or unreachable provider's
+//! candidates leave the pick (the other providers keep serving), and when nothing is
+//! left the request hears of the earliest recovery.
+
+use super::Router;
+use super::plan::{Plan, all_cooling};
+use crate::catalog::CatalogSnapshot;
+use crate::error::RouteError;
+use crate::health::HealthState;
+use crate::model::OPENROUTER_PROVIDER;
+use crate::quota::{ProviderBlock, ProviderPolicy};
+use crate::time::Timestamp;
+
+/// The providers a request passed over, and the earliest each recovers.
+#[derive(Debug, Default)]
+pub(super) struct Held {
+    /// The quota block that ends first.
+    quota: Option<crate::quota::QuotaBlock>,
+    /// The earliest an unreachable host is tried again.
+    unreachable: Option<Timestamp>,
+}
+
+impl Held {
+    pub(super) fn note(&mut self, block: ProviderBlock) {
+        match block {
+            ProviderBlock::Quota(b) => {
+                if self.quota.as_ref().is_none_or(|q| b.until < q.until) {
+                    self.quota = Some(b);
+                }
+            }
+            ProviderBlock::Unreachable { until } => {
+                self.unreachable = Some(self.unreachable.map_or(until, |u| u.min(until)));
+            }
+        }
+    }
+
+    /// The error for a request that found nothing left: a spent quota (429 with the
+    /// earliest recovery) before an upstream failure; an unreachable host only when
+    /// nothing else was said.
+    pub(super) fn into_error(self, last: Option<RouteError>, now: Timestamp) -> Option<RouteError> {
+        if let Some(block) = self.quota {
+            let retry_after = block.until.saturating_since(now);
+            return Some(RouteError::Quota { block, retry_after });
+        }
+        last.or_else(|| self.unreachable.map(|u| all_cooling(Some(u), now)))
+    }
+}
+
+/// Leaves every candidate of provider `name` out of the rest of this request's plan.
+pub(super) fn drop_provider(plan: &mut Plan, snap: &CatalogSnapshot, name: &str) {
+    plan.candidates.retain(|&i| snap.entries()[i].info.provider_name() != name);
+}
+
+impl Router {
+    /// The rules of the declared provider `name` (unlimited when not configured).
+    pub(super) fn provider_policy(&self, name: &str) -> ProviderPolicy {
+        self.config.providers.get(name).cloned().unwrap_or_default()
+    }
+
+    /// What keeps provider `name` (OpenRouter's account included) from serving now.
+    pub(super) fn provider_hold(&self, health: &HealthState, name: &str, now: Timestamp) -> Option<ProviderBlock> {
+        if name == OPENROUTER_PROVIDER {
+            return health.quota_block(&self.quota_policy(), now).map(ProviderBlock::Quota);
+        }
+        health.provider_block(name, &self.provider_policy(name), now)
+    }
+}

@@ -1,0 +1,167 @@
+//! The providers of a process: each declared OpenAI-compatible provider's catalog,
+//! transport and quota policy, the union catalog over them (and OpenRouter's, when it is
+//! one of the providers) and the transport that sends each request to its provider.
+
+use crate::mux::{Lane, ProviderMux};
+use crate::provider::{ProviderKind, ProviderSettings};
+use crate::settings::Settings;
+use crate::zone::ZoneDays;
+use catalog_openai::{ModelCaps, OpenAiCatalog, ProviderCatalogConfig, UnionCatalog, known_provider};
+use catalog_openrouter::SystemClock;
+use router_core::quota::{ProviderPolicy, ResetClock, UtcDays};
+use router_core::{Billing, Catalog, ChatTransport, QuotaPolicy, Secret};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use transport_http::{Dialect, HttpTransport, TransportConfig, TransportInitError};
+
+/// The declared providers of a process (none when OpenRouter is the only one).
+#[derive(Clone, Debug, Default)]
+pub struct Providers {
+    /// Whether OpenRouter is one of the providers (it is, without `[[providers]]`).
+    pub openrouter: bool,
+    pub catalogs: Vec<Arc<OpenAiCatalog>>,
+    /// The union catalog, when there is a declared provider.
+    pub union: Option<Arc<UnionCatalog>>,
+}
+
+impl Providers {
+    /// Each declared provider's refresh loop.
+    pub fn spawn_refresh_loops(&self) -> Vec<JoinHandle<()>> {
+        self.catalogs.iter().map(OpenAiCatalog::spawn_refresh_loop).collect()
+    }
+}
+
+/// The declared (not OpenRouter) providers in force.
+fn declared(settings: &Settings) -> Vec<ProviderSettings> {
+    settings.providers().into_iter().filter(|p| p.kind == ProviderKind::Openai).collect()
+}
+
+/// The key of provider `p`, from the environment variable it names.
+fn api_key(p: &ProviderSettings) -> Option<Secret> {
+    let name = p.api_key_env.as_deref()?;
+    std::env::var(name).ok().map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).map(Secret::new)
+}
+
+fn billing(p: &ProviderSettings) -> Billing {
+    if p.local {
+        Billing::Local
+    } else if p.free_tier {
+        Billing::FreeTier
+    } else {
+        Billing::Billed
+    }
+}
+
+fn base_url(p: &ProviderSettings) -> String {
+    p.base_url.as_deref().unwrap_or_default().trim().trim_end_matches('/').to_owned()
+}
+
+/// Provider `p`'s catalog, starting from its disk cache (no network call).
+pub fn provider_catalog(settings: &Settings, p: &ProviderSettings) -> Result<OpenAiCatalog, TransportInitError> {
+    let cache_path = settings.cache_path().map(|c| c.with_file_name(format!("catalog-{}.json", p.name)));
+    let models = p
+        .models
+        .iter()
+        .map(|m| ModelCaps {
+            id: m.id.clone(),
+            name: m.name.clone(),
+            context_length: m.context_length,
+            max_completion_tokens: m.max_completion_tokens,
+            input_modalities: m.input_modalities.clone(),
+            supported_parameters: m.supported_parameters.clone(),
+        })
+        .collect();
+    let config = ProviderCatalogConfig {
+        name: p.name.clone(),
+        base_url: base_url(p),
+        api_key: api_key(p),
+        billing: billing(p),
+        include: p.include.clone(),
+        models,
+        refresh_interval: settings.refresh_interval_secs.get(),
+        fetch_timeout: catalog_openai::DEFAULT_FETCH_TIMEOUT,
+        cache_path,
+    };
+    OpenAiCatalog::new(config, Arc::new(SystemClock)).map_err(|e| TransportInitError::Client(e.to_string()))
+}
+
+/// Provider `p`'s HTTP transport: its url and key, OpenAI's dialect, no OpenRouter
+/// attribution headers.
+pub fn provider_transport(settings: &Settings, p: &ProviderSettings) -> Result<HttpTransport, TransportInitError> {
+    HttpTransport::new(TransportConfig {
+        base_url: base_url(p),
+        api_key: api_key(p),
+        referer: None,
+        title: None,
+        connect_timeout: settings.connect_timeout_secs.get(),
+        first_byte_timeout: settings.first_byte_timeout_secs.get(),
+        idle_timeout: settings.idle_timeout_secs.get(),
+        request_timeout: settings.request_timeout_secs.get(),
+        max_answer_size: settings.max_answer_size,
+        max_sse_line: settings.max_sse_line,
+        dialect: Dialect::OpenAi { local: p.local },
+    })
+}
+
+/// Each declared provider's limits and day clock: the config's, else the embedded
+/// table's for a known free tier, else none.
+pub fn policies(settings: &Settings) -> BTreeMap<String, ProviderPolicy> {
+    declared(settings)
+        .into_iter()
+        .map(|p| {
+            let known = known_provider(&base_url(&p));
+            let zone = p.reset_time_zone.clone().or_else(|| known.and_then(|k| k.reset_time_zone.clone()));
+            let reset: Arc<dyn ResetClock> = match zone.as_deref().map(ZoneDays::new) {
+                Some(Ok(z)) => Arc::new(z),
+                // Checked when the settings were read.
+                _ => Arc::new(UtcDays),
+            };
+            let quota = QuotaPolicy {
+                per_minute: p.per_minute.or_else(|| known.and_then(|k| k.per_minute)),
+                per_day: p.per_day.or_else(|| known.and_then(|k| k.per_day)),
+            };
+            (p.name.clone(), ProviderPolicy { quota, reset, ..ProviderPolicy::default() })
+        })
+        .collect()
+}
+
+/// The catalog and transport the router uses. With no declared provider they are
+/// OpenRouter's own (`openrouter`, `chat`), as they always were.
+pub fn compose(
+    settings: &Settings,
+    openrouter: Arc<dyn Catalog>,
+    chat: Arc<dyn ChatTransport>,
+) -> Result<(Arc<dyn Catalog>, Arc<dyn ChatTransport>, Providers), TransportInitError> {
+    let declared = declared(settings);
+    let has_openrouter = settings.providers().iter().any(|p| p.kind == ProviderKind::Openrouter);
+    if declared.is_empty() {
+        return Ok((openrouter, chat, Providers { openrouter: true, ..Providers::default() }));
+    }
+    let mut catalogs = Vec::new();
+    let mut lanes = BTreeMap::new();
+    for p in &declared {
+        if p.api_key_env.is_some() && api_key(p).is_none() {
+            tracing::warn!(provider = %p.name, "the provider's key variable is not set; sending without a key");
+        }
+        catalogs.push(Arc::new(provider_catalog(settings, p)?));
+        lanes.insert(p.name.clone(), Lane::new(Arc::new(provider_transport(settings, p)?), p.max_concurrent));
+    }
+    let union = Arc::new(UnionCatalog::new(has_openrouter.then_some(openrouter), catalogs.clone()));
+    let mux = ProviderMux::new(union.clone(), has_openrouter.then_some(chat), lanes);
+    let providers = Providers { openrouter: has_openrouter, catalogs, union: Some(union.clone()) };
+    Ok((union, Arc::new(mux), providers))
+}
+
+/// What `--check-config` builds of the declared providers (no network call).
+pub fn validate(settings: &Settings) -> Result<Vec<String>, TransportInitError> {
+    let mut warnings = Vec::new();
+    for p in declared(settings) {
+        provider_catalog(settings, &p)?;
+        provider_transport(settings, &p)?;
+        if let Some(env) = p.api_key_env.as_deref().filter(|_| api_key(&p).is_none()) {
+            warnings.push(format!("provider `{}`: {env} is not set; requests go without a key", p.name));
+        }
+    }
+    Ok(warnings)
+}

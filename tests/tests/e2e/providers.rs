@@ -1,0 +1,158 @@
+//! A free pool beyond OpenRouter: the server in front of three upstreams at once (an
+//! OpenRouter-like fake, a Groq-like free tier and a local server such as Ollama),
+//! routing across them with each provider's own ids, shaping bodies for plain
+//! OpenAI-compatible servers, keeping to each provider's quota and falling through
+//! when one is spent, dead or without a catalog.
+
+use crate::support::{FREE_TEXT_MODELS, Reply, TestServer, start_with};
+use fake_upstream::{Behaviour, FakeUpstream, openai_models_json};
+use router_settings::{ModelSettings, ProviderKind, ProviderSettings};
+use serde_json::Value;
+
+const GROQ_MODELS: [&str; 2] = ["llama-3.1-8b-instant", "openai/gpt-oss-20b"];
+const LOCAL_MODELS: [&str; 2] = ["qwen3:8b", "llama3.2:3b"];
+
+/// The three upstreams; the server is started in front of them by [`serve`].
+struct Upstreams {
+    openrouter: FakeUpstream,
+    groq: FakeUpstream,
+    local: FakeUpstream,
+}
+
+async fn upstreams() -> Upstreams {
+    let groq = FakeUpstream::start().await;
+    groq.set_models(openai_models_json(&GROQ_MODELS).to_string());
+    let local = FakeUpstream::start().await;
+    local.set_models(openai_models_json(&LOCAL_MODELS).to_string());
+    Upstreams { openrouter: FakeUpstream::start().await, groq, local }
+}
+
+/// A free tier on `up`; its first model's capabilities stated as `[[providers.models]]`
+/// (the fake is not at Groq's host, so the embedded table does not apply).
+fn groq(up: &FakeUpstream) -> ProviderSettings {
+    let caps = ModelSettings {
+        id: GROQ_MODELS[0].into(),
+        context_length: Some(131_072),
+        supported_parameters: vec!["tools".into(), "tool_choice".into()],
+        ..ModelSettings::default()
+    };
+    ProviderSettings {
+        free_tier: true,
+        models: vec![caps],
+        ..ProviderSettings::new("groq", ProviderKind::Openai, Some(up.openai_base_url()))
+    }
+}
+
+fn ollama(up: &FakeUpstream) -> ProviderSettings {
+    ProviderSettings { local: true, ..ProviderSettings::new("ollama", ProviderKind::Openai, Some(up.openai_base_url())) }
+}
+
+fn openrouter(up: &FakeUpstream) -> ProviderSettings {
+    ProviderSettings::new("openrouter", ProviderKind::Openrouter, Some(up.base_url()))
+}
+
+/// The server in front of `openrouter` with `providers`; every provider's catalog is
+/// loaded before the first request (the `edit`ed providers' own, failed ones included).
+async fn serve(openrouter: FakeUpstream, providers: Vec<ProviderSettings>) -> TestServer {
+    let server = start_with(openrouter, move |c| c.providers = providers).await;
+    for p in &server.server.providers.catalogs {
+        let _ = p.refresh().await;
+    }
+    server
+}
+
+async fn chat_seeded(server: &TestServer, body: &str, seed: u64) -> Reply {
+    server.post("/api/v1/chat/completions", body, &[("x-router-seed", &seed.to_string())]).await
+}
+
+fn body(model: &str) -> String {
+    format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#)
+}
+
+#[tokio::test]
+async fn routes_across_three_providers_with_their_own_ids() {
+    let Upstreams { openrouter: or, groq: g, local: l } = upstreams().await;
+    let providers = vec![openrouter(&or), groq(&g), ollama(&l)];
+    let server = serve(or, providers).await;
+    let names: Vec<&str> = server.server.providers.catalogs.iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["groq", "ollama"]);
+
+    // The union's /models: every provider's free models, in OpenRouter's shape.
+    let models = server.get("/api/v1/models").await;
+    assert_eq!(models.status, 200, "{}", models.text);
+    let list = models.json();
+    let data = list["data"].as_array().expect("data");
+    let ids: Vec<&str> = data.iter().filter_map(|m| m["id"].as_str()).collect();
+    for id in FREE_TEXT_MODELS
+        .iter()
+        .copied()
+        .chain(["groq/llama-3.1-8b-instant", "groq/openai/gpt-oss-20b", "ollama/qwen3:8b", "ollama/llama3.2:3b"])
+    {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+    let entry = data.iter().find(|m| m["id"] == "groq/llama-3.1-8b-instant").expect("groq entry");
+    for field in ["name", "context_length", "architecture", "pricing", "top_provider", "supported_parameters"] {
+        assert!(entry.get(field).is_some(), "{field} missing: {entry}");
+    }
+    assert_eq!(entry["pricing"]["prompt"], "0");
+    assert_eq!(entry["provider"]["name"], "groq");
+    assert_eq!(entry["provider"]["billing"], "free_tier");
+    assert!(entry["supported_parameters"].as_array().is_some_and(|p| p.iter().any(|p| p == "tools")), "{entry}");
+    let local = data.iter().find(|m| m["id"] == "ollama/qwen3:8b").expect("ollama entry");
+    assert_eq!(local["provider"]["billing"], "local");
+    assert_eq!(local["supported_parameters"], serde_json::json!([]), "nothing is assumed of an unknown model");
+
+    // A specific id goes to its provider only, under the upstream's own id, with the
+    // OpenRouter-only fields cut out; the answer names the exposed id.
+    let shaped = r#"{"model":"groq/llama-3.1-8b-instant","messages":[{"role":"user","content":"hi"}],"provider":{"sort":"price"},"transforms":["middle-out"],"usage":{"include":true},"temperature":0.3}"#;
+    let reply = server.chat(shaped).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json()["model"], "groq/llama-3.1-8b-instant");
+    assert_eq!(reply.header("x-router-model"), Some("groq/llama-3.1-8b-instant"));
+    let sent = bodies(&g);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["model"], "llama-3.1-8b-instant");
+    for field in ["provider", "transforms", "usage"] {
+        assert!(sent[0].get(field).is_none(), "{field} reached a plain OpenAI server: {}", sent[0]);
+    }
+    assert_eq!(sent[0]["temperature"], 0.3);
+    assert_eq!(server.upstream.total_calls(), 0, "OpenRouter was not asked");
+
+    // A stream from the local server: every chunk names the exposed id.
+    let stream = server
+        .chat(r#"{"model":"ollama/qwen3:8b","stream":true,"messages":[{"role":"user","content":"hi"}]}"#)
+        .await;
+    assert_eq!(stream.status, 200, "{}", stream.text);
+    let events = stream.events();
+    assert!(!events.is_empty());
+    for e in &events {
+        assert_eq!(e["model"], "ollama/qwen3:8b", "{e}");
+    }
+    assert_eq!(l.calls("qwen3:8b"), 1, "the local server got its own id");
+
+    // `openrouter/free` draws from every provider; `ollama/free` from the local one only.
+    for seed in 0..60 {
+        let reply = chat_seeded(&server, &body("openrouter/free"), seed).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    assert!(server.upstream.total_calls() > 0, "no OpenRouter model was drawn");
+    assert!(bodies(&g).len() > 1, "no groq model was drawn");
+    let before = server.upstream.total_calls() + bodies(&g).len();
+    for seed in 0..10 {
+        let reply = chat_seeded(&server, &body("ollama/free"), seed).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        let model = reply.json()["model"].as_str().map(str::to_owned).unwrap_or_default();
+        assert!(model.starts_with("ollama/"), "{model}");
+    }
+    assert_eq!(server.upstream.total_calls() + bodies(&g).len(), before);
+
+    // An unknown id under a provider is refused, never forwarded.
+    let unknown = server.chat(&body("groq/no-such-model")).await;
+    assert!(unknown.status == 400 || unknown.status == 404, "{}", unknown.text);
+    assert_eq!(server.upstream.total_calls() + bodies(&g).len(), before);
+}
+
+/// The chat bodies `up` received.
+fn bodies(up: &FakeUpstream) -> Vec<Value> {
+    up.requests().into_iter().map(|r| r.body).collect()
+}
