@@ -9,11 +9,14 @@ use crate::limits::{
     over_capacity_response,
 };
 use axum::body::Body;
+use bytes::Bytes;
 use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -108,7 +111,7 @@ pub async fn serve(
             });
             app.clone().oneshot(req)
         });
-        let conn = http.serve_connection(TokioIo::new(stream), service);
+        let conn = http.serve_connection(ShapedParseErrors::new(TokioIo::new(stream)), service);
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let _guard = guard;
@@ -166,4 +169,148 @@ fn refuse(mut stream: TcpStream, stats: Arc<ServeStats>) {
         let _ = tokio::time::timeout(REFUSAL_LINGER, answer).await;
         stats.refusing.fetch_sub(1, Ordering::AcqRel);
     });
+}
+
+/// The connection's IO, with hyper's own answers to requests it could not parse (400,
+/// 414, 431: a status line and `content-length: 0`, written before any request reached
+/// the application) given an OpenRouter-shaped body. The application never answers an
+/// error without a body, so nothing else matches.
+struct ShapedParseErrors<T> {
+    inner: T,
+    /// The replacement being written, how much of it is out, and the length of hyper's
+    /// buffer it stands for.
+    pending: Option<(Bytes, usize, usize)>,
+}
+
+impl<T> ShapedParseErrors<T> {
+    fn new(inner: T) -> Self {
+        ShapedParseErrors { inner, pending: None }
+    }
+}
+
+/// The answer to write instead of `head`, when `head` is hyper's bare parse-error answer.
+fn shaped_parse_error(head: &[u8]) -> Option<Bytes> {
+    let (status, reason, message) = if head.starts_with(b"HTTP/1.1 400 ") {
+        (400, "Bad Request", "the request is not valid HTTP/1.1")
+    } else if head.starts_with(b"HTTP/1.1 414 ") {
+        (414, "URI Too Long", "the request target is too long")
+    } else if head.starts_with(b"HTTP/1.1 431 ") {
+        (431, "Request Header Fields Too Large", "the request head is too large or has too many fields")
+    } else {
+        return None;
+    };
+    let empty: &[u8] = b"\r\ncontent-length: 0\r\n";
+    if !head.windows(empty.len()).any(|w| w == empty) {
+        return None;
+    }
+    let body = router_core::error::error_body(status, message, "invalid_request").to_string();
+    Some(Bytes::from(format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\nconnection: close\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    )))
+}
+
+impl<T: hyper::rt::Read + Unpin> hyper::rt::Read for ShapedParseErrors<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: hyper::rt::Write + Unpin> ShapedParseErrors<T> {
+    /// Writes the pending replacement out; `Ready(Ok(n))` with the length of the buffer
+    /// it replaced once it is all out.
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        while let Some((bytes, done, stands_for)) = &mut self.pending {
+            if *done == bytes.len() {
+                let n = *stands_for;
+                self.pending = None;
+                return Poll::Ready(Ok(n));
+            }
+            match Pin::new(&mut self.inner).poll_write(cx, &bytes[*done..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => *done += n,
+                other => return other,
+            }
+        }
+        Poll::Ready(Ok(0))
+    }
+}
+
+impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for ShapedParseErrors<T> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.pending.is_none()
+            && let Some(shaped) = shaped_parse_error(buf)
+        {
+            this.pending = Some((shaped, 0, buf.len()));
+        }
+        if this.pending.is_some() {
+            return this.drain(cx);
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.pending.is_none()
+            && let Some(first) = bufs.iter().find(|b| !b.is_empty())
+            && let Some(shaped) = shaped_parse_error(first)
+        {
+            this.pending = Some((shaped, 0, bufs.iter().map(|b| b.len()).sum()));
+        }
+        if this.pending.is_some() {
+            return this.drain(cx);
+        }
+        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.pending.is_some() {
+            match this.drain(cx) {
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shaped_parse_error;
+
+    #[test]
+    fn only_hyper_bare_parse_error_answers_are_shaped() {
+        let bare = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        let shaped = shaped_parse_error(bare).expect("shaped");
+        let text = std::str::from_utf8(&shaped).expect("ascii");
+        let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+        assert!(head.starts_with("HTTP/1.1 431 ") && head.contains(&format!("content-length: {}", body.len())));
+        let v: serde_json::Value = serde_json::from_str(body).expect("json");
+        assert_eq!(v["error"]["code"], 431);
+        assert!(shaped_parse_error(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").is_some());
+        // The application's own answers carry a body; others are not ours to touch.
+        assert!(shaped_parse_error(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 97\r\n\r\n").is_none());
+        assert!(shaped_parse_error(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_none());
+        assert!(shaped_parse_error(b"data: {\"x\":1}\n\n").is_none());
+    }
 }

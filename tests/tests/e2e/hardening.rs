@@ -220,6 +220,36 @@ async fn transfer_codings_other_than_chunked_are_refused() {
 }
 
 #[tokio::test]
+async fn requests_that_cannot_be_parsed_get_openrouter_shaped_errors() {
+    let s = start(|_| {}).await;
+    let long_target = format!("GET /{} HTTP/1.1\r\nhost: x\r\n\r\n", "a".repeat(70_000));
+    let many_fields = format!("GET /healthz HTTP/1.1\r\nhost: x\r\n{}\r\n", "x-filler: 1\r\n".repeat(200));
+    for (request, status) in [
+        ("GET /healthz HTTP/1.1\r\nbad header\r\n\r\n".to_owned(), 400),
+        ("G\x01T /healthz HTTP/1.1\r\nhost: x\r\n\r\n".to_owned(), 400),
+        (long_target, 414),
+        (many_fields, 431),
+    ] {
+        let mut conn = s.connect().await;
+        conn.write_all(request.as_bytes()).await.expect("write");
+        let (head, body) = read_response(&mut conn).await;
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+        assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+        check_error_body(&body, status);
+        read_to_close(&mut conn).await;
+    }
+    // On a kept-alive connection too, after a good request.
+    let mut conn = s.connect().await;
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.expect("write");
+    let (head, _) = read_response(&mut conn).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nbad header\r\n\r\n").await.expect("write");
+    let (head, body) = read_response(&mut conn).await;
+    assert!(head.starts_with("HTTP/1.1 400 "), "{head}");
+    check_error_body(&body, 400);
+}
+
+#[tokio::test]
 async fn connections_over_the_cap_get_503_with_retry_after() {
     let s = start(|c| c.max_connections = 2).await;
     let held = [s.connect().await, s.connect().await];
