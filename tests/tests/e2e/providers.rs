@@ -44,7 +44,10 @@ fn groq(up: &FakeUpstream) -> ProviderSettings {
 }
 
 fn ollama(up: &FakeUpstream) -> ProviderSettings {
-    ProviderSettings { local: true, ..ProviderSettings::new("ollama", ProviderKind::Openai, Some(up.openai_base_url())) }
+    ProviderSettings {
+        local: true,
+        ..ProviderSettings::new("ollama", ProviderKind::Openai, Some(up.openai_base_url()))
+    }
 }
 
 fn openrouter(up: &FakeUpstream) -> ProviderSettings {
@@ -83,11 +86,12 @@ async fn routes_across_three_providers_with_their_own_ids() {
     let list = models.json();
     let data = list["data"].as_array().expect("data");
     let ids: Vec<&str> = data.iter().filter_map(|m| m["id"].as_str()).collect();
-    for id in FREE_TEXT_MODELS
-        .iter()
-        .copied()
-        .chain(["groq/llama-3.1-8b-instant", "groq/openai/gpt-oss-20b", "ollama/qwen3:8b", "ollama/llama3.2:3b"])
-    {
+    for id in FREE_TEXT_MODELS.iter().copied().chain([
+        "groq/llama-3.1-8b-instant",
+        "groq/openai/gpt-oss-20b",
+        "ollama/qwen3:8b",
+        "ollama/llama3.2:3b",
+    ]) {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
     let entry = data.iter().find(|m| m["id"] == "groq/llama-3.1-8b-instant").expect("groq entry");
@@ -119,9 +123,8 @@ async fn routes_across_three_providers_with_their_own_ids() {
     assert_eq!(server.upstream.total_calls(), 0, "OpenRouter was not asked");
 
     // A stream from the local server: every chunk names the exposed id.
-    let stream = server
-        .chat(r#"{"model":"ollama/qwen3:8b","stream":true,"messages":[{"role":"user","content":"hi"}]}"#)
-        .await;
+    let stream =
+        server.chat(r#"{"model":"ollama/qwen3:8b","stream":true,"messages":[{"role":"user","content":"hi"}]}"#).await;
     assert_eq!(stream.status, 200, "{}", stream.text);
     let events = stream.events();
     assert!(!events.is_empty());
@@ -155,4 +158,118 @@ async fn routes_across_three_providers_with_their_own_ids() {
 /// The chat bodies `up` received.
 fn bodies(up: &FakeUpstream) -> Vec<Value> {
     up.requests().into_iter().map(|r| r.body).collect()
+}
+
+#[tokio::test]
+async fn a_provider_at_its_daily_limit_gets_no_calls_while_the_others_serve() {
+    let Upstreams { openrouter: or, groq: g, local: l } = upstreams().await;
+    let capped = ProviderSettings { per_day: Some(2), ..groq(&g) };
+    let providers = vec![openrouter(&or), capped, ollama(&l)];
+    let server = serve(or, providers).await;
+    for seed in 0..40 {
+        let reply = chat_seeded(&server, &body("openrouter/free"), seed).await;
+        assert_eq!(reply.status, 200, "the others keep serving: {}", reply.text);
+    }
+    assert_eq!(g.total_calls(), 2, "the capped provider got exactly its quota");
+    assert!(server.upstream.total_calls() > 0 && l.total_calls() > 0);
+    // Only when nothing is left: 429 with the earliest recovery.
+    let spent = server.chat(&body("groq/free")).await;
+    spent.check_error(429, "provider `groq`");
+    let retry: u64 = spent.header("retry-after").and_then(|v| v.parse().ok()).expect("Retry-After");
+    assert!((1..=86_400).contains(&retry), "{retry}");
+    assert_eq!(g.total_calls(), 2);
+    // The day's count is kept per provider and survives in the state.
+    let state = server.server.router.health_snapshot();
+    assert_eq!(state.providers.get("groq").map(|p| p.quota.day.count), Some(2));
+}
+
+#[tokio::test]
+async fn a_rate_limited_free_tier_cools_its_model_from_groq_headers() {
+    let Upstreams { openrouter: or, groq: g, local: l } = upstreams().await;
+    g.set_default_behaviour(Behaviour::OpenAiRateLimited { reset: "2m59.56s".into(), retry_after: None });
+    let providers = vec![openrouter(&or), groq(&g), ollama(&l)];
+    let server = serve(or, providers).await;
+    let listed =
+        r#"{"models":["groq/llama-3.1-8b-instant","ollama/qwen3:8b"],"messages":[{"role":"user","content":"hi"}]}"#;
+    let reply = server.chat(listed).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json()["model"], "ollama/qwen3:8b", "fell through to the local server");
+    assert_eq!(reply.header("x-router-attempts"), Some("2"));
+    // The model cools until the reset Groq stated; it is not called again meanwhile.
+    let again = server.chat(listed).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(g.total_calls(), 1);
+    let cooling = server.server.router.cooldowns();
+    let (_, c) = cooling.iter().find(|(id, _)| id.as_str() == "groq/llama-3.1-8b-instant").expect("cooling");
+    let until = c.until.expect("a timed cooldown");
+    let secs = until.saturating_since(server.server.router.now()).as_secs();
+    assert!((170..=180).contains(&secs), "cools for Groq's 2m59.56s, not a default: {secs}");
+}
+
+#[tokio::test]
+async fn a_dead_local_server_opens_its_breaker_and_costs_few_attempts() {
+    let Upstreams { openrouter: or, groq: g, local: l } = upstreams().await;
+    let providers = vec![openrouter(&or), groq(&g), ollama(&l)];
+    let server = serve(or, providers).await;
+    l.shutdown().await;
+    let mut retried = 0;
+    for seed in 0..30 {
+        let reply = chat_seeded(&server, &body("openrouter/free"), seed).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert!(!reply.json()["model"].as_str().unwrap_or_default().starts_with("ollama/"));
+        if reply.header("x-router-attempts") != Some("1") {
+            retried += 1;
+        }
+    }
+    assert!(retried <= 2, "the breaker opens after two connection failures; {retried} requests paid for it");
+    let state = server.server.router.health_snapshot();
+    assert!(state.providers.get("ollama").is_some_and(|p| p.unreachable_until.is_some()));
+    // `ollama/free` has nothing left: an answer at once, not a connection attempt.
+    let reply = server.chat(&body("ollama/free")).await;
+    assert_eq!(reply.status, 429, "{}", reply.text);
+    assert!(reply.header("retry-after").is_some());
+}
+
+#[tokio::test]
+async fn a_provider_whose_catalog_fails_leaves_the_others_serving() {
+    let Upstreams { openrouter: or, groq: g, local: l } = upstreams().await;
+    g.set_models_status(500);
+    let providers = vec![openrouter(&or), groq(&g), ollama(&l)];
+    let server = serve(or, providers).await;
+    let groq_catalog = &server.server.providers.catalogs[0];
+    assert!(groq_catalog.stats().last_error.is_some());
+    let ids: Vec<String> = server.get("/api/v1/models").await.json()["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|m| m["id"].as_str().map(str::to_owned))
+        .collect();
+    assert!(!ids.iter().any(|id| id.starts_with("groq/")));
+    assert!(ids.iter().any(|id| id.starts_with("ollama/")) && ids.iter().any(|id| id.ends_with(":free")));
+    for seed in 0..10 {
+        assert_eq!(chat_seeded(&server, &body("openrouter/free"), seed).await.status, 200);
+    }
+    assert_eq!(g.total_calls(), 0);
+    // A later good refresh brings the provider back; a failed one after it keeps it.
+    g.set_models_status(200);
+    groq_catalog.refresh().await.expect("refresh");
+    g.set_models_status(500);
+    assert!(groq_catalog.refresh().await.is_err());
+    assert_eq!(server.chat(&body("groq/llama-3.1-8b-instant")).await.status, 200);
+}
+
+#[tokio::test]
+async fn without_openrouter_nothing_goes_to_openrouter() {
+    let Upstreams { openrouter: or, groq: g, local: l } = upstreams().await;
+    let server = serve(or, vec![groq(&g), ollama(&l)]).await;
+    let fetches = server.upstream.models_fetches();
+    for seed in 0..10 {
+        let reply = chat_seeded(&server, &body("openrouter/free"), seed).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    let refused = server.chat(&body(FREE_TEXT_MODELS[0])).await;
+    assert!(refused.status == 400 || refused.status == 404, "{}", refused.text);
+    assert_eq!(server.upstream.total_calls(), 0, "OpenRouter is not a provider here");
+    assert_eq!(server.upstream.models_fetches(), fetches);
+    assert!(g.total_calls() + l.total_calls() == 10);
 }
