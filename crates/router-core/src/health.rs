@@ -158,6 +158,21 @@ impl HealthState {
         self.quota.report(policy, now)
     }
 
+    /// Gives back the account quota reserved at `at` (see [`QuotaState::release`]).
+    pub fn release(&mut self, at: Timestamp) {
+        self.quota.release(at);
+    }
+
+    /// An attempt that never left this machine: a probe it took is released, as if it
+    /// had not begun.
+    pub fn abandon_attempt(&mut self, id: &ModelId) {
+        if let Some(h) = self.models.get_mut(id)
+            && let Breaker::HalfOpen { probe_since } = &mut h.breaker
+        {
+            *probe_since = None;
+        }
+    }
+
     /// Marks the start of an attempt; a half-open model becomes "probing".
     pub fn begin_attempt(&mut self, id: &ModelId, now: Timestamp) {
         if let Some(h) = self.models.get_mut(id) {

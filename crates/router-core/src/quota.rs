@@ -56,6 +56,12 @@ impl Window {
         }
         self.count = self.count.saturating_add(1);
     }
+
+    fn remove(&mut self, index: u64) {
+        if self.index == index {
+            self.count = self.count.saturating_sub(1);
+        }
+    }
 }
 
 /// Upstream said the account may send nothing until `until`.
@@ -205,6 +211,17 @@ impl QuotaState {
         Ok(())
     }
 
+    /// Gives back a reservation made at `at` for a call that never left this machine.
+    pub fn release(&mut self, at: Timestamp) {
+        self.release_at(&UtcDays, at);
+    }
+
+    /// [`release`](Self::release) with the day counted by `reset`.
+    pub fn release_at(&mut self, reset: &dyn ResetClock, at: Timestamp) {
+        self.minute.remove(at.minute());
+        self.day.remove(reset.day(at).0);
+    }
+
     pub fn block_account(&mut self, until: Timestamp, reason: &str) {
         let later = self.account_block.as_ref().is_none_or(|b| b.until < until);
         if later {
@@ -296,6 +313,24 @@ mod tests {
         assert!(matches!(block.scope, QuotaScope::Upstream { .. }));
         assert_eq!(q.report(&policy, NOON).day_remaining, Some(0));
         assert!(q.reserve(&policy, NOON.next_utc_midnight()).is_ok(), "the next day is free again");
+    }
+
+    #[test]
+    fn a_released_reservation_is_given_back_in_its_own_windows() {
+        let policy = QuotaPolicy { per_minute: Some(1), per_day: Some(2) };
+        let mut q = QuotaState::default();
+        q.reserve(&policy, NOON).expect("room");
+        assert!(q.reserve(&policy, NOON).is_err(), "the minute is full");
+        q.release(NOON);
+        let r = q.report(&policy, NOON);
+        assert_eq!((r.minute_used, r.day_used), (0, 0));
+        q.reserve(&policy, NOON).expect("room again");
+        // A release from an earlier minute leaves this minute's count alone.
+        let later = Timestamp::from_secs(NOON.as_secs() + 60);
+        q.reserve(&policy, later).expect("a new minute");
+        q.release(NOON);
+        let r = q.report(&policy, later);
+        assert_eq!((r.minute_used, r.day_used), (1, 1));
     }
 }
 

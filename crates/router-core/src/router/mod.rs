@@ -454,6 +454,32 @@ impl Router {
                 Err(e) => Err(e),
             };
             match result {
+                // Nothing left this machine (no descriptor, no memory): no model is to
+                // blame and none would fare better. The reservation is given back, the
+                // model's health is left alone, and the client is told to come back.
+                Err(error) if error.kind == ErrorKind::LocalResource => {
+                    {
+                        let mut health = self.health();
+                        match &snap.entries()[index].info.provider {
+                            Some(p) => {
+                                let policy = self.provider_policy(&p.provider);
+                                health.provider_mut(&p.provider).quota.release_at(&*policy.reset, now);
+                            }
+                            // A shared store's count is not given back: it may be another process's.
+                            None if self.shared.is_none() => health.release(now),
+                            None => {}
+                        }
+                        health.abandon_attempt(&model);
+                    }
+                    self.dirty.store(true, Ordering::Release);
+                    report.attempts.push(Attempt {
+                        model: model.clone(),
+                        failure: Some(error.kind),
+                        elapsed: error.elapsed,
+                        raced: false,
+                    });
+                    return fail(RouteError::Upstream { model, error }, report);
+                }
                 Ok(response) => {
                     {
                         let mut health = self.health();
