@@ -367,3 +367,37 @@ async fn the_official_typescript_sdk_lists_models_through_the_router() {
     assert!(out["created"].is_i64(), "{out}");
     assert_eq!(out["moderated"], false);
 }
+
+#[tokio::test]
+async fn the_key_watch_reads_again_right_after_a_daily_cap() {
+    let s = start().await;
+    s.upstream.set_free_model_daily_requests(3, 50);
+    let watch = tokio::spawn(router_settings::key_watch::watch(
+        s.server.router.clone(),
+        s.server.transport.clone(),
+        false,
+        std::time::Duration::from_secs(3600),
+    ));
+    let upstream_used =
+        || async { s.get("/api/v1/router/status").await.json()["quota"]["upstream_day"]["used"].clone() };
+    // Read at start.
+    for _ in 0..300 {
+        if upstream_used().await == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(upstream_used().await, 3);
+    // A daily-cap 429: the watch reads the key again soon, not at the next hour.
+    s.upstream.set_free_model_daily_requests(50, 50);
+    s.upstream.set_default_behaviour(Behaviour::DailyCap { reset_ms: 0 });
+    s.chat(&ordered(A, B, false)).await.check_error(429, "");
+    for _ in 0..300 {
+        if upstream_used().await == 50 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(upstream_used().await, 50, "read again after the daily cap");
+    watch.abort();
+}
