@@ -20,8 +20,9 @@ use tokio::sync::{Notify, mpsc};
 /// Where Redis is and how to use it.
 #[derive(Clone, Debug)]
 pub struct RedisConfig {
-    /// `redis://[user:password@]host:port[/db]` (or `rediss://`); a secret, as it may hold
-    /// a password.
+    /// `redis://[user:password@]host:port[/db]` (or `redis+unix:///path`); a secret, as it
+    /// may hold a password. TLS (`rediss://`) is not built in: reach a remote Redis through
+    /// a private network or a TLS tunnel.
     pub url: Secret,
     /// The prefix of every key and channel.
     pub key_prefix: String,
