@@ -78,6 +78,8 @@ impl Decision {
             stream: self.context.stream,
             candidates: self.report.candidates,
             pick: first.or(self.report.model.as_ref()),
+            pick_kind: self.report.pick.as_str(),
+            waited_ms: millis(self.report.waited),
             model: self.report.model.as_ref(),
             attempts: self
                 .report
@@ -118,6 +120,10 @@ pub struct DecisionView<'a> {
     pub candidates: usize,
     /// The model of the first attempt.
     pub pick: Option<&'a ModelId>,
+    /// How it was chosen: `uniform`, `weighted`, `sticky` or `named`.
+    pub pick_kind: &'static str,
+    /// Time spent waiting for a cooling model to recover instead of answering 429.
+    pub waited_ms: f64,
     /// The model that answered.
     pub model: Option<&'a ModelId>,
     pub attempts: Vec<AttemptView<'a>>,
@@ -290,6 +296,8 @@ mod tests {
         let d = decision("m:free");
         let v = serde_json::to_value(d.view()).expect("json");
         assert_eq!(v["pick"], "x:free");
+        assert_eq!(v["pick_kind"], "uniform");
+        assert_eq!(v["waited_ms"], 0.0);
         assert_eq!(v["model"], "m:free");
         assert_eq!(v["requested"][0], "openrouter/free");
         assert_eq!(v["attempts"][0]["outcome"], "rate_limited_model");

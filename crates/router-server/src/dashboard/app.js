@@ -328,10 +328,11 @@ function showDetail(d) {
     el('dt', {}, 'estimated prompt'), el('dd', {}, `${d.estimated_prompt_tokens} tokens`),
     el('dt', {}, 'candidates'), el('dd', {}, String(d.candidates)),
     el('dt', {}, 'seed'), el('dd', { class: 'id' }, String(d.seed)),
-    el('dt', {}, 'pick'), el('dd', { class: 'id' }, d.pick || '–'),
+    el('dt', {}, 'pick'), el('dd', {}, el('span', { class: 'id' }, d.pick || '–'), d.pick ? ` (${d.pick_kind})` : ''),
     el('dt', {}, 'answered by'), el('dd', { class: 'id' }, d.model || '–'),
     el('dt', {}, 'outcome'), el('dd', {}, `${d.status} ${d.outcome}`),
-    el('dt', {}, 'time'), el('dd', {}, `${d.total_ms.toFixed(2)} ms total, ${d.upstream_ms.toFixed(2)} ms upstream, ${d.overhead_us} µs router overhead`),
+    el('dt', {}, 'time'), el('dd', {}, `${d.total_ms.toFixed(2)} ms total, ${d.upstream_ms.toFixed(2)} ms upstream, ${d.overhead_us} µs router overhead` +
+      (d.waited_ms ? `, ${d.waited_ms.toFixed(0)} ms waiting for a cooling model` : '')),
     el('dt', {}, 'stream'), el('dd', {}, d.stream ? 'yes' : 'no'));
   if (d.error) dl.append(el('dt', {}, 'error'), el('dd', { class: 'error' }, d.error));
   const attempts = el('table', {},

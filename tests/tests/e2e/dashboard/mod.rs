@@ -122,6 +122,7 @@ async fn events_replay_recent_decisions_then_stream_new_ones() {
     assert_eq!(d["candidates"], 2, "two free models have tools");
     assert!(ids(&d["requirements"]).contains("tools"), "{d}");
     assert_eq!(d["attempts"][0]["model"], model.as_str());
+    assert_eq!(d["pick_kind"], "uniform", "{d}");
     assert!(d["overhead_us"].as_u64().is_some() && d["total_ms"].as_f64().is_some(), "{d}");
     assert!(!live.contains(UPSTREAM_KEY));
 }
