@@ -61,6 +61,7 @@ impl LimitSource {
         })
     }
 
+    /// OpenRouter's spelling.
     pub fn as_str(self) -> &'static str {
         match self {
             LimitSource::FreeTierDaily => "openrouter_free_tier_daily",

@@ -90,6 +90,7 @@ pub struct QuotaState {
 /// attempts count; the count lags about a minute behind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpstreamDay {
+    /// Requests counted today, failed attempts included.
     pub used: u32,
     pub limit: u32,
     pub remaining: u32,
@@ -110,6 +111,7 @@ impl DaySource {
     pub fn as_str(self) -> &'static str {
         match self {
             DaySource::Local => "local",
+    /// `local` or `upstream`, as `/metrics` and the status show it.
             DaySource::Upstream => "upstream",
         }
     }
