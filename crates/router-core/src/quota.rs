@@ -92,8 +92,11 @@ pub struct QuotaState {
 pub struct UpstreamDay {
     /// Requests counted today, failed attempts included.
     pub used: u32,
+    /// The account's daily limit (it depends on credits bought).
     pub limit: u32,
+    /// Requests left today.
     pub remaining: u32,
+    /// When the reading was taken.
     pub at: Timestamp,
 }
 
