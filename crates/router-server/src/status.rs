@@ -18,8 +18,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::time::Duration;
 
-/// The upstream every model is reached through; its account holds the quotas.
-pub const PROVIDER: &str = "openrouter";
+/// The upstream whose account holds the quotas shown (declared providers keep their own).
+pub const PROVIDER: &str = router_core::OPENROUTER_PROVIDER;
 
 /// Everything the dashboard shows besides the live decisions.
 #[derive(Clone, Debug, Serialize)]
@@ -129,6 +129,8 @@ pub struct PoolEntry {
     pub name: String,
     /// The id's prefix (`meta-llama` of `meta-llama/llama-3.3-70b-instruct:free`).
     pub provider: String,
+    /// The upstream it is reached through: `openrouter` or a declared provider's name.
+    pub upstream: String,
     pub context_length: Option<u64>,
     pub max_completion_tokens: Option<u64>,
     pub vision: bool,
@@ -208,6 +210,7 @@ impl StatusReport {
                 id: info.id.clone(),
                 name: info.name.clone(),
                 provider: info.id.as_str().split_once('/').map_or("", |(p, _)| p).to_owned(),
+                upstream: info.provider_name().to_owned(),
                 context_length: info.context_length,
                 max_completion_tokens: info.max_completion_tokens,
                 vision: caps.contains(Capability::ImageInput),

@@ -181,7 +181,8 @@ function renderPool() {
           .map(([label, on]) => el('span', { class: on ? 'cap on' : 'cap', title: on ? `supports ${label}` : `no ${label}` }, label)));
       const r = m.recent;
       rows.push(el('tr', { 'data-model': m.id, 'data-state': m.state },
-        el('td', {}, el('div', { class: 'id' }, m.id), el('div', { class: 'name' }, m.name)),
+        el('td', {}, el('div', { class: 'id' }, m.id),
+          el('div', { class: 'name' }, m.name, m.upstream && m.upstream !== 'openrouter' ? ` · via ${m.upstream}` : '')),
         el('td', { class: 'num', title: m.max_completion_tokens ? `max output ${m.max_completion_tokens}` : '' }, tokens(m.context_length)),
         el('td', { title: m.capabilities.join(', ') }, caps),
         stateCell(m),

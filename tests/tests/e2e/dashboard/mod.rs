@@ -63,6 +63,7 @@ async fn status_reports_the_pool_quotas_catalog_and_trends() {
     let gemma = pool.iter().find(|m| m["id"] == "google/gemma-3-27b-it:free").expect("gemma");
     assert_eq!((gemma["vision"].as_bool(), gemma["tools"].as_bool()), (Some(true), Some(true)));
     assert_eq!(gemma["provider"], "google");
+    assert_eq!(gemma["upstream"], "openrouter");
     assert_eq!(v["pool_states"]["cooling"], 1);
     assert_eq!(v["pool_states"]["ready"], 5);
 
