@@ -30,6 +30,9 @@ pub struct HealthPolicy {
     pub breaker_open: Duration,
 }
 
+/// How long a model's breaker stays open before one probe may go, by default.
+pub const DEFAULT_BREAKER_OPEN: Duration = Duration::from_secs(60);
+
 impl Default for HealthPolicy {
     fn default() -> Self {
         HealthPolicy {
@@ -37,7 +40,7 @@ impl Default for HealthPolicy {
             backoff_max: Duration::from_secs(600),
             breaker_threshold: 3,
             breaker_window: Duration::from_secs(60),
-            breaker_open: Duration::from_secs(60),
+            breaker_open: DEFAULT_BREAKER_OPEN,
         }
     }
 }

@@ -30,9 +30,15 @@ impl Instance {
     /// Starts the binary with `per_day`, no per-minute limit and Redis at `redis`, and
     /// waits until it serves the upstream's live catalog and is connected to Redis.
     async fn start(upstream: &FakeUpstream, redis: &str, per_day: u32) -> Instance {
+        Instance::start_with(upstream, redis, per_day, &[]).await
+    }
+
+    /// [`Instance::start`] with more settings in the environment.
+    async fn start_with(upstream: &FakeUpstream, redis: &str, per_day: u32, env: &[(&str, &str)]) -> Instance {
         let home = tempfile::tempdir().expect("temp dir");
-        let mut child = Command::new(BIN)
-            .env_clear()
+        let mut command = Command::new(BIN);
+        command.env_clear().envs(env.iter().copied());
+        let mut child = command
             .env("HOME", home.path())
             .env("OPENROUTER_API_KEY", "sk-or-v1-redis0test")
             .env("OPENROUTER_BASE_URL", upstream.base_url())
@@ -246,4 +252,41 @@ async fn redis_dying_mid_run_degrades_to_local_state_and_its_return_resumes_the_
         assert_eq!(log.matches("shared state (Redis) unreachable").count(), 1, "said once:\n{log}");
         target.assert_no_panic();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_breaker_opened_on_one_instance_lets_one_probe_through_in_total() {
+    let redis = RedisServer::start();
+    let up = upstream().await;
+    let boom = r#"{"error":{"code":500,"message":"internal error"}}"#.to_owned();
+    up.set_behaviour(ONE, Behaviour::Status { status: 500, body: boom });
+    // A short open period, and no waiting for a cooling model (answer 429 at once).
+    let env = [("ROUTER_BREAKER_OPEN_SECS", "3"), ("ROUTER_MAX_COOLING_WAIT_MS", "0")];
+    let a = Arc::new(Instance::start_with(&up, &redis.url(), 0, &env).await);
+    let b = Arc::new(Instance::start_with(&up, &redis.url(), 0, &env).await);
+
+    // Three server errors open A's breaker; B hears of it and leaves the model alone.
+    for _ in 0..3 {
+        assert_ne!(a.chat(ONE).await.0, 200);
+    }
+    let opened = Instant::now();
+    assert_eq!(up.calls(ONE), 3);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(b.chat(ONE).await.0, 429, "B knows the breaker is open");
+    assert_eq!(up.calls(ONE), 3);
+
+    // The open period ends on both: twenty concurrent requests, half on each, and one
+    // probe between them (which fails and opens the breaker again).
+    tokio::time::sleep(Duration::from_millis(3100).saturating_sub(opened.elapsed())).await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let target = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move { target.chat(ONE).await.0 }));
+    }
+    for t in tasks {
+        assert_ne!(t.await.expect("request task"), 200);
+    }
+    assert_eq!(up.calls(ONE), 4, "one probe in total");
+    a.assert_no_panic();
+    b.assert_no_panic();
 }

@@ -74,7 +74,7 @@ pub fn router_config(settings: &Settings) -> RouterConfig {
     RouterConfig {
         max_attempts: settings.max_attempts,
         deadline: settings.deadline_secs.get(),
-        health: HealthPolicy::default(),
+        health: HealthPolicy { breaker_open: settings.breaker_open_secs.get(), ..HealthPolicy::default() },
         quota: QuotaPolicy { per_minute: settings.per_minute.get(), per_day: settings.per_day.get() },
         providers: crate::pool::policies(settings),
         ..RouterConfig::default()

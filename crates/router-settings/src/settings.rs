@@ -219,6 +219,8 @@ settings! {
     http_referer: Option<String> = None, env "ROUTER_HTTP_REFERER", value "URL";
     /// `X-Title` sent to OpenRouter (its app attribution)
     x_title: Option<String> = None, env "ROUTER_X_TITLE", value "TITLE";
+    /// seconds a model's circuit breaker stays open after repeated failures (5xx, timeouts) before one probe may go
+    breaker_open_secs: Seconds = Seconds::of(router_core::health::DEFAULT_BREAKER_OPEN), env "ROUTER_BREAKER_OPEN_SECS", value "SECS";
     /// Redis or Valkey shared by several router instances (quotas, cooldowns, breakers), `redis://[user:password@]host:port[/db]`; none: this instance's state only
     redis_url: Option<Secret> = None, env "ROUTER_REDIS_URL", value "URL", secret;
     /// prefix of every Redis key and channel, so that several deployments can share one Redis

@@ -470,8 +470,9 @@ async fn send(
                 pipe.cmd("SET").arg(key).arg(value).arg("PX").arg(ttl).ignore();
             }
             if let SharedEvent::CircuitOpen { model, .. } = event {
-                // A failed probe: the claim ends with its verdict.
-                pipe.cmd("DEL").arg(inner.keys.probe(model)).ignore();
+                // A failed probe: its claim lasts until the breaker half-opens again, so
+                // that no instance that has not heard of the re-opening yet probes now.
+                pipe.cmd("PEXPIRE").arg(inner.keys.probe(model)).arg(ttl).ignore();
             }
         }
     }
