@@ -258,10 +258,9 @@ async fn chat(env: &Env, a: ChatArgs) -> Result<ExitCode> {
     }
     let transport = compose::http_transport(env, key)?;
     let router = compose::router(env, snap, transport.clone())?;
-    // The same daily limit as the server: a key off the free tier may send 1,000.
-    if !env.settings.per_day_explicit() {
-        router_settings::compose::adopt_key_tier(&router, &transport).await;
-    }
+    // The same daily count and limit as the server: upstream's count, and 1,000 a day
+    // for a key off the free tier unless the limit is configured.
+    router_settings::compose::adopt_key_tier(&router, &transport, &env.settings).await;
     let seed = seed_or_random(a.seed)?;
     let routed = router.route(&req, seed).await;
     let result = match routed {

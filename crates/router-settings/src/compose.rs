@@ -76,6 +76,15 @@ pub fn router_config(settings: &Settings) -> RouterConfig {
         deadline: settings.deadline_secs.get(),
         health: HealthPolicy { breaker_open: settings.breaker_open_secs.get(), ..HealthPolicy::default() },
         quota: QuotaPolicy { per_minute: settings.per_minute.get(), per_day: settings.per_day.get() },
+        max_upstream_calls: settings.max_upstream_calls,
+        empty_answers_fail: settings.empty_answers_fail,
+        cheap_failure_bound: settings.cheap_failure_bound_ms.get(),
+        max_cooling_wait: settings.max_cooling_wait_ms.get(),
+        wait_stagger: settings.wait_stagger_ms.get(),
+        sticky_sessions: settings.sticky_sessions,
+        weighted: settings.weighted,
+        weight_by_success: settings.weight_by_success,
+        model_weights: settings.model_weights.0.iter().map(|(id, w)| (router_core::ModelId::new(id), *w)).collect(),
         providers: crate::pool::policies(settings),
         ..RouterConfig::default()
     }
@@ -219,9 +228,17 @@ impl Composed {
             tasks.push(self.catalog.spawn_refresh_loop());
         }
         tasks.extend(self.providers.spawn_refresh_loops());
-        if self.providers.openrouter && settings.openrouter_api_key.is_some() && !settings.per_day_explicit() {
-            let (router, transport) = (self.router.clone(), self.transport.clone());
-            tasks.push(tokio::spawn(async move { adopt_key_tier(&router, &transport).await }));
+        // Upstream's daily count (and, when the daily limit was not configured, the key's
+        // tier) is read at start, every few minutes and right after a daily-cap 429.
+        if self.providers.openrouter && settings.openrouter_api_key.is_some() {
+            let adopt_limit = !settings.per_day_explicit();
+            let watch = crate::key_watch::watch(
+                self.router.clone(),
+                self.transport.clone(),
+                adopt_limit,
+                crate::key_watch::DEFAULT_KEY_REFRESH,
+            );
+            tasks.push(tokio::spawn(watch));
         }
         Background { tasks }
     }
@@ -251,21 +268,11 @@ fn spawn_persist(router: Arc<Router>) -> JoinHandle<()> {
     })
 }
 
-/// A key that is not on the free tier may send 1,000 free requests a day instead of 50:
-/// asks upstream and raises the daily limit when it is so. Both binaries call this when
-/// the daily limit was not configured.
-pub async fn adopt_key_tier(router: &Router, transport: &HttpTransport) {
-    match transport.key_info().await {
-        Ok(info) => {
-            let per_day = info.daily_free_requests();
-            let policy = router.quota_policy();
-            if policy.per_day.is_some() && policy.per_day != Some(per_day) {
-                router.set_quota_limits(policy.per_minute, Some(per_day));
-            }
-            tracing::info!(free_tier = info.is_free_tier, per_day, "upstream key checked");
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the upstream key's tier; keeping the configured daily limit");
-        }
+/// One reading of the OpenRouter key, for a short-lived process (the CLI): upstream's
+/// daily count reconciled with the local one and, when `per_day` was not configured, the
+/// daily limit of the key's tier (1,000 instead of 50 for a key off the free tier).
+pub async fn adopt_key_tier(router: &Router, transport: &HttpTransport, settings: &Settings) {
+    if let Err(e) = crate::key_watch::sync_once(router, transport, !settings.per_day_explicit()).await {
+        tracing::warn!(error = %e, "cannot read the upstream key; keeping the configured daily limit");
     }
 }

@@ -199,6 +199,8 @@ settings! {
     shutdown_grace_secs: Seconds = Seconds::of(DEFAULT_SHUTDOWN_GRACE), env "ROUTER_SHUTDOWN_GRACE_SECS", value "SECS";
     /// log line format, `text` or `json`
     log_format: LogFormat = LogFormat::Text, env "ROUTER_LOG_FORMAT", value "FORMAT";
+    /// an answer with no content and no tool calls (a silent refusal, reasoning only) is a failed attempt and falls back
+    empty_answers_fail: bool = router_core::router::DEFAULT_EMPTY_ANSWERS_FAIL, env "ROUTER_EMPTY_ANSWERS_FAIL", value "BOOL";
     /// most upstream calls for one request, cheap failures included
     max_upstream_calls: u32 = router_core::router::DEFAULT_MAX_UPSTREAM_CALLS, env "ROUTER_MAX_UPSTREAM_CALLS", value "N";
     /// milliseconds under which a rate limit, "unavailable" or 5xx is cheap: it does not use up `max_attempts`
