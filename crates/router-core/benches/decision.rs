@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the routing decision (analyse + filter + select) over a
 //! generated 400-model catalog, of request analysis on a large conversation, of the
-//! explanation, and of a whole `Router::route` over a transport that answers at once.
+//! explanation, and of a whole `Router::route` over a transport that answers at once; the
+//! same decision over a 1,000-model union of four providers (issue 13).
 //!
 //! `cargo bench -p router-core --bench decision -- --warm-up-time 1 --measurement-time 3`
 
@@ -9,10 +10,11 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use router_core::filter::{candidates, filter};
+use router_core::quota::ProviderPolicy;
 use router_core::select::pick_with_seed;
 use router_core::{
-    Body, CatalogSnapshot, CatalogSource, ChatRequest, ChatTransport, Clock, FixedCatalog, ModelId, ModelInfo, Ports,
-    QuotaPolicy, Router, RouterConfig, Timestamp, TransportError, UpstreamResponse,
+    Billing, Body, CatalogSnapshot, CatalogSource, ChatRequest, ChatTransport, Clock, FixedCatalog, ModelId, ModelInfo,
+    Ports, Provenance, QuotaPolicy, Router, RouterConfig, Timestamp, TransportError, UpstreamResponse,
 };
 use serde_json::{Value, json};
 use std::hint::black_box;
@@ -98,6 +100,33 @@ fn catalog(n: usize) -> CatalogSnapshot {
             m
         })
         .collect();
+    CatalogSnapshot::new(models, CatalogSource::Memory, NOW)
+}
+
+/// The providers of the union benchmark: three declared ones beside OpenRouter.
+const PROVIDERS: [(&str, Billing); 3] =
+    [("groq", Billing::FreeTier), ("cerebras", Billing::FreeTier), ("ollama", Billing::Local)];
+
+/// A 1,000-model union: the 400-model OpenRouter catalog and 200 models from each of
+/// three declared providers (their capabilities drawn like OpenRouter's).
+fn union(n: usize) -> CatalogSnapshot {
+    let base = catalog(400);
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut models: Vec<ModelInfo> = base.models().cloned().collect();
+    let per_provider = (n - models.len()) / PROVIDERS.len();
+    for (name, billing) in PROVIDERS {
+        for i in 0..per_provider {
+            let upstream = format!("model-{i}-{}b", rng.random_range(1..200));
+            let mut m = ModelInfo::new(&format!("{name}/{upstream}"));
+            m.context_length = Some([8_192, 32_768, 131_072][rng.random_range(0..3)]);
+            m.input_modalities = vec!["text".into()];
+            m.output_modalities = vec!["text".into()];
+            let k = rng.random_range(4..PARAMS.len());
+            m.supported_parameters = PARAMS[..k].iter().map(|p| (*p).to_owned()).collect();
+            m.provider = Some(Provenance { provider: name.into(), upstream_id: upstream.as_str().into(), billing });
+            models.push(m);
+        }
+    }
     CatalogSnapshot::new(models, CatalogSource::Memory, NOW)
 }
 
@@ -246,5 +275,52 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(decision, benches);
+/// The routing decision over a 1,000-model union of four providers, and a whole route
+/// with per-provider quotas (the declared providers' reservation on the path).
+fn union_benches(c: &mut Criterion) {
+    let snap = Arc::new(union(1_000));
+    let body = typical_request();
+    let parsed = ChatRequest::from_slice(&body).expect("valid");
+    let n_candidates = candidates(&snap, parsed.requirements(), NOW).len();
+    eprintln!("union: {} models, {n_candidates} candidates for the typical request", snap.len());
+    let mut g = c.benchmark_group("union");
+    g.bench_function("analyse+filter+select/1000-model union", |b| {
+        let mut seed = 0u64;
+        b.iter(|| {
+            seed = seed.wrapping_add(1);
+            let req = ChatRequest::from_slice(black_box(&body)).expect("valid");
+            let c = candidates(&snap, req.requirements(), NOW);
+            black_box(pick_with_seed(&c, seed).copied())
+        });
+    });
+    let ports = Ports {
+        catalog: Arc::new(FixedCatalog(snap.clone())),
+        transport: Arc::new(Instant),
+        clock: Arc::new(Now),
+        store: None,
+    };
+    // The instant transport's answer is empty; judging it is not what is measured here.
+    let mut config =
+        RouterConfig { quota: QuotaPolicy::UNLIMITED, empty_answers_fail: false, ..RouterConfig::default() };
+    for (name, _) in PROVIDERS {
+        // Limits far above what the benchmark sends, so that every route is served.
+        let quota = QuotaPolicy { per_minute: Some(u32::MAX), per_day: Some(u32::MAX) };
+        config.providers.insert(name.to_owned(), ProviderPolicy { quota, ..ProviderPolicy::default() });
+    }
+    let r = Router::new(ports, config).expect("no store");
+    g.bench_function("route/1000-model union, per-provider quotas", |b| {
+        let mut seed = 0u64;
+        b.iter_batched(
+            || {
+                seed = seed.wrapping_add(1);
+                seed
+            },
+            |seed| futures_executor::block_on(r.route(&parsed, seed)).expect("routed"),
+            BatchSize::SmallInput,
+        );
+    });
+    g.finish();
+}
+
+criterion_group!(decision, benches, union_benches);
 criterion_main!(decision);

@@ -62,15 +62,29 @@ impl Entry {
 #[derive(Clone, Debug)]
 pub struct CatalogSnapshot {
     entries: Vec<Entry>,
-    /// Indices of the entries that pass the time-independent part of the free rule, in
-    /// id order: the only ones that can ever be candidates (about 5% of a real catalog).
-    maybe_free: Vec<usize>,
     source: CatalogSource,
     fetched_at: Timestamp,
     /// Entries the adapter could not read and skipped.
     skipped: usize,
     /// The declared providers (not OpenRouter) that serve at least one model, by name.
     providers: Vec<Arc<str>>,
+    /// What the hot path reads of each entry that passes the time-independent part of the
+    /// free rule (the only ones that can ever be candidates, about 5% of OpenRouter's
+    /// catalog, all of a declared provider's), in id order, packed so that a union of
+    /// many free models filters from cache.
+    hot: Vec<Hot>,
+}
+
+/// The fields [`candidates`](crate::filter::candidates) reads, one small record per
+/// possibly-free entry; an unknown limit is `u64::MAX` (never binding).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hot {
+    pub(crate) index: usize,
+    pub(crate) caps: CapSet,
+    pub(crate) context_length: u64,
+    pub(crate) max_completion_tokens: u64,
+    /// Milliseconds from which the model is no longer free.
+    pub(crate) expires_at: u64,
 }
 
 impl CatalogSnapshot {
@@ -83,12 +97,26 @@ impl CatalogSnapshot {
             .into_iter()
             .map(|info| Entry { caps: info.capabilities(), free: FreeFacts::of(&info), info })
             .collect();
-        let maybe_free = entries.iter().enumerate().filter(|(_, e)| e.free.static_free).map(|(i, _)| i).collect();
+        let maybe_free: Vec<usize> =
+            entries.iter().enumerate().filter(|(_, e)| e.free.static_free).map(|(i, _)| i).collect();
         let mut providers: Vec<Arc<str>> =
             entries.iter().filter_map(|e| e.info.provider.as_ref().map(|p| p.provider.clone())).collect();
         providers.sort_unstable();
         providers.dedup();
-        CatalogSnapshot { entries, maybe_free, source, fetched_at, skipped: 0, providers }
+        let hot = maybe_free
+            .iter()
+            .map(|&index: &usize| {
+                let e: &Entry = &entries[index];
+                Hot {
+                    index,
+                    caps: e.caps,
+                    context_length: e.info.context_length.unwrap_or(u64::MAX),
+                    max_completion_tokens: e.info.max_completion_tokens.unwrap_or(u64::MAX),
+                    expires_at: e.free.expires_at.map_or(u64::MAX, Timestamp::as_millis),
+                }
+            })
+            .collect();
+        CatalogSnapshot { entries, source, fetched_at, skipped: 0, providers, hot }
     }
 
     #[must_use]
@@ -117,9 +145,9 @@ impl CatalogSnapshot {
         self.entries.is_empty()
     }
 
-    /// Indices of the entries that can be free at some instant, in id order.
-    pub(crate) fn maybe_free(&self) -> &[usize] {
-        &self.maybe_free
+    /// The possibly-free entries' filtering fields, in id order.
+    pub(crate) fn hot(&self) -> &[Hot] {
+        &self.hot
     }
 
     pub fn index_of(&self, id: &str) -> Option<usize> {

@@ -76,9 +76,25 @@ pub fn check_entry(snapshot: &CatalogSnapshot, index: usize, req: &Requirements,
 /// entries that pass the time-independent part of the free rule are looked at, so the
 /// cost follows the number of free models rather than the size of the catalog.
 pub fn candidates(snapshot: &CatalogSnapshot, req: &Requirements, now: Timestamp) -> Vec<usize> {
-    let maybe_free = snapshot.maybe_free();
-    let mut out = Vec::with_capacity(maybe_free.len());
-    out.extend(maybe_free.iter().copied().filter(|&i| check_entry(snapshot, i, req, now).is_none()));
+    // `check_entry`'s rules on the packed records (the property tests hold the two equal).
+    let hot = snapshot.hot();
+    let (caps, needed, asked, now) =
+        (req.caps, req.context_needed(), req.max_output_tokens.unwrap_or(0), now.as_millis());
+    // Branch-free: every record is written, and kept when it passes (random verdicts
+    // would otherwise cost a mispredicted branch each).
+    let mut out = vec![0usize; hot.len()];
+    let mut kept = 0;
+    for h in hot {
+        let ok = caps.missing_from(h.caps).is_empty()
+            & (h.context_length >= needed)
+            & (h.max_completion_tokens >= asked)
+            & (now < h.expires_at);
+        if let Some(slot) = out.get_mut(kept) {
+            *slot = h.index;
+        }
+        kept += usize::from(ok);
+    }
+    out.truncate(kept);
     out
 }
 
