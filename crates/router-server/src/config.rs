@@ -126,7 +126,7 @@ mod tests {
     fn every_setting_is_a_flag() {
         check(&["--max-attempts", "7"], Some("max_attempts = 5"), &["max_attempts = 7 (flag)"]);
         check(&["--client-header-timeout-secs", "3"], None, &["client_header_timeout_secs = 3 (flag)"]);
-        check(&["--per-day", "x"], None, &["error: invalid `per_day` (flag)"]);
+        check(&["--per-day", "x"], None, &["error: invalid `per_day` (flag --per-day)"]);
         for s in SETTINGS {
             let long = format!("--{}", s.flag());
             assert!(command().get_arguments().any(|a| a.get_long() == Some(&long[2..])), "{long}");

@@ -20,10 +20,22 @@ pub enum SettingsError {
     /// toml's message names the key and shows the line.
     #[error("config file {path}: {message}")]
     File { path: PathBuf, message: String },
-    #[error("invalid `{key}` ({from}): {message}")]
+    #[error("invalid `{key}` ({}): {message}", origin(key, *from))]
     Invalid { key: &'static str, from: Source, message: String },
     #[error("invalid `[[providers]]` entry{}: {message}", name.as_ref().map(|n| format!(" `{n}`")).unwrap_or_default())]
     Provider { name: Option<String>, message: String },
+}
+
+/// Where a bad value came from, in the words the user typed it: the flag, the
+/// environment variable, or the file.
+fn origin(key: &str, from: Source) -> String {
+    let setting = crate::SETTINGS.iter().find(|s| s.key == key);
+    match (from, setting) {
+        (Source::Flag, Some(s)) => format!("flag --{}", s.flag()),
+        (Source::Env, Some(s)) => format!("environment variable {}; flag --{}", s.env, s.flag()),
+        (Source::File, _) => "config file".to_owned(),
+        (source, _) => source.to_string(),
+    }
 }
 
 impl Settings {
@@ -275,9 +287,9 @@ mod tests {
     fn errors_name_the_key() {
         check(Some("max_atempts = 5"), &[], &["error: config file", "max_atempts"]);
         check(Some("max_attempts = \"five\""), &[], &["max_attempts"]);
-        check(Some("max_attempts = 0"), &[], &["error: invalid `max_attempts` (file): must be at least 1"]);
+        check(Some("max_attempts = 0"), &[], &["error: invalid `max_attempts` (config file): must be at least 1"]);
         check(Some("deadline_secs = 0"), &[], &["deadline_secs", "at least 1 second"]);
-        check(None, &["per_day=many"], &["error: invalid `per_day` (flag): `many` is not a whole number"]);
+        check(None, &["per_day=many"], &["error: invalid `per_day` (flag --per-day): `many` is not a whole number"]);
         check(Some("openrouter_base_url = \"ftp://x\""), &[], &["openrouter_base_url"]);
     }
 
