@@ -66,6 +66,29 @@ impl SharedEvent {
 /// [`Router`](crate::Router) is one).
 pub trait EventSink: Send + Sync {
     fn apply_remote(&self, event: &SharedEvent);
+
+    /// What this instance knows now that others must too (see [`active_events`]): sent
+    /// again when the shared store (re)connects, in case it lost what it held.
+    fn current_events(&self) -> Vec<SharedEvent>;
+}
+
+/// The cooldowns, open breakers and account block in force at `now`, as events.
+pub fn active_events(state: &HealthState, now: Timestamp) -> Vec<SharedEvent> {
+    let mut out = Vec::new();
+    for (model, h) in &state.models {
+        if let Some(until) = h.rate_limited_until.filter(|&u| u > now) {
+            out.push(SharedEvent::RateLimited { model: model.clone(), until });
+        }
+        if let Breaker::Open { until } = h.breaker
+            && until > now
+        {
+            out.push(SharedEvent::CircuitOpen { model: model.clone(), until });
+        }
+    }
+    if let Some(b) = state.quota.account_block.as_ref().filter(|b| b.until > now) {
+        out.push(SharedEvent::AccountBlocked { until: b.until, reason: b.reason.clone() });
+    }
+    out
 }
 
 /// Merges an event another instance published into this instance's state. Merging is
@@ -418,6 +441,24 @@ mod tests {
         assert_eq!(b.current(at(2)), (2, 2));
         assert_eq!(b.current(at(0).next_minute()), (0, 2));
         assert_eq!(b.current(at(0).next_utc_midnight()), (0, 0));
+    }
+
+    #[test]
+    fn what_is_in_force_is_told_again() {
+        let m = ModelId::new("m:free");
+        let mut s = HealthState::default();
+        apply_event(&mut s, &SharedEvent::RateLimited { model: m.clone(), until: at(30) }, at(0));
+        apply_event(&mut s, &SharedEvent::CircuitOpen { model: m.clone(), until: at(60) }, at(0));
+        s.quota.block_account(at(90), "cap");
+        assert_eq!(active_events(&s, at(0)).len(), 3);
+        assert_eq!(
+            active_events(&s, at(45)),
+            vec![
+                SharedEvent::CircuitOpen { model: m.clone(), until: at(60) },
+                SharedEvent::AccountBlocked { until: at(90), reason: "cap".into() },
+            ]
+        );
+        assert!(active_events(&s, at(90)).is_empty());
     }
 
     #[test]

@@ -115,6 +115,25 @@ impl Instance {
         (resp.status().as_u16(), by)
     }
 
+    /// Polls `/metrics` (bounded) until the value of `name` satisfies `ok`.
+    async fn wait_metric(&self, name: &str, ok: impl Fn(u64) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            if let Ok(resp) = client().get(format!("http://{}/metrics", self.addr)).send().await
+                && let Ok(text) = resp.text().await
+            {
+                let value = text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<u64>().ok()));
+                if value.is_some_and(&ok) {
+                    return;
+                }
+                last = text;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{name} never matched in:\n{last}");
+    }
+
     fn log(&self) -> String {
         self.log.lock().expect("log").clone()
     }
@@ -247,6 +266,17 @@ async fn redis_dying_mid_run_degrades_to_local_state_and_its_return_resumes_the_
     let counted: usize = redis.get(&day_key()).expect("day counter").parse().expect("a number");
     let total = up.total_calls();
     assert!(counted >= before + 10 && counted <= total, "counted {counted}, before {before}, total {total}");
+    // What the instances knew came back too: an instance started now learns the cooldown.
+    let key = format!("fmr:cool:{TWO}:rate_limited");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while redis.get(&key).is_none() {
+        assert!(Instant::now() < deadline, "the cooldown was not told to the restarted Redis");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let c = Instance::start(&up, &redis.url(), 1000).await;
+    c.wait_metric("router_shared_state_events_received_total", |v| v > 0).await;
+    assert_eq!(c.chat(TWO).await.0, 429, "the later instance knows the cooldown");
+    assert_eq!(up.calls(TWO), 1);
     for target in [&a, &b] {
         let log = target.log();
         assert_eq!(log.matches("shared state (Redis) unreachable").count(), 1, "said once:\n{log}");

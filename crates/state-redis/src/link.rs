@@ -169,11 +169,13 @@ impl Inner {
             (None, None) if first => tracing::info!(prefix = %self.config.key_prefix, "shared state (Redis) connected"),
             _ => {}
         }
-        let back = down.is_some() && reason.is_none();
+        // Connected for the first time, or again: tell Redis what this instance knows
+        // (it may be new, or have lost its data).
+        let back = (first || down.is_some()) && reason.is_none();
         *down = reason;
         drop(down);
         if back {
-            self.back.notify_waiters();
+            self.back.notify_one();
         }
     }
 
@@ -417,7 +419,14 @@ async fn publisher(weak: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<SharedEven
                     None => return,
                 },
                 // Redis is back, or time to retry what is pending.
-                () = notified => {}
+                () = notified => {
+                    let sink = inner.sink.lock().unwrap_or_else(PoisonError::into_inner).as_ref().and_then(Weak::upgrade);
+                    for e in sink.map(|s| s.current_events()).unwrap_or_default() {
+                        if let Some(key) = inner.keys.of_event(&e, DEFAULT_QUOTA_SCOPE) {
+                            pending.entry(key).or_insert(e);
+                        }
+                    }
+                }
                 () = tokio::time::sleep(RECONNECT_MAX) => {}
             }
         }

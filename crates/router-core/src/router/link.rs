@@ -10,7 +10,7 @@ use crate::ports::SharedState;
 use crate::quota::QuotaBlock;
 use crate::shared::{
     Backlog, DEFAULT_QUOTA_SCOPE, EventSink, FallbackLimits, ProbeClaim, ReserveOutcome, ReserveRequest, SharedEvent,
-    SharedStatus, Watch, apply_event, is_probe, sync_counts,
+    SharedStatus, Watch, active_events, apply_event, is_probe, sync_counts,
 };
 use crate::time::Timestamp;
 use std::sync::atomic::Ordering;
@@ -189,6 +189,10 @@ impl EventSink for Router {
         let now = self.now();
         apply_event(&mut self.health(), event, now);
         self.dirty.store(true, Ordering::Release);
+    }
+
+    fn current_events(&self) -> Vec<SharedEvent> {
+        active_events(&self.health(), self.now())
     }
 }
 
