@@ -172,7 +172,8 @@ pub fn build_with(
 ) -> Result<Composed, BuildError> {
     let catalog = Arc::new(catalog(settings)?);
     let transport = Arc::new(transport(settings)?);
-    let (union, chat, providers) = crate::pool::compose(settings, catalog.clone(), chat(&transport)?)?;
+    let crate::pool::Composition { catalog: union, transport: chat, providers } =
+        crate::pool::compose(settings, catalog.clone(), chat(&transport)?)?;
     let router = Arc::new(router(settings, union, chat)?);
     router.attach_shared();
     Ok(Composed { router, catalog, transport, providers })

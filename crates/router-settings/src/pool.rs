@@ -126,17 +126,32 @@ pub fn policies(settings: &Settings) -> BTreeMap<String, ProviderPolicy> {
         .collect()
 }
 
+/// What the router is built over: the catalog and transport it uses, and the providers
+/// behind them.
+pub struct Composition {
+    pub catalog: Arc<dyn Catalog>,
+    pub transport: Arc<dyn ChatTransport>,
+    pub providers: Providers,
+}
+
+impl std::fmt::Debug for Composition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Composition").field("providers", &self.providers).finish_non_exhaustive()
+    }
+}
+
 /// The catalog and transport the router uses. With no declared provider they are
 /// OpenRouter's own (`openrouter`, `chat`), as they always were.
 pub fn compose(
     settings: &Settings,
     openrouter: Arc<dyn Catalog>,
     chat: Arc<dyn ChatTransport>,
-) -> Result<(Arc<dyn Catalog>, Arc<dyn ChatTransport>, Providers), TransportInitError> {
+) -> Result<Composition, TransportInitError> {
     let declared = declared(settings);
     let has_openrouter = settings.providers().iter().any(|p| p.kind == ProviderKind::Openrouter);
     if declared.is_empty() {
-        return Ok((openrouter, chat, Providers { openrouter: true, ..Providers::default() }));
+        let providers = Providers { openrouter: true, ..Providers::default() };
+        return Ok(Composition { catalog: openrouter, transport: chat, providers });
     }
     let mut catalogs = Vec::new();
     let mut lanes = BTreeMap::new();
@@ -150,7 +165,7 @@ pub fn compose(
     let union = Arc::new(UnionCatalog::new(has_openrouter.then_some(openrouter), catalogs.clone()));
     let mux = ProviderMux::new(union.clone(), has_openrouter.then_some(chat), lanes);
     let providers = Providers { openrouter: has_openrouter, catalogs, union: Some(union.clone()) };
-    Ok((union, Arc::new(mux), providers))
+    Ok(Composition { catalog: union, transport: Arc::new(mux), providers })
 }
 
 /// What `--check-config` builds of the declared providers (no network call).

@@ -36,9 +36,8 @@ pub const LOCAL_BUSY_BACKOFF: std::time::Duration = std::time::Duration::from_se
 /// Classifies a non-2xx answer of an OpenAI-compatible server. A rate limit cools the
 /// model until `Retry-After`, else until `x-ratelimit-reset-requests` (Groq's
 /// durations such as `2m59.56s`); a local server's 429/503 is a short "busy".
-pub fn classify_openai(status: u16, headers: &HeaderMap, body: &[u8], now: Timestamp, local: bool) -> TransportError {
+pub fn classify_openai(status: u16, headers: &HeaderMap, body: &[u8], local: bool) -> TransportError {
     use router_core::ErrorKind;
-    let _ = now;
     let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let error = parsed.as_ref().and_then(|v| v.get("error"));
     let message = error
@@ -57,9 +56,9 @@ pub fn classify_openai(status: u16, headers: &HeaderMap, body: &[u8], now: Times
     let text = |v: &str| headers.get(v).and_then(|h| h.to_str().ok()).map(str::trim);
     let retry_after = text("retry-after").and_then(parse_retry_after);
     let kind = match status {
-        429 | 503 if local => ErrorKind::RateLimitedModel,
         429 => ErrorKind::RateLimitedModel,
-        401 | 402 | 403 => ErrorKind::Auth,
+        503 if local => ErrorKind::RateLimitedModel,
+        401..=403 => ErrorKind::Auth,
         404 | 410 => ErrorKind::ModelUnavailable,
         400 | 413 if code == "context_length_exceeded" || message.contains("context length") => {
             ErrorKind::ContextTooLong
@@ -212,22 +211,22 @@ mod tests {
         set("x-ratelimit-remaining-requests", "0");
         set("x-ratelimit-reset-requests", "2m59.56s");
         let body = br#"{"error":{"message":"Rate limit reached for model `llama-3.1-8b-instant` on requests per day (RPD)","type":"requests","code":"rate_limit_exceeded"}}"#;
-        let e = classify_openai(429, &map, body, NOW, false);
+        let e = classify_openai(429, &map, body, false);
         assert_eq!(e.kind, ErrorKind::RateLimitedModel);
         assert_eq!(e.retry_after, Some(Duration::from_millis(179_560)));
         assert!(e.message.contains("requests per day"), "{}", e.message);
         // A local server's 429 or 503 is "busy": a short back-off.
-        let busy = classify_openai(503, &HeaderMap::new(), br#"{"error":"server busy"}"#, NOW, true);
+        let busy = classify_openai(503, &HeaderMap::new(), br#"{"error":"server busy"}"#, true);
         assert_eq!((busy.kind, busy.retry_after), (ErrorKind::RateLimitedModel, Some(LOCAL_BUSY_BACKOFF)));
         assert_eq!(busy.message, "server busy");
-        let down = classify_openai(503, &HeaderMap::new(), b"", NOW, false);
+        let down = classify_openai(503, &HeaderMap::new(), b"", false);
         assert_eq!(down.kind, ErrorKind::ServerError);
         let ctx =
             br#"{"error":{"message":"too long","type":"invalid_request_error","code":"context_length_exceeded"}}"#;
-        assert_eq!(classify_openai(400, &HeaderMap::new(), ctx, NOW, false).kind, ErrorKind::ContextTooLong);
-        assert_eq!(classify_openai(401, &HeaderMap::new(), b"", NOW, false).kind, ErrorKind::Auth);
-        assert_eq!(classify_openai(404, &HeaderMap::new(), b"", NOW, false).kind, ErrorKind::ModelUnavailable);
-        assert_eq!(classify_openai(422, &HeaderMap::new(), b"", NOW, false).kind, ErrorKind::BadRequest);
+        assert_eq!(classify_openai(400, &HeaderMap::new(), ctx, false).kind, ErrorKind::ContextTooLong);
+        assert_eq!(classify_openai(401, &HeaderMap::new(), b"", false).kind, ErrorKind::Auth);
+        assert_eq!(classify_openai(404, &HeaderMap::new(), b"", false).kind, ErrorKind::ModelUnavailable);
+        assert_eq!(classify_openai(422, &HeaderMap::new(), b"", false).kind, ErrorKind::BadRequest);
         assert_eq!(parse_go_duration("1h2m3s"), Some(Duration::from_secs(3723)));
         assert_eq!(parse_go_duration("120ms"), Some(Duration::from_millis(120)));
         assert_eq!(parse_go_duration("soon"), None);

@@ -415,7 +415,7 @@ impl HttpTransport {
             };
             return Err(match self.config.dialect {
                 Dialect::OpenRouter => classify(status, &head, &body, now()),
-                Dialect::OpenAi { local } => classify_openai(status, &head, &body, now(), local),
+                Dialect::OpenAi { local } => classify_openai(status, &head, &body, local),
             });
         }
         let content = Content::of(resp.headers());
