@@ -48,6 +48,19 @@ pub struct Explanation {
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_route_error")]
     pub error: Option<RouteError>,
     pub quota: QuotaReport,
+    /// Each provider of a union (OpenRouter's account among them): its candidates, and
+    /// why it is passed over when it is (`quota spent until ...`, `unreachable until ...`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<ProviderEntry>,
+}
+
+/// One provider in an explanation.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProviderEntry {
+    pub name: String,
+    pub candidates: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
 }
 
 fn ser_route_error<S: serde::Serializer>(e: &Option<RouteError>, s: S) -> Result<S::Ok, S::Error> {
@@ -58,6 +71,9 @@ fn ser_route_error<S: serde::Serializer>(e: &Option<RouteError>, s: S) -> Result
 #[derive(Clone, Debug, Serialize)]
 pub struct RejectedEntry {
     pub id: ModelId,
+    /// The declared provider serving it (none for OpenRouter's own models).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
     pub reasons: Vec<String>,
 }
 
@@ -100,6 +116,7 @@ impl Explanation {
                 .iter()
                 .map(|r| RejectedEntry {
                     id: snap.entries()[r.index].info.id.clone(),
+                    provider: snap.entries()[r.index].info.provider.as_ref().map(|p| p.provider.to_string()),
                     reasons: r.reasons(snap, now).iter().map(ToString::to_string).collect(),
                 })
                 .collect(),
@@ -112,6 +129,7 @@ impl Explanation {
             weights: Vec::new(),
             error,
             quota,
+            providers: Vec::new(),
         }
     }
 }

@@ -70,7 +70,7 @@ pub mod upstream;
 pub use catalog::{CatalogSnapshot, CatalogSource, CatalogStats};
 pub use classify::{LimitHeaders, LimitSource, classify_http, classify_in_band};
 pub use error::RouteError;
-pub use explain::{CoolingEntry, Explanation, RejectedEntry, WeightEntry};
+pub use explain::{CoolingEntry, Explanation, ProviderEntry, RejectedEntry, WeightEntry};
 pub use filter::{Filtered, Reason, Rejection, Shortfall, filter};
 pub use free::{NotFree, is_free, not_free_reasons};
 pub use health::{Cooldown, CooldownCause, HealthPolicy, HealthState, SuccessRates};

@@ -178,6 +178,21 @@ async fn a_provider_at_its_daily_limit_gets_no_calls_while_the_others_serve() {
     let retry: u64 = spent.header("retry-after").and_then(|v| v.parse().ok()).expect("Retry-After");
     assert!((1..=86_400).contains(&retry), "{retry}");
     assert_eq!(g.total_calls(), 2);
+    // Explain says which provider is passed over, and until when.
+    let explain = server.post("/api/v1/router/explain", &body("openrouter/free"), &[("x-router-seed", "3")]).await;
+    assert_eq!(explain.status, 200, "{}", explain.text);
+    let e = explain.json();
+    let providers = e["providers"].as_array().expect("providers in a union");
+    let held = providers.iter().find(|p| p["name"] == "groq").expect("groq listed");
+    assert!(held["held"].as_str().is_some_and(|h| h.starts_with("quota spent until")), "{held}");
+    assert!(providers.iter().any(|p| p["name"] == "ollama" && p.get("held").is_none()), "{e}");
+    assert!(!e["pick"].as_str().unwrap_or_default().starts_with("groq/"), "{e}");
+    let cooling = e["cooling"].as_array().expect("cooling");
+    assert!(
+        cooling.iter().any(|c| c["id"].as_str().is_some_and(|id| id.starts_with("groq/"))
+            && c["cause"].as_str().is_some_and(|c| c.contains("quota spent until"))),
+        "{e}"
+    );
     // The day's count is kept per provider and survives in the state.
     let state = server.server.router.health_snapshot();
     assert_eq!(state.providers.get("groq").map(|p| p.quota.day.count), Some(2));

@@ -597,8 +597,15 @@ impl Router {
         };
         let mut kind = None;
         let mut wait = None;
+        let holds = self.holds(&snap, &health, now);
         let (pick, error) = match plan(&snap, req, now) {
             Ok(mut plan) => {
+                // As `route` would: a held provider's candidates leave the pick.
+                let mut held = providers::Held::default();
+                for (name, block) in &holds {
+                    providers::drop_provider(&mut plan, &snap, name);
+                    held.note(block.clone());
+                }
                 match next_pick(&mut plan, &snap, &health, &[], 0, &mut rng_from_seed(seed), chooser, now) {
                     Ok((i, k)) => {
                         kind = Some(k);
@@ -608,7 +615,7 @@ impl Router {
                         wait = self.cooling_wait(until, now, now, Duration::ZERO, seed);
                         (None, Some(all_cooling(until, now)))
                     }
-                    Err(NoPick::Exhausted) => (None, None),
+                    Err(NoPick::Exhausted) => (None, held.into_error(None, now)),
                 }
             }
             Err(e @ RouteError::NoCandidate { .. }) => (None, Some(e)),
@@ -626,8 +633,14 @@ impl Router {
                 })
             })
             .collect();
+        let (provider_entries, held_cooling) = providers::explain_providers(&snap, &filtered.candidates, &holds);
+        let held_cooling: Vec<CoolingEntry> =
+            held_cooling.into_iter().filter(|h| !cooling.iter().any(|c| c.id == h.id)).collect();
+        let mut cooling = cooling;
+        cooling.extend(held_cooling);
         let quota = health.quota_report(&self.quota_policy(), now);
         let mut explanation = Explanation::new(&snap, req, &filtered, now, cooling, (pick, error), seed, quota);
+        explanation.providers = provider_entries;
         explanation.pick_kind = kind;
         explanation.wait_ms = wait.map(|w| u64::try_from(w.as_millis()).unwrap_or(u64::MAX));
         explanation.session = chooser.session.is_some();

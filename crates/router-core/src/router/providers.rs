@@ -6,6 +6,7 @@ use super::Router;
 use super::plan::{Plan, all_cooling};
 use crate::catalog::CatalogSnapshot;
 use crate::error::RouteError;
+use crate::explain::{CoolingEntry, ProviderEntry};
 use crate::health::HealthState;
 use crate::model::OPENROUTER_PROVIDER;
 use crate::quota::{ProviderBlock, ProviderPolicy};
@@ -64,4 +65,64 @@ impl Router {
         }
         health.provider_block(name, &self.provider_policy(name), now)
     }
+}
+
+impl Router {
+    /// Every provider of `snap` that may not be sent to at `now`, and why. OpenRouter's
+    /// own account counts as a provider only in a union (alone, its quota fails the
+    /// request as it always did).
+    pub(super) fn holds(
+        &self,
+        snap: &CatalogSnapshot,
+        health: &HealthState,
+        now: Timestamp,
+    ) -> Vec<(String, ProviderBlock)> {
+        let mut names: Vec<&str> = snap.providers().iter().map(|p| &**p).collect();
+        if snap.is_union() {
+            names.push(OPENROUTER_PROVIDER);
+        }
+        names.into_iter().filter_map(|n| self.provider_hold(health, n, now).map(|b| (n.to_owned(), b))).collect()
+    }
+}
+
+/// Why a held provider's models are passed over, in words.
+pub(super) fn describe(block: &ProviderBlock) -> String {
+    match block {
+        ProviderBlock::Quota(b) => format!("quota spent until {} ({b})", b.until),
+        ProviderBlock::Unreachable { until } => format!("unreachable until {until} after connection failures"),
+    }
+}
+
+/// The explanation's view of the providers: each with its candidates and, when held, why;
+/// and the held providers' candidates as cooling entries.
+pub(super) fn explain_providers(
+    snap: &CatalogSnapshot,
+    candidates: &[usize],
+    holds: &[(String, ProviderBlock)],
+) -> (Vec<ProviderEntry>, Vec<CoolingEntry>) {
+    let mut names: Vec<&str> = snap.providers().iter().map(|p| &**p).collect();
+    if snap.entries().iter().any(|e| e.info.provider.is_none()) && !names.is_empty() {
+        names.insert(0, OPENROUTER_PROVIDER);
+    }
+    let held = |name: &str| holds.iter().find(|(n, _)| n == name).map(|(_, b)| b);
+    let entries = names
+        .iter()
+        .map(|&name| ProviderEntry {
+            name: name.to_owned(),
+            candidates: candidates.iter().filter(|&&i| snap.entries()[i].info.provider_name() == name).count(),
+            held: held(name).map(describe),
+        })
+        .collect();
+    let cooling = candidates
+        .iter()
+        .filter_map(|&i| {
+            let info = &snap.entries()[i].info;
+            held(info.provider_name()).map(|b| CoolingEntry {
+                id: info.id.clone(),
+                cause: describe(b),
+                until: Some(b.until().to_string()),
+            })
+        })
+        .collect();
+    (entries, cooling)
 }
