@@ -344,6 +344,16 @@ mod tests {
         let asked = shared.asked.lock().expect("asked");
         assert_eq!(asked[0].probe.as_ref().map(|p| p.model.as_str()), Some(X));
         assert!(asked[1].probe.is_none());
+        drop(asked);
+
+        // With nothing else to try, the client hears that the model is cooling.
+        let r = router(&shared, QuotaPolicy::UNLIMITED, None);
+        r.apply_remote(&SharedEvent::CircuitOpen { model: ModelId::new(X), until: T0 });
+        answers(&shared, vec![Ok(ReserveOutcome::ProbeTaken)]);
+        let only_x = request(&format!(r#"{{"model":"{X}","messages":[{{"role":"user","content":"hi"}}]}}"#));
+        let failed = futures_executor::block_on(r.route(&only_x, 0)).expect_err("probe elsewhere");
+        assert!(matches!(failed.error, RouteError::AllCoolingDown { .. }), "{:?}", failed.error);
+        assert!(failed.report.attempts.is_empty());
     }
 
     #[test]

@@ -441,7 +441,13 @@ impl Router {
                         let retry_after = block.until.saturating_since(now);
                         return fail(RouteError::Quota { block, retry_after }, report);
                     }
-                    Err(link::Refusal::ProbeTaken) => continue,
+                    // Another instance is probing the model: it is cooling here too now,
+                    // and the next pick says so (a 429 when nothing else can serve).
+                    Err(link::Refusal::ProbeTaken) => {
+                        tried.pop();
+                        plan.rewind();
+                        continue;
+                    }
                 }
             }
             report.pick = kind;
