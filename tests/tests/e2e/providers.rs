@@ -288,3 +288,36 @@ async fn without_openrouter_nothing_goes_to_openrouter() {
     assert_eq!(server.upstream.models_fetches(), fetches);
     assert!(g.total_calls() + l.total_calls() == 10);
 }
+
+#[tokio::test]
+async fn a_local_server_beyond_max_concurrent_or_busy_is_passed_over_briefly() {
+    let Upstreams { openrouter: or, groq: g, local: l } = upstreams().await;
+    let slow = Behaviour::Delay { first_byte: std::time::Duration::from_millis(400), then: Box::new(Behaviour::Ok) };
+    l.set_default_behaviour(slow);
+    let bounded = ProviderSettings { max_concurrent: Some(1), ..ollama(&l) };
+    let server = serve(or, vec![groq(&g), bounded]).await;
+    let first_body = body("ollama/qwen3:8b");
+    let first = server.chat(&first_body);
+    let second = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let listed = r#"{"models":["ollama/llama3.2:3b","groq/llama-3.1-8b-instant"],"messages":[{"role":"user","content":"hi"}]}"#;
+        server.chat(listed).await
+    };
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert_eq!(second.json()["model"], "groq/llama-3.1-8b-instant", "the busy local server was passed over");
+    assert_eq!(l.total_calls(), 1, "nothing beyond max_concurrent reached the local server");
+
+    // A busy answer (503) is a short pause for that model, not a 30 s cooldown.
+    l.set_default_behaviour(Behaviour::Status { status: 503, body: r#"{"error":"server busy"}"#.into() });
+    let reply = server.chat(&body("ollama/free")).await;
+    assert!(reply.status == 503 || reply.status == 429, "{}", reply.text);
+    assert_eq!(reply.json()["error"]["metadata"]["error_type"], "rate_limited_model", "{}", reply.text);
+    let cooling = server.server.router.cooldowns();
+    let now = server.server.router.now();
+    for (id, c) in cooling.iter().filter(|(id, _)| id.as_str().starts_with("ollama/")) {
+        let left = c.until.map(|u| u.saturating_since(now).as_millis());
+        assert!(left.is_some_and(|ms| ms <= 1_000), "{id} cools {left:?} ms, not a short busy pause");
+    }
+}
