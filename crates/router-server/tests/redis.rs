@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_router-server");
 const ONE: &str = "a/one:free";
 const TWO: &str = "b/two:free";
+/// Not a setting: tells [`Instance::start_with`] not to wait for Redis.
+const REDIS_MAY_BE_DOWN: (&str, &str) = ("TEST_REDIS_MAY_BE_DOWN", "1");
 
 /// One `router-server` process; killed when dropped.
 struct Instance {
@@ -76,9 +78,10 @@ impl Instance {
         let v: Value = serde_json::from_str(&line).expect("json log line");
         let addr = v["addr"].as_str().expect("addr").to_owned();
         let instance = Instance { child, addr, log, _home: home };
-        instance
-            .wait_ready(|r| r["catalog"]["source"]["kind"] == "live" && r["shared_state"]["connected"] == true)
-            .await;
+        instance.wait_ready(|r| r["catalog"]["source"]["kind"] == "live").await;
+        if !env.contains(&REDIS_MAY_BE_DOWN) {
+            instance.wait_ready(|r| r["shared_state"]["connected"] == true).await;
+        }
         instance
     }
 
@@ -322,4 +325,50 @@ async fn a_breaker_opened_on_one_instance_lets_one_probe_through_in_total() {
     assert_eq!(statuses.iter().filter(|&&s| s == 429).count(), 19, "{statuses:?}");
     a.assert_no_panic();
     b.assert_no_panic();
+}
+
+#[test]
+fn check_config_never_shows_the_redis_password_and_refuses_a_bad_url() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let run = |url: &str| {
+        Command::new(BIN)
+            .env_clear()
+            .env("HOME", home.path())
+            .env("ROUTER_REDIS_URL", url)
+            .arg("--check-config")
+            .output()
+            .expect("run router-server")
+    };
+    let out = run("redis://:hunter2-secret@127.0.0.1:6390/0");
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("redis_url = set (env)"), "{all}");
+    assert!(all.contains("redis_key_prefix = fmr: (default)"), "{all}");
+    assert!(!all.contains("hunter2"), "{all}");
+
+    let out = run("http://not-redis/");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("Redis URL"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_instance_started_while_redis_is_down_serves_and_merges_back_when_it_comes() {
+    let mut redis = RedisServer::start();
+    redis.kill();
+    let up = upstream().await;
+    let a = Instance::start_with(&up, &redis.url(), 1000, &[REDIS_MAY_BE_DOWN]).await;
+    let ready = a.wait_ready(|r| r["status"] == "degraded").await;
+    assert!(ready["shared_state"]["reason"].is_string(), "{ready}");
+    for _ in 0..5 {
+        assert_eq!(a.chat("openrouter/free").await.0, 200, "serves without Redis");
+    }
+    a.wait_metric("router_shared_state_local_reservations_total", |v| v >= 5).await;
+
+    redis.restart();
+    a.wait_ready(|r| r["status"] == "ready").await;
+    assert_eq!(a.chat("openrouter/free").await.0, 200);
+    // The five requests sent without Redis were counted with the first one after it.
+    assert_eq!(redis.get(&day_key()).as_deref(), Some("6"));
+    a.assert_no_panic();
 }
