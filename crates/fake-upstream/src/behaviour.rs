@@ -30,6 +30,9 @@ pub enum Behaviour {
     /// `x-ratelimit-reset-requests: <reset>` (a Go duration such as `2m59.56s`) and
     /// `retry-after` when given.
     OpenAiRateLimited { reset: String, retry_after: Option<u64> },
+    /// Like `Ok` (a whole body), with Groq's headers saying that no request is left until
+    /// `reset` (`x-ratelimit-remaining-requests: 0`, `x-ratelimit-reset-requests: <reset>`).
+    OkLastRequest { reset: String },
     /// 404 "No endpoints found for <model>."
     NoEndpoints,
     /// Any status with a raw body (served as `application/json`).
@@ -207,6 +210,14 @@ pub(crate) fn reply(behaviour: &Behaviour, model: &str, stream: bool, request: &
         Behaviour::OkWithoutModel => ok(&ok_ctx(None), stream),
         Behaviour::OkWithModel(other) => ok(&ok_ctx(Some(other)), stream),
         Behaviour::ToolCall => tool_call(&ok_ctx(Some(model)), &tool_name(request), stream, serial),
+        Behaviour::OkLastRequest { reset } => match ok(&ok_ctx(Some(model)), false) {
+            Reply::Full { status, mut headers, body } => {
+                headers.push(("x-ratelimit-remaining-requests", "0".to_owned()));
+                headers.push(("x-ratelimit-reset-requests", reset.clone()));
+                Reply::Full { status, headers, body }
+            }
+            other => other,
+        },
         Behaviour::OpenAiRateLimited { reset, retry_after } => {
             let body = json!({"error": {
                 "message": format!("Rate limit reached for model `{model}` on requests per day (RPD)"),

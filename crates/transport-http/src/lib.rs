@@ -242,12 +242,16 @@ impl KeyInfo {
 
 /// Headers from upstream's answer worth passing on to the client. Prebuilt names: a
 /// lookup by `&str` would parse the name again on every request.
-static PASSED_HEADERS: [HeaderName; 5] = [
+static PASSED_HEADERS: [HeaderName; 7] = [
     CONTENT_TYPE,
     HeaderName::from_static("x-ratelimit-limit"),
     HeaderName::from_static("x-ratelimit-remaining"),
     HeaderName::from_static("x-ratelimit-reset"),
     HeaderName::from_static("x-generation-id"),
+    // Groq's (and other OpenAI-compatible free tiers'): what is left of the model's
+    // request limit, and when it resets.
+    HeaderName::from_static("x-ratelimit-remaining-requests"),
+    HeaderName::from_static("x-ratelimit-reset-requests"),
 ];
 
 /// Forwards chat requests over one pooled client. Cheap to share behind an `Arc`.

@@ -321,3 +321,24 @@ async fn a_local_server_beyond_max_concurrent_or_busy_is_passed_over_briefly() {
         assert!(left.is_some_and(|ms| ms <= 1_000), "{id} cools {left:?} ms, not a short busy pause");
     }
 }
+
+#[tokio::test]
+async fn a_free_tiers_word_that_nothing_is_left_is_believed_over_the_local_count() {
+    let Upstreams { openrouter: or, groq: g, local: l } = upstreams().await;
+    g.set_default_behaviour(Behaviour::OkLastRequest { reset: "7m12s".into() });
+    let server = serve(or, vec![groq(&g), ollama(&l)]).await;
+    let listed =
+        r#"{"models":["groq/llama-3.1-8b-instant","ollama/qwen3:8b"],"messages":[{"role":"user","content":"hi"}]}"#;
+    let first = server.chat(listed).await;
+    assert_eq!(first.json()["model"], "groq/llama-3.1-8b-instant", "{}", first.text);
+    // Groq said no request is left: the next one goes elsewhere without calling it.
+    let second = server.chat(listed).await;
+    assert_eq!(second.json()["model"], "ollama/qwen3:8b", "{}", second.text);
+    let third = server.chat(listed).await;
+    assert_eq!(third.json()["model"], "ollama/qwen3:8b", "{}", third.text);
+    assert_eq!(g.total_calls(), 1);
+    let cooling = server.server.router.cooldowns();
+    let (_, c) = cooling.iter().find(|(id, _)| id.as_str() == "groq/llama-3.1-8b-instant").expect("cooling");
+    let secs = c.until.expect("timed").saturating_since(server.server.router.now()).as_secs();
+    assert!((420..=432).contains(&secs), "cools until Groq's reset (7m12s): {secs}");
+}
