@@ -6,6 +6,13 @@ use router_server::config::Loaded;
 use router_server::{Config, ConfigError, LogFormat};
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc with its background threads: after a burst of thousands of streams, freed
+/// memory goes back to the system within seconds (its decay time), where glibc's malloc
+/// kept nearly all of it (see README, Limits).
+#[cfg(unix)]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     let Loaded { config, check_config } = match router_server::config::load() {
         Ok(l) => l,

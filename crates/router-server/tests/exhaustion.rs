@@ -19,7 +19,24 @@ const CHAT: &str = r#"{"model":"openrouter/free","messages":[{"role":"user","con
 struct Running {
     child: Child,
     addr: String,
+    /// The child's log lines after `listening`.
+    logs: std::sync::mpsc::Receiver<String>,
     _home: tempfile::TempDir,
+}
+
+impl Running {
+    /// Waits (bounded) for a log line containing `needle`.
+    fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(line) = self.logs.recv_timeout(Duration::from_millis(100))
+                && line.contains(needle)
+            {
+                return;
+            }
+        }
+        panic!("no log line with `{needle}`");
+    }
 }
 
 impl Drop for Running {
@@ -72,9 +89,11 @@ fn start(upstream: &FakeUpstream, open_files: Option<u32>, args: &[&str]) -> Run
             && v["message"] == "listening"
         {
             let addr = v["addr"].as_str().expect("addr").to_owned();
-            return Running { child, addr, _home: home };
+            return Running { child, addr, logs: rx, _home: home };
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("router-server never listened:\n{seen}");
 }
 
@@ -127,25 +146,44 @@ async fn out_of_descriptors_a_request_gets_503_and_charges_nothing() {
     let upstream = FakeUpstream::start().await;
     let server = start(&upstream, Some(64), &["--max-connections", "1000", "--per-day", "50"]);
     let addr = server.addr.clone();
-    // Accepted first, before the descriptors run out.
+    // Accepted first, before the descriptors run out. The router may hold a pooled
+    // upstream connection (from its look-ups); a slow stream keeps it busy, so that the
+    // next request needs a socket of its own.
+    upstream.set_default_behaviour(Behaviour::SlowStream { chunks: 4, gap: Duration::from_secs(1) });
     let mut first = TcpStream::connect(&addr).await.expect("connect");
-    let (head, _) = exchange(&mut first, "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await;
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut second = TcpStream::connect(&addr).await.expect("connect");
+    for conn in [&mut first, &mut second] {
+        let (head, _) = exchange(conn, "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    }
     // Then idle connections until the server can accept no more.
     let mut idle = Vec::new();
     for _ in 0..80 {
         idle.push(TcpStream::connect(&addr).await.expect("connect (the backlog takes what is not accepted)"));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (head, body) = exchange(&mut first, &post("/api/v1/chat/completions", CHAT)).await;
+    tokio::task::block_in_place(|| server.wait_for_log("cannot accept a client connection"));
+    let stream = CHAT.replace("\"messages\"", "\"stream\":true,\"messages\"");
+    first.write_all(post("/api/v1/chat/completions", &stream).as_bytes()).await.expect("write");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let n =
+            tokio::time::timeout(Duration::from_secs(60), first.read(&mut byte)).await.expect("head").expect("read");
+        assert!(n == 1, "closed: {}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    // Served over the pooled connection, or refused like the next one.
+    let served = usize::from(head.starts_with(b"HTTP/1.1 200"));
+    let (head, body) = exchange(&mut second, &post("/api/v1/chat/completions", CHAT)).await;
     assert!(head.starts_with("HTTP/1.1 503"), "{head}\n{body}");
     assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
     let v: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(v["error"]["code"], 503, "{body}");
     assert_eq!(v["error"]["metadata"]["error_type"], "local_resource", "{body}");
-    assert_eq!(upstream.total_calls(), 0, "nothing reached upstream");
+    assert_eq!(upstream.total_calls(), served, "nothing else reached upstream");
     drop(idle);
     drop(first);
+    drop(second);
     // Descriptors back: the metrics say what happened, and nothing was charged.
     let deadline = Instant::now() + Duration::from_secs(30);
     let text = loop {
@@ -160,8 +198,9 @@ async fn out_of_descriptors_a_request_gets_503_and_charges_nothing() {
         metric(&text, "router_local_resource_errors_total{where=\"upstream\"}").is_some_and(|n| n >= 1.0),
         "{text}"
     );
-    assert_eq!(metric(&text, "router_quota_used{window=\"day\"}"), Some(0.0), "{text}");
-    assert_eq!(metric(&text, "router_quota_used{window=\"minute\"}"), Some(0.0), "{text}");
+    let charged = if served == 1 { 1.0 } else { 0.0 };
+    assert_eq!(metric(&text, "router_quota_used{window=\"day\"}"), Some(charged), "{text}");
+    assert_eq!(metric(&text, "router_quota_used{window=\"minute\"}"), Some(charged), "{text}");
     assert!(!text.contains("outcome=\"connection\""), "no model was blamed:\n{text}");
     // And it serves again.
     let mut conn = TcpStream::connect(&addr).await.expect("connect");
@@ -243,4 +282,56 @@ async fn a_closed_stderr_does_not_stop_the_server() {
     assert!(child.try_wait().expect("status").is_none(), "the server stopped");
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Opens `n` streams at once and reads each to its end.
+async fn streams(addr: String, n: usize) -> usize {
+    let body = CHAT.replace("\"messages\"", "\"stream\":true,\"messages\"");
+    let request = post("/api/v1/chat/completions", &body).replace("\r\n\r\n", "\r\nconnection: close\r\n\r\n");
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (addr, request) = (addr.clone(), request.clone());
+            tokio::spawn(async move {
+                let mut conn = TcpStream::connect(&addr).await.ok()?;
+                conn.write_all(request.as_bytes()).await.ok()?;
+                let mut answer = Vec::new();
+                conn.read_to_end(&mut answer).await.ok()?;
+                answer.starts_with(b"HTTP/1.1 200").then_some(())
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        ok += usize::from(matches!(t.await, Ok(Some(()))));
+    }
+    ok
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_goes_back_after_a_burst_of_streams() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let upstream = FakeUpstream::start().await;
+    upstream.set_recording(false);
+    upstream.set_default_behaviour(Behaviour::SlowStream { chunks: 4, gap: Duration::from_millis(1500) });
+    let server = start(&upstream, None, &["--per-day", "0", "--per-minute", "0"]);
+    let pid = server.child.id();
+    let (idle, _) = rss_kib(pid);
+    let burst = tokio::spawn(streams(server.addr.clone(), 2000));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (during, _) = rss_kib(pid);
+    assert_eq!(burst.await.expect("burst"), 2000, "every stream was served");
+    assert!(during > idle + 40 * 1024, "the burst should have cost memory: idle {idle} KiB, during {during} KiB");
+    // A trickle of requests, as a live server gets, while the allocator gives back.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let after = loop {
+        let mut conn = TcpStream::connect(&server.addr).await.expect("connect");
+        let (head, _) = exchange(&mut conn, "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let (now, _) = rss_kib(pid);
+        if now < idle + 24 * 1024 || Instant::now() > deadline {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(after < idle + 24 * 1024, "RSS stayed at {after} KiB (idle {idle} KiB, during the burst {during} KiB)");
 }

@@ -34,6 +34,11 @@ pub const DEFAULT_MAX_ANSWER_SIZE: usize = 32 * 1024 * 1024;
 /// failure rather than an ever-growing buffer.
 pub const DEFAULT_MAX_SSE_LINE: usize = 4 * 1024 * 1024;
 
+/// Idle upstream connections kept per host (per transport, so per serving thread): a
+/// burst of thousands of HTTP/1.1 streams must not leave thousands of idle sockets and
+/// their buffers behind once it is over (over HTTP/2 one connection carries them all).
+pub const MAX_IDLE_UPSTREAM_CONNECTIONS: usize = 64;
+
 /// Attempts that failed for want of local resources (open files, memory), over the
 /// whole process: the descriptor table is the process's, not a transport's.
 static LOCAL_RESOURCE_FAILURES: AtomicU64 = AtomicU64::new(0);
@@ -307,6 +312,7 @@ impl HttpTransport {
             .connect_timeout(config.connect_timeout)
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(MAX_IDLE_UPSTREAM_CONNECTIONS)
             .tcp_keepalive(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -526,19 +532,30 @@ async fn read_body(
         return Err(too_large());
     }
     let read = async {
-        let mut body = bytes::BytesMut::with_capacity(declared.unwrap_or(0));
+        // The chunks as they came, joined once at the end: a growing buffer would copy
+        // the answer at every doubling and, for a large one, hold two copies at once.
+        let mut chunks: Vec<Bytes> = Vec::new();
+        let mut len = 0usize;
         while let Some(chunk) =
             resp.chunk().await.map_err(|e| map_reqwest_error(e, "reading upstream's answer failed"))?
         {
-            if body.is_empty() && declared == Some(chunk.len()) {
-                return Ok(chunk); // the usual case: one chunk is the whole body; no copy
-            }
-            if body.len() + chunk.len() > max {
+            len += chunk.len();
+            if len > max {
                 return Err(too_large());
             }
-            body.extend_from_slice(&chunk);
+            chunks.push(chunk);
         }
-        Ok(body.freeze())
+        Ok(match chunks.len() {
+            // The usual case: one chunk is the whole body; no copy.
+            0 | 1 => chunks.pop().unwrap_or_default(),
+            _ => {
+                let mut body = bytes::BytesMut::with_capacity(len);
+                for chunk in chunks.drain(..) {
+                    body.extend_from_slice(&chunk);
+                }
+                body.freeze()
+            }
+        })
     };
     tokio::time::timeout_at(deadline, read)
         .await
