@@ -1340,3 +1340,38 @@ proptest! {
         }
     }
 }
+
+/// Over a union of OpenRouter and two declared providers, `openrouter/free` draws
+/// uniformly across every provider's candidates, and `<provider>/free` uniformly within
+/// that provider's; a billed provider's models are never drawn.
+#[test]
+fn picks_are_uniform_over_a_multi_provider_union() {
+    use router_core::Billing;
+    let providers = [
+        GenProvider { name: "groq", billing: Billing::FreeTier, per_minute: None, per_day: None, models: 3 },
+        GenProvider { name: "ollama", billing: Billing::Local, per_minute: None, per_day: None, models: 4 },
+        GenProvider { name: "cerebras", billing: Billing::Billed, per_minute: None, per_day: None, models: 3 },
+    ];
+    let snap = union_of(&providers, 3);
+    let (r, _) = router(snap, Recorder::new(Vec::new()), router_config(1, None));
+    let draw = |model: &str, n: u64| {
+        let chat = ChatRequest::from_value(json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+            .expect("valid");
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for seed in 0..n {
+            let routed = block_on(r.route(&chat, seed)).expect("routed");
+            *counts.entry(routed.report.model.expect("a model").to_string()).or_default() += 1;
+        }
+        counts
+    };
+    let all = draw("openrouter/free", 10_000);
+    assert_eq!(all.len(), 10, "3 OpenRouter + 3 groq + 4 ollama: {all:?}");
+    assert!(!all.keys().any(|k| k.starts_with("cerebras/")), "{all:?}");
+    let p = uniform_p_value(&all.values().copied().collect::<Vec<_>>());
+    assert!(p > ALPHA, "p = {p} for {all:?}");
+    let local = draw("ollama/free", 4_000);
+    assert_eq!(local.len(), 4, "{local:?}");
+    assert!(local.keys().all(|k| k.starts_with("ollama/")));
+    let p = uniform_p_value(&local.values().copied().collect::<Vec<_>>());
+    assert!(p > ALPHA, "p = {p} for {local:?}");
+}
