@@ -180,3 +180,37 @@ pub fn validate(settings: &Settings) -> Result<Vec<String>, TransportInitError> 
     }
     Ok(warnings)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(name: &str, url: &str) -> ProviderSettings {
+        ProviderSettings { free_tier: true, ..ProviderSettings::new(name, ProviderKind::Openai, Some(url.into())) }
+    }
+
+    #[test]
+    fn limits_from_the_config_over_the_known_table() {
+        let settings = Settings {
+            providers: vec![
+                provider("nim", "https://integrate.api.nvidia.com/v1"),
+                ProviderSettings { per_minute: Some(5), ..provider("nim2", "https://integrate.api.nvidia.com/v1/") },
+                provider("gemini", "https://generativelanguage.googleapis.com/v1beta/openai"),
+                ProviderSettings {
+                    reset_time_zone: Some("Europe/Paris".into()),
+                    ..provider("gemini2", "https://generativelanguage.googleapis.com/v1beta/openai")
+                },
+                ProviderSettings { local: true, ..provider("ollama", "http://127.0.0.1:11434/v1") },
+            ],
+            ..Settings::default()
+        };
+        let p = policies(&settings);
+        assert_eq!(p["nim"].quota.per_minute, Some(40), "NVIDIA's account-wide 40/min from the table");
+        assert_eq!(p["nim2"].quota.per_minute, Some(5), "the config wins");
+        assert_eq!(p["gemini"].reset.name(), "America/Los_Angeles");
+        assert_eq!(p["gemini2"].reset.name(), "Europe/Paris");
+        assert_eq!(p["ollama"].quota, QuotaPolicy::UNLIMITED);
+        assert_eq!(p["ollama"].reset.name(), "UTC");
+        assert!(!p.contains_key("openrouter"));
+    }
+}
