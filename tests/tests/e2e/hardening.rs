@@ -356,3 +356,65 @@ async fn a_gzip_answer_is_never_passed_on_as_its_bytes() {
 async fn unreadable_json_with_200_falls_back() {
     falls_back_from(Behaviour::Status { status: 200, body: "{\"choices\":[".into() }, false).await;
 }
+
+/// Asserts that `reply` is a well-formed answer from `model`, or a well-formed error.
+#[track_caller]
+fn well_formed(reply: &Reply, stream: bool, model: &str) -> bool {
+    assert!(reply.header("content-encoding").is_none(), "{:?}", reply.headers);
+    if reply.status != 200 {
+        assert!([429, 502, 503, 504].contains(&reply.status), "{}: {}", reply.status, reply.text);
+        check_error_body(&reply.text, reply.status);
+        return false;
+    }
+    if stream {
+        assert!(reply.text.trim_end().ends_with("data: [DONE]"), "{}", reply.text);
+        let events = reply.events();
+        assert!(!events.is_empty() && events.iter().all(|e| e["model"] == model), "{}", reply.text);
+    } else {
+        assert_eq!(reply.json()["model"], model, "{}", reply.text);
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_soak_with_hostile_answers_sprinkled_in_ends_well_formed_and_serving() {
+    let s = start(|c| {
+        c.max_attempts = 6;
+        c.max_answer_size = 256 * 1024;
+        c.max_sse_line = 64 * 1024;
+    })
+    .await;
+    let hostile = [
+        Behaviour::HugeBody { bytes: 2 << 20, declared: false },
+        Behaviour::EndlessLine { bytes: 2 << 20 },
+        Behaviour::Html,
+        Behaviour::Gzip,
+        Behaviour::Status { status: 200, body: "{\"choices\":[{".into() },
+    ];
+    for (model, b) in FREE_TEXT_MODELS.iter().zip(hostile) {
+        s.upstream.set_behaviour(model, b);
+    }
+    let healthy = FREE_TEXT_MODELS[5];
+    let s = std::sync::Arc::new(s);
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let stream = i % 2 == 0;
+                let body = format!(
+                    r#"{{"model":"openrouter/free","stream":{stream},"messages":[{{"role":"user","content":"hi {i}"}}]}}"#
+                );
+                (stream, s.chat(&body).await)
+            })
+        })
+        .collect();
+    let mut served = 0;
+    for t in tasks {
+        let (stream, reply) = t.await.expect("request task");
+        served += usize::from(well_formed(&reply, stream, healthy));
+    }
+    assert!(served >= 100, "only {served} of 200 were served by the healthy model");
+    // Still serving, and the healthy model answers.
+    let reply = s.chat(&fallback_body(healthy, false)).await;
+    assert!(well_formed(&reply, false, healthy), "{}", reply.text);
+}
