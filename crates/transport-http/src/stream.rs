@@ -137,3 +137,31 @@ impl Stream for UpstreamStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    /// What a stream of `chunks` yields with lines limited to `max` bytes: each chunk's
+    /// length, or `Err` with the kind of the failure that ended it.
+    async fn run(chunks: &[&'static str], max: usize) -> Vec<Result<usize, ErrorKind>> {
+        let owned: Vec<reqwest::Result<Bytes>> = chunks.iter().map(|c| Ok(Bytes::from_static(c.as_bytes()))).collect();
+        let inner = futures_util::stream::iter(owned);
+        let counters = Arc::new(Counters::default());
+        let s =
+            UpstreamStream::new(Box::pin(inner), Duration::from_secs(60), counters, "m".into(), Instant::now(), max);
+        s.map(|r| r.map(|b| b.len()).map_err(|e| e.kind)).collect().await
+    }
+
+    #[tokio::test]
+    async fn lines_longer_than_the_limit_end_the_stream_as_a_protocol_failure() {
+        // Many short lines in one chunk longer than the limit are fine.
+        assert_eq!(run(&["data: 1\n\ndata: 2\n\ndata: 3\n\n"], 10).await, [Ok(27)]);
+        // A line split over chunks is measured whole, before and after the split.
+        assert_eq!(run(&["data: 12", "34\n", "data: 5678901\n"], 10).await, [Ok(8), Ok(3), Err(ErrorKind::Protocol)]);
+        assert_eq!(run(&[": x\ndata: 1234", "5678"], 10).await, [Ok(14), Err(ErrorKind::Protocol)]);
+        // Exactly at the limit (without its newline) passes.
+        assert_eq!(run(&["data: 1234", "\n"], 10).await, [Ok(10), Ok(1)]);
+    }
+}
