@@ -80,6 +80,9 @@ pub async fn load(env: &Env, file: Option<&Path>, fetch: Fetch) -> Result<(Arc<C
         Fetch::IfOlderThan(max) => !fresh_enough(max),
         Fetch::Always => true,
     };
+    // OpenRouter is asked nothing when it is not one of the providers.
+    let openrouter = router_settings::pool::has_openrouter(&env.settings);
+    let go = go && openrouter;
     let mut note = None;
     if go {
         let result = {
@@ -100,7 +103,12 @@ pub async fn load(env: &Env, file: Option<&Path>, fetch: Fetch) -> Result<(Arc<C
             ));
         }
     }
-    Ok((catalog.snapshot(), note))
+    // The declared providers' models beside OpenRouter's, each refreshed when the
+    // OpenRouter catalog would be (offline: from their disk caches).
+    let refresh = !matches!(fetch, Fetch::Never);
+    let (snap, notes) = router_settings::pool::union_snapshot(&env.settings, catalog.snapshot(), refresh).await;
+    let note = note.into_iter().chain(notes).reduce(|a, b| format!("{a}; {b}"));
+    Ok((snap, note))
 }
 
 /// The catalog adapter: the disk cache or the embedded catalog, nothing fetched yet.

@@ -244,10 +244,14 @@ fn actionable(error: &RouteError, env: &Env) -> String {
 }
 
 async fn chat(env: &Env, a: ChatArgs) -> Result<ExitCode> {
-    let Some(key) = env.api_key.clone() else {
-        bail!(
+    let openrouter = router_settings::pool::has_openrouter(&env.settings);
+    // Without OpenRouter among the providers, its key is neither needed nor sent.
+    let key = match env.api_key.clone() {
+        Some(key) => key,
+        None if !openrouter => router_core::Secret::new(""),
+        None => bail!(
             "OPENROUTER_API_KEY is not set: create a key at https://openrouter.ai/keys and `export OPENROUTER_API_KEY=...`"
-        );
+        ),
     };
     let prompt = build_prompt(&a)?;
     let req = ChatRequest::from_value(chat::body(&prompt)).context("cannot build the chat request")?;
@@ -257,10 +261,15 @@ async fn chat(env: &Env, a: ChatArgs) -> Result<ExitCode> {
         eprintln!("warning: {n}");
     }
     let transport = compose::http_transport(env, key)?;
-    let router = compose::router(env, snap, transport.clone())?;
+    // Each request goes to its model's provider (OpenRouter's through `transport`).
+    let chat = router_settings::pool::mux_over(&env.settings, snap.clone(), transport.clone())
+        .context("cannot set up the providers' http clients")?;
+    let router = compose::router(env, snap, chat)?;
     // The same daily count and limit as the server: upstream's count, and 1,000 a day
     // for a key off the free tier unless the limit is configured.
-    router_settings::compose::adopt_key_tier(&router, &transport, &env.settings).await;
+    if openrouter {
+        router_settings::compose::adopt_key_tier(&router, &transport, &env.settings).await;
+    }
     let seed = seed_or_random(a.seed)?;
     let routed = router.route(&req, seed).await;
     let result = match routed {

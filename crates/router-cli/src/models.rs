@@ -36,6 +36,8 @@ pub fn select<'a>(snap: &'a CatalogSnapshot, now: Timestamp, filters: &Filters) 
 #[derive(Debug, Serialize)]
 pub struct Row<'a> {
     pub id: &'a ModelId,
+    /// `openrouter`, or the declared provider serving it.
+    pub provider: &'a str,
     pub name: &'a str,
     pub context_length: Option<u64>,
     pub max_completion_tokens: Option<u64>,
@@ -52,6 +54,7 @@ impl<'a> Row<'a> {
         let caps = e.capabilities();
         Row {
             id: &e.info.id,
+            provider: e.info.provider_name(),
             name: &e.info.name,
             context_length: e.info.context_length,
             max_completion_tokens: e.info.max_completion_tokens,
@@ -90,9 +93,15 @@ pub fn provenance(stats: &CatalogStats) -> String {
 /// so that a program reading the rows can skip them.
 pub fn render(listing: &Listing<'_>, style: Style) -> String {
     let mark = |b: bool| if b { "yes" } else { "-" }.to_owned();
-    let mut table = Table::new(&["ID", "CONTEXT", "INPUT", "TOOLS", "STRUCTURED", "REASONING", "EXPIRES"]);
+    // A provider column when models come from more than OpenRouter.
+    let providers = listing.models.iter().any(|r| r.provider != router_core::OPENROUTER_PROVIDER);
+    let mut heads = vec!["ID", "CONTEXT", "INPUT", "TOOLS", "STRUCTURED", "REASONING", "EXPIRES"];
+    if providers {
+        heads.insert(1, "PROVIDER");
+    }
+    let mut table = Table::new(&heads);
     for r in &listing.models {
-        table.push(vec![
+        let mut row = vec![
             r.id.to_string(),
             r.context_length.map_or_else(|| "?".to_owned(), thousands),
             r.input_modalities.join(","),
@@ -100,7 +109,11 @@ pub fn render(listing: &Listing<'_>, style: Style) -> String {
             mark(r.structured_outputs),
             mark(r.reasoning),
             r.expiration_date.unwrap_or("-").to_owned(),
-        ]);
+        ];
+        if providers {
+            row.insert(1, r.provider.to_owned());
+        }
+        table.push(row);
     }
     let c = &listing.catalog;
     let prefix = if style.aligned { "" } else { "# " };

@@ -168,6 +168,59 @@ pub fn compose(
     Ok(Composition { catalog: union, transport: Arc::new(mux), providers })
 }
 
+/// Whether OpenRouter is one of the providers in force.
+pub fn has_openrouter(settings: &Settings) -> bool {
+    settings.providers().iter().any(|p| p.kind == ProviderKind::Openrouter)
+}
+
+/// For a one-shot command (the CLI): the union of `openrouter` (when it is a provider)
+/// and every declared provider's models, each from its disk cache, refreshed first when
+/// `fetch`. A provider that cannot be read is left out with a note; the others stay.
+pub async fn union_snapshot(
+    settings: &Settings,
+    openrouter: Arc<router_core::CatalogSnapshot>,
+    fetch: bool,
+) -> (Arc<router_core::CatalogSnapshot>, Vec<String>) {
+    let declared = declared(settings);
+    if declared.is_empty() {
+        return (openrouter, Vec::new());
+    }
+    let mut notes = Vec::new();
+    let mut catalogs = Vec::new();
+    for p in &declared {
+        match provider_catalog(settings, p) {
+            Ok(c) => {
+                if fetch && let Err(e) = c.refresh().await {
+                    notes.push(format!("provider `{}`: {e}; using its last list", p.name));
+                }
+                catalogs.push(Arc::new(c));
+            }
+            Err(e) => notes.push(format!("provider `{}`: {e}", p.name)),
+        }
+    }
+    let base = has_openrouter(settings).then(|| Arc::new(router_core::FixedCatalog(openrouter)) as Arc<dyn Catalog>);
+    (UnionCatalog::new(base, catalogs).snapshot(), notes)
+}
+
+/// For a one-shot command: the transport that sends each request over `snapshot` to its
+/// model's provider (`openrouter` for OpenRouter's models, when it is a provider).
+pub fn mux_over(
+    settings: &Settings,
+    snapshot: Arc<router_core::CatalogSnapshot>,
+    openrouter: Arc<dyn ChatTransport>,
+) -> Result<Arc<dyn ChatTransport>, TransportInitError> {
+    let declared = declared(settings);
+    if declared.is_empty() {
+        return Ok(openrouter);
+    }
+    let mut lanes = BTreeMap::new();
+    for p in &declared {
+        lanes.insert(p.name.clone(), Lane::new(Arc::new(provider_transport(settings, p)?), p.max_concurrent));
+    }
+    let catalog = Arc::new(router_core::FixedCatalog(snapshot));
+    Ok(Arc::new(ProviderMux::new(catalog, has_openrouter(settings).then_some(openrouter), lanes)))
+}
+
 /// What `--check-config` builds of the declared providers (no network call).
 pub fn validate(settings: &Settings) -> Result<Vec<String>, TransportInitError> {
     let mut warnings = Vec::new();
