@@ -528,6 +528,25 @@ mod provider_tests {
     }
 
     #[test]
+    fn provider_counts_persist_with_the_state_and_old_files_still_read() {
+        let policy =
+            ProviderPolicy { quota: QuotaPolicy { per_minute: None, per_day: Some(5) }, ..ProviderPolicy::default() };
+        let t0 = Timestamp::from_secs(1_790_000_000);
+        let mut state = crate::health::HealthState::default();
+        state.provider_mut("groq").reserve("groq", &policy, t0).expect("within quota");
+        state.provider_mut("ollama").connection_failed(&policy, Duration::from_secs(60), t0);
+        let text = serde_json::to_string(&state).expect("serialise");
+        let back: crate::health::HealthState = serde_json::from_str(&text).expect("read back");
+        assert_eq!(back, state);
+        assert_eq!(back.providers["groq"].quota.day.count, 1);
+        // A state file written before providers existed reads as none.
+        let old: crate::health::HealthState =
+            serde_json::from_str(r#"{"models":{},"minute":{"index":1,"count":1}}"#).expect("old file");
+        assert!(old.providers.is_empty());
+        assert!(!serde_json::to_string(&old).expect("serialise").contains("providers"));
+    }
+
+    #[test]
     fn connection_failures_open_the_host_breaker() {
         let policy = ProviderPolicy::default();
         let window = Duration::from_secs(60);
