@@ -335,3 +335,25 @@ async fn memory_goes_back_after_a_burst_of_streams() {
     };
     assert!(after < idle + 24 * 1024, "RSS stayed at {after} KiB (idle {idle} KiB, during the burst {during} KiB)");
 }
+
+#[test]
+fn a_data_dir_that_is_a_file_is_one_clear_message() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let file = home.path().join("data");
+    std::fs::write(&file, "not a directory").expect("write");
+    let out = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--openrouter-base-url", "http://127.0.0.1:9/api/v1"])
+        .args(["--data-dir", &file.display().to_string()])
+        .env_clear()
+        .env("HOME", home.path())
+        .output()
+        .expect("run router-server");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let needle = "is a file, not a directory";
+    assert!(stderr.contains(needle), "{stderr}");
+    for line in stderr.lines() {
+        assert!(line.matches(needle).count() <= 1, "said twice: {line}");
+        assert!(!line.contains("cannot move"), "{line}");
+    }
+}

@@ -22,7 +22,8 @@ pub enum BuildError {
     Catalog(#[from] CatalogError),
     #[error("transport: {0}")]
     Transport(#[from] TransportInitError),
-    #[error("{0}")]
+    // Transparent: `{0}` and a source would print the store's message twice.
+    #[error(transparent)]
     State(#[from] StoreError),
     #[error("shared state: {0}")]
     Shared(#[from] state_redis::RedisStateError),
