@@ -22,6 +22,12 @@ pub struct ModelCaps {
     pub input_modalities: Option<Vec<String>>,
     #[serde(default)]
     pub supported_parameters: Vec<String>,
+    /// The model's own requests per minute (Groq limits each model), when stated.
+    #[serde(default)]
+    pub per_minute: Option<u32>,
+    /// The model's own requests per day, when stated.
+    #[serde(default)]
+    pub per_day: Option<u32>,
 }
 
 /// One free tier in the table.

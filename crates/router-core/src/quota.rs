@@ -475,11 +475,13 @@ impl ProviderState {
 
 /// A block's reason with the provider named, so that the client and explain say whose.
 fn named(name: &str, block: QuotaBlock) -> QuotaBlock {
+    // A model's own limit is keyed by its exposed id, `<provider>/<upstream id>`.
+    let whose = if name.contains('/') { "model" } else { "provider" };
     let reason = match &block.scope {
-        QuotaScope::Minute { limit } => format!("provider `{name}`: limit of {limit} requests per minute reached"),
-        QuotaScope::Day { limit } => format!("provider `{name}`: limit of {limit} requests per day reached"),
-        QuotaScope::Upstream { reason } if reason.starts_with("provider `") => reason.clone(),
-        QuotaScope::Upstream { reason } => format!("provider `{name}`: {reason}"),
+        QuotaScope::Minute { limit } => format!("{whose} `{name}`: limit of {limit} requests per minute reached"),
+        QuotaScope::Day { limit } => format!("{whose} `{name}`: limit of {limit} requests per day reached"),
+        QuotaScope::Upstream { reason } if reason.starts_with(&format!("{whose} `")) => reason.clone(),
+        QuotaScope::Upstream { reason } => format!("{whose} `{name}`: {reason}"),
     };
     QuotaBlock { scope: QuotaScope::Upstream { reason }, until: block.until }
 }

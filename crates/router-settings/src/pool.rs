@@ -70,6 +70,8 @@ pub fn provider_catalog(settings: &Settings, p: &ProviderSettings) -> Result<Ope
             max_completion_tokens: m.max_completion_tokens,
             input_modalities: m.input_modalities.clone(),
             supported_parameters: m.supported_parameters.clone(),
+            per_minute: m.per_minute,
+            per_day: m.per_day,
         })
         .collect();
     let config = ProviderCatalogConfig {
@@ -107,7 +109,7 @@ pub fn provider_transport(settings: &Settings, p: &ProviderSettings) -> Result<H
 /// Each declared provider's limits and day clock: the config's, else the embedded
 /// table's for a known free tier, else none.
 pub fn policies(settings: &Settings) -> BTreeMap<String, ProviderPolicy> {
-    declared(settings)
+    let mut out: BTreeMap<String, ProviderPolicy> = declared(settings)
         .into_iter()
         .map(|p| {
             let known = known_provider(&base_url(&p));
@@ -123,7 +125,27 @@ pub fn policies(settings: &Settings) -> BTreeMap<String, ProviderPolicy> {
             };
             (p.name.clone(), ProviderPolicy { quota, reset, ..ProviderPolicy::default() })
         })
-        .collect()
+        .collect();
+    // Each model's own limits, keyed by its exposed id, on its provider's day clock: the
+    // config's entry, else the table's.
+    for p in declared(settings) {
+        let Some(reset) = out.get(&p.name).map(|pp| Arc::clone(&pp.reset)) else { continue };
+        let known = known_provider(&base_url(&p)).map(|k| k.models.as_slice()).unwrap_or_default();
+        let mut limits: BTreeMap<&str, (Option<u32>, Option<u32>)> =
+            known.iter().map(|m| (m.id.as_str(), (m.per_minute, m.per_day))).collect();
+        for m in &p.models {
+            let entry = limits.entry(m.id.as_str()).or_default();
+            *entry = (m.per_minute.or(entry.0), m.per_day.or(entry.1));
+        }
+        for (id, (per_minute, per_day)) in limits {
+            if per_minute.is_some() || per_day.is_some() {
+                let quota = QuotaPolicy { per_minute, per_day };
+                let policy = ProviderPolicy { quota, reset: Arc::clone(&reset), ..ProviderPolicy::default() };
+                out.insert(format!("{}/{id}", p.name), policy);
+            }
+        }
+    }
+    out
 }
 
 /// What the router is built over: the catalog and transport it uses, and the providers
@@ -265,5 +287,19 @@ mod tests {
         assert_eq!(p["ollama"].quota, QuotaPolicy::UNLIMITED);
         assert_eq!(p["ollama"].reset.name(), "UTC");
         assert!(!p.contains_key("openrouter"));
+        let groq = ProviderSettings {
+            models: vec![crate::ModelSettings {
+                id: "llama-3.3-70b-versatile".into(),
+                per_day: Some(7),
+                ..Default::default()
+            }],
+            ..provider("groq", "https://api.groq.com/openai/v1")
+        };
+        let p = policies(&Settings { providers: vec![groq], ..Settings::default() });
+        assert_eq!(p["groq"].quota, QuotaPolicy::UNLIMITED, "Groq limits each model, not the account");
+        let small = &p["groq/llama-3.1-8b-instant"].quota;
+        assert_eq!((small.per_minute, small.per_day), (Some(30), Some(14_400)), "the table's per-model limits");
+        let big = &p["groq/llama-3.3-70b-versatile"].quota;
+        assert_eq!((big.per_minute, big.per_day), (Some(30), Some(7)), "the config's per_day over the table's");
     }
 }

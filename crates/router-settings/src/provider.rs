@@ -75,6 +75,12 @@ pub struct ModelSettings {
     /// E.g. `["tools", "tool_choice", "response_format", "structured_outputs", "reasoning"]`.
     #[serde(default)]
     pub supported_parameters: Vec<String>,
+    /// The model's own requests per minute, counted beside the provider's.
+    #[serde(default)]
+    pub per_minute: Option<u32>,
+    /// The model's own requests per day, counted beside the provider's.
+    #[serde(default)]
+    pub per_day: Option<u32>,
 }
 
 impl ProviderSettings {

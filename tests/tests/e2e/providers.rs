@@ -342,3 +342,20 @@ async fn a_free_tiers_word_that_nothing_is_left_is_believed_over_the_local_count
     let secs = c.until.expect("timed").saturating_since(server.server.router.now()).as_secs();
     assert!((420..=432).contains(&secs), "cools until Groq's reset (7m12s): {secs}");
 }
+
+#[tokio::test]
+async fn a_models_own_daily_limit_holds_that_model_only() {
+    let Upstreams { openrouter: or, groq: g, local: l } = upstreams().await;
+    let mut limited = groq(&g);
+    limited.models[0].per_day = Some(1);
+    let server = serve(or, vec![limited, ollama(&l)]).await;
+    assert_eq!(server.chat(&body("groq/llama-3.1-8b-instant")).await.status, 200);
+    let spent = server.chat(&body("groq/llama-3.1-8b-instant")).await;
+    spent.check_error(429, "model `groq/llama-3.1-8b-instant`: limit of 1 requests per day");
+    assert!(spent.header("retry-after").is_some());
+    // The provider's other model still serves.
+    let other = server.chat(&body("groq/free")).await;
+    assert_eq!(other.status, 200, "{}", other.text);
+    assert_eq!(other.json()["model"], "groq/openai/gpt-oss-20b");
+    assert_eq!(g.calls("llama-3.1-8b-instant"), 1);
+}

@@ -87,7 +87,9 @@ pub struct RouterConfig {
     /// The account's limits at start (see [`Router::set_quota_limits`]).
     pub quota: QuotaPolicy,
     /// Each declared provider's limits, day clock and host breaker, by provider name (a
-    /// provider not named is unlimited); OpenRouter's models keep `quota`.
+    /// provider not named is unlimited); OpenRouter's models keep `quota`. An entry keyed
+    /// by a model's exposed id (`groq/llama-3.1-8b-instant`) is that model's own limit,
+    /// counted beside its provider's.
     pub providers: BTreeMap<String, ProviderPolicy>,
     /// A 200 without content or tool calls (a refusal, a filter, reasoning alone when
     /// none was asked for) is a failure that falls back to another model.
@@ -381,8 +383,16 @@ impl Router {
                     // provider's candidates leave the pick, and the others keep serving.
                     Ok((i, kind)) if snap.entries()[i].info.provider.is_some() => {
                         let name = snap.entries()[i].info.provider_name();
+                        let id = snap.entries()[i].info.id.as_str();
+                        // A model's own limit, when one is configured: only that model waits.
+                        if let Some(block) = self.model_hold(&health, id, now) {
+                            held.note(block);
+                            tried.push(i);
+                            continue;
+                        }
                         match health.provider_mut(name).reserve(name, &self.provider_policy(name), now) {
                             Ok(()) => {
+                                self.count_model(&mut health, id, now);
                                 health.begin_attempt(&snap.entries()[i].info.id, now);
                                 self.dirty.store(true, Ordering::Release);
                                 Ok((i, kind))

@@ -58,6 +58,20 @@ impl Router {
         self.config.providers.get(name).cloned().unwrap_or_default()
     }
 
+    /// A model's own limit (a `RouterConfig::providers` entry keyed by its exposed id),
+    /// when it is spent.
+    pub(super) fn model_hold(&self, health: &HealthState, id: &str, now: Timestamp) -> Option<ProviderBlock> {
+        self.config.providers.get(id).and_then(|p| health.provider_block(id, p, now))
+    }
+
+    /// Counts a request against the model's own limit, when one is configured.
+    pub(super) fn count_model(&self, health: &mut HealthState, id: &str, now: Timestamp) {
+        if let Some(p) = self.config.providers.get(id) {
+            // Checked just before, under the same lock.
+            let _ = health.provider_mut(id).reserve(id, p, now);
+        }
+    }
+
     /// What keeps provider `name` (OpenRouter's account included) from serving now.
     pub(super) fn provider_hold(&self, health: &HealthState, name: &str, now: Timestamp) -> Option<ProviderBlock> {
         if name == OPENROUTER_PROVIDER {
