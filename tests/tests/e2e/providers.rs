@@ -359,3 +359,24 @@ async fn a_models_own_daily_limit_holds_that_model_only() {
     assert_eq!(other.json()["model"], "groq/openai/gpt-oss-20b");
     assert_eq!(g.calls("llama-3.1-8b-instant"), 1);
 }
+
+#[tokio::test]
+async fn a_dead_openrouter_in_a_union_opens_its_breaker_too() {
+    let Upstreams { openrouter: or, groq: g, local: l } = upstreams().await;
+    let providers = vec![openrouter(&or), groq(&g), ollama(&l)];
+    let mut server = serve(or, providers).await;
+    // OpenRouter goes away; the fake is replaced by a closed port.
+    let dead = std::mem::replace(&mut server.upstream, FakeUpstream::start().await);
+    dead.shutdown().await;
+    let mut retried = 0;
+    for seed in 0..30 {
+        let reply = chat_seeded(&server, &body("openrouter/free"), seed).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        let model = reply.json()["model"].as_str().unwrap_or_default().to_owned();
+        assert!(model.starts_with("groq/") || model.starts_with("ollama/"), "{model}");
+        if reply.header("x-router-attempts") != Some("1") {
+            retried += 1;
+        }
+    }
+    assert!(retried <= 2, "OpenRouter's breaker opens after two connection failures; {retried} requests paid for it");
+}

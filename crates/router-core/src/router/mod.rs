@@ -404,6 +404,13 @@ impl Router {
                             }
                         }
                     }
+                    // In a union, OpenRouter's host has a breaker like any provider's.
+                    Ok((i, _)) if snap.is_union() && providers::openrouter_unreachable(&health, now).is_some() => {
+                        held.extend(providers::openrouter_unreachable(&health, now));
+                        debug_assert!(snap.entries()[i].info.provider.is_none());
+                        providers::drop_provider(&mut plan, &snap, crate::model::OPENROUTER_PROVIDER);
+                        continue;
+                    }
                     // OpenRouter's shared quota is reserved below, out of the lock.
                     Ok((i, kind)) if self.shared.is_some() => Ok((i, kind)),
                     Ok((i, kind)) => {
@@ -501,8 +508,9 @@ impl Router {
                         let mut health = self.health();
                         let watch = self.watch(&health, &model);
                         health.record_success(&model);
-                        if let Some(p) = &snap.entries()[index].info.provider {
-                            health.provider_mut(&p.provider).reached();
+                        let provider = snap.entries()[index].info.provider_name();
+                        if let Some(p) = health.providers.get_mut(provider) {
+                            p.reached();
                         }
                         self.publish_changes(watch, &health, &model, self.now());
                     }
@@ -537,7 +545,12 @@ impl Router {
                                     now,
                                 );
                             }
-                            None => health.record_failure(&model, &error, &self.config.health, now),
+                            None => {
+                                if error.kind == ErrorKind::Connection && snap.is_union() {
+                                    providers::openrouter_connection_failed(&mut health, &self.config.health, now);
+                                }
+                                health.record_failure(&model, &error, &self.config.health, now);
+                            }
                         }
                         self.publish_changes(watch, &health, &model, now);
                         self.dirty.store(true, Ordering::Release);

@@ -7,7 +7,7 @@ use super::plan::{Plan, all_cooling};
 use crate::catalog::CatalogSnapshot;
 use crate::error::RouteError;
 use crate::explain::{CoolingEntry, ProviderEntry};
-use crate::health::HealthState;
+use crate::health::{HealthPolicy, HealthState};
 use crate::model::OPENROUTER_PROVIDER;
 use crate::quota::{ProviderBlock, ProviderPolicy};
 use crate::time::Timestamp;
@@ -47,6 +47,27 @@ impl Held {
     }
 }
 
+impl Held {
+    /// Notes each block of `blocks`.
+    pub(super) fn extend(&mut self, blocks: impl IntoIterator<Item = ProviderBlock>) {
+        for b in blocks {
+            self.note(b);
+        }
+    }
+}
+
+/// OpenRouter's host breaker in a union, when open: its models wait like a dead
+/// provider's (alone, OpenRouter's connection failures are nobody's, as before).
+pub(super) fn openrouter_unreachable(health: &HealthState, now: Timestamp) -> Option<ProviderBlock> {
+    let until = health.providers.get(OPENROUTER_PROVIDER)?.unreachable_until.filter(|&u| now < u)?;
+    Some(ProviderBlock::Unreachable { until })
+}
+
+/// A connection to OpenRouter failed in a union: feeds its host breaker.
+pub(super) fn openrouter_connection_failed(health: &mut HealthState, policy: &HealthPolicy, now: Timestamp) {
+    health.provider_mut(OPENROUTER_PROVIDER).connection_failed(&ProviderPolicy::default(), policy.breaker_window, now);
+}
+
 /// Leaves every candidate of provider `name` out of the rest of this request's plan.
 pub(super) fn drop_provider(plan: &mut Plan, snap: &CatalogSnapshot, name: &str) {
     plan.candidates.retain(|&i| snap.entries()[i].info.provider_name() != name);
@@ -75,7 +96,8 @@ impl Router {
     /// What keeps provider `name` (OpenRouter's account included) from serving now.
     pub(super) fn provider_hold(&self, health: &HealthState, name: &str, now: Timestamp) -> Option<ProviderBlock> {
         if name == OPENROUTER_PROVIDER {
-            return health.quota_block(&self.quota_policy(), now).map(ProviderBlock::Quota);
+            let quota = health.quota_block(&self.quota_policy(), now).map(ProviderBlock::Quota);
+            return quota.or_else(|| openrouter_unreachable(health, now));
         }
         health.provider_block(name, &self.provider_policy(name), now)
     }
