@@ -65,8 +65,11 @@ fn every_example_passes_check_config() {
 fn an_openai_provider_that_could_bill_is_refused_with_the_reason() {
     let home = tempfile::tempdir().expect("temp dir");
     let file = home.path().join("router.toml");
-    std::fs::write(&file, "[[providers]]\nname = \"paid\"\nkind = \"openai\"\nbase_url = \"https://api.example.com/v1\"\n")
-        .expect("write config");
+    std::fs::write(
+        &file,
+        "[[providers]]\nname = \"paid\"\nkind = \"openai\"\nbase_url = \"https://api.example.com/v1\"\n",
+    )
+    .expect("write config");
     let out = Command::new(BIN)
         .env_clear()
         .env("HOME", home.path())
