@@ -150,11 +150,12 @@ async fn out_of_descriptors_a_request_gets_503_and_charges_nothing() {
     // upstream connection (from its look-ups); a slow stream keeps it busy, so that the
     // next request needs a socket of its own.
     upstream.set_default_behaviour(Behaviour::SlowStream { chunks: 4, gap: Duration::from_secs(1) });
-    let mut first = TcpStream::connect(&addr).await.expect("connect");
-    let mut second = TcpStream::connect(&addr).await.expect("connect");
-    for conn in [&mut first, &mut second] {
-        let (head, _) = exchange(conn, "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    let mut conns = Vec::new();
+    for _ in 0..6 {
+        let mut conn = TcpStream::connect(&addr).await.expect("connect");
+        let (head, _) = exchange(&mut conn, "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await;
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        conns.push(conn);
     }
     // Then idle connections until the server can accept no more.
     let mut idle = Vec::new();
@@ -162,28 +163,43 @@ async fn out_of_descriptors_a_request_gets_503_and_charges_nothing() {
         idle.push(TcpStream::connect(&addr).await.expect("connect (the backlog takes what is not accepted)"));
     }
     tokio::task::block_in_place(|| server.wait_for_log("cannot accept a client connection"));
+    // Slow streams, one after the other: each is served over an idle pooled upstream
+    // connection while there is one, then refused for want of a socket.
     let stream = CHAT.replace("\"messages\"", "\"stream\":true,\"messages\"");
-    first.write_all(post("/api/v1/chat/completions", &stream).as_bytes()).await.expect("write");
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        let n =
-            tokio::time::timeout(Duration::from_secs(60), first.read(&mut byte)).await.expect("head").expect("read");
-        assert!(n == 1, "closed: {}", String::from_utf8_lossy(&head));
-        head.push(byte[0]);
+    let (mut served, mut refused) = (0, 0);
+    for conn in &mut conns {
+        conn.write_all(post("/api/v1/chat/completions", &stream).as_bytes()).await.expect("write");
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            let n =
+                tokio::time::timeout(Duration::from_secs(60), conn.read(&mut byte)).await.expect("head").expect("read");
+            assert!(n == 1, "closed: {}", String::from_utf8_lossy(&head));
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        if head.starts_with("HTTP/1.1 200") {
+            served += 1;
+            continue;
+        }
+        assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+        assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
+        let length = head
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+            .and_then(|v| v.parse::<usize>().ok())
+            .expect("a length");
+        let mut body = vec![0u8; length];
+        conn.read_exact(&mut body).await.expect("body");
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(v["error"]["code"], 503, "{v}");
+        assert_eq!(v["error"]["metadata"]["error_type"], "local_resource", "{v}");
+        refused += 1;
     }
-    // Served over the pooled connection, or refused like the next one.
-    let served = usize::from(head.starts_with(b"HTTP/1.1 200"));
-    let (head, body) = exchange(&mut second, &post("/api/v1/chat/completions", CHAT)).await;
-    assert!(head.starts_with("HTTP/1.1 503"), "{head}\n{body}");
-    assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
-    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
-    assert_eq!(v["error"]["code"], 503, "{body}");
-    assert_eq!(v["error"]["metadata"]["error_type"], "local_resource", "{body}");
+    assert!(refused >= 1, "every request found an upstream connection");
     assert_eq!(upstream.total_calls(), served, "nothing else reached upstream");
     drop(idle);
-    drop(first);
-    drop(second);
+    drop(conns);
     // Descriptors back: the metrics say what happened, and nothing was charged.
     let deadline = Instant::now() + Duration::from_secs(30);
     let text = loop {
@@ -198,7 +214,7 @@ async fn out_of_descriptors_a_request_gets_503_and_charges_nothing() {
         metric(&text, "router_local_resource_errors_total{where=\"upstream\"}").is_some_and(|n| n >= 1.0),
         "{text}"
     );
-    let charged = if served == 1 { 1.0 } else { 0.0 };
+    let charged = f64::from(u32::try_from(served).expect("a handful"));
     assert_eq!(metric(&text, "router_quota_used{window=\"day\"}"), Some(charged), "{text}");
     assert_eq!(metric(&text, "router_quota_used{window=\"minute\"}"), Some(charged), "{text}");
     assert!(!text.contains("outcome=\"connection\""), "no model was blamed:\n{text}");
