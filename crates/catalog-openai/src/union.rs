@@ -4,6 +4,7 @@
 
 use crate::catalog::{OpenAiCatalog, ProviderModels};
 use router_core::{Catalog, CatalogSnapshot, ModelInfo, Timestamp};
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -33,8 +34,7 @@ impl UnionCatalog {
     pub fn new(base: Option<Arc<dyn Catalog>>, providers: Vec<Arc<OpenAiCatalog>>) -> Self {
         let base_snap = base.as_ref().map(|b| b.snapshot());
         let parts: Vec<Arc<ProviderModels>> = providers.iter().map(|p| p.models()).collect();
-        let names: Vec<&str> = providers.iter().map(|p| p.name()).collect();
-        let union = Arc::new(build(base_snap.as_deref(), &parts, &names));
+        let union = Arc::new(build(base_snap.as_deref(), &parts));
         UnionCatalog { base, providers, built: RwLock::new(Built { base: base_snap, parts, union }) }
     }
 
@@ -65,20 +65,20 @@ impl Catalog for UnionCatalog {
             return Arc::clone(&built.union);
         }
         let parts: Vec<Arc<ProviderModels>> = self.providers.iter().map(|p| p.models()).collect();
-        let names: Vec<&str> = self.providers.iter().map(|p| p.name()).collect();
-        let union = Arc::new(build(base.as_deref(), &parts, &names));
+        let union = Arc::new(build(base.as_deref(), &parts));
         *built = Built { base, parts, union: Arc::clone(&union) };
         union
     }
 }
 
-/// One snapshot of every provider's models. An OpenRouter id that reads like a declared
-/// provider's (`<provider>/...`) is left out, so that an exposed id names one provider.
-fn build(base: Option<&CatalogSnapshot>, parts: &[Arc<ProviderModels>], names: &[&str]) -> CatalogSnapshot {
-    let declared = |m: &ModelInfo| m.id.as_str().split_once('/').is_some_and(|(p, _)| names.contains(&p));
+/// One snapshot of every provider's models. An OpenRouter model whose id is also a
+/// declared provider's exposed id gives way to the declared one, so that an id names
+/// one provider (requests go by each entry's provenance, never by the id's prefix).
+fn build(base: Option<&CatalogSnapshot>, parts: &[Arc<ProviderModels>]) -> CatalogSnapshot {
+    let exposed: HashSet<&str> = parts.iter().flat_map(|p| p.models.iter().map(|m| m.id.as_str())).collect();
     let mut models: Vec<ModelInfo> = Vec::new();
     if let Some(b) = base {
-        models.extend(b.models().filter(|m| !declared(m)).cloned());
+        models.extend(b.models().filter(|m| !exposed.contains(m.id.as_str())).cloned());
     }
     for part in parts {
         models.extend(part.models.iter().cloned());
@@ -96,4 +96,37 @@ fn build(base: Option<&CatalogSnapshot>, parts: &[Arc<ProviderModels>], names: &
     };
     let skipped = base.map_or(0, CatalogSnapshot::skipped);
     CatalogSnapshot::new(models, source, fetched_at).with_skipped(skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use router_core::{Billing, CatalogSource, Provenance};
+
+    fn free_or(id: &str) -> ModelInfo {
+        let mut m = ModelInfo::new(id);
+        m.pricing.0.insert("prompt".into(), "0".into());
+        m
+    }
+
+    #[test]
+    fn a_provider_named_like_a_vendor_shadows_only_the_same_ids() {
+        let base = CatalogSnapshot::new(
+            vec![free_or("qwen/qwen3-coder:free"), free_or("qwen/qwen3-8b:free")],
+            CatalogSource::Memory,
+            Timestamp::from_secs(1),
+        );
+        let mut local = ModelInfo::new("qwen/qwen3-8b:free");
+        local.provider =
+            Some(Provenance { provider: "qwen".into(), upstream_id: "qwen3-8b:free".into(), billing: Billing::Local });
+        let part = Arc::new(ProviderModels {
+            models: vec![local],
+            fetched_at: Timestamp::from_secs(2),
+            source: CatalogSource::Memory,
+        });
+        let union = build(Some(&base), &[part]);
+        let ids: Vec<(&str, &str)> = union.models().map(|m| (m.id.as_str(), m.provider_name())).collect();
+        assert_eq!(ids, [("qwen/qwen3-8b:free", "qwen"), ("qwen/qwen3-coder:free", "openrouter")]);
+        assert_eq!(union.fetched_at(), Timestamp::from_secs(2));
+    }
 }
