@@ -87,7 +87,6 @@ pub fn router_config(settings: &Settings) -> RouterConfig {
         weight_by_success: settings.weight_by_success,
         model_weights: settings.model_weights.0.iter().map(|(id, w)| (router_core::ModelId::new(id), *w)).collect(),
         providers: crate::pool::policies(settings),
-        ..RouterConfig::default()
     }
 }
 
