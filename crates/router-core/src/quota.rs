@@ -111,10 +111,10 @@ pub enum DaySource {
 }
 
 impl DaySource {
+    /// `local` or `upstream`, as `/metrics` and the status show it.
     pub fn as_str(self) -> &'static str {
         match self {
             DaySource::Local => "local",
-    /// `local` or `upstream`, as `/metrics` and the status show it.
             DaySource::Upstream => "upstream",
         }
     }

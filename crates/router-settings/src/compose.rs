@@ -65,7 +65,6 @@ pub fn transport(settings: &Settings) -> Result<HttpTransport, TransportInitErro
         idle_timeout: settings.idle_timeout_secs.get(),
         request_timeout: settings.request_timeout_secs.get(),
         max_answer_size: settings.max_answer_size,
-        max_sse_line: settings.max_sse_line,
         dialect: transport_http::Dialect::OpenRouter,
     })
 }
@@ -79,6 +78,7 @@ pub fn router_config(settings: &Settings) -> RouterConfig {
         quota: QuotaPolicy { per_minute: settings.per_minute.get(), per_day: settings.per_day.get() },
         max_upstream_calls: settings.max_upstream_calls,
         empty_answers_fail: settings.empty_answers_fail,
+        max_sse_line: settings.max_sse_line,
         cheap_failure_bound: settings.cheap_failure_bound_ms.get(),
         max_cooling_wait: settings.max_cooling_wait_ms.get(),
         wait_stagger: settings.wait_stagger_ms.get(),

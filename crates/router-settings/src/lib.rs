@@ -25,7 +25,7 @@ pub use settings::{
     AUTO_MAX_CONNECTIONS, DEFAULT_CLIENT_BODY_TIMEOUT, DEFAULT_CLIENT_HEADER_TIMEOUT, DEFAULT_LISTEN,
     DEFAULT_MAX_BODY_SIZE, DEFAULT_SHUTDOWN_GRACE, SETTINGS, Setting, Settings, Source,
 };
-pub use value::{Limit, LogFormat, Seconds, SettingValue};
+pub use value::{Limit, LogFormat, Millis, Seconds, SettingValue, Weights};
 
 /// The README's configuration table rows, one per setting: flag, environment
 /// variable, file key, default and help, generated so that the README cannot drift.

@@ -101,7 +101,6 @@ pub fn provider_transport(settings: &Settings, p: &ProviderSettings) -> Result<H
         idle_timeout: settings.idle_timeout_secs.get(),
         request_timeout: settings.request_timeout_secs.get(),
         max_answer_size: settings.max_answer_size,
-        max_sse_line: settings.max_sse_line,
         dialect: Dialect::OpenAi { local: p.local },
     })
 }

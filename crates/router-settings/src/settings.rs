@@ -188,7 +188,7 @@ settings! {
     /// upstream answers larger than this many bytes are a failed attempt (falls back), not an allocation
     max_answer_size: usize = transport_http::DEFAULT_MAX_ANSWER_SIZE, env "ROUTER_MAX_ANSWER_SIZE", value "BYTES";
     /// upstream event-stream lines longer than this many bytes are a failed attempt (an error event once the stream was passed on)
-    max_sse_line: usize = transport_http::DEFAULT_MAX_SSE_LINE, env "ROUTER_MAX_SSE_LINE", value "BYTES";
+    max_sse_line: usize = router_core::router::DEFAULT_MAX_SSE_LINE, env "ROUTER_MAX_SSE_LINE", value "BYTES";
     /// seconds a client connection has to deliver a complete request head, counted from its opening or its previous answer (so it also bounds idle keep-alive)
     client_header_timeout_secs: Seconds = Seconds::of(DEFAULT_CLIENT_HEADER_TIMEOUT), env "ROUTER_CLIENT_HEADER_TIMEOUT_SECS", value "SECS";
     /// longest gap in seconds between two pieces of a client's request body

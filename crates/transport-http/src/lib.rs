@@ -30,9 +30,6 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 /// The largest non-streamed answer read from upstream, well above any real completion:
 /// beyond it the attempt is a protocol failure (and falls back), not an allocation.
 pub const DEFAULT_MAX_ANSWER_SIZE: usize = 32 * 1024 * 1024;
-/// The longest line of an SSE stream: a `data:` line longer than this is a protocol
-/// failure rather than an ever-growing buffer.
-pub const DEFAULT_MAX_SSE_LINE: usize = 4 * 1024 * 1024;
 
 /// Idle upstream connections kept per host (per transport, so per serving thread): a
 /// burst of thousands of HTTP/1.1 streams must not leave thousands of idle sockets and
@@ -120,8 +117,6 @@ pub struct TransportConfig {
     pub request_timeout: Duration,
     /// The largest non-streamed answer (and error body) read, in bytes.
     pub max_answer_size: usize,
-    /// The longest SSE line accepted in a stream, in bytes.
-    pub max_sse_line: usize,
     /// Whose error bodies and rate-limit headers the answers carry.
     pub dialect: Dialect,
 }
@@ -138,7 +133,6 @@ impl Default for TransportConfig {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_answer_size: DEFAULT_MAX_ANSWER_SIZE,
-            max_sse_line: DEFAULT_MAX_SSE_LINE,
             dialect: Dialect::OpenRouter,
         }
     }
@@ -156,7 +150,6 @@ impl fmt::Debug for TransportConfig {
             .field("idle_timeout", &self.idle_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("max_answer_size", &self.max_answer_size)
-            .field("max_sse_line", &self.max_sse_line)
             .field("dialect", &self.dialect)
             .finish()
     }
@@ -184,8 +177,6 @@ pub struct TransportStats {
     pub failures: u64,
     /// Streams handed over.
     pub streams: u64,
-    /// Data events with a top-level `error` key seen inside streams.
-    pub mid_stream_errors: u64,
     /// Streams cut by an idle timeout or a broken connection.
     pub stream_failures: u64,
 }
@@ -195,7 +186,6 @@ pub(crate) struct Counters {
     requests: AtomicU64,
     failures: AtomicU64,
     streams: AtomicU64,
-    pub(crate) mid_stream_errors: AtomicU64,
     pub(crate) stream_failures: AtomicU64,
 }
 
@@ -341,7 +331,6 @@ impl HttpTransport {
             requests: c.requests.load(Ordering::Relaxed),
             failures: c.failures.load(Ordering::Relaxed),
             streams: c.streams.load(Ordering::Relaxed),
-            mid_stream_errors: c.mid_stream_errors.load(Ordering::Relaxed),
             stream_failures: c.stream_failures.load(Ordering::Relaxed),
         }
     }
@@ -386,7 +375,7 @@ impl HttpTransport {
         err
     }
 
-    async fn forward(&self, body: Bytes, stream: bool, model: &ModelId) -> Result<UpstreamResponse, TransportError> {
+    async fn forward(&self, body: Bytes, stream: bool) -> Result<UpstreamResponse, TransportError> {
         let started = Instant::now();
         // A non-streamed answer must arrive whole within `request_timeout`; the head of
         // either within `first_byte_timeout`.
@@ -440,14 +429,7 @@ impl HttpTransport {
         if stream && content.is_sse {
             self.counters.streams.fetch_add(1, Ordering::Relaxed);
             let inner = Box::pin(resp.bytes_stream());
-            let s = stream::UpstreamStream::new(
-                inner,
-                self.config.idle_timeout,
-                self.counters.clone(),
-                model.as_str().to_owned(),
-                started,
-                self.config.max_sse_line,
-            );
+            let s = stream::UpstreamStream::new(inner, self.config.idle_timeout, self.counters.clone(), started);
             return Ok(UpstreamResponse { status, headers, body: Body::Stream(Box::pin(s)), elapsed });
         }
         if let Some(other) = content.not_json {
@@ -469,10 +451,11 @@ impl HttpTransport {
 
 #[async_trait::async_trait]
 impl ChatTransport for HttpTransport {
-    async fn send(&self, model: &ModelId, body: Bytes, stream: bool) -> Result<UpstreamResponse, TransportError> {
+    // The body already names the model; the transport only moves bytes.
+    async fn send(&self, _model: &ModelId, body: Bytes, stream: bool) -> Result<UpstreamResponse, TransportError> {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        self.forward(body, stream, model).await.map_err(|e| {
+        self.forward(body, stream).await.map_err(|e| {
             self.counters.failures.fetch_add(1, Ordering::Relaxed);
             self.scrub(e).with_elapsed(started.elapsed())
         })

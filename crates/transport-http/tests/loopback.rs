@@ -137,11 +137,11 @@ async fn streams_comments_content_usage_and_done() {
     assert!(text.contains("\"usage\":{"), "{text}");
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
     let stats = t.stats();
-    assert_eq!((stats.streams, stats.mid_stream_errors, stats.stream_failures), (1, 0, 0));
+    assert_eq!((stats.streams, stats.stream_failures), (1, 0));
 }
 
 #[tokio::test]
-async fn passes_a_mid_stream_error_through_and_counts_it() {
+async fn passes_a_mid_stream_error_through_as_it_came() {
     let up = FakeUpstream::start().await;
     up.set_behaviour(MODEL, Behaviour::MidStreamError);
     let t = transport(&up);
@@ -151,13 +151,11 @@ async fn passes_a_mid_stream_error_through_and_counts_it() {
     assert!(text.contains("\"content\":\"hello\""), "{text}");
     assert!(text.contains("\"error\":{\"code\":502,\"message\":\"Provider disconnected\"}"), "{text}");
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
-    assert_eq!(t.stats().mid_stream_errors, 1);
 
     // An error as the very first event is recognised the same way.
     up.set_behaviour(MODEL, Behaviour::ErrorFirstInStream { code: 503 });
     let (text, _) = drain(stream_of(send(&t, MODEL, true).await.expect("a 200 stream").body)).await;
     assert!(text.contains("\"code\":503"), "{text}");
-    assert_eq!(t.stats().mid_stream_errors, 2);
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use crate::classify::classify_in_band;
 use crate::model::ModelId;
-use crate::sse::{self, LineSplitter, ModelRewriter, Substance};
+use crate::sse::{self, Event, StreamScan, Substance};
 use crate::time::Timestamp;
 use crate::upstream::{Body, ByteStream, ErrorKind, TransportError, UpstreamResponse};
 use bytes::Bytes;
@@ -18,12 +18,9 @@ use std::task::{Context, Poll};
 
 /// The most of a stream's head held back while waiting for its first content: beyond
 /// it the stream is committed as it is (a long run of reasoning the request did not ask
-/// for is not worth more memory).
+/// for is not worth more memory). A line begun is finished first; lines are bounded by
+/// [`Judge::max_line`].
 pub const MAX_HELD_HEAD: usize = 256 * 1024;
-/// A line begun is held whole up to this length before the stream is committed anyway:
-/// an unterminated line is judged (the transport fails one over its own, smaller line
-/// limit, and the attempt can still fall back) rather than committed half-read.
-pub const MAX_HELD_LINE: usize = 16 * 1024 * 1024;
 
 /// How an answer is judged before it becomes the client's.
 #[derive(Clone, Copy, Debug)]
@@ -34,6 +31,8 @@ pub(super) struct Judge {
     pub(super) empty_fails: bool,
     /// The request asked for reasoning: reasoning alone is an answer.
     pub(super) reasoning_counts: bool,
+    /// The longest event-stream line accepted (see [`RouterConfig::max_sse_line`](super::RouterConfig)).
+    pub(super) max_line: usize,
 }
 
 fn empty_answer(elapsed: std::time::Duration) -> TransportError {
@@ -64,9 +63,11 @@ pub(super) async fn commit(
             Body::Full(sse::ensure_model(bytes, model.as_str()))
         }
         Body::Stream(mut stream) => {
+            // Each chunk is scanned once, here while the head is judged and in
+            // `RoutedStream` after: the scanner judges, counts and rewrites in one pass.
+            let mut scan = StreamScan::new(model.as_str(), judge.max_line);
             let mut head = VecDeque::new();
             let mut held = 0usize;
-            let mut lines = LineSplitter::default();
             let mut ended = false;
             loop {
                 match stream.next().await {
@@ -77,17 +78,23 @@ pub(super) async fn commit(
                     Some(Err(e)) => return Err(e.with_elapsed(elapsed)),
                     Some(Ok(chunk)) => {
                         let mut verdict: Option<Result<(), TransportError>> = None;
-                        lines.feed(&chunk, |line| {
-                            if verdict.is_none() {
-                                verdict = judge_line(line, &judge, elapsed);
-                            }
-                        });
+                        let out = scan
+                            .feed(&chunk, |event| {
+                                if verdict.is_none() {
+                                    verdict = judge_event(&event, &judge, elapsed);
+                                }
+                            })
+                            .map_err(|e| {
+                                TransportError::new(ErrorKind::Protocol, e.to_string()).with_elapsed(elapsed)
+                            })?;
                         held += chunk.len();
-                        head.push_back(chunk);
+                        if !out.is_empty() {
+                            head.push_back(out);
+                        }
                         match verdict {
                             Some(Err(e)) => return Err(e),
                             Some(Ok(())) => break,
-                            None if held > MAX_HELD_HEAD && (lines.pending() == 0 || held > MAX_HELD_LINE) => break,
+                            None if held > MAX_HELD_HEAD && scan.pending() == 0 => break,
                             None => {}
                         }
                     }
@@ -100,31 +107,31 @@ pub(super) async fn commit(
             Body::Stream(Box::pin(RoutedStream {
                 head,
                 inner: stream,
-                rewriter: ModelRewriter::new(model.as_str()),
+                scan,
                 model: model.clone(),
                 done: false,
                 errors: stream_errors.clone(),
+                counted: 0,
             }))
         }
     };
     Ok(UpstreamResponse { status, headers, body, elapsed })
 }
 
-/// What one line of a stream's head decides: commit (`Ok`), fall back (`Err`), or
-/// nothing yet (`None`: a comment, a role-only delta, reasoning not asked for).
-fn judge_line(line: &[u8], judge: &Judge, elapsed: std::time::Duration) -> Option<Result<(), TransportError>> {
-    let payload = sse::data_payload(line)?;
-    if let Some(err) = sse::error_in_payload(payload) {
-        return Some(Err(classify_in_band(&err, judge.now).with_elapsed(elapsed)));
+/// What one event of a stream's head decides: commit (`Ok`), fall back (`Err`), or
+/// nothing yet (`None`: a role-only delta, reasoning not asked for).
+fn judge_event(event: &Event<'_>, judge: &Judge, elapsed: std::time::Duration) -> Option<Result<(), TransportError>> {
+    if let Some(err) = event.error {
+        return Some(Err(classify_in_band(err, judge.now).with_elapsed(elapsed)));
     }
     if !judge.empty_fails {
         // The first event settles it, as before empty answers were judged.
         return Some(Ok(()));
     }
-    if payload == b"[DONE]" {
+    if event.payload == b"[DONE]" {
         return Some(Err(empty_answer(elapsed)));
     }
-    match Substance::of(payload) {
+    match Substance::of(event.payload) {
         // Not a chunk this router can read: not its to judge.
         None => Some(Ok(())),
         Some(s) if s.says_something(judge.reasoning_counts) || s.cut_by_length => Some(Ok(())),
@@ -133,26 +140,40 @@ fn judge_line(line: &[u8], judge: &Judge, elapsed: std::time::Duration) -> Optio
     }
 }
 
-/// A committed stream: replays the chunks read while deciding, then the rest, with
-/// `model` rewritten; an upstream failure becomes an in-band error chunk.
+/// A committed stream: replays the head (already scanned and rewritten), then scans the
+/// rest, with `model` rewritten; an upstream failure or a line over the limit becomes an
+/// in-band error chunk.
 struct RoutedStream {
     head: VecDeque<Bytes>,
     inner: ByteStream,
-    rewriter: ModelRewriter,
+    scan: StreamScan,
     model: ModelId,
     done: bool,
     errors: Arc<AtomicU64>,
+    /// The scanner's error events already added to `errors`.
+    counted: u64,
 }
 
 impl RoutedStream {
-    fn rewrite(&mut self, chunk: &[u8]) -> Bytes {
-        let before = self.rewriter.error_events();
-        let out = self.rewriter.feed(chunk);
-        let found = self.rewriter.error_events() - before;
-        if found > 0 {
-            self.errors.fetch_add(found, Ordering::Relaxed);
+    /// Adds the error events the scanner saw since the last call to the router's count.
+    fn count_errors(&mut self) {
+        let seen = self.scan.error_events();
+        if seen > self.counted {
+            self.errors.fetch_add(seen - self.counted, Ordering::Relaxed);
+            self.counted = seen;
         }
-        out
+    }
+
+    /// Ends the stream with an in-band error chunk after whatever is left of it.
+    fn fail(&mut self, status: u16, message: &str) -> Bytes {
+        self.done = true;
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let mut out = self.scan.finish(|_| {}).to_vec();
+        if !out.is_empty() && !out.ends_with(b"\n") {
+            out.extend_from_slice(b"\n\n");
+        }
+        out.extend_from_slice(&sse::error_chunk(self.model.as_str(), status, message));
+        Bytes::from(out)
     }
 }
 
@@ -161,38 +182,33 @@ impl Stream for RoutedStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if let Some(chunk) = this.head.pop_front() {
+            this.count_errors();
+            return Poll::Ready(Some(Ok(chunk)));
+        }
         loop {
             if this.done {
                 return Poll::Ready(None);
             }
-            if let Some(chunk) = this.head.pop_front() {
-                let out = this.rewrite(&chunk);
-                if out.is_empty() {
-                    continue;
-                }
-                return Poll::Ready(Some(Ok(out)));
-            }
             match this.inner.as_mut().poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => {
-                    let out = this.rewrite(&chunk);
-                    if !out.is_empty() {
-                        return Poll::Ready(Some(Ok(out)));
+                Poll::Ready(Some(Ok(chunk))) => match this.scan.feed(&chunk, |_| {}) {
+                    Ok(out) => {
+                        this.count_errors();
+                        if !out.is_empty() {
+                            return Poll::Ready(Some(Ok(out)));
+                        }
                     }
-                }
+                    Err(e) => return Poll::Ready(Some(Ok(this.fail(502, &e.to_string())))),
+                },
                 Poll::Ready(Some(Err(e))) => {
-                    this.done = true;
-                    this.errors.fetch_add(1, Ordering::Relaxed);
-                    let mut out = this.rewriter.finish().to_vec();
-                    if !out.is_empty() && !out.ends_with(b"\n") {
-                        out.extend_from_slice(b"\n\n");
-                    }
-                    out.extend_from_slice(&sse::error_chunk(this.model.as_str(), e.http_status(), &e.message));
-                    return Poll::Ready(Some(Ok(Bytes::from(out))));
+                    let status = e.http_status();
+                    return Poll::Ready(Some(Ok(this.fail(status, &e.message))));
                 }
                 Poll::Ready(None) => {
                     this.done = true;
-                    let rest = this.rewriter.finish();
+                    let rest = this.scan.finish(|_| {});
+                    this.count_errors();
                     return Poll::Ready((!rest.is_empty()).then_some(Ok(rest)));
                 }
             }

@@ -37,6 +37,10 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
 /// Whether an empty answer (no content, no tool calls) falls back like a 5xx, by default.
 pub const DEFAULT_EMPTY_ANSWERS_FAIL: bool = true;
+/// The longest line of an upstream event stream, by default: a longer `data:` line is a
+/// protocol failure (a fallback before commit, an in-band error after), not an
+/// ever-growing buffer.
+pub const DEFAULT_MAX_SSE_LINE: usize = 4 * 1024 * 1024;
 /// The hard cap on upstream calls for one request, cheap failures included, by default.
 pub const DEFAULT_MAX_UPSTREAM_CALLS: u32 = 10;
 /// A failure answered within this long (a 429, "no endpoints", a quick 5xx) is cheap and
@@ -94,6 +98,8 @@ pub struct RouterConfig {
     /// A 200 without content or tool calls (a refusal, a filter, reasoning alone when
     /// none was asked for) is a failure that falls back to another model.
     pub empty_answers_fail: bool,
+    /// The longest line of an upstream event stream, in bytes.
+    pub max_sse_line: usize,
 }
 
 impl Default for RouterConfig {
@@ -113,6 +119,7 @@ impl Default for RouterConfig {
             quota: QuotaPolicy::default(),
             providers: BTreeMap::new(),
             empty_answers_fail: DEFAULT_EMPTY_ANSWERS_FAIL,
+            max_sse_line: DEFAULT_MAX_SSE_LINE,
         }
     }
 }
@@ -276,6 +283,7 @@ impl Router {
             now: self.now(),
             empty_fails: self.config.empty_answers_fail,
             reasoning_counts: req.requirements().caps.contains(crate::model::Capability::Reasoning),
+            max_line: self.config.max_sse_line,
         }
     }
 
