@@ -3,9 +3,9 @@
 //! saved responses.
 
 use anyhow::{Context, Result, bail};
-use catalog_openrouter::{BodyShape, EMBEDDED_FORMAT, EmbeddedCatalog, Parsed, SystemClock, parse_models};
+use catalog_openrouter::{BodyShape, EMBEDDED_FORMAT, EmbeddedCatalog, Parsed, parse_models};
 use router_core::time::parse_date;
-use router_core::{Clock, ModelInfo, NotFree, Timestamp, is_free, not_free_reasons};
+use router_core::{ModelInfo, NotFree, Timestamp, is_free, not_free_reasons};
 use std::path::{Path, PathBuf};
 
 const USAGE: &str = "\
@@ -99,7 +99,8 @@ fn generate(file: &Path, date: Option<&str>, out: &Path) -> Result<()> {
 }
 
 fn check_files(files: &[PathBuf]) -> Result<()> {
-    let now = SystemClock.now();
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let now = Timestamp::from_millis(u64::try_from(ms).unwrap_or(u64::MAX));
     println!("free by the core rule: at the file's date (newest `created`) and now ({})", now.date_string());
     println!(
         "{:<40} {:>7} {:>7} {:>7} {:>7} {:>14} {:>9}",

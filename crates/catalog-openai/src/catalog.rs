@@ -329,7 +329,7 @@ fn load_cache(path: &std::path::Path, models_url: &str) -> Option<ProviderModels
 
 fn save_cache(path: &std::path::Path, file: &CacheFile) -> Result<(), String> {
     let bytes = serde_json::to_vec(file).map_err(|e| e.to_string())?;
-    catalog_openrouter::atomic_write(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))
+    state_file::atomic_write(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {

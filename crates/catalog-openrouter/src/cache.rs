@@ -2,7 +2,7 @@
 //! loaded at start, so that a restart without network still routes among the models
 //! seen last. The format is the project's own.
 
-use crate::store::atomic_write;
+use state_file::atomic_write;
 use router_core::{CatalogSnapshot, CatalogSource, ModelInfo, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -3,8 +3,9 @@
 
 use crate::output::Spinner;
 use anyhow::{Context, Result};
-use catalog_openrouter::{CatalogConfig, OpenRouterCatalog, SystemClock};
+use catalog_openrouter::{CatalogConfig, OpenRouterCatalog};
 use router_core::{Catalog, CatalogSnapshot, CatalogSource, Clock, Secret, Timestamp};
+use router_settings::SystemClock;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -1,11 +1,13 @@
 //! The one composition both binaries use: the adapters and the router built from the
 //! settings, and the background tasks of a long-running process.
 
+use crate::clock::SystemClock;
 use crate::settings::Settings;
-use catalog_openrouter::{CatalogConfig, CatalogError, FileStateStore, OpenRouterCatalog, SystemClock};
+use catalog_openrouter::{CatalogConfig, CatalogError, OpenRouterCatalog};
 use router_core::{
     Catalog, ChatTransport, Clock, HealthPolicy, Ports, QuotaPolicy, Router, RouterConfig, StateStore, StoreError,
 };
+use state_file::FileStateStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

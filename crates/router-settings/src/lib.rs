@@ -7,6 +7,7 @@
 //! flags and environment gave to [`Settings::load`], and call [`compose::build`]. No
 //! command-line or HTTP framework is used here.
 
+mod clock;
 pub mod compose;
 pub mod key_watch;
 mod load;
@@ -17,6 +18,7 @@ pub mod settings;
 pub mod value;
 pub mod zone;
 
+pub use clock::SystemClock;
 pub use compose::{Background, BuildError, Composed, build, build_with};
 pub use load::{APP_DIR, CACHE_FILE, STATE_FILE, SettingsError};
 pub use pool::Providers;

@@ -2,12 +2,12 @@
 //! transport and quota policy, the union catalog over them (and OpenRouter's, when it is
 //! one of the providers) and the transport that sends each request to its provider.
 
+use crate::clock::SystemClock;
 use crate::mux::{Lane, ProviderMux};
 use crate::provider::{ProviderKind, ProviderSettings};
 use crate::settings::Settings;
 use crate::zone::ZoneDays;
 use catalog_openai::{ModelCaps, OpenAiCatalog, ProviderCatalogConfig, UnionCatalog, known_provider};
-use catalog_openrouter::SystemClock;
 use router_core::quota::{ProviderPolicy, ResetClock, UtcDays};
 use router_core::{Billing, Catalog, ChatTransport, QuotaPolicy, Secret};
 use std::collections::BTreeMap;

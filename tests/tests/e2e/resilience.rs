@@ -1,12 +1,14 @@
 //! Resilience end to end: fallback, cooldowns, quotas, restarts and a soak, through the
 //! real HTTP transport against the scripted fake upstream on loopback.
 
-use catalog_openrouter::{FileStateStore, SystemClock, parse_models};
+use catalog_openrouter::parse_models;
 use fake_upstream::{Behaviour, FakeModel, FakeUpstream, models_json};
 use router_core::{
     CatalogSnapshot, CatalogSource, ChatRequest, ChatTransport, Clock, ErrorKind, FixedCatalog, ModelId, Ports,
     QuotaPolicy, RouteError, Router, RouterConfig, Secret, StateStore, TransportError, UpstreamResponse,
 };
+use router_settings::SystemClock;
+use state_file::FileStateStore;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -33,11 +33,6 @@ impl FileStateStore {
         FileStateStore { path: path.into() }
     }
 
-    /// `<data dir>/free-models-router/state.json`, when the platform has a data directory.
-    pub fn default_path() -> Option<PathBuf> {
-        dirs::data_dir().map(|d| d.join("free-models-router").join("state.json"))
-    }
-
     pub fn path(&self) -> &Path {
         &self.path
     }
