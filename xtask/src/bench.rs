@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 use std::process::Command;
 
-pub fn run(args: &[String]) -> Result<()> {
+pub(crate) fn run(args: &[String]) -> Result<()> {
     let root = crate::root();
     // Measure with optimised binaries only.
     let status = Command::new(env!("CARGO"))

@@ -20,7 +20,7 @@ usage: cargo xtask catalog-snapshot [--date YYYY-MM-DD] [--out PATH] <models.jso
   that is not free.
 ";
 
-pub fn run(args: &[String]) -> Result<()> {
+pub(crate) fn run(args: &[String]) -> Result<()> {
     let mut date = None;
     let mut out = None;
     let mut check = false;

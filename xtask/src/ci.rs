@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 /// HTTP stack, and the socket crates under them. Any of them means IO crept into the core.
 const FORBIDDEN: [&str; 6] = ["tokio", "reqwest", "hyper", "axum", "mio", "socket2"];
 
-pub fn run(args: &[String]) -> Result<()> {
+pub(crate) fn run(args: &[String]) -> Result<()> {
     if let Some(arg) = args.first() {
         bail!("`cargo xtask ci` takes no arguments (got `{arg}`)");
     }
@@ -119,7 +119,7 @@ fn check_core_invariants() -> Result<()> {
 /// The forbidden crates (`name vX.Y.Z`, once each, in order of appearance) in the output of
 /// `cargo tree -p router-core -e normal --prefix none`. Fails on text that is not such a
 /// tree, so that a broken `cargo tree` call cannot pass the check by printing nothing.
-pub fn forbidden_in_tree(tree: &str) -> Result<Vec<String>> {
+pub(crate) fn forbidden_in_tree(tree: &str) -> Result<Vec<String>> {
     let mut lines = tree.lines().map(str::trim).filter(|l| !l.is_empty());
     match lines.next() {
         Some(first) if first.starts_with("router-core v") => {}

@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 use std::process::Command;
 
-pub fn run(args: &[String]) -> Result<()> {
+pub(crate) fn run(args: &[String]) -> Result<()> {
     if let Some(arg) = args.first() {
         bail!("`cargo xtask readme` takes no arguments (got `{arg}`)");
     }

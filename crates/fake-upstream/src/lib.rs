@@ -82,9 +82,9 @@ impl FakeUpstream {
     /// # Panics
     /// If no loopback port can be bound (a broken test machine).
     pub async fn start() -> FakeUpstream {
-        #[allow(clippy::expect_used)] // a test fixture: there is nothing useful to do without a port
+        #[expect(clippy::expect_used, reason = "a test fixture: there is nothing useful to do without a port")]
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port for the fake upstream");
-        #[allow(clippy::expect_used)]
+        #[expect(clippy::expect_used, reason = "a bound listener has a local address")]
         let addr = listener.local_addr().expect("local address of a bound listener");
         let models = serde_json::to_vec(&models_json(&default_models())).unwrap_or_default();
         let key = serde_json::json!({"data": {"is_free_tier": true, "limit": null, "usage": 0}}).to_string();

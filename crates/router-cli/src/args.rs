@@ -51,7 +51,7 @@ Examples:
 /// See the pool of free OpenRouter models, explain a routing decision, chat from the terminal.
 #[derive(Debug, Parser)]
 #[command(name = "router-cli", version, after_help = MAIN_HELP)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub global: Global,
     #[command(subcommand)]
@@ -60,7 +60,7 @@ pub struct Cli {
 
 /// Options every subcommand understands.
 #[derive(Debug, Args)]
-pub struct Global {
+pub(crate) struct Global {
     /// TOML settings file, the same as router-server's (see `--help` for every setting)
     #[arg(long, global = true, env = "ROUTER_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -76,7 +76,7 @@ pub struct Global {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// List the free models that meet the filters
     #[command(after_help = MODELS_HELP)]
     Models(ModelsArgs),
@@ -99,7 +99,7 @@ pub enum Command {
 
 /// Where the catalog comes from.
 #[derive(Debug, Clone, Args)]
-pub struct CatalogSourceArgs {
+pub(crate) struct CatalogSourceArgs {
     /// Read a saved `/models` response (either shape) instead of the live catalog
     #[arg(long, value_name = "FILE")]
     pub catalog_file: Option<PathBuf>,
@@ -109,7 +109,7 @@ pub struct CatalogSourceArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ModelsArgs {
+pub(crate) struct ModelsArgs {
     /// Only models that accept image input
     #[arg(long)]
     pub vision: bool,
@@ -133,7 +133,7 @@ pub struct ModelsArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ExplainArgs {
+pub(crate) struct ExplainArgs {
     /// The chat-completion request body, or `-` for stdin
     #[arg(value_name = "REQUEST.json|-")]
     pub request: String,
@@ -148,7 +148,7 @@ pub struct ExplainArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ChatArgs {
+pub(crate) struct ChatArgs {
     /// The prompt (several words are joined with spaces); `-` reads it from stdin
     #[arg(required = true, value_name = "PROMPT")]
     pub prompt: Vec<String>,
@@ -181,7 +181,7 @@ pub struct ChatArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum CatalogCommand {
+pub(crate) enum CatalogCommand {
     /// Fetch `/models` and save the disk cache
     #[command(after_help = "Example:\n  router-cli catalog refresh")]
     Refresh {

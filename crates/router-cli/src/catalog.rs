@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 /// What every command knows about its surroundings.
 #[derive(Debug, Clone)]
-pub struct Env {
+pub(crate) struct Env {
     /// The shared settings (file, environment, flags), as the server reads them.
     pub settings: router_settings::Settings,
     pub base_url: String,
@@ -22,11 +22,11 @@ pub struct Env {
 }
 
 impl Env {
-    pub fn clock(&self) -> Arc<dyn Clock> {
+    pub(crate) fn clock(&self) -> Arc<dyn Clock> {
         Arc::new(SystemClock)
     }
 
-    pub fn catalog_config(&self) -> CatalogConfig {
+    pub(crate) fn catalog_config(&self) -> CatalogConfig {
         CatalogConfig {
             base_url: self.base_url.clone(),
             api_key: self.api_key.clone(),
@@ -39,7 +39,7 @@ impl Env {
 
 /// When to fetch the live catalog.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fetch {
+pub(crate) enum Fetch {
     /// Never: disk cache, else embedded.
     Never,
     /// Unless the disk cache is younger than this.
@@ -49,7 +49,7 @@ pub enum Fetch {
 
 /// Reads a saved `/models` response (`{"data":[...]}` or a bare array). Its age is the
 /// file's modification time.
-pub fn from_file(path: &Path) -> Result<Arc<CatalogSnapshot>> {
+pub(crate) fn from_file(path: &Path) -> Result<Arc<CatalogSnapshot>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read catalog file {}", path.display()))?;
     let parsed = catalog_openrouter::parse_models(&bytes)
         .with_context(|| format!("{} is not a /models response", path.display()))?;
@@ -65,7 +65,7 @@ fn timestamp(t: SystemTime) -> Timestamp {
 
 /// The catalog for a command: the named file, or the live one with fallbacks. Returns
 /// the snapshot and, when a fallback is shown because a fetch failed, why.
-pub async fn load(env: &Env, file: Option<&Path>, fetch: Fetch) -> Result<(Arc<CatalogSnapshot>, Option<String>)> {
+pub(crate) async fn load(env: &Env, file: Option<&Path>, fetch: Fetch) -> Result<(Arc<CatalogSnapshot>, Option<String>)> {
     if let Some(path) = file {
         return Ok((from_file(path)?, None));
     }
@@ -113,6 +113,6 @@ pub async fn load(env: &Env, file: Option<&Path>, fetch: Fetch) -> Result<(Arc<C
 }
 
 /// The catalog adapter: the disk cache or the embedded catalog, nothing fetched yet.
-pub fn open(env: &Env) -> Result<OpenRouterCatalog> {
+pub(crate) fn open(env: &Env) -> Result<OpenRouterCatalog> {
     OpenRouterCatalog::new(env.catalog_config(), env.clock()).context("cannot set up the catalog")
 }

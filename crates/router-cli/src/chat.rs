@@ -10,7 +10,7 @@ use std::path::Path;
 
 /// What the user asked for.
 #[derive(Debug, Default)]
-pub struct Prompt {
+pub(crate) struct Prompt {
     pub text: String,
     pub system: Option<String>,
     /// Image URLs (`https://...` or `data:` URLs).
@@ -23,7 +23,7 @@ pub struct Prompt {
 }
 
 /// The chat-completion request body for `p`.
-pub fn body(p: &Prompt) -> Value {
+pub(crate) fn body(p: &Prompt) -> Value {
     let mut messages = Vec::new();
     if let Some(s) = &p.system {
         messages.push(json!({"role": "system", "content": s}));
@@ -56,7 +56,7 @@ pub fn body(p: &Prompt) -> Value {
 
 /// An `--image` argument as a URL: URLs pass through, a local file becomes a base64
 /// `data:` URL.
-pub fn image_url(arg: &str) -> Result<String> {
+pub(crate) fn image_url(arg: &str) -> Result<String> {
     let lower = arg.to_ascii_lowercase();
     if ["http://", "https://", "data:"].iter().any(|p| lower.starts_with(p)) {
         return Ok(arg.to_owned());
@@ -92,7 +92,7 @@ fn image_type(path: &Path, bytes: &[u8]) -> Option<&'static str> {
 
 /// `response_format` for a JSON schema file. The file may hold the bare schema, or the
 /// whole `json_schema` object (`{"name", "schema", "strict"}`) as OpenRouter takes it.
-pub fn response_format(path: &Path) -> Result<Value> {
+pub(crate) fn response_format(path: &Path) -> Result<Value> {
     let text = std::fs::read(path).with_context(|| format!("cannot read json schema {}", path.display()))?;
     let schema: Value =
         serde_json::from_slice(&text).with_context(|| format!("{} is not valid json", path.display()))?;
@@ -117,7 +117,7 @@ pub fn response_format(path: &Path) -> Result<Value> {
 
 /// The answer's text in a non-streamed response: the first choice's content, or, when
 /// the model answered with tool calls instead, the message as JSON.
-pub fn answer_text(body: &Value) -> Result<String> {
+pub(crate) fn answer_text(body: &Value) -> Result<String> {
     if let Some(err) = body.get("error").filter(|e| !e.is_null()) {
         let msg = err.get("message").and_then(Value::as_str).unwrap_or("unknown error");
         bail!("the model answered with an error: {msg}");
@@ -135,7 +135,7 @@ pub fn answer_text(body: &Value) -> Result<String> {
 
 /// Prints the content deltas of an SSE stream as they arrive.
 #[derive(Debug, Default)]
-pub struct StreamPrinter {
+pub(crate) struct StreamPrinter {
     lines: LineSplitter,
     done: bool,
     /// The last character written, to end the answer with a newline.
@@ -146,7 +146,7 @@ pub struct StreamPrinter {
 
 impl StreamPrinter {
     /// Feeds a chunk of the stream; writes each content delta to `out` and flushes.
-    pub fn feed(&mut self, chunk: &[u8], out: &mut dyn Write) -> std::io::Result<()> {
+    pub(crate) fn feed(&mut self, chunk: &[u8], out: &mut dyn Write) -> std::io::Result<()> {
         let mut texts: Vec<String> = Vec::new();
         let (done, error) = (&mut self.done, &mut self.error);
         self.lines.feed(chunk, |line| {
@@ -179,7 +179,7 @@ impl StreamPrinter {
     }
 
     /// Ends the answer: a final newline, and the error chunk as an error.
-    pub fn finish(&mut self, out: &mut dyn Write) -> Result<()> {
+    pub(crate) fn finish(&mut self, out: &mut dyn Write) -> Result<()> {
         if self.last.is_some_and(|c| c != '\n') {
             out.write_all(b"\n")?;
             out.flush()?;

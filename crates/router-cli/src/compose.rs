@@ -11,7 +11,7 @@ use transport_http::HttpTransport;
 
 /// The transport of a router that only explains: it never sends anything.
 #[derive(Debug)]
-pub struct Unsent;
+pub(crate) struct Unsent;
 
 #[async_trait::async_trait]
 impl ChatTransport for Unsent {
@@ -22,7 +22,7 @@ impl ChatTransport for Unsent {
 
 /// A router over a fixed snapshot, with the settings' policy and quotas and the saved
 /// state at `--state-path`.
-pub fn router(env: &Env, snapshot: Arc<CatalogSnapshot>, transport: Arc<dyn ChatTransport>) -> Result<Router> {
+pub(crate) fn router(env: &Env, snapshot: Arc<CatalogSnapshot>, transport: Arc<dyn ChatTransport>) -> Result<Router> {
     let catalog = Arc::new(FixedCatalog(snapshot));
     router_settings::compose::router_at(&env.settings, Some(env.state_path.clone()), catalog, transport).with_context(
         || {
@@ -35,7 +35,7 @@ pub fn router(env: &Env, snapshot: Arc<CatalogSnapshot>, transport: Arc<dyn Chat
 }
 
 /// The HTTP transport to the upstream, with the key and the settings' timeouts.
-pub fn http_transport(env: &Env, key: Secret) -> Result<Arc<HttpTransport>> {
+pub(crate) fn http_transport(env: &Env, key: Secret) -> Result<Arc<HttpTransport>> {
     let mut settings = env.settings.clone();
     settings.openrouter_api_key = Some(key);
     let transport = router_settings::compose::transport(&settings).context("cannot set up the http client")?;

@@ -6,7 +6,7 @@ use router_core::Explanation;
 
 /// The explanation in words (`--json` prints the core's own serialisation, whose
 /// `error` is already in OpenRouter's shape).
-pub fn render(e: &Explanation, style: Style) -> String {
+pub(crate) fn render(e: &Explanation, style: Style) -> String {
     let error = e.error.as_ref();
     let mut out = String::new();
     let mut line = |s: String| {

@@ -7,13 +7,13 @@ use serde::Serialize;
 
 /// What the user asked models to have.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Filters {
+pub(crate) struct Filters {
     pub caps: CapSet,
     pub min_context: Option<u64>,
 }
 
 impl Filters {
-    pub fn labels(&self) -> Vec<String> {
+    pub(crate) fn labels(&self) -> Vec<String> {
         let mut out: Vec<String> = self.caps.iter().map(|c| c.label().to_owned()).collect();
         if let Some(n) = self.min_context {
             out.push(format!("context >= {n} tokens"));
@@ -28,13 +28,13 @@ impl Filters {
 }
 
 /// The free models at `now` that pass the filters, in id order.
-pub fn select<'a>(snap: &'a CatalogSnapshot, now: Timestamp, filters: &Filters) -> Vec<&'a Entry> {
+pub(crate) fn select<'a>(snap: &'a CatalogSnapshot, now: Timestamp, filters: &Filters) -> Vec<&'a Entry> {
     snap.entries().iter().filter(|e| e.is_free(now) && filters.accepts(e)).collect()
 }
 
 /// One model in `--json` output.
 #[derive(Debug, Serialize)]
-pub struct Row<'a> {
+pub(crate) struct Row<'a> {
     pub id: &'a ModelId,
     /// `openrouter`, or the declared provider serving it.
     pub provider: &'a str,
@@ -70,20 +70,20 @@ impl<'a> Row<'a> {
 
 /// The whole `--json` document.
 #[derive(Debug, Serialize)]
-pub struct Listing<'a> {
+pub(crate) struct Listing<'a> {
     pub catalog: CatalogStats,
     pub filters: Vec<String>,
     pub count: usize,
     pub models: Vec<Row<'a>>,
 }
 
-pub fn listing<'a>(snap: &'a CatalogSnapshot, now: Timestamp, filters: &Filters) -> Listing<'a> {
+pub(crate) fn listing<'a>(snap: &'a CatalogSnapshot, now: Timestamp, filters: &Filters) -> Listing<'a> {
     let models: Vec<Row<'a>> = select(snap, now, filters).into_iter().map(Row::of).collect();
     Listing { catalog: snap.stats(now), filters: filters.labels(), count: models.len(), models }
 }
 
 /// `live (https://...), fetched 2 h ago at 2026-08-19T10:00:00Z`.
-pub fn provenance(stats: &CatalogStats) -> String {
+pub(crate) fn provenance(stats: &CatalogStats) -> String {
     // A file's age is its modification time, which is not when its data was fetched.
     let when = if matches!(stats.source, CatalogSource::File { .. }) { "file modified" } else { "fetched" };
     format!("{}, {when} {} ({})", stats.source, age(std::time::Duration::from_secs(stats.age_secs)), stats.fetched_at)
@@ -91,7 +91,7 @@ pub fn provenance(stats: &CatalogStats) -> String {
 
 /// The table and its summary lines. In plain style the summary lines start with `# `
 /// so that a program reading the rows can skip them.
-pub fn render(listing: &Listing<'_>, style: Style) -> String {
+pub(crate) fn render(listing: &Listing<'_>, style: Style) -> String {
     let mark = |b: bool| if b { "yes" } else { "-" }.to_owned();
     // A provider column when models come from more than OpenRouter.
     let providers = listing.models.iter().any(|r| r.provider != router_core::OPENROUTER_PROVIDER);

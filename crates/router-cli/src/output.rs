@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// How to draw output: aligned and styled for a person, or plain for a program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Style {
+pub(crate) struct Style {
     /// Align columns (a person reads this) rather than separating them with tabs.
     pub aligned: bool,
     /// Bold headers; only on a terminal and when `NO_COLOR` is unset.
@@ -18,10 +18,10 @@ pub struct Style {
 
 impl Style {
     #[cfg(test)]
-    pub const PLAIN: Style = Style { aligned: false, bold: false };
+    pub(crate) const PLAIN: Style = Style { aligned: false, bold: false };
 
     /// The style for stdout as it is now.
-    pub fn detect() -> Style {
+    pub(crate) fn detect() -> Style {
         let terminal = std::io::stdout().is_terminal();
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Style { aligned: terminal, bold: terminal && !no_color }
@@ -30,22 +30,22 @@ impl Style {
 
 /// A table of text cells.
 #[derive(Debug, Default)]
-pub struct Table {
+pub(crate) struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    pub fn new(header: &[&str]) -> Self {
+    pub(crate) fn new(header: &[&str]) -> Self {
         Table { header: header.iter().map(|h| (*h).to_owned()).collect(), rows: Vec::new() }
     }
 
-    pub fn push(&mut self, row: Vec<String>) {
+    pub(crate) fn push(&mut self, row: Vec<String>) {
         self.rows.push(row);
     }
 
     /// Aligned columns two spaces apart, or one tab between cells.
-    pub fn render(&self, style: Style) -> String {
+    pub(crate) fn render(&self, style: Style) -> String {
         let mut out = String::new();
         if !style.aligned {
             for row in std::iter::once(&self.header).chain(&self.rows) {
@@ -90,7 +90,7 @@ impl Table {
 }
 
 /// An age in words: `just now`, `12 min ago`, `3 h ago`, `5 days ago`.
-pub fn age(d: Duration) -> String {
+pub(crate) fn age(d: Duration) -> String {
     let s = d.as_secs();
     match s {
         0..60 => "just now".to_owned(),
@@ -101,12 +101,12 @@ pub fn age(d: Duration) -> String {
 }
 
 /// `1 model`, `2 models`.
-pub fn count(n: usize, noun: &str) -> String {
+pub(crate) fn count(n: usize, noun: &str) -> String {
     if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
 /// A thousands-separated number, e.g. `131,072`.
-pub fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -121,13 +121,13 @@ pub fn thousands(n: u64) -> String {
 /// A spinner on stderr while something slow runs; drawn only when stderr is a terminal,
 /// and erased when dropped.
 #[derive(Debug)]
-pub struct Spinner {
+pub(crate) struct Spinner {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Spinner {
-    pub fn start(message: String) -> Spinner {
+    pub(crate) fn start(message: String) -> Spinner {
         let stop = Arc::new(AtomicBool::new(false));
         if !std::io::stderr().is_terminal() {
             return Spinner { stop, thread: None };

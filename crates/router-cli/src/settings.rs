@@ -21,7 +21,7 @@ fn shared() -> impl Iterator<Item = &'static router_settings::Setting> {
 }
 
 /// One global flag per setting.
-pub fn args() -> Vec<Arg> {
+pub(crate) fn args() -> Vec<Arg> {
     shared()
         .map(|s| {
             Arg::new(s.key)
@@ -38,7 +38,7 @@ pub fn args() -> Vec<Arg> {
 }
 
 /// The settings: the file from `--config`, then what the flags and environment gave.
-pub fn load(matches: &ArgMatches, config: Option<&PathBuf>) -> anyhow::Result<Settings> {
+pub(crate) fn load(matches: &ArgMatches, config: Option<&PathBuf>) -> anyhow::Result<Settings> {
     let mut overrides = BTreeMap::new();
     for s in shared() {
         if let Some(text) = matches.get_one::<String>(s.key) {

@@ -2,7 +2,7 @@
 //! request bodies in the shapes the official SDKs send, response checks, and a log
 //! capture for the secrets tests.
 
-#![allow(dead_code)] // each test module uses its own subset
+#![expect(dead_code, reason = "each test module uses its own subset")]
 
 use fake_upstream::FakeUpstream;
 use reqwest::header::HeaderMap;
@@ -17,10 +17,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// The upstream key the tests configure; it must never come back out of the router.
-pub const UPSTREAM_KEY: &str = "sk-or-v1-e2e0upstream0key0must0never0leak0c0ffee";
+pub(crate) const UPSTREAM_KEY: &str = "sk-or-v1-e2e0upstream0key0must0never0leak0c0ffee";
 
 /// Free models of the fake's default catalog, in id order.
-pub const FREE_TEXT_MODELS: [&str; 6] = [
+pub(crate) const FREE_TEXT_MODELS: [&str; 6] = [
     "deepseek/deepseek-chat-v3-0324:free",
     "google/gemma-3-27b-it:free",
     "meta-llama/llama-3.3-70b-instruct:free",
@@ -28,35 +28,35 @@ pub const FREE_TEXT_MODELS: [&str; 6] = [
     "qwen/qwen3-coder:free",
     "z-ai/glm-4.5-air:free",
 ];
-pub const VISION_MODEL: &str = "google/gemma-3-27b-it:free";
-pub const TOOL_MODELS: [&str; 2] = ["google/gemma-3-27b-it:free", "qwen/qwen3-coder:free"];
-pub const STRUCTURED_MODEL: &str = "deepseek/deepseek-chat-v3-0324:free";
-pub const PAID_MODEL: &str = "openai/gpt-4o-mini";
+pub(crate) const VISION_MODEL: &str = "google/gemma-3-27b-it:free";
+pub(crate) const TOOL_MODELS: [&str; 2] = ["google/gemma-3-27b-it:free", "qwen/qwen3-coder:free"];
+pub(crate) const STRUCTURED_MODEL: &str = "deepseek/deepseek-chat-v3-0324:free";
+pub(crate) const PAID_MODEL: &str = "openai/gpt-4o-mini";
 /// Zero-priced but not a `:free` variant: not free by the router's rule.
-pub const ZERO_PRICED_MODEL: &str = "nvidia/nemotron-nano-9b-v2";
+pub(crate) const ZERO_PRICED_MODEL: &str = "nvidia/nemotron-nano-9b-v2";
 
 /// What the OpenAI Python SDK sends for `client.chat.completions.create(...)` (its
 /// JSON encoder leaves spaces after separators).
-pub const SDK_TEXT: &str = r#"{"messages": [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello."}], "model": "openrouter/free", "max_completion_tokens": 64, "temperature": 0.2, "user": "user-123"}"#;
+pub(crate) const SDK_TEXT: &str = r#"{"messages": [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello."}], "model": "openrouter/free", "max_completion_tokens": 64, "temperature": 0.2, "user": "user-123"}"#;
 
 /// The OpenAI Node SDK's compact form, with an image part as a base64 data URL.
-pub const SDK_IMAGE: &str = r#"{"model":"openrouter/free","messages":[{"role":"user","content":[{"type":"text","text":"What is in this image?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==","detail":"auto"}}]}]}"#;
+pub(crate) const SDK_IMAGE: &str = r#"{"model":"openrouter/free","messages":[{"role":"user","content":[{"type":"text","text":"What is in this image?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==","detail":"auto"}}]}]}"#;
 
 /// Function calling with a strict schema and `tool_choice: "auto"`.
-pub const SDK_TOOLS: &str = r#"{"messages":[{"role":"user","content":"What's the weather in Paris?"}],"model":"openrouter/free","tool_choice":"auto","tools":[{"type":"function","function":{"name":"get_weather","description":"Get the current weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"],"additionalProperties":false},"strict":true}}]}"#;
+pub(crate) const SDK_TOOLS: &str = r#"{"messages":[{"role":"user","content":"What's the weather in Paris?"}],"model":"openrouter/free","tool_choice":"auto","tools":[{"type":"function","function":{"name":"get_weather","description":"Get the current weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"],"additionalProperties":false},"strict":true}}]}"#;
 
 /// The second turn of a tool call: the assistant's `tool_calls` (content null) and the
 /// tool's result.
-pub const SDK_TOOL_RESULT: &str = r#"{"messages":[{"role":"user","content":"What's the weather in Paris?"},{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},{"role":"tool","tool_call_id":"call_1","content":"{\"temp_c\":21}"}],"model":"openrouter/free","tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]}"#;
+pub(crate) const SDK_TOOL_RESULT: &str = r#"{"messages":[{"role":"user","content":"What's the weather in Paris?"},{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},{"role":"tool","tool_call_id":"call_1","content":"{\"temp_c\":21}"}],"model":"openrouter/free","tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]}"#;
 
 /// Structured output (`client.beta.chat.completions.parse` / `response_format`).
-pub const SDK_JSON_SCHEMA: &str = r#"{"messages":[{"role":"user","content":"Invent a person."}],"model":"openrouter/free","response_format":{"type":"json_schema","json_schema":{"name":"person","schema":{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"}},"required":["name","age"],"additionalProperties":false},"strict":true}}}"#;
+pub(crate) const SDK_JSON_SCHEMA: &str = r#"{"messages":[{"role":"user","content":"Invent a person."}],"model":"openrouter/free","response_format":{"type":"json_schema","json_schema":{"name":"person","schema":{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"}},"required":["name","age"],"additionalProperties":false},"strict":true}}}"#;
 
 /// `stream=True, stream_options={"include_usage": True}`.
-pub const SDK_STREAM: &str = r#"{"messages":[{"role":"user","content":"Count to three."}],"model":"openrouter/free","stream":true,"stream_options":{"include_usage":true}}"#;
+pub(crate) const SDK_STREAM: &str = r#"{"messages":[{"role":"user","content":"Count to three."}],"model":"openrouter/free","stream":true,"stream_options":{"include_usage":true}}"#;
 
 /// The headers the OpenAI Python SDK adds besides the key and content type.
-pub const SDK_HEADERS: [(&str, &str); 5] = [
+pub(crate) const SDK_HEADERS: [(&str, &str); 5] = [
     ("accept", "application/json"),
     ("user-agent", "OpenAI/Python 1.99.9"),
     ("x-stainless-lang", "python"),
@@ -64,13 +64,13 @@ pub const SDK_HEADERS: [(&str, &str); 5] = [
     ("x-stainless-async", "false"),
 ];
 
-pub fn install_crypto() {
+pub(crate) fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// A configuration for tests: the fake upstream, the test key, state and cache in
 /// `dir` (never the real home), no quotas, short timeouts.
-pub fn test_config(upstream_url: &str, dir: &Path) -> Config {
+pub(crate) fn test_config(upstream_url: &str, dir: &Path) -> Config {
     Config {
         openrouter_base_url: upstream_url.to_owned(),
         openrouter_api_key: Some(Secret::new(UPSTREAM_KEY)),
@@ -90,7 +90,7 @@ pub fn test_config(upstream_url: &str, dir: &Path) -> Config {
 }
 
 /// A router server on `127.0.0.1:0` in front of a fake upstream.
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub upstream: FakeUpstream,
     pub server: Server,
     pub config: Config,
@@ -109,19 +109,19 @@ impl Drop for TestServer {
     }
 }
 
-pub fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     install_crypto();
     reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client")
 }
 
 /// A server with the test configuration and the fake's default catalog.
-pub async fn start() -> TestServer {
+pub(crate) async fn start() -> TestServer {
     start_with(FakeUpstream::start().await, |_| {}).await
 }
 
 /// A server on `upstream` with the test configuration changed by `edit`. The catalog
 /// is loaded from the fake before the first request.
-pub async fn start_with(upstream: FakeUpstream, edit: impl FnOnce(&mut Config)) -> TestServer {
+pub(crate) async fn start_with(upstream: FakeUpstream, edit: impl FnOnce(&mut Config)) -> TestServer {
     install_crypto();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = test_config(&upstream.base_url(), dir.path());
@@ -141,30 +141,30 @@ pub async fn start_with(upstream: FakeUpstream, edit: impl FnOnce(&mut Config)) 
 
 /// A response read whole.
 #[derive(Debug)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub headers: HeaderMap,
     pub text: String,
 }
 
 impl Reply {
-    pub async fn read(resp: reqwest::Response) -> Reply {
+    pub(crate) async fn read(resp: reqwest::Response) -> Reply {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("response body");
         Reply { status, headers, text }
     }
 
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not json ({e}): {}", self.text))
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// The `data:` payloads of an SSE body, without `[DONE]`.
-    pub fn events(&self) -> Vec<Value> {
+    pub(crate) fn events(&self) -> Vec<Value> {
         self.text
             .lines()
             .filter_map(|l| l.strip_prefix("data: "))
@@ -175,7 +175,7 @@ impl Reply {
 
     /// Asserts an error in OpenRouter's shape with `status`, whose message contains `needle`.
     #[track_caller]
-    pub fn check_error(&self, status: u16, needle: &str) {
+    pub(crate) fn check_error(&self, status: u16, needle: &str) {
         assert_eq!(self.status, status, "{}", self.text);
         let ct = self.header("content-type").unwrap_or("");
         assert!(ct.starts_with("application/json"), "content type {ct}: {}", self.text);
@@ -189,12 +189,12 @@ impl Reply {
 }
 
 impl TestServer {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// Posts a streaming chat body; the answer's head has arrived with a 200.
-    pub async fn open_stream(&self, body: &'static str) -> reqwest::Response {
+    pub(crate) async fn open_stream(&self, body: &'static str) -> reqwest::Response {
         let resp = self
             .client
             .post(self.url("/api/v1/chat/completions"))
@@ -208,7 +208,7 @@ impl TestServer {
     }
 
     /// POSTs `body` as JSON with the SDK's headers plus `extra`.
-    pub async fn post(&self, path: &str, body: &str, extra: &[(&str, &str)]) -> Reply {
+    pub(crate) async fn post(&self, path: &str, body: &str, extra: &[(&str, &str)]) -> Reply {
         let mut req = self
             .client
             .post(self.url(path))
@@ -221,28 +221,28 @@ impl TestServer {
         Reply::read(req.send().await.expect("request sent")).await
     }
 
-    pub async fn chat(&self, body: &str) -> Reply {
+    pub(crate) async fn chat(&self, body: &str) -> Reply {
         self.post("/api/v1/chat/completions", body, &[]).await
     }
 
-    pub async fn get(&self, path: &str) -> Reply {
+    pub(crate) async fn get(&self, path: &str) -> Reply {
         Reply::read(self.client.get(self.url(path)).send().await.expect("request sent")).await
     }
 
     /// Whether the server's `run` has not returned yet.
-    pub fn is_running(&self) -> bool {
+    pub(crate) fn is_running(&self) -> bool {
         self.task.as_ref().is_some_and(|t| !t.is_finished())
     }
 
     /// Signals shutdown without waiting.
-    pub fn begin_shutdown(&mut self) {
+    pub(crate) fn begin_shutdown(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
     }
 
     /// Signals shutdown and waits (bounded) for the server to stop.
-    pub async fn stop(&mut self) -> std::io::Result<()> {
+    pub(crate) async fn stop(&mut self) -> std::io::Result<()> {
         self.begin_shutdown();
         let task = self.task.take().expect("server running");
         tokio::time::timeout(Duration::from_secs(60), task).await.expect("server stops").expect("server task")
@@ -251,10 +251,10 @@ impl TestServer {
 
 /// A `tracing` writer that keeps every line in memory.
 #[derive(Clone, Default)]
-pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct LogBuffer(Arc<Mutex<Vec<u8>>>);
 
 impl LogBuffer {
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().expect("log lock")).into_owned()
     }
 }
@@ -280,7 +280,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
 
 /// Captures every event at every level on this thread (use a current-thread runtime so
 /// that the server's tasks run here too) until the guard drops.
-pub fn capture_logs() -> (LogBuffer, tracing::subscriber::DefaultGuard) {
+pub(crate) fn capture_logs() -> (LogBuffer, tracing::subscriber::DefaultGuard) {
     let buffer = LogBuffer::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(buffer.clone())
@@ -291,7 +291,7 @@ pub fn capture_logs() -> (LogBuffer, tracing::subscriber::DefaultGuard) {
 }
 
 /// Reads `stream` until what it gave contains `marker`; returns all it gave so far.
-pub async fn read_until(
+pub(crate) async fn read_until(
     stream: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
     marker: &str,
 ) -> String {

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
-pub struct RedisServer {
+pub(crate) struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
@@ -22,7 +22,7 @@ fn binary() -> PathBuf {
 
 impl RedisServer {
     /// Starts a server on a free loopback port and waits until it answers `PING`.
-    pub fn start() -> RedisServer {
+    pub(crate) fn start() -> RedisServer {
         let port = {
             let l = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
             l.local_addr().expect("bound address").port()
@@ -33,12 +33,12 @@ impl RedisServer {
         server
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
     /// Kills the server at once (SIGKILL): what a crash or a lost host looks like.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -46,7 +46,7 @@ impl RedisServer {
     }
 
     /// Starts the server again on the same port, empty (`--save ""`: nothing persisted).
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.kill();
         let child = Command::new(binary())
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
@@ -70,7 +70,7 @@ impl RedisServer {
     }
 
     /// `GET key` over a plain connection: the value, or `None` when the key is absent.
-    pub fn get(&self, key: &str) -> Option<String> {
+    pub(crate) fn get(&self, key: &str) -> Option<String> {
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect to redis-server");
         s.set_read_timeout(Some(Duration::from_secs(2))).expect("read timeout");

@@ -28,7 +28,7 @@ fn program(env: &str, default: &str, search: &str) -> Option<PathBuf> {
 
 /// The two programs, or a failure that says how to install them: the browser test must
 /// not pass silently on a machine without a browser.
-pub fn locate() -> (PathBuf, PathBuf) {
+pub(super) fn locate() -> (PathBuf, PathBuf) {
     let chromium = program("CHROMIUM", CHROMIUM, "chromium");
     let driver = program("CHROMEDRIVER", CHROMEDRIVER, "chromedriver");
     match (chromium, driver) {
@@ -42,7 +42,7 @@ pub fn locate() -> (PathBuf, PathBuf) {
 }
 
 /// A running chromedriver with one browser session; both end when this drops.
-pub struct Browser {
+pub(super) struct Browser {
     driver: Child,
     http: reqwest::Client,
     session: String,
@@ -65,7 +65,7 @@ fn free_port() -> u16 {
 impl Browser {
     /// Starts chromedriver and a headless Chromium with a fresh profile, `width` x
     /// `height` pixels, its console logged.
-    pub async fn start(width: u32, height: u32) -> Browser {
+    pub(super) async fn start(width: u32, height: u32) -> Browser {
         let (chromium, driver_path) = locate();
         let port = free_port();
         let driver = Command::new(&driver_path)
@@ -136,18 +136,18 @@ impl Browser {
         v["value"].clone()
     }
 
-    pub async fn goto(&self, url: &str) {
+    pub(super) async fn goto(&self, url: &str) {
         self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await;
     }
 
     /// Runs `script` (a function body; `arguments` are `args`) in the page; its result.
-    pub async fn eval(&self, script: &str, args: Value) -> Value {
+    pub(super) async fn eval(&self, script: &str, args: Value) -> Value {
         self.call(reqwest::Method::POST, "/execute/sync", Some(json!({ "script": script, "args": args }))).await
     }
 
     /// Evaluates `script` every 50 ms until it returns something other than `null` or
     /// `false`, for up to `within`; the value, or `None` when time ran out.
-    pub async fn wait_for(&self, script: &str, args: Value, within: Duration) -> Option<Value> {
+    pub(super) async fn wait_for(&self, script: &str, args: Value, within: Duration) -> Option<Value> {
         let deadline = Instant::now() + within;
         loop {
             let v = self.eval(script, args.clone()).await;
@@ -163,7 +163,7 @@ impl Browser {
 
     /// The browser's console entries since the last call (Chromium's log through
     /// chromedriver): `(level, message)`.
-    pub async fn console(&self) -> Vec<(String, String)> {
+    pub(super) async fn console(&self) -> Vec<(String, String)> {
         let v = self.call(reqwest::Method::POST, "/se/log", Some(json!({"type": "browser"}))).await;
         v.as_array()
             .map(|entries| {
@@ -177,19 +177,19 @@ impl Browser {
             .unwrap_or_default()
     }
 
-    pub async fn resize(&self, width: u32, height: u32) {
+    pub(super) async fn resize(&self, width: u32, height: u32) {
         self.call(reqwest::Method::POST, "/window/rect", Some(json!({"width": width, "height": height}))).await;
     }
 
     /// A PNG of the viewport.
-    pub async fn screenshot(&self) -> Vec<u8> {
+    pub(super) async fn screenshot(&self) -> Vec<u8> {
         use base64::Engine as _;
         let v = self.call(reqwest::Method::GET, "/screenshot", None).await;
         let b64 = v.as_str().unwrap_or_else(|| panic!("no screenshot in {v}"));
         base64::engine::general_purpose::STANDARD.decode(b64).expect("the screenshot is base64")
     }
 
-    pub async fn quit(self) {
+    pub(super) async fn quit(self) {
         let _ = self.http.delete(format!("{}/session/{}", self.base, self.session)).send().await;
     }
 }
