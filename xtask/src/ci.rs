@@ -10,7 +10,9 @@
 //! 7. the official Python `openai` client against the server (the e2e test `sdk`, ignored
 //!    by plain `cargo test` because it needs Python; the `openai` package is installed with
 //!    pip when missing)
-//! 8. the architecture invariant: no async runtime or HTTP stack in `router-core`'s normal
+//! 8. the official TypeScript `@openrouter/sdk` listing models through the router (the
+//!    ignored e2e test, with the package installed by npm under `target/sdk` when missing)
+//! 9. the architecture invariant: no async runtime or HTTP stack in `router-core`'s normal
 //!    dependency tree (see [`forbidden_in_tree`])
 
 use anyhow::{Context, Result, bail};
@@ -45,6 +47,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     cargo_step("doc tests", &["test", "--workspace", "--doc"])?;
     ensure_python_openai()?;
     cargo_step("sdk compatibility", &["test", "-p", "tests", "--test", "e2e", "sdk", "--", "--ignored"])?;
+    typescript_sdk()?;
     check_core_invariants()?;
     eprintln!("==> ci passed");
     Ok(())
@@ -85,6 +88,36 @@ fn ensure_python_openai() -> Result<()> {
     }
     Ok(())
 }
+
+/// The official TypeScript SDK (`@openrouter/sdk`, pinned) lists models through the
+/// router: installed with npm under `target/sdk` when missing, then the ignored e2e test
+/// that drives it runs with `OPENROUTER_SDK_DIR` pointing there.
+fn typescript_sdk() -> Result<()> {
+    let dir = crate::root().join("target").join("sdk");
+    if !dir.join("node_modules").join("@openrouter").join("sdk").is_dir() {
+        eprintln!("==> typescript sdk: npm install --prefix target/sdk {OPENROUTER_SDK}");
+        std::fs::create_dir_all(&dir).context("cannot create target/sdk")?;
+        let status = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error", "--prefix"])
+            .arg(&dir)
+            .arg(OPENROUTER_SDK)
+            .status()
+            .context("could not start npm (the typescript sdk step needs node and npm)")?;
+        if !status.success() {
+            bail!("ci step `typescript sdk` failed: could not install {OPENROUTER_SDK} with npm");
+        }
+    }
+    let args = ["test", "-p", "tests", "--test", "e2e", "the_official_typescript_sdk", "--", "--ignored"];
+    eprintln!("==> typescript sdk: OPENROUTER_SDK_DIR=target/sdk cargo {}", args.join(" "));
+    let status = cargo().args(args).env("OPENROUTER_SDK_DIR", &dir).status().context("could not start cargo")?;
+    if !status.success() {
+        bail!("ci step `typescript sdk` failed ({status})");
+    }
+    Ok(())
+}
+
+/// The SDK version the router's `/models` is checked against.
+const OPENROUTER_SDK: &str = "@openrouter/sdk@1.3.19";
 
 fn nextest_available() -> bool {
     cargo()
