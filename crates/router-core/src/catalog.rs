@@ -13,13 +13,25 @@ use std::sync::Arc;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CatalogSource {
     /// Fetched from the upstream `/models` endpoint.
-    Live { url: String },
+    Live {
+        /// The catalog URL fetched.
+        url: String,
+    },
     /// Loaded from the disk cache written after an earlier live fetch.
-    DiskCache { path: String },
+    DiskCache {
+        /// The cache file read.
+        path: String,
+    },
     /// Compiled into the binary; `snapshot_date` is when its data was recorded.
-    Embedded { snapshot_date: String },
+    Embedded {
+        /// The date the data was recorded, `YYYY-MM-DD`.
+        snapshot_date: String,
+    },
     /// Read from a file the user named.
-    File { path: String },
+    File {
+        /// The file read.
+        path: String,
+    },
     /// Built in memory (tests, embedding applications).
     Memory,
 }
@@ -41,16 +53,19 @@ impl fmt::Display for CatalogSource {
 /// One model plus what filtering needs, computed once per snapshot.
 #[derive(Clone, Debug)]
 pub struct Entry {
+    /// The catalog entry itself.
     pub info: ModelInfo,
     pub(crate) caps: CapSet,
     pub(crate) free: FreeFacts,
 }
 
 impl Entry {
+    /// The capabilities the entry advertises, computed once when the snapshot was built.
     pub fn capabilities(&self) -> CapSet {
         self.caps
     }
 
+    /// Whether the model is free at `now` (the full free rule, expiry included).
     pub fn is_free(&self, now: Timestamp) -> bool {
         self.free.is_free(now)
     }
@@ -88,6 +103,8 @@ pub(crate) struct Hot {
 }
 
 impl CatalogSnapshot {
+    /// A snapshot of `models`, sorted by id; of two entries with one id, the one that looks
+    /// less free is kept.
     pub fn new(mut models: Vec<ModelInfo>, source: CatalogSource, fetched_at: Timestamp) -> Self {
         // Of two entries with one id, keep the one that looks less free: a catalog that
         // lists a model both priced and at zero must not make it free.
@@ -119,28 +136,34 @@ impl CatalogSnapshot {
         CatalogSnapshot { entries, source, fetched_at, skipped: 0, providers, hot }
     }
 
+    /// Records how many entries the adapter could not read and skipped.
     #[must_use]
     pub fn with_skipped(mut self, skipped: usize) -> Self {
         self.skipped = skipped;
         self
     }
 
+    /// A snapshot with no models, from [`CatalogSource::Memory`], fetched at the epoch.
     pub fn empty() -> Self {
         CatalogSnapshot::new(Vec::new(), CatalogSource::Memory, Timestamp::default())
     }
 
+    /// Every entry, in id order.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
     }
 
+    /// Every model, in id order.
     pub fn models(&self) -> impl ExactSizeIterator<Item = &ModelInfo> {
         self.entries.iter().map(|e| &e.info)
     }
 
+    /// The number of models (after duplicates were removed).
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether the snapshot has no models.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -150,22 +173,27 @@ impl CatalogSnapshot {
         &self.hot
     }
 
+    /// The position of `id` in [`entries`](Self::entries); `None` when it is not listed.
     pub fn index_of(&self, id: &str) -> Option<usize> {
         self.entries.binary_search_by(|e| e.info.id.as_str().cmp(id)).ok()
     }
 
+    /// The entry for `id`; `None` when it is not listed.
     pub fn get(&self, id: &str) -> Option<&Entry> {
         self.index_of(id).map(|i| &self.entries[i])
     }
 
+    /// Where the snapshot came from.
     pub fn source(&self) -> &CatalogSource {
         &self.source
     }
 
+    /// When the snapshot's data was fetched or loaded.
     pub fn fetched_at(&self) -> Timestamp {
         self.fetched_at
     }
 
+    /// Entries the adapter could not read and skipped.
     pub fn skipped(&self) -> usize {
         self.skipped
     }
@@ -175,6 +203,7 @@ impl CatalogSnapshot {
         self.entries.iter().filter(move |e| e.free.is_free(now)).map(|e| &e.info)
     }
 
+    /// Counts and provenance at `now`.
     pub fn stats(&self, now: Timestamp) -> CatalogStats {
         CatalogStats {
             models: self.entries.len(),
@@ -201,6 +230,7 @@ impl CatalogSnapshot {
         }
     }
 
+    /// Every model id, in order.
     pub fn ids(&self) -> impl Iterator<Item = &ModelId> {
         self.entries.iter().map(|e| &e.info.id)
     }
@@ -209,11 +239,17 @@ impl CatalogSnapshot {
 /// Counts and provenance of a snapshot, for `/readyz`, `/metrics` and the CLI.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CatalogStats {
+    /// Models in the snapshot.
     pub models: usize,
+    /// Models free at the time the stats were taken.
     pub free_models: usize,
+    /// Entries the adapter could not read and skipped.
     pub skipped: usize,
+    /// Where the snapshot came from.
     pub source: CatalogSource,
+    /// When the snapshot's data was fetched or loaded.
     pub fetched_at: Timestamp,
+    /// Seconds since `fetched_at`.
     pub age_secs: u64,
 }
 

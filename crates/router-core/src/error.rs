@@ -10,22 +10,58 @@ use crate::upstream::TransportError;
 use serde_json::{Value, json};
 use std::time::Duration;
 
+/// Why a request was not routed to a model; each maps to an HTTP status, an error code
+/// and metadata in OpenRouter's error shape.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum RouteError {
+    /// The request body is malformed or asks for something refused (400).
     #[error(transparent)]
     Request(#[from] RequestError),
+    /// The named model is not in the catalog (400).
     #[error("model `{0}` is not in the catalog of free models; use `openrouter/free` or a listed `:free` id")]
     UnknownModel(ModelId),
+    /// The named model is in the catalog but not free (400): never forwarded to.
     #[error("model `{model}` is not free ({}); this router never forwards to a paid model", reasons_text(.reasons))]
-    NotFree { model: ModelId, reasons: Vec<NotFree> },
+    NotFree {
+        /// The model asked for.
+        model: ModelId,
+        /// Every way it fails the free rule.
+        reasons: Vec<NotFree>,
+    },
+    /// No free model meets the request's requirements (404).
     #[error("{message}")]
-    NoCandidate { message: String, requirements: Vec<String> },
+    NoCandidate {
+        /// What was needed and how many models each requirement ruled out.
+        message: String,
+        /// The requirements' labels, for the error's metadata.
+        requirements: Vec<String>,
+    },
+    /// Models could serve the request, but every one is cooling down (429).
     #[error("every free model that can serve this request is cooling down; retry after {until}")]
-    AllCoolingDown { until: Timestamp, retry_after: Duration },
+    AllCoolingDown {
+        /// When the first of them recovers.
+        until: Timestamp,
+        /// Time from now to `until`, for the `Retry-After` header.
+        retry_after: Duration,
+    },
+    /// The router's own quota, or a block on the upstream account, refuses the request (429).
     #[error("{block}")]
-    Quota { block: QuotaBlock, retry_after: Duration },
+    Quota {
+        /// Which limit refused, and until when.
+        block: QuotaBlock,
+        /// Time from now to the block's end, for the `Retry-After` header.
+        retry_after: Duration,
+    },
+    /// The last model tried failed and no other was left to try; the status follows the
+    /// error's kind.
     #[error("upstream error from {model}: {error}")]
-    Upstream { model: ModelId, error: TransportError },
+    Upstream {
+        /// The model that failed last.
+        model: ModelId,
+        /// How it failed.
+        error: TransportError,
+    },
+    /// The routing deadline (the `Duration`) passed before any model answered (504).
     #[error("routing deadline of {0:?} passed before a model answered")]
     Deadline(Duration),
 }

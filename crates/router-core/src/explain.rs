@@ -14,10 +14,15 @@ use serde::Serialize;
 /// A routing decision in words, for the explain endpoint and `router-cli explain`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Explanation {
+    /// The seed the pick was drawn with; the same seed over the same state gives the same pick.
     pub seed: u64,
+    /// What the request needs, as labels (`tools`, `image input`, a context size, ...).
     pub requirements: Vec<String>,
+    /// The prompt's size as estimated from the request body, in tokens.
     pub estimated_prompt_tokens: u64,
+    /// Counts and provenance of the catalog the decision was made on.
     pub catalog: CatalogStats,
+    /// Models free now: the candidates plus the free models rejected.
     pub free_models: usize,
     /// Ids of the free models that meet every requirement, in id order.
     pub candidates: Vec<ModelId>,
@@ -47,6 +52,7 @@ pub struct Explanation {
     /// Why there is no pick, as the error the request would get (OpenRouter's shape).
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_route_error")]
     pub error: Option<RouteError>,
+    /// The router's quota use and limits at the time.
     pub quota: QuotaReport,
     /// Each provider of a union (OpenRouter's account among them): its candidates, and
     /// why it is passed over when it is (`quota spent until ...`, `unreachable until ...`).
@@ -57,8 +63,11 @@ pub struct Explanation {
 /// One provider in an explanation.
 #[derive(Clone, Debug, Serialize)]
 pub struct ProviderEntry {
+    /// The provider's name (`openrouter` for OpenRouter's own account).
     pub name: String,
+    /// How many of the request's candidates it serves.
     pub candidates: usize,
+    /// Why it is passed over now; `None` when it is not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held: Option<String>,
 }
@@ -68,12 +77,15 @@ fn ser_route_error<S: serde::Serializer>(e: &Option<RouteError>, s: S) -> Result
     e.as_ref().map(|e| e.to_json()["error"].clone()).serialize(s)
 }
 
+/// A free model that cannot serve the request, with the reasons.
 #[derive(Clone, Debug, Serialize)]
 pub struct RejectedEntry {
+    /// The model.
     pub id: ModelId,
     /// The declared provider serving it (none for OpenRouter's own models).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
+    /// Every reason it cannot serve the request, in words.
     pub reasons: Vec<String>,
 }
 
@@ -81,19 +93,26 @@ pub struct RejectedEntry {
 /// its recent success rate.
 #[derive(Clone, Debug, Serialize)]
 pub struct WeightEntry {
+    /// The candidate.
     pub id: ModelId,
+    /// The weight its chance of being picked is proportional to.
     pub weight: f64,
 }
 
+/// A candidate that cannot be tried now: the model cools down, or its provider is held.
 #[derive(Clone, Debug, Serialize)]
 pub struct CoolingEntry {
+    /// The model.
     pub id: ModelId,
+    /// Why, in words.
     pub cause: String,
+    /// When it may be tried again, as a timestamp; `None` when that waits on a catalog refresh
+    /// or a probe finishing.
     pub until: Option<String>,
 }
 
 impl Explanation {
-    #[allow(clippy::too_many_arguments)]
+    #[expect(clippy::too_many_arguments, reason = "crate-private; each argument is one part of the explanation")]
     pub(crate) fn new(
         snap: &CatalogSnapshot,
         req: &ChatRequest,

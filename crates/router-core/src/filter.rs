@@ -16,7 +16,9 @@ use std::fmt;
 pub struct Rejection {
     /// Index into the snapshot's entries.
     pub index: usize,
+    /// The model fails the free rule at the instant filtered for.
     pub not_free: bool,
+    /// Capabilities the request needs that the model lacks.
     pub missing: CapSet,
     /// The context the request needs, when the model's is smaller.
     pub context_needed: Option<u64>,
@@ -29,16 +31,31 @@ pub struct Rejection {
 pub struct Filtered {
     /// Indices into the snapshot's entries, in id order.
     pub candidates: Vec<usize>,
+    /// Every other model, with why it was left out, in id order.
     pub rejected: Vec<Rejection>,
 }
 
 /// Why a model cannot serve a request, as words for people.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reason {
+    /// One way the model fails the free rule.
     NotFree(crate::free::NotFree),
+    /// The request needs a capability the model lacks.
     Missing(Capability),
-    ContextTooSmall { needed: u64, context_length: u64 },
-    CompletionTooLarge { requested: u64, max: u64 },
+    /// The model's context window is smaller than the request needs.
+    ContextTooSmall {
+        /// Tokens the request needs (prompt plus completion).
+        needed: u64,
+        /// The model's context window, in tokens.
+        context_length: u64,
+    },
+    /// The request asks for more completion tokens than the model allows.
+    CompletionTooLarge {
+        /// Completion tokens the request asks for.
+        requested: u64,
+        /// The model's `max_completion_tokens`.
+        max: u64,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -133,15 +150,18 @@ impl Rejection {
 /// How many free models each requirement removed, for "no free model" errors.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Shortfall {
+    /// Free models in the snapshot, candidates included.
     pub free_models: usize,
     /// Per capability the request needs: how many free models lack it.
     pub by_capability: Vec<(Capability, usize)>,
     /// Free models whose context is too small for the request.
     pub context_too_small: usize,
+    /// Free models whose completion limit is below the tokens the request asks for.
     pub completion_too_large: usize,
 }
 
 impl Shortfall {
+    /// Counts the free models `filtered` rejected, by the requirement of `req` they fail.
     pub fn of(filtered: &Filtered, req: &Requirements) -> Self {
         let free: Vec<&Rejection> = filtered.rejected.iter().filter(|r| !r.not_free).collect();
         let by_capability = req

@@ -23,10 +23,13 @@ use std::time::Duration;
 pub struct HealthPolicy {
     /// First cooldown of a rate-limited model without `Retry-After`; doubles per repeat.
     pub backoff_base: Duration,
+    /// The longest a rate-limit backoff grows to.
     pub backoff_max: Duration,
     /// Failures (5xx, timeouts, connection errors) within `breaker_window` that open the breaker.
     pub breaker_threshold: u32,
+    /// How far back failures count towards `breaker_threshold`.
     pub breaker_window: Duration,
+    /// How long an opened breaker stays open before one probe may go.
     pub breaker_open: Duration,
 }
 
@@ -45,23 +48,30 @@ impl Default for HealthPolicy {
     }
 }
 
+/// A model's circuit breaker.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Breaker {
+    /// Requests go as normal.
     #[default]
     Closed,
+    /// Too many recent failures: the model is left out.
     Open {
+        /// When the open period ends and the breaker turns half-open.
         until: Timestamp,
     },
     /// The open period is over; one probe request may go. `probe_since` is set while
     /// a probe is in flight.
     HalfOpen {
+        /// When the probe in flight began; `None` when none is.
         probe_since: Option<Timestamp>,
     },
 }
 
+/// What the router remembers of one model; a model with no entry is healthy.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelHealth {
+    /// Rate limited: left out until this instant.
     #[serde(default)]
     pub rate_limited_until: Option<Timestamp>,
     /// Consecutive rate limits; the next backoff is `base * 2^level`.
@@ -71,8 +81,11 @@ pub struct ModelHealth {
     /// lists it again.
     #[serde(default)]
     pub unavailable_since: Option<Timestamp>,
+    /// When recent failures (5xx, timeouts, protocol errors) happened, within the breaker's
+    /// window; cleared when the breaker opens.
     #[serde(default)]
     pub recent_failures: Vec<Timestamp>,
+    /// The model's circuit breaker.
     #[serde(default)]
     pub breaker: Breaker,
 }
@@ -81,9 +94,13 @@ pub struct ModelHealth {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CooldownCause {
+    /// The model answered "rate limited"; it cools down until its `Retry-After` or backoff ends.
     RateLimited,
+    /// The model answered "unavailable"; it waits for a later catalog to list it again.
     Unavailable,
+    /// Repeated failures opened its circuit breaker.
     CircuitOpen,
+    /// Its breaker is half-open and another request is probing it.
     ProbeInFlight,
 }
 
@@ -98,8 +115,10 @@ impl fmt::Display for CooldownCause {
     }
 }
 
+/// Why a model is left out for now, and until when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Cooldown {
+    /// Why it is left out.
     pub cause: CooldownCause,
     /// When the model becomes eligible again; `None` when that depends on a catalog
     /// refresh or on a probe finishing.
@@ -109,6 +128,7 @@ pub struct Cooldown {
 /// Everything the router remembers between requests, and across restarts.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthState {
+    /// Each model with something to remember, by id; a healthy model has no entry.
     #[serde(default)]
     pub models: BTreeMap<ModelId, ModelHealth>,
     /// The account's counts and block, stored beside the models as they always were.
@@ -190,6 +210,7 @@ impl HealthState {
         }
     }
 
+    /// Forgets everything held against `id` after it answered: cooldowns, failures, breaker.
     pub fn record_success(&mut self, id: &ModelId) {
         // A healthy model needs no entry at all; this keeps the state small.
         self.models.remove(id);

@@ -43,6 +43,8 @@
 //! # Ok::<(), router_core::RequestError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 // The modules in dependency order: each uses only modules above it (checked by
 // `cargo xtask modules`; docs/architecture.md draws the same order).
 pub mod catalog;

@@ -12,10 +12,12 @@ use std::sync::Arc;
 pub struct ModelId(Arc<str>);
 
 impl ModelId {
+    /// An id from its text, taken as given (no check of its form).
     pub fn new(id: &str) -> Self {
         ModelId(Arc::from(id))
     }
 
+    /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -55,25 +57,38 @@ impl From<&str> for ModelId {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum Capability {
+    /// Produces text (`output_modalities` has `text`).
     TextOutput,
+    /// Reads images in messages (`input_modalities` has `image`).
     ImageInput,
+    /// Reads files such as PDFs in messages (`input_modalities` has `file`).
     FileInput,
+    /// Reads audio in messages (`input_modalities` has `audio`).
     AudioInput,
+    /// Reads video in messages (`input_modalities` has `video`).
     VideoInput,
+    /// Produces images (`output_modalities` has `image`).
     ImageOutput,
+    /// Produces audio (`output_modalities` has `audio`).
     AudioOutput,
+    /// Takes `tools` (function calling).
     Tools,
+    /// Takes `tool_choice`.
     ToolChoice,
     /// `response_format: {type: json_schema}`.
     StructuredOutputs,
     /// `response_format: {type: json_object}`: `response_format` or `structured_outputs`.
     JsonMode,
+    /// Takes `reasoning` or `include_reasoning`.
     Reasoning,
+    /// Takes `logprobs`.
     Logprobs,
+    /// Takes `top_logprobs`.
     TopLogprobs,
 }
 
 impl Capability {
+    /// Every capability, in declaration (and bit) order; the order explanations list them in.
     pub const ALL: [Capability; 14] = [
         Capability::TextOutput,
         Capability::ImageInput,
@@ -121,16 +136,20 @@ impl Capability {
 pub struct CapSet(u16);
 
 impl CapSet {
+    /// The set with no members.
     pub const EMPTY: CapSet = CapSet(0);
 
+    /// This set plus `c`; usable in `const` items.
     pub const fn with(self, c: Capability) -> CapSet {
         CapSet(self.0 | c.bit())
     }
 
+    /// Adds `c` to the set.
     pub fn insert(&mut self, c: Capability) {
         self.0 |= c.bit();
     }
 
+    /// Whether `c` is a member.
     pub const fn contains(self, c: Capability) -> bool {
         self.0 & c.bit() != 0
     }
@@ -146,10 +165,12 @@ impl CapSet {
         CapSet(self.0 & !other.0)
     }
 
+    /// Whether the set has no members.
     pub const fn is_empty(self) -> bool {
         self.0 == 0
     }
 
+    /// The members, in [`Capability::ALL`] order.
     pub fn iter(self) -> impl Iterator<Item = Capability> {
         Capability::ALL.into_iter().filter(move |c| self.contains(*c))
     }
@@ -250,22 +271,30 @@ pub fn decimal_is_zero(s: &str) -> Option<bool> {
 /// OpenRouter's `/models` schema where one exists; `None` means "unknown".
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
+    /// The id clients name the model by (for a declared provider, prefixed with its name).
     pub id: ModelId,
+    /// The display name; empty when the catalog gives none.
     #[serde(default)]
     pub name: String,
+    /// When the model was added to the catalog, in Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<i64>,
+    /// The context window in tokens, prompt and completion together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_length: Option<u64>,
     /// `top_provider.max_completion_tokens`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_completion_tokens: Option<u64>,
+    /// `architecture.input_modalities`: what the model reads (`text`, `image`, `file`, ...).
     #[serde(default)]
     pub input_modalities: Vec<String>,
+    /// `architecture.output_modalities`: what the model produces (`text`, `image`, ...).
     #[serde(default)]
     pub output_modalities: Vec<String>,
+    /// The request parameters the model accepts (`tools`, `response_format`, ...).
     #[serde(default)]
     pub supported_parameters: Vec<String>,
+    /// The prices as served; empty when unknown, which is not free.
     #[serde(default)]
     pub pricing: Pricing,
     /// `architecture.tokenizer`; `Router` marks a meta model such as `openrouter/free`.
@@ -291,12 +320,16 @@ pub struct ModelInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Billing {
+    /// An account on the provider's free tier, which cannot be billed.
     FreeTier,
+    /// The operator's own server.
     Local,
+    /// An account that can be billed: declared only to be refused.
     Billed,
 }
 
 impl Billing {
+    /// The name as written in configuration and output (`free_tier`, `local`, `billed`).
     pub fn as_str(self) -> &'static str {
         match self {
             Billing::FreeTier => "free_tier",
@@ -310,8 +343,11 @@ impl Billing {
 /// id's prefix), the id its server knows it by, and the provider's declared billing.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Provenance {
+    /// The provider's name, which prefixes the exposed id.
     pub provider: Arc<str>,
+    /// The id the provider's server knows the model by.
     pub upstream_id: Arc<str>,
+    /// How the operator declared the provider's account.
     pub billing: Billing,
 }
 
@@ -388,6 +424,7 @@ impl ModelInfo {
         self.tokenizer.as_deref() == Some("Router") || self.id.as_str().starts_with("openrouter/")
     }
 
+    /// Whether `p` is among the model's `supported_parameters`.
     pub fn supports_parameter(&self, p: &str) -> bool {
         self.supported_parameters.iter().any(|s| s == p)
     }

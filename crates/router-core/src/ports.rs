@@ -15,6 +15,7 @@ use std::time::Duration;
 /// last good snapshot and swap in a new one when a refresh succeeds.
 #[cfg_attr(test, mockall::automock)]
 pub trait Catalog: Send + Sync {
+    /// The last good snapshot; never waits for a fetch.
     fn snapshot(&self) -> Arc<CatalogSnapshot>;
 }
 
@@ -33,6 +34,7 @@ impl Catalog for FixedCatalog {
 #[cfg_attr(test, mockall::automock)]
 #[async_trait::async_trait]
 pub trait Clock: Send + Sync {
+    /// The current instant.
     fn now(&self) -> Timestamp;
 
     /// Waits for `duration` (a request waiting for a cooling model to recover) and says
@@ -48,10 +50,13 @@ pub trait Clock: Send + Sync {
 /// account block) across restarts.
 #[cfg_attr(test, mockall::automock)]
 pub trait StateStore: Send + Sync {
+    /// The state saved last; `None` when nothing has been saved yet.
     fn load(&self) -> Result<Option<HealthState>, StoreError>;
+    /// Replaces the saved state with `state`.
     fn save(&self, state: &HealthState) -> Result<(), StoreError>;
 }
 
+/// A [`StateStore`] could not load or save; the text says why.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("state store: {0}")]
 pub struct StoreError(pub String);

@@ -41,11 +41,14 @@ impl Default for QuotaPolicy {
 /// A fixed counting window (a minute or a UTC day), identified by its index.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
+    /// The window counted in: a minute or a quota-day index.
     pub index: u64,
+    /// Requests counted in that window.
     pub count: u32,
 }
 
 impl Window {
+    /// The count in window `index`: zero once the stored window is another one.
     pub fn current(self, index: u64) -> u32 {
         if self.index == index { self.count } else { 0 }
     }
@@ -67,17 +70,22 @@ impl Window {
 /// Upstream said the account may send nothing until `until`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountBlock {
+    /// When the block ends.
     pub until: Timestamp,
+    /// Why, in words, for the client's error message.
     pub reason: String,
 }
 
 /// The quota counts and the account block, as persisted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuotaState {
+    /// Requests sent in the current minute.
     #[serde(default)]
     pub minute: Window,
+    /// Requests sent in the current quota day.
     #[serde(default)]
     pub day: Window,
+    /// The block upstream imposed on the account, if any; it lapses at its `until`.
     #[serde(default)]
     pub account_block: Option<AccountBlock>,
     /// What upstream last said about the day's free-model requests.
@@ -123,22 +131,31 @@ impl DaySource {
 /// Which account limit stopped a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QuotaScope {
+    /// The per-minute limit is reached.
     Minute {
+        /// Requests allowed per minute.
         limit: u32,
     },
+    /// The per-day limit is reached.
     Day {
+        /// Requests allowed per quota day.
         limit: u32,
     },
     /// Upstream said the account is limited (daily cap, per-minute limit), or a declared
     /// provider's limit is reached (the reason names the provider).
     Upstream {
+        /// What upstream said, or which provider's limit it is.
         reason: String,
     },
 }
 
+/// A quota that refuses requests, and until when.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuotaBlock {
+    /// Which limit is reached.
     pub scope: QuotaScope,
+    /// When the limit resets: the next minute, the end of the quota day, or the end of
+    /// upstream's block.
     pub until: Timestamp,
 }
 
@@ -159,9 +176,13 @@ impl fmt::Display for QuotaBlock {
 /// Quota use, for `/metrics` and the explain output.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct QuotaReport {
+    /// Requests sent in the current minute.
     pub minute_used: u32,
+    /// The per-minute limit; `None` is unlimited.
     pub minute_limit: Option<u32>,
+    /// Requests sent in the current UTC day, upstream's count included once reconciled.
     pub day_used: u32,
+    /// The per-day limit; `None` is unlimited.
     pub day_limit: Option<u32>,
     /// Requests left today: the limit minus the count, or upstream's own `remaining`
     /// when that is lower.
@@ -171,6 +192,7 @@ pub struct QuotaReport {
     /// Upstream's last reading, when it is from today.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<UpstreamDay>,
+    /// When the account-wide block in force ends; `None` when nothing blocks.
     pub blocked_until: Option<Timestamp>,
 }
 
@@ -227,6 +249,8 @@ impl QuotaState {
         self.day.remove(reset.day(at).0);
     }
 
+    /// Blocks the account until `until` for `reason`, unless a block that ends later is
+    /// already in force.
     pub fn block_account(&mut self, until: Timestamp, reason: &str) {
         let later = self.account_block.as_ref().is_none_or(|b| b.until < until);
         if later {
@@ -256,6 +280,7 @@ impl QuotaState {
         self.upstream_day.filter(|u| u.at.utc_day() == now.utc_day())
     }
 
+    /// Quota use at `now` under `policy`.
     pub fn report(&self, policy: &QuotaPolicy, now: Timestamp) -> QuotaReport {
         let day_used = self.day.current(now.utc_day());
         let upstream = self.upstream_today(now);
@@ -377,9 +402,13 @@ pub const DEFAULT_HOST_BREAKER_OPEN: Duration = Duration::from_secs(30);
 /// breaker. OpenRouter's models keep the router's own [`QuotaPolicy`].
 #[derive(Clone, Debug)]
 pub struct ProviderPolicy {
+    /// The provider account's limits; unlimited by default.
     pub quota: QuotaPolicy,
+    /// When the provider's quota day starts and ends; midnight UTC by default.
     pub reset: Arc<dyn ResetClock>,
+    /// Connection failures within the breaker window that open the host breaker.
     pub breaker_threshold: u32,
+    /// How long an open host breaker keeps the provider out.
     pub breaker_open: Duration,
 }
 
@@ -409,10 +438,14 @@ pub enum ProviderBlock {
     /// Its quota is spent (or it said so, or it refused the key) until the block's end.
     Quota(QuotaBlock),
     /// Its host's breaker is open after connection failures.
-    Unreachable { until: Timestamp },
+    Unreachable {
+        /// When the breaker lets one probe through.
+        until: Timestamp,
+    },
 }
 
 impl ProviderBlock {
+    /// When the block ends.
     pub fn until(&self) -> Timestamp {
         match self {
             ProviderBlock::Quota(b) => b.until,
@@ -424,6 +457,7 @@ impl ProviderBlock {
 /// A declared provider's persisted state: its quota counts and host breaker.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderState {
+    /// The provider account's counts and block.
     #[serde(default)]
     pub quota: QuotaState,
     /// Recent connection failures, within the breaker window.

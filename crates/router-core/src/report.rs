@@ -10,10 +10,12 @@ use std::time::Duration;
 /// One upstream call and how it went.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Attempt {
+    /// The model called.
     pub model: ModelId,
     /// `None` for success, else the failure's kind.
     #[serde(serialize_with = "ser_kind")]
     pub failure: Option<ErrorKind>,
+    /// Time the call took: to the response head on success, to the failure otherwise.
     pub elapsed: Duration,
     /// The failure came back for a model the router already knew was cooling down:
     /// another request found out first, after this one had picked it. Such an attempt
@@ -33,6 +35,7 @@ pub struct RouteReport {
     pub model: Option<ModelId>,
     /// Models that could serve the request (free, meeting its requirements).
     pub candidates: usize,
+    /// Every upstream call made, in order.
     pub attempts: Vec<Attempt>,
     /// How the model that answered (or the last one tried) was chosen.
     #[serde(skip_serializing_if = "PickKind::is_uniform")]
@@ -58,6 +61,7 @@ pub enum PickKind {
 }
 
 impl PickKind {
+    /// The name as reports and the explain output show it (`uniform`, `weighted`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             PickKind::Uniform => "uniform",
@@ -79,15 +83,21 @@ impl RouteReport {
     }
 }
 
+/// A request that a model answered: the answer, and how it was reached.
 #[derive(Debug)]
 pub struct Routed {
+    /// The answer, to pass on to the client.
     pub response: UpstreamResponse,
+    /// The attempts that led to it.
     pub report: RouteReport,
 }
 
+/// A request no model answered: the error for the client, and what was tried.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RouteFailure {
+    /// The error the client gets.
     pub error: RouteError,
+    /// The attempts made before giving up.
     pub report: RouteReport,
 }
 

@@ -8,6 +8,7 @@ use std::fmt;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps the key `s`.
     pub fn new(s: impl Into<String>) -> Self {
         Secret(s.into())
     }
@@ -17,6 +18,7 @@ impl Secret {
         &self.0
     }
 
+    /// Whether the key is the empty string.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -9,6 +9,7 @@ use rand_chacha::ChaCha8Rng;
 /// `rand_chacha` with the same major version.
 pub type SelectionRng = ChaCha8Rng;
 
+/// The generator for `seed`: the same seed always gives the same picks.
 pub fn rng_from_seed(seed: u64) -> SelectionRng {
     ChaCha8Rng::seed_from_u64(seed)
 }

@@ -28,15 +28,38 @@ pub const DEFAULT_QUOTA_SCOPE: &str = "openrouter";
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum SharedEvent {
     /// Upstream rate-limited `model` until `until` (its `Retry-After`, or the backoff).
-    RateLimited { model: ModelId, until: Timestamp },
+    RateLimited {
+        /// The model rate-limited.
+        model: ModelId,
+        /// When its cooldown ends.
+        until: Timestamp,
+    },
     /// `model`'s circuit breaker opened (or re-opened after a failed probe) until `until`.
-    CircuitOpen { model: ModelId, until: Timestamp },
+    CircuitOpen {
+        /// The model whose breaker opened.
+        model: ModelId,
+        /// When the breaker lets a probe through.
+        until: Timestamp,
+    },
     /// `model` answered "unavailable" at `since`; left out until a later catalog lists it.
-    Unavailable { model: ModelId, since: Timestamp },
+    Unavailable {
+        /// The model that answered "unavailable".
+        model: ModelId,
+        /// When it answered so.
+        since: Timestamp,
+    },
     /// `model` answered: its breaker closes everywhere.
-    Recovered { model: ModelId },
+    Recovered {
+        /// The model that answered.
+        model: ModelId,
+    },
     /// Upstream said the account may send nothing until `until`.
-    AccountBlocked { until: Timestamp, reason: String },
+    AccountBlocked {
+        /// When the block ends.
+        until: Timestamp,
+        /// Why, in words, for the client's error message.
+        reason: String,
+    },
 }
 
 impl SharedEvent {
@@ -65,6 +88,7 @@ impl SharedEvent {
 /// Where a shared-state adapter delivers the events other instances publish (the
 /// [`Router`](crate::Router) is one).
 pub trait EventSink: Send + Sync {
+    /// Merges an event another instance published into this instance's state.
     fn apply_remote(&self, event: &SharedEvent);
 
     /// What this instance knows now that others must too (see [`active_events`]): sent
@@ -142,6 +166,7 @@ pub struct Watch {
 }
 
 impl Watch {
+    /// Takes note of what `state` holds about `model` and the account now.
     pub fn of(state: &HealthState, model: &ModelId) -> Self {
         Watch { model: state.models.get(model).cloned(), block: state.quota.account_block.clone() }
     }
@@ -197,7 +222,9 @@ pub fn is_probe(state: &HealthState, model: &ModelId, now: Timestamp) -> bool {
 /// unreachable); the next reservation that reaches it adds them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Backlog {
+    /// Local reservations in the current minute.
     pub minute: Window,
+    /// Local reservations in the current UTC day.
     pub day: Window,
 }
 
@@ -223,16 +250,20 @@ impl Backlog {
 pub struct ReserveRequest {
     /// Whose quota: [`DEFAULT_QUOTA_SCOPE`] today.
     pub scope: String,
+    /// The limits to count against.
     pub limits: QuotaPolicy,
+    /// The instant to count at; it picks the minute and the day.
     pub now: Timestamp,
     /// Requests this instance sent while the store was unreachable, in the current
     /// minute and day: counted first, unconditionally (they were sent).
     pub backlog_minute: u32,
+    /// As `backlog_minute`, for the current UTC day.
     pub backlog_day: u32,
     /// The counts this instance knows in the current minute and day (the store's last
     /// answer plus the backlog): a store that lost its data (restarted without
     /// persistence) is raised to them instead of counting the backlog again.
     pub known_minute: u32,
+    /// As `known_minute`, for the current UTC day.
     pub known_day: u32,
     /// When the attempt is a half-open probe: claim it, and count nothing when another
     /// instance holds the claim.
@@ -242,7 +273,9 @@ pub struct ReserveRequest {
 /// The claim on a model's half-open probe, held until the probe's verdict (or `ttl`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProbeClaim {
+    /// The model whose probe is claimed.
     pub model: ModelId,
+    /// How long the claim holds without a verdict, so that a lost instance cannot keep it.
     pub ttl: Duration,
 }
 
@@ -250,7 +283,12 @@ pub struct ProbeClaim {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReserveOutcome {
     /// Counted; the account's counts in this minute and day, this request included.
-    Reserved { minute: u32, day: u32 },
+    Reserved {
+        /// Requests counted in the current minute.
+        minute: u32,
+        /// Requests counted in the current day.
+        day: u32,
+    },
     /// Not counted: a limit is spent (the counts as they stand) or the account is blocked.
     Blocked(QuotaBlock, Option<(u32, u32)>),
     /// Not counted: another instance is probing this model.
@@ -260,10 +298,13 @@ pub enum ReserveOutcome {
 /// Why the shared store did not answer; the router then decides locally.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SharedError {
+    /// The store could not be reached; the adapter's message.
     #[error("shared state unreachable: {0}")]
     Unavailable(String),
+    /// The store did not answer within this long.
     #[error("shared state did not answer within {0:?}")]
     Timeout(Duration),
+    /// The store's answer could not be understood; what was wrong with it.
     #[error("shared state answered something unexpected: {0}")]
     Protocol(String),
 }

@@ -18,22 +18,27 @@ const MS_PER_DAY: u64 = 86_400_000;
 pub struct Timestamp(u64);
 
 impl Timestamp {
+    /// The instant `ms` milliseconds after the epoch.
     pub const fn from_millis(ms: u64) -> Self {
         Timestamp(ms)
     }
 
+    /// The instant `secs` seconds after the epoch (saturating).
     pub const fn from_secs(secs: u64) -> Self {
         Timestamp(secs.saturating_mul(1000))
     }
 
+    /// Milliseconds since the epoch.
     pub const fn as_millis(self) -> u64 {
         self.0
     }
 
+    /// Whole seconds since the epoch, rounded down.
     pub const fn as_secs(self) -> u64 {
         self.0 / 1000
     }
 
+    /// `d` after this instant, saturating at the largest timestamp.
     #[must_use]
     pub fn saturating_add(self, d: Duration) -> Self {
         Timestamp(self.0.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))

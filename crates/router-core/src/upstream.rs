@@ -12,8 +12,11 @@ use std::time::Duration;
 /// A byte stream of an SSE response, as the bytes arrive.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, TransportError>> + Send>>;
 
+/// An answer's body: whole, or as a byte stream for an SSE response.
 pub enum Body {
+    /// The whole body, read.
     Full(Bytes),
+    /// The body as it arrives (a streamed answer).
     Stream(ByteStream),
 }
 
@@ -29,10 +32,12 @@ impl fmt::Debug for Body {
 /// A successful upstream answer.
 #[derive(Debug)]
 pub struct UpstreamResponse {
+    /// Upstream's HTTP status.
     pub status: u16,
     /// Headers worth passing on (content type, rate-limit headers, ...), lowercase names.
     /// The names are the adapter's own constants: no allocation per request.
     pub headers: Vec<(&'static str, String)>,
+    /// The body, whole or streaming.
     pub body: Body,
     /// Time from sending the request to the response head.
     pub elapsed: Duration,
@@ -52,7 +57,9 @@ pub enum ErrorKind {
     ModelUnavailable,
     /// 5xx, 524, 529, an overloaded provider.
     ServerError,
+    /// The call ran past one of the transport's timeouts.
     Timeout,
+    /// Could not connect to upstream, or lost the connection.
     Connection,
     /// The prompt does not fit this model's context; a larger model may serve it.
     ContextTooLong,
@@ -92,6 +99,7 @@ impl ErrorKind {
         matches!(self, ErrorKind::RateLimitedAccount | ErrorKind::DailyCapReached | ErrorKind::Auth)
     }
 
+    /// The kind's code, e.g. `rate_limited_model`: the error code clients and metrics see.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::RateLimitedModel => "rate_limited_model",
@@ -136,9 +144,11 @@ impl fmt::Display for ErrorKind {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("{kind}: {message}")]
 pub struct TransportError {
+    /// What kind of failure it was.
     pub kind: ErrorKind,
     /// Upstream's HTTP status, when there was an answer.
     pub status: Option<u16>,
+    /// What went wrong, in upstream's words where it gave any.
     pub message: String,
     /// Upstream's `error.metadata` (provider name, raw message, ...), passed on to the client.
     pub metadata: Option<serde_json::Value>,
@@ -151,6 +161,7 @@ pub struct TransportError {
 }
 
 impl TransportError {
+    /// A failure of `kind` with `message`, and nothing else known yet.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         TransportError {
             kind,
@@ -163,24 +174,28 @@ impl TransportError {
         }
     }
 
+    /// Records upstream's HTTP status.
     #[must_use]
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = Some(status);
         self
     }
 
+    /// Records the wait upstream asked for (`Retry-After`).
     #[must_use]
     pub fn with_retry_after(mut self, d: Duration) -> Self {
         self.retry_after = Some(d);
         self
     }
 
+    /// Records when the account's limit resets (`X-RateLimit-Reset`).
     #[must_use]
     pub fn with_reset_at(mut self, t: Timestamp) -> Self {
         self.reset_at = Some(t);
         self
     }
 
+    /// Records the time spent on the attempt.
     #[must_use]
     pub fn with_elapsed(mut self, d: Duration) -> Self {
         self.elapsed = d;

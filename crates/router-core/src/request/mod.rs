@@ -158,14 +158,17 @@ impl ChatRequest {
         self.weighted = Some(weighted);
     }
 
+    /// What the client asked to be routed to, in order of preference.
     pub fn targets(&self) -> &[Target] {
         &self.targets
     }
 
+    /// Whether the client asked for a streamed (SSE) answer.
     pub fn is_stream(&self) -> bool {
         self.stream
     }
 
+    /// What the request needs from a model.
     pub fn requirements(&self) -> &Requirements {
         &self.requirements
     }

@@ -13,20 +13,34 @@ pub const ROUTER_ALIASES: [&str; 2] = [ROUTER_MODEL_ID, "free"];
 /// Why a request body was refused before any routing.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
+    /// The body is not JSON; the parser's message.
     #[error("request body is not valid json: {0}")]
     Json(String),
+    /// The body is JSON but not an object.
     #[error("request body must be a json object")]
     NotAnObject,
+    /// `messages` is missing, not an array, or empty.
     #[error("`messages` is required and must be a non-empty array")]
     NoMessages,
+    /// The message at this index is not an object.
     #[error("`messages[{0}]` must be an object")]
     BadMessage(usize),
+    /// `model` is present but not a string.
     #[error("`model` must be a string")]
     BadModel,
+    /// `models` is present but not an array of strings.
     #[error("`models` must be an array of model id strings")]
     BadModels,
+    /// Another field the router reads has the wrong type.
     #[error("`{field}` must be {expected}")]
-    BadField { field: &'static str, expected: &'static str },
+    BadField {
+        /// The field's name.
+        field: &'static str,
+        /// What it must be, in words (`a boolean`, ...).
+        expected: &'static str,
+    },
+    /// The request asks for a feature that would be billed (web search); the message
+    /// says which.
     #[error("{0}")]
     Billed(&'static str),
 }
@@ -43,6 +57,7 @@ pub enum Target {
 /// What a request needs from a model.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Requirements {
+    /// The capabilities the request uses (tools, image input, ...).
     pub caps: CapSet,
     /// Estimated prompt tokens (see the estimate in `docs/architecture.md`): UTF-8 bytes of all
     /// text / 4, rounded up, plus fixed costs per message and per media part.

@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 /// it the stream is committed as it is (a long run of reasoning the request did not ask
 /// for is not worth more memory). A line begun is finished first; lines are bounded by
 /// [`Judge::max_line`].
-pub const MAX_HELD_HEAD: usize = 256 * 1024;
+pub(super) const MAX_HELD_HEAD: usize = 256 * 1024;
 
 /// How an answer is judged before it becomes the client's.
 #[derive(Clone, Copy, Debug)]

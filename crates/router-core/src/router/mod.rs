@@ -62,6 +62,7 @@ pub const DEFAULT_WEIGHT_BY_SUCCESS: bool = true;
 /// The weight of a model that `model_weights` does not name.
 pub const DEFAULT_MODEL_WEIGHT: f64 = 1.0;
 
+/// How a [`Router`] routes: attempt budgets, waiting, picking, health rules and quotas.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RouterConfig {
     /// Upstream calls per request that may cost time: the first one included, cheap and
@@ -87,6 +88,7 @@ pub struct RouterConfig {
     pub weight_by_success: bool,
     /// Configured quality weights; a model not named weighs [`DEFAULT_MODEL_WEIGHT`].
     pub model_weights: BTreeMap<ModelId, f64>,
+    /// Backoffs and the per-model circuit breaker.
     pub health: HealthPolicy,
     /// The account's limits at start (see [`Router::set_quota_limits`]).
     pub quota: QuotaPolicy,
@@ -133,10 +135,13 @@ impl RouterConfig {
 
 /// The adapters a router is built from.
 #[derive(Clone)]
-#[allow(missing_debug_implementations)] // trait objects; nothing useful to print
+#[expect(missing_debug_implementations, reason = "trait objects; nothing useful to print")]
 pub struct Ports {
+    /// The catalog the router picks from.
     pub catalog: Arc<dyn Catalog>,
+    /// Sends requests upstream.
     pub transport: Arc<dyn ChatTransport>,
+    /// The router's only source of the current time, and of waiting.
     pub clock: Arc<dyn Clock>,
     /// Where resilience state is kept across restarts; `None` keeps it in memory only.
     pub store: Option<Arc<dyn StateStore>>,
@@ -212,10 +217,12 @@ impl Router {
         self.per_day.store(encode_limit(per_day), Ordering::Relaxed);
     }
 
+    /// The current catalog snapshot.
     pub fn catalog(&self) -> Arc<CatalogSnapshot> {
         self.ports.catalog.snapshot()
     }
 
+    /// The current time, from the clock port.
     pub fn now(&self) -> Timestamp {
         self.ports.clock.now()
     }
@@ -237,14 +244,17 @@ impl Router {
         Ok(true)
     }
 
+    /// A copy of the resilience state (cooldowns, breakers, quota counts).
     pub fn health_snapshot(&self) -> HealthState {
         self.health().clone()
     }
 
+    /// The account's quota use now, under the limits in force.
     pub fn quota_report(&self) -> QuotaReport {
         self.health().quota_report(&self.quota_policy(), self.now())
     }
 
+    /// Models cooling down now, in id order, judged against the current catalog.
     pub fn cooldowns(&self) -> Vec<(ModelId, Cooldown)> {
         let fetched = self.catalog().fetched_at();
         self.health().cooldowns(self.now(), fetched)

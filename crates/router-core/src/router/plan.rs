@@ -139,7 +139,7 @@ pub(super) fn no_candidate(snap: &CatalogSnapshot, req: &ChatRequest, steps: &[S
 }
 
 /// The next model to try, or why there is none.
-#[allow(clippy::too_many_arguments)] // private; every argument is per-attempt state
+#[expect(clippy::too_many_arguments, reason = "private; every argument is per-attempt state")]
 pub(super) fn next_pick(
     plan: &mut Plan,
     snap: &CatalogSnapshot,
