@@ -2,9 +2,9 @@
 //! loaded at start, so that a restart without network still routes among the models
 //! seen last. The format is the project's own.
 
-use state_file::atomic_write;
 use router_core::{CatalogSnapshot, CatalogSource, ModelInfo, Timestamp};
 use serde::{Deserialize, Serialize};
+use state_file::atomic_write;
 use std::path::{Path, PathBuf};
 
 pub const CACHE_FORMAT: u32 = 1;

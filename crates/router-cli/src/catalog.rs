@@ -65,7 +65,11 @@ fn timestamp(t: SystemTime) -> Timestamp {
 
 /// The catalog for a command: the named file, or the live one with fallbacks. Returns
 /// the snapshot and, when a fallback is shown because a fetch failed, why.
-pub(crate) async fn load(env: &Env, file: Option<&Path>, fetch: Fetch) -> Result<(Arc<CatalogSnapshot>, Option<String>)> {
+pub(crate) async fn load(
+    env: &Env,
+    file: Option<&Path>,
+    fetch: Fetch,
+) -> Result<(Arc<CatalogSnapshot>, Option<String>)> {
     if let Some(path) = file {
         return Ok((from_file(path)?, None));
     }

@@ -45,29 +45,43 @@
 
 #![warn(missing_docs)]
 
-// The modules in dependency order: each uses only modules above it (checked by
-// `cargo xtask modules`; docs/architecture.md draws the same order).
+// The modules in dependency order, layer by layer: each uses only modules in the layers
+// above it (`cargo xtask modules` fails on a circle; docs/architecture.md walks the same
+// order).
+
+// Leaves: time, secrets, the model, the pick rules.
+pub mod model;
+pub mod secret;
+pub mod select;
+pub mod sticky;
+pub mod time;
+
+// The free rule, the quotas, the request, what comes back from upstream.
+pub mod free;
+pub mod quota;
+pub mod request;
+pub mod upstream;
+
+// The catalog snapshot, the one classifier, errors, per-model health, event streams.
 pub mod catalog;
 pub mod classify;
 pub mod error;
-pub mod explain;
-pub mod filter;
-pub mod free;
 pub mod health;
-pub mod metadata;
-pub mod model;
-pub mod ports;
-pub mod quota;
-pub mod report;
-pub mod request;
-pub mod router;
-pub mod secret;
-pub mod select;
-pub mod shared;
 pub mod sse;
-pub mod sticky;
-pub mod time;
-pub mod upstream;
+
+// Filtering, the route report, the state shared between instances.
+pub mod filter;
+pub mod report;
+pub mod shared;
+
+// The explanation and the ports.
+pub mod explain;
+pub mod ports;
+
+// The routing service, then OpenRouter's metadata built from its report.
+pub mod router;
+
+pub mod metadata;
 
 pub use catalog::{CatalogSnapshot, CatalogSource, CatalogStats};
 pub use classify::{LimitHeaders, LimitSource, classify_http, classify_in_band};
