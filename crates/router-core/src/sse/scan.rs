@@ -3,7 +3,7 @@
 //! answered; a chunk in which no line changes is handed on as the same `Bytes`.
 
 use super::splice::{model_member, rewrite_model};
-use super::{data_payload, error_in_payload};
+use super::line::{data_payload, error_in_payload};
 use bytes::{Bytes, BytesMut};
 
 /// An upstream event-stream line grew longer than the limit: a protocol failure, not
