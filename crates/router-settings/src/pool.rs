@@ -7,7 +7,7 @@ use crate::mux::{Lane, ProviderMux};
 use crate::provider::{ProviderKind, ProviderSettings};
 use crate::settings::Settings;
 use crate::zone::ZoneDays;
-use catalog_openai::{ModelCaps, OpenAiCatalog, ProviderCatalogConfig, UnionCatalog, known_provider};
+use catalog_openai::{OpenAiCatalog, ProviderCatalogConfig, UnionCatalog, known_provider};
 use router_core::quota::{ProviderPolicy, ResetClock, UtcDays};
 use router_core::{Billing, Catalog, ChatTransport, QuotaPolicy, Secret};
 use std::collections::BTreeMap;
@@ -60,20 +60,7 @@ fn base_url(p: &ProviderSettings) -> String {
 /// Provider `p`'s catalog, starting from its disk cache (no network call).
 pub fn provider_catalog(settings: &Settings, p: &ProviderSettings) -> Result<OpenAiCatalog, TransportInitError> {
     let cache_path = settings.cache_path().map(|c| c.with_file_name(format!("catalog-{}.json", p.name)));
-    let models = p
-        .models
-        .iter()
-        .map(|m| ModelCaps {
-            id: m.id.clone(),
-            name: m.name.clone(),
-            context_length: m.context_length,
-            max_completion_tokens: m.max_completion_tokens,
-            input_modalities: m.input_modalities.clone(),
-            supported_parameters: m.supported_parameters.clone(),
-            per_minute: m.per_minute,
-            per_day: m.per_day,
-        })
-        .collect();
+    let models = p.models.clone();
     let config = ProviderCatalogConfig {
         name: p.name.clone(),
         base_url: base_url(p),

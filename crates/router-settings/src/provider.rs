@@ -56,32 +56,9 @@ pub struct ProviderSettings {
     pub max_concurrent: Option<u32>,
 }
 
-/// One `[[providers.models]]` table: a model's capabilities as the operator states them.
-/// Field names follow OpenRouter's `/models` entries.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelSettings {
-    /// The upstream id, as the server lists it (e.g. `qwen3:8b`).
-    pub id: String,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub context_length: Option<u64>,
-    #[serde(default)]
-    pub max_completion_tokens: Option<u64>,
-    /// E.g. `["text", "image"]`; `["text"]` when not given.
-    #[serde(default)]
-    pub input_modalities: Option<Vec<String>>,
-    /// E.g. `["tools", "tool_choice", "response_format", "structured_outputs", "reasoning"]`.
-    #[serde(default)]
-    pub supported_parameters: Vec<String>,
-    /// The model's own requests per minute, counted beside the provider's.
-    #[serde(default)]
-    pub per_minute: Option<u32>,
-    /// The model's own requests per day, counted beside the provider's.
-    #[serde(default)]
-    pub per_day: Option<u32>,
-}
+/// One `[[providers.models]]` table: a model's capabilities as the operator states them,
+/// in the same shape as the embedded table of known free tiers.
+pub type ModelSettings = catalog_openai::ModelCaps;
 
 impl ProviderSettings {
     /// A provider of `kind` named `name` at `base_url`, everything else unset.

@@ -2,8 +2,8 @@
 //! the stream's head, count error events and make `model` name the model that
 //! answered; a chunk in which no line changes is handed on as the same `Bytes`.
 
-use super::splice::{model_member, rewrite_model};
 use super::line::{data_payload, error_in_payload};
+use super::splice::{model_member, rewrite_model};
 use bytes::{Bytes, BytesMut};
 
 /// An upstream event-stream line grew longer than the limit: a protocol failure, not
