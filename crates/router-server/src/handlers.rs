@@ -96,12 +96,24 @@ fn header_pick(headers: &HeaderMap) -> Result<Option<bool>, ApiError> {
         .transpose()
 }
 
+/// The decimal forms of the counts most answers carry, as static header values.
+const SMALL_COUNTS: [&str; 32] = [
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20",
+    "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31",
+];
+
+/// A count as a header value; below 32 without allocating (`HeaderValue::from(usize)`
+/// copies its digits into a new buffer).
+fn count_value(n: usize) -> HeaderValue {
+    SMALL_COUNTS.get(n).map_or_else(|| HeaderValue::from(n), |s| HeaderValue::from_static(s))
+}
+
 fn router_headers(headers: &mut HeaderMap, report: &RouteReport) {
     if let Some(v) = report.model.as_ref().and_then(|m| HeaderValue::from_str(m.as_str()).ok()) {
         headers.insert(MODEL_HEADER, v);
     }
-    headers.insert(ATTEMPTS_HEADER, HeaderValue::from(report.attempts.len()));
-    headers.insert(CANDIDATES_HEADER, HeaderValue::from(report.candidates));
+    headers.insert(ATTEMPTS_HEADER, count_value(report.attempts.len()));
+    headers.insert(CANDIDATES_HEADER, count_value(report.candidates));
     if !report.attempts.is_empty() {
         headers.insert(PICK_HEADER, HeaderValue::from_static(report.pick.as_str()));
     }
@@ -171,9 +183,16 @@ pub async fn chat(
         }
     };
     router_headers(resp.headers_mut(), &report);
-    resp.extensions_mut().insert(report);
-    resp.extensions_mut().insert(context);
+    // One extension rather than two: each is a boxed value in the response's map.
+    resp.extensions_mut().insert(RoutedRequest { report, context });
     resp
+}
+
+/// What the chat handler hands to [`observe`] in the response's extensions.
+#[derive(Clone, Debug)]
+struct RoutedRequest {
+    report: RouteReport,
+    context: DecisionContext,
 }
 
 /// `POST /api/v1/router/explain`: the decision for a body, without forwarding it.
@@ -297,23 +316,21 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     let start = Instant::now();
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let mut resp = next.run(req).await;
+    let mut resp = match crate::limits::refusal(state.max_body_size, req.headers()) {
+        Some(refused) => refused,
+        None => next.run(req).await,
+    };
     let total = start.elapsed();
     let status = resp.status().as_u16();
     state.metrics.record_request(Endpoint::of_path(uri.path()), status);
     let total_us = u64::try_from(total.as_micros()).unwrap_or(u64::MAX);
-    match resp.extensions_mut().remove::<RouteReport>() {
-        Some(report) => {
+    match resp.extensions_mut().remove::<RoutedRequest>() {
+        Some(RoutedRequest { report, context }) => {
             let overhead = total.saturating_sub(report.upstream_time());
             let model = report.model.clone();
             let (attempts, candidates) = (report.attempts.len(), report.candidates);
-            match resp.extensions_mut().remove::<DecisionContext>() {
-                Some(context) => {
-                    let now = state.router.now();
-                    state.metrics.record_routed(now, context, report, status, total, overhead);
-                }
-                None => state.metrics.record_route(&report, overhead),
-            }
+            let now = state.router.now();
+            state.metrics.record_routed(now, context, report, status, total, overhead);
             tracing::info!(
                 method = %method,
                 path = uri.path(),
@@ -339,6 +356,13 @@ mod tests {
 
     fn check(ct: &str, expected: bool) {
         assert_eq!(is_json(&HeaderValue::from_str(ct).expect("header")), expected, "{ct}");
+    }
+
+    #[test]
+    fn counts_read_the_same_from_the_table_and_beyond_it() {
+        for n in [0, 1, 9, 10, 31, 32, 33, 100, 12_345] {
+            assert_eq!(count_value(n), HeaderValue::from(n), "{n}");
+        }
     }
 
     #[test]

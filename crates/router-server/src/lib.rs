@@ -60,7 +60,7 @@ pub fn app(state: AppState) -> axum::Router {
         .route("/dashboard/app.js", get(dashboard::js))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.max_body_size, limits::guard))
+        // `observe` also refuses what `limits::guard` would (one layer instead of two).
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(state.max_body_size))
         .with_state(state)
