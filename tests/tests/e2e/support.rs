@@ -2,8 +2,6 @@
 //! request bodies in the shapes the official SDKs send, response checks, and a log
 //! capture for the secrets tests.
 
-#![expect(dead_code, reason = "each test module uses its own subset")]
-
 use fake_upstream::FakeUpstream;
 use reqwest::header::HeaderMap;
 use router_core::Secret;
