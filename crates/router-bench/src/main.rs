@@ -36,7 +36,21 @@ usage: cargo xtask bench [options]
   --server PATH     the router-server binary to measure (default target/release/router-server),
                     e.g. a copy of an earlier build for a before/after comparison
   --quick           short runs (1 s, 1 round, 200 streams) to check the harness
+  --profile KIND    instead of the timed runs: json | stream. Sends PROFILE_WARMUP requests,
+                    then --requests N (default 1000) of that kind through the router at one
+                    connection, then stops the server with SIGTERM and waits for it to exit:
+                    run it with N and with 0 under a --server wrapper (valgrind, strace) and
+                    divide the difference by N for per-request counts
+  --requests N      requests sent by --profile (default 1000)
 ";
+
+/// How long the driver waits for the router to report the live catalog: long enough for a
+/// server started under valgrind.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Requests `--profile` sends before the counted ones (connection set-up, first-use
+/// allocations), so that the run with `--requests 0` carries the same fixed cost.
+const PROFILE_WARMUP: usize = 50;
 
 /// Time over which the stream-capacity run opens its streams.
 const STREAM_RAMP: Duration = Duration::from_secs(2);
@@ -53,6 +67,9 @@ struct Opts {
     remote_connections: usize,
     shape: String,
     server: Option<PathBuf>,
+    /// `--profile`: send a fixed number of requests of this kind instead of timed runs.
+    profile: Option<String>,
+    requests: usize,
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
@@ -66,6 +83,8 @@ fn parse(args: &[String]) -> Result<Opts> {
         remote_connections: 256,
         shape: "small".into(),
         server: None,
+        profile: None,
+        requests: 1000,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -80,6 +99,8 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--remote-connections" => o.remote_connections = val()?.parse()?,
             "--shape" => o.shape = val()?.clone(),
             "--server" => o.server = Some(PathBuf::from(val()?)),
+            "--profile" => o.profile = Some(val()?.clone()),
+            "--requests" => o.requests = val()?.parse()?,
             "--quick" => {
                 o.duration = Duration::from_secs(1);
                 o.warmup = Duration::from_millis(300);
@@ -92,6 +113,12 @@ fn parse(args: &[String]) -> Result<Opts> {
             }
             other => bail!("unknown option `{other}`\n\n{HELP}"),
         }
+    }
+    if let Some(kind) = &o.profile
+        && kind != "json"
+        && kind != "stream"
+    {
+        bail!("--profile takes json or stream, not `{kind}`");
     }
     if o.connections == 0 || o.rounds == 0 || o.remote_connections == 0 {
         bail!("--connections, --rounds and --remote-connections must be at least 1");
@@ -216,7 +243,7 @@ async fn start_server(binary: &std::path::Path, upstream: &str) -> Result<Server
         .with_context(|| format!("starting {}", binary.display()))?;
     let server = Server { child, addr, _dir: TempDir(dir) };
     // Ready once the live catalog from the fake upstream is loaded.
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         if let Ok(body) = get(addr, "/readyz").await
             && body.contains("live")
@@ -224,7 +251,7 @@ async fn start_server(binary: &std::path::Path, upstream: &str) -> Result<Server
             return Ok(server);
         }
         if Instant::now() > deadline {
-            bail!("router-server did not become ready with the live catalog within 20 s");
+            bail!("router-server did not become ready with the live catalog within {READY_TIMEOUT:?}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -306,18 +333,29 @@ async fn load(addr: SocketAddr, path: &'static str, body: Bytes, conns: usize, o
     let tasks: Vec<_> =
         (0..conns).map(|_| tokio::spawn(connection(addr, path, body.clone(), measure_from, end))).collect();
     let mut run = Run { total: hist(), first: hist(), requests: 0, elapsed: o.duration };
+    let mut failure = None;
+    // Every connection is awaited, so that none is left running into the next run.
     for t in tasks {
-        let (total, first, n) = t.await??;
-        run.total.add(total)?;
-        run.first.add(first)?;
-        run.requests += n;
+        match t.await? {
+            Ok((total, first, n)) => {
+                run.total.add(total)?;
+                run.first.add(first)?;
+                run.requests += n;
+            }
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
     }
-    Ok(run)
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(run),
+    }
 }
 
 /// Opens `n` streams at once, records the time to the first chunk of each, and the
 /// router's peak RSS while they are all open.
-async fn held_streams(addr: SocketAddr, path: &'static str, body: Bytes, n: usize) -> Result<Histogram<u64>> {
+async fn held_streams(addr: SocketAddr, path: &'static str, body: Bytes, n: usize) -> Result<Streams> {
     // Opening every connection at the same instant measures the accept queue, not the
     // router: spread the opens over STREAM_RAMP. Each stream is held for longer than
     // that (the fake pauses between chunks), so all `n` are open together at the end.
@@ -350,12 +388,26 @@ async fn held_streams(addr: SocketAddr, path: &'static str, body: Bytes, n: usiz
             })
         })
         .collect();
-    let mut h = hist();
+    let mut streams = Streams { first: hist(), failed: 0, first_error: None };
     for t in tasks {
-        let d = t.await??;
-        h.saturating_record(u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1));
+        match t.await? {
+            Ok(d) => streams.first.saturating_record(u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)),
+            Err(e) => {
+                streams.failed += 1;
+                streams.first_error.get_or_insert_with(|| format!("{e:#}"));
+            }
+        }
     }
-    Ok(h)
+    Ok(streams)
+}
+
+/// The held streams of one target: each served stream's time to its first chunk, and
+/// the streams that failed (a non-200, a refused or reset connection), counted rather
+/// than ending the benchmark.
+struct Streams {
+    first: Histogram<u64>,
+    failed: usize,
+    first_error: Option<String>,
 }
 
 /// User + system CPU time of a process, from `/proc/<pid>/stat`.
@@ -387,6 +439,9 @@ struct Row {
     router_cpu: Duration,
     /// The fake upstream's CPU over the direct runs (warm-up included, like the router's).
     upstream_cpu: Duration,
+    /// Why the scenario failed (a non-200, a connection error), if it did: the report
+    /// shows it as a failed row and the driver exits non-zero after writing the report.
+    failed: Option<String>,
 }
 
 fn us(h: &Histogram<u64>, q: f64) -> u64 {
@@ -399,6 +454,11 @@ async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Resu
     fake.set_recording(false);
     let binary = o.server.clone().unwrap_or_else(|| root.join("target/release/router-server"));
     let server = start_server(&binary, &fake.base_url()).await?;
+    if let Some(kind) = &o.profile {
+        let result = profile(&o, kind, server).await;
+        upstream.spawn(fake.shutdown()).await?;
+        return result;
+    }
     let pid = server.child.id();
     let idle_rss = memory_kib(pid, "VmRSS:")?;
     let fake_addr = fake.addr();
@@ -424,6 +484,11 @@ async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Resu
     let router_streams =
         held_streams(server.addr, "/api/v1/chat/completions", body(&o.shape, "openrouter/free", true)?, o.streams)
             .await?;
+    for (label, st) in [("direct", &direct_streams), ("router", &router_streams)] {
+        if st.failed > 0 {
+            eprintln!("  held streams ({label}): {} of {} failed", st.failed, o.streams);
+        }
+    }
     let peak_rss = memory_kib(pid, "VmHWM:")?;
     fake.set_default_behaviour(Behaviour::Ok);
 
@@ -445,6 +510,54 @@ async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Resu
     eprintln!("wrote {}", out.join("report.md").display());
     drop(server);
     upstream.spawn(fake.shutdown()).await?;
+    let failed_rows = rows.iter().filter(|r| r.failed.is_some()).count();
+    let failed_streams = direct_streams.failed + router_streams.failed;
+    if failed_rows > 0 || failed_streams > 0 {
+        bail!("{failed_rows} scenario(s) and {failed_streams} held stream(s) failed: see the report");
+    }
+    Ok(())
+}
+
+/// `--profile`: a fixed number of requests of one kind through the router on one
+/// keep-alive connection, then a graceful stop (SIGTERM), so that a profiler wrapping the
+/// server (valgrind, strace) writes its counts on the way out.
+async fn profile(o: &Opts, kind: &str, mut server: Server) -> Result<()> {
+    let body = body(&o.shape, "openrouter/free", kind == "stream")?;
+    let tcp = TcpStream::connect(server.addr).await?;
+    tcp.set_nodelay(true)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+    tokio::spawn(conn);
+    let host = server.addr.to_string();
+    let started = Instant::now();
+    for i in 0..PROFILE_WARMUP + o.requests {
+        if i == PROFILE_WARMUP {
+            eprintln!("profile: {PROFILE_WARMUP} warm-up requests in {:?}", started.elapsed());
+        }
+        let req = Request::post("/api/v1/chat/completions")
+            .header("host", &host)
+            .header("content-type", "application/json")
+            .body(Full::new(body.clone()))?;
+        sender.ready().await?;
+        let resp = sender.send_request(req).await?;
+        let status = resp.status();
+        let text = resp.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            bail!("request {i} answered {status}: {}", String::from_utf8_lossy(&text));
+        }
+    }
+    eprintln!("profile: {} {kind} requests sent in {:?}; stopping the server", o.requests, started.elapsed());
+    drop(sender);
+    let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status()?;
+    if !status.success() {
+        bail!("kill -TERM failed");
+    }
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while server.child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            bail!("the server did not exit within {READY_TIMEOUT:?} of SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     Ok(())
 }
 
@@ -469,20 +582,36 @@ async fn scenario(c: &Ctx<'_>, name: String, stream: bool, conns: usize) -> Resu
     let mut upstream_cpu = Duration::ZERO;
     for _ in 0..o.rounds {
         for target in [Target::Direct, Target::Router] {
-            let r = match target {
+            let run = match target {
                 Target::Direct => {
                     let before = upstream_cpu_time()?;
-                    let r = load(c.fake_addr, "/api/v1/chat/completions", direct_body.clone(), conns, o).await?;
+                    let r = load(c.fake_addr, "/api/v1/chat/completions", direct_body.clone(), conns, o).await;
                     upstream_cpu += upstream_cpu_time()?.saturating_sub(before);
                     r
                 }
                 Target::Router => {
                     let before = cpu_time(c.pid)?;
-                    let r = load(c.router_addr, "/api/v1/chat/completions", router_body.clone(), conns, o).await?;
+                    let r = load(c.router_addr, "/api/v1/chat/completions", router_body.clone(), conns, o).await;
                     // CPU spent during warm-up is included; requests counted only
                     // after it, so the per-request figure errs on the high side.
                     router_cpu += cpu_time(c.pid)?.saturating_sub(before);
                     r
+                }
+            };
+            let r = match run {
+                Ok(r) => r,
+                Err(e) => {
+                    let why = format!("{target:?} run: {e:#}");
+                    eprintln!("  {name}: FAILED ({why})");
+                    let empty = || Run { total: hist(), first: hist(), requests: 0, elapsed: o.duration };
+                    return Ok(Row {
+                        scenario: name,
+                        direct: direct.unwrap_or_else(empty),
+                        router: router.unwrap_or_else(empty),
+                        router_cpu,
+                        upstream_cpu,
+                        failed: Some(why),
+                    });
                 }
             };
             let slot = if target == Target::Direct { &mut direct } else { &mut router };
@@ -499,10 +628,11 @@ async fn scenario(c: &Ctx<'_>, name: String, stream: bool, conns: usize) -> Resu
     }
     let (Some(direct), Some(router)) = (direct, router) else { bail!("no runs") };
     eprintln!("  {name}: direct {} req, router {} req", direct.requests, router.requests);
-    Ok(Row { scenario: name, direct, router, router_cpu, upstream_cpu })
+    Ok(Row { scenario: name, direct, router, router_cpu, upstream_cpu, failed: None })
 }
 
-fn render(o: &Opts, rows: &[Row], idle_rss: u64, peak_rss: u64, ds: &Histogram<u64>, rs: &Histogram<u64>) -> String {
+fn render(o: &Opts, rows: &[Row], idle_rss: u64, peak_rss: u64, direct: &Streams, router: &Streams) -> String {
+    let (ds, rs) = (&direct.first, &router.first);
     let mut s = String::new();
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     let _ = writeln!(s, "# Router overhead benchmark\n");
@@ -517,6 +647,11 @@ fn render(o: &Opts, rows: &[Row], idle_rss: u64, peak_rss: u64, ds: &Histogram<u
     );
     let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
+        if let Some(why) = &r.failed {
+            let why = why.replace('|', "/").replace('\n', " ");
+            let _ = writeln!(s, "| {} | **failed** | {why} | | | | | | | |", r.scenario);
+            continue;
+        }
         let stream = r.scenario.starts_with("stream");
         for (label, run) in [("direct", &r.direct), ("router", &r.router)] {
             let h = &run.total;
@@ -563,9 +698,15 @@ fn render(o: &Opts, rows: &[Row], idle_rss: u64, peak_rss: u64, ds: &Histogram<u
         STREAM_RAMP,
         (STREAM_RAMP + Duration::from_millis(500)) * 3
     );
-    let _ = writeln!(s, "| target | first chunk p50 µs | p99 µs | max µs |\n|---|---:|---:|---:|");
-    for (label, h) in [("direct", ds), ("router", rs)] {
-        let _ = writeln!(s, "| {label} | {} | {} | {} |", us(h, 0.5), us(h, 0.99), h.max());
+    let _ = writeln!(s, "| target | first chunk p50 µs | p99 µs | max µs | failed |\n|---|---:|---:|---:|---:|");
+    for (label, st) in [("direct", direct), ("router", router)] {
+        let h = &st.first;
+        let _ = writeln!(s, "| {label} | {} | {} | {} | {} |", us(h, 0.5), us(h, 0.99), h.max(), st.failed);
+    }
+    for (label, st) in [("direct", direct), ("router", router)] {
+        if let Some(e) = &st.first_error {
+            let _ = writeln!(s, "\n{label}: {} of {} streams failed; the first: {e}", st.failed, o.streams);
+        }
     }
     let _ = writeln!(s, "\nadded time to first chunk at p99: {} µs", us(rs, 0.99) as i64 - us(ds, 0.99) as i64);
     let _ =
@@ -584,7 +725,7 @@ fn targets(
     ds: &Histogram<u64>,
     rs: &Histogram<u64>,
 ) {
-    let row = |name: &str| rows.iter().find(|r| r.scenario == name);
+    let row = |name: &str| rows.iter().find(|r| r.scenario == name && r.failed.is_none());
     let added = |r: &Row, q| us(&r.router.total, q) as i64 - us(&r.direct.total, q) as i64;
     let mut lines: Vec<(String, String, Option<bool>)> = Vec::new();
     if let Some(r) = row("json c=1") {
@@ -623,7 +764,7 @@ fn targets(
         judged(peak_rss <= 64 * 1024),
     ));
     let rps = |run: &Run| run.requests as f64 / run.elapsed.as_secs_f64();
-    if let Some(r) = rows.iter().find(|r| r.scenario.contains(" remote ")) {
+    if let Some(r) = rows.iter().find(|r| r.scenario.contains(" remote ") && r.failed.is_none()) {
         // "Never the first thing to saturate": through the router, a remote-like upstream
         // must be served at the rate it is served directly (5 % for run-to-run noise).
         let (routed, direct) = (rps(&r.router), rps(&r.direct));
