@@ -17,7 +17,7 @@ pub enum Behaviour {
     OkWithModel(String),
     /// 200 with `finish_reason: tool_calls`; arguments are a JSON string. Streams too.
     ToolCall,
-    /// 429 "Provider returned error", `metadata.raw` "<model> is temporarily
+    /// 429 "Provider returned error", `metadata.raw` "`<model>` is temporarily
     /// rate-limited upstream...", with `Retry-After` (seconds) when given.
     RateLimited { retry_after: Option<u64> },
     /// 429 `free-models-per-day` with `X-RateLimit-Limit: 50`, `X-RateLimit-Remaining: 0`
@@ -33,7 +33,7 @@ pub enum Behaviour {
     /// Like `Ok` (a whole body), with Groq's headers saying that no request is left until
     /// `reset` (`x-ratelimit-remaining-requests: 0`, `x-ratelimit-reset-requests: <reset>`).
     OkLastRequest { reset: String },
-    /// 404 "No endpoints found for <model>."
+    /// 404 "No endpoints found for `<model>`."
     NoEndpoints,
     /// Any status with a raw body (served as `application/json`).
     Status { status: u16, body: String },
