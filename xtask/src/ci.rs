@@ -46,7 +46,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     cargo_step("doc tests", &["test", "--workspace", "--doc"])?;
     ensure_python_openai()?;
-    cargo_step("sdk compatibility", &["test", "-p", "tests", "--test", "e2e", "sdk", "--", "--ignored"])?;
+    cargo_step("sdk compatibility", &["test", "-p", "tests", "--test", "e2e", "sdk::", "--", "--ignored"])?;
     typescript_sdk()?;
     check_core_invariants()?;
     eprintln!("==> ci passed");
