@@ -475,21 +475,27 @@ struct Content {
 impl Content {
     fn of(headers: &HeaderMap) -> Content {
         let text = |v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).trim().to_owned();
-        let mime = headers.get(CONTENT_TYPE).map(|v| {
-            let t = text(v);
-            t.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
-        });
-        let is_sse = mime.as_deref() == Some("text/event-stream");
+        // The media type, compared without building a lower-case copy (ASCII case only,
+        // as `to_ascii_lowercase` would): no allocation for the usual answers.
+        let value = headers.get(CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()));
+        let mime = value.as_deref().map(|t| t.split(';').next().unwrap_or("").trim());
+        let is = |m: &str, expected: &str| m.eq_ignore_ascii_case(expected);
+        let is_sse = mime.is_some_and(|m| is(m, "text/event-stream"));
         // No content type at all is judged by the body (it must be JSON).
-        let is_json = mime.as_deref().is_none_or(|m| {
-            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json")) || m == "text/json"
+        let is_json = mime.is_none_or(|m| {
+            let b = m.as_bytes();
+            is(m, "application/json")
+                || (b.get(..12).is_some_and(|p| p.eq_ignore_ascii_case(b"application/"))
+                    && b.len() >= 5
+                    && b[b.len() - 5..].eq_ignore_ascii_case(b"+json"))
+                || is(m, "text/json")
         });
         let encoding = headers
             .get_all(CONTENT_ENCODING)
             .iter()
             .map(text)
             .find(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"));
-        let not_json = (!is_json && !is_sse).then(|| mime.unwrap_or_default());
+        let not_json = (!is_json && !is_sse).then(|| mime.unwrap_or_default().to_ascii_lowercase());
         Content { is_sse, not_json: if is_sse { None } else { not_json }, encoding }
     }
 }
@@ -605,6 +611,38 @@ mod tests {
 
     fn check(config: TransportConfig, expected: Result<(), TransportInitError>) {
         assert_eq!(HttpTransport::new(config).map(|_| ()), expected);
+    }
+
+    fn content(content_type: Option<&str>, encoding: Option<&str>) -> Content {
+        let mut h = HeaderMap::new();
+        if let Some(ct) = content_type {
+            h.insert(CONTENT_TYPE, HeaderValue::from_str(ct).expect("header"));
+        }
+        if let Some(e) = encoding {
+            h.insert(CONTENT_ENCODING, HeaderValue::from_str(e).expect("header"));
+        }
+        Content::of(&h)
+    }
+
+    #[test]
+    fn content_types_compare_without_case() {
+        let json = Content::default();
+        assert_eq!(content(None, None), json);
+        assert_eq!(content(Some("application/json"), None), json);
+        assert_eq!(content(Some(" Application/JSON ; charset=utf-8"), None), json);
+        assert_eq!(content(Some("application/vnd.api+JSON"), None), json);
+        assert_eq!(content(Some("TEXT/JSON"), None), json);
+        let sse = Content { is_sse: true, ..Content::default() };
+        assert_eq!(content(Some("Text/Event-Stream; charset=utf-8"), None), sse);
+        let html = Content { not_json: Some("text/html".into()), ..Content::default() };
+        assert_eq!(content(Some("Text/HTML; charset=utf-8"), None), html);
+        let plus = Content { not_json: Some("text/x+json".into()), ..Content::default() };
+        assert_eq!(content(Some("text/x+json"), None), plus);
+        let empty = Content { not_json: Some(String::new()), ..Content::default() };
+        assert_eq!(content(Some(";"), None), empty);
+        let gzip = Content { encoding: Some("gzip".into()), ..Content::default() };
+        assert_eq!(content(Some("application/json"), Some(" gzip ")), gzip);
+        assert_eq!(content(Some("application/json"), Some("identity")), json);
     }
 
     #[test]
