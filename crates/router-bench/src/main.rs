@@ -42,6 +42,8 @@ usage: cargo xtask bench [options]
                     run it with N and with 0 under a --server wrapper (valgrind, strace) and
                     divide the difference by N for per-request counts
   --requests N      requests sent by --profile (default 1000)
+  --sweep           also run JSON at 1, 2, 4, ... 128 connections, direct and routed, and report
+                    the frontier: the highest rate whose p99 stays under 1, 5 and 10 ms
 ";
 
 /// How long the driver waits for the router to report the live catalog: long enough for a
@@ -51,6 +53,13 @@ const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Requests `--profile` sends before the counted ones (connection set-up, first-use
 /// allocations), so that the run with `--requests 0` carries the same fixed cost.
 const PROFILE_WARMUP: usize = 50;
+
+/// Connection counts of the concurrency sweep (`--sweep`).
+const SWEEP_CONNECTIONS: [usize; 8] = [1, 2, 4, 8, 16, 32, 64, 128];
+
+/// The p99 bounds of the frontier, in microseconds: the highest rate whose p99 stays
+/// under each, as the 2026 public gateway benchmarks report it.
+const FRONTIER_P99_US: [u64; 3] = [1_000, 5_000, 10_000];
 
 /// Time over which the stream-capacity run opens its streams.
 const STREAM_RAMP: Duration = Duration::from_secs(2);
@@ -70,6 +79,8 @@ struct Opts {
     /// `--profile`: send a fixed number of requests of this kind instead of timed runs.
     profile: Option<String>,
     requests: usize,
+    /// `--sweep`: the concurrency sweep and its frontier.
+    sweep: bool,
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
@@ -85,6 +96,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         server: None,
         profile: None,
         requests: 1000,
+        sweep: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -101,6 +113,7 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--server" => o.server = Some(PathBuf::from(val()?)),
             "--profile" => o.profile = Some(val()?.clone()),
             "--requests" => o.requests = val()?.parse()?,
+            "--sweep" => o.sweep = true,
             "--quick" => {
                 o.duration = Duration::from_secs(1);
                 o.warmup = Duration::from_millis(300);
@@ -475,6 +488,8 @@ async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Resu
         rows.push(scenario(&ctx, name, stream, conns).await?);
     }
 
+    let sweep = if o.sweep { sweep(&ctx).await? } else { Vec::new() };
+
     // Stream capacity: many concurrent slow streams held open at once. The peak is the
     // peak of this phase: "5" resets the high-water mark to the current RSS.
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").context("resetting the router's peak RSS")?;
@@ -502,7 +517,10 @@ async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Resu
         fake.set_default_behaviour(Behaviour::Ok);
     }
 
-    let report = render(&o, &rows, idle_rss, peak_rss, &direct_streams, &router_streams);
+    let mut report = render(&o, &rows, idle_rss, peak_rss, &direct_streams, &router_streams);
+    if o.sweep {
+        render_frontier(&mut report, &sweep);
+    }
     print!("{report}");
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out)?;
@@ -510,7 +528,8 @@ async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Resu
     eprintln!("wrote {}", out.join("report.md").display());
     drop(server);
     upstream.spawn(fake.shutdown()).await?;
-    let failed_rows = rows.iter().filter(|r| r.failed.is_some()).count();
+    let failed_rows =
+        rows.iter().filter(|r| r.failed.is_some()).count() + sweep.iter().filter(|p| p.failed.is_some()).count();
     let failed_streams = direct_streams.failed + router_streams.failed;
     if failed_rows > 0 || failed_streams > 0 {
         bail!("{failed_rows} scenario(s) and {failed_streams} held stream(s) failed: see the report");
@@ -559,6 +578,78 @@ async fn profile(o: &Opts, kind: &str, mut server: Server) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())
+}
+
+/// One point of the concurrency sweep.
+struct SweepPoint {
+    target: Target,
+    connections: usize,
+    rps: f64,
+    p99_us: u64,
+    failed: Option<String>,
+}
+
+/// JSON at each of [`SWEEP_CONNECTIONS`], direct and routed interleaved at each level.
+async fn sweep(c: &Ctx<'_>) -> Result<Vec<SweepPoint>> {
+    let o = c.o;
+    let mut points = Vec::new();
+    for conns in SWEEP_CONNECTIONS {
+        for target in [Target::Direct, Target::Router] {
+            let (addr, body) = match target {
+                Target::Direct => (c.fake_addr, body(&o.shape, c.direct_model, false)?),
+                Target::Router => (c.router_addr, body(&o.shape, "openrouter/free", false)?),
+            };
+            let point = match load(addr, "/api/v1/chat/completions", body, conns, o).await {
+                Ok(run) => SweepPoint {
+                    target,
+                    connections: conns,
+                    rps: run.requests as f64 / run.elapsed.as_secs_f64(),
+                    p99_us: us(&run.total, 0.99),
+                    failed: None,
+                },
+                Err(e) => {
+                    eprintln!("  sweep {target:?} c={conns}: FAILED ({e:#})");
+                    SweepPoint { target, connections: conns, rps: 0.0, p99_us: 0, failed: Some(format!("{e:#}")) }
+                }
+            };
+            points.push(point);
+        }
+        eprintln!("  sweep c={conns} done");
+    }
+    Ok(points)
+}
+
+/// The sweep's points and, for each bound of [`FRONTIER_P99_US`], the highest rate whose
+/// p99 stayed under it, direct and routed.
+fn render_frontier(s: &mut String, points: &[SweepPoint]) {
+    let _ = writeln!(s, "\n## Concurrency sweep (JSON)\n");
+    let _ = writeln!(s, "| connections | direct req/s | direct p99 µs | router req/s | router p99 µs |");
+    let _ = writeln!(s, "|---:|---:|---:|---:|---:|");
+    let cell = |target: Target, conns: usize| {
+        points.iter().find(|p| p.target == target && p.connections == conns).map_or_else(
+            || ("-".to_string(), "-".to_string()),
+            |p| match &p.failed {
+                Some(_) => ("failed".to_string(), "-".to_string()),
+                None => (format!("{:.0}", p.rps), p.p99_us.to_string()),
+            },
+        )
+    };
+    for conns in SWEEP_CONNECTIONS {
+        let ((dr, dp), (rr, rp)) = (cell(Target::Direct, conns), cell(Target::Router, conns));
+        let _ = writeln!(s, "| {conns} | {dr} | {dp} | {rr} | {rp} |");
+    }
+    let _ = writeln!(s, "\n### Frontier: the highest rate whose p99 stays under the bound\n");
+    let _ = writeln!(s, "| p99 under | direct req/s (connections) | router req/s (connections) |\n|---:|---:|---:|");
+    for bound in FRONTIER_P99_US {
+        let best = |target: Target| {
+            points
+                .iter()
+                .filter(|p| p.target == target && p.failed.is_none() && p.p99_us < bound)
+                .max_by(|a, b| a.rps.total_cmp(&b.rps))
+                .map_or_else(|| "none".to_string(), |p| format!("{:.0} ({})", p.rps, p.connections))
+        };
+        let _ = writeln!(s, "| {} ms | {} | {} |", bound / 1000, best(Target::Direct), best(Target::Router));
+    }
 }
 
 /// What every scenario run needs.
