@@ -3,6 +3,10 @@
 
 use bytes::{Bytes, BytesMut};
 use memchr::memmem;
+use std::sync::LazyLock;
+
+/// The searcher for the `"error"` key, built once for the process rather than per line.
+static ERROR_KEY: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\"error\""));
 
 /// Splits a byte stream into complete lines (each with its `\n`), keeping only the
 /// unfinished tail between chunks. Upstreams send whole events per chunk, so in
@@ -66,7 +70,7 @@ fn trim_eol(mut s: &[u8]) -> &[u8] {
 /// Whatever its `finish_reason`, such a chunk means the generation failed.
 pub fn error_in_payload(payload: &[u8]) -> Option<serde_json::Value> {
     // Cheap pre-check: most chunks are content deltas without the word.
-    memmem::find(payload, b"\"error\"")?;
+    ERROR_KEY.find(payload)?;
     let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
     v.get("error").filter(|e| !e.is_null()).cloned()
 }

@@ -3,7 +3,7 @@
 //! answered; a chunk in which no line changes is handed on as the same `Bytes`.
 
 use super::line::{data_payload, error_in_payload};
-use super::splice::{model_member, rewrite_model};
+use super::splice::{ModelMember, rewrite_model};
 use bytes::{Bytes, BytesMut};
 
 /// An upstream event-stream line grew longer than the limit: a protocol failure, not
@@ -26,7 +26,7 @@ pub struct Event<'a> {
 pub struct StreamScan {
     /// `"model":"<id>"` in compact JSON: a line that already carries it is settled by
     /// one search.
-    expected: Vec<u8>,
+    expected: ModelMember,
     /// The unfinished line at the end of the last chunk.
     carry: BytesMut,
     max_line: usize,
@@ -36,7 +36,7 @@ pub struct StreamScan {
 impl StreamScan {
     /// A scanner that names `model` in every chunk and refuses lines over `max_line` bytes.
     pub fn new(model: &str, max_line: usize) -> Self {
-        StreamScan { expected: model_member(model), carry: BytesMut::new(), max_line, error_events: 0 }
+        StreamScan { expected: ModelMember::new(model), carry: BytesMut::new(), max_line, error_events: 0 }
     }
 
     /// Error events seen so far.

@@ -4,22 +4,44 @@
 
 use bytes::Bytes;
 use memchr::memmem;
+use std::sync::LazyLock;
 
-/// `"model":"<id>"` as it appears in compact JSON.
-pub(super) fn model_member(model: &str) -> Vec<u8> {
-    let mut member = b"\"model\":".to_vec();
-    let _ = serde_json::to_writer(&mut member, model);
-    member
+/// The searcher for the `"model"` key, built once for the process rather than per line.
+static MODEL_KEY: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\"model\""));
+
+/// `"model":"<id>"` as it appears in compact JSON, with its searcher built once (per
+/// stream, or per answer) rather than for every line searched.
+#[derive(Clone, Debug)]
+pub(super) struct ModelMember {
+    finder: memmem::Finder<'static>,
+}
+
+impl ModelMember {
+    pub(super) fn new(model: &str) -> Self {
+        let mut member = b"\"model\":".to_vec();
+        let _ = serde_json::to_writer(&mut member, model);
+        ModelMember { finder: memmem::Finder::new(&member).into_owned() }
+    }
+
+    /// The id as a JSON string, quotes included.
+    fn value(&self) -> &[u8] {
+        &self.finder.needle()[b"\"model\":".len()..]
+    }
+
+    /// Whether `json` already carries the member, settled by one search.
+    fn found_in(&self, json: &[u8]) -> bool {
+        self.finder.find(json).is_some()
+    }
 }
 
 /// `line` (an SSE line whose data `payload` lies inside it) with its top-level `model`
-/// set to the one in `expected` (`"model":"<id>"`), or `None` when it already names it
-/// or names none. A line that already carries `expected` is settled by one search.
-pub(super) fn rewrite_model(line: &[u8], payload: &[u8], expected: &[u8]) -> Option<Vec<u8>> {
-    if memmem::find(payload, expected).is_some() || memmem::find(payload, b"\"model\"").is_none() {
+/// set to `expected`'s, or `None` when it already names it or names none. A line that
+/// already carries `expected` is settled by one search.
+pub(super) fn rewrite_model(line: &[u8], payload: &[u8], expected: &ModelMember) -> Option<Vec<u8>> {
+    if expected.found_in(payload) || MODEL_KEY.find(payload).is_none() {
         return None;
     }
-    let value = &expected[b"\"model\":".len()..];
+    let value = expected.value();
     let rewritten = with_top_level_model(payload, value, false)??;
     // `payload` lies inside `line`: the prefix and the line ending stay as they came.
     let start = payload.as_ptr() as usize - line.as_ptr() as usize;
@@ -36,12 +58,11 @@ pub(super) fn rewrite_model(line: &[u8], payload: &[u8], expected: &[u8]) -> Opt
 /// bytes, without building the answer as a tree: an answer may be megabytes long.
 pub fn ensure_model(body: Bytes, model: &str) -> Bytes {
     // The usual case, settled by one search as in the stream rewriter: no parse.
-    if memmem::find(&body, &model_member(model)).is_some() {
+    let member = ModelMember::new(model);
+    if member.found_in(&body) {
         return body;
     }
-    let mut value = Vec::with_capacity(model.len() + 2);
-    let _ = serde_json::to_writer(&mut value, model);
-    match with_top_level_model(&body, &value, true) {
+    match with_top_level_model(&body, member.value(), true) {
         Some(Some(rewritten)) => Bytes::from(rewritten),
         // Already right, or not a JSON object: not ours to fix; upstream's bytes go on.
         Some(None) | None => body,

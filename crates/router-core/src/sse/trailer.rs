@@ -3,6 +3,10 @@
 
 use bytes::{Bytes, BytesMut};
 use memchr::memmem;
+use std::sync::LazyLock;
+
+/// The searcher for the `[DONE]` line, built once for the process rather than per chunk.
+static DONE_LINE: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"data: [DONE]"));
 
 /// Inserts `trailer` (whole SSE events) before the stream's `data: [DONE]` line, or at
 /// its end when it has none: how `openrouter_metadata` rides on the final chunk.
@@ -38,7 +42,7 @@ pub fn insert_before_done(stream: crate::upstream::ByteStream, trailer: Bytes) -
 /// Where a `data: [DONE]` line starts in `chunk`.
 fn find_done(chunk: &[u8]) -> Option<usize> {
     let mut from = 0;
-    while let Some(i) = memmem::find(&chunk[from..], b"data: [DONE]").map(|i| i + from) {
+    while let Some(i) = DONE_LINE.find(&chunk[from..]).map(|i| i + from) {
         if i == 0 || chunk[i - 1] == b'\n' {
             return Some(i);
         }
