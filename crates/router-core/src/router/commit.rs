@@ -4,7 +4,7 @@
 
 use crate::classify::classify_in_band;
 use crate::model::ModelId;
-use crate::sse::{self, Event, StreamScan, Substance};
+use crate::sse::{self, Answer, Event, StreamScan, Substance};
 use crate::time::Timestamp;
 use crate::upstream::{Body, ByteStream, ErrorKind, TransportError, UpstreamResponse};
 use bytes::Bytes;
@@ -52,15 +52,24 @@ pub(super) async fn commit(
     let UpstreamResponse { status, headers, body, elapsed } = resp;
     let body = match body {
         Body::Full(bytes) => {
+            // One reading settles all: JSON at all, an error inside a 200, an empty
+            // answer, and where `model` is.
+            let answer = Answer::read(&bytes).map_err(|e| {
+                TransportError::new(
+                    ErrorKind::Protocol,
+                    format!("upstream answered {status} with unreadable JSON: {e}"),
+                )
+                .with_elapsed(elapsed)
+            })?;
             // A 200 whose body is an error object (a provider failing after the head
             // was sent) is a failure like any other, and may fall back.
-            if let Some(err) = sse::error_in_payload(&bytes) {
+            if let Some(err) = answer.error(&bytes) {
                 return Err(classify_in_band(&err, judge.now).with_elapsed(elapsed));
             }
-            if judge.empty_fails && Substance::of(&bytes).is_some_and(|s| s.is_empty_answer(judge.reasoning_counts)) {
+            if judge.empty_fails && answer.substance.is_some_and(|s| s.is_empty_answer(judge.reasoning_counts)) {
                 return Err(empty_answer(elapsed));
             }
-            Body::Full(sse::ensure_model(bytes, model.as_str()))
+            Body::Full(answer.with_model(bytes, &sse::json_string(model.as_str())))
         }
         Body::Stream(mut stream) => {
             // Each chunk is scanned once, here while the head is judged and in

@@ -1,6 +1,9 @@
 //! What a chat answer (a whole body) or one stream chunk carries: enough to tell an
 //! answer from an empty one without building a `Value` tree of its content.
 
+use super::answer::Answer;
+use super::json::Scanner;
+
 /// What a chat answer (a whole body) or one stream chunk carries: enough to tell an
 /// answer from an empty one without building a `Value` tree of the content.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -18,22 +21,10 @@ pub struct Substance {
 }
 
 impl Substance {
-    /// Reads a chat completion body or chunk payload; `None` when it is not JSON.
+    /// Reads a chat completion body or chunk payload (one walk, see [`Answer`]); `None`
+    /// when it is not JSON, or not shaped like a chat answer.
     pub fn of(payload: &[u8]) -> Option<Substance> {
-        let shape: Shape<'_> = serde_json::from_slice(payload).ok()?;
-        let mut s = Substance { has_choices: shape.choices.is_some(), ..Substance::default() };
-        for choice in shape.choices.into_iter().flatten() {
-            for part in [choice.message, choice.delta].into_iter().flatten() {
-                s.content |=
-                    part.content.0 || part.tool_calls.0 || part.function_call.0 || part.images.0 || part.audio.0;
-                s.reasoning |= part.reasoning.0 || part.reasoning_details.0;
-            }
-            if let Some(reason) = choice.finish_reason {
-                s.finished = true;
-                s.cut_by_length |= reason == "length";
-            }
-        }
-        Some(s)
+        Answer::read(payload).ok()?.substance
     }
 
     /// Whether this says something to the client: content, or reasoning when
@@ -50,95 +41,51 @@ impl Substance {
     }
 }
 
-#[derive(serde::Deserialize)]
-struct Shape<'a> {
-    #[serde(default, borrow)]
-    choices: Option<Vec<ChoiceShape<'a>>>,
-}
-
-#[derive(serde::Deserialize)]
-struct ChoiceShape<'a> {
-    #[serde(default)]
-    message: Option<PartShape>,
-    #[serde(default)]
-    delta: Option<PartShape>,
-    #[serde(default, borrow)]
-    finish_reason: Option<std::borrow::Cow<'a, str>>,
-}
-
-#[derive(serde::Deserialize)]
-struct PartShape {
-    #[serde(default)]
-    content: Filled,
-    #[serde(default)]
-    tool_calls: Filled,
-    #[serde(default)]
-    function_call: Filled,
-    #[serde(default)]
-    images: Filled,
-    #[serde(default)]
-    audio: Filled,
-    #[serde(default)]
-    reasoning: Filled,
-    #[serde(default)]
-    reasoning_details: Filled,
-}
-
-/// Whether a member holds something: a string with a visible character, a non-empty
-/// list or object, a number or a boolean. `null`, `""` and whitespace are nothing.
-#[derive(Default)]
-struct Filled(bool);
-
-impl<'de> serde::Deserialize<'de> for Filled {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Filled;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Filled, E> {
-                Ok(Filled(!v.trim().is_empty()))
-            }
-            fn visit_unit<E>(self) -> Result<Filled, E> {
-                Ok(Filled(false))
-            }
-            fn visit_none<E>(self) -> Result<Filled, E> {
-                Ok(Filled(false))
-            }
-            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Filled, D::Error> {
-                d.deserialize_any(V)
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Filled, E> {
-                Ok(Filled(true))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Filled, E> {
-                Ok(Filled(true))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Filled, E> {
-                Ok(Filled(true))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Filled, E> {
-                Ok(Filled(true))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Filled, A::Error> {
-                let mut any = false;
-                while seq.next_element::<IgnoredAny>()?.is_some() {
-                    any = true;
-                }
-                Ok(Filled(any))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Filled, A::Error> {
-                let mut any = false;
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {
-                    any = true;
-                }
-                Ok(Filled(any))
-            }
-        }
-        d.deserialize_any(V)
+/// Walks the value of an answer's `choices` (checking it is JSON) and adds what its
+/// choices carry to `out`; `out` becomes `None` when they are not shaped like a chat
+/// answer's.
+pub(super) fn choices(s: &mut Scanner<'_>, out: &mut Option<Substance>) -> Option<()> {
+    let start = s.i;
+    if s.null() {
+        return Some(());
     }
+    if let Some(sub) = out.as_mut() {
+        sub.has_choices = true;
+        if s.elements(|s| choice(s, sub)).is_some() {
+            return Some(());
+        }
+    }
+    s.i = start;
+    *out = None;
+    s.value()
+}
+
+/// One of `choices`: its `message` or `delta`, and its `finish_reason`.
+fn choice(s: &mut Scanner<'_>, out: &mut Substance) -> Option<()> {
+    s.members(|s, key| match key {
+        b"message" | b"delta" if s.null() => Some(()),
+        b"message" | b"delta" => part(s, out),
+        b"finish_reason" if s.null() => Some(()),
+        b"finish_reason" => {
+            let reason = s.string()?;
+            out.finished = true;
+            out.cut_by_length |= &s.b[reason] == b"\"length\"";
+            Some(())
+        }
+        _ => s.value(),
+    })
+}
+
+/// A choice's `message` or `delta`: what it holds.
+fn part(s: &mut Scanner<'_>, out: &mut Substance) -> Option<()> {
+    s.members(|s, key| {
+        match key {
+            b"content" | b"tool_calls" | b"function_call" | b"images" | b"audio" => out.content |= s.filled()?,
+            b"reasoning" | b"reasoning_details" => out.reasoning |= s.filled()?,
+            _ => s.value()?,
+        }
+        Some(())
+    })
 }
 
 #[cfg(test)]
@@ -183,5 +130,132 @@ mod tests {
         assert!(!first_token.content, "whitespace alone is not yet an answer");
         let finish = judge(r#"{"choices":[{"delta":{"content":""},"finish_reason":"stop"}]}"#);
         assert!(finish.finished && !finish.cut_by_length);
+    }
+
+    #[test]
+    fn reads_escapes_nesting_and_odd_shapes() {
+        let of = |b: &str| Substance::of(b.as_bytes());
+        let content = |b: &str| of(b).expect("readable").content;
+        assert!(!content(r#"{"choices":[{"message":{"content":"\n\t \u0020"}}]}"#), "escaped whitespace");
+        assert!(content(r#"{"choices":[{"message":{"content":"\u00e9"}}]}"#), "an escaped letter");
+        assert!(content(r#"{"choices":[{"message":{"content":"  é"}}]}"#));
+        assert!(!content(r#"{"choices":[{"message":{"content":[ ]}}]}"#));
+        assert!(content(r#"{"choices":[{"message":{"content":[{}]}}]}"#));
+        assert!(content(r#"{"x":{"y":"}]\"{"},"choices":[{"delta":{"audio":{"id":"a"}}}]}"#));
+        assert!(!of(r#"{"choices":null}"#).expect("readable").has_choices);
+        for unreadable in [r#"{"choices":{}}"#, r#"{"choices":[1]}"#, r#"{"choices":[]} x"#, r#"{"a":"#, "[]"] {
+            assert_eq!(of(unreadable), None, "{unreadable}");
+        }
+    }
+
+    /// The serde reading this walk replaced, kept as the reference it must agree with.
+    mod reference {
+        use super::super::Substance;
+
+        #[derive(serde::Deserialize)]
+        struct Shape {
+            #[serde(default)]
+            choices: Option<Vec<Choice>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Choice {
+            #[serde(default)]
+            message: Option<Part>,
+            #[serde(default)]
+            delta: Option<Part>,
+            #[serde(default)]
+            finish_reason: Option<String>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Part {
+            #[serde(default)]
+            content: Option<serde_json::Value>,
+            #[serde(default)]
+            tool_calls: Option<serde_json::Value>,
+            #[serde(default)]
+            reasoning: Option<serde_json::Value>,
+        }
+
+        fn filled(v: Option<&serde_json::Value>) -> bool {
+            match v {
+                None | Some(serde_json::Value::Null) => false,
+                Some(serde_json::Value::String(s)) => !s.trim().is_empty(),
+                Some(serde_json::Value::Array(a)) => !a.is_empty(),
+                Some(serde_json::Value::Object(o)) => !o.is_empty(),
+                Some(_) => true,
+            }
+        }
+
+        pub(super) fn of(payload: &[u8]) -> Option<Substance> {
+            let shape: Shape = serde_json::from_slice(payload).ok()?;
+            let mut s = Substance { has_choices: shape.choices.is_some(), ..Substance::default() };
+            for choice in shape.choices.into_iter().flatten() {
+                for part in [choice.message, choice.delta].into_iter().flatten() {
+                    s.content |= filled(part.content.as_ref()) || filled(part.tool_calls.as_ref());
+                    s.reasoning |= filled(part.reasoning.as_ref());
+                }
+                if let Some(reason) = choice.finish_reason {
+                    s.finished = true;
+                    s.cut_by_length |= reason == "length";
+                }
+            }
+            Some(s)
+        }
+    }
+
+    fn member_value() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just("null".to_owned()),
+            Just("\"\"".to_owned()),
+            Just("\" \\n \"".to_owned()),
+            Just("\"\\u00e9\"".to_owned()),
+            Just("\"}]{[\\\"\"".to_owned()),
+            Just("[]".to_owned()),
+            Just("[{\"type\":\"text\",\"text\":\"\"}]".to_owned()),
+            Just("{}".to_owned()),
+            Just("{\"a\":[1,{\"b\":null}]}".to_owned()),
+            Just("0".to_owned()),
+            Just("false".to_owned()),
+            "[ a-z\u{e9}\u{3000}]{0,4}".prop_map(|t| serde_json::to_string(&t).expect("a string")),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The walk reads what serde reads, on answers and chunks of every shape the
+        /// router judges (content, tool calls, reasoning, finish reasons, odd members).
+        #[test]
+        fn agrees_with_serde(
+            choices in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["message", "delta"]),
+                    proptest::collection::vec(
+                        (proptest::sample::select(vec!["content", "tool_calls", "reasoning", "role", "refusal"]), member_value()),
+                        0..4,
+                    ),
+                    proptest::sample::select(vec!["null", "\"stop\"", "\"length\"", ""]),
+                ),
+                0..3,
+            ),
+            spaced in proptest::bool::ANY,
+        ) {
+            let sep = if spaced { " , " } else { "," };
+            let choices: Vec<String> = choices
+                .iter()
+                .map(|(part, members, reason)| {
+                    // serde refuses a duplicate field: each member once.
+                    let mut seen = std::collections::HashSet::new();
+                    let members: Vec<String> = members
+                        .iter()
+                        .filter(|(k, _)| seen.insert(*k))
+                        .map(|(k, v)| format!("\"{k}\": {v}"))
+                        .collect();
+                    let reason = if reason.is_empty() { String::new() } else { format!("{sep}\"finish_reason\":{reason}") };
+                    format!("{{\"index\":0{sep}\"{part}\":{{{}}}{reason}}}", members.join(sep))
+                })
+                .collect();
+            let body = format!("{{\"id\":\"x\"{sep}\"choices\":[{}]{sep}\"model\":\"m\"}}", choices.join(sep));
+            proptest::prop_assert_eq!(Substance::of(body.as_bytes()), reference::of(body.as_bytes()), "{}", body);
+        }
     }
 }

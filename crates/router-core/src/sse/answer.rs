@@ -1,0 +1,152 @@
+//! A whole answer, or one chunk's payload, read in one walk over its bytes: whether it
+//! is JSON at all, its top-level `error` and `model`, and what its choices carry. The
+//! router decides everything it needs about an answer from this one reading.
+
+use super::json::Scanner;
+use super::substance::{Substance, choices};
+use bytes::Bytes;
+use std::ops::Range;
+
+/// `text` as a JSON string, quotes included.
+pub fn json_string(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + 2);
+    // Writing a `str` into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut out, text);
+    out
+}
+
+/// The body is not one well-formed JSON value (or not UTF-8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not one well-formed JSON value (stopped at byte {0})")]
+pub struct Unreadable(pub usize);
+
+/// What one reading found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Answer {
+    /// The top-level `error` member's value, when present and not `null`.
+    error: Option<Range<usize>>,
+    /// The top-level `model` member's value.
+    model: Option<Range<usize>>,
+    /// Where the top-level object's closing brace is (`None`: not an object).
+    close: Option<usize>,
+    /// What the choices carry; `None` when the body is not shaped like a chat answer.
+    pub substance: Option<Substance>,
+}
+
+impl Answer {
+    /// Reads `json`, checking it is one well-formed JSON value.
+    pub fn read(json: &[u8]) -> Result<Answer, Unreadable> {
+        std::str::from_utf8(json).map_err(|e| Unreadable(e.valid_up_to()))?;
+        let mut s = Scanner::new(json);
+        s.ws();
+        let mut answer = Answer::default();
+        let walked = if s.peek() == Some(b'{') {
+            let mut substance = Some(Substance::default());
+            let walked = s.members(|s, key| {
+                if key == b"choices" {
+                    return choices(s, &mut substance);
+                }
+                let start = s.i;
+                s.value()?;
+                let value = start..s.i;
+                match key {
+                    b"error" => answer.error = (s.b[value.clone()] != *b"null").then_some(value),
+                    b"model" => answer.model = Some(value),
+                    _ => {}
+                }
+                Some(())
+            });
+            answer.close = Some(s.i.saturating_sub(1));
+            answer.substance = substance;
+            walked
+        } else {
+            s.value()
+        };
+        if walked.is_none() || !s.at_end() {
+            return Err(Unreadable(s.i));
+        }
+        Ok(answer)
+    }
+
+    /// The top-level error object, when the answer is one.
+    pub fn error(&self, json: &[u8]) -> Option<serde_json::Value> {
+        serde_json::from_slice(&json[self.error.clone()?]).ok()
+    }
+
+    /// `json` (the bytes this was read from) with its top-level `model` set to `value`
+    /// (a JSON string, quotes included): the same bytes when it already is, the member's
+    /// value replaced or the member added otherwise, every other byte as it came. A body
+    /// that is not an object goes on as it came.
+    pub fn with_model(&self, json: Bytes, value: &[u8]) -> Bytes {
+        self.model_set(&json, value, true).map_or(json, Bytes::from)
+    }
+
+    /// `json` with its top-level `model` set to `value`, the member added when absent and
+    /// `insert`; `None` when nothing changes.
+    pub(super) fn model_set(&self, json: &[u8], value: &[u8], insert: bool) -> Option<Vec<u8>> {
+        let (at, resume, member): (usize, usize, &[u8]) = match (&self.model, self.close) {
+            (Some(r), _) if json[r.clone()] == *value => return None,
+            (Some(r), _) => (r.start, r.end, b""),
+            (None, Some(close)) if insert => {
+                let empty = json[..close].trim_ascii_end().ends_with(b"{");
+                (close, close, if empty { b"\"model\":" } else { b",\"model\":" })
+            }
+            (None, _) => return None,
+        };
+        let mut out = Vec::with_capacity(json.len() + member.len() + value.len());
+        out.extend_from_slice(&json[..at]);
+        out.extend_from_slice(member);
+        out.extend_from_slice(value);
+        out.extend_from_slice(&json[resume..]);
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads `body` and sets its model to `m:free`: the result, or `unreadable`.
+    fn check(body: &str, expected: &str) {
+        let got = match Answer::read(body.as_bytes()) {
+            Ok(a) => {
+                String::from_utf8(a.with_model(Bytes::from(body.to_owned()), br#""m:free""#).to_vec()).expect("utf-8")
+            }
+            Err(_) => "unreadable".to_owned(),
+        };
+        assert_eq!(got, expected, "{body}");
+    }
+
+    #[test]
+    fn sets_the_model_in_one_reading() {
+        let same = r#"{"model":"m:free","choices":[]}"#;
+        check(same, same);
+        check(r#"{"choices":[]}"#, r#"{"choices":[],"model":"m:free"}"#);
+        // Replaced in place, every other byte as it came (spacing, order, nested models).
+        check(
+            r#"{ "id": "x", "model" : "m", "choices": [{"model": "inner", "s": "\"model\""}] }"#,
+            r#"{ "id": "x", "model" : "m:free", "choices": [{"model": "inner", "s": "\"model\""}] }"#,
+        );
+        check(r#"{"model":null,"n":1.5e3}"#, r#"{"model":"m:free","n":1.5e3}"#);
+        check("{ }", r#"{ "model":"m:free"}"#);
+        check(r#"{"a":{"model":"x"}}"#, r#"{"a":{"model":"x"},"model":"m:free"}"#);
+        // JSON that is not an object goes on untouched; what is not JSON is unreadable.
+        check("[1,2]", "[1,2]");
+        for bad in [r#"{"model":"m""#, r#"{"a":1}x"#, r#"{"a":"unterminated}"#, "", "<html>", r#"{"choices":["#] {
+            check(bad, "unreadable");
+        }
+        assert_eq!(Answer::read(b"{\"a\":\"\xff\"}"), Err(Unreadable(6)), "not UTF-8");
+    }
+
+    #[test]
+    fn finds_the_error_and_the_substance() {
+        let body = br#"{"error":{"code":429,"message":"slow down"},"choices":[{"message":{"content":"hi"}}]}"#;
+        let a = Answer::read(body).expect("readable");
+        assert_eq!(a.error(body).expect("an error")["code"], 429);
+        assert!(a.substance.expect("chat-shaped").content);
+        let body = br#"{"error":null,"choices":{"odd":1}}"#;
+        let a = Answer::read(body).expect("readable: only oddly shaped");
+        assert_eq!((a.error(body), a.substance), (None, None));
+        assert_eq!(Answer::read(br#"{"choices":{"odd":}}"#).map(|_| ()), Err(Unreadable(18)));
+    }
+}
