@@ -43,6 +43,8 @@ usage: cargo xtask bench [options]
                     run it with N and with 0 under a --server wrapper (valgrind, strace) and
                     divide the difference by N for per-request counts
   --requests N      requests sent by --profile (default 1000)
+  --profile-connections N
+                    keep-alive connections --profile spreads its requests over (default 1)
   --sweep           also run JSON at 1, 2, 4, ... 128 connections, direct and routed, and report
                     the frontier: the highest rate whose p99 stays under 1, 5 and 10 ms
   --streams-only    only the stream-capacity run (no JSON/stream scenarios): for memory figures
@@ -116,6 +118,8 @@ struct Opts {
     /// `--profile`: send a fixed number of requests of this kind instead of timed runs.
     profile: Option<String>,
     requests: usize,
+    /// `--profile-connections`: connections the profile's requests are spread over.
+    profile_connections: usize,
     /// `--sweep`: the concurrency sweep and its frontier.
     sweep: bool,
     /// `--streams-only`: the stream-capacity run alone.
@@ -137,6 +141,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         server: None,
         profile: None,
         requests: 1000,
+        profile_connections: 1,
         sweep: false,
         streams_only: false,
         soak: None,
@@ -156,6 +161,7 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--server" => o.server = Some(PathBuf::from(val()?)),
             "--profile" => o.profile = Some(val()?.clone()),
             "--requests" => o.requests = val()?.parse()?,
+            "--profile-connections" => o.profile_connections = val()?.parse::<usize>()?.max(1),
             "--sweep" => o.sweep = true,
             "--streams-only" => o.streams_only = true,
             "--soak" => o.soak = Some(Duration::from_secs_f64(val()?.parse()?)),
@@ -606,35 +612,68 @@ async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Resu
     Ok(())
 }
 
-/// `--profile`: a fixed number of requests of one kind through the router on one
-/// keep-alive connection, then a graceful stop (SIGTERM), so that a profiler wrapping the
-/// server (valgrind, strace) writes its counts on the way out.
+/// `--profile`: a fixed number of requests of one kind through the router, spread over
+/// `--profile-connections` keep-alive connections (one by default), then a graceful stop
+/// (SIGTERM), so that a profiler wrapping the server (valgrind, strace) writes its counts
+/// on the way out.
 async fn profile(o: &Opts, kind: &str, mut server: Server) -> Result<()> {
     let body = body(&o.shape, "openrouter/free", kind == "stream")?;
-    let tcp = TcpStream::connect(server.addr).await?;
-    tcp.set_nodelay(true)?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
-    tokio::spawn(conn);
-    let host = server.addr.to_string();
+    let conns = o.profile_connections;
     let started = Instant::now();
-    for i in 0..PROFILE_WARMUP + o.requests {
-        if i == PROFILE_WARMUP {
-            eprintln!("profile: {PROFILE_WARMUP} warm-up requests in {:?}", started.elapsed());
-        }
-        let req = Request::post("/api/v1/chat/completions")
-            .header("host", &host)
-            .header("content-type", "application/json")
-            .body(Full::new(body.clone()))?;
-        sender.ready().await?;
-        let resp = sender.send_request(req).await?;
-        let status = resp.status();
-        let text = resp.into_body().collect().await?.to_bytes();
-        if !status.is_success() {
-            bail!("request {i} answered {status}: {}", String::from_utf8_lossy(&text));
-        }
+    // Each connection sends its share of the warm-up, then of the counted requests; the
+    // counted ones start once every connection has finished its warm-up.
+    let warmed = std::sync::Arc::new(tokio::sync::Barrier::new(conns + 1));
+    let mut tasks = Vec::new();
+    for c in 0..conns {
+        let share = |n: usize| n / conns + usize::from(c < n % conns);
+        let (warmup, counted) = (share(PROFILE_WARMUP), share(o.requests));
+        let (addr, body, warmed) = (server.addr, body.clone(), warmed.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut waited = false;
+            let sent = async {
+                let tcp = TcpStream::connect(addr).await?;
+                tcp.set_nodelay(true)?;
+                let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+                tokio::spawn(conn);
+                let host = addr.to_string();
+                for i in 0..warmup + counted {
+                    if i == warmup {
+                        waited = true;
+                        warmed.wait().await;
+                    }
+                    let req = Request::post("/api/v1/chat/completions")
+                        .header("host", &host)
+                        .header("content-type", "application/json")
+                        .body(Full::new(body.clone()))?;
+                    sender.ready().await?;
+                    let resp = sender.send_request(req).await?;
+                    let status = resp.status();
+                    let text = resp.into_body().collect().await?.to_bytes();
+                    if !status.is_success() {
+                        bail!("request {i} answered {status}: {}", String::from_utf8_lossy(&text));
+                    }
+                }
+                anyhow::Ok(())
+            }
+            .await;
+            // Every connection passes the barrier once, failed or done without counted
+            // requests, so that the others are not left waiting.
+            if !waited {
+                warmed.wait().await;
+            }
+            sent
+        }));
     }
-    eprintln!("profile: {} {kind} requests sent in {:?}; stopping the server", o.requests, started.elapsed());
-    drop(sender);
+    warmed.wait().await;
+    eprintln!("profile: {PROFILE_WARMUP} warm-up requests in {:?}", started.elapsed());
+    for task in tasks {
+        task.await??;
+    }
+    eprintln!(
+        "profile: {} {kind} requests over {conns} connection(s) sent in {:?}; stopping the server",
+        o.requests,
+        started.elapsed()
+    );
     let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status()?;
     if !status.success() {
         bail!("kill -TERM failed");
