@@ -4,7 +4,7 @@
 
 use crate::classify::classify_in_band;
 use crate::model::ModelId;
-use crate::sse::{self, Answer, Event, StreamScan, Substance};
+use crate::sse::{self, Answer, Event, StreamScan};
 use crate::time::Timestamp;
 use crate::upstream::{Body, ByteStream, ErrorKind, TransportError, UpstreamResponse};
 use bytes::Bytes;
@@ -140,7 +140,7 @@ fn judge_event(event: &Event<'_>, judge: &Judge, elapsed: std::time::Duration) -
     if event.payload == b"[DONE]" {
         return Some(Err(empty_answer(elapsed)));
     }
-    match Substance::of(event.payload) {
+    match Answer::read(event.payload).ok().and_then(|a| a.substance) {
         // Not a chunk this router can read: not its to judge.
         None => Some(Ok(())),
         Some(s) if s.says_something(judge.reasoning_counts) || s.cut_by_length => Some(Ok(())),

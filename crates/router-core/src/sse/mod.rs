@@ -1,19 +1,23 @@
-//! Server-sent events and chat answers as bytes: the line-level helpers, and the
-//! one pass over a stream ([`StreamScan`]) that judges its head, counts error events and
-//! names the model that answered, without buffering whole events or parsing answers
-//! into trees.
+//! Server-sent events and chat answers as bytes: the one reading of an answer
+//! ([`Answer`]), the line-level helpers, and the one pass over a stream ([`StreamScan`])
+//! that judges its head, counts error events and names the model that answered, without
+//! buffering whole events or parsing answers into trees.
 //!
-//! Read in this order: `json` (a cursor over JSON bytes, no tree), `line` (lines,
-//! payloads, error chunks), `splice` (setting `model` in an answer's bytes), `scan` (the
-//! one pass over a stream), `substance` (what an answer carries: empty or not),
-//! `trailer` (what rides on the final chunk).
+//! Read in this order (each uses only those before it): `json` (a checking cursor over
+//! JSON bytes), `substance` (what an answer's choices carry: empty or not), `answer` (the
+//! one reading of a whole answer or a chunk's payload), `line` (lines, payloads, error
+//! chunks), `splice` (setting a chunk's `model` by splicing bytes), `scan` (the one pass
+//! over a stream), `trailer` (what rides on the final chunk).
+
+mod json;
+mod substance;
 
 mod answer;
-mod json;
+
 mod line;
-mod scan;
 mod splice;
-mod substance;
+
+mod scan;
 mod trailer;
 
 pub use answer::{Answer, Unreadable, json_string};

@@ -1,7 +1,6 @@
 //! What a chat answer (a whole body) or one stream chunk carries: enough to tell an
 //! answer from an empty one without building a `Value` tree of its content.
 
-use super::answer::Answer;
 use super::json::Scanner;
 
 /// What a chat answer (a whole body) or one stream chunk carries: enough to tell an
@@ -21,12 +20,6 @@ pub struct Substance {
 }
 
 impl Substance {
-    /// Reads a chat completion body or chunk payload (one walk, see [`Answer`]); `None`
-    /// when it is not JSON, or not shaped like a chat answer.
-    pub fn of(payload: &[u8]) -> Option<Substance> {
-        Answer::read(payload).ok()?.substance
-    }
-
     /// Whether this says something to the client: content, or reasoning when
     /// `reasoning_counts` (the request asked for reasoning).
     pub fn says_something(&self, reasoning_counts: bool) -> bool {
@@ -92,9 +85,14 @@ fn part(s: &mut Scanner<'_>, out: &mut Substance) -> Option<()> {
 mod tests {
     use super::*;
 
+    /// What one reading of `payload` says its choices carry.
+    fn of(payload: &[u8]) -> Option<Substance> {
+        super::super::answer::Answer::read(payload).ok()?.substance
+    }
+
     #[test]
     fn tells_empty_answers_from_answers() {
-        let judge = |b: &str| Substance::of(b.as_bytes()).expect("json");
+        let judge = |b: &str| of(b.as_bytes()).expect("json");
         let empty = |b: &str, reasoning_counts: bool| judge(b).is_empty_answer(reasoning_counts);
         assert!(empty(
             r#"{"choices":[{"message":{"role":"assistant","content":null},"finish_reason":"stop"}]}"#,
@@ -123,7 +121,7 @@ mod tests {
         assert!(empty(reasoning_only, false));
         assert!(!empty(reasoning_only, true), "reasoning was asked for");
         assert!(!empty(r#"{"id":"x","object":"other"}"#, false), "no choices: not judged");
-        assert!(Substance::of(b"not json").is_none());
+        assert!(of(b"not json").is_none());
         let role_only = judge(r#"{"choices":[{"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#);
         assert!(!role_only.says_something(true) && !role_only.finished);
         let first_token = judge(r#"{"choices":[{"delta":{"content":" "},"finish_reason":null}]}"#);
@@ -134,7 +132,7 @@ mod tests {
 
     #[test]
     fn reads_escapes_nesting_and_odd_shapes() {
-        let of = |b: &str| Substance::of(b.as_bytes());
+        let of = |b: &str| of(b.as_bytes());
         let content = |b: &str| of(b).expect("readable").content;
         assert!(!content(r#"{"choices":[{"message":{"content":"\n\t \u0020"}}]}"#), "escaped whitespace");
         assert!(content(r#"{"choices":[{"message":{"content":"\u00e9"}}]}"#), "an escaped letter");
@@ -255,7 +253,7 @@ mod tests {
                 })
                 .collect();
             let body = format!("{{\"id\":\"x\"{sep}\"choices\":[{}]{sep}\"model\":\"m\"}}", choices.join(sep));
-            proptest::prop_assert_eq!(Substance::of(body.as_bytes()), reference::of(body.as_bytes()), "{}", body);
+            proptest::prop_assert_eq!(of(body.as_bytes()), reference::of(body.as_bytes()), "{}", body);
         }
     }
 }
