@@ -66,6 +66,33 @@ fn read_tree(src: &Path) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
+/// The lines of `text` outside `#[cfg(test)]` items: an item is skipped from the
+/// attribute to the brace that closes it (or its `;`), so that code after a test module
+/// in the middle of a file is still checked.
+fn outside_tests(text: &str) -> impl Iterator<Item = &str> {
+    let (mut skipping, mut depth, mut opened) = (false, 0i64, false);
+    text.lines().filter(move |line| {
+        if !skipping {
+            if !line.trim_start().starts_with("#[cfg(test)]") {
+                return true;
+            }
+            (skipping, depth, opened) = (true, 0, false);
+            return false;
+        }
+        for c in line.chars() {
+            match c {
+                '{' => (depth, opened) = (depth + 1, true),
+                '}' => depth -= 1,
+                _ => {}
+            }
+        }
+        if (opened && depth <= 0) || (!opened && line.trim_end().ends_with(';')) {
+            skipping = false;
+        }
+        false
+    })
+}
+
 /// Module path -> the modules it names.
 fn graph(files: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<String>> {
     let modules: BTreeSet<&str> = files.keys().map(String::as_str).collect();
@@ -73,7 +100,7 @@ fn graph(files: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<String>>
     for (module, text) in files {
         let out = edges.entry(module.clone()).or_default();
         let parent = module.rsplit_once("::").map_or("", |(p, _)| p);
-        for line in text.lines().take_while(|l| !l.trim_start().starts_with("#[cfg(test)]")) {
+        for line in outside_tests(text) {
             let code = line.split("//").next().unwrap_or("");
             for (start, base) in [("crate::", String::new()), ("super::", parent.to_owned())] {
                 for (i, _) in code.match_indices(start) {
@@ -231,5 +258,10 @@ mod tests {
     #[test]
     fn tests_are_left_out() {
         check(&[("a", "use crate::b;"), ("b", "pub fn f() {}\n#[cfg(test)]\nmod tests { use crate::a; }")], "none");
+        // Code after a test module in the middle of a file is still read.
+        check(
+            &[("a", "use crate::b;"), ("b", "#[cfg(test)]\nmod tests {\n    use crate::a;\n}\n\nuse crate::a::X;")],
+            "a -> b -> a",
+        );
     }
 }
