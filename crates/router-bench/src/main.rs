@@ -74,10 +74,13 @@ const FRONTIER_P99_US: [u64; 3] = [1_000, 5_000, 10_000];
 /// The shortest time over which the stream-capacity run opens its streams.
 const STREAM_RAMP: Duration = Duration::from_secs(2);
 
-/// Streams opened per second at most: thousands opened in one instant measure the listen
+/// Routed streams opened per second at most: thousands opened in one instant measure the listen
 /// backlog (a dropped SYN is retried a second later), not the router. 8,000 streams are
 /// opened over 16 s.
 const STREAM_OPEN_RATE: u32 = 500;
+
+/// The most direct streams opened among the routed ones in the stream-capacity run.
+const DIRECT_STREAMS_MAX: usize = 1000;
 
 /// How long a stopped server is given to exit after SIGTERM (a profiler wrapping it
 /// writes its output then) before it is killed.
@@ -95,6 +98,13 @@ const SOAK_SETTLE: [Duration; 3] = [Duration::from_secs(5), Duration::from_secs(
 fn stream_ramp(n: usize) -> Duration {
     let n = u32::try_from(n).unwrap_or(u32::MAX);
     STREAM_RAMP.max(Duration::from_secs(1) * n / STREAM_OPEN_RATE)
+}
+
+/// Direct streams opened among `n` routed ones: at most [`DIRECT_STREAMS_MAX`], so that
+/// the driver's descriptors (two per stream of either kind) stay under 20,000 with 8,000
+/// routed streams.
+fn direct_count(n: usize) -> usize {
+    n.min(DIRECT_STREAMS_MAX)
 }
 
 /// The pause between a held stream's chunks: longer than the ramp, so that every stream
@@ -426,52 +436,64 @@ async fn load(addr: SocketAddr, path: &'static str, body: Bytes, conns: usize, o
     }
 }
 
-/// Opens `n` streams over [`stream_ramp`] and records the time to the first chunk of each;
-/// a stream that fails is counted, not an error.
-async fn held_streams(addr: SocketAddr, path: &'static str, body: Bytes, n: usize) -> Result<Streams> {
+/// Opens the streams of each target (`(address, body, count)`), the targets' opens
+/// interleaved over the ramp of the first target's count ([`stream_ramp`]), and records
+/// each stream's time to its first chunk, per target; a stream that fails is counted, not
+/// an error.
+async fn held_streams(targets: &[(SocketAddr, Bytes, usize)]) -> Result<Vec<Streams>> {
     // Opening every connection at the same instant measures the accept queue, not the
     // router: spread the opens over the ramp. Each stream is held for longer than that
-    // (the fake pauses between chunks), so all `n` are open together at the end.
-    let step = stream_ramp(n) / u32::try_from(n.max(1)).unwrap_or(u32::MAX);
-    let tasks: Vec<_> = (0..n)
-        .map(|i| {
-            let body = body.clone();
-            let start = tokio::time::Instant::now() + step * u32::try_from(i).unwrap_or(u32::MAX);
-            tokio::spawn(async move {
-                tokio::time::sleep_until(start).await;
-                let tcp = TcpStream::connect(addr).await?;
-                let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
-                tokio::spawn(conn);
-                let req = Request::post(path)
-                    .header("host", addr.to_string())
-                    .header("content-type", "application/json")
-                    .body(Full::new(body))?;
-                let t0 = Instant::now();
-                let resp = sender.send_request(req).await?;
-                if !resp.status().is_success() {
-                    bail!("{path} answered {}", resp.status());
-                }
-                let mut b = resp.into_body();
-                let mut ttfb = None;
-                while let Some(frame) = b.frame().await {
-                    frame?;
-                    ttfb.get_or_insert_with(|| t0.elapsed());
-                }
-                Ok::<_, anyhow::Error>(ttfb.unwrap_or_else(|| t0.elapsed()))
-            })
-        })
-        .collect();
-    let mut streams = Streams { first: hist(), failed: 0, first_error: None };
-    for t in tasks {
+    // (the fake pauses between chunks), so all are open together at the end.
+    let ramp = stream_ramp(targets.first().map_or(0, |t| t.2));
+    let begin = tokio::time::Instant::now();
+    let mut tasks = Vec::new();
+    for (k, (addr, body, n)) in targets.iter().enumerate() {
+        // The second target's opens fall halfway between the first's.
+        let offset = if k % 2 == 1 { 0.5 } else { 0.0 };
+        for i in 0..*n {
+            let start = begin + ramp.mul_f64((i as f64 + offset) / *n as f64);
+            tasks.push((k, tokio::spawn(one_stream(*addr, body.clone(), start))));
+        }
+    }
+    let mut streams: Vec<Streams> =
+        targets.iter().map(|_| Streams { first: hist(), failed: 0, first_error: None }).collect();
+    for (k, t) in tasks {
+        let st = &mut streams[k];
         match t.await? {
-            Ok(d) => streams.first.saturating_record(u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)),
+            Ok(d) => st.first.saturating_record(u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)),
             Err(e) => {
-                streams.failed += 1;
-                streams.first_error.get_or_insert_with(|| format!("{e:#}"));
+                st.failed += 1;
+                st.first_error.get_or_insert_with(|| format!("{e:#}"));
             }
         }
     }
     Ok(streams)
+}
+
+/// One held stream, opened at `start`: its time to the first chunk (from sending the
+/// request), after reading it to its end.
+async fn one_stream(addr: SocketAddr, body: Bytes, start: tokio::time::Instant) -> Result<Duration> {
+    const PATH: &str = "/api/v1/chat/completions";
+    tokio::time::sleep_until(start).await;
+    let tcp = TcpStream::connect(addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+    tokio::spawn(conn);
+    let req = Request::post(PATH)
+        .header("host", addr.to_string())
+        .header("content-type", "application/json")
+        .body(Full::new(body))?;
+    let t0 = Instant::now();
+    let resp = sender.send_request(req).await?;
+    if !resp.status().is_success() {
+        bail!("{PATH} answered {}", resp.status());
+    }
+    let mut b = resp.into_body();
+    let mut ttfb = None;
+    while let Some(frame) = b.frame().await {
+        frame?;
+        ttfb.get_or_insert_with(|| t0.elapsed());
+    }
+    Ok(ttfb.unwrap_or_else(|| t0.elapsed()))
 }
 
 /// The held streams of one target: each served stream's time to its first chunk, and
@@ -560,19 +582,23 @@ async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Resu
 
     // Stream capacity: many concurrent slow streams held open at once. The peak is the
     // peak of this phase: "5" resets the high-water mark to the current RSS.
+    // The routed streams, and direct ones opened among them: both see the same machine
+    // state, which two runs a minute apart on a shared machine do not.
     fake.set_default_behaviour(Behaviour::SlowStream { chunks: 3, gap: stream_gap(stream_ramp(o.streams)) });
-    let direct_streams =
-        held_streams(fake_addr, "/api/v1/chat/completions", body(&o.shape, &direct_model, true)?, o.streams).await?;
     // The router's RSS with what the runs above left (jemalloc keeps freed pages for its
     // decay time), and the peak from here: "5" resets the high-water mark to the current RSS.
     let before_rss = memory_kib(pid, "VmRSS:")?;
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").context("resetting the router's peak RSS")?;
-    let router_streams =
-        held_streams(server.addr, "/api/v1/chat/completions", body(&o.shape, "openrouter/free", true)?, o.streams)
-            .await?;
-    for (label, st) in [("direct", &direct_streams), ("router", &router_streams)] {
+    let mut held = held_streams(&[
+        (server.addr, body(&o.shape, "openrouter/free", true)?, o.streams),
+        (fake_addr, body(&o.shape, &direct_model, true)?, direct_count(o.streams)),
+    ])
+    .await?;
+    let (Some(direct_streams), Some(router_streams)) = (held.pop(), held.pop()) else { bail!("no stream results") };
+    for (label, st, n) in [("direct", &direct_streams, direct_count(o.streams)), ("router", &router_streams, o.streams)]
+    {
         if st.failed > 0 {
-            eprintln!("  held streams ({label}): {} of {} failed", st.failed, o.streams);
+            eprintln!("  held streams ({label}): {} of {n} failed", st.failed);
         }
     }
     let peak_rss = memory_kib(pid, "VmHWM:")?;
@@ -715,7 +741,7 @@ async fn soak(
     let waves = tokio::spawn(async move {
         let mut totals = (0usize, 0usize, 0usize, None::<String>);
         while Instant::now() < end {
-            let st = held_streams(addr, "/api/v1/chat/completions", stream_body.clone(), n).await?;
+            let st = held_streams(&[(addr, stream_body.clone(), n)]).await?.pop().context("no stream results")?;
             totals.0 += 1;
             totals.1 += usize::try_from(st.first.len()).unwrap_or(usize::MAX);
             totals.2 += st.failed;
@@ -1021,19 +1047,21 @@ fn render(o: &Opts, rows: &[Row], rss: &Rss, direct: &Streams, router: &Streams)
     }
     let _ = writeln!(
         s,
-        "\n## {} concurrent streams held open\n\nopened over {:?}, each held open for about {:?}\n",
+        "\n## {} concurrent streams held open\n\nopened through the router over {:?}, each held open for about \
+         {:?}; {} direct streams opened among them, so that both rows see the same machine state\n",
         o.streams,
         stream_ramp(o.streams),
-        stream_gap(stream_ramp(o.streams)) * 3
+        stream_gap(stream_ramp(o.streams)) * 3,
+        direct_count(o.streams)
     );
     let _ = writeln!(s, "| target | first chunk p50 µs | p99 µs | max µs | failed |\n|---|---:|---:|---:|---:|");
     for (label, st) in [("direct", direct), ("router", router)] {
         let h = &st.first;
         let _ = writeln!(s, "| {label} | {} | {} | {} | {} |", us(h, 0.5), us(h, 0.99), h.max(), st.failed);
     }
-    for (label, st) in [("direct", direct), ("router", router)] {
+    for (label, st, n) in [("direct", direct, direct_count(o.streams)), ("router", router, o.streams)] {
         if let Some(e) = &st.first_error {
-            let _ = writeln!(s, "\n{label}: {} of {} streams failed; the first: {e}", st.failed, o.streams);
+            let _ = writeln!(s, "\n{label}: {} of {n} streams failed; the first: {e}", st.failed);
         }
     }
     let _ = writeln!(s, "\nadded time to first chunk at p99: {} µs", us(rs, 0.99) as i64 - us(ds, 0.99) as i64);
