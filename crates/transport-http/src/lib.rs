@@ -2,15 +2,26 @@
 //! speaks its API) over one pooled reqwest client, streams answers without buffering,
 //! bounds each wait with its own timeout, and classifies failures for the core.
 
+mod local;
+
+mod failure;
+
+mod answer;
 mod classify;
+mod key;
 mod stream;
 
 pub use classify::{Dialect, LOCAL_BUSY_BACKOFF, classify, classify_openai, parse_go_duration};
+pub use key::{FreeModelDailyRequests, KeyInfo};
+pub use local::{
+    LOCAL_RESOURCE_RETRY_AFTER, LOCAL_RESOURCE_WARNING_EVERY, is_local_exhaustion, local_resource_failures,
+};
+
+use answer::{Content, protocol, read_body, timeout_error};
+use failure::{error_chain, map_reqwest_error, scrub_value};
 
 use bytes::Bytes;
-use reqwest::header::{
-    ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
-};
+use reqwest::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use router_core::{Body, ChatTransport, ErrorKind, ModelId, Secret, Timestamp, TransportError, UpstreamResponse};
 use serde::Deserialize;
 use std::fmt;
@@ -35,67 +46,6 @@ pub const DEFAULT_MAX_ANSWER_SIZE: usize = 32 * 1024 * 1024;
 /// burst of thousands of HTTP/1.1 streams must not leave thousands of idle sockets and
 /// their buffers behind once it is over (over HTTP/2 one connection carries them all).
 pub const MAX_IDLE_UPSTREAM_CONNECTIONS: usize = 64;
-
-/// Attempts that failed for want of local resources (open files, memory), over the
-/// whole process: the descriptor table is the process's, not a transport's.
-static LOCAL_RESOURCE_FAILURES: AtomicU64 = AtomicU64::new(0);
-
-/// Upstream connections that could not be opened for want of local resources, since
-/// the process started.
-pub fn local_resource_failures() -> u64 {
-    LOCAL_RESOURCE_FAILURES.load(Ordering::Relaxed)
-}
-
-/// Whether an IO error means this process ran out of something (descriptors, memory,
-/// buffers) rather than anything the peer or the network did.
-pub fn is_local_exhaustion(e: &std::io::Error) -> bool {
-    // EMFILE, ENFILE, ENOMEM and ENOBUFS on Linux and the BSDs/macOS.
-    const CODES: &[i32] = if cfg!(any(target_os = "macos", target_os = "ios", target_os = "freebsd")) {
-        &[24, 23, 12, 55]
-    } else {
-        &[24, 23, 12, 105]
-    };
-    e.kind() == std::io::ErrorKind::OutOfMemory || e.raw_os_error().is_some_and(|c| CODES.contains(&c))
-}
-
-/// `Retry-After` for a request that failed for want of local resources.
-pub const LOCAL_RESOURCE_RETRY_AFTER: Duration = Duration::from_secs(1);
-/// At most one warning per this period about local resource exhaustion.
-pub const LOCAL_RESOURCE_WARNING_EVERY: Duration = Duration::from_secs(10);
-
-/// Counts a local exhaustion and warns about it, at most once per
-/// [`LOCAL_RESOURCE_WARNING_EVERY`] (with the number of occurrences not logged since).
-fn local_exhaustion_warning(message: &str) {
-    static LAST: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
-    static HIDDEN: AtomicU64 = AtomicU64::new(0);
-    LOCAL_RESOURCE_FAILURES.fetch_add(1, Ordering::Relaxed);
-    let now = Instant::now();
-    let mut last = LAST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if last.is_some_and(|t| now.duration_since(t) < LOCAL_RESOURCE_WARNING_EVERY) {
-        HIDDEN.fetch_add(1, Ordering::Relaxed);
-        return;
-    }
-    *last = Some(now);
-    drop(last);
-    tracing::warn!(
-        error = message,
-        more_since_last_warning = HIDDEN.swap(0, Ordering::Relaxed),
-        "cannot open an upstream connection: out of local resources (raise the open-files limit or lower \
-         max_connections); answered 503, no model or quota charged"
-    );
-}
-
-/// Whether `e` or one of its sources is a local exhaustion.
-fn caused_by_local_exhaustion(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source = Some(e);
-    while let Some(s) = source {
-        if s.downcast_ref::<std::io::Error>().is_some_and(is_local_exhaustion) {
-            return true;
-        }
-        source = s.source();
-    }
-    false
-}
 
 /// Where to send requests, with what credentials, and how long to wait for each part.
 #[derive(Clone)]
@@ -187,52 +137,6 @@ pub(crate) struct Counters {
     failures: AtomicU64,
     streams: AtomicU64,
     pub(crate) stream_failures: AtomicU64,
-}
-
-/// The key's account, from `GET /key`: whether it is on the free tier decides the daily
-/// free-model cap (50 requests a day on the free tier, 1000 once credits were bought).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct KeyInfo {
-    #[serde(default)]
-    pub label: Option<String>,
-    /// Credit limit, `None` for unlimited.
-    #[serde(default)]
-    pub limit: Option<f64>,
-    #[serde(default)]
-    pub limit_remaining: Option<f64>,
-    #[serde(default)]
-    pub usage: Option<f64>,
-    /// Absent is read as the free tier: the smaller cap is the safe assumption.
-    #[serde(default = "free_tier_default")]
-    pub is_free_tier: bool,
-    /// Today's free-model requests as upstream counts them (reset at 00:00 UTC; failed
-    /// attempts count; about a minute behind). Absent from older answers.
-    #[serde(default)]
-    pub free_model_daily_requests: Option<FreeModelDailyRequests>,
-}
-
-/// `free_model_daily_requests` of `GET /key`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-pub struct FreeModelDailyRequests {
-    pub used: u32,
-    pub limit: u32,
-    pub remaining: u32,
-}
-
-fn free_tier_default() -> bool {
-    true
-}
-
-impl KeyInfo {
-    /// Free-model requests a day this account may make.
-    /// Upstream's own `free_model_daily_requests.limit` when it says (the limit depends
-    /// on credits bought, not on the tier), else read from the tier.
-    pub fn daily_free_requests(&self) -> u32 {
-        if let Some(daily) = self.free_model_daily_requests {
-            return daily.limit;
-        }
-        if self.is_free_tier { 50 } else { 1000 }
-    }
 }
 
 /// Headers from upstream's answer worth passing on to the client. Prebuilt names: a
@@ -459,147 +363,9 @@ impl ChatTransport for HttpTransport {
     }
 }
 
-/// What a 2xx answer's head says about its body.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Content {
-    is_sse: bool,
-    /// The content type when it is neither JSON nor an event stream.
-    not_json: Option<String>,
-    /// A `content-encoding` other than `identity`.
-    encoding: Option<String>,
-}
-
-impl Content {
-    fn of(headers: &HeaderMap) -> Content {
-        let text = |v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).trim().to_owned();
-        // The media type, compared without building a lower-case copy (ASCII case only,
-        // as `to_ascii_lowercase` would): no allocation for the usual answers.
-        let value = headers.get(CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()));
-        let mime = value.as_deref().map(|t| t.split(';').next().unwrap_or("").trim());
-        let is = |m: &str, expected: &str| m.eq_ignore_ascii_case(expected);
-        let is_sse = mime.is_some_and(|m| is(m, "text/event-stream"));
-        // No content type at all is judged by the body (it must be JSON).
-        let is_json = mime.is_none_or(|m| {
-            let b = m.as_bytes();
-            is(m, "application/json")
-                || (b.get(..12).is_some_and(|p| p.eq_ignore_ascii_case(b"application/"))
-                    && b.len() >= 5
-                    && b[b.len() - 5..].eq_ignore_ascii_case(b"+json"))
-                || is(m, "text/json")
-        });
-        let encoding = headers
-            .get_all(CONTENT_ENCODING)
-            .iter()
-            .map(text)
-            .find(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"));
-        let not_json = (!is_json && !is_sse).then(|| mime.unwrap_or_default().to_ascii_lowercase());
-        Content { is_sse, not_json: if is_sse { None } else { not_json }, encoding }
-    }
-}
-
-fn protocol(status: u16, message: String) -> TransportError {
-    let _ = status; // named in the message; a 2xx is not an error status to report
-    TransportError::new(ErrorKind::Protocol, message)
-}
-
-/// The whole body, at most `max` bytes (more is a protocol failure; a declared length
-/// over it fails before anything is read), within `deadline`.
-async fn read_body(
-    mut resp: reqwest::Response,
-    deadline: tokio::time::Instant,
-    limit: Duration,
-    max: usize,
-) -> Result<Bytes, TransportError> {
-    let too_large = || {
-        TransportError::new(ErrorKind::Protocol, format!("upstream's answer is larger than the limit of {max} bytes"))
-    };
-    let declared = resp.content_length().and_then(|n| usize::try_from(n).ok());
-    if declared.is_some_and(|n| n > max) {
-        return Err(too_large());
-    }
-    let read = async {
-        // The chunks as they came, joined once at the end: a growing buffer would copy
-        // the answer at every doubling and, for a large one, hold two copies at once.
-        let mut chunks: Vec<Bytes> = Vec::new();
-        let mut len = 0usize;
-        while let Some(chunk) =
-            resp.chunk().await.map_err(|e| map_reqwest_error(e, "reading upstream's answer failed"))?
-        {
-            len += chunk.len();
-            if len > max {
-                return Err(too_large());
-            }
-            chunks.push(chunk);
-        }
-        Ok(match chunks.len() {
-            // The usual case: one chunk is the whole body; no copy.
-            0 | 1 => chunks.pop().unwrap_or_default(),
-            _ => {
-                let mut body = bytes::BytesMut::with_capacity(len);
-                for chunk in chunks.drain(..) {
-                    body.extend_from_slice(&chunk);
-                }
-                body.freeze()
-            }
-        })
-    };
-    tokio::time::timeout_at(deadline, read)
-        .await
-        .map_err(|_| timeout_error("upstream's answer did not complete", limit))?
-}
-
-fn timeout_error(what: &str, limit: Duration) -> TransportError {
-    TransportError::new(ErrorKind::Timeout, format!("{what} within {} ms", limit.as_millis()))
-}
-
 fn now() -> Timestamp {
     let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
     Timestamp::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
-}
-
-/// A reqwest failure as a transport error. The URL is left out (it is ours, not news),
-/// and the key is never part of a reqwest error: it travels in a header.
-pub(crate) fn map_reqwest_error(e: reqwest::Error, context: &str) -> TransportError {
-    let e = e.without_url();
-    if caused_by_local_exhaustion(&e) {
-        let message = format!("{context}: {}", error_chain(&e));
-        local_exhaustion_warning(&message);
-        return TransportError::new(ErrorKind::LocalResource, message).with_retry_after(LOCAL_RESOURCE_RETRY_AFTER);
-    }
-    let kind = if e.is_connect() {
-        ErrorKind::Connection
-    } else if e.is_timeout() {
-        ErrorKind::Timeout
-    } else if e.is_decode() {
-        ErrorKind::Protocol
-    } else {
-        // A reset or closed connection mid-request or mid-body.
-        ErrorKind::Connection
-    };
-    TransportError::new(kind, format!("{context}: {}", error_chain(&e)))
-}
-
-/// The error and its sources, outermost first.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
-}
-
-fn scrub_value(v: &mut serde_json::Value, key: &str) {
-    match v {
-        serde_json::Value::String(s) if s.contains(key) => *s = s.replace(key, "***"),
-        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| scrub_value(x, key)),
-        serde_json::Value::Object(o) => o.values_mut().for_each(|x| scrub_value(x, key)),
-        _ => {}
-    }
 }
 
 #[cfg(test)]
@@ -608,38 +374,6 @@ mod tests {
 
     fn check(config: TransportConfig, expected: Result<(), TransportInitError>) {
         assert_eq!(HttpTransport::new(config).map(|_| ()), expected);
-    }
-
-    fn content(content_type: Option<&str>, encoding: Option<&str>) -> Content {
-        let mut h = HeaderMap::new();
-        if let Some(ct) = content_type {
-            h.insert(CONTENT_TYPE, HeaderValue::from_str(ct).expect("header"));
-        }
-        if let Some(e) = encoding {
-            h.insert(CONTENT_ENCODING, HeaderValue::from_str(e).expect("header"));
-        }
-        Content::of(&h)
-    }
-
-    #[test]
-    fn content_types_compare_without_case() {
-        let json = Content::default();
-        assert_eq!(content(None, None), json);
-        assert_eq!(content(Some("application/json"), None), json);
-        assert_eq!(content(Some(" Application/JSON ; charset=utf-8"), None), json);
-        assert_eq!(content(Some("application/vnd.api+JSON"), None), json);
-        assert_eq!(content(Some("TEXT/JSON"), None), json);
-        let sse = Content { is_sse: true, ..Content::default() };
-        assert_eq!(content(Some("Text/Event-Stream; charset=utf-8"), None), sse);
-        let html = Content { not_json: Some("text/html".into()), ..Content::default() };
-        assert_eq!(content(Some("Text/HTML; charset=utf-8"), None), html);
-        let plus = Content { not_json: Some("text/x+json".into()), ..Content::default() };
-        assert_eq!(content(Some("text/x+json"), None), plus);
-        let empty = Content { not_json: Some(String::new()), ..Content::default() };
-        assert_eq!(content(Some(";"), None), empty);
-        let gzip = Content { encoding: Some("gzip".into()), ..Content::default() };
-        assert_eq!(content(Some("application/json"), Some(" gzip ")), gzip);
-        assert_eq!(content(Some("application/json"), Some("identity")), json);
     }
 
     #[test]
@@ -676,20 +410,5 @@ mod tests {
         let err = t.scrub(err);
         assert_eq!(err.message, "bad key ***");
         assert_eq!(err.metadata, Some(serde_json::json!({"raw": ["key *** rejected"]})));
-    }
-
-    #[test]
-    fn reads_key_info() {
-        let info: KeyInfo = serde_json::from_str(r#"{"is_free_tier":false,"limit":null,"usage":1.5}"#).expect("info");
-        assert_eq!(info.daily_free_requests(), 1000);
-        let info: KeyInfo = serde_json::from_str(
-            r#"{"is_free_tier":true,"free_model_daily_requests":{"used":12,"limit":1000,"remaining":988}}"#,
-        )
-        .expect("info");
-        let daily = FreeModelDailyRequests { used: 12, limit: 1000, remaining: 988 };
-        assert_eq!(info.free_model_daily_requests, Some(daily));
-        assert_eq!(info.daily_free_requests(), 1000, "upstream's limit, not the tier's");
-        let info: KeyInfo = serde_json::from_str(r#"{"label":"x"}"#).expect("info");
-        assert_eq!(info.daily_free_requests(), 50);
     }
 }

@@ -12,7 +12,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::time::Sleep;
 
-use crate::{Counters, map_reqwest_error};
+use crate::Counters;
+use crate::failure::map_reqwest_error;
 
 type Inner = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
