@@ -38,7 +38,7 @@ pub const DEFAULT_WEIGHT_BY_SUCCESS: bool = true;
 /// The weight of a model that `model_weights` does not name.
 pub const DEFAULT_MODEL_WEIGHT: f64 = 1.0;
 
-/// How a [`Router`] routes: attempt budgets, waiting, picking, health rules and quotas.
+/// How a [`Router`](super::Router) routes: attempt budgets, waiting, picking, health rules and quotas.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RouterConfig {
     /// Upstream calls per request that may cost time: the first one included, cheap and
@@ -66,7 +66,7 @@ pub struct RouterConfig {
     pub model_weights: BTreeMap<ModelId, f64>,
     /// Backoffs and the per-model circuit breaker.
     pub health: HealthPolicy,
-    /// The account's limits at start (see [`Router::set_quota_limits`]).
+    /// The account's limits at start (see [`Router::set_quota_limits`](super::Router::set_quota_limits)).
     pub quota: QuotaPolicy,
     /// Each declared provider's limits, day clock and host breaker, by provider name (a
     /// provider not named is unlimited); OpenRouter's models keep `quota`. An entry keyed

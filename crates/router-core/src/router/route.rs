@@ -55,7 +55,7 @@ impl Router {
     /// one do not count against `max_attempts`; every call counts against
     /// `max_upstream_calls`; no attempt starts after the deadline; each model is tried
     /// once at most. When every candidate is cooling and one recovers soon, the request
-    /// waits for it (see [`RouterConfig::max_cooling_wait`]).
+    /// waits for it (see [`RouterConfig::max_cooling_wait`](super::RouterConfig::max_cooling_wait)).
     pub async fn route(&self, req: &ChatRequest, seed: u64) -> Result<Routed, RouteFailure> {
         let snap = self.ports.catalog.snapshot();
         let start = self.now();
