@@ -90,8 +90,15 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 const SOAK_SAMPLE: Duration = Duration::from_secs(5);
 
 /// When `--soak` reads the router's RSS after the load has ended: jemalloc returns freed
-/// pages after its decay time (10 s by default, then 10 s more for "muzzy" pages).
-const SOAK_SETTLE: [Duration; 3] = [Duration::from_secs(5), Duration::from_secs(15), Duration::from_secs(30)];
+/// pages over its decay time (10 s by default), the upstream pool closes idle connections
+/// after 90 s.
+const SOAK_SETTLE: [Duration; 5] = [
+    Duration::from_secs(5),
+    Duration::from_secs(15),
+    Duration::from_secs(30),
+    Duration::from_secs(60),
+    Duration::from_secs(120),
+];
 
 /// The time over which `n` streams are opened: [`STREAM_RAMP`], or longer at
 /// [`STREAM_OPEN_RATE`].
