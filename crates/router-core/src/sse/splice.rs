@@ -1,6 +1,6 @@
-//! Setting the top-level `model` of an answer or a chunk by splicing bytes found by a
-//! structural scan: every other byte stays as upstream sent it, and nothing is parsed
-//! into a tree and serialised again (an answer may be megabytes long).
+//! Setting a stream line's top-level `model`: a line that already names the model is
+//! settled by one search; another is read once ([`Answer`]) and its member's value
+//! spliced, every other byte as upstream sent it (nothing parsed into a tree).
 
 use super::answer::{Answer, json_string};
 use memchr::memmem;
