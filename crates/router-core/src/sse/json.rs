@@ -126,44 +126,36 @@ impl<'a> Scanner<'a> {
     /// its quotes, escapes as written) and the cursor on the value, which `member` must
     /// consume.
     pub(super) fn members(&mut self, mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
-        self.eat(b'{')?;
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-            return Some(());
-        }
-        loop {
-            self.ws();
-            let key = self.string()?;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
-            member(self, &self.b[key.start + 1..key.end - 1])?;
-            self.ws();
-            match self.next()? {
-                b',' => {}
-                b'}' => return Some(()),
-                _ => return None,
-            }
-        }
+        self.list(b'{', b'}', |s| {
+            let key = s.string()?;
+            s.ws();
+            s.eat(b':')?;
+            s.ws();
+            member(s, &s.b[key.start + 1..key.end - 1])
+        })
     }
 
     /// Walks an array (the cursor on its `[`), calling `element` with the cursor on each
     /// element, which `element` must consume.
-    pub(super) fn elements(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.eat(b'[')?;
+    pub(super) fn elements(&mut self, element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.list(b'[', b']', element)
+    }
+
+    /// `open`, items separated by commas, `close`; whitespace anywhere between.
+    fn list(&mut self, open: u8, close: u8, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(open)?;
         self.ws();
-        if self.peek() == Some(b']') {
+        if self.peek() == Some(close) {
             self.i += 1;
             return Some(());
         }
         loop {
             self.ws();
-            element(self)?;
+            item(self)?;
             self.ws();
             match self.next()? {
                 b',' => {}
-                b']' => return Some(()),
+                c if c == close => return Some(()),
                 _ => return None,
             }
         }
