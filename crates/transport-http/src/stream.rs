@@ -22,8 +22,12 @@ type Inner = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 pub(crate) struct UpstreamStream {
     inner: Inner,
     idle: Duration,
-    /// Fires when no chunk came for `idle`; reset on every chunk.
+    /// Armed for `idle` after the last chunk, lazily: a chunk only notes its time, and
+    /// the timer, when it fires, moves itself to `last_chunk + idle` if a chunk came
+    /// since. Resetting it on every chunk cost a timer-wheel update per chunk and, at
+    /// one connection, a wake-up of the runtime's driver (an eventfd write) per stream.
     idle_timer: Pin<Box<Sleep>>,
+    last_chunk: tokio::time::Instant,
     counters: Arc<Counters>,
     started: Instant,
     done: bool,
@@ -31,7 +35,16 @@ pub(crate) struct UpstreamStream {
 
 impl UpstreamStream {
     pub(crate) fn new(inner: Inner, idle: Duration, counters: Arc<Counters>, started: Instant) -> Self {
-        UpstreamStream { inner, idle, idle_timer: Box::pin(tokio::time::sleep(idle)), counters, started, done: false }
+        let now = tokio::time::Instant::now();
+        UpstreamStream {
+            inner,
+            idle,
+            idle_timer: Box::pin(tokio::time::sleep_until(now + idle)),
+            last_chunk: now,
+            counters,
+            started,
+            done: false,
+        }
     }
 
     /// Ends the stream and lets go of the upstream connection now, not when the caller
@@ -52,8 +65,7 @@ impl Stream for UpstreamStream {
         }
         match this.inner.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
-                let deadline = tokio::time::Instant::now() + this.idle;
-                this.idle_timer.as_mut().reset(deadline);
+                this.last_chunk = tokio::time::Instant::now();
                 Poll::Ready(Some(Ok(chunk)))
             }
             Poll::Ready(Some(Err(e))) => {
@@ -67,8 +79,16 @@ impl Stream for UpstreamStream {
                 Poll::Ready(None)
             }
             Poll::Pending => {
-                if this.idle_timer.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
+                loop {
+                    if this.idle_timer.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    let due = this.last_chunk + this.idle;
+                    if due <= tokio::time::Instant::now() {
+                        break;
+                    }
+                    // A chunk came since the timer was armed: it runs from that chunk.
+                    this.idle_timer.as_mut().reset(due);
                 }
                 this.finish();
                 this.counters.stream_failures.fetch_add(1, Ordering::Relaxed);

@@ -238,6 +238,20 @@ async fn idle_gap_in_a_stream_times_out() {
 }
 
 #[tokio::test]
+async fn a_stream_longer_than_the_idle_timeout_with_short_gaps_is_not_cut() {
+    // The idle timer is re-armed lazily (from the last chunk when it fires): a stream
+    // whose chunks keep coming runs past `idle_timeout` in total without being cut.
+    let up = FakeUpstream::start().await;
+    up.set_behaviour(MODEL, Behaviour::SlowStream { chunks: 8, gap: Duration::from_millis(200) });
+    let t =
+        HttpTransport::new(TransportConfig { idle_timeout: Duration::from_secs(1), ..config(&up) }).expect("transport");
+    let (text, err) = drain(stream_of(send(&t, MODEL, true).await.expect("ok").body)).await;
+    assert!(err.is_none(), "{err:?}");
+    assert!(text.contains("tok7") && text.contains("[DONE]"), "{text}");
+    assert_eq!(t.stats().stream_failures, 0);
+}
+
+#[tokio::test]
 async fn client_going_away_mid_stream_closes_upstream() {
     let up = FakeUpstream::start().await;
     up.set_behaviour(MODEL, Behaviour::SlowStream { chunks: 5, gap: Duration::from_secs(30) });
