@@ -747,7 +747,8 @@ async fn soak(
     let n = o.streams;
     let waves = tokio::spawn(async move {
         let mut totals = (0usize, 0usize, 0usize, None::<String>);
-        while Instant::now() < end {
+        // `--streams 0`: JSON alone.
+        while n > 0 && Instant::now() < end {
             let st = held_streams(&[(addr, stream_body.clone(), n)]).await?.pop().context("no stream results")?;
             totals.0 += 1;
             totals.1 += usize::try_from(st.first.len()).unwrap_or(usize::MAX);
