@@ -6,7 +6,9 @@
 //! 4. the documentation builds without warnings (`cargo doc --workspace --no-deps`, `-D warnings`)
 //! 5. the tests (`cargo nextest run --workspace` when cargo-nextest is installed, else `cargo test`);
 //!    among them, the README's settings table against the settings list
-//! 6. the doc tests (`cargo test --workspace --doc`; nextest does not run them)
+//! 6. the doc tests (`cargo test --workspace --doc`; nextest does not run them), and every
+//!    criterion benchmark run once (`cargo test --workspace --bench '*'`), so that a bench
+//!    whose setup no longer routes fails here rather than when someone measures
 //! 7. the official Python `openai` client against the server (the e2e test `sdk`, ignored
 //!    by plain `cargo test` because it needs Python; the `openai` package is installed with
 //!    pip when missing)
@@ -45,6 +47,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         cargo_step("tests", &["test", "--workspace", "--lib", "--bins", "--tests"])?;
     }
     cargo_step("doc tests", &["test", "--workspace", "--doc"])?;
+    cargo_step("benchmarks, once each", &["test", "--workspace", "--bench", "*"])?;
     ensure_python_openai()?;
     cargo_step("sdk compatibility", &["test", "-p", "tests", "--test", "e2e", "sdk::", "--", "--ignored"])?;
     typescript_sdk()?;
