@@ -1,0 +1,1 @@
+//! Anthropic's Messages API: requests to chat, chat answers and streams back to Messages.
