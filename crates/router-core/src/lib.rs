@@ -93,8 +93,11 @@ pub use health::{Cooldown, CooldownCause, HealthPolicy, HealthState, SuccessRate
 pub use model::{Billing, CapSet, Capability, ModelId, ModelInfo, OPENROUTER_PROVIDER, Pricing, Provenance, RawEntry};
 pub use ports::{Catalog, ChatTransport, Clock, FixedCatalog, SharedState, StateStore, StoreError};
 pub use quota::{DaySource, QuotaBlock, QuotaPolicy, QuotaReport, QuotaScope, QuotaState, UpstreamDay};
-pub use request::{ChatRequest, ROUTER_MODEL_ID, RequestError, Requirements, Target};
+pub use request::{
+    ChatRequest, MAX_MODEL_ID_BYTES, MAX_MODELS, MAX_SESSION_KEY_BYTES, ROUTER_MODEL_ID, RequestError, Requirements,
+    Target,
+};
 pub use router::{Attempt, PickKind, Ports, RouteFailure, RouteReport, Routed, Router, RouterConfig};
-pub use secret::Secret;
+pub use secret::{MAX_KEPT_TEXT_BYTES, Secret, redact};
 pub use time::Timestamp;
 pub use upstream::{Body, ByteStream, ErrorKind, TransportError, UpstreamResponse};

@@ -1,4 +1,6 @@
-//! A secret string (an API key) that never prints itself.
+//! A secret string (an API key) that never prints itself, and the redaction of text
+//! that may carry one (an upstream's error body, a URL with a password) before it is kept,
+//! logged or shown.
 
 use std::fmt;
 
@@ -42,8 +44,123 @@ impl<'de> serde::Deserialize<'de> for Secret {
     }
 }
 
+/// The longest text from outside (an error body, an error message) the router keeps for
+/// its pages, logs and decision log; the rest is cut.
+pub const MAX_KEPT_TEXT_BYTES: usize = 1024;
+
+/// What stands in for a redacted secret.
+const REDACTED: &str = "***";
+
+/// Prefixes of API keys the known providers issue; a word starting with one of them and
+/// at least [`MIN_KEY_TAIL`] key characters long is taken for a key.
+const KEY_PREFIXES: [&str; 7] = ["sk-", "gsk_", "AIza", "nvapi-", "csk-", "xai-", "hf_"];
+const MIN_KEY_TAIL: usize = 16;
+
+/// `text` with every secret the router could know of replaced by `***`: the given keys,
+/// any `Bearer` credential, words shaped like a provider's key, and the user information
+/// of URLs (`scheme://user:password@host`), then cut to [`MAX_KEPT_TEXT_BYTES`]. Used on
+/// everything from outside before it is kept, logged or shown: an upstream or a proxy may
+/// echo the `Authorization` header it was sent, and a client error may quote a URL.
+pub fn redact(text: &str, keys: &[&Secret]) -> String {
+    // Cut generously first (the work stays small), and exactly last, so that a key is
+    // never cut in two before it is recognised.
+    let mut out = bounded(text, 4 * MAX_KEPT_TEXT_BYTES).to_owned();
+    for key in keys.iter().map(|k| k.expose()).filter(|k| k.len() >= 8) {
+        out = out.replace(key, REDACTED);
+    }
+    let out = redact_userinfo(&redact_words(&out));
+    bounded(&out, MAX_KEPT_TEXT_BYTES).to_owned()
+}
+
+/// The longest prefix of `text` within `max` bytes that ends on a character boundary.
+pub fn bounded(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+fn is_key_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'
+}
+
+/// Replaces the word after `Bearer ` and every word shaped like a provider's key.
+fn redact_words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut after_bearer = false;
+    while let Some(start) = rest.find(is_key_char) {
+        let (gap, tail) = rest.split_at(start);
+        out.push_str(gap);
+        let end = tail.find(|c| !is_key_char(c)).unwrap_or(tail.len());
+        let word = &tail[..end];
+        let keyish = KEY_PREFIXES.iter().any(|p| word.strip_prefix(p).is_some_and(|t| t.len() >= MIN_KEY_TAIL));
+        if (after_bearer && gap.chars().all(|c| c == ' ')) || keyish {
+            out.push_str(REDACTED);
+        } else {
+            out.push_str(word);
+        }
+        after_bearer = word.eq_ignore_ascii_case("bearer");
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `scheme://user:password@host` becomes `scheme://***@host`.
+fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let authority_end = tail
+            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace() || c == '"' || c == '\'')
+            .unwrap_or(tail.len());
+        match tail[..authority_end].rfind('@') {
+            Some(at) => {
+                out.push_str(REDACTED);
+                out.push_str(&tail[at..authority_end]);
+            }
+            None => out.push_str(&tail[..authority_end]),
+        }
+        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    use super::{Secret, redact};
+
+    fn check(text: &str, keys: &[&Secret], expected: &str) {
+        assert_eq!(redact(text, keys), expected, "{text}");
+    }
+
+    #[test]
+    fn redacts_keys_bearer_credentials_and_url_passwords() {
+        let key = Secret::new("my-private-upstream-key");
+        check("echo: Authorization: Bearer my-private-upstream-key", &[&key], "echo: Authorization: Bearer ***");
+        check("Bearer abc.def", &[], "Bearer ***");
+        check("{\"auth\":\"Bearer xyz\"}", &[], "{\"auth\":\"Bearer xyz\"}".replace("xyz", "***").as_str());
+        check("the key my-private-upstream-key leaked", &[&key], "the key *** leaked");
+        check("got sk-or-v1-0123456789abcdef0123 back", &[], "got *** back");
+        check("sk-short stays", &[], "sk-short stays");
+        check("GET http://user:pa55@host:8080/v1/models failed", &[], "GET http://***@host:8080/v1/models failed");
+        check("redis://:secret@127.0.0.1:6379/0", &[], "redis://***@127.0.0.1:6379/0");
+        check("https://example.com/a@b", &[], "https://example.com/a@b");
+        check("nothing secret here: 429 Too Many Requests", &[], "nothing secret here: 429 Too Many Requests");
+    }
+
+    #[test]
+    fn keeps_at_most_the_limit_on_a_character_boundary() {
+        let long = "é".repeat(super::MAX_KEPT_TEXT_BYTES);
+        let kept = redact(&long, &[]);
+        assert!(kept.len() <= super::MAX_KEPT_TEXT_BYTES && kept.chars().all(|c| c == 'é'));
+    }
+
     #[test]
     fn never_prints_itself() {
         let s = super::Secret::new("sk-or-v1-abc");

@@ -574,7 +574,7 @@ fn the_session_key_comes_from_the_header_then_session_id_then_user() {
     // The same key gives the same model whichever field carries it.
     assert_eq!(first_pick(&r, &request(json!({"session_id": "alice", "user": "bob"})), 2), by_user);
     let mut req = request(json!({"session_id": "carol", "user": "bob"}));
-    req.set_session_key("alice");
+    req.set_session_key("alice").expect("a short key");
     assert_eq!(first_pick(&r, &req, 3), by_user);
     // Without a key the pick is the seeded uniform one.
     assert_eq!(first_pick(&r, &request(json!({})), 3).1, PickKind::Uniform);
@@ -631,7 +631,7 @@ proptest! {
         let t = Scripted::new(&time);
         let r = router(&ids, &t, &time, config());
         let mut req = request(json!({}));
-        req.set_session_key(&key);
+        req.set_session_key(&key).expect("a short key");
         let (home, _) = first_pick(&r, &req, 0);
         for &i in &cooled {
             if ids[i] == home.as_str() {

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, he
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use router_core::{Body as UpstreamBody, ChatRequest, RouteError, RouteFailure, RouteReport, Routed};
+use router_core::{Body as UpstreamBody, ChatRequest, RequestError, RouteError, RouteFailure, RouteReport, Routed};
 use serde_json::json;
 use std::time::Instant;
 
@@ -41,9 +41,7 @@ impl FromRequest<AppState> for ChatBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let seed = header_seed(req.headers())?;
-        let session = req.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_owned());
-        let weighted = header_pick(req.headers())?;
+        let headers = RouteHeaders::read(req.headers()).map_err(ApiError::bad_request)?;
         let ct = req.headers().get(header::CONTENT_TYPE);
         if !ct.is_some_and(is_json) {
             let got = ct.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
@@ -53,18 +51,43 @@ impl FromRequest<AppState> for ChatBody {
             .await
             .map_err(|r| ApiError::from_bytes_rejection(&r, state.max_body_size))?;
         let mut req = ChatRequest::from_bytes(bytes).map_err(|e| ApiError::from_route(&RouteError::Request(e)))?;
-        if let Some(key) = session {
-            req.set_session_key(&key);
-        }
-        if let Some(weighted) = weighted {
-            req.set_weighted(weighted);
-        }
+        let seed = headers.apply(&mut req).map_err(|e| ApiError::from_route(&RouteError::Request(e)))?;
         Ok(ChatBody(req, seed))
     }
 }
 
+/// The routing headers every surface reads (chat, Messages, Responses): the seed, the
+/// session key and the choice of pick.
+#[derive(Debug, Default)]
+pub struct RouteHeaders {
+    pub seed: Option<u64>,
+    /// `x-session-id`, trimmed.
+    pub session: Option<String>,
+    pub weighted: Option<bool>,
+}
+
+impl RouteHeaders {
+    /// Reads them; the error is the message for a 400 in the caller's API shape.
+    pub fn read(headers: &HeaderMap) -> Result<Self, &'static str> {
+        let session = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_owned());
+        Ok(RouteHeaders { seed: header_seed(headers)?, session, weighted: header_pick(headers)? })
+    }
+
+    /// Sets the session key and the pick on the request; returns the seed. Fails on a
+    /// session key over the core's limit.
+    pub fn apply(self, req: &mut ChatRequest) -> Result<Option<u64>, RequestError> {
+        if let Some(key) = self.session {
+            req.set_session_key(&key)?;
+        }
+        if let Some(weighted) = self.weighted {
+            req.set_weighted(weighted);
+        }
+        Ok(self.seed)
+    }
+}
+
 /// `application/json` or any `application/*+json`, with parameters (`; charset=utf-8`).
-fn is_json(v: &HeaderValue) -> bool {
+pub fn is_json(v: &HeaderValue) -> bool {
     let Ok(s) = v.to_str() else { return false };
     let mime = s.split(';').next().unwrap_or("").trim();
     mime.eq_ignore_ascii_case("application/json")
@@ -72,26 +95,26 @@ fn is_json(v: &HeaderValue) -> bool {
 }
 
 /// `x-router-seed`, when present.
-fn header_seed(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+fn header_seed(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
     headers
         .get(SEED_HEADER)
         .map(|v| {
             v.to_str()
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
-                .ok_or_else(|| ApiError::bad_request("`x-router-seed` must be an unsigned 64-bit integer"))
+                .ok_or("`x-router-seed` must be an unsigned 64-bit integer")
         })
         .transpose()
 }
 
 /// `x-router-pick` on a request: `weighted` or `uniform`, when present.
-fn header_pick(headers: &HeaderMap) -> Result<Option<bool>, ApiError> {
+fn header_pick(headers: &HeaderMap) -> Result<Option<bool>, &'static str> {
     headers
         .get(PICK_REQUEST_HEADER)
         .map(|v| match v.to_str().map(str::trim) {
             Ok(s) if s.eq_ignore_ascii_case("weighted") => Ok(true),
             Ok(s) if s.eq_ignore_ascii_case("uniform") => Ok(false),
-            _ => Err(ApiError::bad_request("`x-router-pick` must be `weighted` or `uniform`")),
+            _ => Err("`x-router-pick` must be `weighted` or `uniform`"),
         })
         .transpose()
 }
@@ -128,30 +151,12 @@ pub async fn chat(
     WantsMetadata(wants_metadata): WantsMetadata,
     ChatBody(req, seed): ChatBody,
 ) -> Response {
-    let seed = seed.unwrap_or_else(|| state.seeds.next());
-    let mut context = DecisionContext {
-        requirements: *req.requirements(),
-        targets: req.targets().to_vec(),
-        seed,
-        stream: req.is_stream(),
-        error: None,
-    };
-    let (mut resp, report) = match state.router.route(&req, seed).await {
+    let (result, mut decision) = route(&state, &req, seed).await;
+    let seed = decision.seed();
+    let (mut resp, report) = match result {
         Ok(Routed { response, report }) => {
             let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
-            let mut content_type = None;
-            let mut passed = HeaderMap::with_capacity(response.headers.len() + 4);
-            for (name, value) in response.headers {
-                // `try_from(String)` keeps the value's buffer rather than copying it.
-                let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) else {
-                    continue;
-                };
-                if n == header::CONTENT_TYPE {
-                    content_type = Some(v);
-                } else {
-                    passed.insert(n, v);
-                }
-            }
+            let (mut passed, content_type) = upstream_headers(response.headers);
             let body = if wants_metadata {
                 crate::metadata::attach(&state.router, &req, seed, &report, response.body)
             } else {
@@ -174,7 +179,7 @@ pub async fn chat(
             (resp, report)
         }
         Err(RouteFailure { error, report }) => {
-            context.error = Some((error.error_type(), error.to_string()));
+            decision.failed(&error);
             let mut e = ApiError::from_route(&error);
             if wants_metadata {
                 e = crate::metadata::on_error(e, &state.router, &req, seed, &report, &error);
@@ -182,10 +187,67 @@ pub async fn chat(
             (e.into_response(), report)
         }
     };
-    router_headers(resp.headers_mut(), &report);
-    // One extension rather than two: each is a boxed value in the response's map.
-    resp.extensions_mut().insert(RoutedRequest { report, context });
+    decision.finish(&mut resp, report);
     resp
+}
+
+/// Routes one chat request as `/chat/completions` does; every surface (chat, Messages,
+/// Responses) calls it with its (translated) request, maps the result into its own
+/// shape, then hands the report to [`Decision::finish`] so that the `x-router-*`
+/// headers, the decision log, the dashboard and the metrics see it the same way.
+pub async fn route(state: &AppState, req: &ChatRequest, seed: Option<u64>) -> (Result<Routed, RouteFailure>, Decision) {
+    let seed = seed.unwrap_or_else(|| state.seeds.next());
+    let context = DecisionContext {
+        requirements: *req.requirements(),
+        targets: req.targets().to_vec(),
+        seed,
+        stream: req.is_stream(),
+        error: None,
+    };
+    (state.router.route(req, seed).await, Decision { context })
+}
+
+/// A routed request's decision, until its response is built.
+#[derive(Debug)]
+pub struct Decision {
+    context: DecisionContext,
+}
+
+impl Decision {
+    /// The seed the pick used.
+    pub fn seed(&self) -> u64 {
+        self.context.seed
+    }
+
+    /// Notes the failure for the decision log.
+    pub fn failed(&mut self, error: &RouteError) {
+        self.context.error = Some((error.error_type(), error.to_string()));
+    }
+
+    /// Adds the `x-router-*` headers and hands the decision to [`observe`].
+    pub fn finish(self, resp: &mut Response, report: RouteReport) {
+        router_headers(resp.headers_mut(), &report);
+        // One extension rather than two: each is a boxed value in the response's map.
+        resp.extensions_mut().insert(RoutedRequest { report, context: self.context });
+    }
+}
+
+/// The upstream's headers that pass on to the client, and its content type apart.
+pub fn upstream_headers(headers: Vec<(&'static str, String)>) -> (HeaderMap, Option<HeaderValue>) {
+    let mut content_type = None;
+    let mut passed = HeaderMap::with_capacity(headers.len() + 4);
+    for (name, value) in headers {
+        // `try_from(String)` keeps the value's buffer rather than copying it.
+        let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) else {
+            continue;
+        };
+        if n == header::CONTENT_TYPE {
+            content_type = Some(v);
+        } else {
+            passed.insert(n, v);
+        }
+    }
+    (passed, content_type)
 }
 
 /// What the chat handler hands to [`observe`] in the response's extensions.

@@ -1,7 +1,9 @@
 //! The requirement rules: from the few top-level members that matter to what a model
 //! must support, and the refusal of features that bill even on free models.
 
-use super::requirements::{ROUTER_ALIASES, RequestError, Requirements, Target};
+use super::requirements::{
+    MAX_MODEL_ID_BYTES, MAX_MODELS, MAX_SESSION_KEY_BYTES, ROUTER_ALIASES, RequestError, Requirements, Target,
+};
 use super::scan::{Messages, Str, Val};
 use crate::model::{CapSet, Capability, ModelId};
 use serde_json::Value;
@@ -75,24 +77,30 @@ fn is_null(raw: Option<&str>) -> bool {
 }
 
 pub(super) fn targets(fields: &Fields<'_>) -> Result<Vec<Target>, RequestError> {
-    let target = |id: &str| {
-        if ROUTER_ALIASES.contains(&id) { Target::AnyFree } else { Target::Model(ModelId::new(id)) }
+    let target = |id: &str, field: &'static str| {
+        if id.len() > MAX_MODEL_ID_BYTES {
+            return Err(RequestError::TooLong { field, limit: MAX_MODEL_ID_BYTES });
+        }
+        Ok(if ROUTER_ALIASES.contains(&id) { Target::AnyFree } else { Target::Model(ModelId::new(id)) })
     };
     let mut out = Vec::new();
     // OpenRouter falls back to the account's default model; ours is the free router.
     if !is_null(fields.model) {
         match fields.model.map(serde_json::from_str::<Str<'_>>) {
-            Some(Ok(s)) if !s.as_str().is_empty() => out.push(target(s.as_str())),
+            Some(Ok(s)) if !s.as_str().is_empty() => out.push(target(s.as_str(), "model")?),
             _ => return Err(RequestError::BadModel),
         }
     }
     if let Some(raw) = fields.models.filter(|r| *r != "null") {
         let items: Vec<Str<'_>> = serde_json::from_str(raw).map_err(|_| RequestError::BadModels)?;
+        if items.len() > MAX_MODELS {
+            return Err(RequestError::TooManyModels);
+        }
         // The list is the client's: keep the first of each id in linear time, whatever
         // its length (a `contains` per item would be quadratic).
         let mut seen: std::collections::HashSet<Target> = out.iter().cloned().collect();
         for item in items {
-            let t = target(item.as_str());
+            let t = target(item.as_str(), "models")?;
             if seen.insert(t.clone()) {
                 out.push(t);
             }
@@ -104,12 +112,25 @@ pub(super) fn targets(fields: &Fields<'_>) -> Result<Vec<Target>, RequestError> 
     Ok(out)
 }
 
+/// A session key from outside the body (the `x-session-id` header), checked against
+/// [`MAX_SESSION_KEY_BYTES`].
+pub(super) fn checked_session_key<'k>(key: &'k str, field: &'static str) -> Result<&'k str, RequestError> {
+    if key.len() > MAX_SESSION_KEY_BYTES {
+        return Err(RequestError::TooLong { field, limit: MAX_SESSION_KEY_BYTES });
+    }
+    Ok(key)
+}
+
 /// The session key from the body: `session_id`, else `user`, when a non-empty string
 /// (anything else is left for upstream to judge and keys nothing).
-pub(super) fn session_key(fields: &Fields<'_>) -> Option<Box<str>> {
-    [fields.session_id, fields.user].into_iter().flatten().find_map(|raw| {
-        serde_json::from_str::<Str<'_>>(raw).ok().filter(|s| !s.as_str().is_empty()).map(|s| s.as_str().into())
-    })
+pub(super) fn session_key(fields: &Fields<'_>) -> Result<Option<Box<str>>, RequestError> {
+    for (raw, field) in [(fields.session_id, "session_id"), (fields.user, "user")] {
+        let Some(s) = raw.and_then(|r| serde_json::from_str::<Str<'_>>(r).ok()) else { continue };
+        if !s.as_str().is_empty() {
+            return checked_session_key(s.as_str(), field).map(|k| Some(k.into()));
+        }
+    }
+    Ok(None)
 }
 
 fn truthy(v: &Value) -> bool {

@@ -11,10 +11,13 @@ mod locate;
 mod requirements;
 mod scan;
 
-pub use requirements::{ROUTER_ALIASES, ROUTER_MODEL_ID, RequestError, Requirements, Target};
+pub use requirements::{
+    MAX_MODEL_ID_BYTES, MAX_MODELS, MAX_SESSION_KEY_BYTES, ROUTER_ALIASES, ROUTER_MODEL_ID, RequestError, Requirements,
+    Target,
+};
 
 use crate::model::ModelId;
-use analyse::{Fields, analyse, session_key, targets};
+use analyse::{Fields, analyse, checked_session_key, session_key, targets};
 use bytes::Bytes;
 use locate::{last_of_each, locate};
 use scan::TopLevel;
@@ -127,7 +130,7 @@ impl ChatRequest {
                 Some("true") => true,
                 Some(_) => return Err(RequestError::BadField { field: "stream", expected: "a boolean" }),
             };
-            let session = session_key(&fields);
+            let session = session_key(&fields)?;
             let requirements = analyse(fields)?;
             (forward, targets, stream, requirements, session)
         };
@@ -140,11 +143,13 @@ impl ChatRequest {
     }
 
     /// Sets the session key from outside the body (the `x-session-id` header), which
-    /// wins over the body's `session_id` and `user`. An empty key is ignored.
-    pub fn set_session_key(&mut self, key: &str) {
+    /// wins over the body's `session_id` and `user`. An empty key is ignored; one longer
+    /// than [`MAX_SESSION_KEY_BYTES`] is refused (the router keeps it).
+    pub fn set_session_key(&mut self, key: &str) -> Result<(), RequestError> {
         if !key.is_empty() {
-            self.session = Some(key.into());
+            self.session = Some(checked_session_key(key, "x-session-id")?.into());
         }
+        Ok(())
     }
 
     /// The client's weighting choice, if any (see [`set_weighted`](Self::set_weighted)).
@@ -231,6 +236,24 @@ mod tests {
     }
 
     const HI: &str = r#""messages":[{"role":"user","content":"hi"}]"#;
+
+    #[test]
+    fn strings_the_router_keeps_are_bounded() {
+        let long = "m".repeat(MAX_MODEL_ID_BYTES + 1);
+        let at_limit = "m".repeat(MAX_MODEL_ID_BYTES);
+        check(&format!(r#"{{{HI},"model":"{long}"}}"#), "error: `model` is longer than 256 bytes");
+        check(&format!(r#"{{{HI},"models":["a:free","{long}"]}}"#), "error: `models` is longer than 256 bytes");
+        check(&format!(r#"{{{HI},"model":"{at_limit}"}}"#), "text output, context >= 5 tokens");
+        let many: Vec<String> = (0..=MAX_MODELS).map(|i| format!("\"m{i}:free\"")).collect();
+        check(&format!(r#"{{{HI},"models":[{}]}}"#, many.join(",")), "error: `models` may hold at most 64 ids");
+        let key = "k".repeat(MAX_SESSION_KEY_BYTES + 1);
+        check(&format!(r#"{{{HI},"session_id":"{key}"}}"#), "error: `session_id` is longer than 256 bytes");
+        check(&format!(r#"{{{HI},"user":"{key}"}}"#), "error: `user` is longer than 256 bytes");
+        let mut r = ChatRequest::from_slice(format!("{{{HI}}}").as_bytes()).expect("valid");
+        let refused = r.set_session_key(&key).expect_err("too long");
+        assert_eq!(refused.to_string(), "`x-session-id` is longer than 256 bytes");
+        assert_eq!(r.session_key(), None);
+    }
 
     #[test]
     fn requirement_table() {
@@ -350,9 +373,9 @@ mod tests {
         assert_eq!(key(format!(r#"{{{HI},"session_id":"","user":"u-1"}}"#)).as_deref(), Some("u-1"));
         assert_eq!(key(format!(r#"{{{HI},"user":42}}"#)), None);
         let mut r = ChatRequest::from_slice(format!(r#"{{{HI},"session_id":"s-1"}}"#).as_bytes()).expect("valid");
-        r.set_session_key("");
+        r.set_session_key("").expect("empty is ignored");
         assert_eq!(r.session_key(), Some("s-1"));
-        r.set_session_key("h-1");
+        r.set_session_key("h-1").expect("short");
         assert_eq!(r.session_key(), Some("h-1"));
         // Both fields are the client's and go upstream as sent.
         let body: Value = serde_json::from_slice(&r.body_for(&"c:free".into())).expect("json");

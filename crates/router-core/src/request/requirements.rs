@@ -10,6 +10,17 @@ pub const ROUTER_MODEL_ID: &str = "openrouter/free";
 /// The model names that mean "route among the free models".
 pub const ROUTER_ALIASES: [&str; 2] = [ROUTER_MODEL_ID, "free"];
 
+/// The longest model id the router accepts (in `model` and each `models` item), in bytes.
+/// Real ids are under 100 bytes; anything the router keeps (the decision log, events,
+/// reports) holds ids, so a client cannot make it keep megabytes.
+pub const MAX_MODEL_ID_BYTES: usize = 256;
+
+/// The most ids a `models` list may hold (OpenRouter's fallback lists are a handful).
+pub const MAX_MODELS: usize = 64;
+
+/// The longest session key (`x-session-id`, `session_id` or `user`), in bytes.
+pub const MAX_SESSION_KEY_BYTES: usize = 256;
+
 /// Why a request body was refused before any routing.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
@@ -31,6 +42,17 @@ pub enum RequestError {
     /// `models` is present but not an array of strings.
     #[error("`models` must be an array of model id strings")]
     BadModels,
+    /// A string the router keeps is longer than its limit.
+    #[error("`{field}` is longer than {limit} bytes")]
+    TooLong {
+        /// The field (or header) name.
+        field: &'static str,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// `models` has more ids than the router accepts.
+    #[error("`models` may hold at most {MAX_MODELS} ids")]
+    TooManyModels,
     /// Another field the router reads has the wrong type.
     #[error("`{field}` must be {expected}")]
     BadField {
