@@ -1,0 +1,3 @@
+//! The Responses translation's tests, one module per direction.
+
+mod request;
