@@ -1,7 +1,7 @@
 //! The request translation: Codex CLI's and the SDKs' shapes, the stateless refusals, and
 //! the tool round trip (unit and property tests).
 
-use super::*;
+use crate::responses::*;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
