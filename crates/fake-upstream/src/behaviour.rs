@@ -17,6 +17,11 @@ pub enum Behaviour {
     OkWithModel(String),
     /// 200 with `finish_reason: tool_calls`; arguments are a JSON string. Streams too.
     ToolCall,
+    /// An agent's turn. When the last message is a tool's result: 200 with the text
+    /// `tool said: <result>`. Otherwise a tool call to the first of `calls` (name,
+    /// arguments as JSON text) that the request offers, else to its first tool with `{}`.
+    /// Streams too.
+    ToolRoundTrip { calls: Vec<(String, String)> },
     /// 429 "Provider returned error", `metadata.raw` "`<model>` is temporarily
     /// rate-limited upstream...", with `Retry-After` (seconds) when given.
     RateLimited { retry_after: Option<u64> },
@@ -209,7 +214,27 @@ pub(crate) fn reply(behaviour: &Behaviour, model: &str, stream: bool, request: &
         Behaviour::Ok => ok(&ok_ctx(Some(model)), stream),
         Behaviour::OkWithoutModel => ok(&ok_ctx(None), stream),
         Behaviour::OkWithModel(other) => ok(&ok_ctx(Some(other)), stream),
-        Behaviour::ToolCall => tool_call(&ok_ctx(Some(model)), &tool_name(request), stream, serial),
+        Behaviour::ToolCall => tool_call(&ok_ctx(Some(model)), &tool_name(request), TOOL_ARGS, stream, serial),
+        Behaviour::ToolRoundTrip { calls } => {
+            let ctx = ok_ctx(Some(model));
+            let last = request.pointer("/messages").and_then(Value::as_array).and_then(|m| m.last());
+            if let Some(result) = last.filter(|m| m["role"] == "tool") {
+                let content = match &result["content"] {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                return text_reply(&ctx, &format!("tool said: {content}"), stream);
+            }
+            let offered = |name: &str| {
+                request.pointer("/tools").and_then(Value::as_array).is_some_and(|tools| {
+                    tools.iter().any(|t| t.pointer("/function/name").and_then(Value::as_str) == Some(name))
+                })
+            };
+            match calls.iter().find(|(name, _)| offered(name)) {
+                Some((name, args)) => tool_call(&ctx, name, args, stream, serial),
+                None => tool_call(&ctx, &tool_name(request), "{}", stream, serial),
+            }
+        }
         Behaviour::OkLastRequest { reset } => match ok(&ok_ctx(Some(model)), false) {
             Reply::Full { status, mut headers, body } => {
                 headers.push(("x-ratelimit-remaining-requests", "0".to_owned()));
@@ -415,14 +440,18 @@ fn crc32(data: &[u8]) -> u32 {
 }
 
 fn ok(ctx: &Ctx, stream: bool) -> Reply {
-    let hello = ctx.hello();
+    text_reply(ctx, &ctx.hello(), stream)
+}
+
+/// 200 with `text`; streamed in two content chunks (split after its first word).
+fn text_reply(ctx: &Ctx, text: &str, stream: bool) -> Reply {
     if !stream {
-        return json_reply(200, ctx.completion(&ctx.text_message(&hello), "stop", 4));
+        return json_reply(200, ctx.completion(&ctx.text_message(text), "stop", 4));
     }
-    let rest = hello.strip_prefix("hello").unwrap_or(&hello);
+    let (first, rest) = text.split_at(text.find(' ').unwrap_or(text.len()));
     sse(vec![
         Bytes::from_static(PROCESSING),
-        ctx.content_chunk("hello"),
+        ctx.content_chunk(first),
         ctx.content_chunk(rest),
         ctx.finish_chunk("stop"),
         ctx.usage_chunk(4),
@@ -432,7 +461,7 @@ fn ok(ctx: &Ctx, stream: bool) -> Reply {
 
 const TOOL_ARGS: &str = "{\"city\":\"Paris\"}";
 
-fn tool_call(ctx: &Ctx, name: &str, stream: bool, serial: u64) -> Reply {
+fn tool_call(ctx: &Ctx, name: &str, args: &str, stream: bool, serial: u64) -> Reply {
     let id = format!("call_{serial}");
     if !stream {
         let message = json!({
@@ -440,14 +469,14 @@ fn tool_call(ctx: &Ctx, name: &str, stream: bool, serial: u64) -> Reply {
             "content": "",
             "refusal": null,
             "reasoning": null,
-            "tool_calls": [{"id": id, "index": 0, "type": "function", "function": {"name": name, "arguments": TOOL_ARGS}}],
+            "tool_calls": [{"id": id, "index": 0, "type": "function", "function": {"name": name, "arguments": args}}],
         });
         return json_reply(200, ctx.completion(&message.to_string(), "tool_calls", 9));
     }
     let first = json!({"role": "assistant", "content": null, "tool_calls": [
         {"index": 0, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}
     ]});
-    let (a, b) = TOOL_ARGS.split_at(8);
+    let (a, b) = args.split_at(args.char_indices().nth(8).map_or(args.len(), |(i, _)| i));
     let args = |part: &str| {
         json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "function": {"arguments": part}}]})
             .to_string()
@@ -503,6 +532,35 @@ mod tests {
         for c in contains {
             assert!(text.contains(c), "{b:?} (stream {stream}) lacks {c:?}: {text}");
         }
+    }
+
+    #[test]
+    fn a_tool_round_trip_calls_an_offered_tool_then_answers_from_its_result() {
+        let b = Behaviour::ToolRoundTrip {
+            calls: vec![
+                ("shell".into(), "{\"command\":[\"ls\"]}".into()),
+                ("exec_command".into(), "{\"cmd\":\"ls\"}".into()),
+            ],
+        };
+        let tools = json!([{"type": "function", "function": {"name": "exec_command"}}]);
+        let turn = |messages: Value, stream: bool| match reply(
+            &b,
+            "a/b:free",
+            stream,
+            &json!({"messages": messages, "tools": tools}),
+            3,
+        ) {
+            Reply::Full { body, .. } => String::from_utf8_lossy(&body).into_owned(),
+            Reply::Sse(ev) => ev.iter().map(|(_, e)| String::from_utf8_lossy(e).into_owned()).collect(),
+            Reply::Large { .. } => String::new(),
+        };
+        let first = turn(json!([{"role": "user", "content": "go"}]), false);
+        assert!(first.contains("\"name\":\"exec_command\"") && first.contains("{\\\"cmd\\\":\\\"ls\\\"}"), "{first}");
+        let result =
+            json!([{"role": "user", "content": "go"}, {"role": "tool", "tool_call_id": "call_3", "content": "a.txt"}]);
+        assert!(turn(result.clone(), false).contains("tool said: a.txt"));
+        let streamed = turn(result, true);
+        assert!(streamed.contains("\"content\":\"tool\"") && streamed.contains(" said: a.txt"), "{streamed}");
     }
 
     #[test]
