@@ -257,7 +257,7 @@ fn explain_json_on_both_shapes() {
     for file in catalog_files(&cli) {
         let run = cli.run(&["explain", "--json", "--seed", "7", "--catalog-file", s(&file), s(&req)]).ok();
         let v = run.json();
-        assert_eq!(v["seed"], json!(7));
+        assert_eq!(v["seed"], json!("7"));
         let requirements: Vec<&str> =
             v["requirements"].as_array().expect("array").iter().filter_map(Value::as_str).collect();
         assert!(requirements.contains(&"tools") && requirements.contains(&"text output"), "{requirements:?}");

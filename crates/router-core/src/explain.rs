@@ -15,6 +15,8 @@ use serde::Serialize;
 #[derive(Clone, Debug, Serialize)]
 pub struct Explanation {
     /// The seed the pick was drawn with; the same seed over the same state gives the same pick.
+    /// A string in JSON, as in the events: JavaScript numbers cannot hold every `u64`.
+    #[serde(serialize_with = "as_decimal_string")]
     pub seed: u64,
     /// What the request needs, as labels (`tools`, `image input`, a context size, ...).
     pub requirements: Vec<String>,
@@ -151,4 +153,9 @@ impl Explanation {
             providers: Vec::new(),
         }
     }
+}
+
+/// A `u64` as its decimal text.
+fn as_decimal_string<S: serde::Serializer>(n: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(n)
 }

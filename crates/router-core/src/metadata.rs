@@ -80,7 +80,8 @@ pub fn openrouter_metadata(
         }
         (None, None) => format!("free: candidates={}, attempts={}", report.candidates, attempt),
     };
-    let mut router = json!({ "seed": seed });
+    // A string, as in explain and the events: JavaScript numbers cannot hold every `u64`.
+    let mut router = json!({ "seed": seed.to_string() });
     if let Some(w) = why {
         router["requirements"] = json!(w.requirements);
         router["estimated_prompt_tokens"] = json!(w.estimated_prompt_tokens);
@@ -146,7 +147,7 @@ mod tests {
             json!({"provider": "OpenRouter", "model": "a/a:free", "status": 502, "reason": "empty_answer"})
         );
         assert_eq!(m["attempts"][1]["status"], 200);
-        assert_eq!(m["router"]["seed"], 7);
+        assert_eq!(m["router"]["seed"], "7");
         assert!(m["summary"].as_str().is_some_and(|s| s.contains("selected=b/b:free")), "{}", m["summary"]);
 
         let none = openrouter_metadata("openrouter/free", &RouteReport::default(), None, 1, None);

@@ -711,7 +711,9 @@ fn a_failed_save_is_retried_and_a_failed_load_is_an_error() {
     let (r, _) = router(t, Some(store), quota_config(Some(20), Some(50)));
     route(&r, &plain(), 0).expect("routed");
     assert_eq!(r.persist(), Err(StoreError("disk full".into())));
+    assert_eq!(r.save_status(), (1, Some("state store: disk full".into())), "counted and shown");
     assert_eq!(r.persist(), Ok(true), "still dirty after a failed save");
+    assert_eq!(r.save_status(), (1, None), "cleared by the save that succeeds");
 
     let mut broken = MockStore::new();
     broken.expect_load().returning(|| Err(StoreError("corrupt state file".into())));

@@ -22,6 +22,9 @@ use tokio::sync::{broadcast, watch};
 pub const DEFAULT_REPLAY: usize = 100;
 /// Decisions a live subscriber may fall behind by before it is dropped.
 pub const DEFAULT_LAG_LIMIT: usize = 256;
+/// Live subscribers at once; more are answered 503 (each holds a connection, and the
+/// dashboard needs one per open tab).
+pub const MAX_SUBSCRIBERS: usize = 32;
 
 /// What the chat handler knows about a request besides the core's [`RouteReport`]; it
 /// travels in the response's extensions to the middleware that has the timings.

@@ -219,9 +219,10 @@ impl Decision {
         self.context.seed
     }
 
-    /// Notes the failure for the decision log.
+    /// Notes the failure for the decision log, redacted and bounded: the message may
+    /// quote an upstream's error body.
     pub fn failed(&mut self, error: &RouteError) {
-        self.context.error = Some((error.error_type(), error.to_string()));
+        self.context.error = Some((error.error_type(), router_core::redact(&error.to_string(), &[])));
     }
 
     /// Adds the `x-router-*` headers and hands the decision to [`observe`].
@@ -316,11 +317,21 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
     // Redis away: still serving (from local state), but operators should know.
     let shared = state.router.shared_status();
-    let status = if shared.as_ref().is_some_and(|s| !s.connected) { "degraded" } else { "ready" };
+    // A state that cannot be saved (a full disk): serving, but a restart would lose it.
+    let (_, save_error) = state.router.save_status();
+    let degraded = shared.as_ref().is_some_and(|s| !s.connected) || save_error.is_some();
+    let status = if degraded { "degraded" } else { "ready" };
     // The day's use, limit, remaining and where the count comes from (local or upstream).
     let quota = state.router.quota_report();
-    Json(json!({ "status": status, "catalog": catalog, "refresh": refresh, "shared_state": shared, "quota": quota }))
-        .into_response()
+    Json(json!({
+        "status": status,
+        "catalog": catalog,
+        "refresh": refresh,
+        "shared_state": shared,
+        "quota": quota,
+        "state_save_error": save_error,
+    }))
+    .into_response()
 }
 
 /// `GET /metrics` in the Prometheus text format.
@@ -331,6 +342,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     if let Some(shared) = state.router.shared_status() {
         render_shared(&shared, &mut out);
     }
+    render_saves(state.router.save_status(), &mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
 }
 
@@ -351,6 +363,19 @@ fn render_shared(s: &router_core::shared::SharedStatus, out: &mut String) {
         s.instances,
         s.local_reservations,
         s.events_received,
+    );
+}
+
+/// The saving of the resilience state, in the Prometheus format.
+fn render_saves((failures, failing): (u64, Option<String>), out: &mut String) {
+    use std::fmt::Write as _;
+    let _ = write!(
+        out,
+        "# HELP router_state_save_failures_total Saves of the resilience state that failed (each is retried).\n\
+         # TYPE router_state_save_failures_total counter\nrouter_state_save_failures_total {failures}\n\
+         # HELP router_state_save_failing Whether the last save of the resilience state failed.\n\
+         # TYPE router_state_save_failing gauge\nrouter_state_save_failing {}\n",
+        u8::from(failing.is_some()),
     );
 }
 

@@ -16,6 +16,7 @@ pub mod models;
 mod prom;
 pub mod serve;
 pub mod shard;
+pub mod stall;
 pub mod state;
 pub mod status;
 

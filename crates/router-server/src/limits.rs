@@ -18,7 +18,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::time::Sleep;
 
-pub use router_settings::{AUTO_MAX_CONNECTIONS, DEFAULT_CLIENT_BODY_TIMEOUT, DEFAULT_CLIENT_HEADER_TIMEOUT};
+pub use router_settings::{
+    AUTO_MAX_CONNECTIONS, DEFAULT_CLIENT_BODY_TIMEOUT, DEFAULT_CLIENT_HEADER_TIMEOUT, DEFAULT_CLIENT_WRITE_TIMEOUT,
+};
 /// Descriptors kept out of the client-connection budget: the listeners, the state and
 /// cache files, the runtime's own, and the connections being refused.
 pub const DESCRIPTOR_RESERVE: u64 = 256;
@@ -38,6 +40,8 @@ pub const RESOURCE_WARNING_EVERY: Duration = Duration::from_secs(10);
 pub struct ServeLimits {
     pub header_timeout: Duration,
     pub body_timeout: Duration,
+    /// The longest a response waits on a client that does not read (see [`crate::stall`]).
+    pub write_timeout: Duration,
     /// Client connections open at once; more are answered 503 with `Retry-After`.
     pub max_connections: usize,
     pub stats: Arc<ServeStats>,
@@ -48,6 +52,7 @@ impl Default for ServeLimits {
         ServeLimits {
             header_timeout: DEFAULT_CLIENT_HEADER_TIMEOUT,
             body_timeout: DEFAULT_CLIENT_BODY_TIMEOUT,
+            write_timeout: DEFAULT_CLIENT_WRITE_TIMEOUT,
             max_connections: auto_max_connections(),
             stats: Arc::default(),
         }
@@ -60,6 +65,7 @@ impl ServeLimits {
         ServeLimits {
             header_timeout: config.client_header_timeout_secs.get(),
             body_timeout: config.client_body_timeout_secs.get(),
+            write_timeout: config.client_write_timeout_secs.get(),
             max_connections: match config.max_connections {
                 AUTO_MAX_CONNECTIONS => auto_max_connections(),
                 n => n,

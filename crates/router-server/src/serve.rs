@@ -8,6 +8,7 @@ use crate::limits::{
     ACCEPT_ERROR_PAUSE, MAX_REFUSALS_IN_FLIGHT, ServeLimits, ServeStats, TimeoutBody, is_local_exhaustion,
     over_capacity_response,
 };
+use crate::stall::WriteDeadline;
 use axum::body::Body;
 use bytes::Bytes;
 use hyper::body::{Body as _, Incoming};
@@ -111,7 +112,8 @@ pub async fn serve(
             });
             app.clone().oneshot(req)
         });
-        let conn = http.serve_connection(ShapedParseErrors::new(TokioIo::new(stream)), service);
+        let io = WriteDeadline::new(TokioIo::new(stream), limits.write_timeout);
+        let conn = http.serve_connection(ShapedParseErrors::new(io), service);
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let _guard = guard;

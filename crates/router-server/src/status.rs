@@ -9,7 +9,7 @@ use crate::prom::{escape, family};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use router_core::{Capability, CatalogSource, Cooldown, CooldownCause, ModelId, NotFree, Timestamp, not_free_reasons};
@@ -296,6 +296,15 @@ pub async fn status(State(state): State<AppState>) -> Response {
 
 /// `GET /api/v1/router/events`: the decisions log as Server-Sent Events.
 pub async fn events(State(state): State<AppState>) -> Response {
+    if state.metrics.decisions().subscribers() >= crate::events::MAX_SUBSCRIBERS {
+        let mut e = crate::ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("at most {} live-events subscribers at once; retry later", crate::events::MAX_SUBSCRIBERS),
+            "too_many_subscribers",
+        );
+        e.retry_after = Some(std::time::Duration::from_secs(5));
+        return e.into_response();
+    }
     let stream = decision_stream(state.metrics.decisions());
     let mut resp = Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE_EVERY)).into_response();
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -24,8 +24,8 @@ pub use load::{APP_DIR, CACHE_FILE, STATE_FILE, SettingsError};
 pub use pool::Providers;
 pub use provider::{ModelSettings, ProviderKind, ProviderSettings};
 pub use settings::{
-    AUTO_MAX_CONNECTIONS, DEFAULT_CLIENT_BODY_TIMEOUT, DEFAULT_CLIENT_HEADER_TIMEOUT, DEFAULT_LISTEN,
-    DEFAULT_MAX_BODY_SIZE, DEFAULT_SHUTDOWN_GRACE, SETTINGS, Setting, Settings, Source,
+    AUTO_MAX_CONNECTIONS, DEFAULT_CLIENT_BODY_TIMEOUT, DEFAULT_CLIENT_HEADER_TIMEOUT, DEFAULT_CLIENT_WRITE_TIMEOUT,
+    DEFAULT_LISTEN, DEFAULT_MAX_BODY_SIZE, DEFAULT_SHUTDOWN_GRACE, SETTINGS, Setting, Settings, Source,
 };
 pub use value::{Limit, LogFormat, Millis, Seconds, SettingValue, Weights};
 

@@ -60,11 +60,44 @@ impl Settings {
         }
         s.openrouter_base_url = s.openrouter_base_url.trim().trim_end_matches('/').to_owned();
         s.openrouter_api_key = s.openrouter_api_key.filter(|k| !k.is_empty());
+        s.adopt_openrouter_table()?;
         s.api_keys.retain(|k| !k.is_empty());
         s.http_referer = s.http_referer.filter(|v| !v.is_empty());
         s.x_title = s.x_title.filter(|v| !v.is_empty());
         s.check()?;
         Ok(s)
+    }
+
+    /// A `kind = "openrouter"` table's `base_url` and `api_key_env` are OpenRouter's own
+    /// settings in another place: they replace `openrouter_base_url` and
+    /// `OPENROUTER_API_KEY` (both given and different is an error), so that what
+    /// `--check-config` shows is what is used.
+    fn adopt_openrouter_table(&mut self) -> Result<(), SettingsError> {
+        let Some(p) = self.providers.iter().find(|p| p.kind == ProviderKind::Openrouter) else { return Ok(()) };
+        let err = |message: String| SettingsError::Provider { name: Some(p.name.clone()), message };
+        let base_url = p.base_url.as_deref().map(|u| u.trim().trim_end_matches('/').to_owned());
+        let key = match p.api_key_env.as_deref() {
+            None => None,
+            Some(env) => {
+                let key = std::env::var(env).ok().map(|k| k.trim().to_owned()).filter(|k| !k.is_empty());
+                // Never OPENROUTER_API_KEY in its place: the operator named another key.
+                Some(key.map(router_core::Secret::new))
+            }
+        };
+        if let Some(url) = base_url {
+            if self.source("openrouter_base_url") != Source::Default && url != self.openrouter_base_url {
+                return Err(err(format!(
+                    "`base_url` `{}` and `openrouter_base_url` `{}` differ; set one of them",
+                    router_core::redact(&url, &[]),
+                    router_core::redact(&self.openrouter_base_url, &[])
+                )));
+            }
+            self.openrouter_base_url = url;
+        }
+        if let Some(key) = key {
+            self.openrouter_api_key = key;
+        }
+        Ok(())
     }
 
     fn source(&self, key: &str) -> Source {
@@ -74,9 +107,8 @@ impl Settings {
     fn check(&self) -> Result<(), SettingsError> {
         let invalid =
             |key: &'static str, message: String| SettingsError::Invalid { key, from: self.source(key), message };
-        if !is_http_url(&self.openrouter_base_url) {
-            let url = &self.openrouter_base_url;
-            return Err(invalid("openrouter_base_url", format!("`{url}` is not an http:// or https:// url")));
+        if let Err(why) = check_base_url(&self.openrouter_base_url) {
+            return Err(invalid("openrouter_base_url", why));
         }
         if self.max_attempts == 0 {
             return Err(invalid("max_attempts", "must be at least 1".into()));
@@ -99,8 +131,8 @@ impl Settings {
             if !names.insert(p.name.as_str()) {
                 return Err(err("`name` is used twice".into()));
             }
-            if let Some(url) = p.base_url.as_deref().filter(|u| !is_http_url(u)) {
-                return Err(err(format!("`base_url` `{url}` is not an http:// or https:// url")));
+            if let Some(Err(why)) = p.base_url.as_deref().map(check_base_url) {
+                return Err(err(format!("`base_url`: {why}")));
             }
             if p.kind == ProviderKind::Openai && !(p.free_tier || p.local) {
                 return Err(err("an `openai` provider needs `free_tier = true` (the account cannot be billed) \
@@ -189,7 +221,11 @@ impl Settings {
             out.push_str(&format!("{key} = {value} ({})\n", self.source(key)));
         }
         for p in self.providers() {
-            let url = p.base_url.as_deref().unwrap_or(catalog_openrouter::DEFAULT_BASE_URL);
+            let url = match p.kind {
+                ProviderKind::Openrouter => self.openrouter_base_url.as_str(),
+                ProviderKind::Openai => p.base_url.as_deref().unwrap_or(""),
+            };
+            let url = router_core::redact(url, &[]);
             let kind = match p.kind {
                 ProviderKind::Openrouter => "openrouter",
                 ProviderKind::Openai => "openai",
@@ -229,8 +265,26 @@ fn provider_notes(p: &ProviderSettings) -> String {
     if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) }
 }
 
-fn is_http_url(url: &str) -> bool {
-    url.starts_with("http://") || url.starts_with("https://")
+/// A base URL the transports can append paths to: `http://` or `https://`, a host, no
+/// query, fragment, whitespace or control character (each would be sent somewhere the
+/// operator did not mean, or split a request line). The message never repeats a password.
+fn check_base_url(url: &str) -> Result<(), String> {
+    let shown = router_core::redact(url, &[]);
+    let Some(rest) = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")) else {
+        return Err(format!("`{shown}` is not an http:// or https:// url"));
+    };
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!("`{}` holds a space or a control character", shown.escape_debug()));
+    }
+    if url.contains(['?', '#']) {
+        return Err(format!("`{shown}` has a query or a fragment; give the base URL alone"));
+    }
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    if host.is_empty() || host.starts_with(':') {
+        return Err(format!("`{shown}` has no host"));
+    }
+    Ok(())
 }
 
 fn read_file(path: &Path) -> Result<FileLayer, SettingsError> {
@@ -291,6 +345,49 @@ mod tests {
         check(Some("deadline_secs = 0"), &[], &["deadline_secs", "at least 1 second"]);
         check(None, &["per_day=many"], &["error: invalid `per_day` (flag --per-day): `many` is not a whole number"]);
         check(Some("openrouter_base_url = \"ftp://x\""), &[], &["openrouter_base_url"]);
+    }
+
+    #[test]
+    fn base_urls_are_plain_and_passwords_never_shown() {
+        let url = |u: &str| vec![format!("openrouter_base_url={u}")];
+        for (u, needle) in [
+            ("https://gw.example/v1?key=x", "has a query or a fragment"),
+            ("https://gw.example/v1#frag", "has a query or a fragment"),
+            ("https://gw.example/v1\r\nX-Injected: 1", "control character"),
+            ("https:///v1", "has no host"),
+            ("https://user:pw@:8080/v1", "has no host"),
+        ] {
+            let overrides = url(u);
+            let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
+            check(None, &refs, &[needle]);
+        }
+        let shown = url("https://user:hunter2@gw.example/api/v1");
+        let refs: Vec<&str> = shown.iter().map(String::as_str).collect();
+        check(None, &refs, &["# provider openrouter: openrouter at https://***@gw.example/api/v1"]);
+        let bad = url("https://user:hunter2@gw.example/v1?x=1");
+        let refs: Vec<&str> = bad.iter().map(String::as_str).collect();
+        check(None, &refs, &["https://***@gw.example/v1?x=1"]);
+    }
+
+    #[test]
+    fn an_openrouter_table_s_url_and_key_are_the_ones_used() {
+        // A variable only this test sets (tests in one process share the environment).
+        let env = "ROUTER_TEST_OPENROUTER_TABLE_KEY";
+        // Unset on purpose: `set_var` is unsafe in edition 2024 and unsafe code is forbidden here.
+        let table = format!(
+            "[[providers]]\nname = \"openrouter\"\nkind = \"openrouter\"\nbase_url = \"http://gateway.test/api/v1/\"\napi_key_env = \"{env}\"\n"
+        );
+        check(Some(&table), &[], &["# provider openrouter: openrouter at http://gateway.test/api/v1 (key from"]);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("router.toml");
+        std::fs::write(&file, &table).expect("write config");
+        let flags = [("openrouter_api_key".to_owned(), ("sk-or-flat".to_owned(), Source::Flag))].into();
+        let s = Settings::load(Some(&file), &flags).expect("valid");
+        assert_eq!(s.openrouter_base_url, "http://gateway.test/api/v1");
+        assert_eq!(s.openrouter_api_key, None, "the table's variable is unset: never the flat key in its place");
+        let both = [("openrouter_base_url".to_owned(), ("https://other.test/api/v1".to_owned(), Source::Flag))].into();
+        let e = Settings::load(Some(&file), &both).expect_err("two urls");
+        assert!(e.to_string().contains("differ; set one of them"), "{e}");
     }
 
     #[test]

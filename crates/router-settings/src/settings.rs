@@ -25,6 +25,10 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 pub const DEFAULT_CLIENT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest gap between two pieces of a client's request body.
 pub const DEFAULT_CLIENT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest a response may wait for a client to take more of it (its socket buffer
+/// full): a client that stops reading (a stalled stream, a live-events subscriber that
+/// never reads) is dropped instead of holding a connection and its buffers for ever.
+pub const DEFAULT_CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// `max_connections = 0`: the cap is worked out from the open-files limit.
 pub const AUTO_MAX_CONNECTIONS: usize = 0;
 
@@ -193,6 +197,8 @@ settings! {
     client_header_timeout_secs: Seconds = Seconds::of(DEFAULT_CLIENT_HEADER_TIMEOUT), env "ROUTER_CLIENT_HEADER_TIMEOUT_SECS", value "SECS";
     /// longest gap in seconds between two pieces of a client's request body
     client_body_timeout_secs: Seconds = Seconds::of(DEFAULT_CLIENT_BODY_TIMEOUT), env "ROUTER_CLIENT_BODY_TIMEOUT_SECS", value "SECS";
+    /// longest wait in seconds for a client to take more of a response; a client that stops reading is dropped
+    client_write_timeout_secs: Seconds = Seconds::of(DEFAULT_CLIENT_WRITE_TIMEOUT), env "ROUTER_CLIENT_WRITE_TIMEOUT_SECS", value "SECS";
     /// client connections open at once; more are answered 503 with `Retry-After`; `0`: half the open-files limit less a reserve
     max_connections: usize = AUTO_MAX_CONNECTIONS, env "ROUTER_MAX_CONNECTIONS", value "N";
     /// seconds in-flight requests and streams may run after SIGINT/SIGTERM

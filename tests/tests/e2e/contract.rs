@@ -252,7 +252,7 @@ async fn router_metadata_only_when_asked() {
         assert_eq!(selected.len(), 1);
         assert_eq!(selected[0]["model"], model.as_str());
         assert_eq!(m["attempts"], json!([{"provider": "OpenRouter", "model": model, "status": 200}]));
-        assert_eq!(m["router"]["seed"], 42);
+        assert_eq!(m["router"]["seed"], "42");
         assert!(m["router"]["requirements"].is_array() && m["router"]["rejected"].is_array(), "{m}");
         // The rest of the body is upstream's answer.
         assert_eq!(reply.json()["choices"][0]["message"]["content"], format!("hello from {model}"));

@@ -147,7 +147,7 @@ async fn explain_shows_the_decision_and_matches_the_pick() {
     let r = s.post("/api/v1/router/explain", SDK_TOOLS, &[("x-router-seed", "7")]).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let e = r.json();
-    assert_eq!(e["seed"], 7);
+    assert_eq!(e["seed"], "7");
     assert_eq!(e["candidates"], json!(TOOL_MODELS));
     assert!(e["requirements"].as_array().expect("requirements").iter().any(|x| x == "tools"), "{e}");
     let rejected = e["rejected"].as_array().expect("rejected");

@@ -60,6 +60,9 @@ pub struct Router {
     /// Recent success rates, for the opt-in weighted pick; in memory only.
     success: Mutex<SuccessRates>,
     dirty: AtomicBool,
+    /// Saves that failed, and the last failure's message while saving fails.
+    save_failures: AtomicU64,
+    save_error: Mutex<Option<String>>,
     stream_errors: Arc<AtomicU64>,
     /// Daily-cap failures seen (a reason to read upstream's counter again).
     daily_caps: AtomicU64,
@@ -88,6 +91,8 @@ impl Router {
             health: Mutex::new(state),
             success: Mutex::new(SuccessRates::default()),
             dirty: AtomicBool::new(false),
+            save_failures: AtomicU64::new(0),
+            save_error: Mutex::new(None),
             stream_errors: Arc::new(AtomicU64::new(0)),
             daily_caps: AtomicU64::new(0),
             shared: None,
@@ -138,8 +143,26 @@ impl Router {
             return Ok(false);
         }
         let state = self.health().clone();
-        store.save(&state).inspect_err(|_| self.dirty.store(true, Ordering::Release))?;
+        let saved = store.save(&state);
+        let mut last = self.save_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match saved {
+            Ok(()) => *last = None,
+            Err(e) => {
+                // Still dirty: the next call tries again.
+                self.dirty.store(true, Ordering::Release);
+                self.save_failures.fetch_add(1, Ordering::Relaxed);
+                *last = Some(crate::secret::redact(&e.to_string(), &[]));
+                return Err(e);
+            }
+        }
         Ok(true)
+    }
+
+    /// Saves that failed since start, and the last failure while the state is not saved
+    /// (cleared by the next save that succeeds): for `/readyz`, status and the metrics.
+    pub fn save_status(&self) -> (u64, Option<String>) {
+        let last = self.save_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        (self.save_failures.load(Ordering::Relaxed), last)
     }
 
     /// A copy of the resilience state (cooldowns, breakers, quota counts).
