@@ -1,0 +1,125 @@
+//! A whole chat answer → a Messages answer (`type: "message"`).
+
+use super::ids::{message_id, tool_use_id};
+use crate::chat::{Answer, Usage};
+use serde_json::{Value, json};
+
+/// Anthropic's `stop_reason` for a chat `finish_reason`. A tool call wins over `stop`,
+/// since some providers end a tool call with `stop`.
+pub fn stop_reason(finish: Option<&str>, has_tool_calls: bool, refused: bool) -> &'static str {
+    match finish {
+        Some("length") => "max_tokens",
+        Some("tool_calls" | "function_call") => "tool_use",
+        Some("content_filter") => "refusal",
+        _ if has_tool_calls => "tool_use",
+        _ if refused => "refusal",
+        _ => "end_turn",
+    }
+}
+
+/// The `usage` object; without the upstream's counts, `input_tokens` is the router's
+/// estimate of the prompt and `output_tokens` 0.
+pub fn usage(usage: Option<&Usage>, estimate: u64) -> Value {
+    let (input, output) = usage.map_or((estimate, 0), |u| (u.prompt_tokens, u.completion_tokens));
+    json!({
+        "input_tokens": input,
+        "output_tokens": output,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    })
+}
+
+/// The Messages answer: thinking, then text (or the refusal), then tool calls, in order.
+/// `fallback_id` names the message when the upstream gave no id.
+pub fn to_message(answer: &Answer, fallback_id: &str, estimate: u64) -> Value {
+    let id = message_id(&answer.id, fallback_id);
+    let mut content = Vec::new();
+    if let Some(r) = &answer.reasoning {
+        content.push(json!({"type": "thinking", "thinking": r, "signature": ""}));
+    }
+    if let Some(t) = answer.text.as_ref().or(answer.refusal.as_ref()) {
+        content.push(json!({"type": "text", "text": t}));
+    }
+    for (i, call) in answer.tool_calls.iter().enumerate() {
+        content.push(json!({
+            "type": "tool_use",
+            "id": tool_use_id(&call.id, &id, i),
+            "name": call.name,
+            "input": tool_input(&call.arguments),
+        }));
+    }
+    let refused = answer.text.is_none() && answer.refusal.is_some();
+    json!({
+        "id": id,
+        "type": "message",
+        "role": "assistant",
+        "model": answer.model,
+        "content": content,
+        "stop_reason": stop_reason(answer.finish_reason.as_deref(), !answer.tool_calls.is_empty(), refused),
+        "stop_sequence": null,
+        "usage": usage(answer.usage.as_ref(), estimate),
+    })
+}
+
+/// A call's arguments as the `input` object: empty arguments are `{}`; text that is not
+/// a JSON object is kept under `_raw` rather than lost, so the client sees what came.
+pub fn tool_input(arguments: &str) -> Value {
+    if arguments.trim().is_empty() {
+        return json!({});
+    }
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => json!({"_raw": arguments}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::read_answer;
+
+    fn check(chat: &str, expected: Value) {
+        let answer = read_answer(chat.as_bytes()).expect("a chat answer");
+        assert_eq!(to_message(&answer, "fallback", 9), expected);
+    }
+
+    #[test]
+    fn text_and_thinking_with_usage() {
+        check(
+            r#"{"id":"gen-1","model":"m:free","choices":[{"finish_reason":"stop","message":{"content":"Hi","reasoning":"r"}}],
+               "usage":{"prompt_tokens":4,"completion_tokens":2}}"#,
+            json!({"id":"msg_gen-1","type":"message","role":"assistant","model":"m:free",
+                "content":[{"type":"thinking","thinking":"r","signature":""},{"type":"text","text":"Hi"}],
+                "stop_reason":"end_turn","stop_sequence":null,
+                "usage":{"input_tokens":4,"output_tokens":2,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}),
+        );
+    }
+
+    #[test]
+    fn tool_calls_become_tool_use_blocks() {
+        check(
+            r#"{"id":"","model":"m","choices":[{"finish_reason":"stop","message":{"content":null,"tool_calls":[
+               {"id":"call_a","function":{"name":"Bash","arguments":"{\"command\":\"echo hi\"}"}},
+               {"id":"","function":{"name":"Read","arguments":""}}]}}]}"#,
+            json!({"id":"msg_fallback","type":"message","role":"assistant","model":"m",
+                "content":[{"type":"tool_use","id":"toolu_call_a","name":"Bash","input":{"command":"echo hi"}},
+                           {"type":"tool_use","id":"toolu_fallback_1","name":"Read","input":{}}],
+                "stop_reason":"tool_use","stop_sequence":null,
+                "usage":{"input_tokens":9,"output_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}),
+        );
+    }
+
+    #[test]
+    fn finish_reasons() {
+        assert_eq!(stop_reason(Some("length"), false, false), "max_tokens");
+        assert_eq!(stop_reason(Some("content_filter"), false, false), "refusal");
+        assert_eq!(stop_reason(None, false, true), "refusal");
+        assert_eq!(stop_reason(Some("stop"), false, false), "end_turn");
+    }
+
+    #[test]
+    fn unreadable_arguments_are_kept() {
+        assert_eq!(tool_input("{\"a\":"), json!({"_raw": "{\"a\":"}));
+        assert_eq!(tool_input("[1]"), json!({"_raw": "[1]"}));
+    }
+}

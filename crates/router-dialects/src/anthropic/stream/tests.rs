@@ -1,0 +1,219 @@
+//! The event stream: its sequence, that it adds up to the whole answer's translation,
+//! and that any split of the upstream's bytes gives the same bytes out.
+
+use super::*;
+use crate::anthropic::to_message;
+use crate::chat::read_answer;
+use proptest::prelude::*;
+
+fn run(chunks: &[&[u8]]) -> Vec<u8> {
+    let mut s = MessageStream::new("fb", "openrouter/free", 7);
+    let mut out = Vec::new();
+    for c in chunks {
+        out.extend(s.push(c));
+    }
+    out.extend(s.finish());
+    out
+}
+
+/// The events as (name, data).
+fn events(bytes: &[u8]) -> Vec<(String, Value)> {
+    let text = std::str::from_utf8(bytes).expect("utf-8");
+    text.split("\n\n")
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let (name, data) = e.split_once('\n').expect("two lines");
+            let name = name.strip_prefix("event: ").expect("event line").to_owned();
+            let data = serde_json::from_str(data.strip_prefix("data: ").expect("data line")).expect("json");
+            (name, data)
+        })
+        .collect()
+}
+
+/// The message the events add up to, as the SDKs accumulate it.
+fn accumulate(events: &[(String, Value)]) -> Value {
+    let mut message = Value::Null;
+    let mut json_bufs: Vec<String> = Vec::new();
+    for (name, data) in events {
+        assert_eq!(data["type"], name.as_str(), "the event's name is its data's type");
+        match name.as_str() {
+            "message_start" => message = data["message"].clone(),
+            "content_block_start" => {
+                let i = data["index"].as_u64().expect("index") as usize;
+                let blocks = message["content"].as_array_mut().expect("content");
+                assert_eq!(blocks.len(), i, "blocks start in order");
+                blocks.push(data["content_block"].clone());
+                json_bufs.push(String::new());
+            }
+            "content_block_delta" => {
+                let i = data["index"].as_u64().expect("index") as usize;
+                let block = &mut message["content"][i];
+                let d = &data["delta"];
+                match d["type"].as_str() {
+                    Some("text_delta") => {
+                        block["text"] = json!(format!(
+                            "{}{}",
+                            block["text"].as_str().unwrap_or(""),
+                            d["text"].as_str().unwrap_or("")
+                        ))
+                    }
+                    Some("thinking_delta") => {
+                        block["thinking"] = json!(format!(
+                            "{}{}",
+                            block["thinking"].as_str().unwrap_or(""),
+                            d["thinking"].as_str().unwrap_or("")
+                        ))
+                    }
+                    Some("input_json_delta") => {
+                        json_bufs[i].push_str(d["partial_json"].as_str().unwrap_or(""));
+                        block["input"] = crate::anthropic::answer::tool_input(&json_bufs[i]);
+                    }
+                    other => panic!("unknown delta {other:?}"),
+                }
+            }
+            "message_delta" => {
+                message["stop_reason"] = data["delta"]["stop_reason"].clone();
+                message["usage"] = data["usage"].clone();
+            }
+            "content_block_stop" | "message_stop" | "ping" => {}
+            other => panic!("unexpected event {other}"),
+        }
+    }
+    message
+}
+
+fn names(bytes: &[u8]) -> Vec<String> {
+    events(bytes).into_iter().map(|(n, _)| n).collect()
+}
+
+const TEXT_STREAM: &str = concat!(
+    ": OPENROUTER PROCESSING\n\n",
+    r#"data: {"id":"gen-1","model":"m:free","created":1,"choices":[{"delta":{"role":"assistant","reasoning":"let me"}}]}"#,
+    "\n\n",
+    r#"data: {"id":"gen-1","choices":[{"delta":{"reasoning":" think"}}]}"#,
+    "\n\n",
+    r#"data: {"id":"gen-1","choices":[{"delta":{"content":"Hello"}}]}"#,
+    "\n\n",
+    r#"data: {"id":"gen-1","choices":[{"delta":{"content":" there"},"finish_reason":"stop"}]}"#,
+    "\n\n",
+    r#"data: {"id":"gen-1","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}"#,
+    "\n\n",
+    "data: [DONE]\n\n",
+);
+
+const TOOL_STREAM: &str = concat!(
+    r#"data: {"id":"gen-2","model":"m:free","choices":[{"delta":{"content":"Running it."}}]}"#,
+    "\n\n",
+    r#"data: {"id":"gen-2","choices":[{"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"Bash","arguments":""}}]}}]}"#,
+    "\n\n",
+    r#"data: {"id":"gen-2","choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"command\":"}}]}}]}"#,
+    "\n\n",
+    r#"data: {"id":"gen-2","choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"echo hi\"}"}}]}}]}"#,
+    "\n\n",
+    r#"data: {"id":"gen-2","choices":[{"delta":{"tool_calls":[{"index":1,"id":"call_2","function":{"name":"Read","arguments":"{\"file_path\":\"/x\"}"}}]},"finish_reason":"tool_calls"}]}"#,
+    "\n\n",
+    "data: [DONE]\n\n",
+);
+
+#[test]
+fn a_text_stream_is_the_event_sequence() {
+    let out = run(&[TEXT_STREAM.as_bytes()]);
+    assert_eq!(
+        names(&out),
+        [
+            "message_start",
+            "ping",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
+}
+
+/// The stream adds up to what the whole answer translates to.
+fn check_adds_up(stream: &str, whole: &str) {
+    let streamed = accumulate(&events(&run(&[stream.as_bytes()])));
+    let answer = read_answer(whole.as_bytes()).expect("chat answer");
+    let mut expected = to_message(&answer, "fb", 7);
+    expected["model"] = json!(answer.model);
+    assert_eq!(streamed, expected);
+}
+
+#[test]
+fn a_text_stream_adds_up_to_the_whole_answer() {
+    check_adds_up(
+        TEXT_STREAM,
+        r#"{"id":"gen-1","model":"m:free","choices":[{"finish_reason":"stop","message":{"content":"Hello there","reasoning":"let me think"}}],
+            "usage":{"prompt_tokens":12,"completion_tokens":3}}"#,
+    );
+}
+
+#[test]
+fn a_tool_stream_adds_up_to_the_whole_answer() {
+    check_adds_up(
+        TOOL_STREAM,
+        r#"{"id":"gen-2","model":"m:free","choices":[{"finish_reason":"tool_calls","message":{"content":"Running it.","tool_calls":[
+            {"id":"call_1","function":{"name":"Bash","arguments":"{\"command\":\"echo hi\"}"}},
+            {"id":"call_2","function":{"name":"Read","arguments":"{\"file_path\":\"/x\"}"}}]}}]}"#,
+    );
+}
+
+#[test]
+fn an_error_chunk_is_an_error_event_and_the_end() {
+    let out = run(&[
+        b"data: {\"id\":\"g\",\"model\":\"m\",\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n",
+        b"data: {\"error\":{\"code\":429,\"message\":\"slow down\"}}\n\ndata: [DONE]\n\n",
+    ]);
+    let evs = events(&out);
+    let (name, data) = evs.last().expect("events");
+    assert_eq!(name, "error");
+    assert_eq!(data, &json!({"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}));
+    assert!(!names(&out).contains(&"message_stop".to_owned()));
+}
+
+#[test]
+fn a_stream_cut_without_done_still_ends_the_message() {
+    let out = run(&[b"data: {\"id\":\"g\",\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"]);
+    let msg = accumulate(&events(&out));
+    assert_eq!(msg["content"], json!([{"type":"text","text":"a"}]));
+    assert_eq!(msg["stop_reason"], "end_turn");
+    assert_eq!(msg["model"], "openrouter/free");
+}
+
+#[test]
+fn a_failure_after_the_start_is_an_error_event() {
+    let mut s = MessageStream::new("fb", "m", 0);
+    let _ = s.push(b"data: {\"id\":\"g\",\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n");
+    let out = s.fail(504, "no chunk for 60 s");
+    assert_eq!(names(&out), ["error"]);
+    assert!(s.is_ended());
+    assert!(s.finish().is_empty());
+}
+
+proptest! {
+    #[test]
+    fn any_split_gives_the_same_events(which in 0usize..2, cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..10)) {
+        let bytes = [TEXT_STREAM, TOOL_STREAM][which].as_bytes();
+        let whole = run(&[bytes]);
+        for cut in 0..=bytes.len() {
+            prop_assert_eq!(&run(&[&bytes[..cut], &bytes[cut..]]), &whole);
+        }
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        for c in cuts {
+            pieces.push(&bytes[start..c]);
+            start = c;
+        }
+        pieces.push(&bytes[start..]);
+        prop_assert_eq!(run(&pieces), whole);
+    }
+}
