@@ -14,6 +14,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod models;
 mod prom;
+pub mod responses;
 pub mod serve;
 pub mod shard;
 pub mod stall;
@@ -43,6 +44,8 @@ pub fn app(state: AppState) -> axum::Router {
     let mut api = axum::Router::new()
         .route("/api/v1/chat/completions", post(chat))
         .route("/v1/chat/completions", post(chat))
+        .route("/api/v1/responses", post(responses::responses))
+        .route("/v1/responses", post(responses::responses))
         .route("/api/v1/models", get(list_models))
         .route("/v1/models", get(list_models))
         .route("/api/v1/router/explain", post(explain))

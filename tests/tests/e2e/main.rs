@@ -8,6 +8,7 @@ mod hardening;
 mod lifecycle;
 mod providers;
 mod resilience;
+mod responses;
 mod routing;
 mod sdk;
 mod server;

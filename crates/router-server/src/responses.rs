@@ -1,0 +1,155 @@
+//! `POST /v1/responses` and `/api/v1/responses`: OpenAI's Responses API, stateless, on the
+//! same routing as chat completions. The body is translated to a chat request
+//! (`router_dialects::responses`), routed by [`handlers::route`], and the answer or its
+//! stream translated back; every error is in OpenAI's shape.
+
+use crate::error::ApiError;
+use crate::handlers::{self, RouteHeaders, is_json, upstream_headers};
+use crate::state::AppState;
+use axum::body::Body;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use router_core::{Body as UpstreamBody, ByteStream, ChatRequest, RouteError, RouteFailure, Routed};
+use router_dialects::chat::{ChatError, read_answer};
+use router_dialects::responses::{
+    DEFAULT_TOOL_POLICY, EventWriter, InvalidRequest, ResponseMeta, Translated, answer_to_response, from_openrouter,
+    to_chat,
+};
+use std::convert::Infallible;
+
+/// The tools left out of the request (`web_search`, `namespace:mcp`, ...), comma-separated.
+pub const DROPPED_TOOLS_HEADER: HeaderName = HeaderName::from_static("x-router-dropped-tools");
+
+/// Codex CLI's conversation header; `x-session-id` wins over it.
+const CLIENT_SESSION_HEADERS: [&str; 2] = ["session-id", "session_id"];
+
+/// `POST /api/v1/responses` and `/v1/responses`.
+pub async fn responses(State(state): State<AppState>, req: Request) -> Response {
+    let (chat, translated, seed) = match read(&state, req).await {
+        Ok(read) => read,
+        Err(e) => return openai_error(e),
+    };
+    let (result, mut decision) = handlers::route(&state, &chat, seed).await;
+    let (mut resp, report) = match result {
+        Ok(Routed { response, report }) => {
+            let now = state.router.now().as_millis();
+            let meta = ResponseMeta {
+                id: format!("resp_{now:x}{:016x}", decision.seed()),
+                created_at: now / 1000,
+                model: report.model.as_ref().map(|m| m.as_str().to_owned()).unwrap_or_default(),
+            };
+            let (mut passed, _) = upstream_headers(response.headers);
+            let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
+            let body = match response.body {
+                UpstreamBody::Full(bytes) => match read_answer(&bytes) {
+                    Ok(answer) => {
+                        let object = answer_to_response(&answer, &meta, &translated.echo);
+                        passed.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                        Body::from(serde_json::to_vec(&object).unwrap_or_default())
+                    }
+                    // The core judged the answer readable; this is a last guard.
+                    Err(e) => {
+                        let message = format!("the upstream's answer could not be read: {e}");
+                        let mut resp = openai_error(ApiError::new(StatusCode::BAD_GATEWAY, &message, "protocol"));
+                        decision.finish(&mut resp, report);
+                        return resp;
+                    }
+                },
+                UpstreamBody::Stream(stream) => {
+                    passed.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                    passed.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                    Body::from_stream(events(stream, EventWriter::new(meta, translated.echo)))
+                }
+            };
+            dropped_header(&mut passed, &translated.dropped_tools);
+            let mut resp = (status, body).into_response();
+            *resp.headers_mut() = passed;
+            (resp, report)
+        }
+        Err(RouteFailure { error, report }) => {
+            decision.failed(&error);
+            let mut resp = openai_error(ApiError::from_route(&error));
+            dropped_header(resp.headers_mut(), &translated.dropped_tools);
+            (resp, report)
+        }
+    };
+    decision.finish(&mut resp, report);
+    resp
+}
+
+/// The request: headers, content type, body, translation, and the chat request with
+/// its session key and pick.
+async fn read(state: &AppState, req: Request) -> Result<(ChatRequest, Translated, Option<u64>), ApiError> {
+    let mut headers = RouteHeaders::read(req.headers()).map_err(ApiError::bad_request)?;
+    let client_session = client_session(req.headers());
+    let ct = req.headers().get(header::CONTENT_TYPE);
+    if !ct.is_some_and(is_json) {
+        let got = ct.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        return Err(ApiError::unsupported_media_type(got.as_deref()));
+    }
+    let bytes =
+        Bytes::from_request(req, state).await.map_err(|r| ApiError::from_bytes_rejection(&r, state.max_body_size))?;
+    let translated = to_chat(&bytes, DEFAULT_TOOL_POLICY).map_err(|e| invalid(&e))?;
+    let mut chat = ChatRequest::from_bytes(Bytes::from(translated.chat.clone()))
+        .map_err(|e| ApiError::from_route(&RouteError::Request(e)))?;
+    if headers.session.as_deref().is_none_or(str::is_empty) {
+        headers.session = client_session.or_else(|| translated.session.clone());
+    }
+    let seed = headers.apply(&mut chat).map_err(|e| ApiError::from_route(&RouteError::Request(e)))?;
+    Ok((chat, translated, seed))
+}
+
+fn client_session(headers: &HeaderMap) -> Option<String> {
+    CLIENT_SESSION_HEADERS.iter().find_map(|name| {
+        headers.get(*name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+    })
+}
+
+/// A translation refusal as a 400 in OpenAI's shape.
+fn invalid(e: &InvalidRequest) -> ApiError {
+    ApiError { status: StatusCode::BAD_REQUEST, body: e.body(), retry_after: None }
+}
+
+/// Any router error in OpenAI's shape (`message`, `type`, `param`, `code`), with its
+/// status and `Retry-After` kept.
+fn openai_error(e: ApiError) -> Response {
+    let body = if e.body["error"]["type"].is_string() { e.body } else { from_openrouter(e.status.as_u16(), &e.body) };
+    ApiError { body, ..e }.into_response()
+}
+
+fn dropped_header(headers: &mut HeaderMap, dropped: &[String]) {
+    if dropped.is_empty() {
+        return;
+    }
+    if let Ok(v) = HeaderValue::from_str(&dropped.join(", ")) {
+        headers.insert(DROPPED_TOOLS_HEADER, v);
+    }
+}
+
+/// The upstream's chat chunks as Responses events, re-framed chunk by chunk. After the
+/// final event the upstream stream is dropped; a transport error is `response.failed`.
+fn events(stream: ByteStream, writer: EventWriter) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+    futures_util::stream::unfold(Some((stream, writer)), |state| async move {
+        let (mut stream, mut writer) = state?;
+        loop {
+            let mut out = Vec::new();
+            match stream.next().await {
+                Some(Ok(bytes)) => writer.push(&bytes, &mut out),
+                Some(Err(e)) => {
+                    let kind = Some(e.kind.as_str().to_owned());
+                    writer.fail(ChatError { status: e.status, kind, message: e.message }, &mut out);
+                }
+                None => writer.finish(&mut out),
+            }
+            if writer.is_ended() {
+                return Some((Ok(Bytes::from(out)), None));
+            }
+            if !out.is_empty() {
+                return Some((Ok(Bytes::from(out)), Some((stream, writer))));
+            }
+        }
+    })
+}
