@@ -33,6 +33,17 @@ impl Keys {
         format!("{}quota:{scope}:d:{}", self.prefix, now.utc_day())
     }
 
+    /// Each instance's own count in the day (a hash: instance id to count), from which a
+    /// lost day counter is rebuilt.
+    pub(crate) fn day_by_instance(&self, scope: &str, now: Timestamp) -> String {
+        format!("{}quota:{scope}:i:{}", self.prefix, now.utc_day())
+    }
+
+    /// The attempt ids of `instance` counted in the day of `now` (a bitmap by id).
+    pub(crate) fn counted(&self, instance: &str, now: Timestamp) -> String {
+        format!("{}counted:{instance}:{}", self.prefix, now.utc_day())
+    }
+
     pub(crate) fn block(&self, scope: &str) -> String {
         format!("{}block:{scope}", self.prefix)
     }

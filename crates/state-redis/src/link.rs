@@ -3,7 +3,7 @@
 //! (this instance's events, kept until they are sent).
 
 use crate::keys::{Keys, day_ttl, millis, minute_ttl};
-use crate::script::{RESERVE, StoredBlock, parse};
+use crate::script::{RESERVE, StoredBlock, parse, rebuilt};
 use crate::{DEFAULT_KEY_PREFIX, DEFAULT_OP_TIMEOUT, HEARTBEAT_EVERY, INSTANCE_TTL, RECONNECT_MAX, RECONNECT_MIN};
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -41,6 +41,32 @@ pub enum RedisStateError {
     /// The URL does not parse (its text is not repeated: it may hold a password).
     #[error("invalid Redis URL: {0}")]
     Url(String),
+    /// A `rediss://` (TLS) URL: TLS is not built in.
+    #[error(
+        "redis_url: rediss:// (TLS) is not built into this router; reach Redis over a private network, or run a \
+         TLS tunnel beside the router (stunnel, spiped, `ssh -L`) and set redis_url to redis://127.0.0.1:<its port>"
+    )]
+    Tls,
+    /// A key prefix that would match other deployments' keys in a pattern, or that
+    /// cannot be typed safely.
+    #[error(
+        "redis_key_prefix {0:?}: a prefix must not contain the glob characters * ? [ ] or whitespace (the router \
+         scans its keys by prefix); e.g. \"fmr:\" or \"team-a:fmr:\""
+    )]
+    Prefix(String),
+}
+
+/// Refuses a `rediss://` URL and a key prefix with glob characters or whitespace.
+fn check(config: &RedisConfig) -> Result<(), RedisStateError> {
+    let url = config.url.expose().trim_start().to_ascii_lowercase();
+    if url.starts_with("rediss://") || url.starts_with("valkeys://") {
+        return Err(RedisStateError::Tls);
+    }
+    let prefix = &config.key_prefix;
+    if prefix.chars().any(|c| matches!(c, '*' | '?' | '[' | ']' | '\\') || c.is_whitespace() || c.is_control()) {
+        return Err(RedisStateError::Prefix(prefix.clone()));
+    }
+    Ok(())
 }
 
 /// The shared-state adapter. Cheap to clone; building it connects to nothing: the
@@ -67,6 +93,8 @@ struct Inner {
     started: AtomicBool,
     /// `Some(reason)` while Redis is not answering; `None` when it is.
     down: Mutex<Option<String>>,
+    /// `Some(Redis's words)` while Redis refuses this instance's credentials.
+    refused: Mutex<Option<String>>,
     /// Whether the heartbeat has answered at least once (either way).
     known: AtomicBool,
     instances: AtomicU32,
@@ -89,6 +117,7 @@ struct Envelope {
 
 impl RedisState {
     pub fn new(config: RedisConfig) -> Result<Self, RedisStateError> {
+        check(&config)?;
         let client =
             redis::Client::open(config.url.expose()).map_err(|e| RedisStateError::Url(format!("{:?}", e.kind())))?;
         let (tx, rx) = mpsc::unbounded_channel();
@@ -103,6 +132,7 @@ impl RedisState {
                 conn: OnceLock::new(),
                 started: AtomicBool::new(false),
                 down: Mutex::new(None),
+                refused: Mutex::new(None),
                 known: AtomicBool::new(false),
                 instances: AtomicU32::new(1),
                 local_reservations: AtomicU64::new(0),
@@ -154,6 +184,87 @@ impl Inner {
 
     fn is_down(&self) -> Option<String> {
         self.down.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn is_refused(&self) -> Option<String> {
+        self.refused.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Records whether Redis refuses this instance's credentials; logs the transitions,
+    /// loudly: it is a configuration error, which no waiting mends.
+    fn set_refused(&self, reason: Option<String>) {
+        let mut refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
+        match (&*refused, &reason) {
+            (None, Some(r)) => tracing::error!(
+                reason = %r,
+                "shared state (Redis) refuses this instance's credentials: fix redis_url (user and password); until \
+                 then no request is sent on the shared OpenRouter quota"
+            ),
+            (Some(_), None) => tracing::info!("shared state (Redis) accepts this instance's credentials again"),
+            _ => {}
+        }
+        *refused = reason;
+    }
+
+    /// Sends one message (the script) and reads its answer, within `bound`.
+    async fn run(
+        &self,
+        conn: &mut ConnectionManager,
+        request: &ReserveRequest,
+        bound: Duration,
+    ) -> Result<ReserveOutcome, SharedError> {
+        let now = request.now;
+        let scope = request.scope.as_str();
+        let probe_key = request.probe.as_ref().map_or_else(|| self.keys.probe_none(), |p| self.keys.probe(&p.model));
+        let limit = |l: Option<u32>| l.map_or(-1, i64::from);
+        let mut invocation = self.script.prepare_invoke();
+        invocation
+            .key(self.keys.minute(scope, now))
+            .key(self.keys.day(scope, now))
+            .key(self.keys.block(scope))
+            .key(probe_key)
+            .key(self.keys.day_by_instance(scope, now))
+            .key(self.keys.counted(&self.id, now))
+            .arg(limit(request.limits.per_minute))
+            .arg(limit(request.limits.per_day))
+            .arg(minute_ttl(now))
+            .arg(day_ttl(now))
+            .arg(if request.probe.is_some() { self.id.as_str() } else { "" })
+            .arg(request.probe.as_ref().map_or(1, |p| millis(p.ttl)))
+            .arg(request.known_minute)
+            .arg(request.known_day)
+            .arg(&self.id)
+            .arg(request.own_day)
+            .arg(if request.count { "1" } else { "0" })
+            .arg(request.id)
+            .arg(request.batches.len());
+        for b in &request.batches {
+            invocation.arg(b.id).arg(b.minute).arg(b.day);
+        }
+        match tokio::time::timeout(bound, invocation.invoke_async::<String>(conn)).await {
+            Ok(Ok(answer)) => {
+                if rebuilt(&answer) {
+                    tracing::warn!(
+                        "shared state (Redis) had lost the day's count (restarted without persistence, or flushed): \
+                         rebuilt from the instances' own counts"
+                    );
+                }
+                parse(&answer, (request.limits.per_minute, request.limits.per_day), now)
+            }
+            Ok(Err(e)) => {
+                let text = describe(&e);
+                if is_auth_error(&e) {
+                    self.set_refused(Some(text.clone()));
+                    return Err(SharedError::Refused(text));
+                }
+                if is_connection_error(&text) {
+                    self.set_down(Some(text.clone()));
+                }
+                // Sent: whether it ran is unknown (the router keeps the request under its id).
+                Err(SharedError::Failed(text))
+            }
+            Err(_) => Err(SharedError::Timeout(bound)),
+        }
     }
 
     /// Records Redis's state; logs only the transitions.
@@ -229,6 +340,10 @@ impl SharedState for RedisState {
     async fn reserve(&self, request: &ReserveRequest) -> Result<ReserveOutcome, SharedError> {
         self.start();
         let inner = &self.inner;
+        if let Some(reason) = inner.is_refused() {
+            // A configuration error: said as such, never spent as an outage's share.
+            return Err(SharedError::Refused(reason));
+        }
         let local = |e: SharedError| {
             inner.local_reservations.fetch_add(1, Ordering::Relaxed);
             Err(e)
@@ -238,36 +353,10 @@ impl SharedState for RedisState {
             return local(SharedError::Unavailable(reason));
         }
         let Some(mut conn) = inner.conn() else { return local(SharedError::Unavailable("no runtime".into())) };
-        let now = request.now;
-        let scope = request.scope.as_str();
-        let probe_key = request.probe.as_ref().map_or_else(|| inner.keys.probe_none(), |p| inner.keys.probe(&p.model));
-        let limit = |l: Option<u32>| l.map_or(-1, i64::from);
-        let mut invocation = inner.script.prepare_invoke();
-        invocation
-            .key(inner.keys.minute(scope, now))
-            .key(inner.keys.day(scope, now))
-            .key(inner.keys.block(scope))
-            .key(probe_key)
-            .arg(limit(request.limits.per_minute))
-            .arg(limit(request.limits.per_day))
-            .arg(minute_ttl(now))
-            .arg(day_ttl(now))
-            .arg(request.backlog_minute)
-            .arg(request.backlog_day)
-            .arg(if request.probe.is_some() { inner.id.as_str() } else { "" })
-            .arg(request.probe.as_ref().map_or(1, |p| millis(p.ttl)))
-            .arg(request.known_minute)
-            .arg(request.known_day);
-        match tokio::time::timeout(inner.config.op_timeout, invocation.invoke_async::<String>(&mut conn)).await {
-            Ok(Ok(answer)) => parse(&answer, (request.limits.per_minute, request.limits.per_day), now),
-            Ok(Err(e)) => {
-                let e = describe(&e);
-                if is_connection_error(&e) {
-                    inner.set_down(Some(e.clone()));
-                }
-                local(SharedError::Unavailable(e))
-            }
-            Err(_) => local(SharedError::Timeout(inner.config.op_timeout)),
+        match inner.run(&mut conn, request, inner.config.op_timeout).await {
+            Err(e @ SharedError::Refused(_)) => Err(e),
+            Err(e) => local(e),
+            ok => ok,
         }
     }
 
@@ -283,8 +372,11 @@ impl SharedState for RedisState {
 
     fn status(&self) -> SharedStatus {
         let inner = &self.inner;
-        let down = inner.is_down();
-        let known = inner.known.load(Ordering::Acquire);
+        let down = match inner.is_refused() {
+            Some(r) => Some(format!("configuration error: Redis refuses this instance's credentials ({r})")),
+            None => inner.is_down(),
+        };
+        let known = inner.known.load(Ordering::Acquire) || down.is_some();
         SharedStatus {
             connected: known && down.is_none(),
             reason: if known { down } else { Some("connecting".into()) },
@@ -298,6 +390,15 @@ impl SharedState for RedisState {
 fn describe(e: &redis::RedisError) -> String {
     // A Redis error names the command and the server's words, never the URL.
     e.to_string()
+}
+
+/// Whether Redis refused the credentials (`WRONGPASS`, `NOAUTH`): a configuration error.
+fn is_auth_error(e: &redis::RedisError) -> bool {
+    let text = e.to_string();
+    e.kind() == redis::ErrorKind::AuthenticationFailed
+        || e.code().is_some_and(|c| c == "NOAUTH" || c == "WRONGPASS")
+        || text.contains("WRONGPASS")
+        || text.contains("NOAUTH")
 }
 
 fn is_connection_error(text: &str) -> bool {
@@ -340,9 +441,17 @@ async fn heartbeat(weak: Weak<Inner>) {
         let wait = match tokio::time::timeout(bound, pipe.query_async::<(u32,)>(&mut conn)).await {
             Ok(Ok((count,))) => {
                 inner.instances.store(count.max(1), Ordering::Relaxed);
+                inner.set_refused(None);
                 inner.set_down(None);
                 backoff = RECONNECT_MIN;
+                sync(&inner, &mut conn, bound).await;
                 HEARTBEAT_EVERY
+            }
+            Ok(Err(e)) if is_auth_error(&e) => {
+                inner.set_refused(Some(describe(&e)));
+                let wait = backoff;
+                backoff = backoff.saturating_mul(2).min(RECONNECT_MAX);
+                wait
             }
             failed => {
                 let reason = match failed {
@@ -358,6 +467,17 @@ async fn heartbeat(weak: Weak<Inner>) {
         drop(inner);
         tokio::time::sleep(wait).await;
     }
+}
+
+/// Brings Redis this instance's backlog and own count (the router's sync message), so that
+/// a backlog merges as soon as Redis answers again and a lost count is rebuilt without
+/// waiting for traffic.
+async fn sync(inner: &Inner, conn: &mut ConnectionManager, bound: Duration) {
+    let sink = inner.sink.lock().unwrap_or_else(PoisonError::into_inner).as_ref().and_then(Weak::upgrade);
+    let Some(sink) = sink else { return };
+    let Some(request) = sink.sync_request() else { return };
+    let outcome = inner.run(conn, &request, bound).await;
+    sink.synced(&request, &outcome);
 }
 
 /// Listens on the channel; after every (re)subscription reloads what it may have missed.

@@ -7,10 +7,11 @@ use super::Router;
 use crate::health::{HealthState, PROBE_STALE};
 use crate::model::ModelId;
 use crate::ports::SharedState;
-use crate::quota::QuotaBlock;
+use crate::quota::{QuotaBlock, QuotaPolicy, QuotaScope, Window};
 use crate::shared::{
-    Backlog, DEFAULT_QUOTA_SCOPE, EventSink, FallbackLimits, ProbeClaim, ReserveOutcome, ReserveRequest, SharedEvent,
-    SharedStatus, Watch, active_events, apply_event, is_probe, sync_counts,
+    AttemptIds, Backlog, DEFAULT_QUOTA_SCOPE, EventSink, FallbackLimits, ProbeClaim, REFUSED_RETRY, ReserveOutcome,
+    ReserveRequest, SharedError, SharedEvent, SharedStatus, Watch, active_events, apply_event, is_probe, sync_counts,
+    upstream_block,
 };
 use crate::time::Timestamp;
 use std::sync::atomic::Ordering;
@@ -24,10 +25,75 @@ pub(super) struct SharedLink {
 
 #[derive(Debug, Default)]
 struct Local {
-    /// Reservations made locally, not yet counted in the store.
+    /// Requests sent without the store's count, until it acknowledges them.
     backlog: Backlog,
     /// The limits kept to while the store does not answer.
     fallback: FallbackLimits,
+    ids: AttemptIds,
+    /// The account's counts the store last acknowledged (what it is raised to if it
+    /// loses them).
+    acked_minute: Window,
+    acked_day: Window,
+    /// This instance's own requests today that the store acknowledged counting.
+    own_day: Window,
+}
+
+impl Local {
+    /// A message at `now` that counts a request or not: a new id, the backlog's batches
+    /// (when it may reach the store: carrying closes them), the acknowledged counts.
+    fn message(
+        &mut self,
+        limits: QuotaPolicy,
+        now: Timestamp,
+        (count, reachable): (bool, bool),
+        probe: Option<ProbeClaim>,
+    ) -> ReserveRequest {
+        ReserveRequest {
+            scope: DEFAULT_QUOTA_SCOPE.to_owned(),
+            limits,
+            now,
+            id: self.ids.next(now),
+            count,
+            batches: if reachable { self.backlog.carry(now) } else { Vec::new() },
+            known_minute: self.acked_minute.current(now.minute()),
+            known_day: self.acked_day.current(now.utc_day()),
+            own_day: self.own_day.current(now.utc_day()),
+            probe,
+        }
+    }
+
+    /// The store answered `request`: what it carried is counted there, and its counts are
+    /// the account's.
+    fn answered(&mut self, request: &ReserveRequest, outcome: &ReserveOutcome) {
+        let now = request.now;
+        let mut mine = self.backlog.acknowledge(&request.batches, now);
+        let counts = match outcome {
+            ReserveOutcome::Reserved { minute, day } => {
+                if request.count {
+                    mine = mine.saturating_add(1);
+                }
+                Some((*minute, *day))
+            }
+            ReserveOutcome::Blocked(_, counts) => *counts,
+            ReserveOutcome::ProbeTaken => None,
+        };
+        let own = self.own_day.current(now.utc_day()).saturating_add(mine);
+        raise(&mut self.own_day, now.utc_day(), own);
+        if let Some((minute, day)) = counts {
+            raise(&mut self.acked_minute, now.minute(), minute);
+            raise(&mut self.acked_day, now.utc_day(), day);
+        }
+        if self.backlog.is_empty() {
+            // Everything this instance sent alone is counted: the next outage starts
+            // from fresh counts.
+            self.fallback.clear();
+        }
+    }
+}
+
+/// Raises `w` to `count` in window `index` (a count never goes down within its window).
+fn raise(w: &mut Window, index: u64, count: u32) {
+    *w = Window { index, count: w.current(index).max(count) };
 }
 
 /// Why an attempt may not go.
@@ -80,30 +146,16 @@ impl Router {
         now: Timestamp,
     ) -> Result<(), Refusal> {
         let limits = self.quota_policy();
-        let probe = is_probe(&self.health(), model, now);
-        let (backlog_minute, backlog_day) = link.local().backlog.current(now);
-        let (known_minute, known_day) = {
-            let h = self.health();
-            (h.quota.minute.current(now.minute()), h.quota.day.current(now.utc_day()))
-        };
-        let request = ReserveRequest {
-            scope: DEFAULT_QUOTA_SCOPE.to_owned(),
-            limits,
-            now,
-            backlog_minute,
-            backlog_day,
-            known_minute,
-            known_day,
-            probe: probe.then(|| ProbeClaim { model: model.clone(), ttl: PROBE_STALE }),
-        };
+        let probe = is_probe(&self.health(), model, now).then(|| ProbeClaim { model: model.clone(), ttl: PROBE_STALE });
+        // While the store is known to be away the message goes nowhere: the backlog's open
+        // batch stays open, so an outage's requests share one batch.
+        let reachable = link.port.status().connected;
+        let request = link.local().message(limits, now, (true, reachable), probe);
         let outcome = link.port.reserve(&request).await;
         let mut health = self.health();
         let result = match outcome {
             Ok(outcome) => {
-                let mut local = link.local();
-                local.fallback.clear();
-                // The backlog reached the store with this request, whatever its verdict.
-                local.backlog = Backlog::default();
+                link.local().answered(&request, &outcome);
                 match outcome {
                     ReserveOutcome::Reserved { minute, day } => {
                         sync_counts(&mut health, minute, day, now);
@@ -113,7 +165,7 @@ impl Router {
                         if let Some((minute, day)) = counts {
                             sync_counts(&mut health, minute, day, now);
                         }
-                        if let crate::quota::QuotaScope::Upstream { reason } = &block.scope {
+                        if let QuotaScope::Upstream { reason } = &block.scope {
                             health.quota.block_account(block.until, reason);
                         }
                         Err(Refusal::Quota(block))
@@ -125,7 +177,15 @@ impl Router {
                     }
                 }
             }
-            Err(_) => reserve_locally(&mut health, link, &limits, now),
+            // A misconfigured store is not an outage: without it nobody can tell how much
+            // of the account the other instances spend, so nothing is sent on it.
+            Err(SharedError::Refused(reason)) => {
+                let reason = format!("the shared state (Redis) refuses this instance, check redis_url: {reason}");
+                Err(Refusal::Quota(upstream_block(now.saturating_add(REFUSED_RETRY), reason)))
+            }
+            // Not sent: the store cannot have counted it. Anything else may yet be counted
+            // there: the request is kept under its own id.
+            Err(e) => reserve_locally(&mut health, link, &limits, &request, !matches!(e, SharedError::Unavailable(_))),
         };
         if result.is_ok() {
             health.begin_attempt(model, now);
@@ -150,33 +210,35 @@ impl Router {
 }
 
 /// The store did not answer: count locally, within this instance's share of what was
-/// left when it stopped answering, and remember the request for the store's return.
+/// left when it stopped answering, and keep the request for the store's return (alone
+/// under its attempt's id when the store may have `seen` the attempt).
 fn reserve_locally(
     health: &mut HealthState,
     link: &SharedLink,
-    limits: &crate::quota::QuotaPolicy,
-    now: Timestamp,
+    limits: &QuotaPolicy,
+    request: &ReserveRequest,
+    seen: bool,
 ) -> Result<(), Refusal> {
+    let now = request.now;
     let instances = link.port.status().instances.max(1);
     let known = (health.quota.minute.current(now.minute()), health.quota.day.current(now.utc_day()));
     let mut local = link.local();
     let policy = local.fallback.policy(limits, known, instances, now);
     match health.reserve(&policy, now) {
         Ok(()) => {
-            local.backlog.add(now);
+            local.backlog.add(request.id, now, seen);
             Ok(())
         }
         Err(block) => {
             // Say the account's limit, not the share, to the client.
             let block = match block.scope {
-                crate::quota::QuotaScope::Minute { .. } => QuotaBlock {
-                    scope: crate::quota::QuotaScope::Minute { limit: limits.per_minute.unwrap_or(0) },
-                    ..block
-                },
-                crate::quota::QuotaScope::Day { .. } => {
-                    QuotaBlock { scope: crate::quota::QuotaScope::Day { limit: limits.per_day.unwrap_or(0) }, ..block }
+                QuotaScope::Minute { .. } => {
+                    QuotaBlock { scope: QuotaScope::Minute { limit: limits.per_minute.unwrap_or(0) }, ..block }
                 }
-                crate::quota::QuotaScope::Upstream { .. } => block,
+                QuotaScope::Day { .. } => {
+                    QuotaBlock { scope: QuotaScope::Day { limit: limits.per_day.unwrap_or(0) }, ..block }
+                }
+                QuotaScope::Upstream { .. } => block,
             };
             Err(Refusal::Quota(block))
         }
@@ -194,6 +256,27 @@ impl EventSink for Router {
     fn current_events(&self) -> Vec<SharedEvent> {
         active_events(&self.health(), self.now())
     }
+
+    fn sync_request(&self) -> Option<ReserveRequest> {
+        let link = self.shared.as_ref()?;
+        let now = self.now();
+        let limits = self.quota_policy();
+        let mut local = link.local();
+        // Nothing to merge and nothing this instance would restore: no message.
+        if local.backlog.is_empty() && local.own_day.current(now.utc_day()) == 0 {
+            return None;
+        }
+        Some(local.message(limits, now, (false, true), None))
+    }
+
+    fn synced(&self, request: &ReserveRequest, outcome: &Result<ReserveOutcome, SharedError>) {
+        let (Some(link), Ok(outcome)) = (&self.shared, outcome) else { return };
+        link.local().answered(request, outcome);
+        if let ReserveOutcome::Reserved { minute, day } = outcome {
+            sync_counts(&mut self.health(), *minute, *day, request.now);
+            self.dirty.store(true, Ordering::Release);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -206,7 +289,7 @@ mod tests {
     use crate::quota::{QuotaPolicy, QuotaScope};
     use crate::request::ChatRequest;
     use crate::router::{Ports, RouterConfig};
-    use crate::shared::{SharedError, upstream_block};
+    use crate::shared::Batch;
     use crate::upstream::{Body, ErrorKind, TransportError, UpstreamResponse};
     use bytes::Bytes;
     use std::collections::VecDeque;
@@ -266,8 +349,10 @@ mod tests {
         fn publish(&self, event: SharedEvent) {
             self.published.lock().expect("published").push(event);
         }
+        /// Connected unless the next answer says it is not (as the adapter knows).
         fn status(&self) -> SharedStatus {
-            SharedStatus { instances: self.instances, ..SharedStatus::default() }
+            let down = matches!(self.answers.lock().expect("answers").front(), Some(Err(SharedError::Unavailable(_))));
+            SharedStatus { instances: self.instances, connected: !down, ..SharedStatus::default() }
         }
         fn attach(&self, _: Weak<dyn EventSink>) {}
     }
@@ -322,13 +407,61 @@ mod tests {
             RouteError::Quota { block: QuotaBlock { scope: QuotaScope::Day { limit: 10 }, .. }, .. }
         ));
         assert_eq!(r.quota_report().day_used, 8);
-        // Redis answers again: the two local requests travel with the next reservation.
+        // Redis answers again: the two local requests travel with the next reservation,
+        // as one batch under the first one's id, and the counts it last acknowledged.
         answers(&shared, vec![Ok(ReserveOutcome::Reserved { minute: 4, day: 9 })]);
         assert!(futures_executor::block_on(r.route(&plain(), 4)).is_ok());
-        let asked = shared.asked.lock().expect("asked");
-        let last = asked.last().expect("asked");
-        assert_eq!((last.backlog_day, last.known_day), (2, 8));
+        let last = shared.asked.lock().expect("asked").last().cloned().expect("asked");
+        assert_eq!(last.batches, vec![Batch { id: 1, minute: 2, day: 2 }]);
+        assert_eq!((last.id, last.count, last.known_day, last.own_day), (4, true, 6, 1));
         assert_eq!(r.quota_report().day_used, 9);
+        // Acknowledged: sent once, and now this instance's own (1 + 2 + 1).
+        assert_eq!(r.sync_request().map(|m| (m.batches.len(), m.own_day, m.count)), Some((0, 4, false)));
+    }
+
+    #[test]
+    fn a_reservation_that_timed_out_is_kept_alone_under_its_own_id() {
+        let shared = Arc::new(Scripted { instances: 2, ..Scripted::default() });
+        let r = router(&shared, QuotaPolicy { per_minute: None, per_day: Some(100) }, None);
+        let late = || Err(SharedError::Timeout(Duration::from_millis(50)));
+        let down = || Err(SharedError::Unavailable("refused".into()));
+        answers(&shared, vec![late(), late(), down(), down()]);
+        for seed in 0..4 {
+            assert!(futures_executor::block_on(r.route(&plain(), seed)).is_ok());
+        }
+        // The heartbeat brings them: the store may count attempts 0 and 1 themselves (their
+        // scripts may still run), so each stays under its own id; 2 and 3 were never sent.
+        let sync = r.sync_request().expect("a backlog to merge");
+        let expected = vec![
+            Batch { id: 0, minute: 1, day: 1 },
+            Batch { id: 1, minute: 1, day: 1 },
+            Batch { id: 2, minute: 2, day: 2 },
+        ];
+        assert_eq!((sync.batches.clone(), sync.count, sync.probe.clone()), (expected, false, None));
+        r.synced(&sync, &Ok(ReserveOutcome::Reserved { minute: 4, day: 4 }));
+        assert_eq!(r.sync_request().map(|m| (m.batches.len(), m.own_day, m.known_day)), Some((0, 4, 4)));
+        // An answer that does not come leaves the batches for the next message.
+        let sync = r.sync_request().expect("own count to restore");
+        r.synced(&sync, &Err(SharedError::Timeout(Duration::from_millis(50))));
+        assert_eq!(r.sync_request().map(|m| m.own_day), Some(4));
+    }
+
+    #[test]
+    fn a_store_that_refuses_the_credentials_holds_the_shared_quota_and_counts_nothing_locally() {
+        let shared = Arc::new(Scripted { instances: 1, ..Scripted::default() });
+        let r = router(&shared, QuotaPolicy { per_minute: None, per_day: Some(100) }, None);
+        answers(&shared, vec![Err(SharedError::Refused("WRONGPASS invalid username-password pair".into()))]);
+        let failed = futures_executor::block_on(r.route(&plain(), 0)).expect_err("held");
+        let RouteError::Quota { block: QuotaBlock { scope: QuotaScope::Upstream { reason }, .. }, retry_after } =
+            failed.error
+        else {
+            panic!("not a quota refusal: {:?}", failed.error)
+        };
+        assert!(reason.contains("redis_url") && reason.contains("WRONGPASS"), "{reason}");
+        assert_eq!(retry_after, REFUSED_RETRY);
+        assert!(failed.report.attempts.is_empty(), "nothing sent upstream");
+        assert_eq!(r.quota_report().day_used, 0);
+        assert!(r.sync_request().is_none(), "no backlog");
     }
 
     #[test]

@@ -17,6 +17,14 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+mod backlog;
+
+pub use backlog::{AttemptIds, Backlog, Batch, MAX_BATCHES_PER_MESSAGE};
+
+/// How long requests on the shared quota are held, and asked to come back after, while
+/// the shared store refuses this instance's credentials (a configuration error).
+pub const REFUSED_RETRY: Duration = Duration::from_secs(30);
+
 /// The quota scope of the one upstream account there is today (one per provider once
 /// the multi-provider pool exists).
 pub const DEFAULT_QUOTA_SCOPE: &str = "openrouter";
@@ -94,6 +102,18 @@ pub trait EventSink: Send + Sync {
     /// What this instance knows now that others must too (see [`active_events`]): sent
     /// again when the shared store (re)connects, in case it lost what it held.
     fn current_events(&self) -> Vec<SharedEvent>;
+
+    /// A message that counts nothing new and brings the store this instance's backlog and
+    /// counts (sent by the adapter's heartbeat, so that a backlog merges and a lost count
+    /// is rebuilt without waiting for traffic); `None` when there is nothing to bring.
+    fn sync_request(&self) -> Option<ReserveRequest> {
+        None
+    }
+
+    /// The store's answer to a [`sync_request`](Self::sync_request) message.
+    fn synced(&self, request: &ReserveRequest, outcome: &Result<ReserveOutcome, SharedError>) {
+        let _ = (request, outcome);
+    }
 }
 
 /// The cooldowns, open breakers and account block in force at `now`, as events.
@@ -218,33 +238,6 @@ pub fn is_probe(state: &HealthState, model: &ModelId, now: Timestamp) -> bool {
     })
 }
 
-/// Local reservations not yet counted in the shared store (made while it was
-/// unreachable); the next reservation that reaches it adds them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Backlog {
-    /// Local reservations in the current minute.
-    pub minute: Window,
-    /// Local reservations in the current UTC day.
-    pub day: Window,
-}
-
-impl Backlog {
-    /// Counts one local reservation at `now`.
-    pub fn add(&mut self, now: Timestamp) {
-        for (w, index) in [(&mut self.minute, now.minute()), (&mut self.day, now.utc_day())] {
-            if w.index != index {
-                *w = Window { index, count: 0 };
-            }
-            w.count = w.count.saturating_add(1);
-        }
-    }
-
-    /// What is still worth adding at `now`: counts of past windows are dropped.
-    pub fn current(&self, now: Timestamp) -> (u32, u32) {
-        (self.minute.current(now.minute()), self.day.current(now.utc_day()))
-    }
-}
-
 /// Asks the shared store to count one upstream request, atomically across instances.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReserveRequest {
@@ -254,17 +247,26 @@ pub struct ReserveRequest {
     pub limits: QuotaPolicy,
     /// The instant to count at; it picks the minute and the day.
     pub now: Timestamp,
-    /// Requests this instance sent while the store was unreachable, in the current
-    /// minute and day: counted first, unconditionally (they were sent).
-    pub backlog_minute: u32,
-    /// As `backlog_minute`, for the current UTC day.
-    pub backlog_day: u32,
-    /// The counts this instance knows in the current minute and day (the store's last
-    /// answer plus the backlog): a store that lost its data (restarted without
-    /// persistence) is raised to them instead of counting the backlog again.
+    /// This attempt's id (unique within the instance's day, [`AttemptIds`]): the store
+    /// counts the attempt at most once under it, also when the answer comes too late and
+    /// the request joins the backlog under the same id.
+    pub id: u64,
+    /// Whether the message counts a request (`false`: it only brings the backlog and
+    /// this instance's counts, as the heartbeat does).
+    pub count: bool,
+    /// Requests this instance sent without the store's count, in batches the store counts
+    /// once each, unconditionally (they were sent), before anything else.
+    pub batches: Vec<Batch>,
+    /// The account's counts in the current minute and day that the store last
+    /// acknowledged to this instance: a store that lost its data (restarted without
+    /// persistence, flushed) is raised to them.
     pub known_minute: u32,
     /// As `known_minute`, for the current UTC day.
     pub known_day: u32,
+    /// The requests this instance sent today that the store acknowledged counting: its own
+    /// share of the day's count, kept per instance in the store so that a lost day count
+    /// is rebuilt from every instance's.
+    pub own_day: u32,
     /// When the attempt is a half-open probe: claim it, and count nothing when another
     /// instance holds the claim.
     pub probe: Option<ProbeClaim>,
@@ -282,7 +284,8 @@ pub struct ProbeClaim {
 /// The shared store's answer to a [`ReserveRequest`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReserveOutcome {
-    /// Counted; the account's counts in this minute and day, this request included.
+    /// Counted (merged only, for a message that counts nothing); the account's counts in
+    /// this minute and day, this request included.
     Reserved {
         /// Requests counted in the current minute.
         minute: u32,
@@ -295,18 +298,27 @@ pub enum ReserveOutcome {
     ProbeTaken,
 }
 
-/// Why the shared store did not answer; the router then decides locally.
+/// Why the shared store did not answer; the router then decides locally, within its
+/// share, except when the store refuses it ([`SharedError::Refused`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SharedError {
-    /// The store could not be reached; the adapter's message.
+    /// The store could not be reached and the request was not sent; the adapter's message.
     #[error("shared state unreachable: {0}")]
     Unavailable(String),
-    /// The store did not answer within this long.
+    /// The store did not answer within this long; the request may still be counted.
     #[error("shared state did not answer within {0:?}")]
     Timeout(Duration),
+    /// The message failed on its way or in the store (a broken connection, an error
+    /// answer); the adapter's message. It may have been counted.
+    #[error("shared state failed: {0}")]
+    Failed(String),
     /// The store's answer could not be understood; what was wrong with it.
     #[error("shared state answered something unexpected: {0}")]
     Protocol(String),
+    /// The store refuses this instance (a wrong password or user: a configuration
+    /// error, not an outage); the adapter's message. The request was not counted.
+    #[error("shared state refuses this instance: {0}")]
+    Refused(String),
 }
 
 /// The link to the shared store as its adapter sees it, for `/readyz` and `/metrics`.
@@ -472,16 +484,6 @@ mod tests {
         // With one instance the fallback is the limit itself.
         f.clear();
         assert_eq!(f.policy(&policy, (4, 30), 1, at(0)), policy);
-    }
-
-    #[test]
-    fn backlog_keeps_current_windows_only() {
-        let mut b = Backlog::default();
-        b.add(at(0));
-        b.add(at(1));
-        assert_eq!(b.current(at(2)), (2, 2));
-        assert_eq!(b.current(at(0).next_minute()), (0, 2));
-        assert_eq!(b.current(at(0).next_utc_midnight()), (0, 0));
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub(crate) struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// More `redis-server` arguments, kept across restarts.
+    extra: Vec<String>,
 }
 
 /// The `redis-server` to run: `$REDIS_SERVER` or the one on `PATH`.
@@ -23,12 +25,18 @@ fn binary() -> PathBuf {
 impl RedisServer {
     /// Starts a server on a free loopback port and waits until it answers `PING`.
     pub(crate) fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// [`RedisServer::start`] with more `redis-server` arguments (e.g. `--requirepass`).
+    pub(crate) fn start_with(extra: &[&str]) -> RedisServer {
         let port = {
             let l = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
             l.local_addr().expect("bound address").port()
         };
         let dir = tempfile::tempdir().expect("temporary directory for redis-server");
-        let mut server = RedisServer { port, dir, child: None };
+        let extra = extra.iter().map(|a| (*a).to_owned()).collect();
+        let mut server = RedisServer { port, dir, child: None, extra };
         server.restart();
         server
     }
@@ -52,6 +60,7 @@ impl RedisServer {
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -85,6 +94,22 @@ impl RedisServer {
         text.split("\r\n").nth(1).map(str::to_owned)
     }
 
+    /// Sends one command over a new plain connection and returns Redis's reply as text
+    /// (its first line; waits up to 10 s, so `DEBUG SLEEP` answers).
+    pub(crate) fn command(&self, args: &[&str]) -> String {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect to redis-server");
+        s.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
+        let mut cmd = format!("*{}\r\n", args.len());
+        for a in args {
+            cmd.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        s.write_all(cmd.as_bytes()).expect("send a command");
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).expect("read the reply");
+        String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_owned()
+    }
+
     fn ping(&self) -> bool {
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else { return false };
@@ -93,7 +118,8 @@ impl RedisServer {
             return false;
         }
         let mut buf = [0u8; 16];
-        matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+        // A server that asks for a password answers too.
+        matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"))
     }
 }
 
