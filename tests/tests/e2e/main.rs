@@ -1,5 +1,6 @@
 //! End-to-end tests of the router: one integration-test binary, one module per area.
 
+mod codex;
 mod config;
 mod contract;
 mod dashboard;

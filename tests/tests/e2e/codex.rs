@@ -1,0 +1,111 @@
+//! The real Codex CLI (`codex exec`, pinned in `tests/agents/codex`) with a custom
+//! provider pointed at the router: it gets an answer from a free model, runs a tool
+//! round trip (the fake asks for a shell command, Codex runs it in a temp dir, the fake
+//! answers from its output) and finishes.
+//!
+//! Needs node and the pinned packages installed with `npm ci` in the folder named by
+//! `CODEX_DIR`, so it is ignored by default; `cargo xtask ci` installs them under
+//! `target/agents/codex` and runs it.
+
+use crate::support::{TOOL_MODELS, start};
+use fake_upstream::Behaviour;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// How long one `codex exec` may take before the test fails.
+const CODEX_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// `config.toml` for a temporary `CODEX_HOME`: the router as a Responses provider.
+fn config(base_url: &str) -> String {
+    format!(
+        "model = \"openrouter/free\"\n\
+         model_provider = \"router\"\n\
+         approval_policy = \"never\"\n\
+         sandbox_mode = \"danger-full-access\"\n\
+         [model_providers.router]\n\
+         name = \"Free Models Router\"\n\
+         base_url = \"{base_url}\"\n\
+         wire_api = \"responses\"\n\
+         env_key = \"ROUTER_CLIENT_KEY\"\n"
+    )
+}
+
+/// Runs `codex exec` in `workdir` with `home` as its `CODEX_HOME`, within [`CODEX_TIMEOUT`].
+fn codex_exec(codex: &Path, home: &Path, workdir: &Path, prompt: &str) -> Output {
+    let child = Command::new(codex)
+        .args(["exec", "--skip-git-repo-check", "--color", "never", "--sandbox", "danger-full-access", "-C"])
+        .arg(workdir)
+        .arg(prompt)
+        .env("CODEX_HOME", home)
+        .env("HOME", home)
+        .env("ROUTER_CLIENT_KEY", "client-key-not-checked")
+        .env("RUST_LOG", "error")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("codex starts");
+    let id = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(CODEX_TIMEOUT) {
+        Ok(output) => output.expect("codex output"),
+        Err(_) => {
+            // Only the child this test started, by its id.
+            let _ = Command::new("kill").arg(id.to_string()).status();
+            panic!("codex exec ran past {CODEX_TIMEOUT:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs node and the pinned @openai/codex in $CODEX_DIR/node_modules (`cargo xtask ci` installs it)"]
+async fn codex_exec_runs_a_tool_round_trip_through_the_router() {
+    let dir = std::env::var("CODEX_DIR").expect("CODEX_DIR names a folder with `npm ci` done in tests/agents/codex");
+    let codex = Path::new(&dir).join("node_modules").join(".bin").join("codex");
+    let s = start().await;
+    // The shell tools Codex versions offer, each with its own arguments.
+    let command = "cat marker.txt";
+    s.upstream.set_default_behaviour(Behaviour::ToolRoundTrip {
+        calls: vec![
+            ("exec_command".into(), serde_json::json!({"cmd": command}).to_string()),
+            ("shell_command".into(), serde_json::json!({"command": command}).to_string()),
+            ("shell".into(), serde_json::json!({"command": ["bash", "-lc", command]}).to_string()),
+        ],
+    });
+    let home = tempfile::tempdir().expect("codex home");
+    let work = tempfile::tempdir().expect("work dir");
+    let marker = format!("router-marker-{}", std::process::id());
+    std::fs::write(work.path().join("marker.txt"), &marker).expect("marker written");
+    std::fs::write(home.path().join("config.toml"), config(&s.url("/v1"))).expect("config written");
+
+    let (home_path, work_path) = (home.path().to_owned(), work.path().to_owned());
+    let output = tokio::task::spawn_blocking(move || {
+        codex_exec(&codex, &home_path, &work_path, "Show me what marker.txt says.")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let requests = s.upstream.requests();
+    let bodies: Vec<String> = requests.iter().map(|r| r.body.to_string()).collect();
+    let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}\nupstream bodies:\n{}", bodies.join("\n"));
+    assert!(output.status.success(), "codex exec failed ({}):\n{context}", output.status);
+
+    // Two turns: the call, then the answer from the command's output.
+    assert!(requests.len() >= 2, "{context}");
+    assert!(requests.iter().all(|r| TOOL_MODELS.contains(&r.model.as_str())), "only free tool models: {context}");
+    let last = requests.last().expect("requests");
+    let tool_result = last.body["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "tool"))
+        .unwrap_or_else(|| panic!("the second turn carries the tool's result: {context}"));
+    assert!(tool_result["content"].as_str().is_some_and(|c| c.contains(&marker)), "the command ran: {context}");
+    // Codex printed the model's last message, which the fake built from the output.
+    assert!(stdout.contains("tool said:") && stdout.contains(&marker), "{context}");
+}
