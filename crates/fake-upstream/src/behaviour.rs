@@ -34,10 +34,7 @@ pub enum Behaviour {
     /// "code":"rate_limit_exceeded"}}` with `x-ratelimit-remaining-requests: 0`,
     /// `x-ratelimit-reset-requests: <reset>` (a Go duration such as `2m59.56s`) and
     /// `retry-after` when given.
-    OpenAiRateLimited {
-        reset: String,
-        retry_after: Option<u64>,
-    },
+    OpenAiRateLimited { reset: String, retry_after: Option<u64> },
     /// Like `Ok` (a whole body), with Groq's headers saying that no request is left until
     /// `reset` (`x-ratelimit-remaining-requests: 0`, `x-ratelimit-reset-requests: <reset>`).
     OkLastRequest { reset: String },
@@ -46,10 +43,7 @@ pub enum Behaviour {
     /// Any status with a raw body (served as `application/json`).
     Status { status: u16, body: String },
     /// Waits `first_byte` before answering at all, then behaves as `then`.
-    Delay {
-        first_byte: Duration,
-        then: Box<Behaviour>,
-    },
+    Delay { first_byte: Duration, then: Box<Behaviour> },
     /// 200 SSE with `chunks` content chunks (`tok0 `, `tok1 `, ...), `gap` between them,
     /// then the finish chunk, usage and `[DONE]`. Without `stream`, answers the whole
     /// text after `chunks × gap`.
@@ -67,13 +61,7 @@ pub enum Behaviour {
     /// `openrouter_shared_capacity`, `upstream_provider_shared_pool`, or a 402 source),
     /// with `Retry-After` when given. With `in_band`, the error comes inside a 200
     /// (a whole body, or the first event of a stream) with `status` as its `code`.
-    Limited {
-        status: u16,
-        source: String,
-        message: String,
-        retry_after: Option<u64>,
-        in_band: bool,
-    },
+    Limited { status: u16, source: String, message: String, retry_after: Option<u64>, in_band: bool },
     /// 200 with nothing in it: `content: null`, a `refusal`, zero completion tokens and
     /// `finish_reason: stop` (a stream: a role delta, an empty finish chunk, `[DONE]`).
     EmptyAnswer,
@@ -125,10 +113,7 @@ fn json_str(s: &str) -> String {
 }
 
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
 }
 
 /// An OpenRouter error body.
@@ -157,10 +142,7 @@ impl Ctx {
             head.push(',');
         }
         head.push_str(&format!("\"created\":{created}"));
-        Ctx {
-            head,
-            content_model: requested.to_owned(),
-        }
+        Ctx { head, content_model: requested.to_owned() }
     }
 
     fn chunk(&self, delta: &str, finish: &str, extra: &str) -> Bytes {
@@ -172,27 +154,15 @@ impl Ctx {
     }
 
     fn content_chunk(&self, text: &str) -> Bytes {
-        self.chunk(
-            &format!("{{\"role\":\"assistant\",\"content\":{}}}", json_str(text)),
-            "null",
-            "",
-        )
+        self.chunk(&format!("{{\"role\":\"assistant\",\"content\":{}}}", json_str(text)), "null", "")
     }
 
     fn finish_chunk(&self, reason: &str) -> Bytes {
-        self.chunk(
-            "{\"role\":\"assistant\",\"content\":\"\"}",
-            &json_str(reason),
-            "",
-        )
+        self.chunk("{\"role\":\"assistant\",\"content\":\"\"}", &json_str(reason), "")
     }
 
     fn usage_chunk(&self, completion_tokens: usize) -> Bytes {
-        self.chunk(
-            "{\"role\":\"assistant\",\"content\":\"\"}",
-            "null",
-            &usage(completion_tokens),
-        )
+        self.chunk("{\"role\":\"assistant\",\"content\":\"\"}", "null", &usage(completion_tokens))
     }
 
     fn completion(&self, message: &str, finish: &str, completion_tokens: usize) -> Bytes {
@@ -205,10 +175,7 @@ impl Ctx {
     }
 
     fn text_message(&self, text: &str) -> String {
-        format!(
-            "{{\"role\":\"assistant\",\"content\":{},\"refusal\":null,\"reasoning\":null}}",
-            json_str(text)
-        )
+        format!("{{\"role\":\"assistant\",\"content\":{},\"refusal\":null,\"reasoning\":null}}", json_str(text))
     }
 
     fn hello(&self) -> String {
@@ -225,11 +192,7 @@ fn usage(completion_tokens: usize) -> String {
 }
 
 fn json_reply(status: u16, body: Bytes) -> Reply {
-    Reply::Full {
-        status,
-        headers: Vec::new(),
-        body,
-    }
+    Reply::Full { status, headers: Vec::new(), body }
 }
 
 fn sse(events: Vec<Bytes>) -> Reply {
@@ -245,31 +208,16 @@ fn tool_name(request: &Value) -> String {
 }
 
 /// What `behaviour` (already past any delay) answers to a request for `model`.
-pub(crate) fn reply(
-    behaviour: &Behaviour,
-    model: &str,
-    stream: bool,
-    request: &Value,
-    serial: u64,
-) -> Reply {
+pub(crate) fn reply(behaviour: &Behaviour, model: &str, stream: bool, request: &Value, serial: u64) -> Reply {
     let ok_ctx = |named: Option<&str>| Ctx::new(model, named, serial);
     match behaviour {
         Behaviour::Ok => ok(&ok_ctx(Some(model)), stream),
         Behaviour::OkWithoutModel => ok(&ok_ctx(None), stream),
         Behaviour::OkWithModel(other) => ok(&ok_ctx(Some(other)), stream),
-        Behaviour::ToolCall => tool_call(
-            &ok_ctx(Some(model)),
-            &tool_name(request),
-            TOOL_ARGS,
-            stream,
-            serial,
-        ),
+        Behaviour::ToolCall => tool_call(&ok_ctx(Some(model)), &tool_name(request), TOOL_ARGS, stream, serial),
         Behaviour::ToolRoundTrip { calls } => {
             let ctx = ok_ctx(Some(model));
-            let last = request
-                .pointer("/messages")
-                .and_then(Value::as_array)
-                .and_then(|m| m.last());
+            let last = request.pointer("/messages").and_then(Value::as_array).and_then(|m| m.last());
             if let Some(result) = last.filter(|m| m["role"] == "tool") {
                 let content = match &result["content"] {
                     Value::String(s) => s.clone(),
@@ -282,14 +230,9 @@ pub(crate) fn reply(
                 return text_reply(&ctx, &ctx.hello(), stream);
             }
             let offered = |name: &str| {
-                request
-                    .pointer("/tools")
-                    .and_then(Value::as_array)
-                    .is_some_and(|tools| {
-                        tools.iter().any(|t| {
-                            t.pointer("/function/name").and_then(Value::as_str) == Some(name)
-                        })
-                    })
+                request.pointer("/tools").and_then(Value::as_array).is_some_and(|tools| {
+                    tools.iter().any(|t| t.pointer("/function/name").and_then(Value::as_str) == Some(name))
+                })
             };
             match calls.iter().find(|(name, _)| offered(name)) {
                 Some((name, args)) => tool_call(&ctx, name, args, stream, serial),
@@ -297,18 +240,10 @@ pub(crate) fn reply(
             }
         }
         Behaviour::OkLastRequest { reset } => match ok(&ok_ctx(Some(model)), false) {
-            Reply::Full {
-                status,
-                mut headers,
-                body,
-            } => {
+            Reply::Full { status, mut headers, body } => {
                 headers.push(("x-ratelimit-remaining-requests", "0".to_owned()));
                 headers.push(("x-ratelimit-reset-requests", reset.clone()));
-                Reply::Full {
-                    status,
-                    headers,
-                    body,
-                }
+                Reply::Full { status, headers, body }
             }
             other => other,
         },
@@ -324,30 +259,16 @@ pub(crate) fn reply(
                 ("x-ratelimit-reset-requests", reset.clone()),
             ];
             headers.extend(retry_after.map(|s| ("retry-after", s.to_string())));
-            Reply::Full {
-                status: 429,
-                headers,
-                body: Bytes::from(body.to_string()),
-            }
+            Reply::Full { status: 429, headers, body: Bytes::from(body.to_string()) }
         }
         Behaviour::RateLimited { retry_after } => {
             let raw = format!(
                 "{model} is temporarily rate-limited upstream. Please retry shortly, or add your own key to \
                  accumulate your rate limits: https://openrouter.ai/settings/integrations"
             );
-            let body = error_body(
-                429,
-                "Provider returned error",
-                Some(json!({"provider_name": PROVIDER, "raw": raw})),
-            );
-            let headers = retry_after
-                .map(|s| vec![("retry-after", s.to_string())])
-                .unwrap_or_default();
-            Reply::Full {
-                status: 429,
-                headers,
-                body,
-            }
+            let body = error_body(429, "Provider returned error", Some(json!({"provider_name": PROVIDER, "raw": raw})));
+            let headers = retry_after.map(|s| vec![("retry-after", s.to_string())]).unwrap_or_default();
+            Reply::Full { status: 429, headers, body }
         }
         Behaviour::DailyCap { reset_ms } => rate_limit_reply(
             "Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free model requests per day",
@@ -356,16 +277,9 @@ pub(crate) fn reply(
         ),
         Behaviour::MinuteCap => {
             let next_minute = (now_ms() / 60_000 + 1) * 60_000;
-            rate_limit_reply(
-                "Rate limit exceeded: free-models-per-min. ",
-                20,
-                next_minute,
-            )
+            rate_limit_reply("Rate limit exceeded: free-models-per-min. ", 20, next_minute)
         }
-        Behaviour::NoEndpoints => json_reply(
-            404,
-            error_body(404, &format!("No endpoints found for {model}."), None),
-        ),
+        Behaviour::NoEndpoints => json_reply(404, error_body(404, &format!("No endpoints found for {model}."), None)),
         Behaviour::Status { status, body } => json_reply(*status, Bytes::from(body.clone())),
         Behaviour::SlowStream { chunks, gap } => {
             let ctx = ok_ctx(Some(model));
@@ -376,10 +290,7 @@ pub(crate) fn reply(
             }
             let mut events = vec![(Duration::ZERO, Bytes::from_static(PROCESSING))];
             for (i, p) in pieces.iter().enumerate() {
-                events.push((
-                    if i == 0 { Duration::ZERO } else { *gap },
-                    ctx.content_chunk(p),
-                ));
+                events.push((if i == 0 { Duration::ZERO } else { *gap }, ctx.content_chunk(p)));
             }
             events.push((*gap, ctx.finish_chunk("stop")));
             events.push((Duration::ZERO, ctx.usage_chunk(*chunks)));
@@ -396,12 +307,7 @@ pub(crate) fn reply(
                 "\"error\"",
                 ",\"error\":{\"code\":502,\"message\":\"Provider disconnected\"}",
             );
-            sse(vec![
-                Bytes::from_static(PROCESSING),
-                ctx.content_chunk("hello"),
-                err,
-                Bytes::from_static(DONE),
-            ])
+            sse(vec![Bytes::from_static(PROCESSING), ctx.content_chunk("hello"), err, Bytes::from_static(DONE)])
         }
         Behaviour::ErrorFirstInStream { code } => {
             let message = "Provider returned error";
@@ -414,11 +320,7 @@ pub(crate) fn reply(
                 "\"error\"",
                 &format!(",\"error\":{{\"code\":{code},\"message\":\"{message}\"}}"),
             );
-            sse(vec![
-                Bytes::from_static(PROCESSING),
-                err,
-                Bytes::from_static(DONE),
-            ])
+            sse(vec![Bytes::from_static(PROCESSING), err, Bytes::from_static(DONE)])
         }
         Behaviour::HugeBody { bytes, declared } => {
             let ctx = ok_ctx(Some(model));
@@ -438,9 +340,7 @@ pub(crate) fn reply(
         }
         Behaviour::EndlessLine { bytes } => Reply::Large {
             content_type: "text/event-stream",
-            head: Bytes::from_static(
-                b": OPENROUTER PROCESSING\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"",
-            ),
+            head: Bytes::from_static(b": OPENROUTER PROCESSING\n\ndata: {\"choices\":[{\"delta\":{\"content\":\""),
             filler: Bytes::from(vec![b'a'; FILLER_CHUNK]),
             repeat: bytes.div_ceil(FILLER_CHUNK),
             tail: Bytes::new(),
@@ -463,37 +363,18 @@ pub(crate) fn reply(
                 body: gzip_stored(&body),
             }
         }
-        Behaviour::Limited {
-            status,
-            source,
-            message,
-            retry_after,
-            in_band,
-        } => {
+        Behaviour::Limited { status, source, message, retry_after, in_band } => {
             let metadata = json!({"limit_source": source});
             if *in_band {
                 let error = json!({"code": status, "message": message, "metadata": metadata});
                 if !stream {
-                    return json_reply(
-                        200,
-                        Bytes::from(json!({"error": error, "user_id": "user_fake"}).to_string()),
-                    );
+                    return json_reply(200, Bytes::from(json!({"error": error, "user_id": "user_fake"}).to_string()));
                 }
                 let event = Bytes::from(format!("data: {}\n\n", json!({"error": error})));
-                return sse(vec![
-                    Bytes::from_static(PROCESSING),
-                    event,
-                    Bytes::from_static(DONE),
-                ]);
+                return sse(vec![Bytes::from_static(PROCESSING), event, Bytes::from_static(DONE)]);
             }
-            let headers = retry_after
-                .map(|s| vec![("retry-after", s.to_string())])
-                .unwrap_or_default();
-            Reply::Full {
-                status: *status,
-                headers,
-                body: error_body(*status, message, Some(metadata)),
-            }
+            let headers = retry_after.map(|s| vec![("retry-after", s.to_string())]).unwrap_or_default();
+            Reply::Full { status: *status, headers, body: error_body(*status, message, Some(metadata)) }
         }
         Behaviour::EmptyAnswer => {
             let ctx = ok_ctx(Some(model));
@@ -512,16 +393,13 @@ pub(crate) fn reply(
         Behaviour::ReasoningOnly => {
             let ctx = ok_ctx(Some(model));
             if !stream {
-                let message = "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null,\"reasoning\":\"Let me think.\"}";
+                let message =
+                    "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null,\"reasoning\":\"Let me think.\"}";
                 return json_reply(200, ctx.completion(message, "stop", 5));
             }
             sse(vec![
                 Bytes::from_static(PROCESSING),
-                ctx.chunk(
-                    "{\"role\":\"assistant\",\"content\":\"\",\"reasoning\":\"Let me think.\"}",
-                    "null",
-                    "",
-                ),
+                ctx.chunk("{\"role\":\"assistant\",\"content\":\"\",\"reasoning\":\"Let me think.\"}", "null", ""),
                 ctx.finish_chunk("stop"),
                 ctx.usage_chunk(5),
                 Bytes::from_static(DONE),
@@ -549,11 +427,7 @@ pub(crate) fn gzip_stored(data: &[u8]) -> Bytes {
         out.extend_from_slice(block);
     }
     out.extend_from_slice(&crc32(data).to_le_bytes());
-    out.extend_from_slice(
-        &u32::try_from(data.len() & 0xffff_ffff)
-            .unwrap_or(0)
-            .to_le_bytes(),
-    );
+    out.extend_from_slice(&u32::try_from(data.len() & 0xffff_ffff).unwrap_or(0).to_le_bytes());
     Bytes::from(out)
 }
 
@@ -563,11 +437,7 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
         }
     }
     !crc
@@ -637,11 +507,7 @@ fn rate_limit_reply(message: &str, limit: u32, reset_ms: u64) -> Reply {
         "X-RateLimit-Remaining": "0",
         "X-RateLimit-Reset": reset_ms.to_string(),
     }});
-    Reply::Full {
-        status: 429,
-        headers,
-        body: error_body(429, message, Some(metadata)),
-    }
+    Reply::Full { status: 429, headers, body: error_body(429, message, Some(metadata)) }
 }
 
 #[cfg(test)]
@@ -651,22 +517,9 @@ mod tests {
     /// Renders `b`'s reply as text (SSE events joined).
     fn render(b: &Behaviour, stream: bool) -> (u16, String) {
         match reply(b, "a/b:free", stream, &json!({}), 7) {
-            Reply::Full { status, body, .. } => {
-                (status, String::from_utf8_lossy(&body).into_owned())
-            }
-            Reply::Sse(ev) => (
-                200,
-                ev.iter()
-                    .map(|(_, e)| String::from_utf8_lossy(e).into_owned())
-                    .collect(),
-            ),
-            Reply::Large {
-                head,
-                filler,
-                repeat,
-                tail,
-                ..
-            } => {
+            Reply::Full { status, body, .. } => (status, String::from_utf8_lossy(&body).into_owned()),
+            Reply::Sse(ev) => (200, ev.iter().map(|(_, e)| String::from_utf8_lossy(e).into_owned()).collect()),
+            Reply::Large { head, filler, repeat, tail, .. } => {
                 let mut text = String::from_utf8_lossy(&head).into_owned();
                 for _ in 0..repeat {
                     text.push_str(&String::from_utf8_lossy(&filler));
@@ -681,10 +534,7 @@ mod tests {
         let (s, text) = render(&b, stream);
         assert_eq!(s, status, "{b:?}: {text}");
         for c in contains {
-            assert!(
-                text.contains(c),
-                "{b:?} (stream {stream}) lacks {c:?}: {text}"
-            );
+            assert!(text.contains(c), "{b:?} (stream {stream}) lacks {c:?}: {text}");
         }
     }
 
@@ -705,122 +555,36 @@ mod tests {
             3,
         ) {
             Reply::Full { body, .. } => String::from_utf8_lossy(&body).into_owned(),
-            Reply::Sse(ev) => ev
-                .iter()
-                .map(|(_, e)| String::from_utf8_lossy(e).into_owned())
-                .collect(),
+            Reply::Sse(ev) => ev.iter().map(|(_, e)| String::from_utf8_lossy(e).into_owned()).collect(),
             Reply::Large { .. } => String::new(),
         };
-        let plain = reply(
-            &b,
-            "a/b:free",
-            false,
-            &json!({"messages": [{"role": "user", "content": "go"}]}),
-            3,
-        );
+        let plain = reply(&b, "a/b:free", false, &json!({"messages": [{"role": "user", "content": "go"}]}), 3);
         assert!(
             matches!(plain, Reply::Full { body, .. } if String::from_utf8_lossy(&body).contains("hello from a/b:free"))
         );
         let first = turn(json!([{"role": "user", "content": "go"}]), false);
-        assert!(
-            first.contains("\"name\":\"exec_command\"")
-                && first.contains("{\\\"cmd\\\":\\\"ls\\\"}"),
-            "{first}"
-        );
-        let result = json!([{"role": "user", "content": "go"}, {"role": "tool", "tool_call_id": "call_3", "content": "a.txt"}]);
+        assert!(first.contains("\"name\":\"exec_command\"") && first.contains("{\\\"cmd\\\":\\\"ls\\\"}"), "{first}");
+        let result =
+            json!([{"role": "user", "content": "go"}, {"role": "tool", "tool_call_id": "call_3", "content": "a.txt"}]);
         assert!(turn(result.clone(), false).contains("tool said: a.txt"));
         let streamed = turn(result, true);
-        assert!(
-            streamed.contains("\"content\":\"tool\"") && streamed.contains(" said: a.txt"),
-            "{streamed}"
-        );
+        assert!(streamed.contains("\"content\":\"tool\"") && streamed.contains(" said: a.txt"), "{streamed}");
     }
 
     #[test]
     fn bodies_follow_openrouter_shapes() {
-        check(
-            Behaviour::Ok,
-            false,
-            200,
-            &[
-                "\"model\":\"a/b:free\"",
-                "hello from a/b:free",
-                "\"chat.completion\"",
-            ],
-        );
-        check(
-            Behaviour::Ok,
-            true,
-            200,
-            &[
-                ": OPENROUTER PROCESSING",
-                "\"finish_reason\":\"stop\"",
-                "data: [DONE]",
-            ],
-        );
-        check(
-            Behaviour::OkWithModel("a/b".into()),
-            false,
-            200,
-            &["\"model\":\"a/b\""],
-        );
-        check(
-            Behaviour::ToolCall,
-            false,
-            200,
-            &[
-                "\"tool_calls\"",
-                "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"",
-            ],
-        );
-        check(
-            Behaviour::ToolCall,
-            true,
-            200,
-            &["\"finish_reason\":\"tool_calls\""],
-        );
-        check(
-            Behaviour::RateLimited {
-                retry_after: Some(3),
-            },
-            false,
-            429,
-            &["is temporarily rate-limited upstream"],
-        );
-        check(
-            Behaviour::DailyCap { reset_ms: 5 },
-            false,
-            429,
-            &["free-models-per-day", "\"X-RateLimit-Reset\":\"5\""],
-        );
+        check(Behaviour::Ok, false, 200, &["\"model\":\"a/b:free\"", "hello from a/b:free", "\"chat.completion\""]);
+        check(Behaviour::Ok, true, 200, &[": OPENROUTER PROCESSING", "\"finish_reason\":\"stop\"", "data: [DONE]"]);
+        check(Behaviour::OkWithModel("a/b".into()), false, 200, &["\"model\":\"a/b\""]);
+        check(Behaviour::ToolCall, false, 200, &["\"tool_calls\"", "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\""]);
+        check(Behaviour::ToolCall, true, 200, &["\"finish_reason\":\"tool_calls\""]);
+        check(Behaviour::RateLimited { retry_after: Some(3) }, false, 429, &["is temporarily rate-limited upstream"]);
+        check(Behaviour::DailyCap { reset_ms: 5 }, false, 429, &["free-models-per-day", "\"X-RateLimit-Reset\":\"5\""]);
         check(Behaviour::MinuteCap, false, 429, &["free-models-per-min"]);
-        check(
-            Behaviour::NoEndpoints,
-            false,
-            404,
-            &["No endpoints found for a/b:free."],
-        );
-        check(
-            Behaviour::MidStreamError,
-            true,
-            200,
-            &["Provider disconnected", "\"finish_reason\":\"error\""],
-        );
-        check(
-            Behaviour::ErrorFirstInStream { code: 503 },
-            true,
-            200,
-            &["\"error\":{\"code\":503"],
-        );
-        check(
-            Behaviour::SlowStream {
-                chunks: 2,
-                gap: Duration::ZERO,
-            },
-            true,
-            200,
-            &["tok0 ", "tok1 "],
-        );
+        check(Behaviour::NoEndpoints, false, 404, &["No endpoints found for a/b:free."]);
+        check(Behaviour::MidStreamError, true, 200, &["Provider disconnected", "\"finish_reason\":\"error\""]);
+        check(Behaviour::ErrorFirstInStream { code: 503 }, true, 200, &["\"error\":{\"code\":503"]);
+        check(Behaviour::SlowStream { chunks: 2, gap: Duration::ZERO }, true, 200, &["tok0 ", "tok1 "]);
         let shared = |in_band| Behaviour::Limited {
             status: 429,
             source: "openrouter_shared_capacity".into(),
@@ -828,80 +592,27 @@ mod tests {
             retry_after: None,
             in_band,
         };
-        check(
-            shared(false),
-            false,
-            429,
-            &["\"limit_source\":\"openrouter_shared_capacity\""],
-        );
-        check(
-            shared(true),
-            false,
-            200,
-            &["\"error\":{", "\"limit_source\""],
-        );
+        check(shared(false), false, 429, &["\"limit_source\":\"openrouter_shared_capacity\""]);
+        check(shared(true), false, 200, &["\"error\":{", "\"limit_source\""]);
         check(shared(true), true, 200, &["data: {\"error\":{\"code\":429"]);
-        check(
-            Behaviour::EmptyAnswer,
-            false,
-            200,
-            &["\"content\":null", "\"completion_tokens\":0"],
-        );
-        check(
-            Behaviour::EmptyAnswer,
-            true,
-            200,
-            &["\"finish_reason\":\"stop\"", "data: [DONE]"],
-        );
-        check(
-            Behaviour::ReasoningOnly,
-            false,
-            200,
-            &["\"content\":\"\"", "\"reasoning\":\"Let me think.\""],
-        );
-        check(
-            Behaviour::ReasoningOnly,
-            true,
-            200,
-            &["\"reasoning\":\"Let me think.\""],
-        );
+        check(Behaviour::EmptyAnswer, false, 200, &["\"content\":null", "\"completion_tokens\":0"]);
+        check(Behaviour::EmptyAnswer, true, 200, &["\"finish_reason\":\"stop\"", "data: [DONE]"]);
+        check(Behaviour::ReasoningOnly, false, 200, &["\"content\":\"\"", "\"reasoning\":\"Let me think.\""]);
+        check(Behaviour::ReasoningOnly, true, 200, &["\"reasoning\":\"Let me think.\""]);
         let (_, no_model) = render(&Behaviour::OkWithoutModel, true);
         assert!(!no_model.contains("\"model\""), "{no_model}");
     }
 
     #[test]
     fn hostile_answers() {
-        let (_, huge) = render(
-            &Behaviour::HugeBody {
-                bytes: 200_000,
-                declared: true,
-            },
-            false,
-        );
+        let (_, huge) = render(&Behaviour::HugeBody { bytes: 200_000, declared: true }, false);
         let v: Value = serde_json::from_str(&huge).expect("a huge body is still valid JSON");
-        assert!(
-            v["choices"][0]["message"]["content"]
-                .as_str()
-                .is_some_and(|c| c.len() >= 200_000)
-        );
+        assert!(v["choices"][0]["message"]["content"].as_str().is_some_and(|c| c.len() >= 200_000));
         let (_, line) = render(&Behaviour::EndlessLine { bytes: 100_000 }, true);
-        assert!(
-            line.len() > 100_000 && !line.ends_with('\n'),
-            "the data line never ends"
-        );
-        assert_eq!(
-            line.matches('\n').count(),
-            2,
-            "only the comment's lines end"
-        );
-        let Reply::Full { headers, .. } = reply(&Behaviour::Html, "m", false, &json!({}), 1) else {
-            panic!("full")
-        };
-        assert!(
-            headers
-                .iter()
-                .any(|(k, v)| *k == "content-type" && v.starts_with("text/html"))
-        );
+        assert!(line.len() > 100_000 && !line.ends_with('\n'), "the data line never ends");
+        assert_eq!(line.matches('\n').count(), 2, "only the comment's lines end");
+        let Reply::Full { headers, .. } = reply(&Behaviour::Html, "m", false, &json!({}), 1) else { panic!("full") };
+        assert!(headers.iter().any(|(k, v)| *k == "content-type" && v.starts_with("text/html")));
     }
 
     #[test]
@@ -910,11 +621,7 @@ mod tests {
         assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
         let z = gzip_stored(b"hello");
         assert_eq!(&z[..3], &[0x1f, 0x8b, 8]);
-        assert_eq!(
-            &z[10..15],
-            &[1, 5, 0, 0xfa, 0xff],
-            "one final stored block of 5 bytes"
-        );
+        assert_eq!(&z[10..15], &[1, 5, 0, 0xfa, 0xff], "one final stored block of 5 bytes");
         assert_eq!(&z[15..20], b"hello");
         assert_eq!(&z[20..24], &crc32(b"hello").to_le_bytes());
         assert_eq!(&z[24..], &5u32.to_le_bytes());
@@ -922,14 +629,8 @@ mod tests {
 
     #[test]
     fn every_chunk_is_valid_json() {
-        for b in [
-            Behaviour::Ok,
-            Behaviour::ToolCall,
-            Behaviour::MidStreamError,
-        ] {
-            let Reply::Sse(events) = reply(&b, "m\"x", true, &json!({}), 1) else {
-                panic!("not a stream")
-            };
+        for b in [Behaviour::Ok, Behaviour::ToolCall, Behaviour::MidStreamError] {
+            let Reply::Sse(events) = reply(&b, "m\"x", true, &json!({}), 1) else { panic!("not a stream") };
             for (_, e) in events {
                 let text = std::str::from_utf8(&e).expect("utf8");
                 assert!(text.ends_with("\n\n"), "{text}");
