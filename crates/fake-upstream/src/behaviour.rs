@@ -217,8 +217,11 @@ pub(crate) fn reply(behaviour: &Behaviour, model: &str, stream: bool, request: &
         Behaviour::ToolCall => tool_call(&ok_ctx(Some(model)), &tool_name(request), TOOL_ARGS, stream, serial),
         Behaviour::ToolRoundTrip { calls } => {
             let ctx = ok_ctx(Some(model));
-            let last = request.pointer("/messages").and_then(Value::as_array).and_then(|m| m.last());
-            if let Some(result) = last.filter(|m| m["role"] == "tool") {
+            // The tool's result: a `tool` message after the last assistant turn (a client
+            // may add its own text after it, as Claude Code does).
+            let messages = request.pointer("/messages").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+            let turn = messages.iter().rposition(|m| m["role"] == "assistant").map_or(0, |i| i + 1);
+            if let Some(result) = messages[turn..].iter().rev().find(|m| m["role"] == "tool") {
                 let content = match &result["content"] {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),

@@ -50,7 +50,11 @@ pub fn build_sharded(config: &Config, shards: usize) -> Result<Server, BuildErro
         .with_catalog(catalog.clone())
         .with_client_keys(config.api_keys.clone())
         .with_seed(config.seed)
-        .with_max_body_size(config.max_body_size);
+        .with_max_body_size(config.max_body_size)
+        .with_messages(router_dialects::anthropic::Options {
+            serve_claude_ids: config.messages_serve_claude_ids,
+            refuse_server_tools: config.messages_refuse_server_tools,
+        });
     Ok(Server { state, router, catalog, transport, providers })
 }
 

@@ -388,9 +388,16 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 }
 
 /// Refuses requests without one of the client keys, before their body is read.
+/// The key is `Authorization: Bearer <key>`, or Anthropic's `x-api-key: <key>`.
 pub async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if state.client_keys.accepts(req.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes)) {
+    let headers = req.headers();
+    if state.client_keys.accepts(headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes))
+        || state.client_keys.accepts_token(headers.get(crate::messages::API_KEY_HEADER).map(HeaderValue::as_bytes))
+    {
         return next.run(req).await;
+    }
+    if crate::messages::is_messages_path(req.uri().path()) {
+        return crate::messages::anthropic_error(ApiError::unauthorized());
     }
     let mut resp = ApiError::unauthorized().into_response();
     resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -10,6 +10,7 @@ pub mod events;
 pub mod fds;
 pub mod handlers;
 pub mod limits;
+pub mod messages;
 pub mod metadata;
 pub mod metrics;
 pub mod models;
@@ -46,8 +47,12 @@ pub fn app(state: AppState) -> axum::Router {
         .route("/v1/chat/completions", post(chat))
         .route("/api/v1/responses", post(responses::responses))
         .route("/v1/responses", post(responses::responses))
-        .route("/api/v1/models", get(list_models))
-        .route("/v1/models", get(list_models))
+        .route("/api/v1/messages", post(messages::messages))
+        .route("/v1/messages", post(messages::messages))
+        .route("/api/v1/messages/count_tokens", post(messages::count_tokens))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
+        .route("/api/v1/models", get(messages::list_models))
+        .route("/v1/models", get(messages::list_models))
         .route("/api/v1/router/explain", post(explain))
         .route("/api/v1/router/status", get(status::status))
         .route("/api/v1/router/events", get(status::events));

@@ -20,6 +20,8 @@ pub struct AppState {
     pub client_keys: Arc<ClientKeys>,
     pub seeds: Arc<SeedSource>,
     pub max_body_size: usize,
+    /// How `/v1/messages` translates what chat has not (Claude ids, server tools).
+    pub messages: router_dialects::anthropic::Options,
 }
 
 impl AppState {
@@ -32,6 +34,7 @@ impl AppState {
             client_keys: Arc::new(ClientKeys::new(Vec::new())),
             seeds: Arc::new(SeedSource::new(None)),
             max_body_size: router_settings::DEFAULT_MAX_BODY_SIZE,
+            messages: router_dialects::anthropic::Options::default(),
         }
     }
 
@@ -56,6 +59,12 @@ impl AppState {
     #[must_use]
     pub fn with_max_body_size(mut self, bytes: usize) -> Self {
         self.max_body_size = bytes;
+        self
+    }
+
+    #[must_use]
+    pub fn with_messages(mut self, options: router_dialects::anthropic::Options) -> Self {
+        self.messages = options;
         self
     }
 }
@@ -105,7 +114,12 @@ impl ClientKeys {
 
     /// Whether `Authorization: <header>` carries one of the keys.
     pub fn accepts(&self, header: Option<&[u8]>) -> bool {
-        let Some(token) = header.and_then(bearer) else { return false };
+        self.accepts_token(header.and_then(bearer))
+    }
+
+    /// Whether a bare key (Anthropic's `x-api-key: <key>`) is one of the keys.
+    pub fn accepts_token(&self, token: Option<&[u8]>) -> bool {
+        let Some(token) = token.map(<[u8]>::trim_ascii) else { return false };
         let mut ok = subtle::Choice::from(0);
         for key in &self.keys {
             ok |= key.expose().as_bytes().ct_eq(token);
@@ -140,6 +154,15 @@ mod tests {
         check(&["k1"], Some("k1"), false);
         check(&["k1"], None, false);
         check(&[], Some("Bearer "), false);
+    }
+
+    #[test]
+    fn accepts_bare_keys_as_x_api_key() {
+        let k = ClientKeys::new(vec![Secret::new("k1")]);
+        assert!(k.accepts_token(Some(b"k1")));
+        assert!(!k.accepts_token(Some(b"k2")));
+        assert!(!k.accepts_token(Some(b"Bearer k1")));
+        assert!(!k.accepts_token(None));
     }
 
     #[test]

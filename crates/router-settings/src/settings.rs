@@ -235,4 +235,8 @@ settings! {
     redis_key_prefix: String = state_redis::DEFAULT_KEY_PREFIX.to_owned(), env "ROUTER_REDIS_KEY_PREFIX", value "PREFIX";
     /// milliseconds a request waits on Redis for its quota reservation before deciding locally
     redis_timeout_ms: u64 = state_redis::DEFAULT_OP_TIMEOUT_MS, env "ROUTER_REDIS_TIMEOUT_MS", value "MS";
+    /// serve a Claude model id (`claude-*`, `anthropic/*`) on `/v1/messages` from the free models (as `openrouter/free`); off: refuse it
+    messages_serve_claude_ids: bool = router_dialects::anthropic::request::DEFAULT_SERVE_CLAUDE_IDS, env "ROUTER_MESSAGES_SERVE_CLAUDE_IDS", value "BOOL";
+    /// refuse a `/v1/messages` request with server tools (`web_search_*`, ...) instead of dropping them and naming them in `x-router-dropped-tools`
+    messages_refuse_server_tools: bool = router_dialects::anthropic::request::DEFAULT_REFUSE_SERVER_TOOLS, env "ROUTER_MESSAGES_REFUSE_SERVER_TOOLS", value "BOOL";
 }

@@ -7,6 +7,7 @@ mod dashboard;
 mod errors;
 mod hardening;
 mod lifecycle;
+mod messages;
 mod providers;
 mod resilience;
 mod responses;

@@ -22,13 +22,18 @@ pub struct Options {
     pub refuse_server_tools: bool,
 }
 
+/// By default a Claude model id is served from the free models.
+pub const DEFAULT_SERVE_CLAUDE_IDS: bool = true;
+/// By default server tools are dropped (and named in a response header), not refused.
+pub const DEFAULT_REFUSE_SERVER_TOOLS: bool = false;
+
 /// The settings' names, for the errors that a setting decides.
 pub const SERVE_CLAUDE_IDS_SETTING: &str = "messages_serve_claude_ids";
 pub const REFUSE_SERVER_TOOLS_SETTING: &str = "messages_refuse_server_tools";
 
 impl Default for Options {
     fn default() -> Self {
-        Options { serve_claude_ids: true, refuse_server_tools: false }
+        Options { serve_claude_ids: DEFAULT_SERVE_CLAUDE_IDS, refuse_server_tools: DEFAULT_REFUSE_SERVER_TOOLS }
     }
 }
 

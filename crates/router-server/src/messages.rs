@@ -1,0 +1,199 @@
+//! `POST /v1/messages` (and `/api/v1/messages`, any query string): Anthropic's Messages
+//! API, for Claude Code and the Anthropic SDKs, on the same routing as chat completions.
+//! The body is translated to a chat request (`router_dialects::anthropic`), routed by
+//! [`handlers::route`], and the answer or its stream translated back; every error is in
+//! Anthropic's shape. Also `count_tokens` and the Anthropic form of `/v1/models`.
+
+use crate::error::ApiError;
+use crate::handlers::{self, RouteHeaders, is_json, upstream_headers};
+use crate::state::AppState;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, Query, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use router_core::{Body as UpstreamBody, ByteStream, ChatRequest, RouteError, RouteFailure, Routed};
+use router_dialects::anthropic::{self, MessageStream, TranslateError, Translated};
+use router_dialects::chat::read_answer;
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use std::time::Duration;
+
+/// A `ping` event after this long without a chunk, so that a client and the proxies
+/// between keep a quiet stream open (Anthropic's API pings the same way).
+pub const PING_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Set when a Claude model id was served from the free models (its value: the id used).
+pub const SERVED_AS_HEADER: HeaderName = HeaderName::from_static("x-router-served-as");
+/// The server tools left out of the request, comma-separated.
+pub const DROPPED_TOOLS_HEADER: HeaderName = HeaderName::from_static("x-router-dropped-tools");
+/// Anthropic's header for the client key (`Authorization: Bearer` works as well).
+pub const API_KEY_HEADER: &str = "x-api-key";
+/// The header by which a request says it speaks Anthropic's API.
+pub const ANTHROPIC_VERSION_HEADER: &str = "anthropic-version";
+
+/// Whether `path` is one of this module's, whose errors take Anthropic's shape.
+pub fn is_messages_path(path: &str) -> bool {
+    path.ends_with("/messages") || path.ends_with("/messages/count_tokens")
+}
+
+/// `POST /v1/messages`.
+pub async fn messages(State(state): State<AppState>, req: Request) -> Response {
+    let (chat, translated, seed) = match read(&state, req).await {
+        Ok(read) => read,
+        Err(e) => return e,
+    };
+    let estimate = chat.requirements().prompt_tokens;
+    let (result, mut decision) = handlers::route(&state, &chat, seed).await;
+    let fallback_id = format!("{:016x}", decision.seed());
+    let (mut resp, report) = match result {
+        Ok(Routed { response, report }) => {
+            let model = report.model.as_ref().map(|m| m.as_str().to_owned()).unwrap_or_default();
+            let (mut passed, _) = upstream_headers(response.headers);
+            let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
+            let body = match response.body {
+                UpstreamBody::Full(bytes) => match read_answer(&bytes) {
+                    Ok(answer) => {
+                        let message = anthropic::to_message(&answer, &fallback_id, estimate);
+                        passed.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                        Body::from(serde_json::to_vec(&message).unwrap_or_default())
+                    }
+                    // The core judged the answer readable; this is a last guard.
+                    Err(e) => {
+                        let message = format!("the upstream's answer could not be read: {e}");
+                        let mut resp = anthropic_error(ApiError::new(StatusCode::BAD_GATEWAY, &message, "protocol"));
+                        decision.finish(&mut resp, report);
+                        return resp;
+                    }
+                },
+                UpstreamBody::Stream(stream) => {
+                    passed.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                    passed.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                    Body::from_stream(events(stream, MessageStream::new(&fallback_id, &model, estimate)))
+                }
+            };
+            let mut resp = (status, body).into_response();
+            *resp.headers_mut() = passed;
+            (resp, report)
+        }
+        Err(RouteFailure { error, report }) => {
+            decision.failed(&error);
+            (anthropic_error(ApiError::from_route(&error)), report)
+        }
+    };
+    notes(resp.headers_mut(), &translated);
+    decision.finish(&mut resp, report);
+    resp
+}
+
+/// `POST /v1/messages/count_tokens`: the router's own estimate of the prompt (the one
+/// its routing uses), as `{"input_tokens": N}`.
+pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Response {
+    match read(&state, req).await {
+        Ok((chat, _, _)) => Json(json!({ "input_tokens": chat.requirements().prompt_tokens })).into_response(),
+        Err(e) => e,
+    }
+}
+
+/// `GET /v1/models` and `/api/v1/models`: Anthropic's list shape when the request
+/// carries `anthropic-version` (model pickers), else OpenRouter's.
+pub async fn list_models(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<crate::models::ModelsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    if !headers.contains_key(ANTHROPIC_VERSION_HEADER) {
+        return handlers::list_models(State(state), query).await;
+    }
+    let snapshot = state.router.catalog();
+    let now = state.router.now();
+    let list = crate::models::list(&snapshot, now, &crate::models::ModelsQuery::default());
+    let list = serde_json::to_value(&list).unwrap_or(Value::Null);
+    let data: Vec<Value> = list["data"].as_array().map(|d| d.iter().map(anthropic_model).collect()).unwrap_or_default();
+    let first = data.first().map(|m| m["id"].clone()).unwrap_or(Value::Null);
+    let last = data.last().map(|m| m["id"].clone()).unwrap_or(Value::Null);
+    Ok(Json(json!({ "data": data, "has_more": false, "first_id": first, "last_id": last })).into_response())
+}
+
+/// One model of OpenRouter's list in Anthropic's shape.
+fn anthropic_model(m: &Value) -> Value {
+    let created = m["created"].as_u64().map(|s| router_core::Timestamp::from_secs(s).to_string());
+    json!({
+        "type": "model",
+        "id": m["id"],
+        "display_name": m["name"].as_str().filter(|n| !n.is_empty()).or(m["id"].as_str()),
+        "created_at": created.unwrap_or_else(|| router_core::Timestamp::from_secs(0).to_string()),
+        "max_input_tokens": m["context_length"],
+        "max_tokens": m["top_provider"]["max_completion_tokens"],
+    })
+}
+
+/// The request: headers, content type, body, translation, and the chat request with
+/// its session key and pick; a refusal is already an Anthropic-shaped response.
+async fn read(state: &AppState, req: Request) -> Result<(ChatRequest, Translated, Option<u64>), Response> {
+    let headers = RouteHeaders::read(req.headers()).map_err(|m| anthropic_error(ApiError::bad_request(m)))?;
+    let ct = req.headers().get(header::CONTENT_TYPE);
+    if !ct.is_some_and(is_json) {
+        let got = ct.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        return Err(anthropic_error(ApiError::unsupported_media_type(got.as_deref())));
+    }
+    let bytes = Bytes::from_request(req, state)
+        .await
+        .map_err(|r| anthropic_error(ApiError::from_bytes_rejection(&r, state.max_body_size)))?;
+    let translated = anthropic::to_chat(&bytes, &state.messages).map_err(|e| refused(&e))?;
+    let mut chat = ChatRequest::from_bytes(Bytes::from(translated.body.clone()))
+        .map_err(|e| anthropic_error(ApiError::from_route(&RouteError::Request(e))))?;
+    let seed = headers.apply(&mut chat).map_err(|e| anthropic_error(ApiError::from_route(&RouteError::Request(e))))?;
+    Ok((chat, translated, seed))
+}
+
+fn refused(e: &TranslateError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = json!({ "error": { "message": e.to_string() } });
+    anthropic_error(ApiError { status, body, retry_after: None })
+}
+
+/// Any router error in Anthropic's shape, its status and `Retry-After` kept. The
+/// message is the router's (it names the setting, the model, the limit).
+pub fn anthropic_error(e: ApiError) -> Response {
+    let message = e.body["error"]["message"].as_str().unwrap_or("the router could not serve the request").to_owned();
+    ApiError { body: anthropic::error_body(e.status.as_u16(), &message), ..e }.into_response()
+}
+
+/// The response headers that say what the translation changed.
+fn notes(headers: &mut HeaderMap, translated: &Translated) {
+    if translated.served_as_free {
+        headers.insert(SERVED_AS_HEADER, HeaderValue::from_static(anthropic::request::FREE_MODEL));
+    }
+    if !translated.dropped_tools.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&translated.dropped_tools.join(", "))
+    {
+        headers.insert(DROPPED_TOOLS_HEADER, v);
+    }
+}
+
+/// The upstream's chat chunks as Anthropic's events, re-framed chunk by chunk, with a
+/// `ping` after [`PING_INTERVAL`] of silence. After the last event the upstream stream
+/// is dropped; a transport error is an `error` event.
+fn events(stream: ByteStream, writer: MessageStream) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+    futures_util::stream::unfold(Some((stream, writer)), |state| async move {
+        let (mut stream, mut writer) = state?;
+        loop {
+            let out = match tokio::time::timeout(PING_INTERVAL, stream.next()).await {
+                Err(_) => return Some((Ok(Bytes::from_static(MessageStream::ping())), Some((stream, writer)))),
+                Ok(Some(Ok(bytes))) => writer.push(&bytes),
+                Ok(Some(Err(e))) => writer.fail(e.http_status(), &e.message),
+                Ok(None) => writer.finish(),
+            };
+            if writer.is_ended() {
+                return Some((Ok(Bytes::from(out)), None));
+            }
+            if !out.is_empty() {
+                return Some((Ok(Bytes::from(out)), Some((stream, writer))));
+            }
+        }
+    })
+}
