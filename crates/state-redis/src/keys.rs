@@ -25,6 +25,12 @@ impl Keys {
         format!("{}instances", self.prefix)
     }
 
+    /// When each instance last had nothing it sent without Redis left uncounted (a sorted
+    /// set: instance id by wall-clock milliseconds).
+    pub(crate) fn merged(&self) -> String {
+        format!("{}merged", self.prefix)
+    }
+
     pub(crate) fn minute(&self, scope: &str, now: Timestamp) -> String {
         format!("{}quota:{scope}:m:{}", self.prefix, now.minute())
     }

@@ -99,6 +99,13 @@ struct Inner {
     known: AtomicBool,
     instances: AtomicU32,
     local_reservations: AtomicU64,
+    /// Wall-clock milliseconds when this instance last had nothing uncounted in Redis.
+    merged_at: AtomicU64,
+    /// Set by a request decided locally: the next answer from Redis starts settling.
+    went_local: AtomicBool,
+    /// While settling: since when (wall-clock milliseconds) every live instance must have
+    /// merged before this one stops keeping to its share; 0 when not settling.
+    settle_from: AtomicU64,
     events_received: AtomicU64,
     outbox: mpsc::UnboundedSender<SharedEvent>,
     outbox_rx: Mutex<Option<mpsc::UnboundedReceiver<SharedEvent>>>,
@@ -136,6 +143,9 @@ impl RedisState {
                 known: AtomicBool::new(false),
                 instances: AtomicU32::new(1),
                 local_reservations: AtomicU64::new(0),
+                merged_at: AtomicU64::new(now_ms()),
+                went_local: AtomicBool::new(false),
+                settle_from: AtomicU64::new(0),
                 events_received: AtomicU64::new(0),
                 outbox: tx,
                 outbox_rx: Mutex::new(Some(rx)),
@@ -346,6 +356,7 @@ impl SharedState for RedisState {
         }
         let local = |e: SharedError| {
             inner.local_reservations.fetch_add(1, Ordering::Relaxed);
+            inner.went_local.store(true, Ordering::Release);
             Err(e)
         };
         if let Some(reason) = inner.is_down() {
@@ -383,6 +394,7 @@ impl SharedState for RedisState {
             instances: inner.instances.load(Ordering::Relaxed).max(1),
             local_reservations: inner.local_reservations.load(Ordering::Relaxed),
             events_received: inner.events_received.load(Ordering::Relaxed),
+            settling: inner.settle_from.load(Ordering::Acquire) != 0,
         }
     }
 }
@@ -418,12 +430,17 @@ async fn heartbeat(weak: Weak<Inner>) {
         let Some(inner) = weak.upgrade() else { return };
         let Some(mut conn) = inner.conn() else { return };
         let now = now_ms();
-        let key = inner.keys.instances();
+        let (key, merged) = (inner.keys.instances(), inner.keys.merged());
         let ttl = millis(INSTANCE_TTL);
         let mut pipe = redis::pipe();
         pipe.cmd("ZADD")
             .arg(&key)
             .arg(now)
+            .arg(&inner.id)
+            .ignore()
+            .cmd("ZADD")
+            .arg(&merged)
+            .arg(inner.merged_at.load(Ordering::Acquire))
             .arg(&inner.id)
             .ignore()
             .cmd("ZREMRANGEBYSCORE")
@@ -435,16 +452,38 @@ async fn heartbeat(weak: Weak<Inner>) {
             .arg(&key)
             .arg(ttl.saturating_mul(2))
             .ignore()
-            .cmd("ZCARD")
-            .arg(&key);
+            // Instances gone for a day are forgotten (the live set says who counts).
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&merged)
+            .arg("-inf")
+            .arg(now.saturating_sub(86_400_000))
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&merged)
+            .arg(ttl.saturating_mul(2))
+            .ignore()
+            .cmd("ZRANGE")
+            .arg(&key)
+            .arg(0)
+            .arg(-1)
+            .cmd("ZRANGE")
+            .arg(&merged)
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES");
         let bound = inner.config.op_timeout.max(Duration::from_secs(1));
-        let wait = match tokio::time::timeout(bound, pipe.query_async::<(u32,)>(&mut conn)).await {
-            Ok(Ok((count,))) => {
-                inner.instances.store(count.max(1), Ordering::Relaxed);
+        type Beat = (Vec<String>, Vec<(String, f64)>);
+        let wait = match tokio::time::timeout(bound, pipe.query_async::<Beat>(&mut conn)).await {
+            Ok(Ok((live, merged))) => {
+                inner.instances.store(u32::try_from(live.len()).unwrap_or(u32::MAX).max(1), Ordering::Relaxed);
                 inner.set_refused(None);
                 inner.set_down(None);
                 backoff = RECONNECT_MIN;
+                if inner.went_local.swap(false, Ordering::AcqRel) {
+                    inner.settle_from.store(now, Ordering::Release);
+                }
                 sync(&inner, &mut conn, bound).await;
+                settle(&inner, &live, &merged, now_ms());
                 HEARTBEAT_EVERY
             }
             Ok(Err(e)) if is_auth_error(&e) => {
@@ -478,6 +517,26 @@ async fn sync(inner: &Inner, conn: &mut ConnectionManager, bound: Duration) {
     let Some(request) = sink.sync_request() else { return };
     let outcome = inner.run(conn, &request, bound).await;
     sink.synced(&request, &outcome);
+}
+
+/// Notes when this instance has nothing uncounted left (`merged_at`, told to the others
+/// with the next heartbeat), and ends this instance's settling once every live instance
+/// has said so since it began (a silent one leaves the live set after [`INSTANCE_TTL`]).
+fn settle(inner: &Inner, live: &[String], merged: &[(String, f64)], now: u64) {
+    let sink = inner.sink.lock().unwrap_or_else(PoisonError::into_inner).as_ref().and_then(Weak::upgrade);
+    if sink.is_none_or(|s| s.merged()) {
+        inner.merged_at.store(now, Ordering::Release);
+    }
+    let from = inner.settle_from.load(Ordering::Acquire);
+    if from == 0 {
+        return;
+    }
+    let since = |id: &String| merged.iter().find(|(m, _)| m == id).map_or(0.0, |(_, at)| *at);
+    #[expect(clippy::cast_precision_loss, reason = "milliseconds since 1970 are exact in an f64")]
+    let all = live.iter().all(|id| *id == inner.id || since(id) >= from as f64);
+    if all {
+        inner.settle_from.store(0, Ordering::Release);
+    }
 }
 
 /// Listens on the channel; after every (re)subscription reloads what it may have missed.

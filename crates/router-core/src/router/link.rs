@@ -63,8 +63,8 @@ impl Local {
     }
 
     /// The store answered `request`: what it carried is counted there, and its counts are
-    /// the account's.
-    fn answered(&mut self, request: &ReserveRequest, outcome: &ReserveOutcome) {
+    /// the account's. The share is kept while the store is `settling`.
+    fn answered(&mut self, request: &ReserveRequest, outcome: &ReserveOutcome, settling: bool) {
         let now = request.now;
         let mut mine = self.backlog.acknowledge(&request.batches, now);
         let counts = match outcome {
@@ -83,7 +83,7 @@ impl Local {
             raise(&mut self.acked_minute, now.minute(), minute);
             raise(&mut self.acked_day, now.utc_day(), day);
         }
-        if self.backlog.is_empty() {
+        if self.backlog.is_empty() && !settling {
             // Everything this instance sent alone is counted: the next outage starts
             // from fresh counts.
             self.fallback.clear();
@@ -147,15 +147,25 @@ impl Router {
     ) -> Result<(), Refusal> {
         let limits = self.quota_policy();
         let probe = is_probe(&self.health(), model, now).then(|| ProbeClaim { model: model.clone(), ttl: PROBE_STALE });
+        let status = link.port.status();
+        if status.settling {
+            // Back from local decisions, and others may not have brought theirs yet: the
+            // share still holds, besides the store's count.
+            let health = self.health();
+            let known = (health.quota.minute.current(now.minute()), health.quota.day.current(now.utc_day()));
+            let share = link.local().fallback.policy(&limits, known, status.instances.max(1), now);
+            if let Some(block) = health.quota_block(&share, now) {
+                return Err(Refusal::Quota(account_block(block, &limits)));
+            }
+        }
         // While the store is known to be away the message goes nowhere: the backlog's open
         // batch stays open, so an outage's requests share one batch.
-        let reachable = link.port.status().connected;
-        let request = link.local().message(limits, now, (true, reachable), probe);
+        let request = link.local().message(limits, now, (true, status.connected), probe);
         let outcome = link.port.reserve(&request).await;
         let mut health = self.health();
         let result = match outcome {
             Ok(outcome) => {
-                link.local().answered(&request, &outcome);
+                link.local().answered(&request, &outcome, status.settling);
                 match outcome {
                     ReserveOutcome::Reserved { minute, day } => {
                         sync_counts(&mut health, minute, day, now);
@@ -229,19 +239,18 @@ fn reserve_locally(
             local.backlog.add(request.id, now, seen);
             Ok(())
         }
-        Err(block) => {
-            // Say the account's limit, not the share, to the client.
-            let block = match block.scope {
-                QuotaScope::Minute { .. } => {
-                    QuotaBlock { scope: QuotaScope::Minute { limit: limits.per_minute.unwrap_or(0) }, ..block }
-                }
-                QuotaScope::Day { .. } => {
-                    QuotaBlock { scope: QuotaScope::Day { limit: limits.per_day.unwrap_or(0) }, ..block }
-                }
-                QuotaScope::Upstream { .. } => block,
-            };
-            Err(Refusal::Quota(block))
+        Err(block) => Err(Refusal::Quota(account_block(block, limits))),
+    }
+}
+
+/// A block of the share as the client hears of it: with the account's limit.
+fn account_block(block: QuotaBlock, limits: &QuotaPolicy) -> QuotaBlock {
+    match block.scope {
+        QuotaScope::Minute { .. } => {
+            QuotaBlock { scope: QuotaScope::Minute { limit: limits.per_minute.unwrap_or(0) }, ..block }
         }
+        QuotaScope::Day { .. } => QuotaBlock { scope: QuotaScope::Day { limit: limits.per_day.unwrap_or(0) }, ..block },
+        QuotaScope::Upstream { .. } => block,
     }
 }
 
@@ -269,9 +278,14 @@ impl EventSink for Router {
         Some(local.message(limits, now, (false, true), None))
     }
 
+    fn merged(&self) -> bool {
+        self.shared.as_ref().is_none_or(|link| link.local().backlog.is_empty())
+    }
+
     fn synced(&self, request: &ReserveRequest, outcome: &Result<ReserveOutcome, SharedError>) {
         let (Some(link), Ok(outcome)) = (&self.shared, outcome) else { return };
-        link.local().answered(request, outcome);
+        let settling = link.port.status().settling;
+        link.local().answered(request, outcome, settling);
         if let ReserveOutcome::Reserved { minute, day } = outcome {
             sync_counts(&mut self.health(), *minute, *day, request.now);
             self.dirty.store(true, Ordering::Release);
@@ -338,6 +352,7 @@ mod tests {
         asked: Mutex<Vec<ReserveRequest>>,
         published: Mutex<Vec<SharedEvent>>,
         instances: u32,
+        settling: std::sync::atomic::AtomicBool,
     }
 
     #[async_trait::async_trait]
@@ -352,7 +367,8 @@ mod tests {
         /// Connected unless the next answer says it is not (as the adapter knows).
         fn status(&self) -> SharedStatus {
             let down = matches!(self.answers.lock().expect("answers").front(), Some(Err(SharedError::Unavailable(_))));
-            SharedStatus { instances: self.instances, connected: !down, ..SharedStatus::default() }
+            let settling = self.settling.load(Ordering::SeqCst);
+            SharedStatus { instances: self.instances, connected: !down, settling, ..SharedStatus::default() }
         }
         fn attach(&self, _: Weak<dyn EventSink>) {}
     }
@@ -444,6 +460,31 @@ mod tests {
         let sync = r.sync_request().expect("own count to restore");
         r.synced(&sync, &Err(SharedError::Timeout(Duration::from_millis(50))));
         assert_eq!(r.sync_request().map(|m| m.own_day), Some(4));
+    }
+
+    #[test]
+    fn back_from_local_decisions_the_share_holds_until_every_instance_has_merged() {
+        let shared = Arc::new(Scripted { instances: 2, ..Scripted::default() });
+        let r = router(&shared, QuotaPolicy { per_minute: None, per_day: Some(10) }, None);
+        let down = || Err(SharedError::Unavailable("refused".into()));
+        answers(&shared, vec![Ok(ReserveOutcome::Reserved { minute: 1, day: 6 }), down(), down()]);
+        for seed in 0..3 {
+            assert!(futures_executor::block_on(r.route(&plain(), seed)).is_ok());
+        }
+        // Redis answers again, but the other instance has not merged yet: this one's share
+        // (8) is spent, so it is refused without asking, whatever Redis would say.
+        shared.settling.store(true, Ordering::SeqCst);
+        answers(&shared, vec![Ok(ReserveOutcome::Reserved { minute: 4, day: 9 })]);
+        let refused = futures_executor::block_on(r.route(&plain(), 3)).expect_err("share spent");
+        assert!(matches!(
+            refused.error,
+            RouteError::Quota { block: QuotaBlock { scope: QuotaScope::Day { limit: 10 }, .. }, .. }
+        ));
+        assert_eq!(shared.asked.lock().expect("asked").len(), 3, "not asked");
+        // Every instance has merged: Redis decides again.
+        shared.settling.store(false, Ordering::SeqCst);
+        assert!(futures_executor::block_on(r.route(&plain(), 4)).is_ok());
+        assert_eq!(r.quota_report().day_used, 9);
     }
 
     #[test]

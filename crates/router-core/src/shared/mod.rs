@@ -110,6 +110,11 @@ pub trait EventSink: Send + Sync {
         None
     }
 
+    /// Whether every request this instance sent without the store is counted there now.
+    fn merged(&self) -> bool {
+        true
+    }
+
     /// The store's answer to a [`sync_request`](Self::sync_request) message.
     fn synced(&self, request: &ReserveRequest, outcome: &Result<ReserveOutcome, SharedError>) {
         let _ = (request, outcome);
@@ -334,6 +339,10 @@ pub struct SharedStatus {
     pub local_reservations: u64,
     /// Events from other instances merged into this one's state.
     pub events_received: u64,
+    /// The store answers again after this instance decided requests locally, and some
+    /// live instance may not have brought its own local requests back yet: until every
+    /// one has, this instance still keeps to its share.
+    pub settling: bool,
 }
 
 /// The limits an instance keeps to while the shared store is unreachable: in each
