@@ -188,8 +188,12 @@ impl OpenAiCatalog {
             }
             Err(e) => {
                 stats.refreshes_failed += 1;
-                tracing::warn!(provider = %self.config.name, error = %e, "provider catalog refresh failed; keeping the last list");
-                stats.last_error = Some(e);
+                // An upstream or a proxy may echo the key, and a URL may hold a password:
+                // redacted before it is kept, shown or logged.
+                let keys: Vec<&Secret> = self.config.api_key.iter().collect();
+                let error = router_core::redact(&e, &keys);
+                tracing::warn!(provider = %self.config.name, %error, "provider catalog refresh failed; keeping the last list");
+                stats.last_error = Some(error);
             }
         }
     }

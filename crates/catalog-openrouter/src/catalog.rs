@@ -175,7 +175,7 @@ impl OpenRouterCatalog {
                 c.last_error = None;
                 c.last_success_at = Some(started);
                 tracing::info!(
-                    url = %self.models_url,
+                    url = %router_core::redact(&self.models_url, &[]),
                     models = outcome.models,
                     free_models = outcome.free_models,
                     skipped = outcome.skipped,
@@ -186,8 +186,13 @@ impl OpenRouterCatalog {
             }
             Err(e) => {
                 c.failed += 1;
-                c.last_error = Some(e.to_string());
-                tracing::warn!(url = %self.models_url, error = %e, "catalog refresh failed; keeping the current snapshot");
+                // An upstream or a proxy may echo the key, and a URL may hold a password:
+                // redacted before it is kept, shown or logged.
+                let keys: Vec<&Secret> = self.config.api_key.iter().collect();
+                let error = router_core::redact(&e.to_string(), &keys);
+                let url = router_core::redact(&self.models_url, &[]);
+                tracing::warn!(%url, %error, "catalog refresh failed; keeping the current snapshot");
+                c.last_error = Some(error);
             }
         }
         result

@@ -98,6 +98,6 @@ pub use request::{
     Target,
 };
 pub use router::{Attempt, PickKind, Ports, RouteFailure, RouteReport, Routed, Router, RouterConfig};
-pub use secret::{MAX_KEPT_TEXT_BYTES, Secret, redact};
+pub use secret::{MAX_KEPT_TEXT_BYTES, Secret, redact, scrub};
 pub use time::Timestamp;
 pub use upstream::{Body, ByteStream, ErrorKind, TransportError, UpstreamResponse};

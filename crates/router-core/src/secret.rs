@@ -64,12 +64,19 @@ const MIN_KEY_TAIL: usize = 16;
 pub fn redact(text: &str, keys: &[&Secret]) -> String {
     // Cut generously first (the work stays small), and exactly last, so that a key is
     // never cut in two before it is recognised.
-    let mut out = bounded(text, 4 * MAX_KEPT_TEXT_BYTES).to_owned();
-    for key in keys.iter().map(|k| k.expose()).filter(|k| k.len() >= 8) {
-        out = out.replace(key, REDACTED);
-    }
-    let out = redact_userinfo(&redact_words(&out));
+    let out = scrub(bounded(text, 4 * MAX_KEPT_TEXT_BYTES), keys);
     bounded(&out, MAX_KEPT_TEXT_BYTES).to_owned()
+}
+
+/// [`redact`] without the cut: for text passed on whole (an upstream's error metadata).
+pub fn scrub(text: &str, keys: &[&Secret]) -> String {
+    let mut out = text.to_owned();
+    for key in keys.iter().map(|k| k.expose()).filter(|k| !k.is_empty()) {
+        if out.contains(key) {
+            out = out.replace(key, REDACTED);
+        }
+    }
+    redact_userinfo(&redact_words(&out))
 }
 
 /// The longest prefix of `text` within `max` bytes that ends on a character boundary.

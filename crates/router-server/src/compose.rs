@@ -51,6 +51,7 @@ pub fn build_sharded(config: &Config, shards: usize) -> Result<Server, BuildErro
         .with_client_keys(config.api_keys.clone())
         .with_seed(config.seed)
         .with_max_body_size(config.max_body_size)
+        .with_hosts(crate::host::HostCheck::new(config.listen, &config.allowed_hosts))
         .with_messages(router_dialects::anthropic::Options {
             serve_claude_ids: config.messages_serve_claude_ids,
             refuse_server_tools: config.messages_refuse_server_tools,

@@ -289,8 +289,32 @@ pub async fn healthz() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }
 
+/// Whether the request may see the operator's details: always without client keys,
+/// else with one of them.
+fn operator(state: &AppState, headers: &HeaderMap) -> bool {
+    !state.client_keys.required()
+        || state.client_keys.accepts(headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes))
+}
+
 /// Ready once a catalog with models is loaded; says where it came from and how old it is.
-pub async fn readyz(State(state): State<AppState>) -> Response {
+/// With client keys set, a request without one gets the status alone (what a load
+/// balancer needs), not the catalog, quota and errors.
+pub async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let full = operator(&state, &headers);
+    if state.router.catalog().stats(state.router.now()).free_models > 0 && !full {
+        return Json(json!({ "status": readiness(&state) })).into_response();
+    }
+    readyz_full(&state, full)
+}
+
+/// `ready`, or `degraded` while Redis is away (serving from local state) or the state
+/// cannot be saved (a full disk: a restart would lose it).
+fn readiness(state: &AppState) -> &'static str {
+    let shared_down = state.router.shared_status().is_some_and(|s| !s.connected);
+    if shared_down || state.router.save_status().1.is_some() { "degraded" } else { "ready" }
+}
+
+fn readyz_full(state: &AppState, full: bool) -> Response {
     let stats = state.router.catalog().stats(state.router.now());
     let catalog = json!({
         "source": stats.source,
@@ -312,15 +336,14 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     if stats.free_models == 0 {
         let mut e =
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no catalog with free models is loaded", "not_ready");
-        e.body["error"]["metadata"]["catalog"] = catalog;
+        if full {
+            e.body["error"]["metadata"]["catalog"] = catalog;
+        }
         return e.into_response();
     }
-    // Redis away: still serving (from local state), but operators should know.
     let shared = state.router.shared_status();
-    // A state that cannot be saved (a full disk): serving, but a restart would lose it.
     let (_, save_error) = state.router.save_status();
-    let degraded = shared.as_ref().is_some_and(|s| !s.connected) || save_error.is_some();
-    let status = if degraded { "degraded" } else { "ready" };
+    let status = readiness(state);
     // The day's use, limit, remaining and where the count comes from (local or upstream).
     let quota = state.router.quota_report();
     Json(json!({
@@ -334,8 +357,14 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-/// `GET /metrics` in the Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// `GET /metrics` in the Prometheus text format; with client keys set, only for a
+/// request carrying one (Prometheus sends it with `authorization: {credentials: ...}`).
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !operator(&state, &headers) {
+        let mut resp = ApiError::unauthorized().into_response();
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return resp;
+    }
     let mut out = String::with_capacity(4096);
     state.metrics.render_into(&mut out);
     crate::status::render_metrics(&crate::status::StatusReport::read(&state), &mut out);
@@ -412,6 +441,12 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     let uri = req.uri().clone();
     let mut resp = match crate::limits::refusal(state.max_body_size, req.headers()) {
         Some(refused) => refused,
+        None if !state.hosts.accepts(req.headers()) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the `Host` header names a host this router does not answer for; add it to `allowed_hosts`",
+            "forbidden_host",
+        )
+        .into_response(),
         None => next.run(req).await,
     };
     let total = start.elapsed();

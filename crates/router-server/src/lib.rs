@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod fds;
 pub mod handlers;
+pub mod host;
 pub mod limits;
 pub mod messages;
 pub mod metadata;

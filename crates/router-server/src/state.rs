@@ -1,6 +1,7 @@
 //! What the handlers share: the router, the catalog handle, metrics, client keys and
 //! the source of per-request seeds.
 
+use crate::host::HostCheck;
 use crate::metrics::Metrics;
 use catalog_openrouter::OpenRouterCatalog;
 use rand::Rng;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub client_keys: Arc<ClientKeys>,
     pub seeds: Arc<SeedSource>,
     pub max_body_size: usize,
+    /// The `Host` values served (see [`HostCheck`]).
+    pub hosts: Arc<HostCheck>,
     /// How `/v1/messages` translates what chat has not (Claude ids, server tools).
     pub messages: router_dialects::anthropic::Options,
 }
@@ -34,6 +37,7 @@ impl AppState {
             client_keys: Arc::new(ClientKeys::new(Vec::new())),
             seeds: Arc::new(SeedSource::new(None)),
             max_body_size: router_settings::DEFAULT_MAX_BODY_SIZE,
+            hosts: Arc::new(HostCheck::default()),
             messages: router_dialects::anthropic::Options::default(),
         }
     }
@@ -53,6 +57,12 @@ impl AppState {
     #[must_use]
     pub fn with_seed(mut self, seed: Option<u64>) -> Self {
         self.seeds = Arc::new(SeedSource::new(seed));
+        self
+    }
+
+    #[must_use]
+    pub fn with_hosts(mut self, hosts: HostCheck) -> Self {
+        self.hosts = Arc::new(hosts);
         self
     }
 

@@ -124,14 +124,14 @@ async fn exchange(conn: &mut TcpStream, request: &str) -> (String, String) {
 
 fn post(path: &str, body: &str) -> String {
     format!(
-        "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     )
 }
 
 async fn metrics(addr: &str) -> String {
     let mut conn = TcpStream::connect(addr).await.expect("connect");
-    let (head, body) = exchange(&mut conn, "GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    let (head, body) = exchange(&mut conn, "GET /metrics HTTP/1.1\r\nhost: localhost\r\n\r\n").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     body
 }
@@ -153,7 +153,7 @@ async fn out_of_descriptors_a_request_gets_503_and_charges_nothing() {
     let mut conns = Vec::new();
     for _ in 0..6 {
         let mut conn = TcpStream::connect(&addr).await.expect("connect");
-        let (head, _) = exchange(&mut conn, "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await;
+        let (head, _) = exchange(&mut conn, "GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n").await;
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         conns.push(conn);
     }
@@ -244,7 +244,7 @@ async fn huge_answers_leave_the_router_memory_bounded() {
     upstream.set_default_behaviour(Behaviour::HugeBody { bytes: 64 << 20, declared: false });
     let server = start(&upstream, None, &["--max-attempts", "1", "--per-day", "0", "--per-minute", "0"]);
     let mut conn = TcpStream::connect(&server.addr).await.expect("connect");
-    let (head, _) = exchange(&mut conn, "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    let (head, _) = exchange(&mut conn, "GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let (before, _) = rss_kib(server.child.id());
 
@@ -341,7 +341,7 @@ async fn memory_goes_back_after_a_burst_of_streams() {
     let deadline = Instant::now() + Duration::from_secs(90);
     let after = loop {
         let mut conn = TcpStream::connect(&server.addr).await.expect("connect");
-        let (head, _) = exchange(&mut conn, "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await;
+        let (head, _) = exchange(&mut conn, "GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n").await;
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         let (now, _) = rss_kib(pid);
         if now < idle + 24 * 1024 || Instant::now() > deadline {
@@ -372,4 +372,61 @@ fn a_data_dir_that_is_a_file_is_one_clear_message() {
         assert!(line.matches(needle).count() <= 1, "said twice: {line}");
         assert!(!line.contains("cannot move"), "{line}");
     }
+}
+
+/// Issue 28's probe: 100 requests whose client-sized strings are 20 MB each (`model`,
+/// `models`, `user`, and a member that is forwarded) and a few live-events subscribers
+/// that never read. Refused or answered, none of it is kept: the decision log and the
+/// events hold only bounded strings, so the router stays far under 100 MB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_sized_strings_leave_the_router_memory_bounded() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let upstream = FakeUpstream::start().await;
+    let server = start(&upstream, None, &["--per-day", "0", "--per-minute", "0", "--max-body-size", "25000000"]);
+    let pid = server.child.id();
+    // Subscribers that never read a byte after their request.
+    let mut idle_subscribers = Vec::new();
+    for _ in 0..8 {
+        let mut conn = TcpStream::connect(&server.addr).await.expect("connect");
+        conn.write_all(b"GET /api/v1/router/events HTTP/1.1\r\nhost: localhost\r\n\r\n").await.expect("write");
+        idle_subscribers.push(conn);
+    }
+    let huge = "x".repeat(20_000_000);
+    let bodies = [
+        format!(r#"{{"model":"{huge}","messages":[{{"role":"user","content":"hi"}}]}}"#),
+        format!(r#"{{"models":["{huge}"],"messages":[{{"role":"user","content":"hi"}}]}}"#),
+        format!(r#"{{"user":"{huge}","messages":[{{"role":"user","content":"hi"}}]}}"#),
+        // Forwarded whole: an unknown member goes upstream as sent.
+        format!(r#"{{"model":"openrouter/free","messages":[{{"role":"user","content":"hi"}}],"x_blob":"{huge}"}}"#),
+    ];
+    let mut conn = TcpStream::connect(&server.addr).await.expect("connect");
+    for i in 0..100 {
+        let body = &bodies[i % bodies.len()];
+        let (head, answer) = exchange(&mut conn, &post("/api/v1/chat/completions", body)).await;
+        if i % bodies.len() == 3 {
+            assert!(head.starts_with("HTTP/1.1 200"), "a big prompt is routed: {head}\n{answer}");
+        } else {
+            assert!(head.starts_with("HTTP/1.1 400"), "{head}\n{answer}");
+            assert!(answer.contains("is longer than 256 bytes") && answer.len() < 1024, "{answer}");
+        }
+    }
+    let (head, recent) = exchange(
+        &mut TcpStream::connect(&server.addr).await.expect("connect"),
+        "GET /api/v1/router/status HTTP/1.1\r\nhost: localhost\r\n\r\n",
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(recent.len() < 1_000_000, "the status page holds no client-sized string: {} bytes", recent.len());
+    // jemalloc's background threads hand freed memory back within seconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rss = loop {
+        let (now, _) = rss_kib(pid);
+        if now < 100 * 1024 || Instant::now() > deadline {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    eprintln!("RSS after 100 requests with 20 MB fields: {rss} KiB");
+    assert!(rss < 100 * 1024, "RSS {rss} KiB after 100 requests with 20 MB fields");
+    drop(idle_subscribers);
 }

@@ -167,6 +167,8 @@ settings! {
     seed: Option<u64> = None, env "ROUTER_SEED", value "U64";
     /// client keys (comma-separated; a list in the file); when set, `Authorization: Bearer <key>` is required
     api_keys: Vec<Secret> = Vec::new(), env "ROUTER_API_KEYS", value "KEYS", secret;
+    /// host names clients may use in `Host` (comma-separated; a list in the file); none: IP addresses and `localhost` only when listening on loopback (against DNS rebinding), any name otherwise
+    allowed_hosts: Vec<String> = Vec::new(), env "ROUTER_ALLOWED_HOSTS", value "HOSTS";
     /// largest request body in bytes (images travel as base64)
     max_body_size: usize = DEFAULT_MAX_BODY_SIZE, env "ROUTER_MAX_BODY_SIZE", value "BYTES";
     /// upstream calls per request, the first included; a failure from a model another request had meanwhile found cooling does not count

@@ -82,6 +82,16 @@ impl SettingValue for Vec<Secret> {
     }
 }
 
+/// A list of names (host names): comma-separated in a flag or variable, a list in the file.
+impl SettingValue for Vec<String> {
+    fn parse_text(text: &str) -> Result<Self, String> {
+        Ok(text.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned).collect())
+    }
+    fn show(&self) -> String {
+        if self.is_empty() { "none".to_owned() } else { self.join(",") }
+    }
+}
+
 /// An optional value: empty text is "none".
 impl<T: SettingValue> SettingValue for Option<T> {
     fn parse_text(text: &str) -> Result<Self, String> {

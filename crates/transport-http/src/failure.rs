@@ -2,7 +2,7 @@
 //! causes, never the URL or the key), and local exhaustion told apart.
 
 use crate::local::{LOCAL_RESOURCE_RETRY_AFTER, caused_by_local_exhaustion, local_exhaustion_warning};
-use router_core::{ErrorKind, TransportError};
+use router_core::{ErrorKind, Secret, TransportError};
 
 /// A reqwest failure as a transport error. The URL is left out (it is ours, not news),
 /// and the key is never part of a reqwest error: it travels in a header.
@@ -40,11 +40,11 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-pub(crate) fn scrub_value(v: &mut serde_json::Value, key: &str) {
+pub(crate) fn scrub_value(v: &mut serde_json::Value, keys: &[&Secret]) {
     match v {
-        serde_json::Value::String(s) if s.contains(key) => *s = s.replace(key, "***"),
-        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| scrub_value(x, key)),
-        serde_json::Value::Object(o) => o.values_mut().for_each(|x| scrub_value(x, key)),
+        serde_json::Value::String(s) => *s = router_core::scrub(s, keys),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| scrub_value(x, keys)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|x| scrub_value(x, keys)),
         _ => {}
     }
 }

@@ -267,14 +267,13 @@ impl HttpTransport {
     }
 
     /// Removes the key from anything upstream may have echoed into an error.
+    /// The key, any `Bearer` credential, key-shaped words and URL passwords out of what
+    /// the client and the logs will see: an upstream or a proxy may echo what it was sent.
     fn scrub(&self, mut err: TransportError) -> TransportError {
-        if let Some(key) = self.key.as_ref().map(Secret::expose) {
-            if err.message.contains(key) {
-                err.message = err.message.replace(key, "***");
-            }
-            if let Some(m) = err.metadata.as_mut() {
-                scrub_value(m, key);
-            }
+        let keys: Vec<&Secret> = self.key.iter().collect();
+        err.message = router_core::scrub(&err.message, &keys);
+        if let Some(m) = err.metadata.as_mut() {
+            scrub_value(m, &keys);
         }
         err
     }
@@ -406,9 +405,10 @@ mod tests {
         let config = TransportConfig { api_key: Some(Secret::new("sk-echo")), ..TransportConfig::default() };
         let t = HttpTransport::new(config).expect("transport");
         let mut err = TransportError::new(ErrorKind::Auth, "bad key sk-echo");
-        err.metadata = Some(serde_json::json!({"raw": ["key sk-echo rejected"]}));
+        err.metadata = Some(serde_json::json!({"raw": ["key sk-echo rejected", "Authorization: Bearer other"]}));
         let err = t.scrub(err);
         assert_eq!(err.message, "bad key ***");
-        assert_eq!(err.metadata, Some(serde_json::json!({"raw": ["key *** rejected"]})));
+        let raw = serde_json::json!({"raw": ["key *** rejected", "Authorization: Bearer ***"]});
+        assert_eq!(err.metadata, Some(raw));
     }
 }

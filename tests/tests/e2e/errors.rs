@@ -210,6 +210,15 @@ async fn client_keys_are_required_when_configured() {
     let r = s.client.get(s.url("/api/v1/models")).bearer_auth("ck-one").send().await.expect("sent");
     assert_eq!(r.status(), 200);
     assert_eq!(s.get("/healthz").await.status, 200, "probes stay open");
+    // Readiness without a key is the status alone; the details and the metrics need one.
+    let ready = s.get("/readyz").await;
+    assert_eq!((ready.status, ready.json()), (200, serde_json::json!({"status": "ready"})));
+    s.get("/metrics").await.check_error(401, "client key");
+    let full = s.client.get(s.url("/readyz")).bearer_auth("ck-one").send().await.expect("sent");
+    let full: serde_json::Value = full.json().await.expect("json");
+    assert!(full["catalog"]["free_models"].as_u64().is_some_and(|n| n > 0), "{full}");
+    let metrics = s.client.get(s.url("/metrics")).bearer_auth("ck-two").send().await.expect("sent");
+    assert_eq!(metrics.status(), 200);
     // The client's key is never passed upstream; the upstream key is.
     let recorded = s.upstream.requests();
     assert_eq!(recorded[0].authorization.as_deref(), Some(format!("Bearer {UPSTREAM_KEY}").as_str()));

@@ -140,7 +140,7 @@ fn one_second(c: &mut Config) {
 async fn a_half_sent_head_is_closed_within_the_header_timeout() {
     let s = start(one_second).await;
     let mut half = s.connect().await;
-    half.write_all(b"POST /api/v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-ty").await.expect("write");
+    half.write_all(b"POST /api/v1/chat/completions HTTP/1.1\r\nhost: localhost\r\ncontent-ty").await.expect("write");
     let mut silent = s.connect().await;
     let (_, took) = read_to_close(&mut half).await;
     assert!(took >= Duration::from_millis(900), "closed after {took:?}, before the timeout");
@@ -153,7 +153,7 @@ async fn a_half_sent_head_is_closed_within_the_header_timeout() {
 async fn an_idle_keep_alive_connection_is_closed() {
     let s = start(one_second).await;
     let mut conn = s.connect().await;
-    conn.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.expect("write");
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n").await.expect("write");
     let (head, _) = read_response(&mut conn).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let (rest, _) = read_to_close(&mut conn).await;
@@ -165,7 +165,7 @@ async fn a_stalled_body_is_answered_408() {
     let s = start(one_second).await;
     let mut conn = s.connect().await;
     conn.write_all(
-        b"POST /api/v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"mod",
+        b"POST /api/v1/chat/completions HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"mod",
     )
     .await
     .expect("write");
@@ -181,7 +181,7 @@ async fn a_declared_length_over_the_limit_is_refused_before_the_body() {
     // With `Expect: 100-continue`: a 413, never `100 Continue`.
     let mut conn = s.connect().await;
     conn.write_all(
-        b"POST /api/v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+        b"POST /api/v1/chat/completions HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
           content-length: 999999999\r\nexpect: 100-continue\r\n\r\n",
     )
     .await
@@ -191,9 +191,10 @@ async fn a_declared_length_over_the_limit_is_refused_before_the_body() {
     check_error_body(&body, 413);
     // Without it: 30 MiB announced, 1 KiB sent, and the answer comes anyway.
     let mut conn = s.connect().await;
-    let mut request = b"POST /api/v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+    let mut request =
+        b"POST /api/v1/chat/completions HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
           content-length: 31457280\r\n\r\n"
-        .to_vec();
+            .to_vec();
     request.extend_from_slice(&[b' '; 1024]);
     conn.write_all(&request).await.expect("write");
     let (head, body) = read_response(&mut conn).await;
@@ -208,7 +209,7 @@ async fn transfer_codings_other_than_chunked_are_refused() {
     let s = start(|_| {}).await;
     let mut conn = s.connect().await;
     conn.write_all(
-        b"POST /api/v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+        b"POST /api/v1/chat/completions HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
           transfer-encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
     )
     .await
@@ -222,11 +223,11 @@ async fn transfer_codings_other_than_chunked_are_refused() {
 #[tokio::test]
 async fn requests_that_cannot_be_parsed_get_openrouter_shaped_errors() {
     let s = start(|_| {}).await;
-    let long_target = format!("GET /{} HTTP/1.1\r\nhost: x\r\n\r\n", "a".repeat(70_000));
-    let many_fields = format!("GET /healthz HTTP/1.1\r\nhost: x\r\n{}\r\n", "x-filler: 1\r\n".repeat(200));
+    let long_target = format!("GET /{} HTTP/1.1\r\nhost: localhost\r\n\r\n", "a".repeat(70_000));
+    let many_fields = format!("GET /healthz HTTP/1.1\r\nhost: localhost\r\n{}\r\n", "x-filler: 1\r\n".repeat(200));
     for (request, status) in [
         ("GET /healthz HTTP/1.1\r\nbad header\r\n\r\n".to_owned(), 400),
-        ("G\x01T /healthz HTTP/1.1\r\nhost: x\r\n\r\n".to_owned(), 400),
+        ("G\x01T /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n".to_owned(), 400),
         (long_target, 414),
         (many_fields, 431),
     ] {
@@ -240,7 +241,7 @@ async fn requests_that_cannot_be_parsed_get_openrouter_shaped_errors() {
     }
     // On a kept-alive connection too, after a good request.
     let mut conn = s.connect().await;
-    conn.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.expect("write");
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n").await.expect("write");
     let (head, _) = read_response(&mut conn).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     conn.write_all(b"GET /healthz HTTP/1.1\r\nbad header\r\n\r\n").await.expect("write");
@@ -269,7 +270,7 @@ async fn connections_over_the_cap_get_503_with_retry_after() {
     let deadline = Instant::now() + PROMPTLY;
     loop {
         let mut conn = s.connect().await;
-        conn.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n").await.expect("write");
+        conn.write_all(b"GET /metrics HTTP/1.1\r\nhost: localhost\r\n\r\n").await.expect("write");
         let (head, body) = read_response(&mut conn).await;
         if head.starts_with("HTTP/1.1 200") {
             assert!(body.contains("router_client_connections_refused_total"), "{body}");
@@ -417,4 +418,30 @@ async fn a_soak_with_hostile_answers_sprinkled_in_ends_well_formed_and_serving()
     // Still serving, and the healthy model answers.
     let reply = s.chat(&fallback_body(healthy, false)).await;
     assert!(well_formed(&reply, false, healthy), "{}", reply.text);
+}
+
+/// DNS rebinding: a router on loopback answers only requests that name it by an IP
+/// address or `localhost`; a page whose own name resolves to 127.0.0.1 gets a 403 before
+/// anything is routed or shown.
+#[tokio::test]
+async fn a_loopback_router_refuses_foreign_host_names() {
+    const HI: &str = r#"{"model":"openrouter/free","messages":[{"role":"user","content":"hi"}]}"#;
+    let s = start(|_| {}).await;
+    for (host, status) in
+        [("attacker.example", 403), ("localhost.attacker.example:80", 403), ("localhost", 200), ("127.0.0.1", 200)]
+    {
+        let mut conn = s.connect().await;
+        let request = format!(
+            "POST /api/v1/chat/completions HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{HI}",
+            HI.len()
+        );
+        conn.write_all(request.as_bytes()).await.expect("write");
+        let (head, body) = read_response(&mut conn).await;
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{host}: {head}\n{body}");
+        if status == 403 {
+            check_error_body(&body, 403);
+            assert!(body.contains("allowed_hosts"), "{body}");
+        }
+    }
+    assert_eq!(s.upstream.total_calls(), 2, "only the two requests naming the router reached upstream");
 }
