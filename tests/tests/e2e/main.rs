@@ -11,6 +11,7 @@ mod messages;
 mod providers;
 mod resilience;
 mod responses;
+mod responses_clients;
 mod routing;
 mod sdk;
 mod server;
