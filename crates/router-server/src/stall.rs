@@ -86,3 +86,61 @@ impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for WriteDeadline<T> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::WriteDeadline;
+    use hyper::rt::Write;
+    use hyper_util::rt::TokioIo;
+    use std::pin::Pin;
+    use std::task::Poll;
+    use std::time::{Duration, Instant};
+    use tokio::io::AsyncReadExt;
+
+    const TIMEOUT: Duration = Duration::from_millis(150);
+
+    /// Writes into `io` until a write fails or `total` bytes went through.
+    async fn write(io: &mut WriteDeadline<TokioIo<tokio::io::DuplexStream>>, total: usize) -> std::io::Result<()> {
+        let mut written = 0;
+        std::future::poll_fn(|cx| {
+            while written < total {
+                match Pin::new(&mut *io).poll_write(cx, b"0123456789abcdef") {
+                    Poll::Ready(Ok(n)) => written += n,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            Poll::Ready(Ok(()))
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_is_dropped_after_the_timeout() {
+        let (ours, _theirs) = tokio::io::duplex(64);
+        let mut io = WriteDeadline::new(TokioIo::new(ours), TIMEOUT);
+        let started = Instant::now();
+        let err = write(&mut io, 1 << 20).await.expect_err("the peer never reads");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= TIMEOUT, "{:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_that_keeps_reading_is_kept() {
+        let (ours, mut theirs) = tokio::io::duplex(64);
+        let reader = tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            let mut total = 0;
+            // Each read comes well within the timeout, though the whole takes longer.
+            while total < 4096 {
+                tokio::time::sleep(TIMEOUT / 5).await;
+                total += theirs.read(&mut buf).await.expect("read");
+            }
+        });
+        let mut io = WriteDeadline::new(TokioIo::new(ours), TIMEOUT);
+        let started = Instant::now();
+        write(&mut io, 4096).await.expect("a reader that reads is never cut");
+        assert!(started.elapsed() > TIMEOUT, "the writes were blocked longer than the timeout in all");
+        reader.await.expect("reader");
+    }
+}
