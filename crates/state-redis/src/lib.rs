@@ -3,22 +3,35 @@
 //! one instance found cooling is left alone by all.
 //!
 //! - **Quotas and probes, atomically.** One Lua script per upstream attempt adds the
-//!   instance's backlog (requests it sent while Redis was away), checks the account block
-//!   and the per-minute / per-day counters, claims the half-open probe when the attempt is
-//!   one (`SET NX PX`), and counts the request, in one round trip bounded by
-//!   [`DEFAULT_OP_TIMEOUT`].
+//!   instance's backlog (requests it sent while Redis did not answer, in batches with ids:
+//!   each counted once, however often it arrives), checks the account block and the
+//!   per-minute / per-day counters, claims the half-open probe when the attempt is one
+//!   (`SET NX PX`), and counts the request once under its attempt's id, in one round trip
+//!   bounded by [`DEFAULT_OP_TIMEOUT`]. A script that runs after its caller gave up
+//!   therefore never counts a request twice.
+//! - **A lost count is rebuilt.** Each instance's own day count is kept in Redis beside
+//!   the day counter and sent again by its heartbeat; a day counter found missing (Redis
+//!   restarted without persistence, or flushed) is rebuilt as the sum of the instances'
+//!   counts and at least the count the caller last saw.
 //! - **Cooldowns, breakers, account blocks, by pub/sub.** Each is written to a key that
 //!   expires when it does (so an instance started later finds it) and published on
 //!   `{prefix}events`; the other instances merge it into their local copy at once.
 //! - **Faults.** Redis away at start or mid-run: requests are decided locally at once
 //!   (no waiting on a dead connection), the loss is logged once, [`SharedStatus`](router_core::shared::SharedStatus) says so,
 //!   a heartbeat retries with back-off, and on return the missed events are reloaded, the
-//!   unsent ones sent and the backlog counted with the next reservation.
+//!   unsent ones sent and the backlog merged by the heartbeat; the instance keeps to its
+//!   share until every live instance has merged. Redis refusing the password is a
+//!   configuration error, not an outage: nothing is sent on the shared quota until it is
+//!   fixed. `rediss://` (TLS is not built in) and a key prefix with glob characters or
+//!   whitespace are refused when the adapter is built.
 //!
 //! Keys, all under the prefix (default [`DEFAULT_KEY_PREFIX`]):
 //! `quota:{scope}:m:{minute}` and `quota:{scope}:d:{day}` (counters, expiring after their
-//! window), `block:{scope}` (the account block), `probe:{model}` (the probe claim),
-//! `cool:{model}:{event}` (cooldowns), `instances` (a sorted set of live instances).
+//! window), `quota:{scope}:i:{day}` (each instance's own day count, a hash),
+//! `counted:{instance}:{day}` (the attempt and batch ids counted, a bitmap),
+//! `block:{scope}` (the account block), `probe:{model}` (the probe claim),
+//! `cool:{model}:{event}` (cooldowns), `instances` (a sorted set of live instances),
+//! `merged` (when each instance last had nothing uncounted, a sorted set).
 
 mod keys;
 mod link;
