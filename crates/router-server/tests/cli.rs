@@ -143,28 +143,26 @@ fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, message: &str, seen:
     panic!("no `{message}` log line in:\n{seen}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serves_from_a_config_file_and_stops_on_sigterm() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let upstream = fake_upstream::FakeUpstream::start().await;
-    let home = tempfile::tempdir().expect("temp dir");
-    let path = home.path().join("router.toml");
-    let toml = format!(
-        "listen = \"127.0.0.1:0\"\nopenrouter_base_url = \"{}\"\ndata_dir = \"data\"\nper_minute = 0\nper_day = 0\nlog_format = \"json\"\n",
-        upstream.base_url()
-    );
+/// A `router-server` child started from a config file, and its log lines.
+struct Child {
+    child: std::process::Child,
+    addr: String,
+    lines: std::sync::mpsc::Receiver<String>,
+    reader: std::thread::JoinHandle<()>,
+    seen: String,
+}
+
+/// Starts the binary with `toml` as its config file and `env`, and waits for `listening`.
+fn spawn_from_file(home: &Path, env: &[(&str, &str)], toml: &str) -> Child {
+    let path = home.join("router.toml");
     std::fs::write(&path, toml).expect("write config");
-    let mut child = command(
-        home.path(),
-        &[("OPENROUTER_API_KEY", KEY), ("RUST_LOG", "info")],
-        &["--config", &path.display().to_string()],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("start router-server");
+    let mut child = command(home, env, &["--config", &path.display().to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start router-server");
     let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, lines) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
@@ -173,8 +171,59 @@ async fn serves_from_a_config_file_and_stops_on_sigterm() {
         }
     });
     let mut seen = String::new();
-    let listening = tokio::task::block_in_place(|| wait_for_line(&rx, "listening", &mut seen));
+    let listening = tokio::task::block_in_place(|| wait_for_line(&lines, "listening", &mut seen));
     let addr = listening["addr"].as_str().expect("addr").to_owned();
+    Child { child, addr, lines, reader, seen }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openrouter_table_s_url_and_key_are_the_ones_used() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let upstream = fake_upstream::FakeUpstream::start().await;
+    let home = tempfile::tempdir().expect("temp dir");
+    // No `openrouter_base_url`: only the table says where OpenRouter is (the default
+    // would need the network), and only the table's variable holds the key to send.
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\ndata_dir = \"data\"\nper_minute = 0\nper_day = 0\nlog_format = \"json\"\n\
+         [[providers]]\nname = \"openrouter\"\nkind = \"openrouter\"\nbase_url = \"{}\"\napi_key_env = \"GATEWAY_KEY\"\n",
+        upstream.base_url()
+    );
+    let gateway_key = "sk-gateway-key-0123456789abcdef";
+    let mut c = spawn_from_file(
+        home.path(),
+        &[("OPENROUTER_API_KEY", KEY), ("GATEWAY_KEY", gateway_key), ("RUST_LOG", "info")],
+        &toml,
+    );
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+    let resp = client
+        .post(format!("http://{}/api/v1/chat/completions", c.addr))
+        .header("content-type", "application/json")
+        .body(r#"{"model":"openrouter/free","messages":[{"role":"user","content":"hi"}]}"#)
+        .send()
+        .await
+        .expect("chat");
+    assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+    let sent = upstream.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].authorization.as_deref(), Some(format!("Bearer {gateway_key}").as_str()));
+    let _ = c.child.kill();
+    let _ = c.child.wait();
+    c.reader.join().expect("reader");
+    c.seen.extend(c.lines.try_iter().map(|l| l + "\n"));
+    assert!(!c.seen.contains(gateway_key) && !c.seen.contains(KEY), "a key in the logs:\n{}", c.seen);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_from_a_config_file_and_stops_on_sigterm() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let upstream = fake_upstream::FakeUpstream::start().await;
+    let home = tempfile::tempdir().expect("temp dir");
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\nopenrouter_base_url = \"{}\"\ndata_dir = \"data\"\nper_minute = 0\nper_day = 0\nlog_format = \"json\"\n",
+        upstream.base_url()
+    );
+    let Child { mut child, addr, lines: rx, reader, mut seen } =
+        spawn_from_file(home.path(), &[("OPENROUTER_API_KEY", KEY), ("RUST_LOG", "info")], &toml);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
 
     // Ready at once (embedded catalog); live once the background refresh has run.
