@@ -14,7 +14,11 @@
 //!    pip when missing)
 //! 8. the official TypeScript `@openrouter/sdk` listing models through the router (the
 //!    ignored e2e test, with the package installed by npm under `target/sdk` when missing)
-//! 9. the architecture invariant: no async runtime or HTTP stack in `router-core`'s normal
+//! 9. the Responses API's clients through the router: the official `openai` SDKs (Python
+//!    and Node) and the real Codex CLI in `codex exec` mode (the ignored e2e tests
+//!    `responses_clients` and `codex`, with the packages pinned in `tests/agents/codex`
+//!    installed by `npm ci` under `target/agents/codex`)
+//! 10. the architecture invariant: no async runtime or HTTP stack in `router-core`'s normal
 //!    dependency tree (see [`forbidden_in_tree`])
 
 use anyhow::{Context, Result, bail};
@@ -51,6 +55,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     ensure_python_openai()?;
     cargo_step("sdk compatibility", &["test", "-p", "tests", "--test", "e2e", "sdk::", "--", "--ignored"])?;
     typescript_sdk()?;
+    responses_clients()?;
     check_core_invariants()?;
     eprintln!("==> ci passed");
     Ok(())
@@ -115,6 +120,40 @@ fn typescript_sdk() -> Result<()> {
     let status = cargo().args(args).env("OPENROUTER_SDK_DIR", &dir).status().context("could not start cargo")?;
     if !status.success() {
         bail!("ci step `typescript sdk` failed ({status})");
+    }
+    Ok(())
+}
+
+/// The Responses clients (pinned in `tests/agents/codex`: `@openai/codex` and the Node
+/// `openai` SDK) are installed with `npm ci` under `target/agents/codex` when missing or
+/// when the lock file changed; then the ignored e2e tests that drive them, and the Python
+/// SDK's Responses test, run with `CODEX_DIR` pointing there.
+fn responses_clients() -> Result<()> {
+    let pinned = crate::root().join("tests").join("agents").join("codex");
+    let dir = crate::root().join("target").join("agents").join("codex");
+    let lock =
+        std::fs::read(pinned.join("package-lock.json")).context("cannot read tests/agents/codex/package-lock.json")?;
+    let installed = std::fs::read(dir.join("package-lock.json")).ok();
+    if installed.as_deref() != Some(lock.as_slice()) || !dir.join("node_modules").join(".bin").join("codex").exists() {
+        eprintln!("==> responses clients: npm ci in target/agents/codex (tests/agents/codex's lock file)");
+        std::fs::create_dir_all(&dir).context("cannot create target/agents/codex")?;
+        for file in ["package.json", "package-lock.json"] {
+            std::fs::copy(pinned.join(file), dir.join(file)).with_context(|| format!("cannot copy {file}"))?;
+        }
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .status()
+            .context("could not start npm (the responses clients step needs node and npm)")?;
+        if !status.success() {
+            bail!("ci step `responses clients` failed: `npm ci` in target/agents/codex failed ({status})");
+        }
+    }
+    let args = ["test", "-p", "tests", "--test", "e2e", "--", "--ignored", "responses_clients::", "codex::"];
+    eprintln!("==> responses clients: CODEX_DIR=target/agents/codex cargo {}", args.join(" "));
+    let status = cargo().args(args).env("CODEX_DIR", &dir).status().context("could not start cargo")?;
+    if !status.success() {
+        bail!("ci step `responses clients` failed ({status})");
     }
     Ok(())
 }
