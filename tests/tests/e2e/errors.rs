@@ -285,3 +285,42 @@ async fn nothing_a_client_sends_breaks_the_server() {
     }
     assert_eq!(s.chat(HI).await.status, 200, "still serving");
 }
+
+/// Upstreams (or proxies) that echo what they were sent: the catalog's refresh error and
+/// a chat error both quote the `Authorization` header. Neither the key nor the echo
+/// reaches a page, an error, the status API, the events or the metrics.
+#[tokio::test]
+async fn echoed_keys_reach_no_page() {
+    let s = start().await;
+    let echo = format!("denied: Authorization: Bearer {UPSTREAM_KEY} (url http://user:hunter2@proxy.test/api)");
+    s.upstream.set_models(format!(r#"{{"error":{{"message":"{echo}"}}}}"#));
+    s.upstream.set_models_status(500);
+    assert!(s.server.catalog.refresh().await.is_err(), "the refresh fails");
+    let body = serde_json::json!({"error": {"code": 500, "message": echo, "metadata": {"raw": echo}}}).to_string();
+    s.upstream.set_default_behaviour(Behaviour::Status { status: 500, body });
+    let chat = s.chat(HI).await;
+    assert!(chat.status >= 500, "{}", chat.text);
+    let mut seen = vec![chat.text.clone()];
+    for path in ["/readyz", "/metrics", "/api/v1/router/status", "/api/v1/router/explain"] {
+        let reply = if path.ends_with("explain") {
+            Reply::read(
+                s.client
+                    .post(s.url(path))
+                    .header("content-type", "application/json")
+                    .body(HI)
+                    .send()
+                    .await
+                    .expect("sent"),
+            )
+            .await
+        } else {
+            s.get(path).await
+        };
+        seen.push(reply.text);
+    }
+    let all = seen.join("\n");
+    assert!(all.contains("Bearer ***"), "the echo is shown redacted:\n{all}");
+    for secret in [UPSTREAM_KEY, "hunter2"] {
+        assert!(!all.contains(secret), "`{secret}` leaked:\n{all}");
+    }
+}
