@@ -19,7 +19,7 @@
 //!    `responses_clients` and `codex`, with the packages pinned in `tests/agents/codex`
 //!    installed by `npm ci` under `target/agents/codex`)
 //! 10. the architecture invariant: no async runtime or HTTP stack in `router-core`'s normal
-//!    dependency tree (see [`forbidden_in_tree`])
+//!     dependency tree (see [`forbidden_in_tree`])
 
 use anyhow::{Context, Result, bail};
 use std::process::{Command, Stdio};
