@@ -18,7 +18,12 @@
 //!    and Node) and the real Codex CLI in `codex exec` mode (the ignored e2e tests
 //!    `responses_clients` and `codex`, with the packages pinned in `tests/agents/codex`
 //!    installed by `npm ci` under `target/agents/codex`)
-//! 10. the architecture invariant: no async runtime or HTTP stack in `router-core`'s normal
+//! 10. the Messages API's clients through the router: the official Anthropic SDKs (Python
+//!     `anthropic`, installed with pip when missing, and the Node `@anthropic-ai/sdk`) and
+//!     the real Claude Code CLI in print mode (the ignored e2e tests `messages_sdk` and
+//!     `claude_code`, with the packages pinned in `tests/agents/claude-code` installed by
+//!     `npm ci` under `target/agents/claude-code`)
+//! 11. the architecture invariant: no async runtime or HTTP stack in `router-core`'s normal
 //!     dependency tree (see [`forbidden_in_tree`])
 
 use anyhow::{Context, Result, bail};
@@ -52,10 +57,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     cargo_step("doc tests", &["test", "--workspace", "--doc"])?;
     cargo_step("benchmarks, once each", &["test", "--workspace", "--bench", "*"])?;
-    ensure_python_openai()?;
+    ensure_python_package("openai", "sdk compatibility")?;
     cargo_step("sdk compatibility", &["test", "-p", "tests", "--test", "e2e", "sdk::", "--", "--ignored"])?;
     typescript_sdk()?;
     responses_clients()?;
+    messages_clients()?;
     check_core_invariants()?;
     eprintln!("==> ci passed");
     Ok(())
@@ -78,21 +84,25 @@ fn cargo_step(name: &str, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Makes sure `python3` can import `openai`, installing it with pip when it cannot.
-fn ensure_python_openai() -> Result<()> {
+/// Makes sure `python3` can import `package`, installing it with pip when it cannot.
+fn ensure_python_package(package: &str, step: &str) -> Result<()> {
     let importable = || {
-        Command::new("python3").args(["-c", "import openai"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+        Command::new("python3")
+            .args(["-c", &format!("import {package}")])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
     };
     if importable() {
         return Ok(());
     }
-    eprintln!("==> sdk compatibility: python3 -m pip install --quiet openai");
+    eprintln!("==> {step}: python3 -m pip install --quiet {package}");
     let status = Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", "openai"])
+        .args(["-m", "pip", "install", "--quiet", package])
         .status()
-        .context("could not start python3 (the sdk compatibility step needs it)")?;
+        .with_context(|| format!("could not start python3 (the {step} step needs it)"))?;
     if !status.success() || !importable() {
-        bail!("ci step `sdk compatibility` failed: could not install the Python `openai` package with pip");
+        bail!("ci step `{step}` failed: could not install the Python `{package}` package with pip");
     }
     Ok(())
 }
@@ -154,6 +164,42 @@ fn responses_clients() -> Result<()> {
     let status = cargo().args(args).env("CODEX_DIR", &dir).status().context("could not start cargo")?;
     if !status.success() {
         bail!("ci step `responses clients` failed ({status})");
+    }
+    Ok(())
+}
+
+/// The Messages clients (pinned in `tests/agents/claude-code`: `@anthropic-ai/claude-code`
+/// and `@anthropic-ai/sdk`) are installed with `npm ci` under `target/agents/claude-code`
+/// when missing or when the lock file changed, and the Python `anthropic` package with
+/// pip; then the ignored e2e tests that drive them run with `CLAUDE_CODE_DIR` there.
+fn messages_clients() -> Result<()> {
+    const STEP: &str = "messages clients";
+    ensure_python_package("anthropic", STEP)?;
+    let pinned = crate::root().join("tests").join("agents").join("claude-code");
+    let dir = crate::root().join("target").join("agents").join("claude-code");
+    let lock = std::fs::read(pinned.join("package-lock.json"))
+        .context("cannot read tests/agents/claude-code/package-lock.json")?;
+    let installed = std::fs::read(dir.join("package-lock.json")).ok();
+    if installed.as_deref() != Some(lock.as_slice()) || !dir.join("node_modules").join(".bin").join("claude").exists() {
+        eprintln!("==> {STEP}: npm ci in target/agents/claude-code (tests/agents/claude-code's lock file)");
+        std::fs::create_dir_all(&dir).context("cannot create target/agents/claude-code")?;
+        for file in ["package.json", "package-lock.json"] {
+            std::fs::copy(pinned.join(file), dir.join(file)).with_context(|| format!("cannot copy {file}"))?;
+        }
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .status()
+            .context("could not start npm (the messages clients step needs node and npm)")?;
+        if !status.success() {
+            bail!("ci step `{STEP}` failed: `npm ci` in target/agents/claude-code failed ({status})");
+        }
+    }
+    let args = ["test", "-p", "tests", "--test", "e2e", "--", "--ignored", "messages_sdk::", "claude_code::"];
+    eprintln!("==> {STEP}: CLAUDE_CODE_DIR=target/agents/claude-code cargo {}", args.join(" "));
+    let status = cargo().args(args).env("CLAUDE_CODE_DIR", &dir).status().context("could not start cargo")?;
+    if !status.success() {
+        bail!("ci step `{STEP}` failed ({status})");
     }
     Ok(())
 }

@@ -17,8 +17,8 @@ pub enum Behaviour {
     OkWithModel(String),
     /// 200 with `finish_reason: tool_calls`; arguments are a JSON string. Streams too.
     ToolCall,
-    /// An agent's turn. When the last message is a tool's result: 200 with the text
-    /// `tool said: <result>`. Otherwise a tool call to the first of `calls` (name,
+    /// An agent's turn. When a tool's result follows the last assistant message: 200
+    /// with the text `tool said: <result>`. Otherwise a tool call to the first of `calls` (name,
     /// arguments as JSON text) that the request offers, else to its first tool with `{}`;
     /// without tools, as `Ok`. Streams too.
     ToolRoundTrip { calls: Vec<(String, String)> },
@@ -217,6 +217,10 @@ pub(crate) fn reply(behaviour: &Behaviour, model: &str, stream: bool, request: &
         Behaviour::ToolCall => tool_call(&ok_ctx(Some(model)), &tool_name(request), TOOL_ARGS, stream, serial),
         Behaviour::ToolRoundTrip { calls } => {
             let ctx = ok_ctx(Some(model));
+            // An agent's side request without tools (a title, a summary) gets text.
+            if !request.pointer("/tools").and_then(Value::as_array).is_some_and(|t| !t.is_empty()) {
+                return ok(&ctx, stream);
+            }
             // The tool's result: a `tool` message after the last assistant turn (a client
             // may add its own text after it, as Claude Code does).
             let messages = request.pointer("/messages").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);

@@ -1,5 +1,6 @@
 //! End-to-end tests of the router: one integration-test binary, one module per area.
 
+mod claude_code;
 mod codex;
 mod config;
 mod contract;
@@ -8,6 +9,7 @@ mod errors;
 mod hardening;
 mod lifecycle;
 mod messages;
+mod messages_sdk;
 mod providers;
 mod resilience;
 mod responses;

@@ -1,0 +1,105 @@
+//! The real Claude Code CLI (`claude -p`, pinned in `tests/agents/claude-code`) pointed
+//! at the router with `ANTHROPIC_BASE_URL`: it gets an answer from a free model, runs a
+//! tool round trip (the fake asks for a shell command, Claude Code runs it in a temp
+//! dir, the fake answers from its output) and finishes, with no call to a paid model.
+//!
+//! Needs the pinned packages installed with `npm ci` in the folder named by
+//! `CLAUDE_CODE_DIR`, so it is ignored by default; `cargo xtask ci` installs them under
+//! `target/agents/claude-code` and runs it.
+
+use crate::messages::{AGENT_MODEL, agent_upstream};
+use crate::support::start_with;
+use fake_upstream::Behaviour;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+/// How long one `claude -p` may take before the test fails.
+const CLAUDE_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Runs `claude -p <prompt> --output-format json` in `workdir` with `home` as its home.
+fn claude_print(claude: &Path, base_url: &str, home: &Path, workdir: &Path, prompt: &str) -> Output {
+    let child = Command::new(claude)
+        .args(["-p", prompt, "--output-format", "json", "--allowedTools", "Bash(cat:*)", "Read"])
+        .current_dir(workdir)
+        .env("ANTHROPIC_BASE_URL", base_url)
+        .env("ANTHROPIC_AUTH_TOKEN", "client-key-not-checked")
+        .env("DISABLE_TELEMETRY", "1")
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        .env("DISABLE_AUTOUPDATER", "1")
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("CLAUDE_CONFIG_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("claude starts");
+    let id = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(CLAUDE_TIMEOUT) {
+        Ok(output) => output.expect("claude output"),
+        Err(_) => {
+            // Only the child this test started, by its id.
+            let _ = Command::new("kill").arg(id.to_string()).status();
+            panic!("claude -p ran past {CLAUDE_TIMEOUT:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the pinned @anthropic-ai/claude-code in $CLAUDE_CODE_DIR/node_modules (`cargo xtask ci` installs it)"]
+async fn claude_code_runs_a_tool_round_trip_through_the_router() {
+    let dir = std::env::var("CLAUDE_CODE_DIR")
+        .expect("CLAUDE_CODE_DIR names a folder with `npm ci` done in tests/agents/claude-code");
+    let claude = Path::new(&dir).join("node_modules").join(".bin").join("claude");
+    let s = start_with(agent_upstream().await, |_| {}).await;
+    let home = tempfile::tempdir().expect("home");
+    let work = tempfile::tempdir().expect("work dir");
+    let marker = format!("router-marker-{}", std::process::id());
+    let marker_file = work.path().join("marker.txt");
+    std::fs::write(&marker_file, &marker).expect("marker written");
+    s.upstream.set_default_behaviour(Behaviour::ToolRoundTrip {
+        calls: vec![
+            ("Bash".into(), json!({"command": "cat marker.txt", "description": "Show marker.txt"}).to_string()),
+            ("Read".into(), json!({"file_path": marker_file}).to_string()),
+        ],
+    });
+
+    let (base, home_path, work_path) = (s.base.clone(), home.path().to_owned(), work.path().to_owned());
+    let output = tokio::task::spawn_blocking(move || {
+        claude_print(&claude, &base, &home_path, &work_path, "Show me what marker.txt says.")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let requests = s.upstream.requests();
+    let bodies: Vec<String> = requests.iter().map(|r| r.body.to_string()).collect();
+    let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}\nupstream bodies:\n{}", bodies.join("\n"));
+    assert!(output.status.success(), "claude -p failed ({}):\n{context}", output.status);
+
+    let free: Vec<String> =
+        s.server.state.router.catalog().free_models(s.server.state.router.now()).map(|m| m.id.to_string()).collect();
+    assert!(requests.iter().all(|r| free.contains(&r.model)), "only free models reached upstream: {context}");
+    // The turn with the tools went to the model that has tools and reasoning; its second
+    // turn carries the command's output.
+    let turns: Vec<_> = requests.iter().filter(|r| r.body["tools"].is_array()).collect();
+    assert!(turns.len() >= 2 && turns.iter().all(|r| r.model == AGENT_MODEL), "{context}");
+    let tool_result = turns
+        .iter()
+        .rev()
+        .find_map(|r| r.body["messages"].as_array().and_then(|m| m.iter().rev().find(|m| m["role"] == "tool")).cloned())
+        .unwrap_or_else(|| panic!("a turn carries the tool's result: {context}"));
+    assert!(tool_result["content"].as_str().is_some_and(|c| c.contains(&marker)), "the tool ran: {context}");
+    // Claude Code's JSON result is the model's last answer, built from the tool's output.
+    let result: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("json ({e}): {context}"));
+    assert_eq!(result["is_error"], false, "{context}");
+    let text = result["result"].as_str().unwrap_or_default();
+    assert!(text.contains("tool said:") && text.contains(&marker), "{context}");
+}
