@@ -218,7 +218,7 @@ pub(crate) fn reply(behaviour: &Behaviour, model: &str, stream: bool, request: &
         Behaviour::ToolRoundTrip { calls } => {
             let ctx = ok_ctx(Some(model));
             // An agent's side request without tools (a title, a summary) gets text.
-            if !request.pointer("/tools").and_then(Value::as_array).is_some_and(|t| !t.is_empty()) {
+            if request.pointer("/tools").and_then(Value::as_array).is_none_or(|t| t.is_empty()) {
                 return ok(&ctx, stream);
             }
             // The tool's result: a `tool` message after the last assistant turn (a client

@@ -13,7 +13,7 @@ mod request;
 pub use error::{InvalidRequest, error_body, error_type, from_openrouter};
 pub use events::EventWriter;
 pub use output::{ResponseMeta, answer_to_response};
-pub use request::{DEFAULT_MODEL, DEFAULT_TOOL_POLICY, ToolPolicy, Translated, to_chat};
+pub use request::{DEFAULT_MODEL, DEFAULT_REFUSE_UNSERVED_TOOLS, ToolPolicy, Translated, to_chat};
 
 #[cfg(test)]
 mod tests;

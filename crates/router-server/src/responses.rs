@@ -15,8 +15,7 @@ use futures_util::{Stream, StreamExt};
 use router_core::{Body as UpstreamBody, ByteStream, ChatRequest, RouteError, RouteFailure, Routed};
 use router_dialects::chat::{ChatError, read_answer};
 use router_dialects::responses::{
-    DEFAULT_TOOL_POLICY, EventWriter, InvalidRequest, ResponseMeta, Translated, answer_to_response, from_openrouter,
-    to_chat,
+    EventWriter, InvalidRequest, ResponseMeta, Translated, answer_to_response, from_openrouter, to_chat,
 };
 use std::convert::Infallible;
 
@@ -92,7 +91,7 @@ async fn read(state: &AppState, req: Request) -> Result<(ChatRequest, Translated
     }
     let bytes =
         Bytes::from_request(req, state).await.map_err(|r| ApiError::from_bytes_rejection(&r, state.max_body_size))?;
-    let translated = to_chat(&bytes, DEFAULT_TOOL_POLICY).map_err(|e| invalid(&e))?;
+    let translated = to_chat(&bytes, state.responses_tools).map_err(|e| invalid(&e))?;
     let mut chat = ChatRequest::from_bytes(Bytes::from(translated.chat.clone()))
         .map_err(|e| ApiError::from_route(&RouteError::Request(e)))?;
     if headers.session.as_deref().is_none_or(str::is_empty) {

@@ -25,6 +25,8 @@ pub struct AppState {
     pub hosts: Arc<HostCheck>,
     /// How `/v1/messages` translates what chat has not (Claude ids, server tools).
     pub messages: router_dialects::anthropic::Options,
+    /// What `/v1/responses` does with tools the router cannot serve: drop or refuse.
+    pub responses_tools: router_dialects::responses::ToolPolicy,
 }
 
 impl AppState {
@@ -39,6 +41,9 @@ impl AppState {
             max_body_size: router_settings::DEFAULT_MAX_BODY_SIZE,
             hosts: Arc::new(HostCheck::default()),
             messages: router_dialects::anthropic::Options::default(),
+            responses_tools: router_dialects::responses::ToolPolicy::refusing(
+                router_dialects::responses::DEFAULT_REFUSE_UNSERVED_TOOLS,
+            ),
         }
     }
 
@@ -75,6 +80,12 @@ impl AppState {
     #[must_use]
     pub fn with_messages(mut self, options: router_dialects::anthropic::Options) -> Self {
         self.messages = options;
+        self
+    }
+
+    #[must_use]
+    pub fn with_responses_tools(mut self, policy: router_dialects::responses::ToolPolicy) -> Self {
+        self.responses_tools = policy;
         self
     }
 }

@@ -241,4 +241,6 @@ settings! {
     messages_serve_claude_ids: bool = router_dialects::anthropic::request::DEFAULT_SERVE_CLAUDE_IDS, env "ROUTER_MESSAGES_SERVE_CLAUDE_IDS", value "BOOL";
     /// refuse a `/v1/messages` request with server tools (`web_search_*`, ...) instead of dropping them and naming them in `x-router-dropped-tools`
     messages_refuse_server_tools: bool = router_dialects::anthropic::request::DEFAULT_REFUSE_SERVER_TOOLS, env "ROUTER_MESSAGES_REFUSE_SERVER_TOOLS", value "BOOL";
+    /// refuse a `/v1/responses` request with tools the router cannot serve (`web_search`, `file_search`, `mcp`, `namespace`, custom, ...) instead of dropping them and naming them in `x-router-dropped-tools`
+    responses_refuse_unserved_tools: bool = router_dialects::responses::DEFAULT_REFUSE_UNSERVED_TOOLS, env "ROUTER_RESPONSES_REFUSE_UNSERVED_TOOLS", value "BOOL";
 }

@@ -3,8 +3,11 @@
 //! a function-call round trip, structured output, the stateless refusal and errors in
 //! OpenAI's shape.
 
-use crate::support::{FREE_TEXT_MODELS, PAID_MODEL, Reply, STRUCTURED_MODEL, TOOL_MODELS, TestServer, start};
+use crate::support::{
+    FREE_TEXT_MODELS, PAID_MODEL, Reply, STRUCTURED_MODEL, TOOL_MODELS, TestServer, start, start_with,
+};
 use fake_upstream::Behaviour;
+use fake_upstream::FakeUpstream;
 use serde_json::{Value, json};
 
 const PATHS: [&str; 2] = ["/v1/responses", "/api/v1/responses"];
@@ -153,6 +156,14 @@ async fn codex_requests_keep_function_tools_and_name_the_dropped_ones() {
     let again = s.post(PATHS[0], &codex_body().to_string(), &[("session-id", "conversation-1")]).await;
     assert_eq!(again.header("x-router-model"), Some(model.as_str()));
     assert_eq!(again.header("x-router-pick"), Some("sticky"));
+}
+
+#[tokio::test]
+async fn the_refuse_setting_refuses_unserved_tools_instead_of_dropping_them() {
+    let s = start_with(FakeUpstream::start().await, |c| c.responses_refuse_unserved_tools = true).await;
+    let e = check(&post(&s, &codex_body()).await, 400, "web_search");
+    assert_eq!((e["code"].as_str(), e["param"].as_str()), (Some("unsupported_tool"), Some("tools[1]")));
+    assert_eq!(s.upstream.total_calls(), 0);
 }
 
 #[tokio::test]

@@ -17,8 +17,16 @@ pub enum ToolPolicy {
     Refuse,
 }
 
-/// The default policy for tools the router cannot serve.
-pub const DEFAULT_TOOL_POLICY: ToolPolicy = ToolPolicy::Drop;
+/// Whether tools the router cannot serve are refused rather than dropped, by default
+/// (dropped: Codex CLI always sends some).
+pub const DEFAULT_REFUSE_UNSERVED_TOOLS: bool = false;
+
+impl ToolPolicy {
+    /// The policy for the `responses_refuse_unserved_tools` setting.
+    pub fn refusing(refuse: bool) -> Self {
+        if refuse { ToolPolicy::Refuse } else { ToolPolicy::Drop }
+    }
+}
 
 /// The model a request without `model` is routed to.
 pub const DEFAULT_MODEL: &str = "openrouter/free";
