@@ -101,10 +101,9 @@ struct Inner {
     local_reservations: AtomicU64,
     /// Wall-clock milliseconds when this instance last had nothing uncounted in Redis.
     merged_at: AtomicU64,
-    /// Set by a request decided locally: the next answer from Redis starts settling.
-    went_local: AtomicBool,
-    /// While settling: since when (wall-clock milliseconds) every live instance must have
-    /// merged before this one stops keeping to its share; 0 when not settling.
+    /// Since this instance's first local decision (wall-clock milliseconds; 0: none since
+    /// it last settled): until every live instance says it has merged since, this one
+    /// keeps to its share.
     settle_from: AtomicU64,
     events_received: AtomicU64,
     outbox: mpsc::UnboundedSender<SharedEvent>,
@@ -144,7 +143,6 @@ impl RedisState {
                 instances: AtomicU32::new(1),
                 local_reservations: AtomicU64::new(0),
                 merged_at: AtomicU64::new(now_ms()),
-                went_local: AtomicBool::new(false),
                 settle_from: AtomicU64::new(0),
                 events_received: AtomicU64::new(0),
                 outbox: tx,
@@ -356,7 +354,8 @@ impl SharedState for RedisState {
         }
         let local = |e: SharedError| {
             inner.local_reservations.fetch_add(1, Ordering::Relaxed);
-            inner.went_local.store(true, Ordering::Release);
+            // Settling starts with the first local decision (0: not settling).
+            let _ = inner.settle_from.compare_exchange(0, now_ms(), Ordering::AcqRel, Ordering::Acquire);
             Err(e)
         };
         if let Some(reason) = inner.is_down() {
@@ -479,9 +478,6 @@ async fn heartbeat(weak: Weak<Inner>) {
                 inner.set_refused(None);
                 inner.set_down(None);
                 backoff = RECONNECT_MIN;
-                if inner.went_local.swap(false, Ordering::AcqRel) {
-                    inner.settle_from.store(now, Ordering::Release);
-                }
                 sync(&inner, &mut conn, bound).await;
                 settle(&inner, &live, &merged, now_ms());
                 HEARTBEAT_EVERY
@@ -520,8 +516,10 @@ async fn sync(inner: &Inner, conn: &mut ConnectionManager, bound: Duration) {
 }
 
 /// Notes when this instance has nothing uncounted left (`merged_at`, told to the others
-/// with the next heartbeat), and ends this instance's settling once every live instance
-/// has said so since it began (a silent one leaves the live set after [`INSTANCE_TTL`]).
+/// with the next heartbeat), and ends this instance's settling once every other live
+/// instance has said so recently and since settling began (one that cannot reach Redis
+/// says nothing, so it holds the others back until it merges or leaves the live set
+/// after [`INSTANCE_TTL`]).
 fn settle(inner: &Inner, live: &[String], merged: &[(String, f64)], now: u64) {
     let sink = inner.sink.lock().unwrap_or_else(PoisonError::into_inner).as_ref().and_then(Weak::upgrade);
     if sink.is_none_or(|s| s.merged()) {
@@ -531,9 +529,11 @@ fn settle(inner: &Inner, live: &[String], merged: &[(String, f64)], now: u64) {
     if from == 0 {
         return;
     }
+    // Said within the last few heartbeats: a merge older than that says nothing of now.
+    let recent = now.saturating_sub(millis(HEARTBEAT_EVERY).saturating_mul(4)).max(from);
     let since = |id: &String| merged.iter().find(|(m, _)| m == id).map_or(0.0, |(_, at)| *at);
     #[expect(clippy::cast_precision_loss, reason = "milliseconds since 1970 are exact in an f64")]
-    let all = live.iter().all(|id| *id == inner.id || since(id) >= from as f64);
+    let all = live.iter().all(|id| *id == inner.id || since(id) >= recent as f64);
     if all {
         inner.settle_from.store(0, Ordering::Release);
     }

@@ -125,8 +125,9 @@ async fn settled(redis: &RedisServer, upstream: &Upstream) -> (usize, usize) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stall_counts_each_request_once() {
+/// Traffic on both routers before, during and after a `DEBUG SLEEP` of `stall` (seconds):
+/// each request is counted once, and the day stays open.
+async fn a_stall_counts_each_request_once(stall: &str) {
     let redis = Arc::new(RedisServer::start_with(&["--enable-debug-command", "local"]));
     let upstream = Arc::new(Upstream::default());
     let a = instance(&redis, &upstream, 1000, Duration::from_millis(50));
@@ -135,7 +136,8 @@ async fn a_stall_counts_each_request_once() {
     assert_eq!(burst(&[&a, &b], 200).await, 200);
     assert_eq!(settled(&redis, &upstream).await, (200, 200));
 
-    let stop = Instant::now() + Duration::from_millis(2300);
+    let seconds: f64 = stall.parse().expect("seconds");
+    let stop = Instant::now() + Duration::from_secs_f64(seconds + 0.8);
     let mut workers = Vec::new();
     for w in 0..4u64 {
         let r = if w % 2 == 0 { a.clone() } else { b.clone() };
@@ -151,7 +153,8 @@ async fn a_stall_counts_each_request_once() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let r = redis.clone();
-    let stalled = tokio::task::spawn_blocking(move || r.command(&["DEBUG", "SLEEP", "1.5"]));
+    let stall = stall.to_owned();
+    let stalled = tokio::task::spawn_blocking(move || r.command(&["DEBUG", "SLEEP", &stall]));
     let mut during = 0;
     for w in workers {
         during += w.await.expect("worker");
@@ -164,6 +167,18 @@ async fn a_stall_counts_each_request_once() {
     assert_eq!(counted, calls, "each request counted once");
     assert_eq!(burst(&[&a, &b], 20).await, 20, "the day is not spent");
     assert_eq!(settled(&redis, &upstream).await, (calls + 20, calls + 20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_stall_counts_each_request_once() {
+    a_stall_counts_each_request_once("1.5").await;
+}
+
+/// Longer than the connection's own 2 s answer timeout: the connection is dropped and made
+/// again while the scripts sent on it still run once Redis wakes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_longer_stall_counts_each_request_once() {
+    a_stall_counts_each_request_once("3").await;
 }
 
 async fn the_day_holds_across_a_loss(lose: impl FnOnce(&mut RedisServer)) {

@@ -150,7 +150,9 @@ impl Router {
         let status = link.port.status();
         if status.settling {
             // Back from local decisions, and others may not have brought theirs yet: the
-            // share still holds, besides the store's count.
+            // share still holds, besides the store's count. The local count is this
+            // instance's view as in the outage (what it knew then plus what it sent since):
+            // the store's answers do not raise it until every instance has merged.
             let health = self.health();
             let known = (health.quota.minute.current(now.minute()), health.quota.day.current(now.utc_day()));
             let share = link.local().fallback.policy(&limits, known, status.instances.max(1), now);
@@ -167,12 +169,18 @@ impl Router {
             Ok(outcome) => {
                 link.local().answered(&request, &outcome, status.settling);
                 match outcome {
+                    ReserveOutcome::Reserved { .. } if status.settling => {
+                        // Sent: counted in this instance's own view (no limit: the store
+                        // has just said yes).
+                        let _ = health.reserve(&QuotaPolicy::UNLIMITED, now);
+                        Ok(())
+                    }
                     ReserveOutcome::Reserved { minute, day } => {
                         sync_counts(&mut health, minute, day, now);
                         Ok(())
                     }
                     ReserveOutcome::Blocked(block, counts) => {
-                        if let Some((minute, day)) = counts {
+                        if let Some((minute, day)) = counts.filter(|_| !status.settling) {
                             sync_counts(&mut health, minute, day, now);
                         }
                         if let QuotaScope::Upstream { reason } = &block.scope {
@@ -286,7 +294,9 @@ impl EventSink for Router {
         let (Some(link), Ok(outcome)) = (&self.shared, outcome) else { return };
         let settling = link.port.status().settling;
         link.local().answered(request, outcome, settling);
-        if let ReserveOutcome::Reserved { minute, day } = outcome {
+        if let ReserveOutcome::Reserved { minute, day } = outcome
+            && !settling
+        {
             sync_counts(&mut self.health(), *minute, *day, request.now);
             self.dirty.store(true, Ordering::Release);
         }
@@ -474,6 +484,9 @@ mod tests {
         // Redis answers again, but the other instance has not merged yet: this one's share
         // (8) is spent, so it is refused without asking, whatever Redis would say.
         shared.settling.store(true, Ordering::SeqCst);
+        let sync = r.sync_request().expect("the backlog");
+        r.synced(&sync, &Ok(ReserveOutcome::Reserved { minute: 3, day: 9 }));
+        assert_eq!(r.quota_report().day_used, 8, "this instance's own view, not raised");
         answers(&shared, vec![Ok(ReserveOutcome::Reserved { minute: 4, day: 9 })]);
         let refused = futures_executor::block_on(r.route(&plain(), 3)).expect_err("share spent");
         assert!(matches!(
