@@ -40,6 +40,10 @@ pub struct Explanation {
     /// `uniform`, or `named` by the client.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pick_kind: Option<PickKind>,
+    /// The output the pick would be asked for, when lowered from the request's to what
+    /// the model can produce (`clamp_max_tokens`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
     /// Whether the request carries a session key (the key itself is not repeated).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub session: bool,
@@ -145,6 +149,7 @@ impl Explanation {
             cooling,
             pick,
             pick_kind: None,
+            max_tokens: None,
             session: false,
             wait_ms: None,
             weights: Vec::new(),

@@ -43,6 +43,10 @@ pub struct RouteReport {
     /// Time spent waiting for a cooling model to recover instead of answering 429.
     #[serde(skip_serializing_if = "Duration::is_zero")]
     pub waited: Duration,
+    /// The output the last attempt asked for, when it was lowered from the request's to
+    /// what the model can produce (`clamp_max_tokens`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
 }
 
 /// How a model was chosen for an attempt.

@@ -25,6 +25,8 @@ const ATTEMPTS_HEADER: HeaderName = HeaderName::from_static("x-router-attempts")
 const CANDIDATES_HEADER: HeaderName = HeaderName::from_static("x-router-candidates");
 /// How the answering model was chosen: `sticky`, `weighted`, `uniform` or `named`.
 const PICK_HEADER: HeaderName = HeaderName::from_static("x-router-pick");
+/// The output the answering model was asked for, when lowered from the request's.
+const MAX_TOKENS_HEADER: HeaderName = HeaderName::from_static("x-router-max-tokens");
 /// Milliseconds spent waiting for a cooling model to recover, when the request waited.
 const WAITED_HEADER: HeaderName = HeaderName::from_static("x-router-waited-ms");
 /// The conversation's key (wins over the body's `session_id` and `user`).
@@ -139,6 +141,9 @@ fn router_headers(headers: &mut HeaderMap, report: &RouteReport) {
     headers.insert(CANDIDATES_HEADER, count_value(report.candidates));
     if !report.attempts.is_empty() {
         headers.insert(PICK_HEADER, HeaderValue::from_static(report.pick.as_str()));
+    }
+    if let Some(n) = report.max_tokens {
+        headers.insert(MAX_TOKENS_HEADER, HeaderValue::from(n));
     }
     if !report.waited.is_zero() {
         headers.insert(WAITED_HEADER, HeaderValue::from(u64::try_from(report.waited.as_millis()).unwrap_or(u64::MAX)));

@@ -80,6 +80,7 @@ pub fn router_config(settings: &Settings) -> RouterConfig {
         quota: QuotaPolicy { per_minute: settings.per_minute.get(), per_day: settings.per_day.get() },
         max_upstream_calls: settings.max_upstream_calls,
         empty_answers_fail: settings.empty_answers_fail,
+        clamp_max_tokens: settings.clamp_max_tokens,
         max_sse_line: settings.max_sse_line,
         cheap_failure_bound: settings.cheap_failure_bound_ms.get(),
         max_cooling_wait: settings.max_cooling_wait_ms.get(),

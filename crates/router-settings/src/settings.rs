@@ -209,6 +209,8 @@ settings! {
     log_format: LogFormat = LogFormat::Text, env "ROUTER_LOG_FORMAT", value "FORMAT";
     /// an answer with no content and no tool calls (a silent refusal, reasoning only) is a failed attempt and falls back
     empty_answers_fail: bool = router_core::router::DEFAULT_EMPTY_ANSWERS_FAIL, env "ROUTER_EMPTY_ANSWERS_FAIL", value "BOOL";
+    /// lower `max_tokens` / `max_completion_tokens`, per model, to what it can produce (its completion limit, its context less the prompt); off: a model that cannot give all of it is no candidate
+    clamp_max_tokens: bool = router_core::router::DEFAULT_CLAMP_MAX_TOKENS, env "ROUTER_CLAMP_MAX_TOKENS", value "BOOL";
     /// most upstream calls for one request, cheap failures included
     max_upstream_calls: u32 = router_core::router::DEFAULT_MAX_UPSTREAM_CALLS, env "ROUTER_MAX_UPSTREAM_CALLS", value "N";
     /// milliseconds under which a rate limit, "unavailable" or 5xx is cheap: it does not use up `max_attempts`

@@ -158,3 +158,32 @@ async fn a_request_may_ask_for_the_weighted_pick() {
     let bad = s.post("/api/v1/chat/completions", BODY, &[("x-router-pick", "best")]).await;
     bad.check_error(400, "x-router-pick");
 }
+
+/// A coding agent's output request (`max_tokens: 128000`) is lowered, per model, to
+/// what the model that answers can give, said in `x-router-max-tokens`; with
+/// `clamp_max_tokens = false` no free model can take it and the client is told why.
+#[tokio::test]
+async fn an_agent_sized_output_request_is_lowered_to_what_the_model_can_give() {
+    // More than any model of the fake catalog can give, as 128,000 is for most free models.
+    let s = server().await;
+    let body = r#"{"model":"openrouter/free","max_tokens":10000000,"messages":[{"role":"user","content":"hi"}]}"#;
+    let r = s.chat(body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let sent: u64 = r.header("x-router-max-tokens").expect("lowered").parse().expect("a number");
+    let model = r.header("x-router-model").expect("model").to_owned();
+    let recorded = s.upstream.requests();
+    assert_eq!(recorded.last().map(|c| c.body["max_tokens"].clone()), Some(serde_json::json!(sent)));
+    let models = s.get("/api/v1/models").await.json();
+    let entry = models["data"].as_array().expect("list").iter().find(|m| m["id"] == model).expect("listed").clone();
+    let context = entry["context_length"].as_u64().expect("context");
+    assert!(sent < 10_000_000 && sent < context, "{sent} for {entry}");
+    if let Some(max) = entry["top_provider"]["max_completion_tokens"].as_u64() {
+        assert!(sent <= max, "{sent} > {max}");
+    }
+
+    let strict = start_with(FakeUpstream::start().await, |c| c.clamp_max_tokens = false).await;
+    let refused = strict.chat(body).await;
+    refused.check_error(404, "no free model supports");
+    assert!(refused.header("x-router-max-tokens").is_none());
+    assert_eq!(strict.upstream.total_calls(), 0);
+}

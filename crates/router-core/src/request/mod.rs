@@ -181,17 +181,19 @@ impl ChatRequest {
     /// The body to send upstream for `model`: the client's body untouched except for
     /// `model` (written first) and the router-only fields (left out).
     pub fn body_for(&self, model: &ModelId) -> Vec<u8> {
-        self.body_for_upstream(model.as_str(), false)
+        self.body_for_upstream(model.as_str(), false, None)
     }
 
     /// The body to send to a server that knows the model as `upstream_id`; for a plain
-    /// OpenAI-compatible server (`plain`), OpenRouter's own fields are left out too.
-    pub fn body_for_upstream(&self, upstream_id: &str, plain: bool) -> Vec<u8> {
+    /// OpenAI-compatible server (`plain`), OpenRouter's own fields are left out too; with
+    /// `max_tokens`, the request's `max_tokens` and `max_completion_tokens` say that.
+    pub fn body_for_upstream(&self, upstream_id: &str, plain: bool, max_tokens: Option<u64>) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.raw.len() + upstream_id.len() + 16);
         out.extend_from_slice(b"{\"model\":");
         write_json_str(&mut out, upstream_id);
         for m in &self.members {
-            if plain && self.is_openrouter_only(&m.key) {
+            let name = self.name(&m.key);
+            if plain && OPENROUTER_ONLY_FIELDS.iter().any(|f| f.as_bytes() == name) {
                 continue;
             }
             out.push(b',');
@@ -200,20 +202,28 @@ impl ChatRequest {
                 Key::Escaped(k) => write_json_str(&mut out, k),
             }
             out.push(b':');
-            out.extend_from_slice(self.raw.get(m.value.clone()).unwrap_or_default());
+            match max_tokens {
+                Some(n) if OUTPUT_LIMIT_FIELDS.iter().any(|f| f.as_bytes() == name) => {
+                    out.extend_from_slice(n.to_string().as_bytes());
+                }
+                _ => out.extend_from_slice(self.raw.get(m.value.clone()).unwrap_or_default()),
+            }
         }
         out.push(b'}');
         out
     }
 }
 
+/// The members that bound the output, rewritten when the router lowers it.
+const OUTPUT_LIMIT_FIELDS: [&str; 2] = ["max_tokens", "max_completion_tokens"];
+
 impl ChatRequest {
-    fn is_openrouter_only(&self, key: &Key) -> bool {
-        let name = match key {
+    /// A member's name, unescaped only when it had escapes.
+    fn name<'a>(&'a self, key: &'a Key) -> &'a [u8] {
+        match key {
             Key::Span(r) => self.raw.get(r.start + 1..r.end.saturating_sub(1)).unwrap_or_default(),
             Key::Escaped(k) => k.as_bytes(),
-        };
-        OPENROUTER_ONLY_FIELDS.iter().any(|f| f.as_bytes() == name)
+        }
     }
 }
 
@@ -352,13 +362,14 @@ mod tests {
             .as_bytes(),
         )
         .expect("valid request");
-        let body: Value = serde_json::from_slice(&r.body_for_upstream("llama-3.1-8b-instant", true)).expect("json");
+        let body: Value =
+            serde_json::from_slice(&r.body_for_upstream("llama-3.1-8b-instant", true, None)).expect("json");
         assert_eq!(
             body,
             serde_json::json!({"model":"llama-3.1-8b-instant","messages":[{"role":"user","content":"hi"}],"temperature":0.2})
         );
         // OpenRouter itself gets them all.
-        let body: Value = serde_json::from_slice(&r.body_for_upstream("x:free", false)).expect("json");
+        let body: Value = serde_json::from_slice(&r.body_for_upstream("x:free", false, None)).expect("json");
         assert_eq!(body["provider"]["sort"], "price");
         assert_eq!(body["transforms"], serde_json::json!([]));
     }

@@ -19,7 +19,8 @@ impl Router {
         let snap = self.ports.catalog.snapshot();
         let now = self.now();
         let health = self.health_snapshot();
-        let filtered = filter(&snap, req.requirements(), now);
+        let reqs = self.config.candidate_requirements(req.requirements());
+        let filtered = filter(&snap, &reqs, now);
         let weighted = self.is_weighted(req);
         let rates = (weighted && self.config.weight_by_success).then(|| self.success_rates_snapshot());
         let weight_of = |id: &ModelId| self.config.model_weight(id) * rates.as_ref().map_or(1.0, |r| r.weight(id));
@@ -33,7 +34,7 @@ impl Router {
         let mut kind = None;
         let mut wait = None;
         let holds = self.holds(&snap, &health, now);
-        let (pick, error) = match plan(&snap, req, now) {
+        let (pick, error) = match plan(&snap, req, &reqs, now) {
             Ok(mut plan) => {
                 // As `route` would: a held provider's candidates leave the pick.
                 let mut held = providers::Held::default();
@@ -77,6 +78,11 @@ impl Router {
         let mut explanation = Explanation::new(&snap, req, &filtered, now, cooling, (pick, error), seed, quota);
         explanation.providers = provider_entries;
         explanation.pick_kind = kind;
+        explanation.max_tokens = explanation
+            .pick
+            .as_ref()
+            .and_then(|id| snap.index_of(id.as_str()))
+            .and_then(|i| self.config.clamped_output(req.requirements(), &snap.entries()[i].info));
         explanation.wait_ms = wait.map(|w| u64::try_from(w.as_millis()).unwrap_or(u64::MAX));
         explanation.session = chooser.session.is_some();
         if weighted {

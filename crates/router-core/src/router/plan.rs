@@ -7,7 +7,7 @@ use crate::filter::{Shortfall, candidates, check_entry, filter};
 use crate::free::not_free_reasons;
 use crate::health::HealthState;
 use crate::report::PickKind;
-use crate::request::{ChatRequest, Target};
+use crate::request::{ChatRequest, Requirements, Target};
 use crate::select::{SelectionRng, pick, pick_weighted};
 use crate::sticky::rendezvous;
 use crate::time::Timestamp;
@@ -83,9 +83,15 @@ pub(super) enum NoPick {
 }
 
 /// Resolves the request's targets against the catalog: refuses paid and unknown
-/// models, and filters the candidates.
-pub(super) fn plan(snap: &CatalogSnapshot, req: &ChatRequest, now: Timestamp) -> Result<Plan, RouteError> {
-    let candidates = candidates(snap, req.requirements(), now);
+/// models, and filters the candidates by `reqs` (the request's, as the configuration
+/// reads them: see [`RouterConfig::candidate_requirements`](super::RouterConfig::candidate_requirements)).
+pub(super) fn plan(
+    snap: &CatalogSnapshot,
+    req: &ChatRequest,
+    reqs: &Requirements,
+    now: Timestamp,
+) -> Result<Plan, RouteError> {
+    let candidates = candidates(snap, reqs, now);
     let mut steps = Vec::with_capacity(req.targets().len());
     for target in req.targets() {
         match target {
@@ -113,13 +119,12 @@ pub(super) fn plan(snap: &CatalogSnapshot, req: &ChatRequest, now: Timestamp) ->
         Step::Fixed(i) => candidates.binary_search(i).is_ok(),
     });
     if !servable {
-        return Err(no_candidate(snap, req, &steps, now));
+        return Err(no_candidate(snap, reqs, &steps, now));
     }
     Ok(Plan { candidates, steps, cursor: 0 })
 }
 
-pub(super) fn no_candidate(snap: &CatalogSnapshot, req: &ChatRequest, steps: &[Step], now: Timestamp) -> RouteError {
-    let reqs = req.requirements();
+pub(super) fn no_candidate(snap: &CatalogSnapshot, reqs: &Requirements, steps: &[Step], now: Timestamp) -> RouteError {
     let requirements = reqs.labels();
     let named: Vec<String> = steps
         .iter()

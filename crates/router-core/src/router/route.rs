@@ -59,7 +59,8 @@ impl Router {
     pub async fn route(&self, req: &ChatRequest, seed: u64) -> Result<Routed, RouteFailure> {
         let snap = self.ports.catalog.snapshot();
         let start = self.now();
-        let mut plan = plan(&snap, req, start)?;
+        let reqs = self.config.candidate_requirements(req.requirements());
+        let mut plan = plan(&snap, req, &reqs, start)?;
         let mut report = RouteReport { candidates: plan.candidates.len(), ..RouteReport::default() };
         let mut rng = rng_from_seed(seed);
         let weighted = self.is_weighted(req);
@@ -189,7 +190,9 @@ impl Router {
             report.pick = kind;
             let model = snap.entries()[index].info.id.clone();
             let info = &snap.entries()[index].info;
-            let body = Bytes::from(req.body_for_upstream(info.upstream_id(), info.provider.is_some()));
+            let max_tokens = self.config.clamped_output(req.requirements(), info);
+            report.max_tokens = max_tokens;
+            let body = Bytes::from(req.body_for_upstream(info.upstream_id(), info.provider.is_some(), max_tokens));
             let sent_at = self.now();
             let result = match self.ports.transport.send(&model, body, req.is_stream()).await {
                 Ok(resp) => commit(resp, &model, &self.stream_errors, self.judge(req)).await,
@@ -321,7 +324,7 @@ impl Router {
                 }
             }
         }
-        let error = held.into_error(last, self.now()).unwrap_or_else(|| no_candidate(&snap, req, &[], start));
+        let error = held.into_error(last, self.now()).unwrap_or_else(|| no_candidate(&snap, &reqs, &[], start));
         fail(error, report)
     }
 }

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use router_core::filter::{candidates, check_entry, filter};
 use router_core::select::pick_with_seed;
-use router_core::{Body, ChatRequest, ErrorKind, ModelInfo, RouteError, is_free};
+use router_core::{Body, ChatRequest, ErrorKind, ModelInfo, RouteError, RouterConfig, is_free};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -79,6 +79,48 @@ proptest! {
                 let failed = block_on(r.route(&chat, seed)).expect_err("no candidate");
                 prop_assert_eq!(failed.error.status(), 404);
                 prop_assert!(transport.calls().is_empty());
+            }
+        }
+    }
+
+    /// With `clamp_max_tokens` (the default), every model that could give the whole
+    /// output asked for is still a candidate, every model called has room for the prompt
+    /// and a useful output, and the output it is asked for fits its completion limit and
+    /// its context, whatever upstream does.
+    #[test]
+    fn with_clamping_every_call_asks_for_what_the_model_can_give(
+        models in catalog(30),
+        reqs in prop::collection::vec(request(), 1..4),
+        script in prop::collection::vec(fault(), 0..12),
+        seed in any::<u64>(),
+    ) {
+        let snap = snapshot_of(&models);
+        let transport = Recorder::new(script);
+        let config = RouterConfig { clamp_max_tokens: true, ..router_config(3, None) };
+        let (r, _) = router(snap.clone(), transport.clone(), config);
+        for (n, req) in reqs.iter().enumerate() {
+            let (chat, _) = req.resolve(&models);
+            let before = transport.calls().len();
+            let _ = block_on(r.route(&chat, seed.wrapping_add(n as u64)));
+            let asked = chat.requirements();
+            let relaxed = r.config().candidate_requirements(asked);
+            let strict = filter(&snap, asked, now()).candidates;
+            let loose = filter(&snap, &relaxed, now()).candidates;
+            prop_assert!(strict.iter().all(|i| loose.contains(i)), "clamping lost a candidate");
+            // The member the requirement was read from: `max_completion_tokens`, else `max_tokens`.
+            let field = if chat_has(&chat, "max_completion_tokens") { "max_completion_tokens" } else { "max_tokens" };
+            for call in &transport.calls()[before..] {
+                let index = snap.index_of(&call.model).expect("only catalog models are forwarded");
+                let info = &snap.entries()[index].info;
+                prop_assert!(check_entry(&snap, index, &relaxed, now()).is_none(), "{} is unfit", call.model);
+                let Some(sent) = call.body.get(field).and_then(Value::as_u64) else { continue };
+                prop_assert!(sent <= asked.max_output_tokens.unwrap_or(u64::MAX), "more than asked: {}", sent);
+                if let Some(max) = info.max_completion_tokens {
+                    prop_assert!(sent <= max, "{} asked for {} > its limit {}", call.model, sent, max);
+                }
+                if let Some(context) = info.context_length {
+                    prop_assert!(asked.prompt_tokens + sent <= context, "{} asked for {} past its context", call.model, sent);
+                }
             }
         }
     }
@@ -213,4 +255,10 @@ proptest! {
             .collect();
         prop_assert_eq!(&sequences[0], &sequences[1]);
     }
+}
+
+/// Whether the request's body has the member `name` (not null).
+fn chat_has(chat: &ChatRequest, name: &str) -> bool {
+    let body: Value = serde_json::from_slice(&chat.body_for(&"m".into())).expect("json");
+    body.get(name).is_some_and(|v| !v.is_null())
 }

@@ -149,6 +149,8 @@ pub(crate) fn router_config(max_attempts: u32, per_minute: Option<u32>) -> Route
         deadline: Duration::from_secs(120),
         health: HealthPolicy::default(),
         quota: QuotaPolicy { per_minute, per_day: None },
+        // The oracle is the request's own limits; clamping has its own property.
+        clamp_max_tokens: false,
         ..RouterConfig::default()
     }
 }
