@@ -72,7 +72,7 @@ pub async fn messages(State(state): State<AppState>, req: Request) -> Response {
                 UpstreamBody::Stream(stream) => {
                     passed.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
                     passed.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-                    Body::from_stream(events(stream, MessageStream::new(&fallback_id, &model, estimate)))
+                    Body::from_stream(events(stream, MessageStream::new(&fallback_id, &model, estimate), PING_INTERVAL))
                 }
             };
             let mut resp = (status, body).into_response();
@@ -176,13 +176,17 @@ fn notes(headers: &mut HeaderMap, translated: &Translated) {
 }
 
 /// The upstream's chat chunks as Anthropic's events, re-framed chunk by chunk, with a
-/// `ping` after [`PING_INTERVAL`] of silence. After the last event the upstream stream
+/// `ping` after `ping_interval` of silence. After the last event the upstream stream
 /// is dropped; a transport error is an `error` event.
-fn events(stream: ByteStream, writer: MessageStream) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
-    futures_util::stream::unfold(Some((stream, writer)), |state| async move {
+fn events(
+    stream: ByteStream,
+    writer: MessageStream,
+    ping_interval: Duration,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+    futures_util::stream::unfold(Some((stream, writer)), move |state| async move {
         let (mut stream, mut writer) = state?;
         loop {
-            let out = match tokio::time::timeout(PING_INTERVAL, stream.next()).await {
+            let out = match tokio::time::timeout(ping_interval, stream.next()).await {
                 Err(_) => return Some((Ok(Bytes::from_static(MessageStream::ping())), Some((stream, writer)))),
                 Ok(Some(Ok(bytes))) => writer.push(&bytes),
                 Ok(Some(Err(e))) => writer.fail(e.http_status(), &e.message),
@@ -196,4 +200,59 @@ fn events(stream: ByteStream, writer: MessageStream) -> impl Stream<Item = Resul
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use router_core::{ErrorKind, TransportError};
+
+    /// The event names a stream of `chunks` (each after `gap`) becomes, with pings after
+    /// 40 ms of silence.
+    async fn names(chunks: Vec<Result<&'static str, TransportError>>, gap: Duration) -> Vec<String> {
+        let upstream = futures_util::stream::iter(chunks).then(move |c| async move {
+            tokio::time::sleep(gap).await;
+            c.map(|s: &'static str| Bytes::from_static(s.as_bytes()))
+        });
+        let out: Vec<Bytes> = events(Box::pin(upstream), MessageStream::new("f", "m", 1), Duration::from_millis(40))
+            .map(|b| b.unwrap_or_default())
+            .collect()
+            .await;
+        let text = String::from_utf8(out.concat()).unwrap_or_default();
+        text.lines().filter_map(|l| l.strip_prefix("event: ")).map(str::to_owned).collect()
+    }
+
+    fn check(names: &[String], expected: &[&str]) {
+        let without_pings: Vec<&str> = names.iter().map(String::as_str).filter(|n| *n != "ping").collect();
+        assert_eq!(without_pings, expected, "{names:?}");
+    }
+
+    const CHUNK: &str = "data: {\"id\":\"g\",\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n";
+
+    #[tokio::test]
+    async fn a_silence_gets_pings_and_the_end_closes_the_message() {
+        let got = names(vec![Ok(CHUNK), Ok("data: [DONE]\n\n")], Duration::from_millis(150)).await;
+        check(
+            &got,
+            &[
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop",
+            ],
+        );
+        // Before the first chunk, and between the two.
+        assert_eq!(got[0], "ping", "{got:?}");
+        let delta = got.iter().position(|n| n == "content_block_delta").unwrap_or(0);
+        assert_eq!(got[delta + 1], "ping", "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn a_transport_failure_is_an_error_event() {
+        let cut = TransportError::new(ErrorKind::Timeout, "no chunk for 60 s");
+        let got = names(vec![Ok(CHUNK), Err(cut)], Duration::ZERO).await;
+        check(&got, &["message_start", "content_block_start", "content_block_delta", "error"]);
+    }
 }
