@@ -76,9 +76,10 @@ pub enum Behaviour {
     EndlessLine { bytes: usize },
     /// 200 `text/html`: a proxy's error page where an answer should be.
     Html,
-    /// 200 `application/json` with `content-encoding: gzip` and a gzip body (of the
-    /// completion `Ok` would send), whatever the request's `accept-encoding`.
-    Gzip,
+    /// What `Ok` would send (JSON or the event stream) compressed with `encoding`
+    /// (`gzip`, `br`, `deflate` or `zstd`) and said so in `content-encoding`, whatever
+    /// the request's `accept-encoding`.
+    Compressed { encoding: String },
 }
 
 /// The answer to one request, after any delay.
@@ -360,14 +361,18 @@ pub(crate) fn reply(behaviour: &Behaviour, model: &str, stream: bool, request: &
                 b"<html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</body></html>",
             ),
         },
-        Behaviour::Gzip => {
-            let Reply::Full { body, .. } = ok(&ok_ctx(Some(model)), false) else {
-                return json_reply(500, error_body(500, "unreachable", None));
+        Behaviour::Compressed { encoding } => {
+            let (content_type, plain) = match ok(&ok_ctx(Some(model)), stream) {
+                Reply::Full { body, .. } => ("application/json", body),
+                Reply::Sse(events) => {
+                    ("text/event-stream", events.into_iter().flat_map(|(_, b)| b).collect::<Vec<u8>>().into())
+                }
+                _ => return json_reply(500, error_body(500, "unreachable", None)),
             };
             Reply::Full {
                 status: 200,
-                headers: vec![("content-encoding", "gzip".to_owned())],
-                body: gzip_stored(&body),
+                headers: vec![("content-type", content_type.to_owned()), ("content-encoding", encoding.clone())],
+                body: compress(encoding, &plain),
             }
         }
         Behaviour::Limited { status, source, message, retry_after, in_band } => {
@@ -418,36 +423,30 @@ pub(crate) fn reply(behaviour: &Behaviour, model: &str, stream: bool, request: &
     }
 }
 
-/// `data` as a gzip member of stored (uncompressed) deflate blocks: a real gzip body
-/// without a compressor.
-pub(crate) fn gzip_stored(data: &[u8]) -> Bytes {
-    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
-    let mut blocks = data.chunks(0xffff).peekable();
-    if blocks.peek().is_none() {
-        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
-    }
-    while let Some(block) = blocks.next() {
-        out.push(u8::from(blocks.peek().is_none()));
-        let len = u16::try_from(block.len()).unwrap_or(u16::MAX);
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&(!len).to_le_bytes());
-        out.extend_from_slice(block);
-    }
-    out.extend_from_slice(&crc32(data).to_le_bytes());
-    out.extend_from_slice(&u32::try_from(data.len() & 0xffff_ffff).unwrap_or(0).to_le_bytes());
-    Bytes::from(out)
-}
-
-/// CRC-32 (IEEE), bit by bit: the fake's gzip bodies are small.
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+/// `data` compressed with a `content-encoding`: `gzip`, `br`, `deflate` (zlib, as HTTP
+/// means it) or `zstd`; anything else is left as it is.
+fn compress(encoding: &str, data: &[u8]) -> Bytes {
+    use std::io::Write as _;
+    let out = match encoding {
+        "gzip" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(data).and_then(|()| e.finish())
         }
-    }
-    !crc
+        "deflate" => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(data).and_then(|()| e.finish())
+        }
+        "br" => {
+            let mut out = Vec::new();
+            let mut e = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+            let written = e.write_all(data).and_then(|()| e.flush());
+            drop(e);
+            written.map(|()| out)
+        }
+        "zstd" => zstd::encode_all(data, 3),
+        _ => Ok(data.to_vec()),
+    };
+    Bytes::from(out.unwrap_or_default())
 }
 
 fn ok(ctx: &Ctx, stream: bool) -> Reply {
@@ -520,6 +519,23 @@ fn rate_limit_reply(message: &str, limit: u32, reset_ms: u64) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compressed_bodies_decode_to_the_plain_body() {
+        use std::io::Read as _;
+        let plain = b"data: {\"x\":1}\n\n".repeat(50);
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&compress("gzip", &plain)[..]).read_to_end(&mut out).expect("gzip");
+        assert_eq!(out, plain);
+        out.clear();
+        flate2::read::ZlibDecoder::new(&compress("deflate", &plain)[..]).read_to_end(&mut out).expect("deflate");
+        assert_eq!(out, plain);
+        out.clear();
+        brotli::Decompressor::new(&compress("br", &plain)[..], 4096).read_to_end(&mut out).expect("br");
+        assert_eq!(out, plain);
+        assert_eq!(zstd::decode_all(&compress("zstd", &plain)[..]).expect("zstd"), plain);
+        assert!(compress("zstd", &plain).len() < plain.len() / 4, "really compressed");
+    }
 
     /// Renders `b`'s reply as text (SSE events joined).
     fn render(b: &Behaviour, stream: bool) -> (u16, String) {
@@ -620,18 +636,6 @@ mod tests {
         assert_eq!(line.matches('\n').count(), 2, "only the comment's lines end");
         let Reply::Full { headers, .. } = reply(&Behaviour::Html, "m", false, &json!({}), 1) else { panic!("full") };
         assert!(headers.iter().any(|(k, v)| *k == "content-type" && v.starts_with("text/html")));
-    }
-
-    #[test]
-    fn gzip_bodies_are_real_gzip() {
-        // A known vector: CRC-32 of "123456789".
-        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
-        let z = gzip_stored(b"hello");
-        assert_eq!(&z[..3], &[0x1f, 0x8b, 8]);
-        assert_eq!(&z[10..15], &[1, 5, 0, 0xfa, 0xff], "one final stored block of 5 bytes");
-        assert_eq!(&z[15..20], b"hello");
-        assert_eq!(&z[20..24], &crc32(b"hello").to_le_bytes());
-        assert_eq!(&z[24..], &5u32.to_le_bytes());
     }
 
     #[test]

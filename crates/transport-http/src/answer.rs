@@ -13,7 +13,8 @@ pub(crate) struct Content {
     pub(crate) is_sse: bool,
     /// The content type when it is neither JSON nor an event stream.
     pub(crate) not_json: Option<String>,
-    /// A `content-encoding` other than `identity`.
+    /// A `content-encoding` other than `identity` left on the answer: reqwest decodes
+    /// (and removes) gzip, br, deflate and zstd, so this is one it cannot.
     pub(crate) encoding: Option<String>,
 }
 

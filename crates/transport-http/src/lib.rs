@@ -182,8 +182,9 @@ impl HttpTransport {
             return Err(TransportInitError::InvalidBaseUrl(config.base_url.clone()));
         }
         let mut headers = HeaderMap::new();
-        // Nothing here decodes compressed bodies, so none is asked for; an answer encoded
-        // anyway is refused (see `forward`) rather than passed on contradicting its headers.
+        // Uncompressed is asked for (nothing to decode on loopback and local networks);
+        // an answer compressed anyway with gzip, br, deflate or zstd is decoded by reqwest,
+        // within the same size bound, and any other encoding is refused (see `forward`).
         headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
         let key = config.api_key.clone().filter(|k| !k.is_empty());
         if let Some(key) = &key {
@@ -325,7 +326,7 @@ impl HttpTransport {
             return Err(protocol(
                 status,
                 format!(
-                    "upstream answered {status} with content-encoding `{encoding}`, which the router did not ask for"
+                    "upstream answered {status} with content-encoding `{encoding}`, which the router cannot decode"
                 ),
             ));
         }

@@ -341,16 +341,38 @@ async fn an_html_page_with_200_falls_back() {
     falls_back_from(Behaviour::Html, true).await;
 }
 
+/// An upstream that compresses although asked not to: gzip, br, deflate and zstd answers
+/// (JSON and streams) are decoded and reach the client readable, never as their bytes;
+/// an encoding nothing can decode is a failed attempt that falls back.
 #[tokio::test]
-async fn a_gzip_answer_is_never_passed_on_as_its_bytes() {
-    let s = falls_back_from(Behaviour::Gzip, false).await;
-    // The router asks for bodies it can pass on as they are.
+async fn compressed_answers_are_decoded() {
+    let s = start(|_| {}).await;
+    let model = FREE_TEXT_MODELS[0];
+    for encoding in ["gzip", "br", "deflate", "zstd"] {
+        s.upstream.set_behaviour(model, Behaviour::Compressed { encoding: encoding.to_owned() });
+        for stream in [false, true] {
+            let body =
+                format!(r#"{{"model":"{model}","stream":{stream},"messages":[{{"role":"user","content":"hi"}}]}}"#);
+            let reply = s.chat(&body).await;
+            assert_eq!(reply.status, 200, "{encoding} {stream}: {}", reply.text);
+            assert!(reply.header("content-encoding").is_none(), "{encoding}: {:?}", reply.headers);
+            assert_eq!(reply.header("x-router-attempts"), Some("1"), "{encoding} {stream}");
+            let text = if stream {
+                reply.events().iter().filter_map(|e| e["choices"][0]["delta"]["content"].as_str()).collect::<String>()
+            } else {
+                reply.json()["choices"][0]["message"]["content"].as_str().unwrap_or_default().to_owned()
+            };
+            assert_eq!(text, format!("hello from {model}"), "{encoding} {stream}");
+        }
+    }
+    // The router still asks for bodies it can pass on as they are.
     let asked = s.upstream.requests();
     assert!(
         asked.iter().all(|r| r.headers.iter().any(|(k, v)| k == "accept-encoding" && v == "identity")),
         "{:?}",
         asked.iter().map(|r| &r.headers).collect::<Vec<_>>()
     );
+    falls_back_from(Behaviour::Compressed { encoding: "compress".to_owned() }, false).await;
 }
 
 #[tokio::test]
@@ -389,7 +411,7 @@ async fn a_soak_with_hostile_answers_sprinkled_in_ends_well_formed_and_serving()
         Behaviour::HugeBody { bytes: 2 << 20, declared: false },
         Behaviour::EndlessLine { bytes: 2 << 20 },
         Behaviour::Html,
-        Behaviour::Gzip,
+        Behaviour::Compressed { encoding: "compress".to_owned() },
         Behaviour::Status { status: 200, body: "{\"choices\":[{".into() },
     ];
     for (model, b) in FREE_TEXT_MODELS.iter().zip(hostile) {
