@@ -143,6 +143,10 @@ pub(crate) struct ExplainArgs {
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
+    /// The body is an Anthropic Messages request (`/v1/messages`, as Claude Code sends
+    /// it), translated to chat as the server translates it
+    #[arg(long)]
+    pub messages: bool,
     #[command(flatten)]
     pub source: CatalogSourceArgs,
 }

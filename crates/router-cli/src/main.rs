@@ -139,7 +139,9 @@ async fn models(env: &Env, a: ModelsArgs, style: Style) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_request(arg: &str) -> Result<ChatRequest> {
+/// A request body from a file or stdin; with `messages`, an Anthropic Messages body
+/// translated to chat with the settings' options, as `/v1/messages` does.
+fn read_request(arg: &str, messages: Option<&router_dialects::anthropic::Options>) -> Result<ChatRequest> {
     let bytes = if arg == "-" {
         let mut buf = Vec::new();
         std::io::stdin().read_to_end(&mut buf).context("cannot read the request from stdin")?;
@@ -148,6 +150,12 @@ fn read_request(arg: &str) -> Result<ChatRequest> {
         std::fs::read(arg).with_context(|| format!("cannot read request {arg}"))?
     };
     let name = if arg == "-" { "stdin" } else { arg };
+    if let Some(options) = messages {
+        let translated = router_dialects::anthropic::to_chat(&bytes, options)
+            .with_context(|| format!("{name} is not a Messages request"))?;
+        return ChatRequest::from_slice(&translated.body)
+            .with_context(|| format!("{name} is not a Messages request the router can route"));
+    }
     ChatRequest::from_slice(&bytes).with_context(|| format!("{name} is not a chat-completion request"))
 }
 
@@ -159,7 +167,11 @@ fn seed_or_random(seed: Option<u64>) -> Result<u64> {
 }
 
 async fn explain(env: &Env, a: ExplainArgs, style: Style) -> Result<ExitCode> {
-    let req = read_request(&a.request)?;
+    let options = router_dialects::anthropic::Options {
+        serve_claude_ids: env.settings.messages_serve_claude_ids,
+        refuse_server_tools: env.settings.messages_refuse_server_tools,
+    };
+    let req = read_request(&a.request, a.messages.then_some(&options))?;
     let (snap, note) = catalog::load(env, a.source.catalog_file.as_deref(), fetch_mode(a.source.offline)).await?;
     if let Some(n) = note {
         eprintln!("warning: {n}");

@@ -289,6 +289,37 @@ fn explain_json_on_both_shapes() {
     }
 }
 
+/// Claude Code's shape: a Claude id, system blocks, a tool beside a server tool.
+const MESSAGES_REQUEST: &str = r#"{"model":"claude-sonnet-4-5","max_tokens":1024,
+    "system":[{"type":"text","text":"You are terse.","cache_control":{"type":"ephemeral"}}],
+    "messages":[{"role":"user","content":[{"type":"text","text":"weather?"}]}],
+    "tools":[{"name":"get_weather","input_schema":{"type":"object"}},{"type":"web_search_20250305","name":"web_search"}]}"#;
+
+#[test]
+fn explain_reads_a_messages_body_as_the_server_does() {
+    let cli = Cli::new();
+    let [file, _] = catalog_files(&cli);
+    let req = cli.write("messages.json", MESSAGES_REQUEST);
+    let v =
+        cli.run(&["explain", "--json", "--messages", "--seed", "7", "--catalog-file", s(&file), s(&req)]).ok().json();
+    let requirements: Vec<&str> =
+        v["requirements"].as_array().expect("array").iter().filter_map(Value::as_str).collect();
+    assert!(requirements.contains(&"tools"), "{requirements:?}");
+    assert_eq!(
+        ids(&v["candidates"]),
+        ["b/vision:free", "d/future:free"],
+        "the Claude id is served from the free models"
+    );
+    // Without the flag it is read as a chat body, whose Claude id no free model has; with
+    // Claude ids refused, the error names the setting.
+    let run = cli.run(&["explain", "--catalog-file", s(&file), s(&req)]).failed();
+    assert!(run.stderr.contains("`claude-sonnet-4-5` is not in the catalog"), "{}", run.stderr);
+    let mut refusing = cli.command(&["explain", "--messages", "--catalog-file", s(&file), s(&req)]);
+    refusing.env("ROUTER_MESSAGES_SERVE_CLAUDE_IDS", "false");
+    let run = to_run(refusing.output().expect("run router-cli")).failed();
+    assert!(run.stderr.contains("messages_serve_claude_ids"), "{}", run.stderr);
+}
+
 #[test]
 fn explain_pick_follows_the_seed_and_reads_stdin() {
     let cli = Cli::new();
