@@ -350,3 +350,64 @@ proptest! {
         prop_assert_eq!(messages.iter().filter(|m| m["role"] == "assistant").count(), groups.len());
     }
 }
+
+/// Any JSON value, nested a few levels, with the members a Responses body has.
+fn any_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        "[a-z_]{0,8}".prop_map(Value::String),
+        prop::sample::select(vec![
+            "function",
+            "message",
+            "function_call",
+            "function_call_output",
+            "user",
+            "input_text",
+            "json_schema"
+        ])
+        .prop_map(|s| Value::String(s.to_owned())),
+    ];
+    leaf.prop_recursive(4, 64, 6, |inner| {
+        let keys = prop::sample::select(vec![
+            "type",
+            "role",
+            "content",
+            "input",
+            "tools",
+            "name",
+            "call_id",
+            "output",
+            "text",
+            "format",
+            "schema",
+            "tool_choice",
+            "store",
+            "model",
+            "arguments",
+            "image_url",
+            "file_data",
+            "reasoning",
+            "effort",
+        ]);
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::vec((keys, inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+        ]
+    })
+}
+
+proptest! {
+    /// Whatever a client sends, the translation answers (a chat body that is JSON, or a
+    /// refusal naming a member) and never panics.
+    #[test]
+    fn any_body_is_translated_or_refused(body in any_json(), policy in prop::bool::ANY) {
+        let bytes = serde_json::to_vec(&body).expect("json");
+        match to_chat(&bytes, ToolPolicy::refusing(policy)) {
+            Ok(t) => prop_assert!(serde_json::from_slice::<Value>(&t.chat).is_ok()),
+            Err(e) => prop_assert!(e.param.is_some() && !e.message.is_empty()),
+        }
+    }
+}
