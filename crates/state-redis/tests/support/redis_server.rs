@@ -95,7 +95,8 @@ impl RedisServer {
     }
 
     /// Sends one command over a new plain connection and returns Redis's reply as text
-    /// (its first line; waits up to 10 s, so `DEBUG SLEEP` answers).
+    /// (a status or an integer as Redis writes it, `+OK` or `:2`; a bulk string's value);
+    /// waits up to 10 s, so `DEBUG SLEEP` answers.
     pub(crate) fn command(&self, args: &[&str]) -> String {
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect to redis-server");
@@ -107,7 +108,14 @@ impl RedisServer {
         s.write_all(cmd.as_bytes()).expect("send a command");
         let mut buf = vec![0u8; 4096];
         let n = s.read(&mut buf).expect("read the reply");
-        String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_owned()
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let mut lines = text.lines();
+        let first = lines.next().unwrap_or_default();
+        // A bulk string's value is on the next line.
+        match lines.next() {
+            Some(value) if first.starts_with('$') => value.to_owned(),
+            _ => first.to_owned(),
+        }
     }
 
     fn ping(&self) -> bool {
