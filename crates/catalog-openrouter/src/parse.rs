@@ -210,6 +210,7 @@ fn model_from_entry(entry: Value) -> Result<ModelInfo, String> {
         expiration_date: raw.expiration_date,
         raw: None,
         provider: None,
+        family: None,
     })
 }
 

@@ -81,6 +81,9 @@ pub mod ports;
 // The routing service, then OpenRouter's metadata built from its report.
 pub mod router;
 
+// Embeddings: families, their requests and answers (routed by the same router).
+pub mod embeddings;
+
 pub mod metadata;
 
 pub use catalog::{CatalogSnapshot, CatalogSource, CatalogStats};
@@ -100,4 +103,5 @@ pub use request::{
 pub use router::{Attempt, PickKind, Ports, RouteFailure, RouteReport, Routed, Router, RouterConfig};
 pub use secret::{MAX_KEPT_TEXT_BYTES, Secret, redact, scrub};
 pub use time::Timestamp;
+pub use upstream::Endpoint;
 pub use upstream::{Body, ByteStream, ErrorKind, TransportError, UpstreamResponse};

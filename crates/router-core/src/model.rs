@@ -85,11 +85,14 @@ pub enum Capability {
     Logprobs,
     /// Takes `top_logprobs`.
     TopLogprobs,
+    /// Produces embedding vectors (`output_modalities` has `embeddings`): served only
+    /// on `/embeddings`, never to a chat request (which needs [`Capability::TextOutput`]).
+    EmbeddingsOutput,
 }
 
 impl Capability {
     /// Every capability, in declaration (and bit) order; the order explanations list them in.
-    pub const ALL: [Capability; 14] = [
+    pub const ALL: [Capability; 15] = [
         Capability::TextOutput,
         Capability::ImageInput,
         Capability::FileInput,
@@ -104,6 +107,7 @@ impl Capability {
         Capability::Reasoning,
         Capability::Logprobs,
         Capability::TopLogprobs,
+        Capability::EmbeddingsOutput,
     ];
 
     /// The short label used in explanations and error messages.
@@ -123,6 +127,7 @@ impl Capability {
             Capability::Reasoning => "reasoning",
             Capability::Logprobs => "logprobs",
             Capability::TopLogprobs => "top_logprobs",
+            Capability::EmbeddingsOutput => "embeddings output",
         }
     }
 
@@ -312,6 +317,10 @@ pub struct ModelInfo {
     /// for OpenRouter's own catalog, whose free rule is the `:free` one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<Provenance>,
+    /// An embedding model's family (the vector space its answers live in), when the
+    /// operator named one; `None` is the model's own id (see [`ModelInfo::family`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<Arc<str>>,
 }
 
 /// How the operator declared a provider's account: it cannot be billed (a free tier) or
@@ -350,6 +359,9 @@ pub struct Provenance {
     /// How the operator declared the provider's account.
     pub billing: Billing,
 }
+
+/// The output modality of an embedding model.
+pub const EMBEDDINGS_MODALITY: &str = "embeddings";
 
 /// The provider name shown for OpenRouter's own models.
 pub const OPENROUTER_PROVIDER: &str = "openrouter";
@@ -405,7 +417,19 @@ impl ModelInfo {
             expiration_date: None,
             raw: None,
             provider: None,
+            family: None,
         }
+    }
+
+    /// Whether the model produces embeddings (`output_modalities` has `embeddings`).
+    pub fn is_embedding(&self) -> bool {
+        self.output_modalities.iter().any(|m| m == EMBEDDINGS_MODALITY)
+    }
+
+    /// The embedding family: the declared one, else the model's own id. Two endpoints
+    /// of one family answer with vectors of one space; no other two do.
+    pub fn family(&self) -> &str {
+        self.family.as_deref().unwrap_or(self.id.as_str())
     }
 
     /// The provider's name: a declared provider's, else OpenRouter's.
@@ -454,6 +478,7 @@ impl ModelInfo {
         set(Capability::Reasoning, param("reasoning") || param("include_reasoning"));
         set(Capability::Logprobs, param("logprobs"));
         set(Capability::TopLogprobs, param("top_logprobs"));
+        set(Capability::EmbeddingsOutput, output(EMBEDDINGS_MODALITY));
         caps
     }
 }

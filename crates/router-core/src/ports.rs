@@ -6,7 +6,7 @@ use crate::health::HealthState;
 use crate::model::ModelId;
 use crate::shared::{EventSink, ReserveOutcome, ReserveRequest, SharedError, SharedEvent, SharedStatus};
 use crate::time::Timestamp;
-use crate::upstream::{TransportError, UpstreamResponse};
+use crate::upstream::{Endpoint, TransportError, UpstreamResponse};
 use bytes::Bytes;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -61,13 +61,32 @@ pub trait StateStore: Send + Sync {
 #[error("state store: {0}")]
 pub struct StoreError(pub String);
 
-/// Sends one chat-completion request body to one model.
+/// Sends one request body to one model: a chat completion, or (through
+/// [`send_to`](Self::send_to)) another endpoint of the same upstream.
 #[cfg_attr(test, mockall::automock)]
 #[async_trait::async_trait]
 pub trait ChatTransport: Send + Sync {
     /// `body` already names `model`. A 2xx answer is `Ok`; anything else is a
     /// classified [`TransportError`].
     async fn send(&self, model: &ModelId, body: Bytes, stream: bool) -> Result<UpstreamResponse, TransportError>;
+
+    /// [`send`](Self::send) to `endpoint`. A transport that knows only chat refuses any
+    /// other endpoint without sending anything.
+    async fn send_to(
+        &self,
+        endpoint: Endpoint,
+        model: &ModelId,
+        body: Bytes,
+        stream: bool,
+    ) -> Result<UpstreamResponse, TransportError> {
+        match endpoint {
+            Endpoint::Chat => self.send(model, body, stream).await,
+            Endpoint::Embeddings => Err(TransportError::new(
+                crate::upstream::ErrorKind::ModelUnavailable,
+                format!("the transport for `{model}` has no embeddings endpoint; nothing was sent"),
+            )),
+        }
+    }
 }
 
 /// State shared with the other router instances of a deployment (a Redis adapter).

@@ -207,3 +207,23 @@ impl TransportError {
         self.status.filter(|s| (400..600).contains(s)).unwrap_or_else(|| self.kind.default_status())
     }
 }
+
+/// Which of an upstream's OpenAI-compatible endpoints a body is posted to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `POST {base}/chat/completions`.
+    #[default]
+    Chat,
+    /// `POST {base}/embeddings`.
+    Embeddings,
+}
+
+impl Endpoint {
+    /// The path below the provider's base URL.
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "chat/completions",
+            Endpoint::Embeddings => "embeddings",
+        }
+    }
+}

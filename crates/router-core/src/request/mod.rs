@@ -16,7 +16,8 @@ pub use requirements::{
     Target,
 };
 
-use crate::model::ModelId;
+use crate::model::{CapSet, Capability, ModelId};
+use crate::upstream::Endpoint;
 use analyse::{Fields, analyse, checked_session_key, session_key, targets};
 use bytes::Bytes;
 use locate::{last_of_each, locate};
@@ -25,6 +26,7 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
 
 /// Body fields that steer the router and must not reach upstream: `models` would make
 /// upstream run its own fallback (possibly to a paid model), `route` configures it.
@@ -51,6 +53,9 @@ pub struct ChatRequest {
     /// The client's choice of a quality-weighted (`true`) or uniform (`false`) pick;
     /// `None` leaves it to the router's configuration.
     weighted: Option<bool>,
+    /// An embeddings request's family: only that family's endpoints are candidates, and
+    /// the body goes to `/embeddings` (see [`ChatRequest::embeddings`]).
+    family: Option<Arc<str>>,
 }
 
 /// One top-level member of the body, as byte ranges of `raw`.
@@ -98,6 +103,18 @@ impl ChatRequest {
     /// only skipped, and the members' byte ranges are found from the keys' positions. No
     /// JSON tree is built; the few small fields the analysis needs are read as values.
     pub fn from_bytes(raw: Bytes) -> Result<Self, RequestError> {
+        Self::read(raw, None)
+    }
+
+    /// An embeddings request body (already read and bounded by its reader), routed to
+    /// any free endpoint of `family` and posted to `/embeddings`: forwarded like a chat
+    /// body (only `model` replaced, router-only fields cut), never streamed, and needing
+    /// nothing but embeddings output from a model.
+    pub fn embeddings(raw: Bytes, family: &str) -> Result<Self, RequestError> {
+        Self::read(raw, Some(Arc::from(family)))
+    }
+
+    fn read(raw: Bytes, family: Option<Arc<str>>) -> Result<Self, RequestError> {
         let (members, targets, stream, requirements, session) = {
             let text = match std::str::from_utf8(&raw) {
                 Ok(text) => text,
@@ -124,17 +141,34 @@ impl ChatRequest {
                 };
                 forward.push(Member { key, value: span.value });
             }
-            let targets = targets(&fields)?;
-            let stream = match fields.stream {
-                None | Some("null" | "false") => false,
-                Some("true") => true,
-                Some(_) => return Err(RequestError::BadField { field: "stream", expected: "a boolean" }),
-            };
-            let session = session_key(&fields)?;
-            let requirements = analyse(fields)?;
-            (forward, targets, stream, requirements, session)
+            if family.is_some() {
+                let session = session_key(&fields)?;
+                let reqs =
+                    Requirements { caps: CapSet::EMPTY.with(Capability::EmbeddingsOutput), ..Requirements::default() };
+                (forward, vec![Target::AnyFree], false, reqs, session)
+            } else {
+                let targets = targets(&fields)?;
+                let stream = match fields.stream {
+                    None | Some("null" | "false") => false,
+                    Some("true") => true,
+                    Some(_) => return Err(RequestError::BadField { field: "stream", expected: "a boolean" }),
+                };
+                let session = session_key(&fields)?;
+                let requirements = analyse(fields)?;
+                (forward, targets, stream, requirements, session)
+            }
         };
-        Ok(ChatRequest { raw, members, targets, stream, requirements, session, weighted: None })
+        Ok(ChatRequest { raw, members, targets, stream, requirements, session, weighted: None, family })
+    }
+
+    /// The embedding family an embeddings request is confined to; `None` for chat.
+    pub fn family(&self) -> Option<&str> {
+        self.family.as_deref()
+    }
+
+    /// The upstream endpoint the body goes to.
+    pub fn endpoint(&self) -> Endpoint {
+        if self.family.is_some() { Endpoint::Embeddings } else { Endpoint::Chat }
     }
 
     /// The session key, if the request has one (see [`set_session_key`](Self::set_session_key)).

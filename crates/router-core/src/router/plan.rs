@@ -91,7 +91,11 @@ pub(super) fn plan(
     reqs: &Requirements,
     now: Timestamp,
 ) -> Result<Plan, RouteError> {
-    let candidates = candidates(snap, reqs, now);
+    let mut candidates = candidates(snap, reqs, now);
+    if let Some(family) = req.family() {
+        // An embeddings request: vectors of one family only, whatever else is free.
+        candidates.retain(|&i| snap.entries()[i].info.family() == family);
+    }
     let mut steps = Vec::with_capacity(req.targets().len());
     for target in req.targets() {
         match target {

@@ -11,7 +11,7 @@ use crate::report::{Attempt, RouteFailure, RouteReport, Routed};
 use crate::request::ChatRequest;
 use crate::select::rng_from_seed;
 use crate::time::Timestamp;
-use crate::upstream::ErrorKind;
+use crate::upstream::{Endpoint, ErrorKind};
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -194,7 +194,12 @@ impl Router {
             report.max_tokens = max_tokens;
             let body = Bytes::from(req.body_for_upstream(info.upstream_id(), info.provider.is_some(), max_tokens));
             let sent_at = self.now();
-            let result = match self.ports.transport.send(&model, body, req.is_stream()).await {
+            // Chat keeps the port's plain `send`; another endpoint (embeddings) goes by `send_to`.
+            let sent = match req.endpoint() {
+                Endpoint::Chat => self.ports.transport.send(&model, body, req.is_stream()).await,
+                other => self.ports.transport.send_to(other, &model, body, false).await,
+            };
+            let result = match sent {
                 Ok(resp) => commit(resp, &model, &self.stream_errors, self.judge(req)).await,
                 Err(e) => Err(e),
             };
