@@ -58,9 +58,9 @@ for i = 0, tonumber(ARGV[13]) - 1 do
     end
   end
 end
+redis.call('PEXPIRE', KEYS[5], dttl)
+redis.call('PEXPIRE', KEYS[6], dttl)
 local function counts()
-  redis.call('PEXPIRE', KEYS[5], dttl)
-  redis.call('PEXPIRE', KEYS[6], dttl)
   local tail = ''
   if lost then
     tail = ' rebuilt'
@@ -91,6 +91,8 @@ if redis.call('SETBIT', KEYS[6], ARGV[12], 1) == 0 then
   redis.call('INCR', KEYS[2])
   redis.call('PEXPIRE', KEYS[2], dttl)
   redis.call('HINCRBY', KEYS[5], me, 1)
+  redis.call('PEXPIRE', KEYS[5], dttl)
+  redis.call('PEXPIRE', KEYS[6], dttl)
 end
 return 'ok ' .. counts()
 ";

@@ -78,4 +78,16 @@ async fn batches_and_attempts_count_once_and_a_lost_day_is_rebuilt() {
     assert_eq!(redis.command(&["HLEN", &own]), ":2");
     assert_eq!(redis.command(&["HGET", &own, a.instance_id()]), "7");
     assert_eq!(redis.command(&["HGET", &own, b.instance_id()]), "1");
+    // A third instance's batch arrives with a refusal (the day limit is 1 here): counted
+    // all the same (it was sent), and its keys expire too.
+    let c = state(&redis);
+    let mut spent = message(0, true, vec![batch(0, 1)], 0, 0);
+    spent.limits.per_day = Some(1);
+    assert!(matches!(c.reserve(&spent).await, Ok(ReserveOutcome::Blocked(_, Some((_, 9))))));
+    // Every key expires (after the day and its slack), whatever the answer was.
+    let counted = |s: &RedisState| format!("fmr:counted:{}:{}", s.instance_id(), now().utc_day());
+    for key in [day, own, counted(&a), counted(&c)] {
+        let ttl: i64 = redis.command(&["PTTL", &key]).trim_start_matches(':').parse().expect("a TTL");
+        assert!(ttl > 0 && ttl <= 86_460_000, "{key}: {ttl}");
+    }
 }
