@@ -25,6 +25,8 @@ pub const RECENT_ATTEMPTS: usize = 20;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
     Chat,
+    /// OpenAI's Responses API (`/v1/responses`).
+    Responses,
     Models,
     Explain,
     Probe,
@@ -34,12 +36,20 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 6] =
-        [Endpoint::Chat, Endpoint::Models, Endpoint::Explain, Endpoint::Probe, Endpoint::Dashboard, Endpoint::Other];
+    const ALL: [Endpoint; 7] = [
+        Endpoint::Chat,
+        Endpoint::Responses,
+        Endpoint::Models,
+        Endpoint::Explain,
+        Endpoint::Probe,
+        Endpoint::Dashboard,
+        Endpoint::Other,
+    ];
 
     pub fn of_path(path: &str) -> Endpoint {
         match path {
             "/api/v1/chat/completions" | "/v1/chat/completions" => Endpoint::Chat,
+            "/api/v1/responses" | "/v1/responses" => Endpoint::Responses,
             "/api/v1/models" | "/v1/models" => Endpoint::Models,
             "/api/v1/router/explain" => Endpoint::Explain,
             "/healthz" | "/readyz" | "/metrics" => Endpoint::Probe,
@@ -52,6 +62,7 @@ impl Endpoint {
     fn as_str(self) -> &'static str {
         match self {
             Endpoint::Chat => "chat",
+            Endpoint::Responses => "responses",
             Endpoint::Models => "models",
             Endpoint::Explain => "explain",
             Endpoint::Probe => "probe",

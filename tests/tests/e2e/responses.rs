@@ -71,6 +71,8 @@ async fn a_text_answer_is_a_response_object_from_a_free_model() {
         assert_eq!(body["usage"]["input_tokens"], 12);
         assert_eq!(body["store"], false);
     }
+    let metrics = s.get("/metrics").await.text;
+    assert!(metrics.contains("router_requests_total{endpoint=\"responses\",status=\"200\"} 2"), "{metrics}");
     let upstream = s.upstream.requests();
     assert_eq!(upstream.len(), 2);
     assert_eq!(upstream[0].body["messages"], json!([{"role": "user", "content": "Say hello"}]));
