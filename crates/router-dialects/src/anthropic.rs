@@ -17,4 +17,4 @@ pub mod stream;
 pub use answer::to_message;
 pub use error::{error_body, error_type_for_status};
 pub use request::{Options, TranslateError, Translated, to_chat};
-pub use stream::MessageStream;
+pub use stream::{MessageStream, whole_as_events};

@@ -56,6 +56,13 @@ pub async fn messages(State(state): State<AppState>, req: Request) -> Response {
             let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
             let body = match response.body {
                 UpstreamBody::Full(bytes) => match read_answer(&bytes) {
+                    // An upstream that ignored `stream: true`: the client still gets events.
+                    Ok(answer) if translated.stream => {
+                        let message = anthropic::to_message(&answer, &fallback_id, estimate);
+                        passed.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                        passed.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                        Body::from(anthropic::whole_as_events(&message))
+                    }
                     Ok(answer) => {
                         let message = anthropic::to_message(&answer, &fallback_id, estimate);
                         passed.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -297,3 +297,22 @@ async fn the_settings_refuse_claude_ids_and_server_tools() {
     check(&post(&s, &search).await, 400, "invalid_request_error", "messages_refuse_server_tools");
     assert_eq!(s.upstream.total_calls(), 0, "nothing went upstream");
 }
+
+#[tokio::test]
+async fn a_whole_answer_to_a_streamed_request_still_comes_as_events() {
+    let s = start().await;
+    let whole = json!({"id": "gen-7", "model": "x", "choices": [{"index": 0, "finish_reason": "stop",
+        "message": {"role": "assistant", "content": "all at once"}}], "usage": {"prompt_tokens": 3, "completion_tokens": 3}});
+    s.upstream.set_default_behaviour(Behaviour::Status { status: 200, body: whole.to_string() });
+    let mut body = hello();
+    body["stream"] = json!(true);
+    let r = post(&s, &body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    let events = events(&r);
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"message_start"));
+    assert_eq!(kinds.last(), Some(&"message_stop"));
+    let text: String = events.iter().filter_map(|e| e["delta"]["text"].as_str()).collect();
+    assert_eq!(text, "all at once");
+}

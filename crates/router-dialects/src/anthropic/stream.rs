@@ -240,6 +240,46 @@ impl MessageStream {
     }
 }
 
+/// A whole Messages answer as the event stream a streaming client expects, for an
+/// upstream that answered a streamed request with a whole body: each block in one delta.
+pub fn whole_as_events(message: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut start = message.clone();
+    start["content"] = json!([]);
+    start["stop_reason"] = Value::Null;
+    event(&mut out, "message_start", &json!({"type": "message_start", "message": start}));
+    out.extend_from_slice(MessageStream::ping());
+    let blocks = message["content"].as_array().map_or(&[][..], Vec::as_slice);
+    for (index, block) in blocks.iter().enumerate() {
+        let (empty, delta) = match block["type"].as_str() {
+            Some("thinking") => (
+                json!({"type": "thinking", "thinking": "", "signature": ""}),
+                json!({"type": "thinking_delta", "thinking": block["thinking"]}),
+            ),
+            Some("tool_use") => (
+                json!({"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}),
+                json!({"type": "input_json_delta", "partial_json": block["input"].to_string()}),
+            ),
+            _ => (json!({"type": "text", "text": ""}), json!({"type": "text_delta", "text": block["text"]})),
+        };
+        event(
+            &mut out,
+            "content_block_start",
+            &json!({"type": "content_block_start", "index": index, "content_block": empty}),
+        );
+        event(&mut out, "content_block_delta", &json!({"type": "content_block_delta", "index": index, "delta": delta}));
+        event(&mut out, "content_block_stop", &json!({"type": "content_block_stop", "index": index}));
+    }
+    let delta = json!({
+        "type": "message_delta",
+        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]},
+        "usage": message["usage"],
+    });
+    event(&mut out, "message_delta", &delta);
+    event(&mut out, "message_stop", &json!({"type": "message_stop"}));
+    out
+}
+
 fn error_event(status: u16, message: &str) -> Value {
     json!({"type": "error", "error": {"type": error_type_for_status(status), "message": message}})
 }

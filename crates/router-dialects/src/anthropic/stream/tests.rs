@@ -197,6 +197,19 @@ fn a_failure_after_the_start_is_an_error_event() {
     assert!(s.finish().is_empty());
 }
 
+#[test]
+fn a_whole_answer_to_a_streamed_request_becomes_events_that_add_up_to_it() {
+    for whole in [
+        r#"{"id":"gen-1","model":"m:free","choices":[{"finish_reason":"stop","message":{"content":"Hello there","reasoning":"let me think"}}],
+            "usage":{"prompt_tokens":12,"completion_tokens":3}}"#,
+        r#"{"id":"gen-2","model":"m:free","choices":[{"finish_reason":"tool_calls","message":{"content":"Running it.","tool_calls":[
+            {"id":"call_1","function":{"name":"Bash","arguments":"{\"command\":\"echo hi\"}"}}]}}]}"#,
+    ] {
+        let message = to_message(&read_answer(whole.as_bytes()).expect("chat answer"), "fb", 7);
+        assert_eq!(accumulate(&events(&whole_as_events(&message))), message);
+    }
+}
+
 proptest! {
     #[test]
     fn any_split_gives_the_same_events(which in 0usize..2, cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..10)) {
