@@ -221,3 +221,87 @@ proptest! {
         prop_assert_eq!(&back["content"], &Value::Array(blocks));
     }
 }
+
+/// Any JSON value, with keys and strings from the Messages vocabulary so that the
+/// generated bodies reach deep into the translation.
+fn any_json() -> impl Strategy<Value = Value> {
+    let word = prop::sample::select(vec![
+        "model",
+        "messages",
+        "role",
+        "user",
+        "assistant",
+        "system",
+        "content",
+        "type",
+        "text",
+        "image",
+        "document",
+        "tool_use",
+        "tool_result",
+        "tool_use_id",
+        "id",
+        "name",
+        "input",
+        "source",
+        "base64",
+        "url",
+        "media_type",
+        "data",
+        "tools",
+        "tool_choice",
+        "auto",
+        "any",
+        "tool",
+        "none",
+        "thinking",
+        "enabled",
+        "adaptive",
+        "metadata",
+        "user_id",
+        "stream",
+        "max_tokens",
+        "stop_sequences",
+        "is_error",
+        "input_schema",
+        "title",
+    ]);
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        word.clone().prop_map(Value::from),
+        "[ -~]{0,6}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(5, 64, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::btree_map(word.clone().prop_map(str::to_owned), inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    /// Nothing a client sends makes the translation panic; what it accepts is a chat
+    /// body with a model and messages, and never a tool that is not a function.
+    #[test]
+    fn any_body_is_translated_or_refused(mut body in any_json(), model in any::<bool>(), messages in any_json()) {
+        if let Value::Object(m) = &mut body {
+            if model {
+                m.insert("model".into(), json!("claude-x"));
+            }
+            m.insert("messages".into(), messages);
+        }
+        let bytes = serde_json::to_vec(&body).expect("json");
+        for options in [Options::default(), Options { serve_claude_ids: false, refuse_server_tools: true }] {
+            if let Ok(t) = to_chat(&bytes, &options) {
+                let v: Value = serde_json::from_slice(&t.body).expect("the chat body is json");
+                prop_assert!(v["model"].is_string() && v["messages"].is_array(), "{}", v);
+                for tool in v["tools"].as_array().map_or(&[][..], Vec::as_slice) {
+                    prop_assert_eq!(&tool["type"], "function");
+                }
+            }
+        }
+    }
+}
