@@ -433,7 +433,11 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     if crate::messages::is_messages_path(req.uri().path()) {
         return crate::messages::anthropic_error(ApiError::unauthorized());
     }
-    let mut resp = ApiError::unauthorized().into_response();
+    let mut resp = if crate::responses::is_responses_path(req.uri().path()) {
+        crate::responses::openai_error(ApiError::unauthorized())
+    } else {
+        ApiError::unauthorized().into_response()
+    };
     resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     resp
 }

@@ -112,9 +112,14 @@ fn invalid(e: &InvalidRequest) -> ApiError {
     ApiError { status: StatusCode::BAD_REQUEST, body: e.body(), retry_after: None }
 }
 
+/// Whether `path` is this endpoint's (the client-key check answers it in OpenAI's shape).
+pub fn is_responses_path(path: &str) -> bool {
+    matches!(path, "/v1/responses" | "/api/v1/responses")
+}
+
 /// Any router error in OpenAI's shape (`message`, `type`, `param`, `code`), with its
 /// status and `Retry-After` kept.
-fn openai_error(e: ApiError) -> Response {
+pub fn openai_error(e: ApiError) -> Response {
     let body = if e.body["error"]["type"].is_string() { e.body } else { from_openrouter(e.status.as_u16(), &e.body) };
     ApiError { body, ..e }.into_response()
 }

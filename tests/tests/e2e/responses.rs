@@ -241,6 +241,24 @@ async fn errors_come_in_openai_shape() {
 }
 
 #[tokio::test]
+async fn a_missing_client_key_is_refused_in_openai_shape() {
+    let s =
+        start_with(FakeUpstream::start().await, |c| c.api_keys = vec![router_core::Secret::new("router-key")]).await;
+    let e = check(&post(&s, &json!({"input": "hi"})).await, 401, "client key");
+    assert_eq!(e["type"], "authentication_error");
+    let ok = s
+        .client
+        .post(s.url(PATHS[1]))
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer router-key")
+        .body(json!({"input": "hi"}).to_string())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
 async fn an_error_after_the_stream_began_is_response_failed() {
     let s = start().await;
     s.upstream.set_default_behaviour(Behaviour::MidStreamError);
