@@ -3,6 +3,7 @@
 //! table, then nothing. A failed refresh keeps the last good list (and its disk cache).
 
 use crate::known::{ModelCaps, known_provider};
+use router_core::model::EMBEDDINGS_MODALITY;
 use router_core::{Billing, CatalogSource, Clock, ModelInfo, Provenance, RawEntry, Secret, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -23,7 +24,8 @@ const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 pub const CACHE_FORMAT: u32 = 1;
 
 /// Words in an id that mark a model that does not chat (embeddings, speech, rerankers):
-/// such a model is left out unless the allow-list names it.
+/// such a model is left out unless the allow-list names it (or `[[providers.models]]`
+/// declares it an embedding model).
 pub const NOT_CHAT: [&str; 5] = ["embed", "whisper", "tts", "rerank", "transcribe"];
 
 #[derive(Debug, thiserror::Error)]
@@ -265,7 +267,8 @@ pub fn build_models(config: &ProviderCatalogConfig, body: &[u8]) -> Result<Vec<M
         }
         let allowed = match &config.include {
             Some(list) => list.iter().any(|i| i == id),
-            None => !NOT_CHAT.iter().any(|w| id.to_ascii_lowercase().contains(w)),
+            // A model the operator declared an embedding model is served on `/embeddings`.
+            None => declared_embedding(config, id) || !NOT_CHAT.iter().any(|w| id.to_ascii_lowercase().contains(w)),
         };
         if !allowed {
             continue;
@@ -274,6 +277,14 @@ pub fn build_models(config: &ProviderCatalogConfig, body: &[u8]) -> Result<Vec<M
         out.push(model_info(config, id, e, caps));
     }
     Ok(out)
+}
+
+/// Whether `[[providers.models]]` declares `id` an embedding model.
+fn declared_embedding(config: &ProviderCatalogConfig, id: &str) -> bool {
+    config
+        .models
+        .iter()
+        .any(|m| m.id == id && m.output_modalities.as_ref().is_some_and(|o| o.iter().any(|x| x == EMBEDDINGS_MODALITY)))
 }
 
 /// The catalog entry of upstream model `id` (listed as `listed`), with `caps` when known.
@@ -288,8 +299,9 @@ fn model_info(config: &ProviderCatalogConfig, id: &str, listed: &Value, caps: Op
         caps.and_then(|c| c.context_length).or_else(|| number(&["context_length", "context_window", "max_model_len"]));
     m.max_completion_tokens = caps.and_then(|c| c.max_completion_tokens).or_else(|| number(&["max_completion_tokens"]));
     m.input_modalities = caps.and_then(|c| c.input_modalities.clone()).unwrap_or_else(|| vec!["text".into()]);
-    // A chat-completions server answers in text; anything more must be stated.
-    m.output_modalities = vec!["text".into()];
+    // A chat-completions server answers in text; anything else must be stated.
+    m.output_modalities = caps.and_then(|c| c.output_modalities.clone()).unwrap_or_else(|| vec!["text".into()]);
+    m.family = caps.and_then(|c| c.family.as_deref()).map(Into::into);
     m.supported_parameters = caps.map(|c| c.supported_parameters.clone()).unwrap_or_default();
     m.provider =
         Some(Provenance { provider: config.name.as_str().into(), upstream_id: id.into(), billing: config.billing });
@@ -403,5 +415,35 @@ mod tests {
         let ids: Vec<String> =
             build_models(&local, llama_cpp).expect("parses").iter().map(|m| m.id.to_string()).collect();
         assert_eq!(ids, ["llamacpp/qwen3-8b.gguf"]);
+    }
+
+    #[test]
+    fn an_embedding_model_is_declared_with_its_family() {
+        let body = br#"{"object":"list","data":[{"id":"nomic-embed-text"},{"id":"all-minilm"},{"id":"llama3"}]}"#;
+        let mut c = ProviderCatalogConfig { name: "ollama".into(), ..config("http://127.0.0.1:11434/v1") };
+        let embeddings = Some(vec!["embeddings".to_owned()]);
+        c.models = vec![
+            ModelCaps {
+                id: "nomic-embed-text".into(),
+                output_modalities: embeddings.clone(),
+                family: Some("nomic-ai/nomic-embed-text-v1.5".into()),
+                ..ModelCaps::default()
+            },
+            ModelCaps { id: "all-minilm".into(), output_modalities: embeddings, ..ModelCaps::default() },
+        ];
+        let models = build_models(&c, body).expect("parses");
+        let read: Vec<(&str, bool, &str)> =
+            models.iter().map(|m| (m.id.as_str(), m.is_embedding(), m.family())).collect();
+        assert_eq!(
+            read,
+            [
+                ("ollama/nomic-embed-text", true, "nomic-ai/nomic-embed-text-v1.5"),
+                ("ollama/all-minilm", true, "ollama/all-minilm"),
+                ("ollama/llama3", false, "ollama/llama3"),
+            ]
+        );
+        // An embedding model offers no text output, so no chat request is routed to it.
+        assert!(!models[0].capabilities().contains(router_core::Capability::TextOutput));
+        assert!(models[2].capabilities().contains(router_core::Capability::TextOutput));
     }
 }

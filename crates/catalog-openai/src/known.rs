@@ -22,6 +22,15 @@ pub struct ModelCaps {
     pub input_modalities: Option<Vec<String>>,
     #[serde(default)]
     pub supported_parameters: Vec<String>,
+    /// `["text"]` when not given; `["embeddings"]` makes it an embedding model, served
+    /// on `/embeddings` only and never to a chat request.
+    #[serde(default)]
+    pub output_modalities: Option<Vec<String>>,
+    /// An embedding model's family: the id of the model it is the same as (another
+    /// provider's, e.g. OpenRouter's), so that either may answer for the other; by
+    /// default the model's own exposed id.
+    #[serde(default)]
+    pub family: Option<String>,
     /// The model's own requests per minute (Groq limits each model), when stated.
     #[serde(default)]
     pub per_minute: Option<u32>,

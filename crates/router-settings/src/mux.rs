@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use router_core::{Body, Catalog, ChatTransport, ErrorKind, ModelId, TransportError, UpstreamResponse};
+use router_core::{Body, Catalog, ChatTransport, Endpoint, ErrorKind, ModelId, TransportError, UpstreamResponse};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -102,13 +102,23 @@ impl ProviderMux {
 #[async_trait::async_trait]
 impl ChatTransport for ProviderMux {
     async fn send(&self, model: &ModelId, body: Bytes, stream: bool) -> Result<UpstreamResponse, TransportError> {
+        self.send_to(Endpoint::Chat, model, body, stream).await
+    }
+
+    async fn send_to(
+        &self,
+        endpoint: Endpoint,
+        model: &ModelId,
+        body: Bytes,
+        stream: bool,
+    ) -> Result<UpstreamResponse, TransportError> {
         let provider = self.catalog.snapshot().get(model.as_str()).map(|e| e.info.provider.clone());
         let Some(provider) = provider else {
             return Err(TransportError::new(ErrorKind::ModelUnavailable, format!("`{model}` is not in the catalog")));
         };
         let Some(provider) = provider else {
             return match &self.openrouter {
-                Some(t) => t.send(model, body, stream).await,
+                Some(t) => t.send_to(endpoint, model, body, stream).await,
                 None => Err(undeclared(model, router_core::OPENROUTER_PROVIDER)),
             };
         };
@@ -134,7 +144,7 @@ impl ChatTransport for ProviderMux {
                 }
             },
         };
-        let mut response = lane.transport.send(model, body, stream).await?;
+        let mut response = lane.transport.send_to(endpoint, model, body, stream).await?;
         self.note_limits(model, &response);
         if let (Some(permit), Body::Stream(_)) = (permit, &response.body) {
             // The permit is held until the stream is done or dropped.

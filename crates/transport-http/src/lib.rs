@@ -22,7 +22,9 @@ use failure::{error_chain, map_reqwest_error, scrub_value};
 
 use bytes::Bytes;
 use reqwest::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
-use router_core::{Body, ChatTransport, ErrorKind, ModelId, Secret, Timestamp, TransportError, UpstreamResponse};
+use router_core::{
+    Body, ChatTransport, Endpoint, ErrorKind, ModelId, Secret, Timestamp, TransportError, UpstreamResponse,
+};
 use serde::Deserialize;
 use std::fmt;
 use std::sync::Arc;
@@ -159,6 +161,8 @@ pub struct HttpTransport {
     /// Parsed once: handing reqwest a string would parse it again (IDNA and all) on
     /// every request, which showed in the profile.
     chat_url: reqwest::Url,
+    /// `{base}/embeddings`, for [`Endpoint::Embeddings`].
+    embeddings_url: reqwest::Url,
     key_url: reqwest::Url,
     /// The key's text, kept only to scrub it from anything upstream echoes back.
     key: Option<Secret>,
@@ -218,7 +222,8 @@ impl HttpTransport {
         };
         Ok(HttpTransport {
             client,
-            chat_url: url("chat/completions")?,
+            chat_url: url(Endpoint::Chat.path())?,
+            embeddings_url: url(Endpoint::Embeddings.path())?,
             key_url: url("key")?,
             key,
             config,
@@ -279,7 +284,7 @@ impl HttpTransport {
         err
     }
 
-    async fn forward(&self, body: Bytes, stream: bool) -> Result<UpstreamResponse, TransportError> {
+    async fn forward(&self, url: &reqwest::Url, body: Bytes, stream: bool) -> Result<UpstreamResponse, TransportError> {
         let started = Instant::now();
         // A non-streamed answer must arrive whole within `request_timeout`; the head of
         // either within `first_byte_timeout`.
@@ -291,7 +296,7 @@ impl HttpTransport {
         };
         let request = self
             .client
-            .post(self.chat_url.clone())
+            .post(url.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .body(body)
             .send();
@@ -353,10 +358,24 @@ impl HttpTransport {
 #[async_trait::async_trait]
 impl ChatTransport for HttpTransport {
     // The body already names the model; the transport only moves bytes.
-    async fn send(&self, _model: &ModelId, body: Bytes, stream: bool) -> Result<UpstreamResponse, TransportError> {
+    async fn send(&self, model: &ModelId, body: Bytes, stream: bool) -> Result<UpstreamResponse, TransportError> {
+        self.send_to(Endpoint::Chat, model, body, stream).await
+    }
+
+    async fn send_to(
+        &self,
+        endpoint: Endpoint,
+        _model: &ModelId,
+        body: Bytes,
+        stream: bool,
+    ) -> Result<UpstreamResponse, TransportError> {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        self.forward(body, stream).await.map_err(|e| {
+        let url = match endpoint {
+            Endpoint::Chat => &self.chat_url,
+            Endpoint::Embeddings => &self.embeddings_url,
+        };
+        self.forward(url, body, stream).await.map_err(|e| {
             self.counters.failures.fetch_add(1, Ordering::Relaxed);
             self.scrub(e).with_elapsed(started.elapsed())
         })
