@@ -27,6 +27,8 @@ pub enum Endpoint {
     Chat,
     /// OpenAI's Responses API (`/v1/responses`).
     Responses,
+    /// Anthropic's Messages API (`/v1/messages` and its `count_tokens`).
+    Messages,
     Models,
     Explain,
     Probe,
@@ -36,9 +38,10 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 7] = [
+    const ALL: [Endpoint; 8] = [
         Endpoint::Chat,
         Endpoint::Responses,
+        Endpoint::Messages,
         Endpoint::Models,
         Endpoint::Explain,
         Endpoint::Probe,
@@ -50,6 +53,9 @@ impl Endpoint {
         match path {
             "/api/v1/chat/completions" | "/v1/chat/completions" => Endpoint::Chat,
             "/api/v1/responses" | "/v1/responses" => Endpoint::Responses,
+            "/api/v1/messages" | "/v1/messages" | "/api/v1/messages/count_tokens" | "/v1/messages/count_tokens" => {
+                Endpoint::Messages
+            }
             "/api/v1/models" | "/v1/models" => Endpoint::Models,
             "/api/v1/router/explain" => Endpoint::Explain,
             "/healthz" | "/readyz" | "/metrics" => Endpoint::Probe,
@@ -63,6 +69,7 @@ impl Endpoint {
         match self {
             Endpoint::Chat => "chat",
             Endpoint::Responses => "responses",
+            Endpoint::Messages => "messages",
             Endpoint::Models => "models",
             Endpoint::Explain => "explain",
             Endpoint::Probe => "probe",

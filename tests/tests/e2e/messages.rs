@@ -86,6 +86,8 @@ async fn a_text_answer_is_a_message_from_a_free_model() {
         json!([{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Say hello"}])
     );
     assert_eq!(upstream[0].body["max_tokens"], 256);
+    let metrics = s.get("/metrics").await.text;
+    assert!(metrics.contains("router_requests_total{endpoint=\"messages\",status=\"200\"} 2"), "{metrics}");
 }
 
 #[tokio::test]
