@@ -1,14 +1,16 @@
 //! A fast, scriptable fake OpenRouter on loopback, shared by the tests and the benchmark.
 //!
-//! It serves `GET /api/v1/models`, `POST /api/v1/chat/completions` (JSON and real SSE)
-//! and `GET /api/v1/key` from memory, answers with no delay unless a [`Behaviour`] asks
+//! It serves `GET /api/v1/models`, `POST /api/v1/chat/completions` (JSON and real SSE),
+//! `POST /api/v1/embeddings` (deterministic vectors) and `GET /api/v1/key` from memory, answers with no delay unless a [`Behaviour`] asks
 //! for one, and records what it received so tests can assert on it. Each SSE event is
 //! written as its own body chunk, so tests can observe chunk timing.
 
 mod behaviour;
+mod embeddings;
 mod models;
 
 pub use behaviour::Behaviour;
+pub use embeddings::{DEFAULT_EMBEDDING_DIMENSION, encode_base64, vector};
 pub use models::{FakeModel, default_models, models_json, openai_models_json};
 
 use behaviour::{Reply, error_body, reply};
@@ -54,6 +56,8 @@ struct Shared {
     closed_early: AtomicUsize,
     events_sent: AtomicUsize,
     serial: AtomicU64,
+    /// Each embedding model's dimension (`/embeddings`).
+    embedding_dims: RwLock<HashMap<String, usize>>,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -102,6 +106,7 @@ impl FakeUpstream {
             closed_early: AtomicUsize::new(0),
             events_sent: AtomicUsize::new(0),
             serial: AtomicU64::new(0),
+            embedding_dims: RwLock::new(HashMap::new()),
         });
         let task = tokio::spawn(accept_loop(listener, shared.clone()));
         FakeUpstream { addr, shared, task }
@@ -132,9 +137,14 @@ impl FakeUpstream {
         self.shared.models_status.store(usize::from(status), Ordering::Relaxed);
     }
 
-    /// The script for chat requests naming `model`.
+    /// The script for chat (and embeddings) requests naming `model`.
     pub fn set_behaviour(&self, model: &str, b: Behaviour) {
         write(&self.shared.behaviours).insert(model.to_owned(), b);
+    }
+
+    /// The dimension of `model`'s vectors on `/embeddings`.
+    pub fn set_embedding_dimension(&self, model: &str, dimension: usize) {
+        write(&self.shared.embedding_dims).insert(model.to_owned(), dimension);
     }
 
     /// The script for models without their own; initially [`Behaviour::Ok`].
@@ -258,6 +268,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<RespBod
     let path = req.uri().path();
     match (req.method(), path.strip_prefix("/api/v1").or_else(|| path.strip_prefix("/v1")).unwrap_or(path)) {
         (&Method::POST, "/chat/completions") => chat(shared, req).await,
+        (&Method::POST, "/embeddings") => embeddings::embeddings(shared, req).await,
         (&Method::GET, "/models") => {
             shared.models_fetches.fetch_add(1, Ordering::Relaxed);
             let status = u16::try_from(shared.models_status.load(Ordering::Relaxed)).unwrap_or(500);
