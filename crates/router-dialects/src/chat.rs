@@ -35,6 +35,9 @@ pub struct Answer {
     pub finish_reason: Option<String>,
     /// The upstream's own token counts, when it sent them.
     pub usage: Option<Usage>,
+    /// The stop sequence that ended the answer, when the upstream says which (vLLM and
+    /// SGLang put it in the choice's `stop_reason`).
+    pub stop_sequence: Option<String>,
 }
 
 /// One tool call of an answer.

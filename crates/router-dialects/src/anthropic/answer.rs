@@ -49,14 +49,19 @@ pub fn to_message(answer: &Answer, fallback_id: &str, estimate: u64) -> Value {
         }));
     }
     let refused = answer.text.is_none() && answer.refusal.is_some();
+    let mut stop = stop_reason(answer.finish_reason.as_deref(), !answer.tool_calls.is_empty(), refused);
+    let stop_sequence = answer.stop_sequence.as_ref().filter(|_| stop == "end_turn");
+    if stop_sequence.is_some() {
+        stop = "stop_sequence";
+    }
     json!({
         "id": id,
         "type": "message",
         "role": "assistant",
         "model": answer.model,
         "content": content,
-        "stop_reason": stop_reason(answer.finish_reason.as_deref(), !answer.tool_calls.is_empty(), refused),
-        "stop_sequence": null,
+        "stop_reason": stop,
+        "stop_sequence": stop_sequence,
         "usage": usage(answer.usage.as_ref(), estimate),
     })
 }
@@ -107,6 +112,14 @@ mod tests {
                 "stop_reason":"tool_use","stop_sequence":null,
                 "usage":{"input_tokens":9,"output_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}),
         );
+    }
+
+    #[test]
+    fn a_named_stop_sequence_is_the_stop_reason() {
+        let answer = read_answer(br#"{"id":"g","model":"m","choices":[{"finish_reason":"stop","stop_reason":"END","message":{"content":"a"}}]}"#)
+            .expect("answer");
+        let m = to_message(&answer, "f", 0);
+        assert_eq!((m["stop_reason"].as_str(), m["stop_sequence"].as_str()), (Some("stop_sequence"), Some("END")));
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub fn read_answer(bytes: &[u8]) -> Result<Answer, ReadError> {
     };
     let Some(choice) = first_choice(&v) else { return Ok(answer) };
     answer.finish_reason = text(choice, "finish_reason");
+    // A number there is a stop token's id, not a sequence the client gave.
+    answer.stop_sequence = choice.get("stop_reason").and_then(Value::as_str).map(str::to_owned);
     let Some(message) = choice.get("message") else { return Ok(answer) };
     answer.text = content(message).filter(|t| !t.is_empty());
     answer.reasoning = reasoning(message).filter(|t| !t.is_empty());
@@ -103,6 +105,23 @@ mod tests {
                 finish_reason: Some("tool_calls".into()),
                 ..Answer::default()
             },
+        );
+    }
+
+    #[test]
+    fn a_stop_sequence_named_by_the_upstream() {
+        check(
+            r#"{"choices":[{"finish_reason":"stop","stop_reason":"END","message":{"content":"a"}}]}"#,
+            Answer {
+                text: Some("a".into()),
+                finish_reason: Some("stop".into()),
+                stop_sequence: Some("END".into()),
+                ..Answer::default()
+            },
+        );
+        check(
+            r#"{"choices":[{"finish_reason":"stop","stop_reason":151645,"message":{"content":"a"}}]}"#,
+            Answer { text: Some("a".into()), finish_reason: Some("stop".into()), ..Answer::default() },
         );
     }
 

@@ -1,0 +1,148 @@
+//! `POST /v1/embeddings` and `/api/v1/embeddings` (OpenAI's and OpenRouter's shape) and
+//! `GET /api/v1/embeddings/models`. The body is read and bounded by
+//! `router_core::embeddings`, its `model` resolved to one family, and the request routed
+//! by [`handlers::route`] confined to that family's free endpoints; an answer is passed
+//! on only when its vectors have the family's dimension.
+
+use crate::error::ApiError;
+use crate::handlers::{self, RouteHeaders, is_json, upstream_headers};
+use crate::state::AppState;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use router_core::embeddings::{Dimensions, EmbeddingsRequest, free_embedding_models, read_answer, resolve};
+use router_core::{Body as UpstreamBody, ChatRequest, RouteError, RouteFailure, Routed};
+use serde_json::{Value, json};
+use std::sync::{Mutex, PoisonError};
+
+/// The family that answered (or was asked for): always on an embeddings answer, so that
+/// a client that named no model learns which vector space it got.
+pub const FAMILY_HEADER: HeaderName = HeaderName::from_static("x-router-embedding-family");
+
+/// What the embeddings endpoints share: the default family and each family's dimension.
+#[derive(Debug, Default)]
+pub struct EmbeddingsState {
+    default_family: Option<String>,
+    dimensions: Mutex<Dimensions>,
+}
+
+impl EmbeddingsState {
+    pub fn new(default_family: Option<String>) -> Self {
+        EmbeddingsState { default_family: default_family.filter(|f| !f.is_empty()), dimensions: Mutex::default() }
+    }
+}
+
+/// A request read: its bounds, its family, and the request the router routes.
+struct Read {
+    body: EmbeddingsRequest,
+    family: String,
+    chat: ChatRequest,
+    seed: Option<u64>,
+}
+
+/// `POST /api/v1/embeddings` and `/v1/embeddings`.
+pub async fn embeddings(State(state): State<AppState>, req: Request) -> Response {
+    let Read { body, family, chat, seed } = match read(&state, req).await {
+        Ok(read) => read,
+        Err(e) => return e.into_response(),
+    };
+    let (result, mut decision) = handlers::route(&state, &chat, seed).await;
+    let (mut resp, report) = match result {
+        Ok(Routed { response, report }) => {
+            let (mut passed, _) = upstream_headers(response.headers);
+            let checked = match response.body {
+                UpstreamBody::Full(bytes) => vouch(&state, &family, &body, &bytes).map(|()| bytes),
+                UpstreamBody::Stream(_) => Err("answered with a stream instead of a list of vectors".to_owned()),
+            };
+            let resp = match checked {
+                Ok(bytes) => {
+                    passed.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    let mut resp = (StatusCode::OK, Body::from(bytes)).into_response();
+                    *resp.headers_mut() = passed;
+                    resp
+                }
+                Err(why) => {
+                    let model = report.model.as_ref().map_or("-", |m| m.as_str());
+                    let message = format!("`{model}` of embedding family `{family}` {why}");
+                    let mut e = ApiError::new(StatusCode::BAD_GATEWAY, &message, "protocol");
+                    e.body["error"]["metadata"]["family"] = json!(family);
+                    e.into_response()
+                }
+            };
+            (resp, report)
+        }
+        Err(RouteFailure { error, report }) => {
+            decision.failed(&error);
+            (in_family(ApiError::from_route(&error), &family).into_response(), report)
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&family) {
+        resp.headers_mut().insert(FAMILY_HEADER, v);
+    }
+    decision.finish(&mut resp, report);
+    resp
+}
+
+/// Headers, content type, body, its bounds, the family it names, and the request
+/// confined to that family.
+async fn read(state: &AppState, req: Request) -> Result<Read, ApiError> {
+    let headers = RouteHeaders::read(req.headers()).map_err(ApiError::bad_request)?;
+    let ct = req.headers().get(header::CONTENT_TYPE);
+    if !ct.is_some_and(is_json) {
+        let got = ct.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        return Err(ApiError::unsupported_media_type(got.as_deref()));
+    }
+    let bytes =
+        Bytes::from_request(req, state).await.map_err(|r| ApiError::from_bytes_rejection(&r, state.max_body_size))?;
+    let body = EmbeddingsRequest::read(&bytes).map_err(|e| ApiError::bad_request(&e.to_string()))?;
+    let snap = state.router.catalog();
+    let resolved =
+        resolve(&snap, body.model.as_deref(), state.embeddings.default_family.as_deref(), state.router.now())
+            .map_err(|e| ApiError::from_route(&e))?;
+    let mut chat =
+        ChatRequest::embeddings(bytes, &resolved.family).map_err(|e| ApiError::from_route(&RouteError::Request(e)))?;
+    let seed = headers.apply(&mut chat).map_err(|e| ApiError::from_route(&RouteError::Request(e)))?;
+    Ok(Read { body, family: resolved.family, chat, seed })
+}
+
+/// Whether the answer is the client's: one vector per input, all of the family's
+/// dimension (learned from its first answer). The text says why not.
+fn vouch(state: &AppState, family: &str, body: &EmbeddingsRequest, bytes: &[u8]) -> Result<(), String> {
+    let answer = read_answer(bytes, body.inputs, body.encoding).map_err(|e| format!("answered badly: {e}"))?;
+    let mut dims = state.embeddings.dimensions.lock().unwrap_or_else(PoisonError::into_inner);
+    dims.check(family, body.dimensions, answer.dimension).map_err(|e| format!("answered badly: {e}"))
+}
+
+/// A routing failure that names the family: no other family's vectors stand in.
+fn in_family(mut e: ApiError, family: &str) -> ApiError {
+    let message = e.body["error"]["message"].as_str().unwrap_or_default().to_owned();
+    e.body["error"]["message"] = json!(format!(
+        "no free endpoint of embedding family `{family}` could answer (no other family is used): {message}"
+    ));
+    e.body["error"]["metadata"]["family"] = json!(family);
+    e
+}
+
+/// `GET /api/v1/embeddings/models`: every free embedding model of every provider, in
+/// OpenRouter's `/models` shape, each with its `family`.
+pub async fn list_models(State(state): State<AppState>) -> Response {
+    let snap = state.router.catalog();
+    let data: Vec<Value> = free_embedding_models(&snap, state.router.now())
+        .into_iter()
+        .map(|m| {
+            let mut entry = m
+                .raw
+                .as_ref()
+                .and_then(|r| serde_json::from_str(r.get()).ok())
+                .unwrap_or_else(|| catalog_openrouter::to_openrouter_json(m));
+            if let Some(o) = entry.as_object_mut() {
+                o.insert("family".into(), json!(m.family()));
+            }
+            entry
+        })
+        .collect();
+    Json(json!({ "data": data })).into_response()
+}
