@@ -17,6 +17,7 @@ use router_dialects::chat::{ChatError, read_answer};
 use router_dialects::responses::{
     EventWriter, InvalidRequest, ResponseMeta, Translated, answer_to_response, from_openrouter, to_chat,
 };
+use serde_json::{Map, Value};
 use std::convert::Infallible;
 
 /// The tools left out of the request (`web_search`, `namespace:mcp`, ...), comma-separated.
@@ -42,27 +43,22 @@ pub async fn responses(State(state): State<AppState>, req: Request) -> Response 
             };
             let (mut passed, _) = upstream_headers(response.headers);
             let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
-            let body = match response.body {
-                UpstreamBody::Full(bytes) => match read_answer(&bytes) {
-                    Ok(answer) => {
-                        let object = answer_to_response(&answer, &meta, &translated.echo);
-                        passed.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                        Body::from(serde_json::to_vec(&object).unwrap_or_default())
-                    }
-                    // The core judged the answer readable; this is a last guard.
-                    Err(e) => {
-                        let message = format!("the upstream's answer could not be read: {e}");
-                        let mut resp = openai_error(ApiError::new(StatusCode::BAD_GATEWAY, &message, "protocol"));
-                        decision.finish(&mut resp, report);
-                        return resp;
-                    }
-                },
-                UpstreamBody::Stream(stream) => {
-                    passed.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-                    passed.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-                    Body::from_stream(events(stream, EventWriter::new(meta, translated.echo)))
+            let stream = translated.stream;
+            let (body, events) = match answer(response.body, meta, translated.echo, stream) {
+                Ok(Answer::Object(body)) => (body, false),
+                Ok(Answer::Events(body)) => (body, true),
+                Err(e) => {
+                    let mut resp = openai_error(e);
+                    decision.finish(&mut resp, report);
+                    return resp;
                 }
             };
+            if events {
+                passed.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                passed.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            } else {
+                passed.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            }
             dropped_header(&mut passed, &translated.dropped_tools);
             let mut resp = (status, body).into_response();
             *resp.headers_mut() = passed;
@@ -77,6 +73,38 @@ pub async fn responses(State(state): State<AppState>, req: Request) -> Response 
     };
     decision.finish(&mut resp, report);
     resp
+}
+
+/// The answer's body in the Responses shape.
+enum Answer {
+    /// A response object (JSON).
+    Object(Body),
+    /// The Responses event stream.
+    Events(Body),
+}
+
+/// A response object, or the event stream when the client asked for one: re-framed from
+/// the upstream's stream, or written at once from a whole answer (an upstream that
+/// ignored `stream`).
+fn answer(body: UpstreamBody, meta: ResponseMeta, echo: Map<String, Value>, stream: bool) -> Result<Answer, ApiError> {
+    let bytes = match body {
+        UpstreamBody::Stream(upstream) => {
+            return Ok(Answer::Events(Body::from_stream(events(upstream, EventWriter::new(meta, echo)))));
+        }
+        UpstreamBody::Full(bytes) => bytes,
+    };
+    // The core judged the answer readable; this is a last guard.
+    let answer = read_answer(&bytes).map_err(|e| {
+        ApiError::new(StatusCode::BAD_GATEWAY, &format!("the upstream's answer could not be read: {e}"), "protocol")
+    })?;
+    if stream {
+        let mut out = Vec::new();
+        let mut writer = EventWriter::new(meta, echo);
+        writer.whole(&answer, &mut out);
+        return Ok(Answer::Events(Body::from(out)));
+    }
+    let object = answer_to_response(&answer, &meta, &echo);
+    Ok(Answer::Object(Body::from(serde_json::to_vec(&object).unwrap_or_default())))
 }
 
 /// The request: headers, content type, body, translation, and the chat request with

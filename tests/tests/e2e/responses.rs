@@ -104,6 +104,22 @@ async fn a_stream_is_the_responses_event_sequence() {
     assert_eq!(s.upstream.requests()[0].body["stream"], true);
 }
 
+#[tokio::test]
+async fn a_whole_answer_to_a_stream_request_still_comes_as_events() {
+    let s = start().await;
+    // This behaviour answers JSON whatever the request's `stream`.
+    s.upstream.set_default_behaviour(Behaviour::OkLastRequest { reset: "1m".into() });
+    let r = post(&s, &json!({"input": "hi", "stream": true})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    let events = events(&r);
+    assert_eq!(events.first().map(|e| &e["type"]), Some(&json!("response.created")));
+    let last = events.last().expect("events");
+    assert_eq!(last["type"], "response.completed");
+    let model = last["response"]["model"].as_str().expect("model");
+    assert_eq!(last["response"]["output"][0]["content"][0]["text"], format!("hello from {model}"));
+}
+
 /// Codex CLI's shape: developer and user items with `input_text` parts, function tools
 /// beside hosted ones, a reasoning summary, `include`, `prompt_cache_key`.
 fn codex_body() -> Value {

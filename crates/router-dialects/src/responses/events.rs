@@ -7,7 +7,7 @@
 use super::output::{
     ResponseMeta, Status, call_id_or, call_item, message_item, reasoning_item, refusal_part, response, text_part,
 };
-use crate::chat::{ChatError, ChunkReader, Delta, Usage};
+use crate::chat::{Answer, ChatError, ChunkReader, Delta, Usage};
 use serde_json::{Map, Value, json};
 
 /// One output item as it grows.
@@ -116,6 +116,27 @@ impl EventWriter {
         self.ended = true;
         let snapshot = self.snapshot(&Status::Failed(error));
         self.event(out, "response.failed", json!({"response": snapshot}));
+    }
+
+    /// A whole answer where a stream was asked for (an upstream that ignored `stream`):
+    /// the same events a stream of it would give, then the final one.
+    pub fn whole(&mut self, answer: &Answer, out: &mut Vec<u8>) {
+        self.start(out);
+        let mut deltas =
+            vec![Delta::Meta { id: answer.id.clone(), model: answer.model.clone(), created: answer.created }];
+        deltas.extend(answer.reasoning.clone().map(Delta::Reasoning));
+        deltas.extend(answer.text.clone().map(Delta::Text));
+        deltas.extend(answer.refusal.clone().map(Delta::Refusal));
+        for (index, call) in answer.tool_calls.iter().enumerate() {
+            deltas.push(Delta::ToolCallStart { index, id: call.id.clone(), name: call.name.clone() });
+            deltas.push(Delta::ToolCallArguments { index, fragment: call.arguments.clone() });
+        }
+        deltas.extend(answer.finish_reason.clone().map(Delta::Finish));
+        deltas.extend(answer.usage.map(Delta::Usage));
+        for delta in deltas {
+            self.delta(delta, out);
+        }
+        self.end(out);
     }
 
     /// Whether the final event has been written.

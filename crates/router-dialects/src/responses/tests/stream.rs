@@ -336,3 +336,33 @@ proptest! {
         validate(&parse(&whole));
     }
 }
+
+#[test]
+fn a_whole_answer_where_a_stream_was_asked_gives_the_same_events_as_its_stream() {
+    let body = json!({"id": "gen-1", "model": "m:free", "created": 1, "choices": [{"index": 0, "finish_reason": "tool_calls",
+        "message": {"role": "assistant", "content": null, "tool_calls": [{"id": "call_9", "type": "function",
+            "function": {"name": "exec_command", "arguments": "{\"cmd\":\"ls\"}"}}]}}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16}});
+    let answer = crate::chat::read_answer(body.to_string().as_bytes()).expect("answer");
+    let mut w = writer();
+    let mut out = Vec::new();
+    w.whole(&answer, &mut out);
+    w.finish(&mut out);
+    let whole = parse(&out);
+    validate(&whole);
+    let streamed = check(&tool_stream());
+    let last = |events: &[Value]| events.last().expect("events")["response"].clone();
+    assert_eq!(last(&whole), last(&streamed));
+    assert_eq!(
+        kinds(&whole),
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.done",
+            "response.output_item.done",
+            "response.completed"
+        ]
+    );
+}
