@@ -275,6 +275,8 @@ impl HealthState {
             | ErrorKind::BadRequest
             | ErrorKind::Auth
             | ErrorKind::EmptyAnswer
+            | ErrorKind::PaymentRequired
+            | ErrorKind::TooLargeForBudget
             | ErrorKind::LocalResource => {}
         }
     }
@@ -329,6 +331,10 @@ impl HealthState {
             ErrorKind::Auth => {
                 let until = now.saturating_add(DEFAULT_PROVIDER_AUTH_BLOCK);
                 self.provider_mut(provider).quota.block_account(until, "the provider refused the key");
+            }
+            ErrorKind::PaymentRequired => {
+                let reason = crate::secret::redact(&err.message, &[]);
+                self.provider_mut(provider).mark_not_free(provider_policy.identity, now, reason);
             }
             _ => self.record_failure(id, err, policy, now),
         }

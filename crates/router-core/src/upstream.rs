@@ -67,6 +67,15 @@ pub enum ErrorKind {
     BadRequest,
     /// 401, 402, 403: a problem with the key, the same for every model.
     Auth,
+    /// The request is too large for this model's token budget now (Groq's and
+    /// Cerebras's "Request too large … tokens per minute", a 413, Gemini's input-token
+    /// `RESOURCE_EXHAUSTED`): another model may take it, and this one still serves small
+    /// requests, so nothing cools down.
+    TooLargeForBudget,
+    /// A provider declared free asked for payment (402, `PAYMENT_METHOD_REQUIRED`,
+    /// "insufficient credits", "billing"): it is not free (any more), leaves the pool
+    /// until its configuration or key changes, and another provider is tried.
+    PaymentRequired,
     /// A mid-stream error chunk or an answer that could not be read.
     Protocol,
     /// A 200 that says nothing: no content, no tool calls, and a finish other than
@@ -91,6 +100,8 @@ impl ErrorKind {
                 | ErrorKind::ContextTooLong
                 | ErrorKind::Protocol
                 | ErrorKind::EmptyAnswer
+                | ErrorKind::PaymentRequired
+                | ErrorKind::TooLargeForBudget
         )
     }
 
@@ -112,6 +123,8 @@ impl ErrorKind {
             ErrorKind::ContextTooLong => "context_too_long",
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::Auth => "auth",
+            ErrorKind::PaymentRequired => "payment_required",
+            ErrorKind::TooLargeForBudget => "too_large_for_budget",
             ErrorKind::Protocol => "protocol",
             ErrorKind::EmptyAnswer => "empty_answer",
             ErrorKind::LocalResource => "local_resource",
@@ -127,6 +140,8 @@ impl ErrorKind {
             ErrorKind::Timeout => 504,
             ErrorKind::ContextTooLong | ErrorKind::BadRequest => 400,
             ErrorKind::Auth => 401,
+            ErrorKind::PaymentRequired => 402,
+            ErrorKind::TooLargeForBudget => 413,
             ErrorKind::LocalResource => 503,
         }
     }

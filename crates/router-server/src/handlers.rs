@@ -465,6 +465,13 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     match resp.extensions_mut().remove::<RoutedRequest>() {
         Some(RoutedRequest { report, context }) => {
             let overhead = total.saturating_sub(report.upstream_time());
+            // Said once: the provider is out of the pool after its first payment request.
+            for a in report.attempts.iter().filter(|a| a.failure == Some(router_core::ErrorKind::PaymentRequired)) {
+                tracing::warn!(
+                    model = %a.model,
+                    "a provider declared free asked for payment: it leaves the pool until its configuration or key changes"
+                );
+            }
             let model = report.model.clone();
             let (attempts, candidates) = (report.attempts.len(), report.candidates);
             let now = state.router.now();

@@ -42,6 +42,9 @@ pub struct StatusReport {
     pub trends: Vec<MinuteView>,
     /// Live subscribers to the decisions stream.
     pub event_subscribers: usize,
+    /// Declared providers that asked for payment: out of the pool until their
+    /// configuration or key changes.
+    pub not_free_providers: BTreeMap<String, router_core::quota::NotFreeMark>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -190,6 +193,7 @@ impl StatusReport {
             counts.add(c.cause);
         }
         let by_id: HashMap<&ModelId, &Cooldown> = cooldowns.iter().map(|(id, c)| (id, c)).collect();
+        let not_free = router.not_free_providers();
 
         let mut pool = Vec::new();
         let mut pool_states = BTreeMap::new();
@@ -203,7 +207,12 @@ impl StatusReport {
                 continue;
             };
             let cooldown = by_id.get(&info.id).copied();
-            let state = if expired { "expired" } else { state_of(cooldown) };
+            let unpaid = not_free.get(info.provider_name());
+            let state = match (expired, unpaid) {
+                (true, _) => "expired",
+                (false, Some(_)) => "not_free",
+                (false, None) => state_of(cooldown),
+            };
             let caps = entry.capabilities();
             *pool_states.entry(state).or_insert(0) += 1;
             pool.push(PoolEntry {
@@ -222,6 +231,8 @@ impl StatusReport {
                 until: if expired { None } else { cooldown.and_then(|c| c.until) },
                 reason: if expired {
                     Some(format!("expired on {}", info.expiration_date.as_deref().unwrap_or("?")))
+                } else if let Some(mark) = unpaid {
+                    Some(format!("its provider asked for payment at {}: {}", mark.since, mark.reason))
                 } else {
                     cooldown.map(|c| c.cause.to_string())
                 },
@@ -282,6 +293,7 @@ impl StatusReport {
             stream_errors: router.stream_errors(),
             trends: state.metrics.trends(now),
             event_subscribers: state.metrics.decisions().subscribers(),
+            not_free_providers: not_free,
         }
     }
 }
@@ -317,6 +329,11 @@ pub async fn events(State(state): State<AppState>) -> Response {
 pub(crate) fn render_metrics(report: &StatusReport, out: &mut String) {
     family(out, "router_stream_errors_total", "counter", "Error chunks in streams already sent to a client");
     let _ = writeln!(out, "router_stream_errors_total {}", report.stream_errors);
+
+    family(out, "router_provider_not_free", "gauge", "Declared providers out of the pool since they asked for payment");
+    for name in report.not_free_providers.keys() {
+        let _ = writeln!(out, "router_provider_not_free{{provider=\"{}\"}} 1", escape(name));
+    }
 
     family(out, "router_models_in_cooldown", "gauge", "Models left out of selection now, by cause");
     for (cause, label) in [

@@ -94,6 +94,15 @@ pub fn provider_transport(settings: &Settings, p: &ProviderSettings) -> Result<H
 
 /// Each declared provider's limits and day clock: the config's, else the embedded
 /// table's for a known free tier, else none.
+/// A fingerprint of what makes provider `p` the account it is (its URL, its key, how it
+/// was declared), by a fixed hash: a "not free" mark lasts while it is unchanged, across
+/// restarts, and lapses when the operator changes any of them.
+fn identity(p: &ProviderSettings) -> u64 {
+    let key = api_key(p).map(|k| router_core::sticky::score(k.expose(), "key")).unwrap_or_default();
+    let declared = format!("{}|{}|{}|{key}", base_url(p), p.free_tier, p.local);
+    router_core::sticky::score(&declared, &p.name)
+}
+
 pub fn policies(settings: &Settings) -> BTreeMap<String, ProviderPolicy> {
     let mut out: BTreeMap<String, ProviderPolicy> = declared(settings)
         .into_iter()
@@ -109,7 +118,7 @@ pub fn policies(settings: &Settings) -> BTreeMap<String, ProviderPolicy> {
                 per_minute: p.per_minute.or_else(|| known.and_then(|k| k.per_minute)),
                 per_day: p.per_day.or_else(|| known.and_then(|k| k.per_day)),
             };
-            (p.name.clone(), ProviderPolicy { quota, reset, ..ProviderPolicy::default() })
+            (p.name.clone(), ProviderPolicy { quota, reset, identity: identity(&p), ..ProviderPolicy::default() })
         })
         .collect();
     // Each model's own limits, keyed by its exposed id, on its provider's day clock: the

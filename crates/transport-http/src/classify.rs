@@ -56,6 +56,8 @@ pub fn classify_openai(status: u16, headers: &HeaderMap, body: &[u8], local: boo
     let text = |v: &str| headers.get(v).and_then(|h| h.to_str().ok()).map(str::trim);
     let retry_after = text("retry-after").and_then(parse_retry_after);
     let kind = match status {
+        _ if asks_for_payment(status, code, &message) => ErrorKind::PaymentRequired,
+        _ if too_large_for_budget(status, &message, body) => ErrorKind::TooLargeForBudget,
         429 => ErrorKind::RateLimitedModel,
         503 if local => ErrorKind::RateLimitedModel,
         401..=403 => ErrorKind::Auth,
@@ -83,6 +85,36 @@ pub fn classify_openai(status: u16, headers: &HeaderMap, body: &[u8], local: boo
         }
     }
     err
+}
+
+/// Words of a provider that wants to be paid: a 402, or a client error that says so
+/// (SambaNova's `PAYMENT_METHOD_REQUIRED`, "insufficient credits", OpenAI's
+/// `insufficient_quota` "check your plan and billing details").
+const PAYMENT_WORDS: [&str; 6] = [
+    "payment_method_required",
+    "payment method",
+    "payment required",
+    "insufficient credits",
+    "insufficient_quota",
+    "billing",
+];
+
+fn asks_for_payment(status: u16, code: &str, message: &str) -> bool {
+    let said = |text: &str| {
+        let text = text.to_ascii_lowercase();
+        PAYMENT_WORDS.iter().any(|w| text.contains(w))
+    };
+    status == 402 || ((400..500).contains(&status) && (said(code) || said(message)))
+}
+
+/// A request over the model's token budget now rather than a model that is down: a 413,
+/// Groq's and Cerebras's "Request too large … tokens per minute (TPM)", Gemini's
+/// `RESOURCE_EXHAUSTED` on an input-token quota.
+fn too_large_for_budget(status: u16, message: &str, body: &[u8]) -> bool {
+    let lower = message.to_ascii_lowercase();
+    let tpm = lower.contains("request too large") || lower.contains("tokens per minute") || lower.contains("(tpm)");
+    let input_quota = memchr::memmem::find(body, b"InputTokensPer").is_some();
+    (status == 413 && !lower.contains("context")) || (matches!(status, 413 | 429) && (tpm || input_quota))
 }
 
 /// A duration as Go writes it (`2m59.56s`, `7.66s`, `1h2m`, `120ms`), as Groq sends it
@@ -225,6 +257,25 @@ mod tests {
             br#"{"error":{"message":"too long","type":"invalid_request_error","code":"context_length_exceeded"}}"#;
         assert_eq!(classify_openai(400, &HeaderMap::new(), ctx, false).kind, ErrorKind::ContextTooLong);
         assert_eq!(classify_openai(401, &HeaderMap::new(), b"", false).kind, ErrorKind::Auth);
+        // Payment asked for: the provider is not free (any more).
+        for (status, body) in [
+            (402, &br#"{"error":{"message":"Payment Required"}}"#[..]),
+            (403, br#"{"error":{"message":"Please add a payment method","code":"PAYMENT_METHOD_REQUIRED"}}"#),
+            (429, br#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota"}}"#),
+            (400, br#"{"error":{"message":"Your account has insufficient credits"}}"#),
+        ] {
+            let e = classify_openai(status, &HeaderMap::new(), body, false);
+            assert_eq!(e.kind, ErrorKind::PaymentRequired, "{status} {}", String::from_utf8_lossy(body));
+        }
+        // Too large for the token budget now: another model, no cooldown.
+        let groq = br#"{"error":{"message":"Request too large for model `openai/gpt-oss-20b` in organization `org_x` service tier `on_demand` on tokens per minute (TPM): Limit 8000, Requested 32979, please reduce your message size and try again.","type":"tokens","code":"rate_limit_exceeded"}}"#;
+        assert_eq!(classify_openai(413, &HeaderMap::new(), groq, false).kind, ErrorKind::TooLargeForBudget);
+        assert_eq!(classify_openai(429, &HeaderMap::new(), groq, false).kind, ErrorKind::TooLargeForBudget);
+        let gemini = br#"[{"error":{"code":429,"message":"You exceeded your current quota.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateContentInputTokensPerModelPerMinute-FreeTier"}]}]}}]"#;
+        assert_eq!(classify_openai(429, &HeaderMap::new(), gemini, false).kind, ErrorKind::TooLargeForBudget);
+        assert_eq!(classify_openai(413, &HeaderMap::new(), b"", false).kind, ErrorKind::TooLargeForBudget);
+        let ctx = br#"{"error":{"message":"This model's maximum context length is 8192 tokens","code":"context_length_exceeded"}}"#;
+        assert_eq!(classify_openai(413, &HeaderMap::new(), ctx, false).kind, ErrorKind::ContextTooLong);
         assert_eq!(classify_openai(404, &HeaderMap::new(), b"", false).kind, ErrorKind::ModelUnavailable);
         assert_eq!(classify_openai(422, &HeaderMap::new(), b"", false).kind, ErrorKind::BadRequest);
         assert_eq!(parse_go_duration("1h2m3s"), Some(Duration::from_secs(3723)));

@@ -380,3 +380,38 @@ async fn a_dead_openrouter_in_a_union_opens_its_breaker_too() {
     }
     assert!(retried <= 2, "OpenRouter's breaker opens after two connection failures; {retried} requests paid for it");
 }
+
+/// A free tier that starts asking for payment (SambaNova's `PAYMENT_METHOD_REQUIRED`, a
+/// 402) leaves the pool at once: the request falls back, nothing else is sent to it, the
+/// status and the metrics say so, and a request for its model alone is told why.
+#[tokio::test]
+async fn a_free_provider_that_asks_for_payment_leaves_the_pool() {
+    let Upstreams { openrouter: or, groq: g, local: _ } = upstreams().await;
+    let payment = r#"{"error":{"message":"Please add a payment method to continue","code":"PAYMENT_METHOD_REQUIRED"}}"#;
+    g.set_default_behaviour(Behaviour::Status { status: 402, body: payment.into() });
+    let providers = vec![openrouter(&or), groq(&g)];
+    let server = serve(or, providers).await;
+    let groq_model = format!("groq/{}", GROQ_MODELS[0]);
+    let both = format!(
+        r#"{{"model":"{groq_model}","models":["{}"],"messages":[{{"role":"user","content":"hi"}}]}}"#,
+        FREE_TEXT_MODELS[0]
+    );
+    let r = server.chat(&both).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("x-router-model"), Some(FREE_TEXT_MODELS[0]), "fell back to OpenRouter");
+    assert_eq!(g.total_calls(), 1);
+    // Out of the pool: nothing more reaches it, whatever is asked.
+    for seed in 0..20 {
+        assert_eq!(chat_seeded(&server, &body("openrouter/free"), seed).await.status, 200);
+    }
+    let alone = server.chat(&body(&groq_model)).await;
+    alone.check_error(404, "asked for payment");
+    assert_eq!(g.total_calls(), 1, "nothing else was sent to the provider that asked for payment");
+    let status = server.get("/api/v1/router/status").await.json();
+    assert!(status["not_free_providers"]["groq"]["reason"].as_str().is_some_and(|r| r.contains("payment")), "{status}");
+    let pool = status["pool"].as_array().expect("pool");
+    let entry = pool.iter().find(|m| m["id"] == groq_model.as_str()).expect("listed");
+    assert_eq!(entry["state"], "not_free", "{entry}");
+    let metrics = server.get("/metrics").await.text;
+    assert!(metrics.contains("router_provider_not_free{provider=\"groq\"} 1"), "{metrics}");
+}

@@ -18,6 +18,6 @@ pub use account::{
 };
 pub use clock::{ResetClock, UtcDays};
 pub use provider::{
-    DEFAULT_HOST_BREAKER_OPEN, DEFAULT_HOST_BREAKER_THRESHOLD, DEFAULT_PROVIDER_AUTH_BLOCK, ProviderBlock,
+    DEFAULT_HOST_BREAKER_OPEN, DEFAULT_HOST_BREAKER_THRESHOLD, DEFAULT_PROVIDER_AUTH_BLOCK, NotFreeMark, ProviderBlock,
     ProviderPolicy, ProviderState,
 };

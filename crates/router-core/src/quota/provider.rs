@@ -31,6 +31,9 @@ pub struct ProviderPolicy {
     pub breaker_threshold: u32,
     /// How long an open host breaker keeps the provider out.
     pub breaker_open: Duration,
+    /// A fingerprint of the provider's configuration and key: a "not free" mark holds
+    /// while it is the same, and lapses when the operator changes either.
+    pub identity: u64,
 }
 
 impl Default for ProviderPolicy {
@@ -40,6 +43,7 @@ impl Default for ProviderPolicy {
             reset: Arc::new(UtcDays),
             breaker_threshold: DEFAULT_HOST_BREAKER_THRESHOLD,
             breaker_open: DEFAULT_HOST_BREAKER_OPEN,
+            identity: 0,
         }
     }
 }
@@ -50,6 +54,7 @@ impl PartialEq for ProviderPolicy {
             && self.reset.name() == other.reset.name()
             && self.breaker_threshold == other.breaker_threshold
             && self.breaker_open == other.breaker_open
+            && self.identity == other.identity
     }
 }
 
@@ -63,6 +68,14 @@ pub enum ProviderBlock {
         /// When the breaker lets one probe through.
         until: Timestamp,
     },
+    /// It asked for payment: not free, out of the pool until its configuration or key
+    /// changes (no end in time).
+    NotFree {
+        /// When it asked.
+        since: Timestamp,
+        /// Its words (redacted).
+        reason: String,
+    },
 }
 
 impl ProviderBlock {
@@ -71,6 +84,7 @@ impl ProviderBlock {
         match self {
             ProviderBlock::Quota(b) => b.until,
             ProviderBlock::Unreachable { until } => *until,
+            ProviderBlock::NotFree { .. } => Timestamp::from_millis(u64::MAX),
         }
     }
 }
@@ -87,11 +101,35 @@ pub struct ProviderState {
     /// The host breaker: open until then; once passed, the next failure opens it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unreachable_until: Option<Timestamp>,
+    /// Set when the provider asked for payment; holds while its identity is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_free: Option<NotFreeMark>,
+}
+
+/// A provider's payment request: under which configuration, when, and its words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotFreeMark {
+    /// The provider's [`ProviderPolicy::identity`] when it asked.
+    pub identity: u64,
+    /// When it asked.
+    pub since: Timestamp,
+    /// Its words (redacted).
+    pub reason: String,
 }
 
 impl ProviderState {
+    /// Marks the provider not free under `identity` (the first payment request is kept).
+    pub fn mark_not_free(&mut self, identity: u64, now: Timestamp, reason: String) {
+        if self.not_free.as_ref().is_none_or(|m| m.identity != identity) {
+            self.not_free = Some(NotFreeMark { identity, since: now, reason });
+        }
+    }
+
     /// Why `name` may not be sent to at `now`, if it may not.
     pub fn block(&self, name: &str, policy: &ProviderPolicy, now: Timestamp) -> Option<ProviderBlock> {
+        if let Some(mark) = self.not_free.as_ref().filter(|m| m.identity == policy.identity) {
+            return Some(ProviderBlock::NotFree { since: mark.since, reason: mark.reason.clone() });
+        }
         if let Some(until) = self.unreachable_until.filter(|&u| now < u) {
             return Some(ProviderBlock::Unreachable { until });
         }
@@ -148,6 +186,26 @@ fn duration_ms(d: Duration) -> u64 {
 #[cfg(test)]
 mod provider_tests {
     use super::*;
+
+    #[test]
+    fn a_payment_request_holds_until_the_providers_identity_changes() {
+        let now = Timestamp::from_millis(1_000_000);
+        let policy = ProviderPolicy { identity: 7, ..ProviderPolicy::default() };
+        let mut state = ProviderState::default();
+        state.mark_not_free(7, now, "add a payment method".into());
+        let later = now.saturating_add(Duration::from_secs(86_400 * 365));
+        let held = state.block("groq", &policy, later);
+        assert_eq!(held, Some(ProviderBlock::NotFree { since: now, reason: "add a payment method".into() }));
+        assert!(state.reserve("groq", &policy, later).is_err(), "no time lifts it");
+        // A new key or URL is another account: it may be tried again.
+        let changed = ProviderPolicy { identity: 8, ..ProviderPolicy::default() };
+        assert_eq!(state.block("groq", &changed, later), None);
+        // The first request is kept; a new identity's replaces it.
+        state.mark_not_free(7, later, "again".into());
+        assert_eq!(state.not_free.as_ref().map(|m| m.since), Some(now));
+        state.mark_not_free(8, later, "again".into());
+        assert_eq!(state.not_free.as_ref().map(|m| (m.identity, m.since)), Some((8, later)));
+    }
 
     /// Days that end at 08:00 UTC (midnight Pacific standard time), for the test.
     #[derive(Debug)]

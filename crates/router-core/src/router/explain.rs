@@ -40,7 +40,7 @@ impl Router {
                 let mut held = providers::Held::default();
                 for (name, block) in &holds {
                     providers::drop_provider(&mut plan, &snap, name);
-                    held.note(block.clone());
+                    held.note_named(name, block.clone());
                 }
                 match next_pick(&mut plan, &snap, &health, &[], 0, &mut rng_from_seed(seed), chooser, now) {
                     Ok((i, k)) => {

@@ -19,11 +19,21 @@ pub(super) struct Held {
     quota: Option<crate::quota::QuotaBlock>,
     /// The earliest an unreachable host is tried again.
     unreachable: Option<Timestamp>,
+    /// A provider that asked for payment, and its words.
+    not_free: Option<(String, String)>,
 }
 
 impl Held {
     pub(super) fn note(&mut self, block: ProviderBlock) {
+        self.note_named("", block);
+    }
+
+    /// [`note`](Self::note) for provider `name`.
+    pub(super) fn note_named(&mut self, name: &str, block: ProviderBlock) {
         match block {
+            ProviderBlock::NotFree { reason, .. } => {
+                self.not_free.get_or_insert_with(|| (name.to_owned(), reason));
+            }
             ProviderBlock::Quota(b) => {
                 if self.quota.as_ref().is_none_or(|q| b.until < q.until) {
                     self.quota = Some(b);
@@ -43,7 +53,14 @@ impl Held {
             let retry_after = block.until.saturating_since(now);
             return Some(RouteError::Quota { block, retry_after });
         }
-        last.or_else(|| self.unreachable.map(|u| all_cooling(Some(u), now)))
+        last.or_else(|| self.unreachable.map(|u| all_cooling(Some(u), now))).or_else(|| {
+            self.not_free.map(|(name, reason)| RouteError::NoCandidate {
+                message: format!(
+                    "provider `{name}` asked for payment and left the pool until its configuration or key changes: {reason}"
+                ),
+                requirements: Vec::new(),
+            })
+        })
     }
 }
 
@@ -74,6 +91,20 @@ pub(super) fn drop_provider(plan: &mut Plan, snap: &CatalogSnapshot, name: &str)
 }
 
 impl Router {
+    /// The declared providers that asked for payment under their current configuration
+    /// and key, by name: out of the pool until either changes.
+    pub fn not_free_providers(&self) -> std::collections::BTreeMap<String, crate::quota::NotFreeMark> {
+        let health = self.health();
+        health
+            .providers
+            .iter()
+            .filter_map(|(name, state)| {
+                let mark = state.not_free.as_ref()?;
+                (mark.identity == self.provider_policy(name).identity).then(|| (name.clone(), mark.clone()))
+            })
+            .collect()
+    }
+
     /// The rules of the declared provider `name` (unlimited when not configured).
     pub(super) fn provider_policy(&self, name: &str) -> ProviderPolicy {
         self.config.providers.get(name).cloned().unwrap_or_default()
@@ -126,6 +157,9 @@ pub(super) fn describe(block: &ProviderBlock) -> String {
     match block {
         ProviderBlock::Quota(b) => format!("quota spent until {} ({b})", b.until),
         ProviderBlock::Unreachable { until } => format!("unreachable until {until} after connection failures"),
+        ProviderBlock::NotFree { since, reason } => {
+            format!("not free: asked for payment at {since} ({reason}); out until its configuration or key changes")
+        }
     }
 }
 

@@ -118,7 +118,7 @@ impl Router {
                                 Ok((i, kind))
                             }
                             Err(block) => {
-                                held.note(block);
+                                held.note_named(name, block);
                                 providers::drop_provider(&mut plan, &snap, name);
                                 continue;
                             }
@@ -302,11 +302,12 @@ impl Router {
                         let ctx = snap.entries()[index].info.context_length.unwrap_or(0);
                         min_context = min_context.max(ctx.saturating_add(1));
                     }
-                    if kind.is_account_wide() && snap.is_union() {
-                        // One provider's account is spent or refused: the others may serve.
+                    if (kind.is_account_wide() && snap.is_union()) || kind == ErrorKind::PaymentRequired {
+                        // One provider's account is spent or refused, or it asked for
+                        // payment: the others may serve.
                         let name = snap.entries()[index].info.provider_name();
                         if let Some(block) = self.provider_hold(&self.health(), name, self.now()) {
-                            held.note(block);
+                            held.note_named(name, block);
                         }
                         providers::drop_provider(&mut plan, &snap, name);
                         last = Some(RouteError::Upstream { model, error });
