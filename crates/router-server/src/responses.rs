@@ -19,9 +19,15 @@ use router_dialects::responses::{
 };
 use serde_json::{Map, Value};
 use std::convert::Infallible;
+use std::time::Duration;
 
 /// The tools left out of the request (`web_search`, `namespace:mcp`, ...), comma-separated.
 pub const DROPPED_TOOLS_HEADER: HeaderName = HeaderName::from_static("x-router-dropped-tools");
+
+/// An SSE comment after this long without an event, so that a client and the proxies
+/// between keep a quiet stream (a model reasoning at length) open.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_COMMENT: &[u8] = b": keepalive\n\n";
 
 /// Codex CLI's conversation header; `x-session-id` wins over it.
 const CLIENT_SESSION_HEADERS: [&str; 2] = ["session-id", "session_id"];
@@ -89,7 +95,11 @@ enum Answer {
 fn answer(body: UpstreamBody, meta: ResponseMeta, echo: Map<String, Value>, stream: bool) -> Result<Answer, ApiError> {
     let bytes = match body {
         UpstreamBody::Stream(upstream) => {
-            return Ok(Answer::Events(Body::from_stream(events(upstream, EventWriter::new(meta, echo)))));
+            return Ok(Answer::Events(Body::from_stream(events(
+                upstream,
+                EventWriter::new(meta, echo),
+                KEEPALIVE_INTERVAL,
+            ))));
         }
         UpstreamBody::Full(bytes) => bytes,
     };
@@ -161,20 +171,27 @@ fn dropped_header(headers: &mut HeaderMap, dropped: &[String]) {
     }
 }
 
-/// The upstream's chat chunks as Responses events, re-framed chunk by chunk. After the
-/// final event the upstream stream is dropped; a transport error is `response.failed`.
-fn events(stream: ByteStream, writer: EventWriter) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
-    futures_util::stream::unfold(Some((stream, writer)), |state| async move {
+/// The upstream's chat chunks as Responses events, re-framed chunk by chunk, with an SSE
+/// comment after `keepalive` of silence (the Responses API has no ping event; every
+/// client skips comments). After the final event the upstream stream is dropped; a
+/// transport error is `response.failed`.
+fn events(
+    stream: ByteStream,
+    writer: EventWriter,
+    keepalive: Duration,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+    futures_util::stream::unfold(Some((stream, writer)), move |state| async move {
         let (mut stream, mut writer) = state?;
         loop {
             let mut out = Vec::new();
-            match stream.next().await {
-                Some(Ok(bytes)) => writer.push(&bytes, &mut out),
-                Some(Err(e)) => {
+            match tokio::time::timeout(keepalive, stream.next()).await {
+                Err(_) => return Some((Ok(Bytes::from_static(KEEPALIVE_COMMENT)), Some((stream, writer)))),
+                Ok(Some(Ok(bytes))) => writer.push(&bytes, &mut out),
+                Ok(Some(Err(e))) => {
                     let kind = Some(e.kind.as_str().to_owned());
                     writer.fail(ChatError { status: e.status, kind, message: e.message }, &mut out);
                 }
-                None => writer.finish(&mut out),
+                Ok(None) => writer.finish(&mut out),
             }
             if writer.is_ended() {
                 return Some((Ok(Bytes::from(out)), None));
@@ -184,4 +201,62 @@ fn events(stream: ByteStream, writer: EventWriter) -> impl Stream<Item = Result<
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use router_core::{ErrorKind, TransportError};
+
+    /// What a stream of `chunks` (each after `gap`) becomes, with a keep-alive after 40 ms
+    /// of silence: the event types, and `keepalive` for each comment.
+    async fn check(chunks: Vec<Result<&'static str, TransportError>>, gap: Duration) -> Vec<String> {
+        let upstream = futures_util::stream::iter(chunks).then(move |c| async move {
+            tokio::time::sleep(gap).await;
+            c.map(|s: &'static str| Bytes::from_static(s.as_bytes()))
+        });
+        let meta = ResponseMeta { id: "resp_t".into(), created_at: 1, model: "m:free".into() };
+        let out: Vec<Bytes> = events(Box::pin(upstream), EventWriter::new(meta, Map::new()), Duration::from_millis(40))
+            .map(|b| b.unwrap_or_default())
+            .collect()
+            .await;
+        let text = String::from_utf8(out.concat()).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| if l == ": keepalive" { Some("keepalive") } else { l.strip_prefix("event: ") })
+            .map(str::to_owned)
+            .collect()
+    }
+
+    const CHUNK: &str = "data: {\"id\":\"g\",\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n";
+
+    #[tokio::test]
+    async fn a_silence_gets_a_comment_and_the_events_go_on() {
+        let got = check(vec![Ok(CHUNK), Ok("data: [DONE]\n\n")], Duration::from_millis(150)).await;
+        assert_eq!(got.first().map(String::as_str), Some("keepalive"), "{got:?}");
+        let events: Vec<&str> = got.iter().map(String::as_str).filter(|n| *n != "keepalive").collect();
+        assert_eq!(
+            events,
+            [
+                "response.created",
+                "response.in_progress",
+                "response.output_item.added",
+                "response.content_part.added",
+                "response.output_text.delta",
+                "response.output_text.done",
+                "response.content_part.done",
+                "response.output_item.done",
+                "response.completed",
+            ]
+        );
+        let delta = got.iter().position(|n| n == "response.output_text.delta").unwrap_or(0);
+        assert_eq!(got.get(delta + 1).map(String::as_str), Some("keepalive"), "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn a_transport_failure_is_response_failed() {
+        let cut = TransportError::new(ErrorKind::Timeout, "no chunk for 60 s");
+        let got = check(vec![Ok(CHUNK), Err(cut)], Duration::ZERO).await;
+        assert_eq!(got.last().map(String::as_str), Some("response.failed"), "{got:?}");
+        assert!(!got.iter().any(|n| n == "response.completed"), "{got:?}");
+    }
 }
