@@ -189,7 +189,8 @@ fn events(
                 Ok(Some(Ok(bytes))) => writer.push(&bytes, &mut out),
                 Ok(Some(Err(e))) => {
                     let kind = Some(e.kind.as_str().to_owned());
-                    writer.fail(ChatError { status: e.status, kind, message: e.message }, &mut out);
+                    let message = router_core::redact(&e.message, &[]);
+                    writer.fail(ChatError { status: e.status, kind, message }, &mut out);
                 }
                 Ok(None) => writer.finish(&mut out),
             }
