@@ -36,6 +36,17 @@ pub(crate) fn body(shape: &str, model: &str, stream: bool) -> Result<Bytes> {
     Ok(Bytes::from(serde_json::to_vec(&b)?))
 }
 
+/// The same request as [`body`] in Anthropic's Messages shape, for `/v1/messages`.
+pub(crate) fn messages_body(shape: &str, model: &str, stream: bool) -> Result<Bytes> {
+    let chat: serde_json::Value = serde_json::from_slice(&body(shape, model, stream)?)?;
+    let mut b = serde_json::json!({"model": model, "max_tokens": 1024, "messages": chat["messages"], "stream": stream});
+    if shape == "tools" {
+        b["tools"] = serde_json::json!([{"name": "get_weather",
+            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]);
+    }
+    Ok(Bytes::from(serde_json::to_vec(&b)?))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Target {
     Direct,

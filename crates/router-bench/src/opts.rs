@@ -4,6 +4,9 @@ use anyhow::{Context as _, Result, bail};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// What `--profile` sends: chat JSON or stream, or the same as Anthropic's Messages.
+const PROFILE_KINDS: [&str; 4] = ["json", "stream", "messages", "messages-stream"];
+
 pub(crate) const HELP: &str = "\
 usage: cargo xtask bench [options]
 
@@ -20,7 +23,9 @@ usage: cargo xtask bench [options]
   --server PATH     the router-server binary to measure (default target/release/router-server),
                     e.g. a copy of an earlier build for a before/after comparison
   --quick           short runs (1 s, 1 round, 200 streams) to check the harness
-  --profile KIND    instead of the timed runs: json | stream. Sends PROFILE_WARMUP requests,
+  --profile KIND    instead of the timed runs: json | stream | messages | messages-stream
+                    (the last two: the same request as Anthropic's Messages on /v1/messages).
+                    Sends PROFILE_WARMUP requests,
                     then --requests N (default 1000) of that kind through the router at one
                     connection, then stops the server with SIGTERM and waits for it to exit:
                     run it with N and with 0 under a --server wrapper (valgrind, strace) and
@@ -113,10 +118,9 @@ pub(crate) fn parse(args: &[String]) -> Result<Opts> {
         }
     }
     if let Some(kind) = &o.profile
-        && kind != "json"
-        && kind != "stream"
+        && !PROFILE_KINDS.contains(&kind.as_str())
     {
-        bail!("--profile takes json or stream, not `{kind}`");
+        bail!("--profile takes json, stream, messages or messages-stream, not `{kind}`");
     }
     if o.connections == 0 || o.rounds == 0 || o.remote_connections == 0 {
         bail!("--connections, --rounds and --remote-connections must be at least 1");

@@ -1,7 +1,7 @@
 //! `--profile`: a fixed number of requests, then a graceful stop, for counting tools
 //! wrapped around the server.
 
-use crate::load::body;
+use crate::load::{body, messages_body};
 use crate::opts::Opts;
 use crate::server::{READY_TIMEOUT, Server};
 use anyhow::{Result, bail};
@@ -21,7 +21,13 @@ pub(crate) const PROFILE_WARMUP: usize = 50;
 /// (SIGTERM), so that a profiler wrapping the server (valgrind, strace) writes its counts
 /// on the way out.
 pub(crate) async fn profile(o: &Opts, kind: &str, mut server: Server) -> Result<()> {
-    let body = body(&o.shape, "openrouter/free", kind == "stream")?;
+    let stream = kind.ends_with("stream");
+    // `messages` and `messages-stream` go through the Messages translation.
+    let (path, body) = if kind.starts_with("messages") {
+        ("/v1/messages", messages_body(&o.shape, "openrouter/free", stream)?)
+    } else {
+        ("/api/v1/chat/completions", body(&o.shape, "openrouter/free", stream)?)
+    };
     let conns = o.profile_connections;
     let started = Instant::now();
     // Each connection sends its share of the warm-up, then of the counted requests; the
@@ -45,7 +51,7 @@ pub(crate) async fn profile(o: &Opts, kind: &str, mut server: Server) -> Result<
                         waited = true;
                         warmed.wait().await;
                     }
-                    let req = Request::post("/api/v1/chat/completions")
+                    let req = Request::post(path)
                         .header("host", &host)
                         .header("content-type", "application/json")
                         .body(Full::new(body.clone()))?;
