@@ -1,7 +1,8 @@
 //! The official `openai` SDKs' Responses clients, unchanged, against the router: Python
 //! (`client.responses.create` and `client.responses.stream`, whose accumulator checks the
 //! event sequence) and Node (`openai`, pinned in `tests/agents/codex`): text, streams,
-//! a function-call round trip, structured output and errors.
+//! a function-call round trip, structured output, errors, and a stream that fails after it
+//! began (read to its `response.failed` by the stream helpers).
 //!
 //! They need python3 with `openai`, and node with the pinned packages in `$CODEX_DIR`, so
 //! they are ignored by default; `cargo xtask ci` installs both and runs them.
@@ -49,6 +50,21 @@ for name, kwargs in [("store", {"store": True}), ("paid", {"model": "openai/gpt-
 print(json.dumps(out))
 "#;
 
+/// A stream that fails after it began, read to its end by the stream helper.
+const PYTHON_FAILED: &str = r#"
+import json, sys
+import openai
+client = openai.OpenAI(base_url=sys.argv[1], api_key="client-key-not-checked")
+kinds = []
+try:
+    with client.responses.stream(model="openrouter/free", input="hi") as stream:
+        for e in stream:
+            kinds.append(e.type)
+except Exception as e:
+    kinds.append("raised " + type(e).__name__)
+print(json.dumps({"failed_kinds": kinds}))
+"#;
+
 const NODE: &str = r#"
 import OpenAI from "openai";
 const client = new OpenAI({ baseURL: process.argv[1], apiKey: "client-key-not-checked" });
@@ -89,26 +105,45 @@ for (const [name, extra] of [["store", { store: true }], ["paid", { model: "open
 console.log(JSON.stringify(out));
 "#;
 
-/// Runs `program args...` after pointing the fake at a tool round trip; returns what the
-/// script printed, checked as the SDKs must see it.
-async fn check(s: &TestServer, program: &'static str, args: Vec<String>, dir: Option<String>) {
+const NODE_FAILED: &str = r#"
+import OpenAI from "openai";
+const client = new OpenAI({ baseURL: process.argv[1], apiKey: "client-key-not-checked" });
+const kinds = [];
+try {
+  const stream = client.responses.stream({ model: "openrouter/free", input: "hi" });
+  for await (const e of stream) kinds.push(e.type);
+} catch (e) {
+  kinds.push(`raised ${e.constructor.name}`);
+}
+console.log(JSON.stringify({ failed_kinds: kinds }));
+"#;
+
+/// Runs `program` with `script` (its flag first) and the router's base URL; returns what
+/// it printed.
+async fn run(program: &'static str, flags: &[&str], script: &'static str, base: &str, dir: Option<&str>) -> Value {
+    let mut cmd = std::process::Command::new(program);
+    if let Some(dir) = dir {
+        cmd.current_dir(dir);
+    }
+    cmd.args(flags).arg(script).arg(base);
+    let output = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{program} failed: {stderr}");
+    serde_json::from_slice(&output.stdout).expect("the script prints JSON")
+}
+
+/// Runs the client's main script against a fake that plays a tool round trip, then its
+/// failed-stream script against one whose streams break after they began; checks what
+/// the SDK made of each.
+async fn check(s: &TestServer, program: &'static str, flags: &[&str], scripts: [&'static str; 2], dir: Option<&str>) {
+    let base = s.url("/v1");
     s.upstream.set_default_behaviour(Behaviour::ToolRoundTrip {
         calls: vec![("get_weather".into(), "{\"city\":\"Paris\"}".into())],
     });
-    let output = tokio::task::spawn_blocking(move || {
-        let mut cmd = std::process::Command::new(program);
-        if let Some(dir) = dir {
-            cmd.current_dir(dir);
-        }
-        cmd.args(args).output()
-    })
-    .await
-    .expect("join")
-    .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{program} failed: {stderr}");
-    let out: Value = serde_json::from_slice(&output.stdout).expect("the script prints JSON");
-
+    let out = run(program, flags, scripts[0], &base, dir).await;
     let model = out["model"].as_str().expect("model");
     assert!(FREE_TEXT_MODELS.contains(&model), "{out}");
     assert_eq!(
@@ -129,14 +164,19 @@ async fn check(s: &TestServer, program: &'static str, args: Vec<String>, dir: Op
     assert_eq!(out["store"][2], "stateless", "{out}");
     assert_eq!(out["paid"][1], 400, "a paid model is refused: {out}");
     assert!(s.upstream.requests().iter().all(|r| r.model.ends_with(":free")), "only free models reached upstream");
+
+    s.upstream.set_default_behaviour(Behaviour::MidStreamError);
+    let out = run(program, flags, scripts[1], &base, dir).await;
+    let failed: Vec<&str> = out["failed_kinds"].as_array().expect("kinds").iter().filter_map(Value::as_str).collect();
+    assert_eq!(failed.first(), Some(&"response.created"), "{out}");
+    assert_eq!(failed.last(), Some(&"response.failed"), "the helper reads a failed stream to its end: {out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs python3 with the openai package; `cargo xtask ci` installs it and runs this test"]
 async fn the_official_python_sdk_speaks_responses_through_the_router() {
     let s = start().await;
-    let base = s.url("/v1");
-    check(&s, "python3", vec!["-c".into(), PYTHON.into(), base], None).await;
+    check(&s, "python3", &["-c"], [PYTHON, PYTHON_FAILED], None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,6 +184,5 @@ async fn the_official_python_sdk_speaks_responses_through_the_router() {
 async fn the_official_node_sdk_speaks_responses_through_the_router() {
     let dir = std::env::var("CODEX_DIR").expect("CODEX_DIR names a folder with `npm ci` done in tests/agents/codex");
     let s = start().await;
-    let base = s.url("/v1");
-    check(&s, "node", vec!["--input-type=module".into(), "-e".into(), NODE.into(), base], Some(dir)).await;
+    check(&s, "node", &["--input-type=module", "-e"], [NODE, NODE_FAILED], Some(&dir)).await;
 }
