@@ -245,4 +245,6 @@ settings! {
     messages_refuse_server_tools: bool = router_dialects::anthropic::request::DEFAULT_REFUSE_SERVER_TOOLS, env "ROUTER_MESSAGES_REFUSE_SERVER_TOOLS", value "BOOL";
     /// refuse a `/v1/responses` request with tools the router cannot serve (`web_search`, `file_search`, `mcp`, `namespace`, custom, ...) instead of dropping them and naming them in `x-router-dropped-tools`
     responses_refuse_unserved_tools: bool = router_dialects::responses::DEFAULT_REFUSE_UNSERVED_TOOLS, env "ROUTER_RESPONSES_REFUSE_UNSERVED_TOOLS", value "BOOL";
+    /// the embedding family `/v1/embeddings` serves for `model: "openrouter/free"` (or `free`, or none); not set: the first family with a free endpoint, by name
+    default_embedding_family: Option<String> = None, env "ROUTER_DEFAULT_EMBEDDING_FAMILY", value "FAMILY";
 }
