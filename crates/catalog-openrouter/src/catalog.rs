@@ -8,7 +8,9 @@ use crate::cache;
 use crate::embedded::embedded_snapshot;
 use crate::error::CatalogError;
 use crate::parse::parse_models;
-use router_core::{Catalog, CatalogSnapshot, CatalogSource, CatalogStats, Clock, ModelId, Secret, Timestamp};
+use router_core::{
+    Catalog, CatalogSnapshot, CatalogSource, CatalogStats, Clock, ModelId, ModelInfo, Secret, Timestamp,
+};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -59,6 +61,11 @@ impl CatalogConfig {
     pub fn models_url(&self) -> String {
         format!("{}/models", self.base_url.trim_end_matches('/'))
     }
+
+    /// OpenRouter's list of embedding models, apart from the chat models' `/models`.
+    pub fn embeddings_url(&self) -> String {
+        format!("{}/embeddings/models", self.base_url.trim_end_matches('/'))
+    }
 }
 
 /// What a successful refresh changed.
@@ -103,6 +110,7 @@ struct Counters {
 pub struct OpenRouterCatalog {
     config: CatalogConfig,
     models_url: String,
+    embeddings_url: String,
     clock: Arc<dyn Clock>,
     client: reqwest::Client,
     current: RwLock<Arc<CatalogSnapshot>>,
@@ -143,6 +151,7 @@ impl OpenRouterCatalog {
         let stats = initial.stats(clock.now());
         tracing::info!(source = %stats.source, models = stats.models, free_models = stats.free_models, "catalog loaded");
         Ok(OpenRouterCatalog {
+            embeddings_url: config.embeddings_url(),
             config,
             models_url,
             clock,
@@ -199,8 +208,10 @@ impl OpenRouterCatalog {
     }
 
     async fn fetch_and_swap(&self) -> Result<RefreshOutcome, CatalogError> {
-        let body = self.fetch().await?;
-        let parsed = parse_models(&body)?;
+        let body = self.fetch(&self.models_url).await?;
+        let mut parsed = parse_models(&body)?;
+        let embeddings = self.embedding_models(&self.snapshot()).await;
+        parsed.models.extend(embeddings);
         self.counters.lock().unwrap_or_else(PoisonError::into_inner).last_fetch_skipped = Some(parsed.skipped);
         let now = self.clock.now();
         let next = CatalogSnapshot::new(parsed.models, CatalogSource::Live { url: self.models_url.clone() }, now)
@@ -242,8 +253,22 @@ impl OpenRouterCatalog {
             .map_err(|e| format!("catalog cache writer stopped: {e}"))?
     }
 
-    async fn fetch(&self) -> Result<Vec<u8>, CatalogError> {
-        let mut request = self.client.get(&self.models_url).header(reqwest::header::ACCEPT, "application/json");
+    /// OpenRouter's embedding models (`GET /embeddings/models`), each marked as one so
+    /// that no chat request is routed to it; when that list cannot be read, the previous
+    /// snapshot's (a hiccup there drops none, and the chat catalog still refreshes).
+    async fn embedding_models(&self, previous: &CatalogSnapshot) -> Vec<ModelInfo> {
+        match self.fetch(&self.embeddings_url).await.and_then(|b| parse_models(&b)) {
+            Ok(parsed) => parsed.models.into_iter().map(as_embedding_model).collect(),
+            Err(e) => {
+                tracing::debug!(error = %e, "embedding models not refreshed");
+                let old = previous.entries().iter().map(|e| &e.info);
+                old.filter(|m| m.is_embedding() && m.provider.is_none()).cloned().collect()
+            }
+        }
+    }
+
+    async fn fetch(&self, url: &str) -> Result<Vec<u8>, CatalogError> {
+        let mut request = self.client.get(url).header(reqwest::header::ACCEPT, "application/json");
         if let Some(key) = self.config.api_key.as_ref().filter(|k| !k.is_empty()) {
             // reqwest marks this header sensitive, so it is never formatted.
             request = request.bearer_auth(key.expose());
@@ -314,6 +339,15 @@ impl OpenRouterCatalog {
             catalog,
         }
     }
+}
+
+/// An entry of the embeddings list: its output is embeddings, never text.
+fn as_embedding_model(mut m: ModelInfo) -> ModelInfo {
+    m.output_modalities.retain(|o| o != "text");
+    if !m.is_embedding() {
+        m.output_modalities.push(router_core::model::EMBEDDINGS_MODALITY.to_owned());
+    }
+    m
 }
 
 fn initial_snapshot(config: &CatalogConfig, models_url: &str) -> CatalogSnapshot {

@@ -58,6 +58,8 @@ struct Shared {
     serial: AtomicU64,
     /// Each embedding model's dimension (`/embeddings`).
     embedding_dims: RwLock<HashMap<String, usize>>,
+    /// The body of `GET /embeddings/models`.
+    embedding_models: RwLock<Bytes>,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -107,6 +109,7 @@ impl FakeUpstream {
             events_sent: AtomicUsize::new(0),
             serial: AtomicU64::new(0),
             embedding_dims: RwLock::new(HashMap::new()),
+            embedding_models: RwLock::new(Bytes::from_static(b"{\"data\":[]}")),
         });
         let task = tokio::spawn(accept_loop(listener, shared.clone()));
         FakeUpstream { addr, shared, task }
@@ -145,6 +148,11 @@ impl FakeUpstream {
     /// The dimension of `model`'s vectors on `/embeddings`.
     pub fn set_embedding_dimension(&self, model: &str, dimension: usize) {
         write(&self.shared.embedding_dims).insert(model.to_owned(), dimension);
+    }
+
+    /// The body of `GET /embeddings/models` (initially an empty list).
+    pub fn set_embedding_models(&self, body: impl Into<Bytes>) {
+        *write(&self.shared.embedding_models) = body.into();
     }
 
     /// The script for models without their own; initially [`Behaviour::Ok`].
@@ -278,6 +286,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<RespBod
                 error(status, "Internal Server Error")
             }
         }
+        (&Method::GET, "/embeddings/models") => full(200, JSON, read(&shared.embedding_models).clone()),
         (&Method::GET, "/key") => full(200, JSON, read(&shared.key_info).clone()),
         _ => error(404, "Not Found"),
     }

@@ -56,7 +56,8 @@ pub fn build_sharded(config: &Config, shards: usize) -> Result<Server, BuildErro
             serve_claude_ids: config.messages_serve_claude_ids,
             refuse_server_tools: config.messages_refuse_server_tools,
         })
-        .with_responses_tools(router_dialects::responses::ToolPolicy::refusing(config.responses_refuse_unserved_tools));
+        .with_responses_tools(router_dialects::responses::ToolPolicy::refusing(config.responses_refuse_unserved_tools))
+        .with_default_embedding_family(config.default_embedding_family.clone());
     Ok(Server { state, router, catalog, transport, providers })
 }
 

@@ -5,6 +5,7 @@
 pub mod compose;
 pub mod config;
 pub mod dashboard;
+pub mod embeddings;
 pub mod error;
 pub mod events;
 pub mod fds;
@@ -54,6 +55,10 @@ pub fn app(state: AppState) -> axum::Router {
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/api/v1/models", get(messages::list_models))
         .route("/v1/models", get(messages::list_models))
+        .route("/api/v1/embeddings", post(embeddings::embeddings))
+        .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/api/v1/embeddings/models", get(embeddings::list_models))
+        .route("/v1/embeddings/models", get(embeddings::list_models))
         .route("/api/v1/router/explain", post(explain))
         .route("/api/v1/router/status", get(status::status))
         .route("/api/v1/router/events", get(status::events));

@@ -27,6 +27,8 @@ pub struct AppState {
     pub messages: router_dialects::anthropic::Options,
     /// What `/v1/responses` does with tools the router cannot serve: drop or refuse.
     pub responses_tools: router_dialects::responses::ToolPolicy,
+    /// `/v1/embeddings`: the default family and each family's dimension.
+    pub embeddings: Arc<crate::embeddings::EmbeddingsState>,
 }
 
 impl AppState {
@@ -44,6 +46,7 @@ impl AppState {
             responses_tools: router_dialects::responses::ToolPolicy::refusing(
                 router_dialects::responses::DEFAULT_REFUSE_UNSERVED_TOOLS,
             ),
+            embeddings: Arc::default(),
         }
     }
 
@@ -80,6 +83,13 @@ impl AppState {
     #[must_use]
     pub fn with_messages(mut self, options: router_dialects::anthropic::Options) -> Self {
         self.messages = options;
+        self
+    }
+
+    /// The family `/v1/embeddings` serves when no model is named.
+    #[must_use]
+    pub fn with_default_embedding_family(mut self, family: Option<String>) -> Self {
+        self.embeddings = Arc::new(crate::embeddings::EmbeddingsState::new(family));
         self
     }
 

@@ -5,6 +5,7 @@ mod codex;
 mod config;
 mod contract;
 mod dashboard;
+mod embeddings;
 mod errors;
 mod hardening;
 mod lifecycle;

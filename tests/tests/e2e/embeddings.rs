@@ -1,0 +1,246 @@
+//! `/v1/embeddings` through the server: routed by family (the named model's, else the
+//! default), failing over only between endpoints of that family (OpenRouter's and a
+//! declared local server's), never to another family's vectors, never to a paid model;
+//! plus the official Python `openai` client's `embeddings.create` (float and base64).
+
+use crate::support::{Reply, TestServer, start_with};
+use fake_upstream::{Behaviour, FakeUpstream, openai_models_json};
+use router_settings::{ModelSettings, ProviderKind, ProviderSettings};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+/// The family OpenRouter and the local server both serve.
+const NOMIC: &str = "nomic-ai/nomic-embed-text-v1.5:free";
+/// The same model on the local server, exposed under its provider's name.
+const LOCAL_NOMIC: &str = "ollama/nomic-embed-text";
+/// Another free family, first by name (the default when none is configured).
+const SMALL: &str = "acme/embed-small:free";
+/// A paid embedding model.
+const PAID: &str = "voyageai/voyage-code-4";
+const NOMIC_DIM: usize = 16;
+const SMALL_DIM: usize = 8;
+
+/// An entry of OpenRouter's `/embeddings/models` list.
+fn entry(id: &str, price: &str) -> Value {
+    json!({
+        "id": id, "name": id, "created": 1_786_636_912, "context_length": 8192,
+        "architecture": {"modality": "text->embeddings", "input_modalities": ["text"],
+                         "output_modalities": ["embeddings"], "tokenizer": "Other"},
+        "pricing": {"prompt": price, "completion": "0"},
+        "top_provider": {"context_length": 8192, "max_completion_tokens": null, "is_moderated": false},
+        "supported_parameters": [], "expiration_date": null,
+    })
+}
+
+/// The server in front of an OpenRouter fake listing three embedding models and a local
+/// server (`ollama`, `local = true`) serving `nomic-embed-text` as the `NOMIC` family.
+async fn serve(default_family: Option<&str>) -> (TestServer, FakeUpstream) {
+    let or = FakeUpstream::start().await;
+    or.set_embedding_models(
+        json!({"data": [entry(NOMIC, "0"), entry(SMALL, "0"), entry(PAID, "0.00000012")]}).to_string(),
+    );
+    or.set_embedding_dimension(NOMIC, NOMIC_DIM);
+    or.set_embedding_dimension(SMALL, SMALL_DIM);
+    let local = FakeUpstream::start().await;
+    local.set_models(openai_models_json(&["nomic-embed-text", "qwen3:8b"]).to_string());
+    local.set_embedding_dimension("nomic-embed-text", NOMIC_DIM);
+    let ollama = ProviderSettings {
+        local: true,
+        models: vec![ModelSettings {
+            id: "nomic-embed-text".into(),
+            output_modalities: Some(vec!["embeddings".into()]),
+            family: Some(NOMIC.into()),
+            ..ModelSettings::default()
+        }],
+        ..ProviderSettings::new("ollama", ProviderKind::Openai, Some(local.openai_base_url()))
+    };
+    let family = default_family.map(str::to_owned);
+    let openrouter = ProviderSettings::new("openrouter", ProviderKind::Openrouter, Some(or.base_url()));
+    let server = start_with(or, move |c| {
+        c.providers = vec![openrouter, ollama];
+        c.default_embedding_family = family;
+    })
+    .await;
+    for p in &server.server.providers.catalogs {
+        let _ = p.refresh().await;
+    }
+    (server, local)
+}
+
+async fn embed(server: &TestServer, body: &Value, seed: u64) -> Reply {
+    server.post("/v1/embeddings", &body.to_string(), &[("x-router-seed", &seed.to_string())]).await
+}
+
+/// The answer's vectors' dimensions and `model`, after checking its shape.
+fn check(reply: &Reply, inputs: usize) -> (BTreeSet<usize>, String) {
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let v = reply.json();
+    assert_eq!(v["object"], "list");
+    let data = v["data"].as_array().expect("data");
+    assert_eq!(data.len(), inputs, "{v}");
+    for (i, d) in data.iter().enumerate() {
+        assert_eq!((d["object"].as_str(), d["index"].as_u64()), (Some("embedding"), Some(i as u64)), "{d}");
+    }
+    let dims = data.iter().map(|d| d["embedding"].as_array().expect("floats").len()).collect();
+    let model = v["model"].as_str().expect("model").to_owned();
+    assert_eq!(reply.header("x-router-model"), Some(model.as_str()), "the header and the body agree");
+    (dims, model)
+}
+
+#[tokio::test]
+async fn free_calls_get_one_family_and_a_named_family_is_kept() {
+    let (server, local) = serve(Some(NOMIC)).await;
+    let listed = server.get("/api/v1/embeddings/models").await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let ids: BTreeSet<String> = listed.json()["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|m| m["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(ids, [LOCAL_NOMIC, SMALL, NOMIC].into_iter().map(str::to_owned).collect(), "free ones, every provider");
+
+    // Twenty `free` calls: the configured family only, one dimension, either endpoint.
+    let mut models = BTreeSet::new();
+    for seed in 0..20 {
+        let reply = embed(&server, &json!({"model": "openrouter/free", "input": ["a", "b"]}), seed).await;
+        let (dims, model) = check(&reply, 2);
+        assert_eq!(dims, BTreeSet::from([NOMIC_DIM]), "{model}");
+        assert_eq!(reply.header("x-router-embedding-family"), Some(NOMIC));
+        models.insert(model);
+    }
+    assert_eq!(models, BTreeSet::from([LOCAL_NOMIC.to_owned(), NOMIC.to_owned()]), "both endpoints of the family");
+    assert_eq!(server.upstream.calls(SMALL), 0, "another family is never drawn");
+    // The local server was sent its own id and the client's members.
+    let sent = local.requests();
+    assert!(sent.iter().all(|r| r.model == "nomic-embed-text" && r.body["input"] == json!(["a", "b"])), "{sent:?}");
+
+    // A named family (by its id or by an endpoint's) stays in it.
+    for model in [SMALL, "acme/embed-small:free"] {
+        let (dims, answered) = check(&embed(&server, &json!({"model": model, "input": "x"}), 1).await, 1);
+        assert_eq!((dims, answered.as_str()), (BTreeSet::from([SMALL_DIM]), SMALL));
+    }
+    let (dims, _) = check(&embed(&server, &json!({"model": LOCAL_NOMIC, "input": [[1, 2, 3]]}), 2).await, 1);
+    assert_eq!(dims, BTreeSet::from([NOMIC_DIM]));
+    let short = embed(&server, &json!({"model": NOMIC, "input": "x", "dimensions": 4}), 3).await;
+    assert_eq!(check(&short, 1).0, BTreeSet::from([4]), "`dimensions` is passed on");
+}
+
+#[tokio::test]
+async fn without_a_default_the_first_free_family_by_name_answers() {
+    let (server, _local) = serve(None).await;
+    for seed in 0..5 {
+        let reply = embed(&server, &json!({"input": "hello"}), seed).await;
+        assert_eq!(check(&reply, 1), (BTreeSet::from([SMALL_DIM]), SMALL.to_owned()));
+        assert_eq!(reply.header("x-router-embedding-family"), Some(SMALL));
+    }
+}
+
+#[tokio::test]
+async fn failover_stays_in_the_family_and_ends_with_an_error_naming_it() {
+    let (server, local) = serve(Some(NOMIC)).await;
+    server.upstream.set_behaviour(NOMIC, Behaviour::RateLimited { retry_after: Some(60) });
+    for seed in 0..6 {
+        let reply = embed(&server, &json!({"model": NOMIC, "input": "q"}), seed).await;
+        assert_eq!(check(&reply, 1), (BTreeSet::from([NOMIC_DIM]), LOCAL_NOMIC.to_owned()), "seed {seed}");
+    }
+    assert!(server.upstream.calls(NOMIC) >= 1, "OpenRouter's endpoint was tried and is cooling");
+
+    local.set_behaviour("nomic-embed-text", Behaviour::Status { status: 503, body: "down".into() });
+    let reply = embed(&server, &json!({"model": "free", "input": "q"}), 9).await;
+    assert!(reply.status >= 400, "{}", reply.text);
+    let message = reply.json()["error"]["message"].as_str().expect("message").to_owned();
+    assert!(message.contains(&format!("embedding family `{NOMIC}`")), "{message}");
+    assert_eq!(reply.json()["error"]["metadata"]["family"], NOMIC);
+    assert_eq!(server.upstream.calls(SMALL), 0, "no other family's vectors stand in");
+}
+
+#[tokio::test]
+async fn paid_chat_and_malformed_requests_are_refused_before_anything_is_sent() {
+    let (server, local) = serve(Some(NOMIC)).await;
+    let paid = embed(&server, &json!({"model": PAID, "input": "x"}), 1).await;
+    paid.check_error(400, "never forwards to a paid model");
+    let chat_model = embed(&server, &json!({"model": "qwen/qwen3-coder:free", "input": "x"}), 1).await;
+    chat_model.check_error(404, "is not an embedding model");
+    for (body, needle) in [
+        (json!({"input": []}), "`input` is required"),
+        (json!({"input": [1, "a"]}), "`input` must be"),
+        (json!({"input": "a", "encoding_format": "int8"}), "`encoding_format`"),
+        (json!({"input": vec!["a"; 2049]}), "at most 2048"),
+    ] {
+        embed(&server, &body, 1).await.check_error(400, needle);
+    }
+    assert_eq!((server.upstream.total_calls(), local.total_calls()), (0, 0), "nothing was sent");
+
+    // Chat never reaches an embedding model, named or drawn.
+    let named =
+        server.chat(&format!(r#"{{"model":"{LOCAL_NOMIC}","messages":[{{"role":"user","content":"hi"}}]}}"#)).await;
+    assert_eq!(named.status, 404, "{}", named.text);
+    for seed in 0..10 {
+        let body = r#"{"model":"openrouter/free","messages":[{"role":"user","content":"hi"}]}"#;
+        let reply = server.post("/v1/chat/completions", body, &[("x-router-seed", &seed.to_string())]).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    assert_eq!(server.upstream.calls(NOMIC) + server.upstream.calls(SMALL) + local.calls("nomic-embed-text"), 0);
+}
+
+#[tokio::test]
+async fn an_endpoint_answering_another_dimension_is_not_passed_on() {
+    let (server, local) = serve(Some(NOMIC)).await;
+    let first = embed(&server, &json!({"model": NOMIC, "input": "x"}), 1).await;
+    assert_eq!(check(&first, 1).0, BTreeSet::from([NOMIC_DIM]));
+    local.set_embedding_dimension("nomic-embed-text", 12);
+    server.upstream.set_behaviour(NOMIC, Behaviour::RateLimited { retry_after: Some(60) });
+    let reply = embed(&server, &json!({"model": NOMIC, "input": "x"}), 2).await;
+    reply.check_error(502, "answered with 16 dimensions before, and now with 12");
+}
+
+/// The official Python client, unchanged; run by `cargo xtask ci`'s `sdk compatibility`
+/// step (its filter `sdk::` matches this module).
+mod sdk {
+    use super::{NOMIC, NOMIC_DIM, serve};
+    use serde_json::Value;
+
+    /// Without `encoding_format` the SDK asks for base64 itself and decodes it; with
+    /// `base64` it hands the string over; with `float` it gets numbers.
+    const SCRIPT: &str = r#"
+import base64, json, struct, sys
+from openai import OpenAI
+client = OpenAI(base_url=sys.argv[1], api_key="client-key-not-checked")
+out = {}
+r = client.embeddings.create(model="openrouter/free", input=["hello", "world"])
+out["model"] = r.model
+out["dims"] = sorted({len(d.embedding) for d in r.data})
+out["indices"] = [d.index for d in r.data]
+f = client.embeddings.create(model="openrouter/free", input="hello", encoding_format="float")
+b = client.embeddings.create(model="openrouter/free", input="hello", encoding_format="base64")
+raw = base64.b64decode(b.data[0].embedding)
+decoded = list(struct.unpack("<%df" % (len(raw) // 4), raw))
+out["base64_dims"] = len(decoded)
+close = lambda x, y: len(x) == len(y) and all(abs(p - q) < 1e-6 for p, q in zip(x, y))
+out["same"] = close(decoded, f.data[0].embedding) and close(r.data[0].embedding, f.data[0].embedding)
+print(json.dumps(out))
+"#;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs python3 with the openai package; `cargo xtask ci` installs it and runs this test"]
+    async fn the_official_python_openai_client_gets_embeddings() {
+        let (s, _local) = serve(Some(NOMIC)).await;
+        let base_url = format!("{}/api/v1", s.base);
+        let output = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("python3").arg("-c").arg(SCRIPT).arg(base_url).output()
+        })
+        .await
+        .expect("join")
+        .expect("python3 runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "python failed: {stderr}");
+        let out: Value = serde_json::from_slice(&output.stdout).expect("the script prints json");
+        assert!(["ollama/nomic-embed-text", NOMIC].contains(&out["model"].as_str().expect("model")), "{out}");
+        assert_eq!(out["dims"], serde_json::json!([NOMIC_DIM]), "{out}");
+        assert_eq!(out["indices"], serde_json::json!([0, 1]));
+        // The same vector whichever way it travelled.
+        assert_eq!(out["base64_dims"], NOMIC_DIM, "{out}");
+        assert_eq!(out["same"], true, "{out}");
+    }
+}
