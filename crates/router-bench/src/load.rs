@@ -47,6 +47,17 @@ pub(crate) fn messages_body(shape: &str, model: &str, stream: bool) -> Result<By
     Ok(Bytes::from(serde_json::to_vec(&b)?))
 }
 
+/// The same request as [`body`] in OpenAI's Responses shape (stateless), for `/v1/responses`.
+pub(crate) fn responses_body(shape: &str, model: &str, stream: bool) -> Result<Bytes> {
+    let chat: serde_json::Value = serde_json::from_slice(&body(shape, model, stream)?)?;
+    let mut b = serde_json::json!({"model": model, "input": chat["messages"], "stream": stream, "store": false});
+    if shape == "tools" {
+        b["tools"] = serde_json::json!([{"type": "function", "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]);
+    }
+    Ok(Bytes::from(serde_json::to_vec(&b)?))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Target {
     Direct,

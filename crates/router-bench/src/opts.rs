@@ -4,8 +4,9 @@ use anyhow::{Context as _, Result, bail};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// What `--profile` sends: chat JSON or stream, or the same as Anthropic's Messages.
-const PROFILE_KINDS: [&str; 4] = ["json", "stream", "messages", "messages-stream"];
+/// What `--profile` sends: chat JSON or stream, or the same as Anthropic's Messages or
+/// OpenAI's Responses.
+const PROFILE_KINDS: [&str; 6] = ["json", "stream", "messages", "messages-stream", "responses", "responses-stream"];
 
 pub(crate) const HELP: &str = "\
 usage: cargo xtask bench [options]
@@ -23,8 +24,9 @@ usage: cargo xtask bench [options]
   --server PATH     the router-server binary to measure (default target/release/router-server),
                     e.g. a copy of an earlier build for a before/after comparison
   --quick           short runs (1 s, 1 round, 200 streams) to check the harness
-  --profile KIND    instead of the timed runs: json | stream | messages | messages-stream
-                    (the last two: the same request as Anthropic's Messages on /v1/messages).
+  --profile KIND    instead of the timed runs: json | stream | messages | messages-stream |
+                    responses | responses-stream (the same request as Anthropic's Messages on
+                    /v1/messages, or as OpenAI's Responses on /v1/responses).
                     Sends PROFILE_WARMUP requests,
                     then --requests N (default 1000) of that kind through the router at one
                     connection, then stops the server with SIGTERM and waits for it to exit:
@@ -120,7 +122,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Opts> {
     if let Some(kind) = &o.profile
         && !PROFILE_KINDS.contains(&kind.as_str())
     {
-        bail!("--profile takes json, stream, messages or messages-stream, not `{kind}`");
+        bail!("--profile takes json, stream, messages, messages-stream, responses or responses-stream, not `{kind}`");
     }
     if o.connections == 0 || o.rounds == 0 || o.remote_connections == 0 {
         bail!("--connections, --rounds and --remote-connections must be at least 1");

@@ -1,7 +1,7 @@
 //! `--profile`: a fixed number of requests, then a graceful stop, for counting tools
 //! wrapped around the server.
 
-use crate::load::{body, messages_body};
+use crate::load::{body, messages_body, responses_body};
 use crate::opts::Opts;
 use crate::server::{READY_TIMEOUT, Server};
 use anyhow::{Result, bail};
@@ -22,9 +22,11 @@ pub(crate) const PROFILE_WARMUP: usize = 50;
 /// on the way out.
 pub(crate) async fn profile(o: &Opts, kind: &str, mut server: Server) -> Result<()> {
     let stream = kind.ends_with("stream");
-    // `messages` and `messages-stream` go through the Messages translation.
+    // `messages*` and `responses*` go through the Messages or Responses translation.
     let (path, body) = if kind.starts_with("messages") {
         ("/v1/messages", messages_body(&o.shape, "openrouter/free", stream)?)
+    } else if kind.starts_with("responses") {
+        ("/v1/responses", responses_body(&o.shape, "openrouter/free", stream)?)
     } else {
         ("/api/v1/chat/completions", body(&o.shape, "openrouter/free", stream)?)
     };
