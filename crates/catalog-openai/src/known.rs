@@ -37,6 +37,12 @@ pub struct ModelCaps {
     /// The model's own requests per day, when stated.
     #[serde(default)]
     pub per_day: Option<u32>,
+    /// The model's own tokens per minute (prompt plus output asked for), when stated.
+    #[serde(default)]
+    pub tokens_per_minute: Option<u64>,
+    /// The model's own tokens per day, when stated.
+    #[serde(default)]
+    pub tokens_per_day: Option<u64>,
 }
 
 /// One free tier in the table.
@@ -45,6 +51,16 @@ pub struct ModelCaps {
 pub struct KnownProvider {
     /// The API host, e.g. `api.groq.com`.
     pub host: String,
+    /// When the row was last checked against the provider's pages (`YYYY-MM[-DD]`).
+    pub checked: String,
+    /// The page it was checked against.
+    pub source: String,
+    /// Account-wide tokens per minute, where the provider documents one.
+    #[serde(default)]
+    pub tokens_per_minute: Option<u64>,
+    /// Account-wide tokens per day, where the provider documents one.
+    #[serde(default)]
+    pub tokens_per_day: Option<u64>,
     /// Account-wide requests per minute, where the provider documents one.
     #[serde(default)]
     pub per_minute: Option<u32>,
@@ -117,5 +133,27 @@ mod tests {
         assert!(known_provider("http://127.0.0.1:11434/v1").is_none());
         assert!(!t.providers.iter().any(|p| p.host.contains("github")), "GitHub Models was retired");
         assert_eq!(host_of("http://user@localhost:8080/v1"), "localhost");
+    }
+
+    /// Free tiers change without an API change: every row says when and where it was
+    /// last checked, and a tier that ended is not listed.
+    #[test]
+    fn every_row_is_dated_and_sourced() {
+        let t: Table = serde_json::from_str(TABLE).expect("the embedded table parses");
+        for p in &t.providers {
+            let date: Vec<&str> = p.checked.split('-').collect();
+            let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+            let dated = matches!(date.as_slice(), [y, m] | [y, m, _] if digits(y, 4) && digits(m, 2))
+                && date.get(2).is_none_or(|d| digits(d, 2));
+            assert!(dated, "{}: `checked` must be YYYY-MM or YYYY-MM-DD, not `{}`", p.host, p.checked);
+            assert!(p.source.starts_with("https://"), "{}: `source` must be the page it was checked against", p.host);
+        }
+        assert!(known_provider("https://api.cerebras.ai/v1").is_none(), "Cerebras's free tier ended on 2026-08-17");
+        let gpt_oss = known_provider("https://api.groq.com/openai/v1").and_then(|g| g.model("openai/gpt-oss-20b"));
+        assert_eq!(gpt_oss.and_then(|m| m.tokens_per_minute), Some(8_000));
+        // A row without a date does not parse at all.
+        let undated =
+            r#"{"_note": "", "providers": [{"host": "x.example", "source": "https://x.example", "models": []}]}"#;
+        assert!(serde_json::from_str::<Table>(undated).is_err());
     }
 }

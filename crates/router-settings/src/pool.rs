@@ -4,11 +4,12 @@
 
 use crate::clock::SystemClock;
 use crate::mux::{Lane, ProviderMux};
+use crate::provider::ModelSettings;
 use crate::provider::{ProviderKind, ProviderSettings};
 use crate::settings::Settings;
 use crate::zone::ZoneDays;
 use catalog_openai::{OpenAiCatalog, ProviderCatalogConfig, UnionCatalog, known_provider};
-use router_core::quota::{ProviderPolicy, ResetClock, UtcDays};
+use router_core::quota::{ProviderPolicy, ResetClock, TokenPolicy, UtcDays};
 use router_core::{Billing, Catalog, ChatTransport, QuotaPolicy, Secret};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -118,7 +119,14 @@ pub fn policies(settings: &Settings) -> BTreeMap<String, ProviderPolicy> {
                 per_minute: p.per_minute.or_else(|| known.and_then(|k| k.per_minute)),
                 per_day: p.per_day.or_else(|| known.and_then(|k| k.per_day)),
             };
-            (p.name.clone(), ProviderPolicy { quota, reset, identity: identity(&p), ..ProviderPolicy::default() })
+            let tokens = TokenPolicy {
+                per_minute: p.tokens_per_minute.or_else(|| known.and_then(|k| k.tokens_per_minute)),
+                per_day: p.tokens_per_day.or_else(|| known.and_then(|k| k.tokens_per_day)),
+            };
+            (
+                p.name.clone(),
+                ProviderPolicy { quota, reset, tokens, identity: identity(&p), ..ProviderPolicy::default() },
+            )
         })
         .collect();
     // Each model's own limits, keyed by its exposed id, on its provider's day clock: the
@@ -126,16 +134,27 @@ pub fn policies(settings: &Settings) -> BTreeMap<String, ProviderPolicy> {
     for p in declared(settings) {
         let Some(reset) = out.get(&p.name).map(|pp| Arc::clone(&pp.reset)) else { continue };
         let known = known_provider(&base_url(&p)).map(|k| k.models.as_slice()).unwrap_or_default();
-        let mut limits: BTreeMap<&str, (Option<u32>, Option<u32>)> =
-            known.iter().map(|m| (m.id.as_str(), (m.per_minute, m.per_day))).collect();
+        let limits_of = |m: &ModelSettings| {
+            let tokens = TokenPolicy { per_minute: m.tokens_per_minute, per_day: m.tokens_per_day };
+            (QuotaPolicy { per_minute: m.per_minute, per_day: m.per_day }, tokens)
+        };
+        let mut limits: BTreeMap<&str, (QuotaPolicy, TokenPolicy)> =
+            known.iter().map(|m| (m.id.as_str(), limits_of(m))).collect();
         for m in &p.models {
-            let entry = limits.entry(m.id.as_str()).or_default();
-            *entry = (m.per_minute.or(entry.0), m.per_day.or(entry.1));
+            let entry = limits.entry(m.id.as_str()).or_insert((QuotaPolicy::UNLIMITED, TokenPolicy::default()));
+            let (quota, tokens) = limits_of(m);
+            entry.0 = QuotaPolicy {
+                per_minute: quota.per_minute.or(entry.0.per_minute),
+                per_day: quota.per_day.or(entry.0.per_day),
+            };
+            entry.1 = TokenPolicy {
+                per_minute: tokens.per_minute.or(entry.1.per_minute),
+                per_day: tokens.per_day.or(entry.1.per_day),
+            };
         }
-        for (id, (per_minute, per_day)) in limits {
-            if per_minute.is_some() || per_day.is_some() {
-                let quota = QuotaPolicy { per_minute, per_day };
-                let policy = ProviderPolicy { quota, reset: Arc::clone(&reset), ..ProviderPolicy::default() };
+        for (id, (quota, tokens)) in limits {
+            if quota != QuotaPolicy::UNLIMITED || tokens.is_limited() {
+                let policy = ProviderPolicy { quota, tokens, reset: Arc::clone(&reset), ..ProviderPolicy::default() };
                 out.insert(format!("{}/{id}", p.name), policy);
             }
         }

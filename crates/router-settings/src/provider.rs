@@ -46,6 +46,13 @@ pub struct ProviderSettings {
     /// Requests per day across the provider's models (none: unlimited).
     #[serde(default)]
     pub per_day: Option<u32>,
+    /// Tokens per minute across the provider's models, counted as free tiers count them
+    /// (the prompt and the whole output asked for, up front); none: unlimited.
+    #[serde(default)]
+    pub tokens_per_minute: Option<u64>,
+    /// Tokens per day across the provider's models; none: unlimited.
+    #[serde(default)]
+    pub tokens_per_day: Option<u64>,
     /// When the provider's day resets: `UTC` (the default) or an IANA time zone such as
     /// `America/Los_Angeles` (Google AI Studio resets at midnight Pacific time).
     #[serde(default)]
@@ -74,6 +81,8 @@ impl ProviderSettings {
             models: Vec::new(),
             per_minute: None,
             per_day: None,
+            tokens_per_minute: None,
+            tokens_per_day: None,
             reset_time_zone: None,
             max_concurrent: None,
         }

@@ -143,7 +143,7 @@ pub(crate) struct Counters {
 
 /// Headers from upstream's answer worth passing on to the client. Prebuilt names: a
 /// lookup by `&str` would parse the name again on every request.
-static PASSED_HEADERS: [HeaderName; 7] = [
+static PASSED_HEADERS: [HeaderName; 9] = [
     CONTENT_TYPE,
     HeaderName::from_static("x-ratelimit-limit"),
     HeaderName::from_static("x-ratelimit-remaining"),
@@ -153,6 +153,9 @@ static PASSED_HEADERS: [HeaderName; 7] = [
     // request limit, and when it resets.
     HeaderName::from_static("x-ratelimit-remaining-requests"),
     HeaderName::from_static("x-ratelimit-reset-requests"),
+    // The same for tokens: the router's token budget takes the provider's own count.
+    HeaderName::from_static("x-ratelimit-limit-tokens"),
+    HeaderName::from_static("x-ratelimit-remaining-tokens"),
 ];
 
 /// Forwards chat requests over one pooled client. Cheap to share behind an `Arc`.

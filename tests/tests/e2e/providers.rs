@@ -415,3 +415,43 @@ async fn a_free_provider_that_asks_for_payment_leaves_the_pool() {
     let metrics = server.get("/metrics").await.text;
     assert!(metrics.contains("router_provider_not_free{provider=\"groq\"} 1"), "{metrics}");
 }
+
+/// A coding agent's request (about 12,000 prompt tokens, `max_tokens: 128000`) through
+/// OpenRouter, a Groq-like free tier that counts 8,000 tokens a minute (prompt and
+/// output asked for, up front) and a local server: never sent to the free tier, which
+/// would refuse it and charge the minute. A small request is sent there with its output
+/// lowered to what the minute leaves, and once the minute is spent the next one waits.
+#[tokio::test]
+async fn an_agent_sized_request_never_reaches_a_token_budget_that_cannot_take_it() {
+    let Upstreams { openrouter: or, groq: g, local: l } = upstreams().await;
+    let providers = vec![openrouter(&or), ProviderSettings { tokens_per_minute: Some(8_000), ..groq(&g) }, ollama(&l)];
+    let server = serve(or, providers).await;
+    let prompt = "word ".repeat(9_600); // 48,000 bytes: about 12,000 tokens by the estimate
+    let agent = format!(
+        r#"{{"model":"openrouter/free","max_tokens":128000,"messages":[{{"role":"user","content":"{prompt}"}}]}}"#
+    );
+    for seed in 0..12 {
+        let r = chat_seeded(&server, &agent, seed).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(!r.header("x-router-model").unwrap_or_default().starts_with("groq/"));
+    }
+    // Named, it is refused rather than sent.
+    let named = agent.replace("openrouter/free", &format!("groq/{}", GROQ_MODELS[0]));
+    let refused = server.chat(&named).await;
+    assert!(refused.status >= 400, "{}", refused.text);
+    assert_eq!(g.total_calls(), 0, "the free tier never saw a request its minute could not take");
+
+    let groq_model = format!("groq/{}", GROQ_MODELS[0]);
+    let small =
+        format!(r#"{{"model":"{groq_model}","max_tokens":128000,"messages":[{{"role":"user","content":"hi"}}]}}"#);
+    let r = server.chat(&small).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let sent = g.requests()[0].body["max_tokens"].as_u64().expect("max_tokens said");
+    assert!(sent < 8_000, "asked for {sent} of an 8,000-token minute");
+    assert_eq!(r.header("x-router-max-tokens"), Some(sent.to_string().as_str()));
+    // The minute is spent now (counted up front, as the tier counts it).
+    let again = server.chat(&small).await;
+    again.check_error(429, "token budget");
+    assert!(again.header("retry-after").is_some());
+    assert_eq!(g.total_calls(), 1);
+}

@@ -31,6 +31,8 @@ pub struct ProviderPolicy {
     pub breaker_threshold: u32,
     /// How long an open host breaker keeps the provider out.
     pub breaker_open: Duration,
+    /// Its token budgets (prompt plus output asked for, charged up front).
+    pub tokens: super::TokenPolicy,
     /// A fingerprint of the provider's configuration and key: a "not free" mark holds
     /// while it is the same, and lapses when the operator changes either.
     pub identity: u64,
@@ -44,6 +46,7 @@ impl Default for ProviderPolicy {
             breaker_threshold: DEFAULT_HOST_BREAKER_THRESHOLD,
             breaker_open: DEFAULT_HOST_BREAKER_OPEN,
             identity: 0,
+            tokens: super::TokenPolicy::default(),
         }
     }
 }
@@ -55,6 +58,7 @@ impl PartialEq for ProviderPolicy {
             && self.breaker_threshold == other.breaker_threshold
             && self.breaker_open == other.breaker_open
             && self.identity == other.identity
+            && self.tokens == other.tokens
     }
 }
 
@@ -101,6 +105,9 @@ pub struct ProviderState {
     /// The host breaker: open until then; once passed, the next failure opens it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unreachable_until: Option<Timestamp>,
+    /// Tokens sent this minute and quota day, against its token budgets.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub tokens: super::TokenState,
     /// Set when the provider asked for payment; holds while its identity is unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_free: Option<NotFreeMark>,
@@ -181,6 +188,10 @@ fn named(name: &str, block: QuotaBlock) -> QuotaBlock {
 
 fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn is_default(t: &super::TokenState) -> bool {
+    *t == super::TokenState::default()
 }
 
 #[cfg(test)]

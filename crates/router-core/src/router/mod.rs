@@ -6,6 +6,7 @@
 //! decision without forwarding), then `providers` and `link` (declared providers' holds,
 //! state shared with other instances).
 
+mod budget;
 mod commit;
 mod config;
 mod explain;

@@ -1,6 +1,7 @@
 //! The attempt loop: pick, reserve, send, judge, and fall back within the request's
 //! budget (attempts, calls, deadline), waiting when every candidate is cooling.
 
+use super::budget::Budget;
 use super::commit::commit;
 use super::plan::{Chooser, NoPick, Weight, all_cooling, next_pick, no_candidate, plan};
 use super::{Router, link, providers};
@@ -90,6 +91,8 @@ impl Router {
                 let error = last.take().unwrap_or(RouteError::Deadline(self.config.deadline));
                 return fail(error, report);
             }
+            // The output a token budget leaves for the pick, when one applies.
+            let mut budget_cap = None;
             let picked = {
                 let mut health = self.health();
                 match next_pick(&mut plan, &snap, &health, &tried, min_context, &mut rng, chooser, now) {
@@ -110,9 +113,27 @@ impl Router {
                             tried.push(i);
                             continue;
                         }
+                        let info = &snap.entries()[i].info;
+                        match self.within_budget(&health, req.requirements(), info, now) {
+                            Budget::Unlimited => {}
+                            Budget::Output(n) => budget_cap = Some(n),
+                            Budget::Never => {
+                                tried.push(i);
+                                continue;
+                            }
+                            Budget::Later(block) => {
+                                held.note_named(name, block);
+                                tried.push(i);
+                                continue;
+                            }
+                        }
                         match health.provider_mut(name).reserve(name, &self.provider_policy(name), now) {
                             Ok(()) => {
                                 self.count_model(&mut health, id, now);
+                                if let Some(n) = budget_cap {
+                                    let tokens = req.requirements().prompt_tokens.saturating_add(n);
+                                    self.charge_budget(&mut health, info, tokens, now);
+                                }
                                 health.begin_attempt(&snap.entries()[i].info.id, now);
                                 self.dirty.store(true, Ordering::Release);
                                 Ok((i, kind))
@@ -190,7 +211,13 @@ impl Router {
             report.pick = kind;
             let model = snap.entries()[index].info.id.clone();
             let info = &snap.entries()[index].info;
-            let max_tokens = self.config.clamped_output(req.requirements(), info);
+            let clamped = self.config.clamped_output(req.requirements(), info);
+            // Under a token budget the output is always said: a free tier charges an
+            // absent `max_tokens` as the model's whole limit.
+            let max_tokens = match budget_cap {
+                Some(cap) => Some(clamped.or(req.requirements().max_output_tokens).map_or(cap, |n| n.min(cap))),
+                None => clamped,
+            };
             report.max_tokens = max_tokens;
             let body = Bytes::from(req.body_for_upstream(info.upstream_id(), info.provider.is_some(), max_tokens));
             let sent_at = self.now();
@@ -235,6 +262,7 @@ impl Router {
                         let mut health = self.health();
                         let watch = self.watch(&health, &model);
                         health.record_success(&model);
+                        self.observe_budget(&mut health, &snap.entries()[index].info, &response.headers, now);
                         let provider = snap.entries()[index].info.provider_name();
                         if let Some(p) = health.providers.get_mut(provider) {
                             p.reached();
