@@ -129,8 +129,8 @@ async fn read(state: &AppState, req: Request) -> Result<(ChatRequest, Translated
     }
     let bytes =
         Bytes::from_request(req, state).await.map_err(|r| ApiError::from_bytes_rejection(&r, state.max_body_size))?;
-    let translated = to_chat(&bytes, state.responses_tools).map_err(|e| invalid(&e))?;
-    let mut chat = ChatRequest::from_bytes(Bytes::from(translated.chat.clone()))
+    let mut translated = to_chat(&bytes, state.responses_tools).map_err(|e| invalid(&e))?;
+    let mut chat = ChatRequest::from_bytes(Bytes::from(std::mem::take(&mut translated.chat)))
         .map_err(|e| ApiError::from_route(&RouteError::Request(e)))?;
     if headers.session.as_deref().is_none_or(str::is_empty) {
         headers.session = client_session.or_else(|| translated.session.clone());
