@@ -413,12 +413,24 @@ fn render_saves((failures, failing): (u64, Option<String>), out: &mut String) {
     );
 }
 
-pub async fn not_found(uri: Uri) -> ApiError {
-    ApiError::not_found(uri.path())
+/// A path of Anthropic's API (a doubled `/v1/v1/messages` from a base URL ending in
+/// `/v1`) is answered in Anthropic's shape, with the fix.
+pub async fn not_found(uri: Uri) -> Response {
+    let path = uri.path();
+    if crate::messages::is_messages_path(path) {
+        let mut e = ApiError::not_found(path);
+        e.body["error"]["message"] = json!(format!("no route for {path}; {}", crate::messages::BASE_URL_HINT));
+        return crate::messages::anthropic_error(e);
+    }
+    ApiError::not_found(path).into_response()
 }
 
-pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::method_not_allowed(method.as_str(), uri.path())
+pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let e = ApiError::method_not_allowed(method.as_str(), uri.path());
+    if crate::messages::is_messages_path(uri.path()) {
+        return crate::messages::anthropic_error(e);
+    }
+    e.into_response()
 }
 
 /// Refuses requests without one of the client keys, before their body is read.

@@ -35,6 +35,10 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 /// The header by which a request says it speaks Anthropic's API.
 pub const ANTHROPIC_VERSION_HEADER: &str = "anthropic-version";
 
+/// What a client that asked for a Messages path the router does not have should change.
+pub const BASE_URL_HINT: &str =
+    "the Messages API is POST /v1/messages: set ANTHROPIC_BASE_URL to the router's root, without /v1";
+
 /// Whether `path` is one of this module's, whose errors take Anthropic's shape.
 pub fn is_messages_path(path: &str) -> bool {
     path.ends_with("/messages") || path.ends_with("/messages/count_tokens")

@@ -225,6 +225,9 @@ async fn errors_come_in_anthropics_shape() {
     )
     .await;
     check(&wrong_type, 415, "invalid_request_error", "content-type");
+    let doubled = s.post("/v1/v1/messages?beta=true", &hello().to_string(), &ANTHROPIC_HEADERS).await;
+    check(&doubled, 404, "not_found_error", "without /v1");
+    check(&s.get("/v1/messages").await, 405, "invalid_request_error", "GET");
     assert_eq!(s.upstream.total_calls(), 0, "nothing went upstream");
     s.upstream.set_default_behaviour(Behaviour::RateLimited { retry_after: Some(30) });
     let limited = post(&s, &hello()).await;
