@@ -162,6 +162,13 @@ impl Settings {
             if p.max_concurrent == Some(0) {
                 return Err(err("`max_concurrent` must be at least 1".into()));
             }
+            for (key, secs) in
+                [("first_byte_timeout_secs", p.first_byte_timeout_secs), ("idle_timeout_secs", p.idle_timeout_secs)]
+            {
+                if secs == Some(0) {
+                    return Err(err(format!("`{key}` must be at least 1 second")));
+                }
+            }
             let mut ids = BTreeSet::new();
             for m in &p.models {
                 if m.id.is_empty() || !ids.insert(m.id.as_str()) {
@@ -250,6 +257,10 @@ fn provider_notes(p: &ProviderSettings) -> String {
     let mut limits = Vec::new();
     limits.extend(p.per_minute.map(|n| format!("{n}/minute")));
     limits.extend(p.per_day.map(|n| format!("{n}/day")));
+    limits.extend(p.tokens_per_minute.map(|n| format!("{n} tokens/minute")));
+    limits.extend(p.tokens_per_day.map(|n| format!("{n} tokens/day")));
+    limits.extend(p.first_byte_timeout_secs.map(|n| format!("first byte within {n} s")));
+    limits.extend(p.idle_timeout_secs.map(|n| format!("silent at most {n} s")));
     limits.extend(p.reset_time_zone.as_ref().map(|z| format!("day ends at midnight {z}")));
     limits.extend(p.max_concurrent.map(|n| format!("{n} at once")));
     if !limits.is_empty() {
@@ -404,6 +415,9 @@ mod tests {
         check(Some(ollama), &[], &["# provider ollama: openai at http://127.0.0.1:11434/v1 (local)"]);
         check(Some(&format!("{ollama}reset_time_zone = \"Mars/Olympus\"")), &[], &["`ollama`", "Mars/Olympus"]);
         check(Some(&format!("{ollama}max_concurrent = 0")), &[], &["`ollama`", "at least 1"]);
+        check(Some(&format!("{ollama}first_byte_timeout_secs = 0")), &[], &["`ollama`", "`first_byte_timeout_secs`"]);
+        let budgets = format!("{paid}\nfree_tier = true\ntokens_per_minute = 8000\nfirst_byte_timeout_secs = 20\n");
+        check(Some(&budgets), &[], &["8000 tokens/minute", "first byte within 20 s"]);
         let twice = format!("{ollama}[[providers.models]]\nid = \"a\"\n[[providers.models]]\nid = \"a\"\n");
         check(Some(&twice), &[], &["`ollama`", "given twice"]);
         check(Some(&format!("{or}include = [\"x\"]")), &[], &["`or`", "for `openai` providers"]);

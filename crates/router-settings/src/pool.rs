@@ -13,6 +13,7 @@ use router_core::quota::{ProviderPolicy, ResetClock, TokenPolicy, UtcDays};
 use router_core::{Billing, Catalog, ChatTransport, QuotaPolicy, Secret};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::task::JoinHandle;
 use transport_http::{Dialect, HttpTransport, TransportConfig, TransportInitError};
 
@@ -85,16 +86,17 @@ pub fn provider_transport(settings: &Settings, p: &ProviderSettings) -> Result<H
         referer: None,
         title: None,
         connect_timeout: settings.connect_timeout_secs.get(),
-        first_byte_timeout: settings.first_byte_timeout_secs.get(),
-        idle_timeout: settings.idle_timeout_secs.get(),
+        // A provider's own, where set: some free endpoints hang for minutes.
+        first_byte_timeout: p
+            .first_byte_timeout_secs
+            .map_or(settings.first_byte_timeout_secs.get(), Duration::from_secs),
+        idle_timeout: p.idle_timeout_secs.map_or(settings.idle_timeout_secs.get(), Duration::from_secs),
         request_timeout: settings.request_timeout_secs.get(),
         max_answer_size: settings.max_answer_size,
         dialect: Dialect::OpenAi { local: p.local },
     })
 }
 
-/// Each declared provider's limits and day clock: the config's, else the embedded
-/// table's for a known free tier, else none.
 /// A fingerprint of what makes provider `p` the account it is (its URL, its key, how it
 /// was declared), by a fixed hash: a "not free" mark lasts while it is unchanged, across
 /// restarts, and lapses when the operator changes any of them.
@@ -104,6 +106,8 @@ fn identity(p: &ProviderSettings) -> u64 {
     router_core::sticky::score(&declared, &p.name)
 }
 
+/// Each declared provider's limits and day clock: the config's, else the embedded
+/// table's for a known free tier, else none.
 pub fn policies(settings: &Settings) -> BTreeMap<String, ProviderPolicy> {
     let mut out: BTreeMap<String, ProviderPolicy> = declared(settings)
         .into_iter()

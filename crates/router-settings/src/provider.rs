@@ -53,6 +53,13 @@ pub struct ProviderSettings {
     /// Tokens per day across the provider's models; none: unlimited.
     #[serde(default)]
     pub tokens_per_day: Option<u64>,
+    /// This provider's wait in seconds for an answer's first byte (over
+    /// `first_byte_timeout_secs`): a free endpoint that hangs must not hold a request.
+    #[serde(default)]
+    pub first_byte_timeout_secs: Option<u64>,
+    /// This provider's longest silence in seconds inside a stream (over `idle_timeout_secs`).
+    #[serde(default)]
+    pub idle_timeout_secs: Option<u64>,
     /// When the provider's day resets: `UTC` (the default) or an IANA time zone such as
     /// `America/Los_Angeles` (Google AI Studio resets at midnight Pacific time).
     #[serde(default)]
@@ -83,6 +90,8 @@ impl ProviderSettings {
             per_day: None,
             tokens_per_minute: None,
             tokens_per_day: None,
+            first_byte_timeout_secs: None,
+            idle_timeout_secs: None,
             reset_time_zone: None,
             max_concurrent: None,
         }

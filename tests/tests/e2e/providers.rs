@@ -455,3 +455,24 @@ async fn an_agent_sized_request_never_reaches_a_token_budget_that_cannot_take_it
     assert!(again.header("retry-after").is_some());
     assert_eq!(g.total_calls(), 1);
 }
+
+/// A free endpoint that hangs (NVIDIA's free models sometimes do, for minutes) is given
+/// up on after its provider's own `first_byte_timeout_secs`, and the request falls back.
+#[tokio::test]
+async fn a_providers_own_first_byte_timeout_bounds_a_hanging_endpoint() {
+    let Upstreams { openrouter: or, groq: g, local: _ } = upstreams().await;
+    let slow = Behaviour::Delay { first_byte: std::time::Duration::from_secs(8), then: Box::new(Behaviour::Ok) };
+    g.set_default_behaviour(slow);
+    let providers = vec![openrouter(&or), ProviderSettings { first_byte_timeout_secs: Some(1), ..groq(&g) }];
+    let server = serve(or, providers).await;
+    let both = format!(
+        r#"{{"model":"groq/{}","models":["{}"],"messages":[{{"role":"user","content":"hi"}}]}}"#,
+        GROQ_MODELS[0], FREE_TEXT_MODELS[0]
+    );
+    let r = server.chat(&both).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Waited for, the endpoint would have answered after 8 s: it was given up on first.
+    assert_eq!(r.header("x-router-model"), Some(FREE_TEXT_MODELS[0]));
+    assert_eq!(r.header("x-router-attempts"), Some("2"));
+    assert_eq!(g.total_calls(), 1);
+}
