@@ -87,6 +87,25 @@ impl ApiError {
     }
 }
 
+/// The paths of OpenAI's Responses API, whose errors are in OpenAI's shape (see
+/// [`ApiError::into_openai_response`]).
+pub fn is_responses_path(path: &str) -> bool {
+    matches!(path, "/v1/responses" | "/api/v1/responses")
+}
+
+impl ApiError {
+    /// The error in OpenAI's shape `{"error":{"message","type","param","code"}}`, with its
+    /// status and `Retry-After` kept (a body already in that shape is kept as it is).
+    pub fn into_openai_response(self) -> Response {
+        let body = if self.body["error"]["type"].is_string() {
+            self.body
+        } else {
+            router_dialects::responses::from_openrouter(self.status.as_u16(), &self.body)
+        };
+        ApiError { body, ..self }.into_response()
+    }
+}
+
 /// The first error of type `T` in `e`'s source chain.
 fn source_of<'a, T: std::error::Error + 'static>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a T> {
     let mut source = Some(e);

@@ -445,8 +445,8 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     if crate::messages::is_messages_path(req.uri().path()) {
         return crate::messages::anthropic_error(ApiError::unauthorized());
     }
-    let mut resp = if crate::responses::is_responses_path(req.uri().path()) {
-        crate::responses::openai_error(ApiError::unauthorized())
+    let mut resp = if crate::error::is_responses_path(req.uri().path()) {
+        ApiError::unauthorized().into_openai_response()
     } else {
         ApiError::unauthorized().into_response()
     };

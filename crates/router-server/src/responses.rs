@@ -14,9 +14,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use router_core::{Body as UpstreamBody, ByteStream, ChatRequest, RouteError, RouteFailure, Routed};
 use router_dialects::chat::{ChatError, read_answer};
-use router_dialects::responses::{
-    EventWriter, InvalidRequest, ResponseMeta, Translated, answer_to_response, from_openrouter, to_chat,
-};
+use router_dialects::responses::{EventWriter, InvalidRequest, ResponseMeta, Translated, answer_to_response, to_chat};
 use serde_json::{Map, Value};
 use std::convert::Infallible;
 use std::time::Duration;
@@ -36,7 +34,7 @@ const CLIENT_SESSION_HEADERS: [&str; 2] = ["session-id", "session_id"];
 pub async fn responses(State(state): State<AppState>, req: Request) -> Response {
     let (chat, translated, seed) = match read(&state, req).await {
         Ok(read) => read,
-        Err(e) => return openai_error(e),
+        Err(e) => return e.into_openai_response(),
     };
     let (result, mut decision) = handlers::route(&state, &chat, seed).await;
     let (mut resp, report) = match result {
@@ -54,7 +52,7 @@ pub async fn responses(State(state): State<AppState>, req: Request) -> Response 
                 Ok(Answer::Object(body)) => (body, false),
                 Ok(Answer::Events(body)) => (body, true),
                 Err(e) => {
-                    let mut resp = openai_error(e);
+                    let mut resp = e.into_openai_response();
                     decision.finish(&mut resp, report);
                     return resp;
                 }
@@ -72,7 +70,7 @@ pub async fn responses(State(state): State<AppState>, req: Request) -> Response 
         }
         Err(RouteFailure { error, report }) => {
             decision.failed(&error);
-            let mut resp = openai_error(ApiError::from_route(&error));
+            let mut resp = ApiError::from_route(&error).into_openai_response();
             dropped_header(resp.headers_mut(), &translated.dropped_tools);
             (resp, report)
         }
@@ -148,18 +146,6 @@ fn client_session(headers: &HeaderMap) -> Option<String> {
 /// A translation refusal as a 400 in OpenAI's shape.
 fn invalid(e: &InvalidRequest) -> ApiError {
     ApiError { status: StatusCode::BAD_REQUEST, body: e.body(), retry_after: None }
-}
-
-/// Whether `path` is this endpoint's (the client-key check answers it in OpenAI's shape).
-pub fn is_responses_path(path: &str) -> bool {
-    matches!(path, "/v1/responses" | "/api/v1/responses")
-}
-
-/// Any router error in OpenAI's shape (`message`, `type`, `param`, `code`), with its
-/// status and `Retry-After` kept.
-pub fn openai_error(e: ApiError) -> Response {
-    let body = if e.body["error"]["type"].is_string() { e.body } else { from_openrouter(e.status.as_u16(), &e.body) };
-    ApiError { body, ..e }.into_response()
 }
 
 fn dropped_header(headers: &mut HeaderMap, dropped: &[String]) {
