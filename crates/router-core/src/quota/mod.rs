@@ -5,15 +5,15 @@
 //!
 //! Pure data plus the rules that change it; every method takes `now`. The counts live
 //! in [`HealthState`](crate::HealthState) so that one store persists them with the
-//! cooldowns. Read in this order: `clock`, `account`, `provider`, `tokens`.
+//! cooldowns. Read in this order: `clock`, `account`, `tokens`, `provider`.
 
 mod clock;
 
 mod account;
 
-mod provider;
-
 mod tokens;
+
+mod provider;
 
 pub use account::{
     AccountBlock, DEFAULT_PER_DAY, DEFAULT_PER_MINUTE, DaySource, PAID_ACCOUNT_PER_DAY, QuotaBlock, QuotaPolicy,

@@ -4,6 +4,7 @@
 
 use super::account::{QuotaBlock, QuotaPolicy, QuotaScope, QuotaState};
 use super::clock::{ResetClock, UtcDays};
+use super::tokens::{TokenPolicy, TokenState};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -32,7 +33,7 @@ pub struct ProviderPolicy {
     /// How long an open host breaker keeps the provider out.
     pub breaker_open: Duration,
     /// Its token budgets (prompt plus output asked for, charged up front).
-    pub tokens: super::TokenPolicy,
+    pub tokens: TokenPolicy,
     /// A fingerprint of the provider's configuration and key: a "not free" mark holds
     /// while it is the same, and lapses when the operator changes either.
     pub identity: u64,
@@ -46,7 +47,7 @@ impl Default for ProviderPolicy {
             breaker_threshold: DEFAULT_HOST_BREAKER_THRESHOLD,
             breaker_open: DEFAULT_HOST_BREAKER_OPEN,
             identity: 0,
-            tokens: super::TokenPolicy::default(),
+            tokens: TokenPolicy::default(),
         }
     }
 }
@@ -107,7 +108,7 @@ pub struct ProviderState {
     pub unreachable_until: Option<Timestamp>,
     /// Tokens sent this minute and quota day, against its token budgets.
     #[serde(default, skip_serializing_if = "is_default")]
-    pub tokens: super::TokenState,
+    pub tokens: TokenState,
     /// Set when the provider asked for payment; holds while its identity is unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_free: Option<NotFreeMark>,
@@ -190,8 +191,8 @@ fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn is_default(t: &super::TokenState) -> bool {
-    *t == super::TokenState::default()
+fn is_default(t: &TokenState) -> bool {
+    *t == TokenState::default()
 }
 
 #[cfg(test)]
