@@ -220,11 +220,13 @@ impl ChatRequest {
 
     /// The body to send to a server that knows the model as `upstream_id`; for a plain
     /// OpenAI-compatible server (`plain`), OpenRouter's own fields are left out too; with
-    /// `max_tokens`, the request's `max_tokens` and `max_completion_tokens` say that.
+    /// `max_tokens`, the request's `max_tokens` and `max_completion_tokens` say that (and
+    /// `max_tokens` is added when the request had neither).
     pub fn body_for_upstream(&self, upstream_id: &str, plain: bool, max_tokens: Option<u64>) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.raw.len() + upstream_id.len() + 16);
+        let mut out = Vec::with_capacity(self.raw.len() + upstream_id.len() + 32);
         out.extend_from_slice(b"{\"model\":");
         write_json_str(&mut out, upstream_id);
+        let mut said = false;
         for m in &self.members {
             let name = self.name(&m.key);
             if plain && OPENROUTER_ONLY_FIELDS.iter().any(|f| f.as_bytes() == name) {
@@ -239,9 +241,13 @@ impl ChatRequest {
             match max_tokens {
                 Some(n) if OUTPUT_LIMIT_FIELDS.iter().any(|f| f.as_bytes() == name) => {
                     out.extend_from_slice(n.to_string().as_bytes());
+                    said = true;
                 }
                 _ => out.extend_from_slice(self.raw.get(m.value.clone()).unwrap_or_default()),
             }
+        }
+        if let Some(n) = max_tokens.filter(|_| !said) {
+            out.extend_from_slice(format!(",\"max_tokens\":{n}").as_bytes());
         }
         out.push(b'}');
         out
@@ -280,6 +286,19 @@ mod tests {
     }
 
     const HI: &str = r#""messages":[{"role":"user","content":"hi"}]"#;
+
+    #[test]
+    fn a_lowered_output_replaces_both_limits_in_place() {
+        let body = format!(r#"{{{HI},"max_tokens":128000,"temperature":0,"max_completion_tokens":64000}}"#);
+        let r = ChatRequest::from_slice(body.as_bytes()).expect("valid");
+        let sent = String::from_utf8(r.body_for_upstream("m", false, Some(8192))).expect("utf-8");
+        assert_eq!(
+            sent,
+            format!(r#"{{"model":"m",{HI},"max_tokens":8192,"temperature":0,"max_completion_tokens":8192}}"#)
+        );
+        let unchanged = String::from_utf8(r.body_for_upstream("m", false, None)).expect("utf-8");
+        assert_eq!(unchanged, body.replacen('{', r#"{"model":"m","#, 1));
+    }
 
     #[test]
     fn strings_the_router_keeps_are_bounded() {
@@ -404,6 +423,9 @@ mod tests {
         );
         // OpenRouter itself gets them all.
         let body: Value = serde_json::from_slice(&r.body_for_upstream("x:free", false, None)).expect("json");
+        // A lowered output replaces both limits, or is added when the request had none.
+        let lowered: Value = serde_json::from_slice(&r.body_for_upstream("x:free", false, Some(99))).expect("json");
+        assert_eq!(lowered["max_tokens"], 99);
         assert_eq!(body["provider"]["sort"], "price");
         assert_eq!(body["transforms"], serde_json::json!([]));
     }
