@@ -29,6 +29,8 @@ pub enum Endpoint {
     Responses,
     /// Anthropic's Messages API (`/v1/messages` and its `count_tokens`).
     Messages,
+    /// `/v1/embeddings` and its `/embeddings/models` list.
+    Embeddings,
     Models,
     Explain,
     Probe,
@@ -38,10 +40,11 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 8] = [
+    const ALL: [Endpoint; 9] = [
         Endpoint::Chat,
         Endpoint::Responses,
         Endpoint::Messages,
+        Endpoint::Embeddings,
         Endpoint::Models,
         Endpoint::Explain,
         Endpoint::Probe,
@@ -55,6 +58,9 @@ impl Endpoint {
             "/api/v1/responses" | "/v1/responses" => Endpoint::Responses,
             "/api/v1/messages" | "/v1/messages" | "/api/v1/messages/count_tokens" | "/v1/messages/count_tokens" => {
                 Endpoint::Messages
+            }
+            "/api/v1/embeddings" | "/v1/embeddings" | "/api/v1/embeddings/models" | "/v1/embeddings/models" => {
+                Endpoint::Embeddings
             }
             "/api/v1/models" | "/v1/models" => Endpoint::Models,
             "/api/v1/router/explain" => Endpoint::Explain,
@@ -70,6 +76,7 @@ impl Endpoint {
             Endpoint::Chat => "chat",
             Endpoint::Responses => "responses",
             Endpoint::Messages => "messages",
+            Endpoint::Embeddings => "embeddings",
             Endpoint::Models => "models",
             Endpoint::Explain => "explain",
             Endpoint::Probe => "probe",

@@ -124,6 +124,14 @@ async fn free_calls_get_one_family_and_a_named_family_is_kept() {
     assert_eq!(dims, BTreeSet::from([NOMIC_DIM]));
     let short = embed(&server, &json!({"model": NOMIC, "input": "x", "dimensions": 4}), 3).await;
     assert_eq!(check(&short, 1).0, BTreeSet::from([4]), "`dimensions` is passed on");
+
+    // Counted as embeddings requests, and each routed one as a decision like chat's.
+    let metrics = server.get("/metrics").await.text;
+    assert!(metrics.contains("router_requests_total{endpoint=\"embeddings\",status=\"200\"} 25"), "{metrics}");
+    assert!(
+        metrics.contains(&format!("router_upstream_attempts_total{{model=\"{LOCAL_NOMIC}\",outcome=\"ok\"}}")),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
