@@ -9,9 +9,11 @@
 //! - [`ids`]: `msg_…` and `toolu_…` ids made from the upstream's.
 
 pub mod answer;
+mod blocks;
 pub mod error;
 pub mod ids;
 pub mod request;
+mod session;
 pub mod stream;
 
 pub use answer::to_message;

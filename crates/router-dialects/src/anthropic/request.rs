@@ -4,10 +4,9 @@
 //! becomes the assistant's `tool_calls`, each `tool_result` a `tool` message right after
 //! the assistant message that made the call; thinking blocks are not sent upstream.
 
-mod blocks;
-mod session;
-
-use blocks::{Turn, translate_messages};
+use super::blocks::{system_text, translate_messages};
+pub use super::error::{REFUSE_SERVER_TOOLS_SETTING, SERVE_CLAUDE_IDS_SETTING, TranslateError};
+use super::session;
 use serde_json::{Map, Value, json};
 
 /// The model id a Claude id is served as.
@@ -27,10 +26,6 @@ pub const DEFAULT_SERVE_CLAUDE_IDS: bool = true;
 /// By default server tools are dropped (and named in a response header), not refused.
 pub const DEFAULT_REFUSE_SERVER_TOOLS: bool = false;
 
-/// The settings' names, for the errors that a setting decides.
-pub const SERVE_CLAUDE_IDS_SETTING: &str = "messages_serve_claude_ids";
-pub const REFUSE_SERVER_TOOLS_SETTING: &str = "messages_refuse_server_tools";
-
 impl Default for Options {
     fn default() -> Self {
         Options { serve_claude_ids: DEFAULT_SERVE_CLAUDE_IDS, refuse_server_tools: DEFAULT_REFUSE_SERVER_TOOLS }
@@ -49,42 +44,6 @@ pub struct Translated {
     pub served_as_free: bool,
     /// Server tools left out (their names, or types when unnamed).
     pub dropped_tools: Vec<String>,
-}
-
-/// Why a Messages body was refused; each is a 400 (`invalid_request_error`) except
-/// [`TranslateError::ClaudeModel`], a 404 (`not_found_error`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TranslateError {
-    #[error("request body is not valid json: {0}")]
-    Json(String),
-    #[error("request body must be a json object")]
-    NotAnObject,
-    #[error("`{path}`: {problem}")]
-    Invalid { path: String, problem: String },
-    #[error(
-        "model `{0}` is a paid Anthropic model and this router never forwards to one; use `openrouter/free`, or set \
-         `{SERVE_CLAUDE_IDS_SETTING}` to serve Claude ids from the free models"
-    )]
-    ClaudeModel(String),
-    #[error(
-        "tool `{0}` is a server tool, which a free model cannot run (and which can bill); leave it out, or unset \
-         `{REFUSE_SERVER_TOOLS_SETTING}` to drop server tools"
-    )]
-    ServerTool(String),
-}
-
-impl TranslateError {
-    /// The HTTP status to answer with.
-    pub fn status(&self) -> u16 {
-        match self {
-            TranslateError::ClaudeModel(_) => 404,
-            _ => 400,
-        }
-    }
-
-    pub(crate) fn invalid(path: impl Into<String>, problem: impl Into<String>) -> Self {
-        TranslateError::Invalid { path: path.into(), problem: problem.into() }
-    }
 }
 
 /// Whether `model` names an Anthropic model.
@@ -144,24 +103,6 @@ pub fn to_chat(body: &[u8], options: &Options) -> Result<Translated, TranslateEr
     }
     let body = serde_json::to_vec(&Value::Object(out)).map_err(|e| TranslateError::Json(e.to_string()))?;
     Ok(Translated { body, stream, requested_model, served_as_free, dropped_tools })
-}
-
-/// `system` as a string, or text blocks joined by blank lines.
-pub(crate) fn system_text(system: &Value, path: &str) -> Result<String, TranslateError> {
-    match system {
-        Value::String(s) => Ok(s.clone()),
-        Value::Array(blocks) => {
-            let mut parts = Vec::with_capacity(blocks.len());
-            for (i, b) in blocks.iter().enumerate() {
-                match (b.get("type").and_then(Value::as_str), b.get("text")) {
-                    (Some("text"), Some(Value::String(t))) => parts.push(t.as_str()),
-                    _ => return Err(TranslateError::invalid(format!("{path}[{i}]"), "must be a text block")),
-                }
-            }
-            Ok(parts.join("\n\n"))
-        }
-        _ => Err(TranslateError::invalid(path, "must be a string or an array of text blocks")),
-    }
 }
 
 /// `tools` and `tool_choice`; returns the server tools left out.
@@ -275,18 +216,6 @@ fn thinking(thinking: Option<&Value>) -> Result<Option<Value>, TranslateError> {
         Some("adaptive") => Ok(Some(json!({"enabled": true}))),
         Some("disabled") => Ok(None),
         _ => Err(TranslateError::invalid("thinking.type", "must be `enabled`, `adaptive` or `disabled`")),
-    }
-}
-
-/// A turn's role, as the blocks module reads it.
-impl Turn {
-    pub(crate) fn of(role: &str) -> Option<Turn> {
-        match role {
-            "user" => Some(Turn::User),
-            "assistant" => Some(Turn::Assistant),
-            "system" => Some(Turn::System),
-            _ => None,
-        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! A whole chat-completions answer → [`Answer`].
 
 use super::fields::{content, count, error, first_choice, reasoning, text, usage};
-use super::{Answer, ReadError, ToolCall};
+use super::types::{Answer, ReadError, ToolCall};
 use serde_json::Value;
 
 /// Reads a whole answer. An object without choices reads as an empty answer; one with a

@@ -1,7 +1,7 @@
 //! Lenient field readers over `serde_json::Value`: one odd field (a number id, a float
 //! `created`) never makes a whole answer or chunk unreadable.
 
-use super::{ChatError, Usage};
+use super::types::{ChatError, Usage};
 use serde_json::Value;
 
 /// A string field; numbers are written out, anything else is absent.

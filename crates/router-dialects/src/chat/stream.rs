@@ -1,7 +1,7 @@
 //! A chat-completions SSE stream, split anywhere → [`Delta`]s, in order.
 
 use super::fields::{content, count, error, first_choice, reasoning, text, usage};
-use super::{ChatError, Delta};
+use super::types::{ChatError, Delta};
 use serde_json::Value;
 
 /// The longest event (or line) kept while waiting for its end; beyond it the event is

@@ -8,7 +8,7 @@ const MAX_KEY_BYTES: usize = 256;
 
 /// The session key in a `user_id`: its `session_id` when it has one, else the whole of
 /// it; a key over the limit is replaced by its fixed hash (the core would refuse it).
-pub(super) fn session_key(user_id: &str) -> Option<String> {
+pub(crate) fn session_key(user_id: &str) -> Option<String> {
     let user_id = user_id.trim();
     let from_json = serde_json::from_str::<Value>(user_id)
         .ok()

@@ -1,6 +1,6 @@
 //! The turns of a Messages request and their content blocks → chat messages.
 
-use super::{TranslateError, system_text};
+use super::error::TranslateError;
 use serde_json::{Value, json};
 
 /// The role of a Messages turn.
@@ -227,5 +227,35 @@ fn document(block: &Value, path: &str) -> Result<Value, TranslateError> {
             let name = block.get("title").and_then(Value::as_str).filter(|t| !t.is_empty()).unwrap_or("document.pdf");
             Ok(json!({"type": "file", "file": {"filename": name, "file_data": url}}))
         }
+    }
+}
+
+/// A turn's role from its `role`.
+impl Turn {
+    pub(crate) fn of(role: &str) -> Option<Turn> {
+        match role {
+            "user" => Some(Turn::User),
+            "assistant" => Some(Turn::Assistant),
+            "system" => Some(Turn::System),
+            _ => None,
+        }
+    }
+}
+
+/// `system` as a string, or text blocks joined by blank lines.
+pub(crate) fn system_text(system: &Value, path: &str) -> Result<String, TranslateError> {
+    match system {
+        Value::String(s) => Ok(s.clone()),
+        Value::Array(blocks) => {
+            let mut parts = Vec::with_capacity(blocks.len());
+            for (i, b) in blocks.iter().enumerate() {
+                match (b.get("type").and_then(Value::as_str), b.get("text")) {
+                    (Some("text"), Some(Value::String(t))) => parts.push(t.as_str()),
+                    _ => return Err(TranslateError::invalid(format!("{path}[{i}]"), "must be a text block")),
+                }
+            }
+            Ok(parts.join("\n\n"))
+        }
+        _ => Err(TranslateError::invalid(path, "must be a string or an array of text blocks")),
     }
 }
