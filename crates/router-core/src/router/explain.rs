@@ -77,6 +77,8 @@ impl Router {
         let quota = health.quota_report(&self.quota_policy(), now);
         let mut explanation = Explanation::new(&snap, req, &filtered, now, cooling, (pick, error), seed, quota);
         explanation.providers = provider_entries;
+        // What the candidates were filtered by (with clamping, room for a useful output).
+        explanation.requirements = reqs.labels();
         explanation.pick_kind = kind;
         explanation.max_tokens = explanation
             .pick
