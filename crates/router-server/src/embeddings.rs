@@ -1,5 +1,5 @@
-//! `POST /v1/embeddings` and `/api/v1/embeddings` (OpenAI's and OpenRouter's shape) and
-//! `GET /api/v1/embeddings/models`. The body is read and bounded by
+//! `POST /v1/embeddings` and `/api/v1/embeddings` (OpenAI's and OpenRouter's shape),
+//! `GET /api/v1/embeddings/models` and `POST /api/v1/embeddings/explain`. The body is read and bounded by
 //! `router_core::embeddings`, its `model` resolved to one family, and the request routed
 //! by [`handlers::route`] confined to that family's free endpoints; an answer is passed
 //! on only when its vectors have the family's dimension.
@@ -14,7 +14,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use router_core::embeddings::{Dimensions, EmbeddingsRequest, free_embedding_models, read_answer, resolve};
-use router_core::{Body as UpstreamBody, ChatRequest, RouteError, RouteFailure, Routed};
+use router_core::{Body as UpstreamBody, ChatRequest, ModelId, RejectedEntry, RouteError, RouteFailure, Routed};
 use serde_json::{Value, json};
 use std::sync::{Mutex, PoisonError};
 
@@ -124,6 +124,38 @@ fn in_family(mut e: ApiError, family: &str) -> ApiError {
     ));
     e.body["error"]["metadata"]["family"] = json!(family);
     e
+}
+
+/// `POST /api/v1/embeddings/explain`: the decision for an embeddings body without
+/// forwarding it, as `/router/explain` gives it for chat, plus the family; a model of
+/// another family is listed as rejected for that reason.
+pub async fn explain(State(state): State<AppState>, req: Request) -> Response {
+    let Read { family, chat, seed, .. } = match read(&state, req).await {
+        Ok(read) => read,
+        Err(e) => return e.into_response(),
+    };
+    let seed = seed.unwrap_or_else(|| state.seeds.next());
+    let mut explanation = match state.router.explain(&chat, seed) {
+        Ok(x) => x,
+        Err(e) => return in_family(ApiError::from_route(&e), &family).into_response(),
+    };
+    let snap = state.router.catalog();
+    let (kept, others): (Vec<ModelId>, Vec<ModelId>) = std::mem::take(&mut explanation.candidates)
+        .into_iter()
+        .partition(|id| snap.get(id.as_str()).is_some_and(|e| e.info.family() == family));
+    explanation.candidates = kept;
+    for id in others {
+        let entry = snap.get(id.as_str());
+        let theirs = entry.map_or("?", |e| e.info.family());
+        explanation.rejected.push(RejectedEntry {
+            provider: entry.and_then(|e| e.info.provider.as_ref()).map(|p| p.provider.to_string()),
+            reasons: vec![format!("embedding family `{theirs}`, not `{family}`")],
+            id,
+        });
+    }
+    let mut body = serde_json::to_value(&explanation).unwrap_or_default();
+    body["family"] = json!(family);
+    Json(body).into_response()
 }
 
 /// `GET /api/v1/embeddings/models`: every free embedding model of every provider, in

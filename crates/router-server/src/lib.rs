@@ -59,6 +59,7 @@ pub fn app(state: AppState) -> axum::Router {
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/api/v1/embeddings/models", get(embeddings::list_models))
         .route("/v1/embeddings/models", get(embeddings::list_models))
+        .route("/api/v1/embeddings/explain", post(embeddings::explain))
         .route("/api/v1/router/explain", post(explain))
         .route("/api/v1/router/status", get(status::status))
         .route("/api/v1/router/events", get(status::events));

@@ -135,6 +135,21 @@ async fn free_calls_get_one_family_and_a_named_family_is_kept() {
 }
 
 #[tokio::test]
+async fn explain_gives_the_decision_within_the_family_and_sends_nothing() {
+    let (server, local) = serve(None).await;
+    let reply =
+        server.post("/api/v1/embeddings/explain", &json!({"model": NOMIC, "input": "x"}).to_string(), &[]).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let x = reply.json();
+    assert_eq!(x["family"], NOMIC);
+    assert_eq!(x["candidates"], json!([NOMIC, LOCAL_NOMIC]), "{x}");
+    assert!([NOMIC, LOCAL_NOMIC].contains(&x["pick"].as_str().expect("pick")), "{x}");
+    let small = x["rejected"].as_array().expect("rejected").iter().find(|r| r["id"] == SMALL).expect("small rejected");
+    assert_eq!(small["reasons"], json!([format!("embedding family `{SMALL}`, not `{NOMIC}`")]));
+    assert_eq!((server.upstream.total_calls(), local.total_calls()), (0, 0));
+}
+
+#[tokio::test]
 async fn without_a_default_the_first_free_family_by_name_answers() {
     let (server, _local) = serve(None).await;
     for seed in 0..5 {
