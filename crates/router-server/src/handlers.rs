@@ -417,18 +417,18 @@ fn render_saves((failures, failing): (u64, Option<String>), out: &mut String) {
 /// `/v1`) is answered in Anthropic's shape, with the fix.
 pub async fn not_found(uri: Uri) -> Response {
     let path = uri.path();
-    if crate::messages::is_messages_path(path) {
+    if crate::anthropic_errors::is_messages_path(path) {
         let mut e = ApiError::not_found(path);
-        e.body["error"]["message"] = json!(format!("no route for {path}; {}", crate::messages::BASE_URL_HINT));
-        return crate::messages::anthropic_error(e);
+        e.body["error"]["message"] = json!(format!("no route for {path}; {}", crate::anthropic_errors::BASE_URL_HINT));
+        return crate::anthropic_errors::anthropic_error(e);
     }
     ApiError::not_found(path).into_response()
 }
 
 pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     let e = ApiError::method_not_allowed(method.as_str(), uri.path());
-    if crate::messages::is_messages_path(uri.path()) {
-        return crate::messages::anthropic_error(e);
+    if crate::anthropic_errors::is_messages_path(uri.path()) {
+        return crate::anthropic_errors::anthropic_error(e);
     }
     e.into_response()
 }
@@ -438,12 +438,14 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
 pub async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let headers = req.headers();
     if state.client_keys.accepts(headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes))
-        || state.client_keys.accepts_token(headers.get(crate::messages::API_KEY_HEADER).map(HeaderValue::as_bytes))
+        || state
+            .client_keys
+            .accepts_token(headers.get(crate::anthropic_errors::API_KEY_HEADER).map(HeaderValue::as_bytes))
     {
         return next.run(req).await;
     }
-    if crate::messages::is_messages_path(req.uri().path()) {
-        return crate::messages::anthropic_error(ApiError::unauthorized());
+    if crate::anthropic_errors::is_messages_path(req.uri().path()) {
+        return crate::anthropic_errors::anthropic_error(ApiError::unauthorized());
     }
     let mut resp = if crate::error::is_responses_path(req.uri().path()) {
         ApiError::unauthorized().into_openai_response()
@@ -460,7 +462,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     let start = Instant::now();
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let mut resp = match crate::limits::refusal(state.max_body_size, req.headers()) {
+    let mut resp = match crate::limits::refusal(state.max_body_size, req.headers(), req.uri().path()) {
         Some(refused) => refused,
         None if !state.hosts.accepts(req.headers()) => ApiError::new(
             StatusCode::FORBIDDEN,

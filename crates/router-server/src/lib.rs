@@ -2,6 +2,7 @@
 //! runner with graceful shutdown. `main.rs` composes them; tests drive [`app`] over
 //! real loopback HTTP.
 
+pub mod anthropic_errors;
 pub mod compose;
 pub mod config;
 pub mod dashboard;

@@ -183,7 +183,7 @@ pub(crate) fn over_capacity_response() -> Bytes {
 /// `Expect: 100-continue` never gets `100 Continue`), and any `Transfer-Encoding` other
 /// than plain `chunked` (501).
 pub async fn guard(State(max_body_size): State<usize>, req: Request, next: Next) -> Response {
-    match refusal(max_body_size, req.headers()) {
+    match refusal(max_body_size, req.headers(), req.uri().path()) {
         Some(refused) => refused,
         None => next.run(req).await,
     }
@@ -193,27 +193,32 @@ pub async fn guard(State(max_body_size): State<usize>, req: Request, next: Next)
 /// `transfer-encoding` or a declared length over `max_body_size`. The server calls it
 /// from its `observe` middleware, which saves a middleware layer (a boxed future and a
 /// service clone) per request.
-pub(crate) fn refusal(max_body_size: usize, headers: &axum::http::HeaderMap) -> Option<Response> {
+pub(crate) fn refusal(max_body_size: usize, headers: &axum::http::HeaderMap, path: &str) -> Option<Response> {
+    let anthropic = crate::anthropic_errors::is_messages_path(path);
     if let Some(te) = headers.get(header::TRANSFER_ENCODING)
         && !te.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked")
     {
         let got = String::from_utf8_lossy(te.as_bytes()).into_owned();
-        return Some(closing(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            &format!("transfer-encoding `{got}` is not supported: send `chunked` or a content-length"),
-            "unsupported_transfer_encoding",
-        )));
+        return Some(closing(
+            ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                &format!("transfer-encoding `{got}` is not supported: send `chunked` or a content-length"),
+                "unsupported_transfer_encoding",
+            ),
+            anthropic,
+        ));
     }
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > u64::try_from(max_body_size).unwrap_or(u64::MAX)) {
-        return Some(closing(ApiError::payload_too_large(max_body_size)));
+        return Some(closing(ApiError::payload_too_large(max_body_size), anthropic));
     }
     None
 }
 
 /// The error with `connection: close`: the body that follows the head will not be read.
-fn closing(e: ApiError) -> Response {
-    let mut resp = e.into_response();
+/// On a Messages path, in Anthropic's shape.
+fn closing(e: ApiError, anthropic: bool) -> Response {
+    let mut resp = if anthropic { crate::anthropic_errors::anthropic_error(e) } else { e.into_response() };
     resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
 }

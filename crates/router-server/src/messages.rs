@@ -4,6 +4,7 @@
 //! [`handlers::route`], and the answer or its stream translated back; every error is in
 //! Anthropic's shape. Also `count_tokens` and the Anthropic form of `/v1/models`.
 
+use crate::anthropic_errors::anthropic_error;
 use crate::error::ApiError;
 use crate::handlers::{self, RouteHeaders, is_json, upstream_headers};
 use crate::state::AppState;
@@ -30,19 +31,8 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(10);
 pub const SERVED_AS_HEADER: HeaderName = HeaderName::from_static("x-router-served-as");
 /// The server tools left out of the request, comma-separated.
 pub const DROPPED_TOOLS_HEADER: HeaderName = HeaderName::from_static("x-router-dropped-tools");
-/// Anthropic's header for the client key (`Authorization: Bearer` works as well).
-pub const API_KEY_HEADER: &str = "x-api-key";
 /// The header by which a request says it speaks Anthropic's API.
 pub const ANTHROPIC_VERSION_HEADER: &str = "anthropic-version";
-
-/// What a client that asked for a Messages path the router does not have should change.
-pub const BASE_URL_HINT: &str =
-    "the Messages API is POST /v1/messages: set ANTHROPIC_BASE_URL to the router's root, without /v1";
-
-/// Whether `path` is one of this module's, whose errors take Anthropic's shape.
-pub fn is_messages_path(path: &str) -> bool {
-    path.ends_with("/messages") || path.ends_with("/messages/count_tokens")
-}
 
 /// `POST /v1/messages`.
 pub async fn messages(State(state): State<AppState>, req: Request) -> Response {
@@ -165,13 +155,6 @@ fn refused(e: &TranslateError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let body = json!({ "error": { "message": e.to_string() } });
     anthropic_error(ApiError { status, body, retry_after: None })
-}
-
-/// Any router error in Anthropic's shape, its status and `Retry-After` kept. The
-/// message is the router's (it names the setting, the model, the limit).
-pub fn anthropic_error(e: ApiError) -> Response {
-    let message = e.body["error"]["message"].as_str().unwrap_or("the router could not serve the request").to_owned();
-    ApiError { body: anthropic::error_body(e.status.as_u16(), &message), ..e }.into_response()
 }
 
 /// The response headers that say what the translation changed.

@@ -228,6 +228,17 @@ async fn errors_come_in_anthropics_shape() {
     let doubled = s.post("/v1/v1/messages?beta=true", &hello().to_string(), &ANTHROPIC_HEADERS).await;
     check(&doubled, 404, "not_found_error", "without /v1");
     check(&s.get("/v1/messages").await, 405, "invalid_request_error", "GET");
+    let too_big = Reply::read(
+        s.client
+            .post(s.url(PATHS[0]))
+            .header("content-type", "application/json")
+            .body(vec![b' '; s.config.max_body_size + 1])
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    check(&too_big, 413, "request_too_large", "limit");
     assert_eq!(s.upstream.total_calls(), 0, "nothing went upstream");
     s.upstream.set_default_behaviour(Behaviour::RateLimited { retry_after: Some(30) });
     let limited = post(&s, &hello()).await;
