@@ -13,7 +13,9 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use router_core::embeddings::{Dimensions, EmbeddingsRequest, free_embedding_models, read_answer, resolve};
+use router_core::embeddings::{
+    AnswerError, Dimensions, EmbeddingsRequest, floats_to_base64, free_embedding_models, read_answer, resolve,
+};
 use router_core::{Body as UpstreamBody, ChatRequest, ModelId, RejectedEntry, RouteError, RouteFailure, Routed};
 use serde_json::{Value, json};
 use std::sync::{Mutex, PoisonError};
@@ -54,7 +56,7 @@ pub async fn embeddings(State(state): State<AppState>, req: Request) -> Response
         Ok(Routed { response, report }) => {
             let (mut passed, _) = upstream_headers(response.headers);
             let checked = match response.body {
-                UpstreamBody::Full(bytes) => vouch(&state, &family, &body, &bytes).map(|()| bytes),
+                UpstreamBody::Full(bytes) => vouch(&state, &family, &body, bytes),
                 UpstreamBody::Stream(_) => Err("answered with a stream instead of a list of vectors".to_owned()),
             };
             let resp = match checked {
@@ -108,12 +110,20 @@ async fn read(state: &AppState, req: Request) -> Result<Read, ApiError> {
     Ok(Read { body, family: resolved.family, chat, seed })
 }
 
-/// Whether the answer is the client's: one vector per input, all of the family's
-/// dimension (learned from its first answer). The text says why not.
-fn vouch(state: &AppState, family: &str, body: &EmbeddingsRequest, bytes: &[u8]) -> Result<(), String> {
-    let answer = read_answer(bytes, body.inputs, body.encoding).map_err(|e| format!("answered badly: {e}"))?;
-    let mut dims = state.embeddings.dimensions.lock().unwrap_or_else(PoisonError::into_inner);
-    dims.check(family, body.dimensions, answer.dimension).map_err(|e| format!("answered badly: {e}"))
+/// The answer the client gets, when it may have it: one vector per input, all of the
+/// family's dimension (learned from its first answer), in the encoding asked for (numbers
+/// from a server that ignores `encoding_format` are re-encoded). The text says why not.
+fn vouch(state: &AppState, family: &str, body: &EmbeddingsRequest, bytes: Bytes) -> Result<Bytes, String> {
+    let bad = |e: AnswerError| format!("answered badly: {e}");
+    let answer = read_answer(&bytes, body.inputs, body.encoding).map_err(bad)?;
+    {
+        let mut dims = state.embeddings.dimensions.lock().unwrap_or_else(PoisonError::into_inner);
+        dims.check(family, body.dimensions, answer.dimension).map_err(bad)?;
+    }
+    if answer.floats_for_base64 {
+        return floats_to_base64(&bytes).map(Bytes::from).map_err(bad);
+    }
+    Ok(bytes)
 }
 
 /// A routing failure that names the family: no other family's vectors stand in.

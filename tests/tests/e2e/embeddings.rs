@@ -150,6 +150,22 @@ async fn explain_gives_the_decision_within_the_family_and_sends_nothing() {
 }
 
 #[tokio::test]
+async fn numbers_from_a_server_that_ignores_base64_are_re_encoded() {
+    let (server, local) = serve(Some(NOMIC)).await;
+    // Like Ollama: numbers whatever `encoding_format` says.
+    let floats = json!({"object": "list", "model": "nomic-embed-text",
+        "data": [{"object": "embedding", "index": 0, "embedding": vec![1.0; NOMIC_DIM]}]});
+    local.set_behaviour("nomic-embed-text", Behaviour::Status { status: 200, body: floats.to_string() });
+    let body = json!({"model": LOCAL_NOMIC, "input": "x", "encoding_format": "base64"});
+    let reply = embed(&server, &body, 1).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let v = reply.json();
+    // Sixteen f32s of 1.0 (00 00 80 3f each) in base64.
+    assert_eq!(v["data"][0]["embedding"], "AACAPwAAgD8AAIA/".repeat(5) + "AACAPw==");
+    assert_eq!(v["model"], LOCAL_NOMIC);
+}
+
+#[tokio::test]
 async fn without_a_default_the_first_free_family_by_name_answers() {
     let (server, _local) = serve(None).await;
     for seed in 0..5 {

@@ -14,6 +14,9 @@ pub struct EmbeddingsAnswer {
     pub vectors: usize,
     /// Their dimension (all equal).
     pub dimension: usize,
+    /// Some came as arrays of numbers although base64 was asked for (a server that
+    /// ignores `encoding_format`): see [`floats_to_base64`].
+    pub floats_for_base64: bool,
 }
 
 /// Why an answer cannot be the client's.
@@ -66,15 +69,17 @@ enum Vector {
 }
 
 impl Vector {
+    /// The dimension, when the form is one the client can read: numbers, or base64 when
+    /// the client asked for it.
     fn dimension(&self, encoding: Encoding) -> Option<usize> {
         match (self, encoding) {
-            (Vector::Floats(v), Encoding::Float) => Some(v.len()),
+            (Vector::Floats(v), _) => Some(v.len()),
             (Vector::Base64(s), Encoding::Base64) => {
                 let s = s.trim_end_matches('=');
                 let bytes = s.len() * 3 / 4;
                 (bytes % 4 == 0).then_some(bytes / 4)
             }
-            _ => None,
+            (Vector::Base64(_), Encoding::Float) => None,
         }
     }
 }
@@ -90,7 +95,42 @@ pub fn read_answer(body: &[u8], inputs: usize, encoding: Encoding) -> Result<Emb
     if dims.any(|d| d != Some(first)) {
         return Err(AnswerError::Ragged);
     }
-    Ok(EmbeddingsAnswer { vectors: list.data.len(), dimension: first })
+    let floats_for_base64 =
+        encoding == Encoding::Base64 && list.data.iter().any(|i| matches!(i.embedding, Vector::Floats(_)));
+    Ok(EmbeddingsAnswer { vectors: list.data.len(), dimension: first, floats_for_base64 })
+}
+
+/// The answer with every vector given as numbers re-encoded as base64 (little-endian
+/// `f32`s, as OpenAI sends them), for a client that asked for base64 from a server that
+/// ignores `encoding_format` (Ollama's, for one).
+pub fn floats_to_base64(body: &[u8]) -> Result<Vec<u8>, AnswerError> {
+    let mut answer: serde_json::Value = serde_json::from_slice(body).map_err(|e| AnswerError::Shape(e.to_string()))?;
+    let items = answer.get_mut("data").and_then(serde_json::Value::as_array_mut);
+    for item in items.into_iter().flatten() {
+        let Some(slot) = item.get_mut("embedding") else { continue };
+        if let Some(numbers) = slot.as_array() {
+            // Narrowed to f32 as the wire form is; not a loss a client of base64 expects to keep.
+            #[expect(clippy::cast_possible_truncation, reason = "base64 embeddings are f32s")]
+            let bytes: Vec<u8> =
+                numbers.iter().flat_map(|n| (n.as_f64().unwrap_or(0.0) as f32).to_le_bytes()).collect();
+            *slot = serde_json::Value::String(base64(&bytes));
+        }
+    }
+    serde_json::to_vec(&answer).map_err(|e| AnswerError::Shape(e.to_string()))
+}
+
+/// Standard base64 with padding.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            let sextet = (n >> (18 - 6 * i)) & 63;
+            out.push(if i <= chunk.len() { char::from(ALPHABET[sextet as usize]) } else { '=' });
+        }
+    }
+    out
 }
 
 /// Each family's dimension, learned from its first answer for each `dimensions` asked
@@ -136,10 +176,27 @@ mod tests {
         let b64 = r#"{"data":[{"embedding":"AAAAAAAAAAAAAAAA"},{"embedding":"AAAAAAAAAAAAAAAA"}]}"#;
         check(b64, 2, Encoding::Base64, Ok(3));
         check(b64, 1, Encoding::Base64, Err("the answer holds 2 vectors for 1 inputs"));
-        check(floats, 1, Encoding::Base64, Err("the answer's vectors are not all of one non-zero dimension"));
+        check(b64, 2, Encoding::Float, Err("the answer's vectors are not all of one non-zero dimension"));
         let ragged = r#"{"data":[{"embedding":[1]},{"embedding":[1,2]}]}"#;
         check(ragged, 2, Encoding::Float, Err("the answer's vectors are not all of one non-zero dimension"));
         assert!(read_answer(b"{}", 1, Encoding::Float).is_err());
+    }
+
+    #[test]
+    fn numbers_asked_as_base64_are_re_encoded() {
+        let floats =
+            br#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[1.0,1.0,1.0]}],"model":"m"}"#;
+        let read = read_answer(floats, 1, Encoding::Base64).expect("readable");
+        assert!(read.floats_for_base64);
+        assert!(!read_answer(floats, 1, Encoding::Float).expect("readable").floats_for_base64);
+        let out: serde_json::Value =
+            serde_json::from_slice(&floats_to_base64(floats).expect("re-encoded")).expect("json");
+        assert_eq!(out["data"][0]["embedding"], "AACAPwAAgD8AAIA/");
+        assert_eq!((out["model"].as_str(), out["data"][0]["index"].as_u64()), (Some("m"), Some(0)));
+        assert_eq!(base64(&[0xff]), "/w==");
+        assert_eq!(base64(&[1, 2]), "AQI=");
+        let again = floats_to_base64(&floats_to_base64(floats).expect("once")).expect("twice");
+        assert_eq!(read_answer(&again, 1, Encoding::Base64).expect("base64").dimension, 3);
     }
 
     #[test]
