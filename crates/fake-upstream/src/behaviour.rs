@@ -57,6 +57,10 @@ pub enum Behaviour {
     ErrorFirstInStream { code: u16 },
     /// Never answers.
     Hang,
+    /// Waits until [`FakeUpstream::release_held`](crate::FakeUpstream::release_held)
+    /// (counted meanwhile by `held_now` and `max_held`), then behaves as `then`: how a
+    /// test holds many streams open at once without timing.
+    Held { then: Box<Behaviour> },
     /// An error whose `metadata.limit_source` says why (`openrouter_free_tier_daily`,
     /// `openrouter_shared_capacity`, `upstream_provider_shared_pool`, or a 402 source),
     /// with `Retry-After` when given. With `in_band`, the error comes inside a 200
@@ -418,7 +422,7 @@ pub(crate) fn reply(behaviour: &Behaviour, model: &str, stream: bool, request: &
             ])
         }
         // Resolved before a reply is built; kept total for safety.
-        Behaviour::Delay { then, .. } => reply(then, model, stream, request, serial),
+        Behaviour::Delay { then, .. } | Behaviour::Held { then } => reply(then, model, stream, request, serial),
         Behaviour::Hang => json_reply(504, error_body(504, "hang", None)),
     }
 }

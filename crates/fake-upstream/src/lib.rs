@@ -4,14 +4,19 @@
 //! `POST /api/v1/embeddings` (deterministic vectors) and `GET /api/v1/key` from memory, answers with no delay unless a [`Behaviour`] asks
 //! for one, and records what it received so tests can assert on it. Each SSE event is
 //! written as its own body chunk, so tests can observe chunk timing.
+//!
+//! Plaintext HTTP/1.1 by default; [`FakeUpstream::start_tls`] serves HTTPS with a
+//! certificate made at start, HTTP/2 by ALPN and a chosen stream limit per connection.
 
 mod behaviour;
 mod embeddings;
 mod models;
+mod tls;
 
 pub use behaviour::Behaviour;
 pub use embeddings::{DEFAULT_EMBEDDING_DIMENSION, encode_base64, vector};
 pub use models::{FakeModel, default_models, models_json, openai_models_json};
+pub use tls::{Alpn, TlsOptions};
 
 use behaviour::{Reply, error_body, reply};
 use bytes::Bytes;
@@ -25,7 +30,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
 /// One chat request the fake received.
@@ -60,6 +65,12 @@ struct Shared {
     embedding_dims: RwLock<HashMap<String, usize>>,
     /// The body of `GET /embeddings/models`.
     embedding_models: RwLock<Bytes>,
+    /// Set once by [`FakeUpstream::release_held`]: every [`Behaviour::Held`] request
+    /// (and any later one) goes on.
+    release: tokio::sync::watch::Sender<bool>,
+    /// [`Behaviour::Held`] requests waiting now, and the most that ever waited at once.
+    held_now: AtomicUsize,
+    max_held: AtomicUsize,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -80,6 +91,8 @@ pub struct FakeUpstream {
     addr: SocketAddr,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
+    /// The CA certificate (PEM) behind the server's certificate, in HTTPS mode.
+    ca_pem: Option<String>,
 }
 
 impl FakeUpstream {
@@ -88,6 +101,23 @@ impl FakeUpstream {
     /// # Panics
     /// If no loopback port can be bound (a broken test machine).
     pub async fn start() -> FakeUpstream {
+        Self::serve(None).await
+    }
+
+    /// Like [`start`](Self::start), over HTTPS: the certificate (for `127.0.0.1` and
+    /// `localhost`) is issued at start by a CA whose certificate is [`ca_pem`](Self::ca_pem).
+    ///
+    /// # Panics
+    /// If no loopback port can be bound or no certificate made (a broken test machine).
+    pub async fn start_tls(options: TlsOptions) -> FakeUpstream {
+        #[expect(clippy::expect_used, reason = "a test fixture: nothing to test without its certificate")]
+        let (tls, ca_pem) = tls::make(options).expect("make the fake upstream's certificate");
+        let mut up = Self::serve(Some(tls)).await;
+        up.ca_pem = Some(ca_pem);
+        up
+    }
+
+    async fn serve(tls: Option<tls::Tls>) -> FakeUpstream {
         #[expect(clippy::expect_used, reason = "a test fixture: there is nothing useful to do without a port")]
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port for the fake upstream");
         #[expect(clippy::expect_used, reason = "a bound listener has a local address")]
@@ -110,20 +140,48 @@ impl FakeUpstream {
             serial: AtomicU64::new(0),
             embedding_dims: RwLock::new(HashMap::new()),
             embedding_models: RwLock::new(Bytes::from_static(b"{\"data\":[]}")),
+            release: tokio::sync::watch::Sender::new(false),
+            held_now: AtomicUsize::new(0),
+            max_held: AtomicUsize::new(0),
         });
-        let task = tokio::spawn(accept_loop(listener, shared.clone()));
-        FakeUpstream { addr, shared, task }
+        let task = tokio::spawn(accept_loop(listener, shared.clone(), tls));
+        FakeUpstream { addr, shared, task, ca_pem: None }
     }
 
-    /// `http://127.0.0.1:PORT/api/v1`
+    fn scheme(&self) -> &'static str {
+        if self.ca_pem.is_some() { "https" } else { "http" }
+    }
+
+    /// `http://127.0.0.1:PORT/api/v1` (`https://` in HTTPS mode)
     pub fn base_url(&self) -> String {
-        format!("http://{}/api/v1", self.addr)
+        format!("{}://{}/api/v1", self.scheme(), self.addr)
     }
 
     /// `http://127.0.0.1:PORT/v1`: the same server as a plain OpenAI-compatible one
     /// (Ollama, vLLM, a free tier), for [`openai_models_json`] catalogs.
     pub fn openai_base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        format!("{}://{}/v1", self.scheme(), self.addr)
+    }
+
+    /// The CA certificate (PEM) a client must trust to reach the fake over HTTPS;
+    /// `None` in plaintext mode.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// [`Behaviour::Held`] requests waiting now.
+    pub fn held_now(&self) -> usize {
+        self.shared.held_now.load(Ordering::Relaxed)
+    }
+
+    /// The most [`Behaviour::Held`] requests that ever waited at the same time.
+    pub fn max_held(&self) -> usize {
+        self.shared.max_held.load(Ordering::Relaxed)
+    }
+
+    /// Lets every [`Behaviour::Held`] request go on, now and from now on.
+    pub fn release_held(&self) {
+        self.shared.release.send_replace(true);
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -234,7 +292,7 @@ impl Drop for FakeUpstream {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: Option<tls::Tls>) {
     // Connection tasks live in this set, so aborting the loop closes them all.
     let mut conns = JoinSet::new();
     loop {
@@ -243,19 +301,36 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 let Ok((stream, _)) = accepted else { continue };
                 // Small writes must not wait for Nagle: SSE events and benchmark latency.
                 let _ = stream.set_nodelay(true);
-                let shared = shared.clone();
-                conns.spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(handle(shared, req).await) }
-                    });
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    // A client going away mid-answer is an expected outcome here.
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
-                });
+                conns.spawn(serve_connection(stream, shared.clone(), tls.clone()));
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
+    }
+}
+
+/// One connection: plaintext HTTP/1.1, or TLS then whatever ALPN settled on. A client
+/// going away mid-answer (or mid-handshake) is an expected outcome here.
+async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, tls: Option<tls::Tls>) {
+    let service = hyper::service::service_fn(move |req| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(handle(shared, req).await) }
+    });
+    let Some(tls) = tls else {
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+        return;
+    };
+    let Ok(stream) = tls.acceptor.accept(stream).await else { return };
+    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+    let io = hyper_util::rt::TokioIo::new(stream);
+    if h2 {
+        let mut builder = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+        if let Some(n) = tls.max_concurrent_streams {
+            builder.max_concurrent_streams(n);
+        }
+        let _ = builder.serve_connection(io, service).await;
+    } else {
+        let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
     }
 }
 
@@ -345,6 +420,10 @@ async fn chat(shared: Arc<Shared>, req: Request<Incoming>) -> Response<RespBody>
                 b = *then;
             }
             Behaviour::Hang => std::future::pending::<()>().await,
+            Behaviour::Held { then } => {
+                hold(&shared).await;
+                b = *then;
+            }
             _ => break,
         }
     }
@@ -384,6 +463,23 @@ async fn chat(shared: Arc<Shared>, req: Request<Incoming>) -> Response<RespBody>
             resp
         }
     }
+}
+
+/// Waits for [`FakeUpstream::release_held`], counted in `held_now` (also when the
+/// client goes away meanwhile) and `max_held`.
+async fn hold(shared: &Shared) {
+    struct Waiting<'a>(&'a AtomicUsize);
+    impl Drop for Waiting<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    let mut released = shared.release.subscribe();
+    let now = shared.held_now.fetch_add(1, Ordering::Relaxed) + 1;
+    let _waiting = Waiting(&shared.held_now);
+    shared.max_held.fetch_max(now, Ordering::Relaxed);
+    // The sender lives in `shared`, so it cannot close while we wait.
+    let _ = released.wait_for(|r| *r).await;
 }
 
 fn sse_response(guard: InFlight, events: Vec<(Duration, Bytes)>) -> Response<RespBody> {
@@ -486,5 +582,41 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(up.open_connections_closed(), 1);
+    }
+
+    fn tls_client(up: &FakeUpstream) -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let ca = reqwest::Certificate::from_pem(up.ca_pem().expect("https mode").as_bytes()).expect("pem");
+        reqwest::Client::builder().tls_certs_only([ca]).build().expect("client")
+    }
+
+    #[tokio::test]
+    async fn serves_https_by_alpn_and_holds_until_released() {
+        for (alpn, version) in [(Alpn::H2, reqwest::Version::HTTP_2), (Alpn::Http1, reqwest::Version::HTTP_11)] {
+            let up = FakeUpstream::start_tls(TlsOptions { alpn, max_concurrent_streams: Some(4) }).await;
+            assert!(up.base_url().starts_with("https://127.0.0.1:"), "{}", up.base_url());
+            let client = tls_client(&up);
+            let resp = client.get(format!("{}/models", up.base_url())).send().await.expect("models");
+            assert_eq!((resp.status().as_u16(), resp.version()), (200, version));
+
+            up.set_default_behaviour(Behaviour::Held { then: Box::new(Behaviour::Ok) });
+            let body = serde_json::json!({"model": "a/b:free", "messages": []}).to_string();
+            let send = || client.post(format!("{}/chat/completions", up.base_url())).body(body.clone()).send();
+            let (first, second) = (tokio::spawn(send()), tokio::spawn(send()));
+            for _ in 0..3000 {
+                if up.held_now() == 2 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!((up.held_now(), up.max_held()), (2, 2));
+            up.release_held();
+            for resp in [first, second] {
+                assert_eq!(resp.await.expect("join").expect("send").status(), 200);
+            }
+            assert_eq!(up.held_now(), 0);
+        }
+        // Plaintext stays the default.
+        assert!(FakeUpstream::start().await.ca_pem().is_none());
     }
 }
