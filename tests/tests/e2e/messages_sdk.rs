@@ -1,7 +1,8 @@
 //! The official Anthropic SDKs, unchanged, against `/v1/messages`: Python `anthropic`
 //! and TypeScript `@anthropic-ai/sdk` parse every answer, stream and error the router
 //! gives (text, a stream, a tool round trip, a streamed tool call, an image, count_tokens,
-//! the model list, a refused paid model, a rate limit), from free models only.
+//! the model list, a refused paid model, a rate limit, a stream that fails after it began),
+//! from free models only.
 //!
 //! Needs python3 with `anthropic`, and node with the pinned `@anthropic-ai/sdk` in
 //! `$CLAUDE_CODE_DIR/node_modules`, so they are ignored by default; `cargo xtask ci`
@@ -102,6 +103,45 @@ const Anthropic = sdk.default ?? sdk.Anthropic ?? sdk;
 })().catch((e) => { console.error(e); process.exit(1); });
 "#;
 
+/// A stream that fails after it began: the SDK raises the `error` event's error.
+const PYTHON_STREAM_ERROR: &str = r#"
+import json, sys, anthropic
+c = anthropic.Anthropic(base_url=sys.argv[1], api_key="client-key-not-checked", max_retries=0)
+try:
+    with c.messages.stream(model="openrouter/free", max_tokens=64, messages=[{"role": "user", "content": "hi"}]) as s:
+        text = "".join(s.text_stream)
+    out = {"completed": text}
+except anthropic.APIStatusError as e:
+    out = {"class": type(e).__name__, "type": e.body["error"]["type"], "message": e.body["error"]["message"]}
+print(json.dumps(out))
+"#;
+
+const NODE_STREAM_ERROR: &str = r#"
+const sdk = require('@anthropic-ai/sdk');
+const Anthropic = sdk.default ?? sdk.Anthropic ?? sdk;
+(async () => {
+  const c = new Anthropic({ baseURL: process.argv[1], apiKey: 'client-key-not-checked', maxRetries: 0 });
+  let out;
+  try {
+    const m = await c.messages.stream({ model: 'openrouter/free', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] }).finalMessage();
+    out = { completed: m.content };
+  } catch (e) {
+    out = { class: e.constructor.name, type: e.error?.error?.type, message: e.error?.error?.message };
+  }
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e); process.exit(1); });
+"#;
+
+/// What either SDK saw of a stream that failed after it began.
+fn check_stream_error(out: &Value, class: &str) {
+    assert_eq!(out["class"], class, "{out}");
+    assert_eq!(
+        (out["type"].as_str(), out["message"].as_str()),
+        (Some("api_error"), Some("Provider disconnected")),
+        "{out}"
+    );
+}
+
 /// A server whose tool models answer as an agent would, and whose [`LIMITED_MODEL`]
 /// is rate-limited.
 async fn server() -> TestServer {
@@ -174,6 +214,14 @@ async fn the_official_python_anthropic_client_works_unchanged() {
         .env_remove("ANTHROPIC_BASE_URL");
     let out = run(cmd).await;
     check(&s, &out);
+    s.upstream.set_default_behaviour(Behaviour::MidStreamError);
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c")
+        .arg(PYTHON_STREAM_ERROR)
+        .arg(&s.base)
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("ANTHROPIC_BASE_URL");
+    check_stream_error(&run(cmd).await, "APIStatusError");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,4 +239,9 @@ async fn the_official_typescript_anthropic_sdk_works_unchanged() {
     cmd.env_remove("ANTHROPIC_API_KEY").env_remove("ANTHROPIC_BASE_URL");
     let out = run(cmd).await;
     check(&s, &out);
+    s.upstream.set_default_behaviour(Behaviour::MidStreamError);
+    let mut cmd = Command::new("node");
+    cmd.arg("-e").arg(NODE_STREAM_ERROR).arg(&s.base).env("NODE_PATH", std::path::Path::new(&dir).join("node_modules"));
+    cmd.env_remove("ANTHROPIC_API_KEY").env_remove("ANTHROPIC_BASE_URL");
+    check_stream_error(&run(cmd).await, "APIError");
 }
