@@ -14,28 +14,15 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use router_core::embeddings::{
-    AnswerError, Dimensions, EmbeddingsRequest, floats_to_base64, free_embedding_models, read_answer, resolve,
+    AnswerError, EmbeddingsRequest, floats_to_base64, free_embedding_models, read_answer, resolve,
 };
 use router_core::{Body as UpstreamBody, ChatRequest, ModelId, RejectedEntry, RouteError, RouteFailure, Routed};
 use serde_json::{Value, json};
-use std::sync::{Mutex, PoisonError};
+use std::sync::PoisonError;
 
 /// The family that answered (or was asked for): always on an embeddings answer, so that
 /// a client that named no model learns which vector space it got.
 pub const FAMILY_HEADER: HeaderName = HeaderName::from_static("x-router-embedding-family");
-
-/// What the embeddings endpoints share: the default family and each family's dimension.
-#[derive(Debug, Default)]
-pub struct EmbeddingsState {
-    default_family: Option<String>,
-    dimensions: Mutex<Dimensions>,
-}
-
-impl EmbeddingsState {
-    pub fn new(default_family: Option<String>) -> Self {
-        EmbeddingsState { default_family: default_family.filter(|f| !f.is_empty()), dimensions: Mutex::default() }
-    }
-}
 
 /// A request read: its bounds, its family, and the request the router routes.
 struct Read {

@@ -28,7 +28,7 @@ pub struct AppState {
     /// What `/v1/responses` does with tools the router cannot serve: drop or refuse.
     pub responses_tools: router_dialects::responses::ToolPolicy,
     /// `/v1/embeddings`: the default family and each family's dimension.
-    pub embeddings: Arc<crate::embeddings::EmbeddingsState>,
+    pub embeddings: Arc<EmbeddingsState>,
 }
 
 impl AppState {
@@ -89,7 +89,7 @@ impl AppState {
     /// The family `/v1/embeddings` serves when no model is named.
     #[must_use]
     pub fn with_default_embedding_family(mut self, family: Option<String>) -> Self {
-        self.embeddings = Arc::new(crate::embeddings::EmbeddingsState::new(family));
+        self.embeddings = Arc::new(EmbeddingsState::new(family));
         self
     }
 
@@ -97,6 +97,20 @@ impl AppState {
     pub fn with_responses_tools(mut self, policy: router_dialects::responses::ToolPolicy) -> Self {
         self.responses_tools = policy;
         self
+    }
+}
+
+/// What the embeddings endpoints share: the default family and each family's dimension
+/// (kept here, beside the state that holds it, so that the handlers' modules stay leaves).
+#[derive(Debug, Default)]
+pub struct EmbeddingsState {
+    pub(crate) default_family: Option<String>,
+    pub(crate) dimensions: Mutex<router_core::embeddings::Dimensions>,
+}
+
+impl EmbeddingsState {
+    pub fn new(default_family: Option<String>) -> Self {
+        EmbeddingsState { default_family: default_family.filter(|f| !f.is_empty()), dimensions: Mutex::default() }
     }
 }
 
