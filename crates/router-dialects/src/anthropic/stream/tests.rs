@@ -230,3 +230,58 @@ proptest! {
         prop_assert_eq!(run(&pieces), whole);
     }
 }
+
+/// A streamed answer in the order upstreams send it: reasoning, text, then tool calls
+/// (each a name and its arguments in fragments), with the finish and usage at the end.
+fn streamed_answer() -> impl Strategy<Value = (Vec<String>, Vec<String>, Vec<(String, Vec<String>)>)> {
+    let fragment = "[a-zé \"\\\\{}]{1,5}";
+    (
+        prop::collection::vec(fragment, 0..3),
+        prop::collection::vec(fragment, 0..3),
+        prop::collection::vec(("[A-Za-z]{1,6}", prop::collection::vec(fragment, 0..3)), 0..3),
+    )
+}
+
+proptest! {
+    /// Whatever the fragments, the events add up to the whole answer's translation.
+    #[test]
+    fn the_events_add_up_to_the_whole_answer((reasoning, text, calls) in streamed_answer()) {
+        let chunk = |delta: Value, finish: Value| {
+            format!("data: {}\n\n", json!({"id": "gen-p", "model": "m:free", "choices": [{"delta": delta, "finish_reason": finish}]}))
+        };
+        let mut stream = String::new();
+        for r in &reasoning {
+            stream.push_str(&chunk(json!({"reasoning": r}), Value::Null));
+        }
+        for t in &text {
+            stream.push_str(&chunk(json!({"content": t}), Value::Null));
+        }
+        for (i, (name, args)) in calls.iter().enumerate() {
+            let start = json!({"tool_calls": [{"index": i, "id": format!("call_{i}"), "type": "function", "function": {"name": name, "arguments": ""}}]});
+            stream.push_str(&chunk(start, Value::Null));
+            for a in args {
+                stream.push_str(&chunk(json!({"tool_calls": [{"index": i, "function": {"arguments": a}}]}), Value::Null));
+            }
+        }
+        let finish = if calls.is_empty() { "stop" } else { "tool_calls" };
+        stream.push_str(&chunk(json!({}), json!(finish)));
+        stream.push_str("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":9}}\n\ndata: [DONE]\n\n");
+
+        let tool_calls: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, (name, args))| json!({"id": format!("call_{i}"), "function": {"name": name, "arguments": args.concat()}}))
+            .collect();
+        let mut message = json!({"content": text.concat()});
+        if !reasoning.is_empty() {
+            message["reasoning"] = json!(reasoning.concat());
+        }
+        if !tool_calls.is_empty() {
+            message["tool_calls"] = json!(tool_calls);
+        }
+        let whole = json!({"id": "gen-p", "model": "m:free", "choices": [{"finish_reason": finish, "message": message}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 9}});
+        let expected = to_message(&read_answer(whole.to_string().as_bytes()).expect("chat answer"), "fb", 7);
+        prop_assert_eq!(accumulate(&events(&run(&[stream.as_bytes()]))), expected);
+    }
+}
