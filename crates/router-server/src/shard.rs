@@ -3,7 +3,7 @@
 //! is read, routed, forwarded and answered on one thread without cross-thread wake-ups.
 
 use bytes::Bytes;
-use router_core::{ChatTransport, ModelId, TransportError, UpstreamResponse};
+use router_core::{ChatTransport, Endpoint, ModelId, TransportError, UpstreamResponse};
 use std::cell::Cell;
 use std::sync::Arc;
 use transport_http::HttpTransport;
@@ -38,8 +38,18 @@ impl ShardedTransport {
 #[async_trait::async_trait]
 impl ChatTransport for ShardedTransport {
     async fn send(&self, model: &ModelId, body: Bytes, stream: bool) -> Result<UpstreamResponse, TransportError> {
+        self.send_to(Endpoint::Chat, model, body, stream).await
+    }
+
+    async fn send_to(
+        &self,
+        endpoint: Endpoint,
+        model: &ModelId,
+        body: Bytes,
+        stream: bool,
+    ) -> Result<UpstreamResponse, TransportError> {
         // Never empty: built from a first transport and more.
         let transport = self.shards.get(current() % self.shards.len()).unwrap_or(&self.shards[0]);
-        transport.send(model, body, stream).await
+        transport.send_to(endpoint, model, body, stream).await
     }
 }

@@ -166,6 +166,21 @@ async fn numbers_from_a_server_that_ignores_base64_are_re_encoded() {
 }
 
 #[tokio::test]
+async fn openrouter_alone_serves_its_free_embedding_models() {
+    // No `[[providers]]`: OpenRouter's own transport (one per serving thread) posts to
+    // `/embeddings`.
+    let or = FakeUpstream::start().await;
+    or.set_embedding_models(json!({"data": [entry(NOMIC, "0"), entry(PAID, "0.00000012")]}).to_string());
+    or.set_embedding_dimension(NOMIC, NOMIC_DIM);
+    let server = start_with(or, |_| {}).await;
+    let reply = embed(&server, &json!({"input": ["a", "b", "c"]}), 1).await;
+    assert_eq!(check(&reply, 3), (BTreeSet::from([NOMIC_DIM]), NOMIC.to_owned()));
+    assert_eq!(server.upstream.calls(NOMIC), 1);
+    embed(&server, &json!({"model": PAID, "input": "x"}), 1).await.check_error(400, "never forwards to a paid model");
+    assert_eq!(server.upstream.total_calls(), 1, "the paid model was never called");
+}
+
+#[tokio::test]
 async fn without_a_default_the_first_free_family_by_name_answers() {
     let (server, _local) = serve(None).await;
     for seed in 0..5 {
