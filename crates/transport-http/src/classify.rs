@@ -53,10 +53,11 @@ pub fn classify_openai(status: u16, headers: &HeaderMap, body: &[u8], local: boo
             }
         });
     let code = error.and_then(|e| e.get("code")).and_then(serde_json::Value::as_str).unwrap_or_default();
+    let kind_field = error.and_then(|e| e.get("type")).and_then(serde_json::Value::as_str).unwrap_or_default();
     let text = |v: &str| headers.get(v).and_then(|h| h.to_str().ok()).map(str::trim);
     let retry_after = text("retry-after").and_then(parse_retry_after);
     let kind = match status {
-        _ if asks_for_payment(status, code, &message) => ErrorKind::PaymentRequired,
+        _ if asks_for_payment(status, &[code, kind_field], &message) => ErrorKind::PaymentRequired,
         _ if too_large_for_budget(status, &message, body) => ErrorKind::TooLargeForBudget,
         429 => ErrorKind::RateLimitedModel,
         503 if local => ErrorKind::RateLimitedModel,
@@ -87,34 +88,34 @@ pub fn classify_openai(status: u16, headers: &HeaderMap, body: &[u8], local: boo
     err
 }
 
-/// Words of a provider that wants to be paid: a 402, or a client error that says so
-/// (SambaNova's `PAYMENT_METHOD_REQUIRED`, "insufficient credits", OpenAI's
-/// `insufficient_quota` "check your plan and billing details").
-const PAYMENT_WORDS: [&str; 6] = [
-    "payment_method_required",
-    "payment method",
-    "payment required",
-    "insufficient credits",
-    "insufficient_quota",
-    "billing",
-];
+/// Error codes (`code` or `type`) of a provider that wants to be paid: SambaNova's
+/// `PAYMENT_METHOD_REQUIRED`, OpenAI's `insufficient_quota`, and the like.
+const PAYMENT_CODES: [&str; 5] =
+    ["payment_method_required", "insufficient_quota", "insufficient_credits", "billing_not_active", "payment_required"];
 
-fn asks_for_payment(status: u16, code: &str, message: &str) -> bool {
-    let said = |text: &str| {
-        let text = text.to_ascii_lowercase();
-        PAYMENT_WORDS.iter().any(|w| text.contains(w))
-    };
-    status == 402 || ((400..500).contains(&status) && (said(code) || said(message)))
+/// Phrases that say so in a message. Never a bare "billing": Groq's ordinary rate-limit
+/// message links to its billing page ("Upgrade to Dev Tier today at …/settings/billing").
+const PAYMENT_PHRASES: [&str; 5] =
+    ["payment method", "payment required", "insufficient credits", "insufficient balance", "plan and billing details"];
+
+fn asks_for_payment(status: u16, codes: &[&str], message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    status == 402
+        || ((400..500).contains(&status)
+            && (codes.iter().any(|c| PAYMENT_CODES.contains(&c.to_ascii_lowercase().as_str()))
+                || PAYMENT_PHRASES.iter().any(|p| message.contains(p))))
 }
 
-/// A request over the model's token budget now rather than a model that is down: a 413,
-/// Groq's and Cerebras's "Request too large … tokens per minute (TPM)", Gemini's
-/// `RESOURCE_EXHAUSTED` on an input-token quota.
+/// A request larger than the model's token budget rather than a model that is down: a
+/// 413, Groq's and Cerebras's "Request too large for model … on tokens per minute",
+/// Gemini's `RESOURCE_EXHAUSTED` on an input-token quota. An ordinary "Rate limit
+/// reached … tokens per minute" (the minute is spent; a later one takes the request) is
+/// a rate limit that cools the model until its reset, not this.
 fn too_large_for_budget(status: u16, message: &str, body: &[u8]) -> bool {
     let lower = message.to_ascii_lowercase();
-    let tpm = lower.contains("request too large") || lower.contains("tokens per minute") || lower.contains("(tpm)");
+    let too_large = lower.contains("request too large");
     let input_quota = memchr::memmem::find(body, b"InputTokensPer").is_some();
-    (status == 413 && !lower.contains("context")) || (matches!(status, 413 | 429) && (tpm || input_quota))
+    (status == 413 && !lower.contains("context")) || (matches!(status, 413 | 429) && (too_large || input_quota))
 }
 
 /// A duration as Go writes it (`2m59.56s`, `7.66s`, `1h2m`, `120ms`), as Groq sends it
@@ -274,6 +275,9 @@ mod tests {
         let gemini = br#"[{"error":{"code":429,"message":"You exceeded your current quota.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateContentInputTokensPerModelPerMinute-FreeTier"}]}]}}]"#;
         assert_eq!(classify_openai(429, &HeaderMap::new(), gemini, false).kind, ErrorKind::TooLargeForBudget);
         assert_eq!(classify_openai(413, &HeaderMap::new(), b"", false).kind, ErrorKind::TooLargeForBudget);
+        // Groq's ordinary limits link to its billing page: a rate limit, not a payment request.
+        let spent = br#"{"error":{"message":"Rate limit reached for model `llama-3.1-8b-instant` in organization `org_x` service tier `on_demand` on tokens per minute (TPM): Limit 6000, Used 5000, Requested 2000. Please try again in 10s. Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing","type":"tokens","code":"rate_limit_exceeded"}}"#;
+        assert_eq!(classify_openai(429, &HeaderMap::new(), spent, false).kind, ErrorKind::RateLimitedModel);
         let ctx = br#"{"error":{"message":"This model's maximum context length is 8192 tokens","code":"context_length_exceeded"}}"#;
         assert_eq!(classify_openai(413, &HeaderMap::new(), ctx, false).kind, ErrorKind::ContextTooLong);
         assert_eq!(classify_openai(404, &HeaderMap::new(), b"", false).kind, ErrorKind::ModelUnavailable);
