@@ -233,7 +233,10 @@ proptest! {
 
 /// A streamed answer in the order upstreams send it: reasoning, text, then tool calls
 /// (each a name and its arguments in fragments), with the finish and usage at the end.
-fn streamed_answer() -> impl Strategy<Value = (Vec<String>, Vec<String>, Vec<(String, Vec<String>)>)> {
+/// Reasoning fragments, text fragments, and tool calls (a name, argument fragments).
+type Streamed = (Vec<String>, Vec<String>, Vec<(String, Vec<String>)>);
+
+fn streamed_answer() -> impl Strategy<Value = Streamed> {
     let fragment = "[a-zé \"\\\\{}]{1,5}";
     (
         prop::collection::vec(fragment, 0..3),
