@@ -1,6 +1,7 @@
 //! The HTTP chat transport: forwards chat completions to OpenRouter (or anything that
-//! speaks its API) over one pooled reqwest client, streams answers without buffering,
-//! bounds each wait with its own timeout, and classifies failures for the core.
+//! speaks its API) over pooled reqwest clients (lanes: another HTTP/2 connection once
+//! one is at its stream budget), streams answers without buffering, bounds each wait
+//! with its own timeout, and classifies failures for the core.
 
 mod local;
 
@@ -9,10 +10,12 @@ mod failure;
 mod answer;
 mod classify;
 mod key;
+mod lanes;
 mod stream;
 
 pub use classify::{Dialect, LOCAL_BUSY_BACKOFF, classify, classify_openai, parse_go_duration};
 pub use key::{FreeModelDailyRequests, KeyInfo};
+pub use lanes::{DEFAULT_STREAMS_PER_CONNECTION, MAX_LANES};
 pub use local::{
     LOCAL_RESOURCE_RETRY_AFTER, LOCAL_RESOURCE_WARNING_EVERY, is_local_exhaustion, local_resource_failures,
 };
@@ -71,6 +74,11 @@ pub struct TransportConfig {
     pub max_answer_size: usize,
     /// Whose error bodies and rate-limit headers the answers carry.
     pub dialect: Dialect,
+    /// Streams in flight on one HTTP/2 connection before the next opens (see `lanes`);
+    /// at most the upstream's `SETTINGS_MAX_CONCURRENT_STREAMS`.
+    pub streams_per_connection: usize,
+    /// Certificates trusted beside the system's (a local server's own CA).
+    pub extra_roots: Vec<reqwest::Certificate>,
 }
 
 impl Default for TransportConfig {
@@ -86,6 +94,8 @@ impl Default for TransportConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_answer_size: DEFAULT_MAX_ANSWER_SIZE,
             dialect: Dialect::OpenRouter,
+            streams_per_connection: DEFAULT_STREAMS_PER_CONNECTION,
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -103,6 +113,8 @@ impl fmt::Debug for TransportConfig {
             .field("request_timeout", &self.request_timeout)
             .field("max_answer_size", &self.max_answer_size)
             .field("dialect", &self.dialect)
+            .field("streams_per_connection", &self.streams_per_connection)
+            .field("extra_roots", &self.extra_roots.len())
             .finish()
     }
 }
@@ -131,14 +143,18 @@ pub struct TransportStats {
     pub streams: u64,
     /// Streams cut by an idle timeout or a broken connection.
     pub stream_failures: u64,
+    /// Lanes (clients, so HTTP/2 connections) opened to the upstream.
+    pub lanes: u64,
 }
 
-#[derive(Debug, Default)]
+/// Shared with every stream handed over: a stream frees its lane place when it ends.
+#[derive(Debug)]
 pub(crate) struct Counters {
     requests: AtomicU64,
     failures: AtomicU64,
     streams: AtomicU64,
     pub(crate) stream_failures: AtomicU64,
+    pub(crate) lanes: lanes::Lanes,
 }
 
 /// Headers from upstream's answer worth passing on to the client. Prebuilt names: a
@@ -158,9 +174,8 @@ static PASSED_HEADERS: [HeaderName; 9] = [
     HeaderName::from_static("x-ratelimit-remaining-tokens"),
 ];
 
-/// Forwards chat requests over one pooled client. Cheap to share behind an `Arc`.
+/// Forwards chat requests over pooled clients (lanes). Cheap to share behind an `Arc`.
 pub struct HttpTransport {
-    client: reqwest::Client,
     /// Parsed once: handing reqwest a string would parse it again (IDNA and all) on
     /// every request, which showed in the profile.
     chat_url: reqwest::Url,
@@ -209,28 +224,39 @@ impl HttpTransport {
                 headers.insert(HeaderName::from_static(name), v);
             }
         }
-        let client = reqwest::Client::builder()
-            .default_headers(headers)
-            .connect_timeout(config.connect_timeout)
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(MAX_IDLE_UPSTREAM_CONNECTIONS)
-            .tcp_keepalive(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| TransportInitError::Client(error_chain(&e)))?;
+        let (connect_timeout, roots) = (config.connect_timeout, config.extra_roots.clone());
+        let make = move || {
+            reqwest::Client::builder()
+                .default_headers(headers.clone())
+                .connect_timeout(connect_timeout)
+                .tcp_nodelay(true)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .pool_max_idle_per_host(MAX_IDLE_UPSTREAM_CONNECTIONS)
+                .tcp_keepalive(Duration::from_secs(30))
+                .redirect(reqwest::redirect::Policy::none())
+                .tls_certs_merge(roots.iter().cloned())
+                .build()
+        };
+        let client = make().map_err(|e| TransportInitError::Client(error_chain(&e)))?;
+        let lanes =
+            lanes::Lanes::new(client, Box::new(make), config.streams_per_connection, base.starts_with("https://"));
         let url = |path: &str| {
             reqwest::Url::parse(&format!("{base}/{path}"))
                 .map_err(|_| TransportInitError::InvalidBaseUrl(config.base_url.clone()))
         };
         Ok(HttpTransport {
-            client,
             chat_url: url(Endpoint::Chat.path())?,
             embeddings_url: url(Endpoint::Embeddings.path())?,
             key_url: url("key")?,
             key,
             config,
-            counters: Arc::default(),
+            counters: Arc::new(Counters {
+                requests: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+                streams: AtomicU64::new(0),
+                stream_failures: AtomicU64::new(0),
+                lanes,
+            }),
         })
     }
 
@@ -245,6 +271,7 @@ impl HttpTransport {
             failures: c.failures.load(Ordering::Relaxed),
             streams: c.streams.load(Ordering::Relaxed),
             stream_failures: c.stream_failures.load(Ordering::Relaxed),
+            lanes: c.lanes.open() as u64,
         }
     }
 
@@ -257,7 +284,7 @@ impl HttpTransport {
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + self.config.request_timeout;
         let result = async {
-            let resp = tokio::time::timeout_at(deadline, self.client.get(self.key_url.clone()).send())
+            let resp = tokio::time::timeout_at(deadline, self.counters.lanes.first().get(self.key_url.clone()).send())
                 .await
                 .map_err(|_| timeout_error("no answer from upstream's key endpoint", self.config.request_timeout))?
                 .map_err(|e| map_reqwest_error(e, "the key request failed"))?;
@@ -297,7 +324,9 @@ impl HttpTransport {
         } else {
             self.config.first_byte_timeout.min(self.config.request_timeout)
         };
-        let request = self
+        // Held until the answer is read, or by the stream until it ends.
+        let ticket = self.counters.lanes.acquire();
+        let request = ticket
             .client
             .post(url.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
@@ -308,6 +337,9 @@ impl HttpTransport {
             .map_err(|_| timeout_error("no response from upstream", first_byte))?
             .map_err(|e| map_reqwest_error(e, "the upstream request failed"))?;
         let elapsed = started.elapsed();
+        if resp.version() == reqwest::Version::HTTP_11 {
+            self.counters.lanes.saw_http1();
+        }
         let status = resp.status().as_u16();
         let headers: Vec<(&'static str, String)> = PASSED_HEADERS
             .iter()
@@ -341,7 +373,8 @@ impl HttpTransport {
         if stream && content.is_sse {
             self.counters.streams.fetch_add(1, Ordering::Relaxed);
             let inner = Box::pin(resp.bytes_stream());
-            let s = stream::UpstreamStream::new(inner, self.config.idle_timeout, self.counters.clone(), started);
+            let lane = ticket.into_lane();
+            let s = stream::UpstreamStream::new(inner, self.config.idle_timeout, self.counters.clone(), started, lane);
             return Ok(UpstreamResponse { status, headers, body: Body::Stream(Box::pin(s)), elapsed });
         }
         if let Some(other) = content.not_json {

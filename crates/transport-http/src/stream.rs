@@ -31,10 +31,12 @@ pub(crate) struct UpstreamStream {
     counters: Arc<Counters>,
     started: Instant,
     done: bool,
+    /// The lane place this stream holds until it ends or is dropped.
+    lane: Option<usize>,
 }
 
 impl UpstreamStream {
-    pub(crate) fn new(inner: Inner, idle: Duration, counters: Arc<Counters>, started: Instant) -> Self {
+    pub(crate) fn new(inner: Inner, idle: Duration, counters: Arc<Counters>, started: Instant, lane: usize) -> Self {
         let now = tokio::time::Instant::now();
         UpstreamStream {
             inner,
@@ -44,6 +46,14 @@ impl UpstreamStream {
             counters,
             started,
             done: false,
+            lane: Some(lane),
+        }
+    }
+
+    /// Frees the stream's lane place (once).
+    fn release_lane(&mut self) {
+        if let Some(lane) = self.lane.take() {
+            self.counters.lanes.release(lane);
         }
     }
 
@@ -52,6 +62,7 @@ impl UpstreamStream {
     fn finish(&mut self) {
         self.done = true;
         self.inner = Box::pin(futures_util::stream::empty());
+        self.release_lane();
     }
 }
 
@@ -76,6 +87,7 @@ impl Stream for UpstreamStream {
             }
             Poll::Ready(None) => {
                 this.done = true;
+                this.release_lane();
                 Poll::Ready(None)
             }
             Poll::Pending => {
@@ -97,5 +109,11 @@ impl Stream for UpstreamStream {
                 Poll::Ready(Some(Err(err)))
             }
         }
+    }
+}
+
+impl Drop for UpstreamStream {
+    fn drop(&mut self) {
+        self.release_lane();
     }
 }
