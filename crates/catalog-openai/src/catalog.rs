@@ -56,6 +56,8 @@ pub struct ProviderCatalogConfig {
     pub fetch_timeout: Duration,
     /// Where the last good list is kept; `None` disables the disk cache.
     pub cache_path: Option<PathBuf>,
+    /// Certificates trusted beside the system's (the `extra_ca_cert` setting).
+    pub extra_roots: Vec<reqwest::Certificate>,
 }
 
 impl fmt::Debug for ProviderCatalogConfig {
@@ -120,6 +122,7 @@ impl OpenAiCatalog {
             .timeout(config.fetch_timeout)
             .connect_timeout(config.fetch_timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("free-models-router/", env!("CARGO_PKG_VERSION")))
+            .tls_certs_merge(config.extra_roots.iter().cloned())
             .build()
             .map_err(|e| FetchError::Client(e.to_string()))?;
         let models_url = format!("{}/models", config.base_url.trim_end_matches('/'));
@@ -374,6 +377,7 @@ mod tests {
             refresh_interval: DEFAULT_REFRESH_INTERVAL,
             fetch_timeout: DEFAULT_FETCH_TIMEOUT,
             cache_path: None,
+            extra_roots: Vec::new(),
         }
     }
 

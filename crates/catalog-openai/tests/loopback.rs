@@ -18,6 +18,7 @@ fn config(up: &FakeUpstream, cache: &std::path::Path) -> ProviderCatalogConfig {
         refresh_interval: Duration::from_secs(3600),
         fetch_timeout: Duration::from_secs(5),
         cache_path: Some(cache.join("catalog-ollama.json")),
+        extra_roots: Vec::new(),
     }
 }
 

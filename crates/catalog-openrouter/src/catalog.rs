@@ -43,6 +43,8 @@ pub struct CatalogConfig {
     pub cache_path: Option<PathBuf>,
     /// The whole fetch, from connecting to the last byte.
     pub fetch_timeout: Duration,
+    /// Certificates trusted beside the system's (the `extra_ca_cert` setting).
+    pub extra_roots: Vec<reqwest::Certificate>,
 }
 
 impl Default for CatalogConfig {
@@ -53,6 +55,7 @@ impl Default for CatalogConfig {
             refresh_interval: DEFAULT_REFRESH_INTERVAL,
             cache_path: cache::default_cache_path(),
             fetch_timeout: DEFAULT_FETCH_TIMEOUT,
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -144,6 +147,7 @@ impl OpenRouterCatalog {
             .timeout(config.fetch_timeout)
             .connect_timeout(config.fetch_timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("free-models-router/", env!("CARGO_PKG_VERSION")))
+            .tls_certs_merge(config.extra_roots.iter().cloned())
             .build()
             .map_err(|e| CatalogError::Client(error_chain(&e)))?;
         let models_url = config.models_url();

@@ -44,6 +44,7 @@ fn config(base_url: &str, cache: Option<&Path>) -> CatalogConfig {
         refresh_interval: Duration::from_secs(600),
         cache_path: cache.map(Path::to_path_buf),
         fetch_timeout: Duration::from_secs(30),
+        extra_roots: Vec::new(),
     }
 }
 

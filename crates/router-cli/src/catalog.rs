@@ -33,6 +33,7 @@ impl Env {
             refresh_interval: Duration::from_secs(3_600),
             cache_path: Some(self.cache_path.clone()),
             fetch_timeout: Duration::from_secs(30),
+            ..CatalogConfig::default()
         }
     }
 }

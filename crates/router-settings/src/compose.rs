@@ -50,6 +50,7 @@ pub fn catalog(settings: &Settings) -> Result<OpenRouterCatalog, CatalogError> {
             refresh_interval: settings.refresh_interval_secs.get(),
             cache_path: settings.cache_path(),
             fetch_timeout: catalog_openrouter::DEFAULT_FETCH_TIMEOUT,
+            extra_roots: settings.extra_roots().map_err(|e| CatalogError::Client(e.to_string()))?,
         },
         Arc::new(SystemClock),
     )
@@ -68,6 +69,8 @@ pub fn transport(settings: &Settings) -> Result<HttpTransport, TransportInitErro
         request_timeout: settings.request_timeout_secs.get(),
         max_answer_size: settings.max_answer_size,
         dialect: transport_http::Dialect::OpenRouter,
+        streams_per_connection: settings.upstream_streams_per_connection,
+        extra_roots: settings.extra_roots()?,
     })
 }
 

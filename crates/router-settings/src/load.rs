@@ -113,6 +113,12 @@ impl Settings {
         if self.max_attempts == 0 {
             return Err(invalid("max_attempts", "must be at least 1".into()));
         }
+        if self.upstream_streams_per_connection == 0 {
+            return Err(invalid("upstream_streams_per_connection", "must be at least 1".into()));
+        }
+        if let Err(e) = self.extra_roots() {
+            return Err(invalid("extra_ca_cert", e.to_string()));
+        }
         for (key, bytes) in [
             ("max_body_size", self.max_body_size),
             ("max_answer_size", self.max_answer_size),
@@ -209,6 +215,11 @@ impl Settings {
     }
 
     /// Where the resilience state is kept; `None` when there is no data directory.
+    /// The certificates of `extra_ca_cert` (none when it is not set).
+    pub fn extra_roots(&self) -> Result<Vec<transport_http::Certificate>, transport_http::TransportInitError> {
+        self.extra_ca_cert.as_deref().map_or(Ok(Vec::new()), transport_http::read_ca_file)
+    }
+
     pub fn state_path(&self) -> Option<PathBuf> {
         self.dir(dirs::data_dir()).map(|d| d.join(STATE_FILE))
     }
@@ -356,6 +367,15 @@ mod tests {
         check(Some("deadline_secs = 0"), &[], &["deadline_secs", "at least 1 second"]);
         check(None, &["per_day=many"], &["error: invalid `per_day` (flag --per-day): `many` is not a whole number"]);
         check(Some("openrouter_base_url = \"ftp://x\""), &[], &["openrouter_base_url"]);
+        check(None, &["upstream_streams_per_connection=0"], &["`upstream_streams_per_connection`", "at least 1"]);
+        check(
+            None,
+            &["extra_ca_cert=/nonexistent/ca.pem"],
+            &["error: invalid `extra_ca_cert` (flag --extra-ca-cert): cannot use /nonexistent/ca.pem"],
+        );
+        // A readable file that holds no certificate: this test binary.
+        let not_pem = std::env::current_exe().expect("exe").display().to_string();
+        check(None, &[&format!("extra_ca_cert={not_pem}")], &["invalid `extra_ca_cert`", "no PEM certificate"]);
     }
 
     #[test]

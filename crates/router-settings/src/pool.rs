@@ -73,6 +73,7 @@ pub fn provider_catalog(settings: &Settings, p: &ProviderSettings) -> Result<Ope
         refresh_interval: settings.refresh_interval_secs.get(),
         fetch_timeout: catalog_openai::DEFAULT_FETCH_TIMEOUT,
         cache_path,
+        extra_roots: settings.extra_roots()?,
     };
     OpenAiCatalog::new(config, Arc::new(SystemClock)).map_err(|e| TransportInitError::Client(e.to_string()))
 }
@@ -94,6 +95,8 @@ pub fn provider_transport(settings: &Settings, p: &ProviderSettings) -> Result<H
         request_timeout: settings.request_timeout_secs.get(),
         max_answer_size: settings.max_answer_size,
         dialect: Dialect::OpenAi { local: p.local },
+        streams_per_connection: settings.upstream_streams_per_connection,
+        extra_roots: settings.extra_roots()?,
     })
 }
 

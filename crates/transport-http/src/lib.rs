@@ -11,6 +11,7 @@ mod answer;
 mod classify;
 mod key;
 mod lanes;
+mod roots;
 mod stream;
 
 pub use classify::{Dialect, LOCAL_BUSY_BACKOFF, classify, classify_openai, parse_go_duration};
@@ -19,6 +20,7 @@ pub use lanes::{DEFAULT_STREAMS_PER_CONNECTION, MAX_LANES};
 pub use local::{
     LOCAL_RESOURCE_RETRY_AFTER, LOCAL_RESOURCE_WARNING_EVERY, is_local_exhaustion, local_resource_failures,
 };
+pub use roots::{Certificate, read_ca_file};
 
 use answer::{Content, protocol, read_body, timeout_error};
 use failure::{error_chain, map_reqwest_error, scrub_value};
@@ -130,6 +132,8 @@ pub enum TransportInitError {
     InvalidBaseUrl(String),
     #[error("could not build the http client: {0}")]
     Client(String),
+    #[error("cannot use {path} as extra CA certificates: {why}")]
+    ExtraCa { path: String, why: String },
 }
 
 /// Counters since the transport was built.
