@@ -53,3 +53,31 @@ impl ChatTransport for ShardedTransport {
         transport.send_to(endpoint, model, body, stream).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fake_upstream::FakeUpstream;
+    use transport_http::TransportConfig;
+
+    #[tokio::test]
+    async fn every_endpoint_reaches_the_shard_s_transport() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let up = FakeUpstream::start().await;
+        let transport = || {
+            let config = TransportConfig { base_url: up.base_url(), ..TransportConfig::default() };
+            Arc::new(HttpTransport::new(config).expect("a transport"))
+        };
+        let sharded = ShardedTransport::new(transport(), [transport()]);
+        let model = ModelId::new("e/embed:free");
+        let body = Bytes::from_static(br#"{"model":"e/embed:free","input":"x"}"#);
+        let answer = sharded.send_to(Endpoint::Embeddings, &model, body, false).await.expect("answered");
+        let router_core::Body::Full(bytes) = answer.body else { panic!("a whole answer") };
+        let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(v["object"], "list", "{v}");
+        assert_eq!(
+            v["data"][0]["embedding"].as_array().map(Vec::len),
+            Some(fake_upstream::DEFAULT_EMBEDDING_DIMENSION)
+        );
+    }
+}
