@@ -167,8 +167,8 @@ async fn numbers_from_a_server_that_ignores_base64_are_re_encoded() {
 
 #[tokio::test]
 async fn openrouter_alone_serves_its_free_embedding_models() {
-    // No `[[providers]]`: OpenRouter's own transport (one per serving thread) posts to
-    // `/embeddings`.
+    // No `[[providers]]`: OpenRouter's own transport posts to `/embeddings` (the sharded
+    // one of several serving threads is unit-tested in router-server's `shard.rs`).
     let or = FakeUpstream::start().await;
     or.set_embedding_models(json!({"data": [entry(NOMIC, "0"), entry(PAID, "0.00000012")]}).to_string());
     or.set_embedding_dimension(NOMIC, NOMIC_DIM);
