@@ -7,6 +7,7 @@ mod contract;
 mod dashboard;
 mod embeddings;
 mod errors;
+mod h2_upstream;
 mod hardening;
 mod lifecycle;
 mod messages;
