@@ -138,6 +138,7 @@ impl Drop for Ticket<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn lanes(budget: usize, https: bool) -> Lanes {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -180,5 +181,33 @@ mod tests {
         expected.push(0);
         check(&l, MAX_LANES + 1, &expected);
         assert_eq!(l.open(), MAX_LANES);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        /// Whatever the order of requests and of their ends: a request takes the lowest
+        /// lane below its budget (when there is one), and each lane counts exactly the
+        /// places held on it.
+        #[test]
+        fn lanes_count_what_is_held(budget in 1usize..4, ops in prop::collection::vec(any::<Option<usize>>(), 0..60)) {
+            let l = lanes(budget, true);
+            let mut held: Vec<Ticket<'_>> = Vec::new();
+            for op in ops {
+                match op {
+                    Some(i) if !held.is_empty() => drop(held.swap_remove(i % held.len())),
+                    _ => {
+                        let before: Vec<usize> = l.in_flight.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+                        let t = l.acquire();
+                        if let Some(free) = before.iter().position(|&n| n < budget) {
+                            prop_assert_eq!(t.lane, free);
+                        }
+                        held.push(t);
+                    }
+                }
+                for (lane, count) in l.in_flight.iter().enumerate() {
+                    prop_assert_eq!(count.load(Ordering::Relaxed), held.iter().filter(|t| t.lane == lane).count());
+                }
+            }
+        }
     }
 }
