@@ -51,12 +51,17 @@ impl Settings {
         };
         let mut s = Settings::layer(layer, overrides)?;
         s.config_file = file.map(Path::to_path_buf);
-        // A relative data directory in a file is relative to that file, so that a config
-        // works the same from whatever directory the process starts in.
+        // A relative data directory (or CA file) in a file is relative to that file, so
+        // that a config works the same from whatever directory the process starts in.
         if let (Some(dir), Some(Source::File), Some(file)) = (&s.data_dir, s.sources.get("data_dir"), file)
             && dir.is_relative()
         {
             s.data_dir = Some(file.parent().unwrap_or(Path::new(".")).join(dir));
+        }
+        if let (Some(ca), Some(Source::File), Some(file)) = (&s.extra_ca_cert, s.sources.get("extra_ca_cert"), file)
+            && ca.is_relative()
+        {
+            s.extra_ca_cert = Some(file.parent().unwrap_or(Path::new(".")).join(ca));
         }
         s.openrouter_base_url = s.openrouter_base_url.trim().trim_end_matches('/').to_owned();
         s.openrouter_api_key = s.openrouter_api_key.filter(|k| !k.is_empty());
@@ -459,5 +464,11 @@ mod tests {
         let s = Settings::load(Some(&file), &BTreeMap::new()).expect("valid");
         assert_eq!(s.state_path(), Some(dir.path().join("state").join(STATE_FILE)));
         assert_eq!(s.cache_path(), Some(dir.path().join("state").join(CACHE_FILE)));
+        // So is a CA file: found beside it, checked when loaded (here: no certificate in it).
+        std::fs::write(dir.path().join("ca.pem"), "no certificate").expect("write ca");
+        std::fs::write(&file, "extra_ca_cert = \"ca.pem\"").expect("write config");
+        let err = Settings::load(Some(&file), &BTreeMap::new()).expect_err("not a certificate").to_string();
+        let beside = dir.path().join("ca.pem").display().to_string();
+        assert!(err.contains("extra_ca_cert") && err.contains(&beside) && err.contains("no PEM certificate"), "{err}");
     }
 }

@@ -193,7 +193,7 @@ settings! {
     request_timeout_secs: Seconds = Seconds::of(transport_http::DEFAULT_REQUEST_TIMEOUT), env "ROUTER_REQUEST_TIMEOUT_SECS", value "SECS";
     /// upstream answers larger than this many bytes are a failed attempt (falls back), not an allocation
     max_answer_size: usize = transport_http::DEFAULT_MAX_ANSWER_SIZE, env "ROUTER_MAX_ANSWER_SIZE", value "BYTES";
-    /// a PEM file of CA certificates trusted beside the system's by every upstream transport and catalog (a local server's self-signed certificate)
+    /// a PEM file of CA certificates trusted beside the system's by every upstream transport and catalog (a local server's self-signed certificate); relative to the file when set in it
     extra_ca_cert: Option<PathBuf> = None, env "ROUTER_EXTRA_CA_CERT", value "FILE";
     /// streams in flight on one HTTP/2 upstream connection before another is opened (at most the upstream's `SETTINGS_MAX_CONCURRENT_STREAMS`)
     upstream_streams_per_connection: usize = transport_http::DEFAULT_STREAMS_PER_CONNECTION, env "ROUTER_UPSTREAM_STREAMS_PER_CONNECTION", value "N";
