@@ -137,54 +137,57 @@ fn typescript_sdk() -> Result<()> {
 }
 
 /// The Responses clients (pinned in `tests/agents/codex`: `@openai/codex` and the Node
-/// `openai` SDK) are installed with `npm ci` under `target/agents/codex` when missing or
-/// when the lock file changed; then the ignored e2e tests that drive them, and the Python
-/// SDK's Responses test, run with `CODEX_DIR` pointing there.
+/// `openai` SDK); the ignored e2e tests that drive them, and the Python SDK's Responses
+/// test, run with `CODEX_DIR` pointing at their install.
 fn responses_clients() -> Result<()> {
-    let pinned = crate::root().join("tests").join("agents").join("codex");
-    let dir = crate::root().join("target").join("agents").join("codex");
-    let lock =
-        std::fs::read(pinned.join("package-lock.json")).context("cannot read tests/agents/codex/package-lock.json")?;
-    let installed = std::fs::read(dir.join("package-lock.json")).ok();
-    if installed.as_deref() != Some(lock.as_slice()) || !dir.join("node_modules").join(".bin").join("codex").exists() {
-        eprintln!("==> responses clients: npm ci in target/agents/codex (tests/agents/codex's lock file)");
-        std::fs::create_dir_all(&dir).context("cannot create target/agents/codex")?;
-        for file in ["package.json", "package-lock.json"] {
-            std::fs::copy(pinned.join(file), dir.join(file)).with_context(|| format!("cannot copy {file}"))?;
-        }
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir)
-            .status()
-            .context("could not start npm (the responses clients step needs node and npm)")?;
-        if !status.success() {
-            bail!("ci step `responses clients` failed: `npm ci` in target/agents/codex failed ({status})");
-        }
-    }
-    let args = ["test", "-p", "tests", "--test", "e2e", "--", "--ignored", "responses_clients::", "codex::"];
-    eprintln!("==> responses clients: CODEX_DIR=target/agents/codex cargo {}", args.join(" "));
-    let status = cargo().args(args).env("CODEX_DIR", &dir).status().context("could not start cargo")?;
-    if !status.success() {
-        bail!("ci step `responses clients` failed ({status})");
-    }
-    Ok(())
+    agent_step(Agent {
+        step: "responses clients",
+        name: "codex",
+        bin: "codex",
+        env: "CODEX_DIR",
+        tests: &["responses_clients::", "codex::"],
+    })
 }
 
 /// The Messages clients (pinned in `tests/agents/claude-code`: `@anthropic-ai/claude-code`
-/// and `@anthropic-ai/sdk`) are installed with `npm ci` under `target/agents/claude-code`
-/// when missing or when the lock file changed, and the Python `anthropic` package with
-/// pip; then the ignored e2e tests that drive them run with `CLAUDE_CODE_DIR` there.
+/// and `@anthropic-ai/sdk`, and the Python `anthropic` package from pip); the ignored e2e
+/// tests that drive them run with `CLAUDE_CODE_DIR` pointing at their install.
 fn messages_clients() -> Result<()> {
-    const STEP: &str = "messages clients";
-    ensure_python_package("anthropic", STEP)?;
-    let pinned = crate::root().join("tests").join("agents").join("claude-code");
-    let dir = crate::root().join("target").join("agents").join("claude-code");
+    ensure_python_package("anthropic", "messages clients")?;
+    agent_step(Agent {
+        step: "messages clients",
+        name: "claude-code",
+        bin: "claude",
+        env: "CLAUDE_CODE_DIR",
+        tests: &["messages_sdk::", "claude_code::"],
+    })
+}
+
+/// One coding agent's CI step: its npm packages, pinned in `tests/agents/<name>`.
+struct Agent {
+    step: &'static str,
+    /// The folder under `tests/agents` and `target/agents`.
+    name: &'static str,
+    /// The executable `npm ci` must leave in `node_modules/.bin`.
+    bin: &'static str,
+    /// The variable the tests read the install's folder from.
+    env: &'static str,
+    /// The ignored e2e tests to run.
+    tests: &'static [&'static str],
+}
+
+/// Installs `agent`'s packages with `npm ci` under `target/agents/<name>` when missing or
+/// when the lock file changed, then runs its ignored e2e tests with its variable set.
+fn agent_step(agent: Agent) -> Result<()> {
+    let Agent { step, name, bin, env, tests } = agent;
+    let pinned = crate::root().join("tests").join("agents").join(name);
+    let dir = crate::root().join("target").join("agents").join(name);
     let lock = std::fs::read(pinned.join("package-lock.json"))
-        .context("cannot read tests/agents/claude-code/package-lock.json")?;
+        .with_context(|| format!("cannot read tests/agents/{name}/package-lock.json"))?;
     let installed = std::fs::read(dir.join("package-lock.json")).ok();
-    if installed.as_deref() != Some(lock.as_slice()) || !dir.join("node_modules").join(".bin").join("claude").exists() {
-        eprintln!("==> {STEP}: npm ci in target/agents/claude-code (tests/agents/claude-code's lock file)");
-        std::fs::create_dir_all(&dir).context("cannot create target/agents/claude-code")?;
+    if installed.as_deref() != Some(lock.as_slice()) || !dir.join("node_modules").join(".bin").join(bin).exists() {
+        eprintln!("==> {step}: npm ci in target/agents/{name} (tests/agents/{name}'s lock file)");
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create target/agents/{name}"))?;
         for file in ["package.json", "package-lock.json"] {
             std::fs::copy(pinned.join(file), dir.join(file)).with_context(|| format!("cannot copy {file}"))?;
         }
@@ -192,16 +195,17 @@ fn messages_clients() -> Result<()> {
             .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
             .current_dir(&dir)
             .status()
-            .context("could not start npm (the messages clients step needs node and npm)")?;
+            .with_context(|| format!("could not start npm (the {step} step needs node and npm)"))?;
         if !status.success() {
-            bail!("ci step `{STEP}` failed: `npm ci` in target/agents/claude-code failed ({status})");
+            bail!("ci step `{step}` failed: `npm ci` in target/agents/{name} failed ({status})");
         }
     }
-    let args = ["test", "-p", "tests", "--test", "e2e", "--", "--ignored", "messages_sdk::", "claude_code::"];
-    eprintln!("==> {STEP}: CLAUDE_CODE_DIR=target/agents/claude-code cargo {}", args.join(" "));
-    let status = cargo().args(args).env("CLAUDE_CODE_DIR", &dir).status().context("could not start cargo")?;
+    let mut args = vec!["test", "-p", "tests", "--test", "e2e", "--", "--ignored"];
+    args.extend_from_slice(tests);
+    eprintln!("==> {step}: {env}=target/agents/{name} cargo {}", args.join(" "));
+    let status = cargo().args(&args).env(env, &dir).status().context("could not start cargo")?;
     if !status.success() {
-        bail!("ci step `{STEP}` failed ({status})");
+        bail!("ci step `{step}` failed ({status})");
     }
     Ok(())
 }
