@@ -50,6 +50,8 @@ type RespBody = UnsyncBoxBody<Bytes, Infallible>;
 struct Shared {
     models_body: RwLock<Bytes>,
     models_status: AtomicUsize,
+    /// The body of a `/models` answer that is not a 200, when a test chose one.
+    models_error_body: RwLock<Option<Bytes>>,
     behaviours: RwLock<HashMap<String, Behaviour>>,
     default_behaviour: RwLock<Behaviour>,
     key_info: RwLock<Bytes>,
@@ -127,6 +129,7 @@ impl FakeUpstream {
         let shared = Arc::new(Shared {
             models_body: RwLock::new(Bytes::from(models)),
             models_status: AtomicUsize::new(200),
+            models_error_body: RwLock::new(None),
             behaviours: RwLock::new(HashMap::new()),
             default_behaviour: RwLock::new(Behaviour::Ok),
             key_info: RwLock::new(Bytes::from(key)),
@@ -196,6 +199,12 @@ impl FakeUpstream {
     /// A status other than 200 makes `/models` answer with an OpenRouter error body.
     pub fn set_models_status(&self, status: u16) {
         self.shared.models_status.store(usize::from(status), Ordering::Relaxed);
+    }
+
+    /// `/models` answers `status` with `body` (an upstream or proxy's own error page).
+    pub fn set_models_error(&self, status: u16, body: impl Into<Bytes>) {
+        *write(&self.shared.models_error_body) = Some(body.into());
+        self.set_models_status(status);
     }
 
     /// The script for chat (and embeddings) requests naming `model`.
@@ -355,10 +364,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<RespBod
         (&Method::GET, "/models") => {
             shared.models_fetches.fetch_add(1, Ordering::Relaxed);
             let status = u16::try_from(shared.models_status.load(Ordering::Relaxed)).unwrap_or(500);
-            if status == 200 {
-                full(200, JSON, read(&shared.models_body).clone())
-            } else {
-                error(status, "Internal Server Error")
+            match read(&shared.models_error_body).clone() {
+                _ if status == 200 => full(200, JSON, read(&shared.models_body).clone()),
+                Some(body) => full(status, JSON, body),
+                None => error(status, "Internal Server Error"),
             }
         }
         (&Method::GET, "/embeddings/models") => full(200, JSON, read(&shared.embedding_models).clone()),

@@ -430,3 +430,34 @@ async fn client_sized_strings_leave_the_router_memory_bounded() {
     assert!(rss < 100 * 1024, "RSS {rss} KiB after 100 requests with 20 MB fields");
     drop(idle_subscribers);
 }
+
+/// Upstreams (or proxies) that echo what they were sent: the catalog's refresh error and
+/// a chat error quote the `Authorization` header and a URL password. The binary's log
+/// lines (JSON, `info`) never hold the key or the password, only their redactions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echoed_keys_reach_no_log_line() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let upstream = FakeUpstream::start().await;
+    let echo = format!("denied: Authorization: Bearer {KEY} via http://user:hunter2@proxy.test/api");
+    upstream.set_models_error(500, format!(r#"{{"error":{{"message":"{echo}"}}}}"#));
+    let body = serde_json::json!({"error": {"code": 500, "message": echo, "metadata": {"raw": echo}}}).to_string();
+    upstream.set_default_behaviour(Behaviour::Status { status: 500, body });
+    let server = start(&upstream, None, &["--max-attempts", "2", "--per-day", "0", "--per-minute", "0"]);
+    let mut conn = TcpStream::connect(&server.addr).await.expect("connect");
+    for _ in 0..3 {
+        let (head, answer) = exchange(&mut conn, &post("/api/v1/chat/completions", CHAT)).await;
+        assert!(!head.starts_with("HTTP/1.1 200"), "{head}\n{answer}");
+        assert!(!answer.contains(KEY) && !answer.contains("hunter2"), "{answer}");
+    }
+    // The background refresh has failed by now (the fake counts it), and every line is in.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while upstream.models_fetches() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let lines: Vec<String> = server.logs.try_iter().collect();
+    let all = lines.join("\n");
+    assert!(upstream.models_fetches() > 0 && lines.len() >= 3, "{all}");
+    assert!(all.contains("***"), "the echo is logged redacted:\n{all}");
+    assert!(!all.contains(KEY) && !all.contains("hunter2"), "a secret in the log:\n{all}");
+}
