@@ -5,6 +5,7 @@
 //! an upstream connection for ever. The timer is armed only while a write is blocked, so
 //! a client that reads costs nothing.
 
+use std::future::Future as _;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -42,8 +43,6 @@ impl<T> WriteDeadline<T> {
         }
     }
 }
-
-use std::future::Future as _;
 
 impl<T: hyper::rt::Read + Unpin> hyper::rt::Read for WriteDeadline<T> {
     fn poll_read(
