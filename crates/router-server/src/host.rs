@@ -38,10 +38,16 @@ impl HostCheck {
         if name.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok() {
             return true;
         }
-        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        // Compared without case and without a copy: this runs on every request.
+        let name = name.trim_end_matches('.');
         self.allowed.iter().any(|a| match a.strip_prefix("*.") {
-            Some(parent) => name.strip_suffix(parent).is_some_and(|sub| sub.ends_with('.') && sub.len() > 1),
-            None => *a == name,
+            Some(parent) => {
+                // `get`, not indexing: a cut inside a character is no match, never a panic.
+                let cut = name.len().saturating_sub(parent.len());
+                let (sub, tail) = (name.get(..cut).unwrap_or(""), name.get(cut..).unwrap_or(""));
+                sub.len() > 1 && sub.ends_with('.') && tail.eq_ignore_ascii_case(parent)
+            }
+            None => a.eq_ignore_ascii_case(name),
         })
     }
 }

@@ -7,7 +7,7 @@ use super::Router;
 use super::config::MIN_USEFUL_OUTPUT_TOKENS;
 use crate::health::HealthState;
 use crate::model::ModelInfo;
-use crate::quota::{ProviderBlock, ProviderPolicy, QuotaBlock, QuotaScope, Room};
+use crate::quota::{ProviderBlock, ProviderPolicy, QuotaBlock, QuotaScope, TokenState};
 use crate::request::Requirements;
 use crate::time::Timestamp;
 
@@ -25,28 +25,13 @@ pub(super) enum Budget {
 }
 
 impl Router {
-    /// The budgets of model `info` (its provider's, then its own), with what they leave now.
-    fn budgets<'a>(
-        &self,
-        health: &'a HealthState,
-        info: &'a ModelInfo,
-        now: Timestamp,
-    ) -> Vec<(String, ProviderPolicy, Option<Room>)> {
-        let provider = info.provider_name();
-        [
-            (provider.to_owned(), self.provider_policy(provider)),
-            (info.id.to_string(), self.config.providers.get(info.id.as_str()).cloned().unwrap_or_default()),
-        ]
-        .into_iter()
-        .filter(|(_, p)| p.tokens.is_limited())
-        .map(|(name, p)| {
-            let room = health.providers.get(&name).map_or_else(
-                || crate::quota::TokenState::default().room(&p.tokens, &*p.reset, now),
-                |s| s.tokens.room(&p.tokens, &*p.reset, now),
-            );
-            (name, p, room)
-        })
-        .collect()
+    /// The token budgets of model `info` (its provider's, then its own), by the name their
+    /// counts are kept under; borrowed, so that a model without one costs no allocation.
+    fn budgets<'a>(&'a self, info: &'a ModelInfo) -> impl Iterator<Item = (&'a str, &'a ProviderPolicy)> {
+        [info.provider_name(), info.id.as_str()]
+            .into_iter()
+            .filter_map(|name| self.config.providers.get(name).map(|p| (name, p)))
+            .filter(|(_, p)| p.tokens.is_limited())
     }
 
     /// What the token budgets let an attempt on `info` ask for now, for a request
@@ -58,18 +43,19 @@ impl Router {
         info: &ModelInfo,
         now: Timestamp,
     ) -> Budget {
-        let budgets = self.budgets(health, info, now);
-        if budgets.is_empty() {
+        if self.budgets(info).next().is_none() {
             return Budget::Unlimited;
         }
         let prompt = reqs.prompt_tokens;
         let wanted = self.config.clamped_output(reqs, info).or(reqs.max_output_tokens);
         let need = prompt.saturating_add(wanted.unwrap_or(MIN_USEFUL_OUTPUT_TOKENS).min(MIN_USEFUL_OUTPUT_TOKENS));
         let mut output = wanted.unwrap_or(u64::MAX);
-        for (name, policy, room) in budgets {
+        for (name, policy) in self.budgets(info) {
             if policy.tokens.ceiling().is_some_and(|c| c < need) {
                 return Budget::Never;
             }
+            let counted = health.providers.get(name).map(|s| &s.tokens);
+            let room = counted.unwrap_or(&TokenState::default()).room(&policy.tokens, &*policy.reset, now);
             let Some(room) = room else { continue };
             if room.tokens < need {
                 let whose = if name.contains('/') { "model" } else { "provider" };
@@ -97,23 +83,23 @@ impl Router {
         headers: &[(&'static str, String)],
         now: Timestamp,
     ) {
+        let provider = info.provider_name();
+        if self.config.providers.get(provider).is_none_or(|p| p.tokens.per_minute.is_none()) {
+            return;
+        }
         let number =
             |name: &str| headers.iter().find(|(n, _)| *n == name).and_then(|(_, v)| v.trim().parse::<u64>().ok());
-        let (Some(limit), Some(remaining)) =
+        if let (Some(limit), Some(remaining)) =
             (number("x-ratelimit-limit-tokens"), number("x-ratelimit-remaining-tokens"))
-        else {
-            return;
-        };
-        let provider = info.provider_name();
-        if self.provider_policy(provider).tokens.per_minute.is_some() {
+        {
             health.provider_mut(provider).tokens.observe_minute(limit, remaining, now);
         }
     }
 
     /// Counts `tokens` against every token budget of `info`.
     pub(super) fn charge_budget(&self, health: &mut HealthState, info: &ModelInfo, tokens: u64, now: Timestamp) {
-        for (name, policy, _) in self.budgets(health, info, now) {
-            health.provider_mut(&name).tokens.charge(tokens, &*policy.reset, now);
+        for (name, policy) in self.budgets(info) {
+            health.provider_mut(name).tokens.charge(tokens, &*policy.reset, now);
         }
     }
 }
