@@ -18,6 +18,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod models;
 mod prom;
+mod reframe;
 pub mod responses;
 pub mod serve;
 pub mod shard;

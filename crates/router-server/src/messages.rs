@@ -7,6 +7,7 @@
 use crate::anthropic_errors::anthropic_error;
 use crate::error::ApiError;
 use crate::handlers::{self, RouteHeaders, is_json, upstream_headers};
+use crate::reframe::Reframe;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Body;
@@ -15,8 +16,8 @@ use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
-use router_core::{Body as UpstreamBody, ByteStream, ChatRequest, RouteError, RouteFailure, Routed};
+use futures_util::Stream;
+use router_core::{Body as UpstreamBody, ByteStream, ChatRequest, RouteError, RouteFailure, Routed, TransportError};
 use router_dialects::anthropic::{self, MessageStream, TranslateError, Translated};
 use router_dialects::chat::read_answer;
 use serde_json::{Value, json};
@@ -177,28 +178,35 @@ fn events(
     writer: MessageStream,
     ping_interval: Duration,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
-    futures_util::stream::unfold(Some((stream, writer)), move |state| async move {
-        let (mut stream, mut writer) = state?;
-        loop {
-            let out = match tokio::time::timeout(ping_interval, stream.next()).await {
-                Err(_) => return Some((Ok(Bytes::from_static(MessageStream::ping())), Some((stream, writer)))),
-                Ok(Some(Ok(bytes))) => writer.push(&bytes),
-                Ok(Some(Err(e))) => writer.fail(e.http_status(), &e.message),
-                Ok(None) => writer.finish(),
-            };
-            if writer.is_ended() {
-                return Some((Ok(Bytes::from(out)), None));
-            }
-            if !out.is_empty() {
-                return Some((Ok(Bytes::from(out)), Some((stream, writer))));
-            }
-        }
-    })
+    crate::reframe::reframe(stream, writer, ping_interval)
+}
+
+impl Reframe for MessageStream {
+    fn keepalive(&self) -> &'static [u8] {
+        MessageStream::ping()
+    }
+
+    fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        MessageStream::push(self, chunk)
+    }
+
+    fn fail(&mut self, error: &TransportError) -> Vec<u8> {
+        MessageStream::fail(self, error.http_status(), &error.message)
+    }
+
+    fn finish(&mut self) -> Vec<u8> {
+        MessageStream::finish(self)
+    }
+
+    fn is_ended(&self) -> bool {
+        MessageStream::is_ended(self)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::StreamExt;
     use router_core::{ErrorKind, TransportError};
 
     /// The event names a stream of `chunks` (each after `gap`) becomes, with pings after

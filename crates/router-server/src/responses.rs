@@ -5,14 +5,15 @@
 
 use crate::error::ApiError;
 use crate::handlers::{self, RouteHeaders, is_json, upstream_headers};
+use crate::reframe::Reframe;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
-use router_core::{Body as UpstreamBody, ByteStream, ChatRequest, RouteError, RouteFailure, Routed};
+use futures_util::Stream;
+use router_core::{Body as UpstreamBody, ByteStream, ChatRequest, RouteError, RouteFailure, Routed, TransportError};
 use router_dialects::chat::{ChatError, read_answer};
 use router_dialects::responses::{EventWriter, InvalidRequest, ResponseMeta, Translated, answer_to_response, to_chat};
 use serde_json::{Map, Value};
@@ -166,33 +167,43 @@ fn events(
     writer: EventWriter,
     keepalive: Duration,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
-    futures_util::stream::unfold(Some((stream, writer)), move |state| async move {
-        let (mut stream, mut writer) = state?;
-        loop {
-            let mut out = Vec::new();
-            match tokio::time::timeout(keepalive, stream.next()).await {
-                Err(_) => return Some((Ok(Bytes::from_static(KEEPALIVE_COMMENT)), Some((stream, writer)))),
-                Ok(Some(Ok(bytes))) => writer.push(&bytes, &mut out),
-                Ok(Some(Err(e))) => {
-                    let kind = Some(e.kind.as_str().to_owned());
-                    let message = router_core::redact(&e.message, &[]);
-                    writer.fail(ChatError { status: e.status, kind, message }, &mut out);
-                }
-                Ok(None) => writer.finish(&mut out),
-            }
-            if writer.is_ended() {
-                return Some((Ok(Bytes::from(out)), None));
-            }
-            if !out.is_empty() {
-                return Some((Ok(Bytes::from(out)), Some((stream, writer))));
-            }
-        }
-    })
+    crate::reframe::reframe(stream, writer, keepalive)
+}
+
+impl Reframe for EventWriter {
+    fn keepalive(&self) -> &'static [u8] {
+        KEEPALIVE_COMMENT
+    }
+
+    fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        EventWriter::push(self, chunk, &mut out);
+        out
+    }
+
+    fn fail(&mut self, error: &TransportError) -> Vec<u8> {
+        let kind = Some(error.kind.as_str().to_owned());
+        let message = router_core::redact(&error.message, &[]);
+        let mut out = Vec::new();
+        EventWriter::fail(self, ChatError { status: error.status, kind, message }, &mut out);
+        out
+    }
+
+    fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        EventWriter::finish(self, &mut out);
+        out
+    }
+
+    fn is_ended(&self) -> bool {
+        EventWriter::is_ended(self)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::StreamExt;
     use router_core::{ErrorKind, TransportError};
 
     /// What a stream of `chunks` (each after `gap`) becomes, with a keep-alive after 40 ms
