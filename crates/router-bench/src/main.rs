@@ -43,7 +43,7 @@ fn run(args: &[String]) -> Result<()> {
     let opts = parse(args)?;
     // The driver holds two sockets per stream (client and fake upstream): without this,
     // its own descriptor-table growth stalls both sides of the measurement.
-    router_server::fds::prepare();
+    fd_limits::prepare();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     // The fake upstream gets its own thread, so that its CPU per request can be read
     // apart from the load generator's: the yardstick for the router's.

@@ -9,7 +9,6 @@ pub mod dashboard;
 pub mod embeddings;
 pub mod error;
 pub mod events;
-pub mod fds;
 pub mod handlers;
 pub mod host;
 pub mod limits;

@@ -25,8 +25,8 @@ fn main() -> std::process::ExitCode {
     if check_config {
         return check(&config);
     }
-    // Before any thread exists: see `fds::prepare`.
-    let fds = router_server::fds::prepare();
+    // Before any thread exists: see `fd_limits::prepare`.
+    let fds = fd_limits::prepare();
     init_tracing(config.log_format);
     tracing::debug!(soft_limit = ?fds.soft, table = ?fds.table, "open files");
     match serve(config, shards()) {

@@ -1,5 +1,6 @@
-//! Open-file limits for a process that holds thousands of sockets: raise the soft limit
-//! and size the descriptor table once, at start.
+//! `fd-limits`: open-file limits for a process that holds thousands of sockets (the
+//! server and the benchmark driver): raise the soft limit and size the descriptor table
+//! once, at start.
 
 /// The descriptor-table size [`prepare`] aims for at most: two sockets per proxied
 /// request, so thousands of concurrent streams, for a few hundred KiB of kernel memory.
