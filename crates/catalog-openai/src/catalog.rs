@@ -313,7 +313,7 @@ fn model_info(config: &ProviderCatalogConfig, id: &str, listed: &Value, caps: Op
         m.pricing.0.insert(key.into(), Value::from("0"));
     }
     // `/models` serves the entry in OpenRouter's shape, with the provider named.
-    let mut entry = catalog_openrouter::to_openrouter_json(&m);
+    let mut entry = router_core::to_openrouter_json(&m);
     if let Some(o) = entry.as_object_mut() {
         o.insert(
             "provider".into(),

@@ -15,4 +15,4 @@ pub use catalog::{
 };
 pub use embedded::{EMBEDDED_FORMAT, EmbeddedCatalog, embedded_snapshot, embedded_snapshot_date};
 pub use error::CatalogError;
-pub use parse::{BodyShape, Parsed, SkippedEntry, openrouter_entry, parse_models, to_openrouter_json};
+pub use parse::{BodyShape, Parsed, SkippedEntry, openrouter_entry, parse_models};

@@ -7,9 +7,9 @@
 //! entry, never the catalog.
 
 use crate::error::CatalogError;
-use router_core::{ModelId, ModelInfo, Pricing, RawEntry};
+use router_core::{ModelId, ModelInfo, Pricing, RawEntry, to_openrouter_json};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// Which of the two shapes a body had.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,46 +223,8 @@ fn split_modality(m: &str) -> (Vec<String>, Vec<String>) {
     }
 }
 
-/// A model in OpenRouter's `/models` entry shape (every member of its `Model` schema),
-/// built from what the router knows, for a model without its upstream entry (the
-/// embedded catalog). Unknown values are `null` where the schema allows it; an unknown
-/// `created` (a required integer) is `0`.
-pub fn to_openrouter_json(m: &ModelInfo) -> Value {
-    let modality = (!m.input_modalities.is_empty() || !m.output_modalities.is_empty())
-        .then(|| format!("{}->{}", m.input_modalities.join("+"), m.output_modalities.join("+")));
-    json!({
-        "id": m.id.as_str(),
-        "canonical_slug": m.id.as_str(),
-        "hugging_face_id": null,
-        "name": m.name,
-        "created": m.created.unwrap_or(0),
-        "description": "",
-        "context_length": m.context_length,
-        "architecture": {
-            "modality": modality,
-            "input_modalities": m.input_modalities,
-            "output_modalities": m.output_modalities,
-            "tokenizer": m.tokenizer,
-            "instruct_type": null,
-        },
-        "pricing": m.pricing,
-        "top_provider": {
-            "context_length": m.context_length,
-            "max_completion_tokens": m.max_completion_tokens,
-            "is_moderated": false,
-        },
-        "per_request_limits": null,
-        "supported_parameters": m.supported_parameters,
-        "default_parameters": {},
-        "supported_voices": null,
-        "knowledge_cutoff": null,
-        "expiration_date": m.expiration_date,
-        "links": {"details": format!("/api/v1/models/{}/endpoints", m.id)},
-    })
-}
-
 /// A model's `/models` entry as upstream served it when the catalog kept it, else
-/// built by [`to_openrouter_json`].
+/// built by [`router_core::to_openrouter_json`].
 pub fn openrouter_entry(m: &ModelInfo) -> Value {
     m.raw.as_ref().and_then(|r| serde_json::from_str(r.get()).ok()).unwrap_or_else(|| to_openrouter_json(m))
 }
@@ -271,6 +233,7 @@ pub fn openrouter_entry(m: &ModelInfo) -> Value {
 mod tests {
     use super::*;
     use router_core::{Timestamp, is_free};
+    use serde_json::json;
 
     /// A free text model in OpenRouter's schema, with fields the router ignores.
     const FREE_ENTRY: &str = r#"{

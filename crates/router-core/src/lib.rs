@@ -93,7 +93,10 @@ pub use explain::{CoolingEntry, Explanation, ProviderEntry, RejectedEntry, Weigh
 pub use filter::{Filtered, Reason, Rejection, Shortfall, filter};
 pub use free::{NotFree, is_free, not_free_reasons};
 pub use health::{Cooldown, CooldownCause, HealthPolicy, HealthState, SuccessRates};
-pub use model::{Billing, CapSet, Capability, ModelId, ModelInfo, OPENROUTER_PROVIDER, Pricing, Provenance, RawEntry};
+pub use model::{
+    Billing, CapSet, Capability, ModelId, ModelInfo, OPENROUTER_PROVIDER, Pricing, Provenance, RawEntry,
+    to_openrouter_json,
+};
 pub use ports::{Catalog, ChatTransport, Clock, FixedCatalog, SharedState, StateStore, StoreError};
 pub use quota::{DaySource, QuotaBlock, QuotaPolicy, QuotaReport, QuotaScope, QuotaState, UpstreamDay};
 pub use request::{

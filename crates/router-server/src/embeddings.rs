@@ -166,7 +166,7 @@ pub async fn list_models(State(state): State<AppState>) -> Response {
                 .raw
                 .as_ref()
                 .and_then(|r| serde_json::from_str(r.get()).ok())
-                .unwrap_or_else(|| catalog_openrouter::to_openrouter_json(m));
+                .unwrap_or_else(|| router_core::to_openrouter_json(m));
             if let Some(o) = entry.as_object_mut() {
                 o.insert("family".into(), json!(m.family()));
             }

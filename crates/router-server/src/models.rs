@@ -2,7 +2,7 @@
 //! as upstream served it), a complete entry for `openrouter/free` itself, the envelope's
 //! `total_count` and `links`, and OpenRouter's query filters.
 
-use catalog_openrouter::to_openrouter_json;
+use router_core::to_openrouter_json;
 use router_core::{CatalogSnapshot, ModelInfo, RawEntry, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
