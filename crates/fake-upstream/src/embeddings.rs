@@ -99,6 +99,22 @@ fn texts(input: Option<&Value>) -> Option<Vec<String>> {
     }
 }
 
+/// A body for [`FakeUpstream::set_embedding_models`](crate::FakeUpstream::set_embedding_models):
+/// OpenRouter's `/embeddings/models` list of these free (zero-priced) text embedding models.
+pub fn embedding_models_json(free_ids: &[&str]) -> Value {
+    let entry = |id: &&str| {
+        json!({
+            "id": id, "name": id, "created": 1_786_636_912, "context_length": 8192,
+            "architecture": {"modality": "text->embeddings", "input_modalities": ["text"],
+                             "output_modalities": ["embeddings"], "tokenizer": "Other"},
+            "pricing": {"prompt": "0", "completion": "0"},
+            "top_provider": {"context_length": 8192, "max_completion_tokens": null, "is_moderated": false},
+            "supported_parameters": [], "expiration_date": null,
+        })
+    };
+    json!({"data": free_ids.iter().map(entry).collect::<Vec<_>>()})
+}
+
 /// A unit vector of `dim` numbers that depends only on `text` and `dim`.
 pub fn vector(text: &str, dim: usize) -> Vec<f32> {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

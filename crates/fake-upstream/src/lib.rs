@@ -14,7 +14,7 @@ mod models;
 mod tls;
 
 pub use behaviour::Behaviour;
-pub use embeddings::{DEFAULT_EMBEDDING_DIMENSION, encode_base64, vector};
+pub use embeddings::{DEFAULT_EMBEDDING_DIMENSION, embedding_models_json, encode_base64, vector};
 pub use models::{FakeModel, default_models, models_json, openai_models_json};
 pub use tls::{Alpn, TlsOptions};
 

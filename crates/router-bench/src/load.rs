@@ -1,62 +1,15 @@
-//! The closed-loop load: request bodies, keep-alive connections sending back to back, and
-//! one scenario run direct and routed, interleaved.
+//! The closed-loop load: keep-alive connections sending back to back, and one scenario
+//! run direct and routed, interleaved.
 
 use crate::opts::Opts;
 use crate::server::{cpu_time, upstream_cpu_time};
+use crate::surface::Surface;
+use crate::upstream::Dial;
 use anyhow::{Result, bail};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt as _, Full};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
-use std::net::SocketAddr;
+use http_body_util::BodyExt as _;
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
-
-/// The request bodies the load sends.
-pub(crate) fn body(shape: &str, model: &str, stream: bool) -> Result<Bytes> {
-    let messages = match shape {
-        "small" => serde_json::json!([{"role": "user", "content": "Say hello."}]),
-        "tools" => serde_json::json!([{"role": "user", "content": "What is the weather in Paris?"}]),
-        "conversation" => serde_json::Value::Array(
-            (0..50)
-                .map(|i| {
-                    let role = if i % 2 == 0 { "user" } else { "assistant" };
-                    serde_json::json!({"role": role, "content": format!("message {i}: {}", "lorem ipsum ".repeat(20))})
-                })
-                .collect(),
-        ),
-        other => bail!("unknown shape `{other}` (small, tools, conversation)"),
-    };
-    let mut b = serde_json::json!({"model": model, "messages": messages, "stream": stream});
-    if shape == "tools" {
-        b["tools"] = serde_json::json!([{"type": "function", "function": {"name": "get_weather",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);
-    }
-    Ok(Bytes::from(serde_json::to_vec(&b)?))
-}
-
-/// The same request as [`body`] in Anthropic's Messages shape, for `/v1/messages`.
-pub(crate) fn messages_body(shape: &str, model: &str, stream: bool) -> Result<Bytes> {
-    let chat: serde_json::Value = serde_json::from_slice(&body(shape, model, stream)?)?;
-    let mut b = serde_json::json!({"model": model, "max_tokens": 1024, "messages": chat["messages"], "stream": stream});
-    if shape == "tools" {
-        b["tools"] = serde_json::json!([{"name": "get_weather",
-            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]);
-    }
-    Ok(Bytes::from(serde_json::to_vec(&b)?))
-}
-
-/// The same request as [`body`] in OpenAI's Responses shape (stateless), for `/v1/responses`.
-pub(crate) fn responses_body(shape: &str, model: &str, stream: bool) -> Result<Bytes> {
-    let chat: serde_json::Value = serde_json::from_slice(&body(shape, model, stream)?)?;
-    let mut b = serde_json::json!({"model": model, "input": chat["messages"], "stream": stream, "store": false});
-    if shape == "tools" {
-        b["tools"] = serde_json::json!([{"type": "function", "name": "get_weather",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]);
-    }
-    Ok(Bytes::from(serde_json::to_vec(&b)?))
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Target {
@@ -79,28 +32,19 @@ pub(crate) fn hist() -> Histogram<u64> {
 
 /// One keep-alive connection sending requests back to back until `end`.
 pub(crate) async fn connection(
-    addr: SocketAddr,
+    dial: Dial,
     path: &'static str,
     body: Bytes,
     measure_from: Instant,
     end: Instant,
 ) -> Result<(Histogram<u64>, Histogram<u64>, u64)> {
-    let tcp = TcpStream::connect(addr).await?;
-    tcp.set_nodelay(true)?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
-    tokio::spawn(conn);
+    let mut sender = dial.connect().await?;
     let (mut total, mut first, mut n) = (hist(), hist(), 0);
-    let host = addr.to_string();
     while Instant::now() < end {
-        let req = Request::post(path)
-            .header("host", &host)
-            .header("content-type", "application/json")
-            .body(Full::new(body.clone()))?;
-        // After a streamed answer the connection may not have taken the end of the body
-        // in yet; sending at once fails with "connection was not ready".
+        let req = sender.post(path, body.clone())?;
         sender.ready().await?;
         let t0 = Instant::now();
-        let resp = sender.send_request(req).await?;
+        let resp = sender.send(req).await?;
         if !resp.status().is_success() {
             let status = resp.status();
             let text = resp.into_body().collect().await?.to_bytes();
@@ -123,12 +67,12 @@ pub(crate) async fn connection(
     Ok((total, first, n))
 }
 
-pub(crate) async fn load(addr: SocketAddr, path: &'static str, body: Bytes, conns: usize, o: &Opts) -> Result<Run> {
+pub(crate) async fn load(dial: &Dial, path: &'static str, body: Bytes, conns: usize, o: &Opts) -> Result<Run> {
     let start = Instant::now();
     let measure_from = start + o.warmup;
     let end = measure_from + o.duration;
     let tasks: Vec<_> =
-        (0..conns).map(|_| tokio::spawn(connection(addr, path, body.clone(), measure_from, end))).collect();
+        (0..conns).map(|_| tokio::spawn(connection(dial.clone(), path, body.clone(), measure_from, end))).collect();
     let mut run = Run { total: hist(), first: hist(), requests: 0, elapsed: o.duration };
     let mut failure = None;
     // Every connection is awaited, so that none is left running into the next run.
@@ -152,6 +96,8 @@ pub(crate) async fn load(addr: SocketAddr, path: &'static str, body: Bytes, conn
 
 pub(crate) struct Row {
     pub(crate) scenario: String,
+    /// Streamed answers: the report shows their first chunk too.
+    pub(crate) stream: bool,
     pub(crate) direct: Run,
     pub(crate) router: Run,
     pub(crate) router_cpu: Duration,
@@ -169,18 +115,21 @@ pub(crate) fn us(h: &Histogram<u64>, q: f64) -> u64 {
 /// What every scenario run needs.
 pub(crate) struct Ctx<'a> {
     pub(crate) o: &'a Opts,
-    pub(crate) fake_addr: SocketAddr,
-    pub(crate) router_addr: SocketAddr,
+    /// The fake upstream, reached as the router reaches it (`--upstream`).
+    pub(crate) fake: Dial,
+    pub(crate) router: Dial,
     /// The router's process, for its CPU time.
     pub(crate) pid: u32,
     pub(crate) direct_model: &'a str,
 }
 
-/// One scenario: direct and routed runs interleaved, `rounds` times each.
-pub(crate) async fn scenario(c: &Ctx<'_>, name: String, stream: bool, conns: usize) -> Result<Row> {
+/// One scenario: direct and routed runs interleaved, `rounds` times each. The direct
+/// runs send the upstream's own request (chat, or embeddings); the routed ones the
+/// surface's.
+pub(crate) async fn scenario(c: &Ctx<'_>, name: String, surface: Surface, stream: bool, conns: usize) -> Result<Row> {
     let o = c.o;
-    let direct_body = body(&o.shape, c.direct_model, stream)?;
-    let router_body = body(&o.shape, "openrouter/free", stream)?;
+    let direct_body = surface.direct_body(&o.shape, c.direct_model, stream)?;
+    let router_body = surface.router_body(&o.shape, stream)?;
     let mut direct: Option<Run> = None;
     let mut router: Option<Run> = None;
     let mut router_cpu = Duration::ZERO;
@@ -190,13 +139,13 @@ pub(crate) async fn scenario(c: &Ctx<'_>, name: String, stream: bool, conns: usi
             let run = match target {
                 Target::Direct => {
                     let before = upstream_cpu_time()?;
-                    let r = load(c.fake_addr, "/api/v1/chat/completions", direct_body.clone(), conns, o).await;
+                    let r = load(&c.fake, surface.direct_path(), direct_body.clone(), conns, o).await;
                     upstream_cpu += upstream_cpu_time()?.saturating_sub(before);
                     r
                 }
                 Target::Router => {
                     let before = cpu_time(c.pid)?;
-                    let r = load(c.router_addr, "/api/v1/chat/completions", router_body.clone(), conns, o).await;
+                    let r = load(&c.router, surface.router_path(), router_body.clone(), conns, o).await;
                     // CPU spent during warm-up is included; requests counted only
                     // after it, so the per-request figure errs on the high side.
                     router_cpu += cpu_time(c.pid)?.saturating_sub(before);
@@ -211,6 +160,7 @@ pub(crate) async fn scenario(c: &Ctx<'_>, name: String, stream: bool, conns: usi
                     let empty = || Run { total: hist(), first: hist(), requests: 0, elapsed: o.duration };
                     return Ok(Row {
                         scenario: name,
+                        stream,
                         direct: direct.unwrap_or_else(empty),
                         router: router.unwrap_or_else(empty),
                         router_cpu,
@@ -233,5 +183,5 @@ pub(crate) async fn scenario(c: &Ctx<'_>, name: String, stream: bool, conns: usi
     }
     let (Some(direct), Some(router)) = (direct, router) else { bail!("no runs") };
     eprintln!("  {name}: direct {} req, router {} req", direct.requests, router.requests);
-    Ok(Row { scenario: name, direct, router, router_cpu, upstream_cpu, failed: None })
+    Ok(Row { scenario: name, stream, direct, router, router_cpu, upstream_cpu, failed: None })
 }

@@ -5,14 +5,20 @@
 //! number of keep-alive connections, each sending its next request when the previous
 //! answer has been read. Direct and routed runs are interleaved round by round, so that
 //! both see the same machine state. Latencies go into HDR histograms; the router's CPU
-//! time and peak RSS come from `/proc`.
+//! time and peak RSS come from `/proc`. `--upstream` serves the fake over plaintext
+//! HTTP/1.1 or over TLS (HTTP/1.1 or h2 by ALPN), the router trusting it through
+//! `extra_ca_cert` and the direct runs speaking the same protocol to it.
 
 // In dependency order: the command line and the server process, the load and the held
 // streams built on them, then the runs and the report.
+mod upstream;
+
 mod opts;
 mod server;
+mod surface;
 
 mod load;
+mod rows;
 
 mod streams;
 
@@ -21,16 +27,19 @@ mod report;
 mod soak;
 mod sweep;
 
-use crate::load::{Ctx, body, scenario};
+use crate::load::{Ctx, scenario};
 use crate::opts::{Opts, parse};
 use crate::profile::profile;
 use crate::report::{Rss, render};
+use crate::rows::{rows, start_fake};
 use crate::server::{UPSTREAM_THREAD, memory_kib, start_server};
 use crate::soak::{SOAK_SETTLE, soak};
 use crate::streams::{direct_count, held_streams, stream_gap, stream_ramp};
+use crate::surface::{Surface, body};
 use crate::sweep::{render_frontier, sweep};
+use crate::upstream::{Dial, Upstream};
 use anyhow::{Context as _, Result, bail};
-use fake_upstream::{Behaviour, FakeUpstream};
+use fake_upstream::Behaviour;
 use std::path::PathBuf;
 
 fn main() -> Result<()> {
@@ -58,11 +67,9 @@ fn run(args: &[String]) -> Result<()> {
 }
 
 async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Result<()> {
-    let fake = upstream.spawn(FakeUpstream::start()).await?;
-    // Recording keeps a copy of every request: the tests' need, not the benchmark's.
-    fake.set_recording(false);
+    let fake = upstream.spawn(start_fake(o.upstream)).await?;
     let binary = o.server.clone().unwrap_or_else(|| root.join("target/release/router-server"));
-    let server = start_server(&binary, &fake.base_url()).await?;
+    let server = start_server(&binary, o.upstream.name(), &fake.base_url(), fake.ca_pem()).await?;
     if let Some(kind) = &o.profile {
         let result = profile(&o, kind, server).await;
         upstream.spawn(fake.shutdown()).await?;
@@ -76,21 +83,39 @@ async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Resu
         upstream.spawn(fake.shutdown()).await?;
         return result;
     }
-    let fake_addr = fake.addr();
     let direct_model = fake_upstream::default_models()
         .into_iter()
         .find(|m| m.id.ends_with(":free"))
         .map(|m| m.id)
         .context("the fake upstream lists no free model")?;
 
-    let ctx = Ctx { o: &o, fake_addr, router_addr: server.addr, pid, direct_model: &direct_model };
-    let mut rows = Vec::new();
-    if !o.streams_only {
-        for (stream, conns) in [(false, 1), (false, o.connections), (true, 1), (true, o.connections)] {
-            let name = format!("{} c={conns}", if stream { "stream" } else { "json" });
-            rows.push(scenario(&ctx, name, stream, conns).await?);
-        }
-    }
+    let ctx = Ctx {
+        o: &o,
+        fake: Dial::to_fake(&fake, o.upstream)?,
+        router: Dial::plain(server.addr),
+        pid,
+        direct_model: &direct_model,
+    };
+    let rows = if o.streams_only {
+        Vec::new()
+    } else if o.upstream.tls() {
+        // The plaintext pair beside it, for the TLS ratio in the same run.
+        let plain_fake = upstream.spawn(start_fake(Upstream::H1)).await?;
+        let plain_server = start_server(&binary, "h1", &plain_fake.base_url(), None).await?;
+        let plain = Ctx {
+            fake: Dial::plain(plain_fake.addr()),
+            router: Dial::plain(plain_server.addr),
+            pid: plain_server.child.id(),
+            ..ctx
+        };
+        let rows = rows(&ctx, Some(&plain)).await?;
+        drop(plain_server);
+        upstream.spawn(plain_fake.shutdown()).await?;
+        rows
+    } else {
+        rows(&ctx, None).await?
+    };
+    let mut rows = rows;
 
     let sweep = if o.sweep && !o.streams_only { sweep(&ctx).await? } else { Vec::new() };
 
@@ -104,8 +129,8 @@ async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Resu
     let before_rss = memory_kib(pid, "VmRSS:")?;
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").context("resetting the router's peak RSS")?;
     let mut held = held_streams(&[
-        (server.addr, body(&o.shape, "openrouter/free", true)?, o.streams),
-        (fake_addr, body(&o.shape, &direct_model, true)?, direct_count(o.streams)),
+        (ctx.router.clone(), body(&o.shape, "openrouter/free", true)?, o.streams),
+        (ctx.fake.clone(), body(&o.shape, &direct_model, true)?, direct_count(o.streams)),
     ])
     .await?;
     let (Some(direct_streams), Some(router_streams)) = (held.pop(), held.pop()) else { bail!("no stream results") };
@@ -128,7 +153,7 @@ async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Resu
     if !o.remote_delay.is_zero() && !o.streams_only {
         fake.set_default_behaviour(Behaviour::Delay { first_byte: o.remote_delay, then: Box::new(Behaviour::Ok) });
         let name = format!("json c={} remote {} ms", o.remote_connections, o.remote_delay.as_millis());
-        rows.push(scenario(&ctx, name, false, o.remote_connections).await?);
+        rows.push(scenario(&ctx, name, Surface::Chat, false, o.remote_connections).await?);
         fake.set_default_behaviour(Behaviour::Ok);
     }
 

@@ -1,12 +1,14 @@
 //! The command line: the options and their defaults.
 
+use crate::upstream::Upstream;
 use anyhow::{Context as _, Result, bail};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// What `--profile` sends: chat JSON or stream, or the same as Anthropic's Messages or
 /// OpenAI's Responses.
-const PROFILE_KINDS: [&str; 6] = ["json", "stream", "messages", "messages-stream", "responses", "responses-stream"];
+const PROFILE_KINDS: [&str; 7] =
+    ["json", "stream", "messages", "messages-stream", "responses", "responses-stream", "embeddings"];
 
 pub(crate) const HELP: &str = "\
 usage: cargo xtask bench [options]
@@ -20,13 +22,19 @@ usage: cargo xtask bench [options]
   --remote-delay MS the upstream's answer time in the remote-like run (default 50; 0 skips it)
   --remote-connections N
                     connections for the remote-like run (default 256)
+  --upstream KIND   how the fake upstream serves: h1 (plaintext HTTP/1.1) | tls-h1 (HTTPS,
+                    HTTP/1.1 by ALPN) | tls-h2 (HTTPS, h2 by ALPN, as OpenRouter) (default h1).
+                    The router trusts the fake's CA through extra_ca_cert; the direct runs
+                    speak the same protocol to it. Over TLS the run also measures chat at one
+                    connection against a plaintext HTTP/1.1 fake, for the TLS ratio
   --shape NAME      request shape: small | tools | conversation (default small)
   --server PATH     the router-server binary to measure (default target/release/router-server),
                     e.g. a copy of an earlier build for a before/after comparison
   --quick           short runs (1 s, 1 round, 200 streams) to check the harness
   --profile KIND    instead of the timed runs: json | stream | messages | messages-stream |
-                    responses | responses-stream (the same request as Anthropic's Messages on
-                    /v1/messages, or as OpenAI's Responses on /v1/responses).
+                    responses | responses-stream | embeddings (the same request as Anthropic's
+                    Messages on /v1/messages, or as OpenAI's Responses on /v1/responses; one
+                    input on /api/v1/embeddings).
                     Sends PROFILE_WARMUP requests,
                     then --requests N (default 1000) of that kind through the router at one
                     connection, then stops the server with SIGTERM and waits for it to exit:
@@ -55,6 +63,8 @@ pub(crate) struct Opts {
     pub(crate) remote_delay: Duration,
     pub(crate) remote_connections: usize,
     pub(crate) shape: String,
+    /// `--upstream`: how the fake upstream is served.
+    pub(crate) upstream: Upstream,
     pub(crate) server: Option<PathBuf>,
     /// `--profile`: send a fixed number of requests of this kind instead of timed runs.
     pub(crate) profile: Option<String>,
@@ -79,6 +89,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Opts> {
         remote_delay: Duration::from_millis(50),
         remote_connections: 256,
         shape: "small".into(),
+        upstream: Upstream::H1,
         server: None,
         profile: None,
         requests: 1000,
@@ -99,6 +110,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Opts> {
             "--remote-delay" => o.remote_delay = Duration::from_millis(val()?.parse()?),
             "--remote-connections" => o.remote_connections = val()?.parse()?,
             "--shape" => o.shape = val()?.clone(),
+            "--upstream" => o.upstream = Upstream::parse(val()?)?,
             "--server" => o.server = Some(PathBuf::from(val()?)),
             "--profile" => o.profile = Some(val()?.clone()),
             "--requests" => o.requests = val()?.parse()?,
@@ -122,7 +134,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Opts> {
     if let Some(kind) = &o.profile
         && !PROFILE_KINDS.contains(&kind.as_str())
     {
-        bail!("--profile takes json, stream, messages, messages-stream, responses or responses-stream, not `{kind}`");
+        bail!("--profile takes {}, not `{kind}`", PROFILE_KINDS.join(", "));
     }
     if o.connections == 0 || o.rounds == 0 || o.remote_connections == 0 {
         bail!("--connections, --rounds and --remote-connections must be at least 1");

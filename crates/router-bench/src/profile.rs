@@ -1,9 +1,9 @@
 //! `--profile`: a fixed number of requests, then a graceful stop, for counting tools
 //! wrapped around the server.
 
-use crate::load::{body, messages_body, responses_body};
 use crate::opts::Opts;
 use crate::server::{READY_TIMEOUT, Server};
+use crate::surface::{body, embeddings_body, messages_body, responses_body};
 use anyhow::{Result, bail};
 use http_body_util::{BodyExt as _, Full};
 use hyper::Request;
@@ -27,6 +27,8 @@ pub(crate) async fn profile(o: &Opts, kind: &str, mut server: Server) -> Result<
         ("/v1/messages", messages_body(&o.shape, "openrouter/free", stream)?)
     } else if kind.starts_with("responses") {
         ("/v1/responses", responses_body(&o.shape, "openrouter/free", stream)?)
+    } else if kind == "embeddings" {
+        ("/api/v1/embeddings", embeddings_body()?)
     } else {
         ("/api/v1/chat/completions", body(&o.shape, "openrouter/free", stream)?)
     };

@@ -2,8 +2,10 @@
 
 use crate::load::{Row, Run, us};
 use crate::opts::Opts;
+use crate::rows::PLAIN_SUFFIX;
 use crate::soak::SOAK_SETTLE;
 use crate::streams::{Streams, direct_count, stream_gap, stream_ramp};
+use crate::upstream::{FAKE_H2_STREAMS, Upstream};
 use hdrhistogram::Histogram;
 use std::fmt::Write as _;
 
@@ -36,9 +38,12 @@ pub(crate) fn render(o: &Opts, rows: &[Row], rss: &Rss, direct: &Streams, router
     let _ = writeln!(s, "# Router overhead benchmark\n");
     let _ = writeln!(
         s,
-        "machine: {cores} cores; shape `{}`; {} rounds of {:?} (after {:?} warm-up) per target and scenario, interleaved\n",
+        "machine: {cores} cores, shared by the load generator (2 threads), the fake upstream (1 thread, in the \
+         driver's process) and the router ({cores} serving threads); shape `{}`; {} rounds of {:?} (after {:?} \
+         warm-up) per target and scenario, interleaved\n",
         o.shape, o.rounds, o.duration, o.warmup
     );
+    let _ = writeln!(s, "upstream `{}`: {}\n", o.upstream.name(), upstream_words(o.upstream));
     let _ = writeln!(
         s,
         "| scenario | target | req/s | p50 µs | p90 µs | p99 µs | added p50 | added p90 | added p99 | CPU/req µs |"
@@ -50,7 +55,7 @@ pub(crate) fn render(o: &Opts, rows: &[Row], rss: &Rss, direct: &Streams, router
             let _ = writeln!(s, "| {} | **failed** | {why} | | | | | | | |", r.scenario);
             continue;
         }
-        let stream = r.scenario.starts_with("stream");
+        let stream = r.stream;
         for (label, run) in [("direct", &r.direct), ("router", &r.router)] {
             let h = &run.total;
             let rps = run.requests as f64 / run.elapsed.as_secs_f64();
@@ -129,6 +134,71 @@ pub(crate) fn render(o: &Opts, rows: &[Row], rss: &Rss, direct: &Streams, router
     s
 }
 
+/// How the fake upstream was served, in the report's words.
+fn upstream_words(u: Upstream) -> String {
+    match u {
+        Upstream::H1 => "plaintext HTTP/1.1".into(),
+        Upstream::TlsH1 => "HTTPS (TLS 1.3), HTTP/1.1 by ALPN; the router trusts the fake's CA through \
+            extra_ca_cert and the direct runs speak the same to it; the `(h1 upstream)` rows are chat against a \
+            plaintext fake and a second router, each run right after its TLS row"
+            .into(),
+        Upstream::TlsH2 => format!(
+            "HTTPS (TLS 1.3), h2 by ALPN, SETTINGS_MAX_CONCURRENT_STREAMS {FAKE_H2_STREAMS}; the router trusts the \
+             fake's CA through extra_ca_cert and the direct runs speak the same to it; the `(h1 upstream)` rows are \
+             chat against a plaintext fake and a second router, each run right after its TLS row"
+        ),
+    }
+}
+
+/// The router's CPU per request of a row, in µs, and the upstream's over its direct runs.
+fn cpu_per_request(r: &Row) -> (f64, f64) {
+    let per = |cpu: std::time::Duration, n: u64| cpu.as_micros() as f64 / n.max(1) as f64;
+    (per(r.router_cpu, r.router.requests), per(r.upstream_cpu, r.direct.requests))
+}
+
+/// Issue 27's targets: the TLS row against the plaintext one, the other surfaces against
+/// chat, and the router's CPU per request against the upstream's.
+fn surface_targets(lines: &mut Vec<(String, String, Option<bool>)>, o: &Opts, rows: &[Row]) {
+    let row = |name: &str| rows.iter().find(|r| r.scenario == name && r.failed.is_none());
+    let added = |r: &Row, q| us(&r.router.total, q) as i64 - us(&r.direct.total, q) as i64;
+    if let (Some(tls), Some(plain)) = (row("json c=1"), row(&format!("json c=1{PLAIN_SUFFIX}"))) {
+        let (t, p) = (added(tls, 0.99), added(plain, 0.99));
+        lines.push((
+            format!("{} added latency p99, 1 connection ≤ 1.2× the plaintext row", o.upstream.name()),
+            format!("{t} µs against {p} µs ({:.2}×)", t as f64 / p.max(1) as f64),
+            Some(t as f64 <= 1.2 * p.max(0) as f64),
+        ));
+    }
+    for (name, chat) in [
+        ("messages json c=1", "json c=1"),
+        ("messages stream c=1", "stream c=1"),
+        ("responses stream c=1", "stream c=1"),
+    ] {
+        let (Some(r), Some(c)) = (row(name), row(chat)) else { continue };
+        let (a, ca) = (added(r, 0.5), added(c, 0.5));
+        let ((cpu, _), (chat_cpu, _)) = (cpu_per_request(r), cpu_per_request(c));
+        let pct = |x: f64, y: f64| (x / y.max(1.0) - 1.0) * 100.0;
+        lines.push((
+            format!("{name} within 10 % of `{chat}` (added p50 and CPU/req)"),
+            format!(
+                "added p50 {a} µs against {ca} ({:+.0} %); CPU {cpu:.1} µs against {chat_cpu:.1} ({:+.0} %)",
+                pct(a as f64, ca as f64),
+                pct(cpu, chat_cpu)
+            ),
+            Some(a as f64 <= 1.1 * ca.max(0) as f64 && cpu <= 1.1 * chat_cpu),
+        ));
+    }
+    for name in ["json c=1".to_owned(), format!("json c={}", o.connections)] {
+        let Some(r) = row(&name) else { continue };
+        let (cpu, upstream) = cpu_per_request(r);
+        lines.push((
+            format!("router CPU per request ≤ 4.5× the upstream's own ({name})"),
+            format!("{cpu:.1} µs against {upstream:.1} µs ({:.1}×)", cpu / upstream.max(0.1)),
+            Some(cpu <= 4.5 * upstream),
+        ));
+    }
+}
+
 /// The targets of issue 8, each with the figure of this run and whether it is met.
 pub(crate) fn targets(s: &mut String, o: &Opts, rows: &[Row], rss: &Rss, ds: &Histogram<u64>, rs: &Histogram<u64>) {
     let (idle_rss, peak_rss) = (rss.idle, rss.peak);
@@ -173,7 +243,11 @@ pub(crate) fn targets(s: &mut String, o: &Opts, rows: &[Row], rss: &Rss, ds: &Hi
     ));
     let per_stream = rss.per_stream_kb(idle_rss, o.streams);
     lines.push((
-        format!("peak RSS ≤ {STREAM_KB_TARGET} KB per held stream above idle ({} streams)", o.streams),
+        format!(
+            "peak RSS ≤ {STREAM_KB_TARGET} KB per held stream above idle ({} streams, {} upstream)",
+            o.streams,
+            o.upstream.name()
+        ),
         format!("{per_stream:.1} KB"),
         judged(per_stream <= f64::from(STREAM_KB_TARGET)),
     ));
@@ -189,6 +263,7 @@ pub(crate) fn targets(s: &mut String, o: &Opts, rows: &[Row], rss: &Rss, ds: &Hi
             Some(routed >= 0.95 * direct),
         ));
     }
+    surface_targets(&mut lines, o, rows);
     let _ = writeln!(s, "\n## Targets\n\n| target | this run | met |\n|---|---:|---|");
     for (target, figure, met) in &lines {
         let verdict = match met {

@@ -74,12 +74,25 @@ pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-pub(crate) async fn start_server(binary: &std::path::Path, upstream: &str) -> Result<Server> {
-    let dir = std::env::temp_dir().join(format!("fmr-bench-{}", std::process::id()));
+/// Starts `binary` against `upstream`, trusting `ca_pem` (an HTTPS fake's CA) through
+/// `extra_ca_cert`; `name` tells apart the scratch directories of two servers.
+pub(crate) async fn start_server(
+    binary: &std::path::Path,
+    name: &str,
+    upstream: &str,
+    ca_pem: Option<&str>,
+) -> Result<Server> {
+    let dir = std::env::temp_dir().join(format!("fmr-bench-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let port = free_port()?;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-    let child = Command::new(binary)
+    let mut command = Command::new(binary);
+    if let Some(pem) = ca_pem {
+        let path = dir.join("fake-upstream-ca.pem");
+        std::fs::write(&path, pem).context("writing the fake upstream's CA certificate")?;
+        command.env("ROUTER_EXTRA_CA_CERT", path);
+    }
+    let child = command
         .args(["--listen", &addr.to_string(), "--seed", "42"])
         .env("OPENROUTER_BASE_URL", upstream)
         .env("OPENROUTER_API_KEY", "sk-bench-not-a-real-key")

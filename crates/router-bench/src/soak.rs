@@ -1,10 +1,12 @@
 //! `--soak`: JSON and waves of held streams for a while, the router's RSS sampled, and read
 //! again after the load.
 
-use crate::load::{body, connection};
+use crate::load::connection;
 use crate::opts::Opts;
 use crate::server::memory_kib;
 use crate::streams::{held_streams, stream_gap, stream_ramp};
+use crate::surface::body;
+use crate::upstream::Dial;
 use anyhow::{Context as _, Result, bail};
 use fake_upstream::{Behaviour, FakeUpstream};
 use std::fmt::Write as _;
@@ -45,7 +47,9 @@ pub(crate) async fn soak(
     let end = started + secs;
     let json_body = body(&o.shape, "openrouter/free", false)?;
     let json: Vec<_> = (0..o.connections)
-        .map(|_| tokio::spawn(connection(addr, "/api/v1/chat/completions", json_body.clone(), started, end)))
+        .map(|_| {
+            tokio::spawn(connection(Dial::plain(addr), "/api/v1/chat/completions", json_body.clone(), started, end))
+        })
         .collect();
     let stream_body = body(&o.shape, "openrouter/free", true)?;
     let n = o.streams;
@@ -53,7 +57,10 @@ pub(crate) async fn soak(
         let mut totals = (0usize, 0usize, 0usize, None::<String>);
         // `--streams 0`: JSON alone.
         while n > 0 && Instant::now() < end {
-            let st = held_streams(&[(addr, stream_body.clone(), n)]).await?.pop().context("no stream results")?;
+            let st = held_streams(&[(Dial::plain(addr), stream_body.clone(), n)])
+                .await?
+                .pop()
+                .context("no stream results")?;
             totals.0 += 1;
             totals.1 += usize::try_from(st.first.len()).unwrap_or(usize::MAX);
             totals.2 += st.failed;

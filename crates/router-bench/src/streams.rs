@@ -2,15 +2,12 @@
 //! each timed to its first chunk.
 
 use crate::load::hist;
+use crate::upstream::Dial;
 use anyhow::{Result, bail};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt as _, Full};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
-use std::net::SocketAddr;
+use http_body_util::BodyExt as _;
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 
 /// The shortest time over which the stream-capacity run opens its streams.
 pub(crate) const STREAM_RAMP: Duration = Duration::from_secs(2);
@@ -47,19 +44,19 @@ pub(crate) fn stream_gap(ramp: Duration) -> Duration {
 /// interleaved over the ramp of the first target's count ([`stream_ramp`]), and records
 /// each stream's time to its first chunk, per target; a stream that fails is counted, not
 /// an error.
-pub(crate) async fn held_streams(targets: &[(SocketAddr, Bytes, usize)]) -> Result<Vec<Streams>> {
+pub(crate) async fn held_streams(targets: &[(Dial, Bytes, usize)]) -> Result<Vec<Streams>> {
     // Opening every connection at the same instant measures the accept queue, not the
     // router: spread the opens over the ramp. Each stream is held for longer than that
     // (the fake pauses between chunks), so all are open together at the end.
     let ramp = stream_ramp(targets.first().map_or(0, |t| t.2));
     let begin = tokio::time::Instant::now();
     let mut tasks = Vec::new();
-    for (k, (addr, body, n)) in targets.iter().enumerate() {
+    for (k, (dial, body, n)) in targets.iter().enumerate() {
         // The second target's opens fall halfway between the first's.
         let offset = if k % 2 == 1 { 0.5 } else { 0.0 };
         for i in 0..*n {
             let start = begin + ramp.mul_f64((i as f64 + offset) / *n as f64);
-            tasks.push((k, tokio::spawn(one_stream(*addr, body.clone(), start))));
+            tasks.push((k, tokio::spawn(one_stream(dial.clone(), body.clone(), start))));
         }
     }
     let mut streams: Vec<Streams> =
@@ -79,18 +76,13 @@ pub(crate) async fn held_streams(targets: &[(SocketAddr, Bytes, usize)]) -> Resu
 
 /// One held stream, opened at `start`: its time to the first chunk (from sending the
 /// request), after reading it to its end.
-pub(crate) async fn one_stream(addr: SocketAddr, body: Bytes, start: tokio::time::Instant) -> Result<Duration> {
+pub(crate) async fn one_stream(dial: Dial, body: Bytes, start: tokio::time::Instant) -> Result<Duration> {
     const PATH: &str = "/api/v1/chat/completions";
     tokio::time::sleep_until(start).await;
-    let tcp = TcpStream::connect(addr).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
-    tokio::spawn(conn);
-    let req = Request::post(PATH)
-        .header("host", addr.to_string())
-        .header("content-type", "application/json")
-        .body(Full::new(body))?;
+    let mut sender = dial.connect().await?;
+    let req = sender.post(PATH, body)?;
     let t0 = Instant::now();
-    let resp = sender.send_request(req).await?;
+    let resp = sender.send(req).await?;
     if !resp.status().is_success() {
         bail!("{PATH} answered {}", resp.status());
     }

@@ -1,7 +1,8 @@
 //! `--sweep`: JSON at 1 to 128 connections, direct and routed, and the frontier (the
 //! highest rate whose p99 stays under a bound).
 
-use crate::load::{Ctx, Target, body, load, us};
+use crate::load::{Ctx, Target, load, us};
+use crate::surface::body;
 use anyhow::Result;
 use std::fmt::Write as _;
 
@@ -27,11 +28,11 @@ pub(crate) async fn sweep(c: &Ctx<'_>) -> Result<Vec<SweepPoint>> {
     let mut points = Vec::new();
     for conns in SWEEP_CONNECTIONS {
         for target in [Target::Direct, Target::Router] {
-            let (addr, body) = match target {
-                Target::Direct => (c.fake_addr, body(&o.shape, c.direct_model, false)?),
-                Target::Router => (c.router_addr, body(&o.shape, "openrouter/free", false)?),
+            let (dial, body) = match target {
+                Target::Direct => (&c.fake, body(&o.shape, c.direct_model, false)?),
+                Target::Router => (&c.router, body(&o.shape, "openrouter/free", false)?),
             };
-            let point = match load(addr, "/api/v1/chat/completions", body, conns, o).await {
+            let point = match load(dial, "/api/v1/chat/completions", body, conns, o).await {
                 Ok(run) => SweepPoint {
                     target,
                     connections: conns,
