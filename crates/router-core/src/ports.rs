@@ -4,7 +4,10 @@
 use crate::catalog::CatalogSnapshot;
 use crate::health::HealthState;
 use crate::model::ModelId;
-use crate::shared::{EventSink, ReserveOutcome, ReserveRequest, SharedError, SharedEvent, SharedStatus};
+use crate::shared::{
+    EventSink, ReserveOutcome, ReserveRequest, SharedError, SharedEvent, SharedStatus, TokenCorrection, TokenOutcome,
+    TokenReserve,
+};
 use crate::time::Timestamp;
 use crate::upstream::{Endpoint, TransportError, UpstreamResponse};
 use bytes::Bytes;
@@ -101,6 +104,20 @@ pub trait SharedState: Send + Sync {
     /// Counts one upstream request against the shared quotas atomically, after adding
     /// the request's backlog; claims the probe when the request carries one.
     async fn reserve(&self, request: &ReserveRequest) -> Result<ReserveOutcome, SharedError>;
+
+    /// Counts an attempt's tokens against shared token budgets atomically (all of them,
+    /// or none when one cannot take them). A store that shares no token budgets says it
+    /// is unavailable, and the instance decides within its share.
+    async fn reserve_tokens(&self, request: &TokenReserve) -> Result<TokenOutcome, SharedError> {
+        let _ = request;
+        Err(SharedError::Unavailable("this shared store keeps no token budgets".to_owned()))
+    }
+
+    /// Corrects a token charge from the answer's `usage`; queued and sent in the
+    /// background, like [`publish`](Self::publish).
+    fn correct_tokens(&self, correction: TokenCorrection) {
+        let _ = correction;
+    }
 
     /// Tells every instance; queued and sent in the background (kept for a later
     /// connection when the store is unreachable).

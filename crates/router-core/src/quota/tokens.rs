@@ -47,6 +47,13 @@ pub struct TokenState {
     /// Tokens sent in that day.
     #[serde(default)]
     pub day_used: u64,
+    /// The shared store's count when it last answered (window index, tokens): while it
+    /// does not answer, this instance keeps to its share of what was left then.
+    #[serde(skip)]
+    pub acked_minute: (u64, u64),
+    /// As `acked_minute`, for the quota day.
+    #[serde(skip)]
+    pub acked_day: (u64, u64),
 }
 
 /// What a budget leaves now.
@@ -82,6 +89,41 @@ impl TokenState {
         let (minute_used, day_used) = self.used(reset, now);
         (self.minute, self.minute_used) = (now.minute(), minute_used.saturating_add(tokens));
         (self.day, self.day_used) = (reset.day(now).0, day_used.saturating_add(tokens));
+    }
+
+    /// Settles a charge of `charged` tokens, made between `from` and `to`, with what the
+    /// answer's `usage` says was `used`: the difference is given back to (or taken from)
+    /// each window that surely held the charge (both instants in it) and is still the
+    /// current one. A window it may not have been in keeps the charge, which errs safe.
+    pub fn settle(&mut self, charged: u64, used: u64, reset: &dyn ResetClock, (from, to): (Timestamp, Timestamp)) {
+        let fix = |count: &mut u64| *count = count.saturating_sub(charged).saturating_add(used);
+        if from.minute() == to.minute() && self.minute == from.minute() {
+            fix(&mut self.minute_used);
+        }
+        let day = reset.day(from).0;
+        if day == reset.day(to).0 && self.day == day {
+            fix(&mut self.day_used);
+        }
+    }
+
+    /// Takes the shared store's counts (every instance's tokens) for the windows of `now`.
+    pub fn take_shared(&mut self, minute_used: u64, day_used: u64, reset: &dyn ResetClock, now: Timestamp) {
+        let day = reset.day(now).0;
+        (self.minute, self.minute_used, self.acked_minute) = (now.minute(), minute_used, (now.minute(), minute_used));
+        (self.day, self.day_used, self.acked_day) = (day, day_used, (day, day_used));
+    }
+
+    /// Whether this instance stays within its share of what `policy` left when the shared
+    /// store last answered (`instances` sharing it), with the store away: in each window,
+    /// the store's count then plus `1 / instances` of the rest.
+    pub fn within_share(&self, policy: &TokenPolicy, instances: u64, reset: &dyn ResetClock, now: Timestamp) -> bool {
+        let (minute_used, day_used) = self.used(reset, now);
+        let within = |limit: Option<u64>, (index, acked): (u64, u64), current: u64, used: u64| {
+            let acked = if index == current { acked } else { 0 };
+            limit.is_none_or(|l| used <= acked.saturating_add(l.saturating_sub(acked) / instances.max(1)))
+        };
+        within(policy.per_minute, self.acked_minute, now.minute(), minute_used)
+            && within(policy.per_day, self.acked_day, reset.day(now).0, day_used)
     }
 
     /// The provider's own word on this minute: `remaining` of `limit` tokens left
@@ -120,5 +162,41 @@ mod tests {
         assert_eq!(s.room(&policy, &UtcDays, tomorrow).map(|r| r.tokens), Some(8_000));
         assert_eq!(TokenState::default().room(&TokenPolicy::default(), &UtcDays, T0), None);
         assert_eq!(policy.ceiling(), Some(8_000));
+    }
+
+    #[test]
+    fn a_charge_is_settled_only_in_windows_that_surely_held_it() {
+        let mid = T0.saturating_add(Duration::from_secs(30));
+        let mut s = TokenState::default();
+        s.charge(7_000, &UtcDays, mid);
+        s.settle(7_000, 17, &UtcDays, (mid, mid.saturating_add(Duration::from_secs(1))));
+        assert_eq!((s.minute_used, s.day_used), (17, 17));
+        // Charged in one minute or the next: the minute keeps it, the day is settled.
+        s.charge(7_000, &UtcDays, mid);
+        s.settle(7_000, 10, &UtcDays, (mid, mid.saturating_add(Duration::from_secs(40))));
+        assert_eq!((s.minute_used, s.day_used), (7_017, 27));
+        // A minute already over is left alone.
+        let mut s = TokenState::default();
+        s.charge(500, &UtcDays, mid);
+        s.charge(300, &UtcDays, mid.next_minute());
+        s.settle(500, 0, &UtcDays, (mid, mid));
+        assert_eq!((s.minute_used, s.day_used), (300, 300));
+    }
+
+    #[test]
+    fn without_the_store_an_instance_keeps_to_its_share_of_what_was_left() {
+        let policy = TokenPolicy { per_minute: Some(8_000), per_day: None };
+        let mut s = TokenState::default();
+        s.take_shared(2_000, 2_000, &UtcDays, T0);
+        s.charge(3_000, &UtcDays, T0);
+        assert!(s.within_share(&policy, 2, &UtcDays, T0), "2,000 + 6,000 / 2 = 5,000");
+        s.charge(1, &UtcDays, T0);
+        assert!(!s.within_share(&policy, 2, &UtcDays, T0));
+        // A new minute: the store's count then is not this minute's.
+        let next = T0.next_minute();
+        s.charge(4_000, &UtcDays, next);
+        assert!(s.within_share(&policy, 2, &UtcDays, next));
+        s.charge(1, &UtcDays, next);
+        assert!(!s.within_share(&policy, 2, &UtcDays, next));
     }
 }

@@ -1,15 +1,23 @@
 //! Token budgets in the attempt loop: a declared provider's model is sent a request only
 //! when its provider's (and its own) token budget can take the prompt and a useful
 //! output now; the output asked for is lowered to what the budget leaves, and the
-//! tokens are counted when the attempt is reserved (free tiers charge them up front).
+//! tokens are counted when the attempt is reserved (free tiers charge them up front),
+//! in the shared store too when instances share state, and settled from the answer's
+//! `usage` (a whole answer's, or a stream's last chunk's).
 
 use super::Router;
 use super::config::MIN_USEFUL_OUTPUT_TOKENS;
 use crate::health::HealthState;
-use crate::model::ModelInfo;
+use crate::model::{ModelId, ModelInfo};
 use crate::quota::{ProviderBlock, ProviderPolicy, QuotaBlock, QuotaScope, TokenState};
-use crate::request::Requirements;
+use crate::report::{RouteFailure, Routed};
+use crate::request::{ChatRequest, Requirements};
+use crate::shared::{REFUSED_RETRY, SharedBudget, SharedError, TokenCorrection, TokenOutcome, TokenReserve};
+use crate::sse::{usage_total, watch_usage};
 use crate::time::Timestamp;
+use crate::upstream::Body;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 /// What the token budgets let an attempt on one model ask for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,9 +66,9 @@ impl Router {
             let room = counted.unwrap_or(&TokenState::default()).room(&policy.tokens, &*policy.reset, now);
             let Some(room) = room else { continue };
             if room.tokens < need {
-                let whose = if name.contains('/') { "model" } else { "provider" };
                 let reason = format!(
-                    "{whose} `{name}`: token budget left ({}) cannot take this request (~{need} tokens)",
+                    "{} `{name}`: token budget left ({}) cannot take this request (~{need} tokens)",
+                    whose(name),
                     room.tokens
                 );
                 return Budget::Later(ProviderBlock::Quota(QuotaBlock {
@@ -103,3 +111,165 @@ impl Router {
         }
     }
 }
+
+/// What a budgeted answer was charged, to settle from its `usage`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct TokenCharge {
+    /// The model that answered (its budgets are its provider's and its own).
+    model: ModelId,
+    /// The prompt estimate plus the output asked for.
+    tokens: u64,
+    /// When it was charged: between the request's start and the answer's head.
+    between: (Timestamp, Timestamp),
+}
+
+impl Router {
+    /// The budgets of `info` as the shared store counts them.
+    fn shared_budgets(&self, info: &ModelInfo, now: Timestamp) -> Vec<SharedBudget> {
+        self.budgets(info)
+            .map(|(name, p)| {
+                let (day, day_ends) = p.reset.day(now);
+                let (per_minute, per_day) = (p.tokens.per_minute, p.tokens.per_day);
+                SharedBudget { name: name.to_owned(), per_minute, per_day, day, day_ends }
+            })
+            .collect()
+    }
+
+    /// Reserves the `charged` tokens of an attempt on `info` (the prompt estimate plus
+    /// the output a budget left it, already counted locally) in the shared store, when
+    /// state is shared and a token budget applies; while the store does not answer, the
+    /// attempt goes only within this instance's share. On refusal the attempt's local
+    /// reservation (its tokens, its request counts, a probe) is given back and the
+    /// budget's name and block say who waits until when.
+    pub async fn share_budget(
+        &self,
+        info: &ModelInfo,
+        charged: Option<u64>,
+        now: Timestamp,
+    ) -> Result<(), (String, ProviderBlock)> {
+        let (Some(link), Some(tokens)) = (&self.shared, charged) else { return Ok(()) };
+        let budgets = self.shared_budgets(info, now);
+        let Some(first) = budgets.first() else { return Ok(()) };
+        let request = TokenReserve { tokens, now, budgets: budgets.clone() };
+        let outcome = link.port.reserve_tokens(&request).await;
+        let mut health = self.health();
+        self.dirty.store(true, Ordering::Release);
+        let (name, reason, until) = match outcome {
+            Ok(TokenOutcome::Reserved(counts)) => {
+                for ((name, policy), (minute, day)) in self.budgets(info).zip(counts) {
+                    health.provider_mut(name).tokens.take_shared(minute, day, &*policy.reset, now);
+                }
+                return Ok(());
+            }
+            Ok(TokenOutcome::Full { budget, day, left }) => {
+                let b = budgets.get(budget).unwrap_or(first);
+                let (window, until) = if day { ("day", b.day_ends) } else { ("minute", now.next_minute()) };
+                let reason = format!(
+                    "{} `{}`: the token budget shared by every instance has {left} left this {window}, not the ~{tokens} \
+                     this request needs",
+                    whose(&b.name),
+                    b.name
+                );
+                (b.name.clone(), reason, until)
+            }
+            Err(SharedError::Refused(why)) => {
+                let reason = format!("the shared state (Redis) refuses this instance, check redis_url: {why}");
+                (first.name.clone(), reason, now.saturating_add(REFUSED_RETRY))
+            }
+            Err(_) => {
+                let instances = u64::from(link.port.status().instances.max(1));
+                let over = self.budgets(info).find(|(name, p)| {
+                    let state = health.providers.get(*name).map(|s| &s.tokens);
+                    !state.is_some_and(|s| s.within_share(&p.tokens, instances, &*p.reset, now))
+                });
+                let Some((name, _)) = over else { return Ok(()) };
+                let reason = format!(
+                    "{} `{name}`: this instance's share of the token budget is spent while the shared state does not answer",
+                    whose(name)
+                );
+                (name.to_owned(), reason, now.next_minute())
+            }
+        };
+        self.give_back(&mut health, info, tokens, now);
+        Err((name, ProviderBlock::Quota(QuotaBlock { scope: QuotaScope::Upstream { reason }, until })))
+    }
+
+    /// Undoes the local reservation of an attempt on `info` that will not be sent: its
+    /// tokens, its provider's and its own request counts, its probe.
+    fn give_back(&self, health: &mut HealthState, info: &ModelInfo, tokens: u64, now: Timestamp) {
+        for (name, policy) in self.budgets(info) {
+            health.provider_mut(name).tokens.settle(tokens, 0, &*policy.reset, (now, now));
+        }
+        for name in [info.provider_name(), info.id.as_str()] {
+            if let Some(policy) = self.config.providers.get(name) {
+                health.provider_mut(name).quota.release_at(&*policy.reset, now);
+            }
+        }
+        health.abandon_attempt(&info.id);
+    }
+
+    /// What the answer of `routed` was charged against token budgets, when any was.
+    fn charge_of(&self, req: &ChatRequest, routed: &Routed, start: Timestamp) -> Option<TokenCharge> {
+        let model = routed.report.model.as_ref()?;
+        let snap = self.ports.catalog.snapshot();
+        let info = &snap.get(model.as_str())?.info;
+        self.budgets(info).next()?;
+        // Under a budget the output asked for is always said, and it is what was charged
+        // beside the prompt estimate.
+        let tokens = req.requirements().prompt_tokens.saturating_add(routed.report.max_tokens?);
+        Some(TokenCharge { model: model.clone(), tokens, between: (start, self.now()) })
+    }
+
+    /// Settles `charge` with the `used` tokens its answer's `usage` reports, here and in
+    /// the shared store.
+    fn settle_tokens(&self, charge: &TokenCharge, used: u64) {
+        let snap = self.ports.catalog.snapshot();
+        let Some(entry) = snap.get(charge.model.as_str()) else { return };
+        {
+            let mut health = self.health();
+            for (name, policy) in self.budgets(&entry.info) {
+                health.provider_mut(name).tokens.settle(charge.tokens, used, &*policy.reset, charge.between);
+            }
+        }
+        self.dirty.store(true, Ordering::Release);
+        if let Some(link) = &self.shared {
+            let (from, to) = charge.between;
+            let budgets = self.shared_budgets(&entry.info, from);
+            let minute = from.minute() == to.minute();
+            let day = budgets.iter().zip(self.budgets(&entry.info)).all(|(b, (_, p))| p.reset.day(to).0 == b.day);
+            let correction = TokenCorrection { budgets, at: from, minute, day, charged: charge.tokens, used };
+            link.port.correct_tokens(correction);
+        }
+    }
+
+    /// Routes `req` as [`route`](Self::route) does and, when the answer was charged
+    /// against a token budget, settles the charge from its `usage`: a whole answer's at
+    /// once, a stream's when it ends (a stream that fails or is dropped first keeps its
+    /// charge). Answers with no budget pass untouched and unread.
+    pub async fn route_metered(self: &Arc<Self>, req: &ChatRequest, seed: u64) -> Result<Routed, RouteFailure> {
+        let start = self.now();
+        let mut routed = self.route(req, seed).await?;
+        let Some(charge) = self.charge_of(req, &routed, start) else { return Ok(routed) };
+        routed.response.body = match routed.response.body {
+            Body::Full(bytes) => {
+                if let Some(used) = usage_total(&bytes) {
+                    self.settle_tokens(&charge, used);
+                }
+                Body::Full(bytes)
+            }
+            Body::Stream(stream) => {
+                let router = Arc::clone(self);
+                Body::Stream(watch_usage(stream, move |used| router.settle_tokens(&charge, used)))
+            }
+        };
+        Ok(routed)
+    }
+}
+
+/// How a budget's name reads in a message: a model's id has a `/`.
+fn whose(name: &str) -> &'static str {
+    if name.contains('/') { "model" } else { "provider" }
+}
+
+#[cfg(test)]
+mod tests;

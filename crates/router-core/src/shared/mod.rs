@@ -18,8 +18,10 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 mod backlog;
+mod tokens;
 
 pub use backlog::{AttemptIds, Backlog, Batch, MAX_BATCHES_PER_MESSAGE};
+pub use tokens::{SharedBudget, TokenCorrection, TokenOutcome, TokenReserve};
 
 /// How long requests on the shared quota are held, and asked to come back after, while
 /// the shared store refuses this instance's credentials (a configuration error).

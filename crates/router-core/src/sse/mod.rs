@@ -7,7 +7,8 @@
 //! JSON bytes), `substance` (what an answer's choices carry: empty or not), `answer` (the
 //! one reading of a whole answer or a chunk's payload), `line` (lines, payloads, error
 //! chunks), `splice` (setting a chunk's `model` by splicing bytes), `scan` (the one pass
-//! over a stream), `trailer` (what rides on the final chunk).
+//! over a stream), `trailer` (what rides on the final chunk), `usage` (what an answer says
+//! it spent).
 
 mod json;
 mod substance;
@@ -19,9 +20,11 @@ mod splice;
 
 mod scan;
 mod trailer;
+mod usage;
 
 pub use answer::{Answer, Unreadable, json_string};
 pub use line::{LineSplitter, data_payload, error_chunk, error_in_payload};
 pub use scan::{Event, LineTooLong, StreamScan};
 pub use substance::Substance;
 pub use trailer::{insert_before_done, member_chunk};
+pub use usage::{MAX_USAGE_LINE, usage_total, watch_usage};

@@ -1,0 +1,231 @@
+//! Token budgets settled from the answer's `usage`, and reserved in a shared store.
+
+use super::*;
+use crate::catalog::{CatalogSnapshot, CatalogSource};
+use crate::error::RouteError;
+use crate::model::{Billing, Provenance};
+use crate::ports::{ChatTransport, Clock, FixedCatalog, SharedState};
+use crate::quota::TokenPolicy;
+use crate::router::{Ports, RouterConfig};
+use crate::shared::{EventSink, ReserveOutcome, ReserveRequest, SharedEvent, SharedStatus};
+use crate::upstream::{TransportError, UpstreamResponse};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use std::collections::VecDeque;
+use std::sync::{Mutex, Weak};
+use std::time::Duration;
+
+// Mid-minute: a charge and its answer fall in one minute.
+const T0: Timestamp = Timestamp::from_secs(1_800_000_030);
+const MODEL: &str = "groq/m";
+
+struct FixedClock;
+
+#[async_trait::async_trait]
+impl Clock for FixedClock {
+    fn now(&self) -> Timestamp {
+        T0
+    }
+}
+
+/// Answers every request with 17 tokens of usage: a whole answer, or a stream whose
+/// last chunk carries it.
+struct Upstream;
+
+#[async_trait::async_trait]
+impl ChatTransport for Upstream {
+    async fn send(&self, _: &ModelId, _: Bytes, stream: bool) -> Result<UpstreamResponse, TransportError> {
+        let body = if stream {
+            let chunks = [
+                "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n",
+                "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":5,\"total_tokens\":17}}\n\n",
+                "data: [DONE]\n\n",
+            ];
+            Body::Stream(Box::pin(futures_util::stream::iter(chunks.map(|c| Ok(Bytes::from_static(c.as_bytes()))))))
+        } else {
+            let json = r#"{"id":"g","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17}}"#;
+            Body::Full(Bytes::from_static(json.as_bytes()))
+        };
+        let ct = if stream { "text/event-stream" } else { "application/json" };
+        Ok(UpstreamResponse {
+            status: 200,
+            headers: vec![("content-type", ct.into())],
+            body,
+            elapsed: Duration::from_millis(1),
+        })
+    }
+}
+
+/// A shared store that answers token reservations from a script.
+#[derive(Default)]
+struct Store {
+    answers: Mutex<VecDeque<Result<TokenOutcome, SharedError>>>,
+    asked: Mutex<Vec<TokenReserve>>,
+    corrected: Mutex<Vec<TokenCorrection>>,
+}
+
+#[async_trait::async_trait]
+impl SharedState for Store {
+    async fn reserve(&self, _: &ReserveRequest) -> Result<ReserveOutcome, SharedError> {
+        Ok(ReserveOutcome::Reserved { minute: 1, day: 1 })
+    }
+    async fn reserve_tokens(&self, request: &TokenReserve) -> Result<TokenOutcome, SharedError> {
+        self.asked.lock().expect("asked").push(request.clone());
+        self.answers.lock().expect("answers").pop_front().expect("a scripted answer")
+    }
+    fn correct_tokens(&self, correction: TokenCorrection) {
+        self.corrected.lock().expect("corrected").push(correction);
+    }
+    fn publish(&self, _: SharedEvent) {}
+    fn status(&self) -> SharedStatus {
+        SharedStatus { connected: true, instances: 2, ..SharedStatus::default() }
+    }
+    fn attach(&self, _: Weak<dyn EventSink>) {}
+}
+
+fn model() -> ModelInfo {
+    let mut m = ModelInfo::new(MODEL);
+    m.context_length = Some(131_072);
+    m.max_completion_tokens = Some(32_768);
+    m.input_modalities = vec!["text".into()];
+    m.output_modalities = vec!["text".into()];
+    m.provider = Some(Provenance { provider: "groq".into(), upstream_id: "m".into(), billing: Billing::FreeTier });
+    m
+}
+
+fn router(per_minute: u64, store: Option<&Arc<Store>>) -> Arc<Router> {
+    let snap = CatalogSnapshot::new(vec![model()], CatalogSource::Memory, T0);
+    let ports = Ports {
+        catalog: Arc::new(FixedCatalog(Arc::new(snap))),
+        transport: Arc::new(Upstream),
+        clock: Arc::new(FixedClock),
+        store: None,
+    };
+    let mut config = RouterConfig::default();
+    let tokens = TokenPolicy { per_minute: Some(per_minute), per_day: None };
+    config.providers.insert("groq".into(), ProviderPolicy { tokens, ..ProviderPolicy::default() });
+    let router = Router::new(ports, config).expect("router");
+    Arc::new(match store {
+        Some(s) => router.with_shared(s.clone()),
+        None => router,
+    })
+}
+
+fn request(max_tokens: u64, stream: bool) -> ChatRequest {
+    let body = format!(
+        r#"{{"model":"{MODEL}","max_tokens":{max_tokens},"stream":{stream},"messages":[{{"role":"user","content":"hi"}}]}}"#
+    );
+    ChatRequest::from_slice(body.as_bytes()).expect("request")
+}
+
+fn used(r: &Router) -> u64 {
+    r.health_snapshot().providers.get("groq").map_or(0, |p| p.tokens.minute_used)
+}
+
+#[test]
+fn a_whole_answer_s_usage_settles_its_charge() {
+    let r = router(8_000, None);
+    let first = futures_executor::block_on(r.route_metered(&request(7_000, false), 0)).expect("served");
+    assert_eq!(first.report.max_tokens, Some(7_000));
+    // Charged ~7,000 up front; the answer says 17 were spent.
+    assert_eq!(used(&r), 17);
+    // So the minute still takes another request of the same size.
+    let second = futures_executor::block_on(r.route_metered(&request(7_000, false), 1)).expect("served again");
+    assert_eq!(second.report.max_tokens, Some(7_000));
+}
+
+#[test]
+fn without_settling_the_same_minute_is_spent() {
+    // The same two requests through `route`, which counts only the charge: the second is
+    // refused, so the test above shows the settling.
+    let r = router(8_000, None);
+    assert!(futures_executor::block_on(r.route(&request(7_000, false), 0)).is_ok());
+    assert!(used(&r) > 7_000);
+    let refused = futures_executor::block_on(r.route(&request(7_000, false), 1)).expect_err("spent");
+    assert!(matches!(refused.error, RouteError::Quota { .. }), "{:?}", refused.error);
+}
+
+#[test]
+fn a_stream_s_last_usage_settles_its_charge_when_it_ends() {
+    let store = Arc::new(Store::default());
+    let r = router(8_000, Some(&store));
+    store.answers.lock().expect("answers").push_back(Ok(TokenOutcome::Reserved(vec![(7_005, 7_005)])));
+    let routed = futures_executor::block_on(async {
+        let routed = r.route_metered(&request(7_000, true), 0).await.expect("served");
+        // The lead's loop reserves in the store; here it is asked directly.
+        let info = r.ports.catalog.snapshot().get(MODEL).expect("listed").info.clone();
+        let charged = 7_000 + request(7_000, true).requirements().prompt_tokens;
+        r.share_budget(&info, Some(charged), T0).await.expect("reserved");
+        routed
+    });
+    let charged = used(&r);
+    assert!(charged > 7_000, "charged {charged}");
+    let Body::Stream(stream) = routed.response.body else { panic!("a stream") };
+    let text: Vec<_> = futures_executor::block_on(stream.collect::<Vec<_>>());
+    assert_eq!(text.len(), 3, "passed on whole");
+    assert_eq!(
+        used(&r),
+        charged - routed.report.max_tokens.expect("said") - request(7_000, true).requirements().prompt_tokens + 17
+    );
+    // The store is told too, for the windows of the charge.
+    let corrected = store.corrected.lock().expect("corrected");
+    assert_eq!(corrected.len(), 1);
+    assert_eq!((corrected[0].used, corrected[0].budgets[0].name.as_str()), (17, "groq"));
+    assert!(corrected[0].charged > 7_000);
+}
+
+/// Charges `tokens` locally as the pick does, then asks the store.
+fn share(r: &Router, tokens: u64) -> Result<(), (String, ProviderBlock)> {
+    let info = r.ports.catalog.snapshot().get(MODEL).expect("listed").info.clone();
+    {
+        let mut health = r.health();
+        health.provider_mut("groq").reserve("groq", &r.provider_policy("groq"), T0).expect("no request limit");
+        r.charge_budget(&mut health, &info, tokens, T0);
+    }
+    futures_executor::block_on(r.share_budget(&info, Some(tokens), T0))
+}
+
+#[test]
+fn the_shared_store_s_count_is_taken_and_its_refusal_gives_the_attempt_back() {
+    let store = Arc::new(Store::default());
+    let r = router(8_000, Some(&store));
+    store.answers.lock().expect("answers").extend([
+        Ok(TokenOutcome::Reserved(vec![(6_000, 6_000)])),
+        Ok(TokenOutcome::Full { budget: 0, day: false, left: 2_000 }),
+    ]);
+    assert_eq!(share(&r, 1_000), Ok(()));
+    let asked = store.asked.lock().expect("asked")[0].clone();
+    assert_eq!(
+        (asked.tokens, asked.budgets[0].name.as_str(), asked.budgets[0].per_minute),
+        (1_000, "groq", Some(8_000))
+    );
+    // Another instance had spent 5,000: the store's count is this instance's now.
+    assert_eq!(used(&r), 6_000);
+    let requests = |r: &Router| r.health_snapshot().providers["groq"].quota.minute.count;
+    assert_eq!(requests(&r), 1);
+    let (name, block) = share(&r, 3_000).expect_err("full");
+    assert_eq!(name, "groq");
+    let ProviderBlock::Quota(QuotaBlock { scope: QuotaScope::Upstream { reason }, until }) = block else {
+        panic!("a quota block: {block:?}")
+    };
+    assert!(reason.contains("2000 left this minute"), "{reason}");
+    assert_eq!(until, T0.next_minute());
+    assert_eq!((used(&r), requests(&r)), (6_000, 1), "the refused attempt is given back");
+}
+
+#[test]
+fn without_the_store_an_instance_keeps_to_its_share() {
+    let store = Arc::new(Store::default());
+    let r = router(8_000, Some(&store));
+    let down = || Err(SharedError::Unavailable("refused".into()));
+    store.answers.lock().expect("answers").extend([Ok(TokenOutcome::Reserved(vec![(2_000, 2_000)])), down(), down()]);
+    assert_eq!(share(&r, 2_000), Ok(()));
+    // 2,000 counted when it last answered; two instances: 2,000 + 6,000 / 2 = 5,000.
+    assert_eq!(share(&r, 3_000), Ok(()));
+    assert_eq!(used(&r), 5_000);
+    let (_, block) = share(&r, 1).expect_err("share spent");
+    assert!(
+        matches!(block, ProviderBlock::Quota(QuotaBlock { scope: QuotaScope::Upstream { ref reason }, .. }) if reason.contains("share"))
+    );
+    assert_eq!(used(&r), 5_000);
+}
