@@ -209,7 +209,8 @@ pub async fn route(state: &AppState, req: &ChatRequest, seed: Option<u64>) -> (R
         stream: req.is_stream(),
         error: None,
     };
-    (state.router.route(req, seed).await, Decision { context })
+    // Metered: an answer charged against a token budget settles its charge from its usage.
+    (state.router.route_metered(req, seed).await, Decision { context })
 }
 
 /// A routed request's decision, until its response is built.
