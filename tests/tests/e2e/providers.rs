@@ -449,11 +449,24 @@ async fn an_agent_sized_request_never_reaches_a_token_budget_that_cannot_take_it
     let sent = g.requests()[0].body["max_tokens"].as_u64().expect("max_tokens said");
     assert!(sent < 8_000, "asked for {sent} of an 8,000-token minute");
     assert_eq!(r.header("x-router-max-tokens"), Some(sent.to_string().as_str()));
-    // The minute is spent now (counted up front, as the tier counts it).
+    // Counted up front, as the tier counts it, then settled from the answer's `usage` (the
+    // fake says 12 prompt tokens and a few of output): the minute takes the next request
+    // too, streamed this time, asked for what the minute really leaves.
+    let stream = small.replace("\"max_tokens\"", "\"stream\":true,\"max_tokens\"");
+    let r = server.chat(&stream).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("\"usage\""), "{}", r.text);
+    let second = g.requests()[1].body["max_tokens"].as_u64().expect("max_tokens said");
+    assert!(second + 40 > sent, "asked for {second} after {sent}: the first answer's usage settled its charge");
+    // An answer that says it spent nearly the whole minute spends it.
+    let spent = r#"{"id":"x","object":"chat.completion","model":"m","choices":[{"index":0,"finish_reason":"stop",
+        "message":{"role":"assistant","content":"long"}}],"usage":{"prompt_tokens":12,"completion_tokens":7978,"total_tokens":7990}}"#;
+    g.set_default_behaviour(Behaviour::Status { status: 200, body: spent.replace('\n', "") });
+    assert_eq!(server.chat(&small).await.status, 200);
     let again = server.chat(&small).await;
     again.check_error(429, "token budget");
     assert!(again.header("retry-after").is_some());
-    assert_eq!(g.total_calls(), 1);
+    assert_eq!(g.total_calls(), 3);
 }
 
 /// A free endpoint that hangs (NVIDIA's free models sometimes do, for minutes) is given
