@@ -1,19 +1,28 @@
 //! The routing service: analyse, filter, select, forward, fall back.
 //!
 //! Read in this order: `config` (the budgets and rules, with their defaults), `plan`
-//! (targets, candidates, the next pick), `commit` (making an answer the client's), this
-//! file (the service, its ports and state), `route` (the attempt loop), `explain` (the
-//! decision without forwarding), then `providers` and `link` (declared providers' holds,
-//! state shared with other instances).
+//! (targets, candidates, the next pick), this file (the service, its ports and state),
+//! `route` (the attempt loop), then its steps: `attempt` (one request's attempt state),
+//! `admit` (pick and reserve), `account` (whose quota an attempt spends: the one place
+//! OpenRouter's account differs from a declared provider's), `commit` (making an answer
+//! the client's), `settle` (judging and recording an outcome). Then `explain` (the
+//! decision without forwarding), `budget` (token budgets), `providers` (holds) and `link`
+//! (state shared with other instances).
 
+mod account;
+mod admit;
+mod attempt;
 mod budget;
 mod commit;
 mod config;
 mod explain;
+#[cfg(test)]
+mod fixture;
 mod link;
 mod plan;
 mod providers;
 mod route;
+mod settle;
 
 pub use crate::report::{Attempt, PickKind, RouteFailure, RouteReport, Routed};
 pub use config::{

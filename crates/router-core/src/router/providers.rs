@@ -24,11 +24,7 @@ pub(super) struct Held {
 }
 
 impl Held {
-    pub(super) fn note(&mut self, block: ProviderBlock) {
-        self.note_named("", block);
-    }
-
-    /// [`note`](Self::note) for provider `name`.
+    /// Notes that provider `name` (or a model of it) is held by `block`.
     pub(super) fn note_named(&mut self, name: &str, block: ProviderBlock) {
         match block {
             ProviderBlock::NotFree { reason, .. } => {
@@ -61,15 +57,6 @@ impl Held {
                 requirements: Vec::new(),
             })
         })
-    }
-}
-
-impl Held {
-    /// Notes each block of `blocks`.
-    pub(super) fn extend(&mut self, blocks: impl IntoIterator<Item = ProviderBlock>) {
-        for b in blocks {
-            self.note(b);
-        }
     }
 }
 
