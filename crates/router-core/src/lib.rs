@@ -64,7 +64,7 @@ pub mod upstream;
 
 // The catalog snapshot, the one classifier, errors, per-model health, event streams.
 pub mod catalog;
-pub mod classify;
+pub mod dialect;
 pub mod error;
 pub mod health;
 pub mod sse;
@@ -87,7 +87,8 @@ pub mod embeddings;
 pub mod metadata;
 
 pub use catalog::{CatalogSnapshot, CatalogSource, CatalogStats};
-pub use classify::{LimitHeaders, LimitSource, classify_http, classify_in_band};
+pub use dialect::Dialect;
+pub use dialect::openrouter::{LimitHeaders, LimitSource, classify_http, classify_in_band};
 pub use error::RouteError;
 pub use explain::{CoolingEntry, Explanation, ProviderEntry, RejectedEntry, WeightEntry};
 pub use filter::{Filtered, Reason, Rejection, Shortfall, filter};

@@ -14,13 +14,15 @@ mod lanes;
 mod roots;
 mod stream;
 
-pub use classify::{Dialect, LOCAL_BUSY_BACKOFF, classify, classify_openai, parse_go_duration};
+pub use classify::classify;
 pub use key::{FreeModelDailyRequests, KeyInfo};
 pub use lanes::{DEFAULT_STREAMS_PER_CONNECTION, MAX_LANES};
 pub use local::{
     LOCAL_RESOURCE_RETRY_AFTER, LOCAL_RESOURCE_WARNING_EVERY, is_local_exhaustion, local_resource_failures,
 };
 pub use roots::{Certificate, read_ca_file};
+pub use router_core::Dialect;
+pub use router_core::dialect::openai::{LOCAL_BUSY_BACKOFF, parse_go_duration};
 
 use answer::{Content, protocol, read_body, timeout_error};
 use failure::{error_chain, map_reqwest_error, scrub_value};
@@ -296,7 +298,7 @@ impl HttpTransport {
             let headers = resp.headers().clone();
             let body = read_body(resp, deadline, self.config.request_timeout, self.config.max_answer_size).await?;
             if !(200..300).contains(&status) {
-                return Err(classify(status, &headers, &body, now()));
+                return Err(classify(Dialect::OpenRouter, status, &headers, &body, now()));
             }
             serde_json::from_slice::<Envelope>(&body)
                 .map(|e| e.data)
@@ -360,10 +362,7 @@ impl HttpTransport {
                 Err(e) if e.kind == ErrorKind::Protocol => Bytes::new(),
                 other => other?,
             };
-            return Err(match self.config.dialect {
-                Dialect::OpenRouter => classify(status, &head, &body, now()),
-                Dialect::OpenAi { local } => classify_openai(status, &head, &body, local),
-            });
+            return Err(classify(self.config.dialect, status, &head, &body, now()));
         }
         let content = Content::of(resp.headers());
         if let Some(encoding) = content.encoding {

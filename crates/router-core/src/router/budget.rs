@@ -154,7 +154,7 @@ impl Router {
         let outcome = link.port.reserve_tokens(&request).await;
         let mut health = self.health();
         self.dirty.store(true, Ordering::Release);
-        let (name, reason, until) = match outcome {
+        let (name, reason, until, spent) = match outcome {
             Ok(TokenOutcome::Reserved(counts)) => {
                 for ((name, policy), (minute, day)) in self.budgets(info).zip(counts) {
                     health.provider_mut(name).tokens.take_shared(minute, day, &*policy.reset, now);
@@ -170,11 +170,14 @@ impl Router {
                     whose(&b.name),
                     b.name
                 );
-                (b.name.clone(), reason, until)
+                let limit = if day { b.per_day } else { b.per_minute };
+                let used = limit.map(|l| l.saturating_sub(left));
+                let spent = if day { (None, used) } else { (used, None) };
+                (b.name.clone(), reason, until, Some(spent))
             }
             Err(SharedError::Refused(why)) => {
                 let reason = format!("the shared state (Redis) refuses this instance, check redis_url: {why}");
-                (first.name.clone(), reason, now.saturating_add(REFUSED_RETRY))
+                (first.name.clone(), reason, now.saturating_add(REFUSED_RETRY), None)
             }
             Err(_) => {
                 let instances = u64::from(link.port.status().instances.max(1));
@@ -187,10 +190,16 @@ impl Router {
                     "{} `{name}`: this instance's share of the token budget is spent while the shared state does not answer",
                     whose(name)
                 );
-                (name.to_owned(), reason, now.next_minute())
+                (name.to_owned(), reason, now.next_minute(), None)
             }
         };
         self.give_back(&mut health, info, tokens, now);
+        // The store's word that the budget is spent: the pick passes its other models over.
+        if let Some((minute, day)) = spent
+            && let Some(policy) = self.config.providers.get(&name)
+        {
+            health.provider_mut(&name).tokens.raise(minute, day, &*policy.reset, now);
+        }
         Err((name, ProviderBlock::Quota(QuotaBlock { scope: QuotaScope::Upstream { reason }, until })))
     }
 

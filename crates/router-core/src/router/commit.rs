@@ -2,7 +2,7 @@
 //! does an empty answer; a stream is held until it says something, and `model` names
 //! the model that answered.
 
-use crate::classify::classify_in_band;
+use crate::dialect::Dialect;
 use crate::model::ModelId;
 use crate::sse::{self, Answer, Event, StreamScan};
 use crate::time::Timestamp;
@@ -33,6 +33,8 @@ pub(super) struct Judge {
     pub(super) reasoning_counts: bool,
     /// The longest event-stream line accepted (see [`RouterConfig::max_sse_line`](super::RouterConfig)).
     pub(super) max_line: usize,
+    /// Whose rules read an error inside a 200.
+    pub(super) dialect: Dialect,
 }
 
 fn empty_answer(elapsed: std::time::Duration) -> TransportError {
@@ -64,7 +66,7 @@ pub(super) async fn commit(
             // A 200 whose body is an error object (a provider failing after the head
             // was sent) is a failure like any other, and may fall back.
             if let Some(err) = answer.error(&bytes) {
-                return Err(classify_in_band(&err, judge.now).with_elapsed(elapsed));
+                return Err(judge.dialect.classify_in_band(&err, judge.now).with_elapsed(elapsed));
             }
             if judge.empty_fails && answer.substance.is_some_and(|s| s.is_empty_answer(judge.reasoning_counts)) {
                 return Err(empty_answer(elapsed));
@@ -131,7 +133,7 @@ pub(super) async fn commit(
 /// nothing yet (`None`: a role-only delta, reasoning not asked for).
 fn judge_event(event: &Event<'_>, judge: &Judge, elapsed: std::time::Duration) -> Option<Result<(), TransportError>> {
     if let Some(err) = event.error {
-        return Some(Err(classify_in_band(err, judge.now).with_elapsed(elapsed)));
+        return Some(Err(judge.dialect.classify_in_band(err, judge.now).with_elapsed(elapsed)));
     }
     if !judge.empty_fails {
         // The first event settles it, as before empty answers were judged.

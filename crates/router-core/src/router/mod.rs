@@ -220,8 +220,9 @@ impl Router {
     }
 
     /// How an answer to `req` is judged before it becomes the client's.
-    fn judge(&self, req: &ChatRequest) -> commit::Judge {
+    fn judge(&self, req: &ChatRequest, dialect: crate::dialect::Dialect) -> commit::Judge {
         commit::Judge {
+            dialect,
             now: self.now(),
             empty_fails: self.config.empty_answers_fail,
             reasoning_counts: req.requirements().caps.contains(crate::model::Capability::Reasoning),

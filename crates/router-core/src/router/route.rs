@@ -8,6 +8,7 @@ use super::attempt::Run;
 use super::commit::commit;
 use super::plan::{Chooser, Weight, all_cooling, plan};
 use super::settle::Settled;
+use crate::dialect::Dialect;
 use crate::model::ModelInfo;
 use crate::report::{RouteFailure, RouteReport, Routed};
 use crate::request::ChatRequest;
@@ -151,7 +152,7 @@ impl Router {
             Endpoint::Chat => self.ports.transport.send(&info.id, body, req.is_stream()).await,
             other => self.ports.transport.send_to(other, &info.id, body, false).await,
         };
-        commit(sent?, &info.id, &self.stream_errors, self.judge(req)).await
+        commit(sent?, &info.id, &self.stream_errors, self.judge(req, Dialect::of(info))).await
     }
 }
 

@@ -1,7 +1,7 @@
-//! The one classifier of OpenRouter error objects: an HTTP error answer (status, the
-//! rate-limit headers, the `{"error":{...}}` body) and an error found inside a 200 body
-//! or stream are turned into the same [`ErrorKind`] by the same rules (daily cap,
-//! per-minute limit, `limit_source`, context length, unavailable models, ...). Pure.
+//! OpenRouter's dialect of errors: an HTTP error answer (status, the rate-limit headers,
+//! the `{"error":{...}}` body) and an error found inside a 200 body or stream are turned
+//! into the same [`ErrorKind`] by the same rules (daily cap, per-minute limit,
+//! `limit_source`, context length, unavailable models, ...). Pure.
 
 use crate::time::Timestamp;
 use crate::upstream::{ErrorKind, TransportError};
@@ -92,6 +92,20 @@ pub struct LimitHeaders {
     pub reset: Option<u64>,
     /// `Retry-After`.
     pub retry_after: Option<Duration>,
+}
+
+impl LimitHeaders {
+    /// Reads OpenRouter's `X-RateLimit-*` and `Retry-After` from an answer's headers
+    /// (`header` looks one up by lowercase name).
+    pub fn read(header: super::Headers<'_>) -> Self {
+        let number = |name: &str| header(name).and_then(|v| v.trim().parse().ok());
+        LimitHeaders {
+            limit: number("x-ratelimit-limit"),
+            remaining: number("x-ratelimit-remaining"),
+            reset: number("x-ratelimit-reset"),
+            retry_after: header("retry-after").and_then(parse_retry_after),
+        }
+    }
 }
 
 /// Reads `Retry-After` in (possibly fractional) seconds. HTTP dates are not used by OpenRouter.
@@ -342,123 +356,4 @@ fn epoch_to_timestamp(v: u64) -> Timestamp {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    const NOW: Timestamp = Timestamp::from_millis(1_780_000_000_000);
-
-    fn limited(status: u16, source: &str, message: &str) -> Value {
-        json!({"code": status, "message": message, "metadata": {"limit_source": source}})
-    }
-
-    /// Classifies `error` both as an HTTP body with `status` and as an error inside a
-    /// 200, and checks that both agree on `kind`.
-    fn both(status: u16, error: &Value, kind: ErrorKind) -> TransportError {
-        let body = json!({"error": error}).to_string();
-        let http = classify_http(status, &LimitHeaders::default(), body.as_bytes(), NOW);
-        let in_band = classify_in_band(error, NOW);
-        assert_eq!(http.kind, kind, "http {status} {error}: {http:?}");
-        assert_eq!(in_band.kind, kind, "in band {error}: {in_band:?}");
-        assert_eq!(http.retry_after, in_band.retry_after, "{error}");
-        assert_eq!(http.message, in_band.message);
-        http
-    }
-
-    #[test]
-    fn limit_source_decides_the_scope() {
-        let e =
-            both(429, &limited(429, "openrouter_free_tier_daily", "Rate limit exceeded"), ErrorKind::DailyCapReached);
-        assert!(e.kind.is_account_wide());
-        let e = both(
-            429,
-            &limited(429, "openrouter_shared_capacity", "x/y:free is limited to 8 requests per minute for all users"),
-            ErrorKind::RateLimitedModel,
-        );
-        assert!(!e.kind.is_account_wide(), "a shared-capacity 429 cools one model, not the account");
-        assert_eq!(e.retry_after, Some(Duration::from_secs(60)), "the window the message states");
-        let e = both(
-            429,
-            &limited(429, "openrouter_shared_capacity", "Model is at capacity, retry in 12 seconds"),
-            ErrorKind::RateLimitedModel,
-        );
-        assert_eq!(e.retry_after, Some(Duration::from_secs(12)));
-        let e = both(429, &limited(429, "openrouter_shared_capacity", "busy"), ErrorKind::RateLimitedModel);
-        assert_eq!(e.retry_after, None, "no stated window: the usual backoff");
-        let e = both(429, &limited(429, "upstream_provider_shared_pool", "Provider busy"), ErrorKind::RateLimitedModel);
-        assert_eq!(e.retry_after, Some(SHARED_POOL_COOLDOWN));
-        both(402, &limited(402, "openrouter_credits", "Insufficient credits"), ErrorKind::Auth);
-        both(402, &limited(402, "openrouter_key_limit", "Key limit exceeded"), ErrorKind::Auth);
-        let e = both(
-            402,
-            &limited(402, "openrouter_in_flight_budget", "Too much in flight"),
-            ErrorKind::RateLimitedAccount,
-        );
-        assert_eq!(e.retry_after, Some(IN_FLIGHT_BUDGET_WAIT));
-        // Even a message that reads like the daily cap does not block the account when
-        // the source says it is one model's shared capacity.
-        both(
-            429,
-            &limited(429, "openrouter_shared_capacity", "Rate limit exceeded: free-models-per-day"),
-            ErrorKind::RateLimitedModel,
-        );
-        // An unknown source falls back to the message and headers.
-        both(
-            429,
-            &limited(429, "something_new", "Rate limit exceeded: free-models-per-min."),
-            ErrorKind::RateLimitedAccount,
-        );
-    }
-
-    #[test]
-    fn the_same_rules_inside_a_200() {
-        both(
-            429,
-            &json!({"code": 429, "message": "Rate limit exceeded: free-models-per-day.",
-                    "metadata": {"headers": {"X-RateLimit-Reset": "1780012800000"}}}),
-            ErrorKind::DailyCapReached,
-        );
-        both(
-            400,
-            &json!({"code": 400, "message": "This endpoint's maximum context length is 8192 tokens"}),
-            ErrorKind::ContextTooLong,
-        );
-        both(404, &json!({"code": 404, "message": "No endpoints found for a/b:free."}), ErrorKind::ModelUnavailable);
-        both(
-            503,
-            &json!({"code": 503, "message": "Provider returned error", "metadata": {"raw": "overloaded"}}),
-            ErrorKind::ServerError,
-        );
-        both(408, &json!({"code": 408, "message": "timed out"}), ErrorKind::Timeout);
-        let e = classify_in_band(&json!({"message": "no code"}), NOW);
-        assert_eq!((e.kind, e.status), (ErrorKind::Protocol, None));
-        let e = classify_in_band(
-            &json!({"code": 429, "message": "Provider returned error",
-            "metadata": {"provider_name": "X", "raw": "rate-limited upstream"}}),
-            NOW,
-        );
-        assert_eq!((e.kind, e.status), (ErrorKind::RateLimitedModel, Some(429)));
-        assert!(e.message.contains("rate-limited upstream"), "{}", e.message);
-        let e = classify_in_band(
-            &json!({"code": 429, "message": "x",
-            "metadata": {"headers": {"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1780012800000"}}}),
-            NOW,
-        );
-        assert_eq!((e.kind, e.reset_at), (ErrorKind::DailyCapReached, Some(Timestamp::from_millis(1_780_012_800_000))));
-    }
-
-    #[test]
-    fn stated_windows() {
-        let check = |t: &str, secs: Option<u64>| assert_eq!(stated_window(t), secs.map(Duration::from_secs), "{t}");
-        check("limited to 15 requests per minute", Some(60));
-        check("please retry in 30 seconds.", Some(30));
-        check("try again in 2 minutes", Some(120));
-        check("retry after 5s", Some(5));
-        check("rate limited for 1 hour", Some(3600));
-        check("temporarily rate-limited upstream. please retry shortly", None);
-        check("", None);
-        assert_eq!(parse_retry_after(" 1.5 "), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_retry_after("soon"), None);
-        assert_eq!(parse_retry_after("-1"), None);
-    }
-}
+mod tests;

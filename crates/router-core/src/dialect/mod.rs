@@ -1,0 +1,57 @@
+//! How each upstream dialect says what went wrong: one classifier per dialect, each a
+//! table a reader can check against the provider's documentation, used for HTTP error
+//! answers and for errors inside a 200 alike. Pure: the transport hands over the status,
+//! a header lookup and the body.
+
+pub mod openai;
+pub mod openrouter;
+
+use crate::model::{Billing, ModelInfo};
+use crate::time::Timestamp;
+use crate::upstream::TransportError;
+use serde_json::Value;
+
+/// Looks up an answer's header by its lowercase name.
+pub type Headers<'a> = &'a dyn Fn(&str) -> Option<&'a str>;
+
+/// Whose answers a transport reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dialect {
+    /// OpenRouter: its error objects, `X-RateLimit-*` and its limit sources.
+    #[default]
+    OpenRouter,
+    /// A plain OpenAI-compatible server (see [`openai`]).
+    OpenAi {
+        /// The operator's own server, whose 429 and 503 mean "busy".
+        local: bool,
+    },
+}
+
+impl Dialect {
+    /// The dialect `info`'s upstream speaks: OpenRouter's for its own models, the
+    /// OpenAI dialect for every declared provider.
+    pub fn of(info: &ModelInfo) -> Self {
+        match &info.provider {
+            None => Dialect::OpenRouter,
+            Some(p) => Dialect::OpenAi { local: p.billing == Billing::Local },
+        }
+    }
+
+    /// Classifies a non-2xx answer. `now` dates OpenRouter's rate-limit resets.
+    pub fn classify(self, status: u16, header: Headers<'_>, body: &[u8], now: Timestamp) -> TransportError {
+        match self {
+            Dialect::OpenRouter => {
+                openrouter::classify_http(status, &openrouter::LimitHeaders::read(header), body, now)
+            }
+            Dialect::OpenAi { local } => openai::classify_openai(status, header, body, local),
+        }
+    }
+
+    /// Classifies an `error` object found inside a 200 (a body, or a stream event).
+    pub fn classify_in_band(self, error: &Value, now: Timestamp) -> TransportError {
+        match self {
+            Dialect::OpenRouter => openrouter::classify_in_band(error, now),
+            Dialect::OpenAi { local } => openai::classify_openai_in_band(error, local),
+        }
+    }
+}
