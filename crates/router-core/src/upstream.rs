@@ -88,6 +88,25 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in declaration order: for views that list or check their names.
+    pub const ALL: [ErrorKind; 15] = [
+        ErrorKind::RateLimitedModel,
+        ErrorKind::RateLimitedAccount,
+        ErrorKind::DailyCapReached,
+        ErrorKind::ModelUnavailable,
+        ErrorKind::ServerError,
+        ErrorKind::Timeout,
+        ErrorKind::Connection,
+        ErrorKind::ContextTooLong,
+        ErrorKind::BadRequest,
+        ErrorKind::Auth,
+        ErrorKind::TooLargeForBudget,
+        ErrorKind::PaymentRequired,
+        ErrorKind::Protocol,
+        ErrorKind::EmptyAnswer,
+        ErrorKind::LocalResource,
+    ];
+
     /// Whether another model may succeed where this one failed.
     pub fn is_retryable(self) -> bool {
         matches!(
@@ -239,6 +258,37 @@ impl Endpoint {
         match self {
             Endpoint::Chat => "chat/completions",
             Endpoint::Embeddings => "embeddings",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorKind;
+
+    /// The match has no wildcard: a new kind does not compile until it is given its
+    /// place here, and `ALL` must then hold it there.
+    #[test]
+    fn all_lists_every_kind_in_order() {
+        let place = |k: ErrorKind| match k {
+            ErrorKind::RateLimitedModel => 0,
+            ErrorKind::RateLimitedAccount => 1,
+            ErrorKind::DailyCapReached => 2,
+            ErrorKind::ModelUnavailable => 3,
+            ErrorKind::ServerError => 4,
+            ErrorKind::Timeout => 5,
+            ErrorKind::Connection => 6,
+            ErrorKind::ContextTooLong => 7,
+            ErrorKind::BadRequest => 8,
+            ErrorKind::Auth => 9,
+            ErrorKind::TooLargeForBudget => 10,
+            ErrorKind::PaymentRequired => 11,
+            ErrorKind::Protocol => 12,
+            ErrorKind::EmptyAnswer => 13,
+            ErrorKind::LocalResource => 14,
+        };
+        for (i, k) in ErrorKind::ALL.into_iter().enumerate() {
+            assert_eq!(place(k), i, "{k:?}");
         }
     }
 }
