@@ -50,6 +50,16 @@ impl Keys {
         format!("{}counted:{instance}:{}", self.prefix, now.utc_day())
     }
 
+    /// The tokens counted against budget `name` (a provider's or a model's) in `now`'s minute.
+    pub(crate) fn tokens_minute(&self, name: &str, now: Timestamp) -> String {
+        format!("{}tokens:{name}:m:{}", self.prefix, now.minute())
+    }
+
+    /// The tokens counted against budget `name` in quota day `day` of its own clock.
+    pub(crate) fn tokens_day(&self, name: &str, day: u64) -> String {
+        format!("{}tokens:{name}:d:{day}", self.prefix)
+    }
+
     pub(crate) fn block(&self, scope: &str) -> String {
         format!("{}block:{scope}", self.prefix)
     }
@@ -93,6 +103,11 @@ pub(crate) fn minute_ttl(now: Timestamp) -> u64 {
 
 pub(crate) fn day_ttl(now: Timestamp) -> u64 {
     ttl_to(now, now.next_utc_midnight())
+}
+
+/// Milliseconds a counter of a window ending at `end` lives from `now`.
+pub(crate) fn day_ttl_to(now: Timestamp, end: Timestamp) -> u64 {
+    ttl_to(now, end)
 }
 
 fn ttl_to(now: Timestamp, end: Timestamp) -> u64 {

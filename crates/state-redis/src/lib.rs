@@ -29,7 +29,10 @@
 //! `quota:{scope}:m:{minute}` and `quota:{scope}:d:{day}` (counters, expiring after their
 //! window), `quota:{scope}:i:{day}` (each instance's own day count, a hash),
 //! `counted:{instance}:{day}` (the attempt and batch ids counted, a bitmap),
-//! `block:{scope}` (the account block), `probe:{model}` (the probe claim),
+//! `block:{scope}` (the account block), `tokens:{budget}:m:{minute}` and
+//! `tokens:{budget}:d:{day}` (a provider's or a model's token budget, counted by a second
+//! script that charges all of an attempt's budgets or none, and corrected from the
+//! answer's `usage` in the background), `probe:{model}` (the probe claim),
 //! `cool:{model}:{event}` (cooldowns), `instances` (a sorted set of live instances),
 //! `merged` (when each instance last had nothing uncounted, a sorted set).
 

@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use router_core::shared::{
     DEFAULT_QUOTA_SCOPE, EventSink, ReserveOutcome, ReserveRequest, SharedError, SharedEvent, SharedStatus,
+    TokenCorrection, TokenOutcome, TokenReserve,
 };
 use router_core::{Secret, SharedState, Timestamp};
 use std::collections::BTreeMap;
@@ -16,6 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, mpsc};
+
+mod tokens;
 
 /// Where Redis is and how to use it.
 #[derive(Clone, Debug)]
@@ -368,6 +371,30 @@ impl SharedState for RedisState {
             Err(e) => local(e),
             ok => ok,
         }
+    }
+
+    async fn reserve_tokens(&self, request: &TokenReserve) -> Result<TokenOutcome, SharedError> {
+        self.start();
+        let inner = &self.inner;
+        if let Some(reason) = inner.is_refused() {
+            return Err(SharedError::Refused(reason));
+        }
+        if let Some(reason) = inner.is_down() {
+            return Err(SharedError::Unavailable(reason));
+        }
+        let Some(mut conn) = inner.conn() else { return Err(SharedError::Unavailable("no runtime".into())) };
+        inner.run_tokens(&mut conn, request, inner.config.op_timeout).await
+    }
+
+    fn correct_tokens(&self, correction: TokenCorrection) {
+        self.start();
+        if self.inner.is_down().is_some() || tokio::runtime::Handle::try_current().is_err() {
+            // The charge stands: counted up front, it errs safe.
+            return;
+        }
+        let Some(mut conn) = self.inner.conn() else { return };
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move { inner.run_correction(&mut conn, &correction).await });
     }
 
     fn publish(&self, event: SharedEvent) {

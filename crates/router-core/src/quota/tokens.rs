@@ -113,6 +113,15 @@ impl TokenState {
         (self.day, self.day_used, self.acked_day) = (day, day_used, (day, day_used));
     }
 
+    /// Raises the counts of `now`'s windows to at least `minute_used` / `day_used` (the
+    /// shared store's word that a budget is spent), so that the pick passes the budget's
+    /// other models over without asking the store again.
+    pub fn raise(&mut self, minute_used: Option<u64>, day_used: Option<u64>, reset: &dyn ResetClock, now: Timestamp) {
+        let (minute, day) = self.used(reset, now);
+        (self.minute, self.minute_used) = (now.minute(), minute.max(minute_used.unwrap_or(0)));
+        (self.day, self.day_used) = (reset.day(now).0, day.max(day_used.unwrap_or(0)));
+    }
+
     /// Whether this instance stays within its share of what `policy` left when the shared
     /// store last answered (`instances` sharing it), with the store away: in each window,
     /// the store's count then plus `1 / instances` of the rest.

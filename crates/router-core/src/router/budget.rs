@@ -135,19 +135,22 @@ impl Router {
             .collect()
     }
 
-    /// Reserves the `charged` tokens of an attempt on `info` (the prompt estimate plus
-    /// the output a budget left it, already counted locally) in the shared store, when
-    /// state is shared and a token budget applies; while the store does not answer, the
+    /// Reserves an admitted attempt's tokens on `info` in the shared store, when state is
+    /// shared and a token budget left it the output `cap` (the pick has counted the prompt
+    /// estimate of `reqs` plus `cap` locally): the step of the attempt loop after the
+    /// pick's local reservation and before the send. While the store does not answer, the
     /// attempt goes only within this instance's share. On refusal the attempt's local
-    /// reservation (its tokens, its request counts, a probe) is given back and the
+    /// reservation (its tokens, its request counts, a probe) is given back, and the
     /// budget's name and block say who waits until when.
     pub async fn share_budget(
         &self,
         info: &ModelInfo,
-        charged: Option<u64>,
+        reqs: &Requirements,
+        cap: Option<u64>,
         now: Timestamp,
     ) -> Result<(), (String, ProviderBlock)> {
-        let (Some(link), Some(tokens)) = (&self.shared, charged) else { return Ok(()) };
+        let (Some(link), Some(cap)) = (&self.shared, cap) else { return Ok(()) };
+        let tokens = reqs.prompt_tokens.saturating_add(cap);
         let budgets = self.shared_budgets(info, now);
         let Some(first) = budgets.first() else { return Ok(()) };
         let request = TokenReserve { tokens, now, budgets: budgets.clone() };

@@ -154,8 +154,7 @@ fn a_stream_s_last_usage_settles_its_charge_when_it_ends() {
         let routed = r.route_metered(&request(7_000, true), 0).await.expect("served");
         // The lead's loop reserves in the store; here it is asked directly.
         let info = r.ports.catalog.snapshot().get(MODEL).expect("listed").info.clone();
-        let charged = 7_000 + request(7_000, true).requirements().prompt_tokens;
-        r.share_budget(&info, Some(charged), T0).await.expect("reserved");
+        r.share_budget(&info, request(7_000, true).requirements(), Some(7_000), T0).await.expect("reserved");
         routed
     });
     let charged = used(&r);
@@ -174,7 +173,8 @@ fn a_stream_s_last_usage_settles_its_charge_when_it_ends() {
     assert!(corrected[0].charged > 7_000);
 }
 
-/// Charges `tokens` locally as the pick does, then asks the store.
+/// Charges `tokens` locally as the pick does (a prompt of none, for round numbers), then
+/// asks the store.
 fn share(r: &Router, tokens: u64) -> Result<(), (String, ProviderBlock)> {
     let info = r.ports.catalog.snapshot().get(MODEL).expect("listed").info.clone();
     {
@@ -182,7 +182,8 @@ fn share(r: &Router, tokens: u64) -> Result<(), (String, ProviderBlock)> {
         health.provider_mut("groq").reserve("groq", &r.provider_policy("groq"), T0).expect("no request limit");
         r.charge_budget(&mut health, &info, tokens, T0);
     }
-    futures_executor::block_on(r.share_budget(&info, Some(tokens), T0))
+    let reqs = Requirements { prompt_tokens: 0, ..Requirements::default() };
+    futures_executor::block_on(r.share_budget(&info, &reqs, Some(tokens), T0))
 }
 
 #[test]
