@@ -58,12 +58,10 @@ pub(crate) struct Cli {
     pub command: Command,
 }
 
-/// Options every subcommand understands.
+/// Options every subcommand understands (beside `--config` and the settings' flags,
+/// added by `settings::FLAGS`).
 #[derive(Debug, Args)]
 pub(crate) struct Global {
-    /// TOML settings file, the same as router-server's (see `--help` for every setting)
-    #[arg(long, global = true, env = "ROUTER_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// Disk cache of the catalog [default: catalog.json in the data directory]
     #[arg(long, global = true, value_name = "FILE")]
     pub cache_path: Option<PathBuf>,

@@ -1,11 +1,11 @@
-//! Getting a catalog: from a file the user names, or live with the disk cache and the
+//! The router of a command, composed by `router_settings::build` as the server's is,
+//! over a catalog from a file the user names, or live with the disk cache and the
 //! embedded catalog as fallbacks, saying which one is shown.
 
 use crate::output::Spinner;
 use anyhow::{Context, Result};
-use catalog_openrouter::{CatalogConfig, OpenRouterCatalog};
 use router_core::{Catalog, CatalogSnapshot, CatalogSource, Clock, Secret, Timestamp};
-use router_settings::SystemClock;
+use router_settings::{Composed, Options, SystemClock};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -25,17 +25,6 @@ impl Env {
     pub(crate) fn clock(&self) -> Arc<dyn Clock> {
         Arc::new(SystemClock)
     }
-
-    pub(crate) fn catalog_config(&self) -> CatalogConfig {
-        CatalogConfig {
-            base_url: self.base_url.clone(),
-            api_key: self.api_key.clone(),
-            refresh_interval: Duration::from_secs(3_600),
-            cache_path: Some(self.cache_path.clone()),
-            fetch_timeout: Duration::from_secs(30),
-            ..CatalogConfig::default()
-        }
-    }
 }
 
 /// When to fetch the live catalog.
@@ -52,7 +41,7 @@ pub(crate) enum Fetch {
 /// file's modification time.
 pub(crate) fn from_file(path: &Path) -> Result<Arc<CatalogSnapshot>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read catalog file {}", path.display()))?;
-    let parsed = catalog_openrouter::parse_models(&bytes)
+    let parsed = router_settings::adapters::parse_models(&bytes)
         .with_context(|| format!("{} is not a /models response", path.display()))?;
     let fetched_at = std::fs::metadata(path).and_then(|m| m.modified()).map(timestamp).unwrap_or_default();
     let source = CatalogSource::File { path: path.display().to_string() };
@@ -64,22 +53,43 @@ fn timestamp(t: SystemTime) -> Timestamp {
     Timestamp::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
-/// The catalog for a command: the named file, or the live one with fallbacks. Returns
-/// the snapshot and, when a fallback is shown because a fetch failed, why.
-pub(crate) async fn load(
-    env: &Env,
-    file: Option<&Path>,
-    fetch: Fetch,
-) -> Result<(Arc<CatalogSnapshot>, Option<String>)> {
-    if let Some(path) = file {
-        return Ok((from_file(path)?, None));
-    }
-    let clock = env.clock();
-    let catalog = open(env)?;
+/// The adapters and the router of a command, from the settings as the server builds
+/// them, over the named catalog file (alone) when there is one. Nothing is fetched yet.
+pub(crate) fn compose(env: &Env, file: Option<&Path>) -> Result<Composed> {
+    let options = Options {
+        state_path: Some(env.state_path.clone()),
+        cache_path: Some(env.cache_path.clone()),
+        catalog: file.map(from_file).transpose()?,
+        ..Options::default()
+    };
+    router_settings::build(&env.settings, &options).with_context(|| {
+        format!(
+            "cannot set up the router (the router state is at {}: delete the file to start afresh, or pass --state-path)",
+            env.state_path.display()
+        )
+    })
+}
+
+/// The composed router for a command with its catalogs refreshed as `fetch` says (not
+/// when a file was named). Returns it and, when a fallback is shown because a fetch
+/// failed, why.
+pub(crate) async fn load(env: &Env, file: Option<&Path>, fetch: Fetch) -> Result<(Composed, Option<String>)> {
+    let composed = compose(env, file)?;
+    let note = match file {
+        Some(_) => None,
+        None => refresh(env, &composed, fetch).await,
+    };
+    Ok((composed, note))
+}
+
+/// Fetches OpenRouter's catalog (when it is a provider) and the declared providers' as
+/// `fetch` says; the note says what could not be fetched and what is shown instead.
+pub(crate) async fn refresh(env: &Env, composed: &Composed, fetch: Fetch) -> Option<String> {
+    let catalog = &composed.catalog;
     let current = catalog.snapshot();
     let fresh_enough = |max: Duration| {
         matches!(current.source(), CatalogSource::DiskCache { .. })
-            && clock.now().saturating_since(current.fetched_at()) < max
+            && env.clock().now().saturating_since(current.fetched_at()) < max
     };
     let go = match fetch {
         Fetch::Never => false,
@@ -87,10 +97,8 @@ pub(crate) async fn load(
         Fetch::Always => true,
     };
     // OpenRouter is asked nothing when it is not one of the providers.
-    let openrouter = router_settings::pool::has_openrouter(&env.settings);
-    let go = go && openrouter;
     let mut note = None;
-    if go {
+    if go && composed.providers.openrouter {
         let result = {
             let _spinner = Spinner::start(format!("fetching the catalog from {}", env.base_url));
             catalog.refresh().await
@@ -111,13 +119,6 @@ pub(crate) async fn load(
     }
     // The declared providers' models beside OpenRouter's, each refreshed when the
     // OpenRouter catalog would be (offline: from their disk caches).
-    let refresh = !matches!(fetch, Fetch::Never);
-    let (snap, notes) = router_settings::pool::union_snapshot(&env.settings, catalog.snapshot(), refresh).await;
-    let note = note.into_iter().chain(notes).reduce(|a, b| format!("{a}; {b}"));
-    Ok((snap, note))
-}
-
-/// The catalog adapter: the disk cache or the embedded catalog, nothing fetched yet.
-pub(crate) fn open(env: &Env) -> Result<OpenRouterCatalog> {
-    OpenRouterCatalog::new(env.catalog_config(), env.clock()).context("cannot set up the catalog")
+    let notes = if matches!(fetch, Fetch::Never) { Vec::new() } else { composed.refresh_providers().await };
+    note.into_iter().chain(notes).reduce(|a, b| format!("{a}; {b}"))
 }

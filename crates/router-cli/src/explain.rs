@@ -69,12 +69,22 @@ pub(crate) fn render(e: &Explanation, style: Style) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compose::Unsent;
     use router_core::{
-        CatalogSnapshot, CatalogSource, ChatRequest, Clock, FixedCatalog, ModelInfo, Ports, Router, RouterConfig,
-        Timestamp,
+        CatalogSnapshot, CatalogSource, ChatRequest, ChatTransport, Clock, ErrorKind, FixedCatalog, ModelId, ModelInfo,
+        Ports, Router, RouterConfig, Timestamp, TransportError, UpstreamResponse,
     };
     use std::sync::Arc;
+
+    /// The transport of a router that only explains: it never sends anything.
+    #[derive(Debug)]
+    struct Unsent;
+
+    #[async_trait::async_trait]
+    impl ChatTransport for Unsent {
+        async fn send(&self, _: &ModelId, _: bytes::Bytes, _: bool) -> Result<UpstreamResponse, TransportError> {
+            Err(TransportError::new(ErrorKind::Connection, "this router only explains; it sends nothing"))
+        }
+    }
 
     struct Fixed;
     impl Clock for Fixed {

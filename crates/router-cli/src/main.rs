@@ -1,10 +1,9 @@
 //! `router-cli`: see the free pool, explain a routing decision, chat from the terminal.
-//! Composes the core and the adapters directly, with no server.
+//! The router is composed by `router_settings::build`, as the server's is, with no server.
 
 mod args;
 mod catalog;
 mod chat;
-mod compose;
 mod explain;
 mod models;
 mod output;
@@ -18,15 +17,11 @@ use output::Style;
 use router_core::{Body, Capability, ChatRequest, ErrorKind, RouteError, RouteReport};
 use std::io::{Read, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
-
-/// How old the disk cache may be before `chat` fetches the catalog again.
-const CHAT_CATALOG_MAX_AGE: Duration = Duration::from_secs(3_600);
 
 /// The command line: the subcommands and their flags, and one flag per shared setting.
 fn command() -> clap::Command {
-    Cli::command().args(settings::args())
+    settings::FLAGS.add_to(Cli::command())
 }
 
 fn main() -> ExitCode {
@@ -65,7 +60,7 @@ fn init_logging(verbose: bool) {
 
 async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<ExitCode> {
     let g = cli.global;
-    let settings = settings::load(matches, g.config.as_ref())?;
+    let settings = settings::FLAGS.load(matches)?;
     let temp = || std::env::temp_dir().join(router_settings::APP_DIR);
     let env = Env {
         base_url: settings.openrouter_base_url.clone(),
@@ -113,7 +108,8 @@ fn fetch_mode(offline: bool) -> Fetch {
 }
 
 async fn models(env: &Env, a: ModelsArgs, style: Style) -> Result<ExitCode> {
-    let (snap, note) = catalog::load(env, a.source.catalog_file.as_deref(), fetch_mode(a.source.offline)).await?;
+    let (composed, note) = catalog::load(env, a.source.catalog_file.as_deref(), fetch_mode(a.source.offline)).await?;
+    let snap = composed.router.catalog();
     if let Some(n) = note {
         eprintln!("warning: {n}");
     }
@@ -172,13 +168,13 @@ async fn explain(env: &Env, a: ExplainArgs, style: Style) -> Result<ExitCode> {
         refuse_server_tools: env.settings.messages_refuse_server_tools,
     };
     let req = read_request(&a.request, a.messages.then_some(&options))?;
-    let (snap, note) = catalog::load(env, a.source.catalog_file.as_deref(), fetch_mode(a.source.offline)).await?;
+    let (composed, note) = catalog::load(env, a.source.catalog_file.as_deref(), fetch_mode(a.source.offline)).await?;
     if let Some(n) = note {
         eprintln!("warning: {n}");
     }
     let seed = seed_or_random(a.seed)?;
-    let router = compose::router(env, snap, Arc::new(compose::Unsent))?;
-    let e = router.explain(&req, seed)?;
+    // Explaining sends nothing: the composed router's transports stay unused.
+    let e = composed.router.explain(&req, seed)?;
     if a.json {
         emit_json(&serde_json::to_value(&e)?)?;
     } else {
@@ -256,37 +252,37 @@ fn actionable(error: &RouteError, env: &Env) -> String {
 }
 
 async fn chat(env: &Env, a: ChatArgs) -> Result<ExitCode> {
-    let openrouter = router_settings::pool::has_openrouter(&env.settings);
+    let file = a.source.catalog_file.as_deref();
+    let composed = catalog::compose(env, file)?;
+    let openrouter = composed.providers.openrouter;
     // Without OpenRouter among the providers, its key is neither needed nor sent.
-    let key = match env.api_key.clone() {
-        Some(key) => key,
-        None if !openrouter => router_core::Secret::new(""),
-        None => bail!(
+    if openrouter && env.api_key.is_none() {
+        bail!(
             "OPENROUTER_API_KEY is not set: create a key at https://openrouter.ai/keys and `export OPENROUTER_API_KEY=...`"
-        ),
-    };
+        );
+    }
     let prompt = build_prompt(&a)?;
     let req = ChatRequest::from_value(chat::body(&prompt)).context("cannot build the chat request")?;
-    let fetch = if a.source.offline { Fetch::Never } else { Fetch::IfOlderThan(CHAT_CATALOG_MAX_AGE) };
-    let (snap, note) = catalog::load(env, a.source.catalog_file.as_deref(), fetch).await?;
-    if let Some(n) = note {
+    // The catalog is fetched again once it is older than the refresh interval, as the
+    // server's refresh loop would have.
+    let fetch =
+        if a.source.offline { Fetch::Never } else { Fetch::IfOlderThan(env.settings.refresh_interval_secs.get()) };
+    if file.is_none()
+        && let Some(n) = catalog::refresh(env, &composed, fetch).await
+    {
         eprintln!("warning: {n}");
     }
-    let transport = compose::http_transport(env, key)?;
-    // Each request goes to its model's provider (OpenRouter's through `transport`).
-    let chat = router_settings::pool::mux_over(&env.settings, snap.clone(), transport.clone())
-        .context("cannot set up the providers' http clients")?;
-    let router = compose::router(env, snap, chat)?;
+    let router = &composed.router;
     // The same daily count and limit as the server: upstream's count, and 1,000 a day
     // for a key off the free tier unless the limit is configured.
     if openrouter {
-        router_settings::compose::adopt_key_tier(&router, &transport, &env.settings).await;
+        composed.adopt_key_tier(&env.settings).await;
     }
     let seed = seed_or_random(a.seed)?;
     let routed = router.route(&req, seed).await;
     let result = match routed {
         Err(failure) => {
-            persist(&router);
+            persist(router);
             if !failure.report.attempts.is_empty() {
                 eprintln!("tried {}", attempts_summary(&failure.report));
             }
@@ -299,7 +295,7 @@ async fn chat(env: &Env, a: ChatArgs) -> Result<ExitCode> {
             printed
         }
     };
-    persist(&router);
+    persist(router);
     result.map(|()| ExitCode::SUCCESS)
 }
 
@@ -338,7 +334,7 @@ fn persist(router: &router_core::Router) {
 }
 
 async fn catalog_refresh(env: &Env, json: bool) -> Result<ExitCode> {
-    let catalog = catalog::open(env)?;
+    let catalog = catalog::compose(env, None)?.catalog;
     let result = {
         let _spinner = output::Spinner::start(format!("fetching the catalog from {}", env.base_url));
         catalog.refresh().await
@@ -346,7 +342,7 @@ async fn catalog_refresh(env: &Env, json: bool) -> Result<ExitCode> {
     let outcome = result.with_context(|| {
         format!("could not refresh the catalog: check the network connection or OPENROUTER_BASE_URL ({})", env.base_url)
     })?;
-    let stats = router_core::Catalog::snapshot(&catalog).stats(env.clock().now());
+    let stats = router_core::Catalog::snapshot(catalog.as_ref()).stats(env.clock().now());
     if json {
         emit_json(&serde_json::json!({ "catalog": stats, "refresh": outcome, "cache_path": env.cache_path }))?;
     } else {
@@ -373,8 +369,8 @@ async fn catalog_refresh(env: &Env, json: bool) -> Result<ExitCode> {
 }
 
 async fn catalog_show(env: &Env, json: bool) -> Result<ExitCode> {
-    let (snap, _) = catalog::load(env, None, Fetch::Never).await?;
-    let stats = snap.stats(env.clock().now());
+    let (composed, _) = catalog::load(env, None, Fetch::Never).await?;
+    let stats = composed.router.catalog().stats(env.clock().now());
     if json {
         emit_json(&serde_json::json!({ "catalog": stats, "cache_path": env.cache_path }))?;
     } else {

@@ -488,6 +488,42 @@ async fn chat_honours_the_quota_in_the_shared_settings_file() {
     assert!(bad.stderr.contains("per_dya"), "the unknown key is named: {}", bad.stderr);
 }
 
+async fn chat_with(cli: &Cli, config: &Path, model: &str) -> Run {
+    cli.run_async(&["--config", s(config), "chat", "--model", model, "hi"]).await
+}
+
+/// `chat` fetches the catalog again once its disk cache is older than the settings
+/// file's `refresh_interval_secs`, as the server's refresh loop would have: a model
+/// upstream added since is routed to. With the default interval it is not fetched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_honours_the_refresh_interval_in_the_shared_settings_file() {
+    let fake = FakeUpstream::start().await;
+    two_models(&fake);
+    let cli = Cli::new().upstream(&fake).key();
+    let config = cli.write("router.toml", "refresh_interval_secs = 2\n");
+    chat_with(&cli, &config, "y/two:free").await.ok();
+    assert_eq!(fake.models_fetches(), 1, "no disk cache yet: fetched");
+
+    // Upstream lists a new model; within the interval the cache is used as it is.
+    fake.set_models(models_json(&[FakeModel::free("y/two:free"), FakeModel::free("z/new:free")]).to_string());
+    let stale = chat_with(&cli, &config, "z/new:free").await.failed();
+    assert!(stale.stderr.contains("not in the catalog"), "{}", stale.stderr);
+    assert_eq!(fake.models_fetches(), 1, "a cache younger than the interval is not fetched again");
+
+    // Past the interval the catalog is fetched again, and the new model answers.
+    std::thread::sleep(std::time::Duration::from_millis(2_100));
+    let fresh = chat_with(&cli, &config, "z/new:free").await.ok();
+    assert!(fresh.stderr.contains("answered by z/new:free"), "{}", fresh.stderr);
+    assert_eq!(fake.models_fetches(), 2);
+
+    // The same wait with the default interval (600 s): no fetch, the new model unknown.
+    fake.set_models(models_json(&[FakeModel::free("y/two:free"), FakeModel::free("w/newer:free")]).to_string());
+    std::thread::sleep(std::time::Duration::from_millis(2_100));
+    let default = cli.run_async(&["chat", "--model", "w/newer:free", "hi"]).await.failed();
+    assert!(default.stderr.contains("not in the catalog"), "{}", default.stderr);
+    assert_eq!(fake.models_fetches(), 2, "the default interval has not passed");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_streamed() {
     let fake = FakeUpstream::start().await;

@@ -1,14 +1,12 @@
-//! Composition: the router from `router_settings` (the same one the CLI builds), the
-//! upstream pool spread over the serving threads, and the HTTP application's state.
+//! Composition: the router from `router_settings::build` (the same one the CLI builds,
+//! with one upstream pool per serving thread) and the HTTP application's state.
 
 use crate::config::Config;
-use crate::shard::ShardedTransport;
 use crate::state::AppState;
-use catalog_openrouter::OpenRouterCatalog;
-use router_core::{ChatTransport, Router};
-use router_settings::compose::{self as shared, Composed};
+use router_core::Router;
+use router_settings::adapters::{HttpTransport, OpenRouterCatalog};
+use router_settings::{Composed, Options};
 use std::sync::Arc;
-use transport_http::HttpTransport;
 
 pub use router_settings::{Background, BuildError};
 
@@ -26,7 +24,7 @@ pub struct Server {
 /// What `--check-config` checks beyond parsing: the adapters can be built, and the
 /// state file (if any) can be read. Changes nothing on disk. Returns warnings.
 pub fn validate(config: &Config) -> Result<Vec<String>, BuildError> {
-    shared::validate(config)
+    router_settings::validate(config)
 }
 
 /// Builds the adapters and the router. No network call: the catalog starts from the
@@ -36,16 +34,10 @@ pub fn build(config: &Config) -> Result<Server, BuildError> {
 }
 
 /// [`build`] for `shards` single-threaded runtimes (see [`crate::shard`]): one upstream
-/// connection pool per shard, each request using its own thread's.
+/// connection pool per shard and provider, each request using its own thread's.
 pub fn build_sharded(config: &Config, shards: usize) -> Result<Server, BuildError> {
-    let composed = shared::build_with(config, |first| {
-        if shards <= 1 {
-            return Ok(first.clone() as Arc<dyn ChatTransport>);
-        }
-        let more = (1..shards).map(|_| shared::transport(config).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
-        Ok(Arc::new(ShardedTransport::new(first.clone(), more)))
-    })?;
-    let Composed { router, catalog, transport, providers } = composed;
+    let Composed { router, catalog, transport, providers } =
+        router_settings::build(config, &Options { shards, ..Options::default() })?;
     let state = AppState::new(router.clone())
         .with_catalog(catalog.clone())
         .with_client_keys(config.api_keys.clone())
@@ -62,7 +54,7 @@ pub fn build_sharded(config: &Config, shards: usize) -> Result<Server, BuildErro
 }
 
 impl Server {
-    /// Starts the catalog refresh loop, the state writer and, when the upstream key is
+    /// Starts the catalog refresh loops, the state writer and, when the upstream key is
     /// set and the daily limit was not configured, the look-up of the key's tier.
     pub fn spawn_background(&self, config: &Config) -> Background {
         let composed = Composed {

@@ -2,19 +2,22 @@
 //! per shared setting (generated from `router_settings::SETTINGS`, each with its
 //! environment variable). Precedence: flag > environment > file > default.
 
-use clap::parser::ValueSource;
-use clap::{Arg, ArgMatches, CommandFactory, FromArgMatches, Parser};
-use router_settings::{SETTINGS, Source};
-use std::collections::BTreeMap;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use router_settings::cli::Flags;
 use std::ffi::OsString;
-use std::path::PathBuf;
 
 pub use router_settings::{LogFormat, Settings as Config, SettingsError};
 
-/// The help heading the settings' flags are listed under.
-const HEADING: &str = "Settings (flag > environment > --config file > default)";
+/// `--config FILE` and the settings' flags, shared with `router-cli`.
+const FLAGS: Flags = Flags {
+    heading: "Settings (flag > environment > --config file > default)",
+    config_help: "TOML configuration file; unknown keys are an error",
+    except: &[],
+    global: false,
+};
 
-/// The command line's own flags; the settings' flags are added from the shared list.
+/// The command line's own flags; `--config` and the settings' flags are added by
+/// [`FLAGS`].
 #[derive(Debug, Parser)]
 #[command(
     name = "router-server",
@@ -25,10 +28,6 @@ const HEADING: &str = "Settings (flag > environment > --config file > default)";
                   RUST_LOG sets the log level (default `info`)."
 )]
 pub struct Cli {
-    /// TOML configuration file; unknown keys are an error
-    #[arg(long, env = "ROUTER_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
     /// Validate the configuration, print it (secrets hidden) and exit
     #[arg(long)]
     pub check_config: bool,
@@ -64,41 +63,18 @@ where
 {
     let matches = command().try_get_matches_from(args)?;
     let cli = Cli::from_arg_matches(&matches)?;
-    let config = Config::load(cli.config.as_deref(), &overrides(&matches))?;
-    Ok(Loaded { config, check_config: cli.check_config })
+    Ok(Loaded { config: FLAGS.load(&matches)?, check_config: cli.check_config })
 }
 
-/// The command: the own flags and one per setting.
+/// The command: the own flags, `--config` and one flag per setting.
 pub fn command() -> clap::Command {
-    Cli::command().args(SETTINGS.iter().map(|s| {
-        Arg::new(s.key)
-            .long(s.flag())
-            .env(s.env)
-            .hide_env_values(s.secret)
-            .value_name(s.value_name)
-            .help(s.help.trim().to_owned())
-            .help_heading(HEADING)
-    }))
-}
-
-/// What the flags and the environment gave, by setting key.
-fn overrides(matches: &ArgMatches) -> BTreeMap<String, (String, Source)> {
-    SETTINGS
-        .iter()
-        .filter_map(|s| {
-            let text = matches.get_one::<String>(s.key)?;
-            let source = match matches.value_source(s.key) {
-                Some(ValueSource::EnvVariable) => Source::Env,
-                _ => Source::Flag,
-            };
-            Some((s.key.to_owned(), (text.clone(), source)))
-        })
-        .collect()
+    FLAGS.add_to(Cli::command())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use router_settings::SETTINGS;
 
     /// Loads with `args` and a file holding `toml` (when given); checks the
     /// `--check-config` lines. Only settings nobody sets in a test's environment are

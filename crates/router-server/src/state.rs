@@ -3,10 +3,10 @@
 
 use crate::host::HostCheck;
 use crate::metrics::Metrics;
-use catalog_openrouter::OpenRouterCatalog;
 use rand::Rng;
 use router_core::select::{SelectionRng, rng_from_seed};
 use router_core::{Router, Secret};
+use router_settings::adapters::OpenRouterCatalog;
 use std::sync::{Arc, Mutex, PoisonError};
 use subtle::ConstantTimeEq;
 

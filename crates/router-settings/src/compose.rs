@@ -2,17 +2,19 @@
 //! settings, and the background tasks of a long-running process.
 
 use crate::clock::SystemClock;
+use crate::provider::ProviderSettings;
 use crate::settings::Settings;
 use catalog_openrouter::{CatalogConfig, CatalogError, OpenRouterCatalog};
 use router_core::{
-    Catalog, ChatTransport, Clock, HealthPolicy, Ports, QuotaPolicy, Router, RouterConfig, StateStore, StoreError,
+    Catalog, CatalogSnapshot, ChatTransport, Clock, HealthPolicy, Ports, QuotaPolicy, Router, RouterConfig, Secret,
+    StateStore, StoreError,
 };
 use state_file::FileStateStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
-use transport_http::{HttpTransport, TransportConfig, TransportInitError};
+use transport_http::{Dialect, HttpTransport, TransportConfig, TransportInitError};
 
 /// How often changed resilience state is written to disk: a crash loses at most this
 /// much of the quota counts.
@@ -31,24 +33,43 @@ pub enum BuildError {
     Shared(#[from] state_redis::RedisStateError),
 }
 
+/// What a binary asks of the composition beyond the settings.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Serving threads, each sending over its own upstream connection pools (see
+    /// [`crate::shard`]); 0 and 1 both mean one.
+    pub shards: usize,
+    /// The resilience state here instead of in the data directory (`--state-path`).
+    pub state_path: Option<PathBuf>,
+    /// OpenRouter's catalog cache here instead of in the cache directory (`--cache-path`);
+    /// the declared providers' caches sit beside it.
+    pub cache_path: Option<PathBuf>,
+    /// A fixed catalog (a `/models` file the user named) in place of every provider's
+    /// live one: the router routes over it alone, each model to its provider.
+    pub catalog: Option<Arc<CatalogSnapshot>>,
+}
+
 /// The adapters and the router of a process.
 #[derive(Clone, Debug)]
 pub struct Composed {
     pub router: Arc<Router>,
+    /// OpenRouter's catalog adapter (asked nothing when OpenRouter is not a provider).
     pub catalog: Arc<OpenRouterCatalog>,
+    /// OpenRouter's transport on the first serving thread (for reading its key).
     pub transport: Arc<HttpTransport>,
     /// The declared providers beside OpenRouter (none by default).
     pub providers: crate::pool::Providers,
 }
 
-/// The OpenRouter catalog adapter, starting from the disk cache or the embedded catalog.
-pub fn catalog(settings: &Settings) -> Result<OpenRouterCatalog, CatalogError> {
+/// The OpenRouter catalog adapter, starting from the disk cache at `cache_path` or the
+/// embedded catalog.
+fn catalog(settings: &Settings, cache_path: Option<PathBuf>) -> Result<OpenRouterCatalog, CatalogError> {
     OpenRouterCatalog::new(
         CatalogConfig {
             base_url: settings.openrouter_base_url.clone(),
             api_key: settings.openrouter_api_key.clone(),
             refresh_interval: settings.refresh_interval_secs.get(),
-            cache_path: settings.cache_path(),
+            cache_path,
             fetch_timeout: catalog_openrouter::DEFAULT_FETCH_TIMEOUT,
             extra_roots: settings.extra_roots().map_err(|e| CatalogError::Client(e.to_string()))?,
         },
@@ -57,25 +78,49 @@ pub fn catalog(settings: &Settings) -> Result<OpenRouterCatalog, CatalogError> {
 }
 
 /// The HTTP transport to OpenRouter.
-pub fn transport(settings: &Settings) -> Result<HttpTransport, TransportInitError> {
-    HttpTransport::new(TransportConfig {
+fn transport(settings: &Settings) -> Result<HttpTransport, TransportInitError> {
+    let upstream = Upstream {
         base_url: settings.openrouter_base_url.clone(),
         api_key: settings.openrouter_api_key.clone(),
-        referer: settings.http_referer.clone(),
-        title: settings.x_title.clone(),
+        dialect: Dialect::OpenRouter,
+        provider: None,
+    };
+    http_transport(settings, upstream)
+}
+
+/// What tells one upstream's transport from another's; the rest is the settings'.
+pub(crate) struct Upstream<'a> {
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+    pub dialect: Dialect,
+    /// A declared provider's own timeouts, where set.
+    pub provider: Option<&'a ProviderSettings>,
+}
+
+/// The one mapping of the settings onto an upstream's HTTP transport. OpenRouter's
+/// attribution headers go to OpenRouter only; a provider's own timeouts win (some free
+/// endpoints hang for minutes).
+pub(crate) fn http_transport(settings: &Settings, up: Upstream<'_>) -> Result<HttpTransport, TransportInitError> {
+    let openrouter = matches!(up.dialect, Dialect::OpenRouter);
+    let own = |get: fn(&ProviderSettings) -> Option<u64>| up.provider.and_then(get).map(Duration::from_secs);
+    HttpTransport::new(TransportConfig {
+        base_url: up.base_url,
+        api_key: up.api_key,
+        referer: settings.http_referer.clone().filter(|_| openrouter),
+        title: settings.x_title.clone().filter(|_| openrouter),
         connect_timeout: settings.connect_timeout_secs.get(),
-        first_byte_timeout: settings.first_byte_timeout_secs.get(),
-        idle_timeout: settings.idle_timeout_secs.get(),
+        first_byte_timeout: own(|p| p.first_byte_timeout_secs).unwrap_or(settings.first_byte_timeout_secs.get()),
+        idle_timeout: own(|p| p.idle_timeout_secs).unwrap_or(settings.idle_timeout_secs.get()),
         request_timeout: settings.request_timeout_secs.get(),
         max_answer_size: settings.max_answer_size,
-        dialect: transport_http::Dialect::OpenRouter,
+        dialect: up.dialect,
         streams_per_connection: settings.upstream_streams_per_connection,
         extra_roots: settings.extra_roots()?,
     })
 }
 
 /// The router's policy from the settings.
-pub fn router_config(settings: &Settings) -> RouterConfig {
+fn router_config(settings: &Settings) -> RouterConfig {
     RouterConfig {
         max_attempts: settings.max_attempts,
         deadline: settings.deadline_secs.get(),
@@ -96,20 +141,9 @@ pub fn router_config(settings: &Settings) -> RouterConfig {
     }
 }
 
-/// The router over `catalog` and `transport`, with the settings' policy and state file.
-/// An unreadable state file must not keep the router down: it is set aside for
-/// inspection and the router starts afresh, loudly.
-pub fn router(
-    settings: &Settings,
-    catalog: Arc<dyn Catalog>,
-    transport: Arc<dyn ChatTransport>,
-) -> Result<Router, BuildError> {
-    router_at(settings, settings.state_path(), catalog, transport)
-}
-
-/// [`router`] with the state at `state_path` (the CLI's `--state-path`), shared with
-/// the other instances on Redis when `redis_url` is set.
-pub fn router_at(
+/// The router over `catalog` and `transport`, with the settings' policy and the state
+/// at `state_path`, shared with the other instances on Redis when `redis_url` is set.
+fn router(
     settings: &Settings,
     state_path: Option<PathBuf>,
     catalog: Arc<dyn Catalog>,
@@ -124,7 +158,7 @@ pub fn router_at(
 
 /// The state shared with other instances (Redis), when `redis_url` is set. Connects to
 /// nothing yet: that starts with the first request or the background tasks.
-pub fn shared_state(settings: &Settings) -> Result<Option<Arc<dyn router_core::SharedState>>, BuildError> {
+fn shared_state(settings: &Settings) -> Result<Option<Arc<dyn router_core::SharedState>>, BuildError> {
     let Some(url) = &settings.redis_url else { return Ok(None) };
     let mut config = state_redis::RedisConfig::new(url.clone());
     config.key_prefix.clone_from(&settings.redis_key_prefix);
@@ -132,6 +166,8 @@ pub fn shared_state(settings: &Settings) -> Result<Option<Arc<dyn router_core::S
     Ok(Some(Arc::new(state_redis::RedisState::new(config)?)))
 }
 
+/// An unreadable state file must not keep the router down: it is set aside for
+/// inspection and the router starts afresh, loudly.
 fn local_router(
     settings: &Settings,
     state_path: Option<PathBuf>,
@@ -164,23 +200,22 @@ fn set_aside(path: &Path) -> Result<String, StoreError> {
     Ok(aside.display().to_string())
 }
 
-/// Builds the adapters and the router. No network call: the catalog starts from the
-/// disk cache or the embedded snapshot.
-pub fn build(settings: &Settings) -> Result<Composed, BuildError> {
-    build_with(settings, |t| Ok(t.clone()))
-}
-
-/// [`build`], with the chat transport the router sends through made from the HTTP
-/// transport by `chat` (the server spreads requests over one pool per serving thread).
-pub fn build_with(
-    settings: &Settings,
-    chat: impl FnOnce(&Arc<HttpTransport>) -> Result<Arc<dyn ChatTransport>, BuildError>,
-) -> Result<Composed, BuildError> {
-    let catalog = Arc::new(catalog(settings)?);
-    let transport = Arc::new(transport(settings)?);
+/// Builds the adapters and the router, the same for both binaries. No network call:
+/// every catalog starts from its disk cache or the embedded snapshot.
+pub fn build(settings: &Settings, options: &Options) -> Result<Composed, BuildError> {
+    let cache_path = options.cache_path.clone().or_else(|| settings.cache_path());
+    let state_path = options.state_path.clone().or_else(|| settings.state_path());
+    let catalog = Arc::new(catalog(settings, cache_path.clone())?);
+    let transports = crate::shard::per_thread(options.shards, || transport(settings).map(Arc::new))?;
+    let transport = transports.first().clone();
+    let openrouter: Arc<dyn Catalog> = match &options.catalog {
+        Some(fixed) => Arc::new(router_core::FixedCatalog(fixed.clone())),
+        None => catalog.clone(),
+    };
+    let parts = crate::pool::Parts { cache_path, shards: options.shards, fixed: options.catalog.is_some() };
     let crate::pool::Composition { catalog: union, transport: chat, providers } =
-        crate::pool::compose(settings, catalog.clone(), chat(&transport)?)?;
-    let router = Arc::new(router(settings, union, chat)?);
+        crate::pool::compose(settings, &parts, openrouter, transports)?;
+    let router = Arc::new(router(settings, state_path, union, chat)?);
     router.attach_shared();
     Ok(Composed { router, catalog, transport, providers })
 }
@@ -188,7 +223,7 @@ pub fn build_with(
 /// What `--check-config` checks beyond parsing: the adapters can be built, and the
 /// state file (if any) can be read. Changes nothing on disk. Returns warnings.
 pub fn validate(settings: &Settings) -> Result<Vec<String>, BuildError> {
-    catalog(settings)?;
+    catalog(settings, settings.cache_path())?;
     transport(settings)?;
     shared_state(settings)?;
     let mut warnings = crate::pool::validate(settings)?;
@@ -275,11 +310,84 @@ fn spawn_persist(router: Arc<Router>) -> JoinHandle<()> {
     })
 }
 
-/// One reading of the OpenRouter key, for a short-lived process (the CLI): upstream's
-/// daily count reconciled with the local one and, when `per_day` was not configured, the
-/// daily limit of the key's tier (1,000 instead of 50 for a key off the free tier).
-pub async fn adopt_key_tier(router: &Router, transport: &HttpTransport, settings: &Settings) {
-    if let Err(e) = crate::key_watch::sync_once(router, transport, !settings.per_day_explicit()).await {
-        tracing::warn!(error = %e, "cannot read the upstream key; keeping the configured daily limit");
+impl Composed {
+    /// One reading of the OpenRouter key, for a short-lived process (the CLI): upstream's
+    /// daily count reconciled with the local one and, when `per_day` was not configured,
+    /// the daily limit of the key's tier (1,000 instead of 50 for a key off the free tier).
+    pub async fn adopt_key_tier(&self, settings: &Settings) {
+        if let Err(e) = crate::key_watch::sync_once(&self.router, &self.transport, !settings.per_day_explicit()).await {
+            tracing::warn!(error = %e, "cannot read the upstream key; keeping the configured daily limit");
+        }
+    }
+
+    /// For a one-shot command (the CLI): each declared provider's catalog fetched once;
+    /// one that cannot be read keeps its last list, with a note saying so.
+    pub async fn refresh_providers(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        for c in &self.providers.catalogs {
+            if let Err(e) = c.refresh().await {
+                notes.push(format!("provider `{}`: {e}; using its last list", c.name()));
+            }
+        }
+        notes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::ProviderKind;
+    use crate::value::Seconds;
+
+    /// What a binary passes (the CLI's `--cache-path` and `--state-path`) and what the
+    /// settings say reach every catalog the one build makes.
+    #[test]
+    fn the_settings_and_options_reach_every_catalog() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let local = ProviderSettings {
+            local: true,
+            ..ProviderSettings::new("ollama", ProviderKind::Openai, Some("http://127.0.0.1:9/v1".into()))
+        };
+        let openrouter = ProviderSettings::new("openrouter", ProviderKind::Openrouter, None);
+        let settings = Settings {
+            refresh_interval_secs: Seconds::new(7),
+            providers: vec![openrouter, local],
+            ..Settings::default()
+        };
+        let options = Options {
+            cache_path: Some(dir.path().join("cache.json")),
+            state_path: Some(dir.path().join("state.json")),
+            ..Options::default()
+        };
+        std::fs::write(dir.path().join("state.json"), "not json").expect("write state");
+        let c = build(&settings, &options).expect("builds without network");
+        assert_eq!(c.catalog.config().refresh_interval, Duration::from_secs(7));
+        assert_eq!(c.catalog.config().cache_path, options.cache_path);
+        let [ollama] = c.providers.catalogs.as_slice() else { panic!("one declared provider") };
+        assert_eq!(ollama.config().refresh_interval, Duration::from_secs(7));
+        assert_eq!(ollama.config().cache_path, Some(dir.path().join("catalog-ollama.json")));
+        assert!(c.providers.openrouter);
+        let aside = dir.path().join("state.json.unreadable");
+        assert!(aside.exists(), "the state read (and, unreadable, set aside) where the options say");
+    }
+
+    /// A fixed catalog (the CLI's `--catalog-file`) is routed over alone.
+    #[test]
+    fn a_fixed_catalog_is_the_router_s() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let model = router_core::ModelInfo::new("a/one:free");
+        let snap =
+            CatalogSnapshot::new(vec![model], router_core::CatalogSource::Memory, router_core::Timestamp::default());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = Options {
+            catalog: Some(Arc::new(snap)),
+            cache_path: Some(dir.path().join("cache.json")),
+            state_path: Some(dir.path().join("state.json")),
+            ..Options::default()
+        };
+        let c = build(&Settings::default(), &options).expect("builds");
+        let ids: Vec<String> = c.router.catalog().models().map(|m| m.id.to_string()).collect();
+        assert_eq!(ids, ["a/one:free"]);
     }
 }

@@ -3,23 +3,26 @@
 //! defaults, and build the same router.
 //!
 //! Each setting is defined once in [`settings`] (key, type, default constant,
-//! environment variable, help); the binaries turn [`SETTINGS`] into flags, pass what the
-//! flags and environment gave to [`Settings::load`], and call [`compose::build`]. No
-//! command-line or HTTP framework is used here.
+//! environment variable, help); both binaries take them as flags through [`cli::Flags`]
+//! (clap, the only framework used here) and call the one [`build`]. The binaries reach
+//! the adapters only through this crate: what they need of them is re-exported in
+//! [`adapters`].
 
+pub mod cli;
 mod clock;
-pub mod compose;
+mod compose;
 pub mod key_watch;
 mod load;
-pub mod mux;
-pub mod pool;
+mod mux;
+mod pool;
 pub mod provider;
 pub mod settings;
+pub mod shard;
 pub mod value;
 pub mod zone;
 
 pub use clock::SystemClock;
-pub use compose::{Background, BuildError, Composed, build, build_with};
+pub use compose::{Background, BuildError, Composed, Options, PERSIST_EVERY, build, validate};
 pub use load::{APP_DIR, CACHE_FILE, STATE_FILE, SettingsError};
 pub use pool::Providers;
 pub use provider::{ModelSettings, ProviderKind, ProviderSettings};
@@ -28,6 +31,14 @@ pub use settings::{
     DEFAULT_LISTEN, DEFAULT_MAX_BODY_SIZE, DEFAULT_SHUTDOWN_GRACE, SETTINGS, Setting, Settings, Source,
 };
 pub use value::{Limit, LogFormat, Millis, Seconds, SettingValue, Weights};
+
+/// What the binaries use of the adapters directly: OpenRouter's catalog (its refresh and
+/// counters), reading a saved `/models` file, the transport a key is read through, and
+/// how the transport tells that the process itself ran out of resources.
+pub mod adapters {
+    pub use catalog_openrouter::{OpenRouterCatalog, parse_models};
+    pub use transport_http::{HttpTransport, is_local_exhaustion, local_resource_failures};
+}
 
 /// The README's configuration table rows, one per setting: flag, environment
 /// variable, file key, default and help, generated so that the README cannot drift.

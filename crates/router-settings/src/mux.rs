@@ -15,7 +15,7 @@ use transport_http::{LOCAL_BUSY_BACKOFF, parse_go_duration};
 /// One declared provider's way out: its transport and, for a server of bounded
 /// capacity, its `max_concurrent` permits.
 #[derive(Clone)]
-pub struct Lane {
+pub(crate) struct Lane {
     transport: Arc<dyn ChatTransport>,
     permits: Option<Arc<Semaphore>>,
 }
@@ -27,14 +27,14 @@ impl fmt::Debug for Lane {
 }
 
 impl Lane {
-    pub fn new(transport: Arc<dyn ChatTransport>, max_concurrent: Option<u32>) -> Self {
+    pub(crate) fn new(transport: Arc<dyn ChatTransport>, max_concurrent: Option<u32>) -> Self {
         let permits = max_concurrent.map(|n| Arc::new(Semaphore::new(usize::try_from(n.max(1)).unwrap_or(usize::MAX))));
         Lane { transport, permits }
     }
 }
 
 /// Routes each send to its model's provider.
-pub struct ProviderMux {
+pub(crate) struct ProviderMux {
     catalog: Arc<dyn Catalog>,
     openrouter: Option<Arc<dyn ChatTransport>>,
     lanes: BTreeMap<String, Lane>,
@@ -53,7 +53,7 @@ impl fmt::Debug for ProviderMux {
 }
 
 impl ProviderMux {
-    pub fn new(
+    pub(crate) fn new(
         catalog: Arc<dyn Catalog>,
         openrouter: Option<Arc<dyn ChatTransport>>,
         lanes: BTreeMap<String, Lane>,

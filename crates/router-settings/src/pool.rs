@@ -3,19 +3,21 @@
 //! one of the providers) and the transport that sends each request to its provider.
 
 use crate::clock::SystemClock;
+use crate::compose::{Upstream, http_transport};
 use crate::mux::{Lane, ProviderMux};
 use crate::provider::ModelSettings;
 use crate::provider::{ProviderKind, ProviderSettings};
 use crate::settings::Settings;
+use crate::shard::{self, ShardedTransport};
 use crate::zone::ZoneDays;
 use catalog_openai::{OpenAiCatalog, ProviderCatalogConfig, UnionCatalog, known_provider};
 use router_core::quota::{ProviderPolicy, ResetClock, TokenPolicy, UtcDays};
 use router_core::{Billing, Catalog, ChatTransport, QuotaPolicy, Secret};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::task::JoinHandle;
-use transport_http::{Dialect, HttpTransport, TransportConfig, TransportInitError};
+use transport_http::{Dialect, HttpTransport, TransportInitError};
 
 /// The declared providers of a process (none when OpenRouter is the only one).
 #[derive(Clone, Debug, Default)]
@@ -59,9 +61,14 @@ fn base_url(p: &ProviderSettings) -> String {
     p.base_url.as_deref().unwrap_or_default().trim().trim_end_matches('/').to_owned()
 }
 
-/// Provider `p`'s catalog, starting from its disk cache (no network call).
-pub fn provider_catalog(settings: &Settings, p: &ProviderSettings) -> Result<OpenAiCatalog, TransportInitError> {
-    let cache_path = settings.cache_path().map(|c| c.with_file_name(format!("catalog-{}.json", p.name)));
+/// Provider `p`'s catalog, starting from its disk cache beside OpenRouter's at
+/// `cache_path` (no network call).
+fn provider_catalog(
+    settings: &Settings,
+    cache_path: Option<&Path>,
+    p: &ProviderSettings,
+) -> Result<OpenAiCatalog, TransportInitError> {
+    let cache_path = cache_path.map(|c| c.with_file_name(format!("catalog-{}.json", p.name)));
     let models = p.models.clone();
     let config = ProviderCatalogConfig {
         name: p.name.clone(),
@@ -78,26 +85,15 @@ pub fn provider_catalog(settings: &Settings, p: &ProviderSettings) -> Result<Ope
     OpenAiCatalog::new(config, Arc::new(SystemClock)).map_err(|e| TransportInitError::Client(e.to_string()))
 }
 
-/// Provider `p`'s HTTP transport: its url and key, OpenAI's dialect, no OpenRouter
-/// attribution headers.
-pub fn provider_transport(settings: &Settings, p: &ProviderSettings) -> Result<HttpTransport, TransportInitError> {
-    HttpTransport::new(TransportConfig {
+/// Provider `p`'s HTTP transport: its url and key, OpenAI's dialect.
+fn provider_transport(settings: &Settings, p: &ProviderSettings) -> Result<HttpTransport, TransportInitError> {
+    let upstream = Upstream {
         base_url: base_url(p),
         api_key: api_key(p),
-        referer: None,
-        title: None,
-        connect_timeout: settings.connect_timeout_secs.get(),
-        // A provider's own, where set: some free endpoints hang for minutes.
-        first_byte_timeout: p
-            .first_byte_timeout_secs
-            .map_or(settings.first_byte_timeout_secs.get(), Duration::from_secs),
-        idle_timeout: p.idle_timeout_secs.map_or(settings.idle_timeout_secs.get(), Duration::from_secs),
-        request_timeout: settings.request_timeout_secs.get(),
-        max_answer_size: settings.max_answer_size,
         dialect: Dialect::OpenAi { local: p.local },
-        streams_per_connection: settings.upstream_streams_per_connection,
-        extra_roots: settings.extra_roots()?,
-    })
+        provider: Some(p),
+    };
+    http_transport(settings, upstream)
 }
 
 /// A fingerprint of what makes provider `p` the account it is (its URL, its key, how it
@@ -111,7 +107,7 @@ fn identity(p: &ProviderSettings) -> u64 {
 
 /// Each declared provider's limits and day clock: the config's, else the embedded
 /// table's for a known free tier, else none.
-pub fn policies(settings: &Settings) -> BTreeMap<String, ProviderPolicy> {
+pub(crate) fn policies(settings: &Settings) -> BTreeMap<String, ProviderPolicy> {
     let mut out: BTreeMap<String, ProviderPolicy> = declared(settings)
         .into_iter()
         .map(|p| {
@@ -171,27 +167,34 @@ pub fn policies(settings: &Settings) -> BTreeMap<String, ProviderPolicy> {
 
 /// What the router is built over: the catalog and transport it uses, and the providers
 /// behind them.
-pub struct Composition {
+pub(crate) struct Composition {
     pub catalog: Arc<dyn Catalog>,
     pub transport: Arc<dyn ChatTransport>,
     pub providers: Providers,
 }
 
-impl std::fmt::Debug for Composition {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Composition").field("providers", &self.providers).finish_non_exhaustive()
-    }
+/// What the composition passes down beside the settings.
+pub(crate) struct Parts {
+    /// OpenRouter's catalog cache; the providers' caches sit beside it.
+    pub cache_path: Option<PathBuf>,
+    /// Serving threads, each with its own pools.
+    pub shards: usize,
+    /// `openrouter` is a fixed catalog of every provider's models (a file the user
+    /// named): routed over alone, with no provider catalog beside it.
+    pub fixed: bool,
 }
 
 /// The catalog and transport the router uses. With no declared provider they are
 /// OpenRouter's own (`openrouter`, `chat`), as they always were.
-pub fn compose(
+pub(crate) fn compose(
     settings: &Settings,
+    parts: &Parts,
     openrouter: Arc<dyn Catalog>,
-    chat: Arc<dyn ChatTransport>,
+    chat: ShardedTransport,
 ) -> Result<Composition, TransportInitError> {
     let declared = declared(settings);
-    let has_openrouter = settings.providers().iter().any(|p| p.kind == ProviderKind::Openrouter);
+    let has_openrouter = has_openrouter(settings);
+    let chat = chat.into_chat();
     if declared.is_empty() {
         let providers = Providers { openrouter: true, ..Providers::default() };
         return Ok(Composition { catalog: openrouter, transport: chat, providers });
@@ -202,73 +205,34 @@ pub fn compose(
         if p.api_key_env.is_some() && api_key(p).is_none() {
             tracing::warn!(provider = %p.name, "the provider's key variable is not set; sending without a key");
         }
-        catalogs.push(Arc::new(provider_catalog(settings, p)?));
-        lanes.insert(p.name.clone(), Lane::new(Arc::new(provider_transport(settings, p)?), p.max_concurrent));
+        if !parts.fixed {
+            catalogs.push(Arc::new(provider_catalog(settings, parts.cache_path.as_deref(), p)?));
+        }
+        let transport = shard::per_thread(parts.shards, || provider_transport(settings, p).map(Arc::new))?;
+        lanes.insert(p.name.clone(), Lane::new(transport.into_chat(), p.max_concurrent));
+    }
+    let chat = has_openrouter.then_some(chat);
+    if parts.fixed {
+        let mux = ProviderMux::new(openrouter.clone(), chat, lanes);
+        let providers = Providers { openrouter: has_openrouter, ..Providers::default() };
+        return Ok(Composition { catalog: openrouter, transport: Arc::new(mux), providers });
     }
     let union = Arc::new(UnionCatalog::new(has_openrouter.then_some(openrouter), catalogs.clone()));
-    let mux = ProviderMux::new(union.clone(), has_openrouter.then_some(chat), lanes);
+    let mux = ProviderMux::new(union.clone(), chat, lanes);
     let providers = Providers { openrouter: has_openrouter, catalogs, union: Some(union.clone()) };
     Ok(Composition { catalog: union, transport: Arc::new(mux), providers })
 }
 
 /// Whether OpenRouter is one of the providers in force.
-pub fn has_openrouter(settings: &Settings) -> bool {
+fn has_openrouter(settings: &Settings) -> bool {
     settings.providers().iter().any(|p| p.kind == ProviderKind::Openrouter)
 }
 
-/// For a one-shot command (the CLI): the union of `openrouter` (when it is a provider)
-/// and every declared provider's models, each from its disk cache, refreshed first when
-/// `fetch`. A provider that cannot be read is left out with a note; the others stay.
-pub async fn union_snapshot(
-    settings: &Settings,
-    openrouter: Arc<router_core::CatalogSnapshot>,
-    fetch: bool,
-) -> (Arc<router_core::CatalogSnapshot>, Vec<String>) {
-    let declared = declared(settings);
-    if declared.is_empty() {
-        return (openrouter, Vec::new());
-    }
-    let mut notes = Vec::new();
-    let mut catalogs = Vec::new();
-    for p in &declared {
-        match provider_catalog(settings, p) {
-            Ok(c) => {
-                if fetch && let Err(e) = c.refresh().await {
-                    notes.push(format!("provider `{}`: {e}; using its last list", p.name));
-                }
-                catalogs.push(Arc::new(c));
-            }
-            Err(e) => notes.push(format!("provider `{}`: {e}", p.name)),
-        }
-    }
-    let base = has_openrouter(settings).then(|| Arc::new(router_core::FixedCatalog(openrouter)) as Arc<dyn Catalog>);
-    (UnionCatalog::new(base, catalogs).snapshot(), notes)
-}
-
-/// For a one-shot command: the transport that sends each request over `snapshot` to its
-/// model's provider (`openrouter` for OpenRouter's models, when it is a provider).
-pub fn mux_over(
-    settings: &Settings,
-    snapshot: Arc<router_core::CatalogSnapshot>,
-    openrouter: Arc<dyn ChatTransport>,
-) -> Result<Arc<dyn ChatTransport>, TransportInitError> {
-    let declared = declared(settings);
-    if declared.is_empty() {
-        return Ok(openrouter);
-    }
-    let mut lanes = BTreeMap::new();
-    for p in &declared {
-        lanes.insert(p.name.clone(), Lane::new(Arc::new(provider_transport(settings, p)?), p.max_concurrent));
-    }
-    let catalog = Arc::new(router_core::FixedCatalog(snapshot));
-    Ok(Arc::new(ProviderMux::new(catalog, has_openrouter(settings).then_some(openrouter), lanes)))
-}
-
 /// What `--check-config` builds of the declared providers (no network call).
-pub fn validate(settings: &Settings) -> Result<Vec<String>, TransportInitError> {
+pub(crate) fn validate(settings: &Settings) -> Result<Vec<String>, TransportInitError> {
     let mut warnings = Vec::new();
     for p in declared(settings) {
-        provider_catalog(settings, &p)?;
+        provider_catalog(settings, settings.cache_path().as_deref(), &p)?;
         provider_transport(settings, &p)?;
         if let Some(env) = p.api_key_env.as_deref().filter(|_| api_key(&p).is_none()) {
             warnings.push(format!("provider `{}`: {env} is not set; requests go without a key", p.name));
