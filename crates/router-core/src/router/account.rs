@@ -9,10 +9,10 @@
 
 use super::Router;
 use super::budget::Budget;
-use super::providers::openrouter_unreachable;
-use crate::health::HealthState;
+use crate::catalog::CatalogSnapshot;
+use crate::health::{HealthPolicy, HealthState};
 use crate::model::{ModelInfo, OPENROUTER_PROVIDER};
-use crate::quota::ProviderBlock;
+use crate::quota::{ProviderBlock, ProviderPolicy};
 use crate::request::Requirements;
 use crate::time::Timestamp;
 use crate::upstream::{ErrorKind, TransportError};
@@ -33,6 +33,14 @@ impl<'a> Account<'a> {
             None => Account::OpenRouter,
             Some(p) => Account::Declared(&p.provider),
         }
+    }
+
+    /// The accounts of `snap`'s models, OpenRouter's first, when they are more than
+    /// one (alone, OpenRouter's account is the pool's and is not listed).
+    pub(super) fn all(snap: &'a CatalogSnapshot) -> Vec<Self> {
+        let declared = snap.providers().iter().map(|p| Account::Declared(p));
+        let openrouter = snap.entries().iter().any(|e| e.info.provider.is_none()) && !snap.providers().is_empty();
+        openrouter.then_some(Account::OpenRouter).into_iter().chain(declared).collect()
     }
 
     /// The name its state and holds are kept under.
@@ -136,7 +144,7 @@ impl Router {
                 // Alone, OpenRouter's connection failures are nobody's (every model is
                 // behind the one host); in a union its host has a breaker like any.
                 if error.kind == ErrorKind::Connection && union {
-                    super::providers::openrouter_connection_failed(health, policy, now);
+                    openrouter_connection_failed(health, policy, now);
                 }
                 if error.kind == ErrorKind::DailyCapReached {
                     // A reason to read upstream's counter again.
@@ -147,11 +155,39 @@ impl Router {
         }
     }
 
+    /// What keeps `account` from serving now.
+    pub(super) fn account_hold(
+        &self,
+        health: &HealthState,
+        account: Account<'_>,
+        now: Timestamp,
+    ) -> Option<ProviderBlock> {
+        match account {
+            Account::OpenRouter => {
+                let quota = health.quota_block(&self.quota_policy(), now).map(ProviderBlock::Quota);
+                quota.or_else(|| openrouter_unreachable(health, now))
+            }
+            Account::Declared(name) => health.provider_block(name, &self.provider_policy(name), now),
+        }
+    }
+
     /// Whether the attempt on `info` is reserved in the shared store (OpenRouter's
     /// account, when state is shared with other instances).
     pub(super) fn shared_account(&self, info: &ModelInfo) -> Option<&super::link::SharedLink> {
         self.shared.as_ref().filter(|_| Account::of(info) == Account::OpenRouter)
     }
+}
+
+/// OpenRouter's host breaker, when open: in a union its models wait like a dead
+/// provider's (alone, OpenRouter's connection failures are nobody's, as before).
+fn openrouter_unreachable(health: &HealthState, now: Timestamp) -> Option<ProviderBlock> {
+    let until = health.providers.get(OPENROUTER_PROVIDER)?.unreachable_until.filter(|&u| now < u)?;
+    Some(ProviderBlock::Unreachable { until })
+}
+
+/// A connection to OpenRouter failed in a union: feeds its host breaker.
+fn openrouter_connection_failed(health: &mut HealthState, policy: &HealthPolicy, now: Timestamp) {
+    health.provider_mut(OPENROUTER_PROVIDER).connection_failed(&ProviderPolicy::default(), policy.breaker_window, now);
 }
 
 #[cfg(test)]

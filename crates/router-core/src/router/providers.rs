@@ -3,12 +3,12 @@
 //! left the request hears of the earliest recovery.
 
 use super::Router;
+use super::account::Account;
 use super::plan::{Plan, all_cooling};
 use crate::catalog::CatalogSnapshot;
 use crate::error::RouteError;
 use crate::explain::{CoolingEntry, ProviderEntry};
-use crate::health::{HealthPolicy, HealthState};
-use crate::model::OPENROUTER_PROVIDER;
+use crate::health::HealthState;
 use crate::quota::{ProviderBlock, ProviderPolicy};
 use crate::time::Timestamp;
 
@@ -60,18 +60,6 @@ impl Held {
     }
 }
 
-/// OpenRouter's host breaker in a union, when open: its models wait like a dead
-/// provider's (alone, OpenRouter's connection failures are nobody's, as before).
-pub(super) fn openrouter_unreachable(health: &HealthState, now: Timestamp) -> Option<ProviderBlock> {
-    let until = health.providers.get(OPENROUTER_PROVIDER)?.unreachable_until.filter(|&u| now < u)?;
-    Some(ProviderBlock::Unreachable { until })
-}
-
-/// A connection to OpenRouter failed in a union: feeds its host breaker.
-pub(super) fn openrouter_connection_failed(health: &mut HealthState, policy: &HealthPolicy, now: Timestamp) {
-    health.provider_mut(OPENROUTER_PROVIDER).connection_failed(&ProviderPolicy::default(), policy.breaker_window, now);
-}
-
 /// Leaves every candidate of provider `name` out of the rest of this request's plan.
 pub(super) fn drop_provider(plan: &mut Plan, snap: &CatalogSnapshot, name: &str) {
     plan.candidates.retain(|&i| snap.entries()[i].info.provider_name() != name);
@@ -110,32 +98,18 @@ impl Router {
             let _ = health.provider_mut(id).reserve(id, p, now);
         }
     }
-
-    /// What keeps provider `name` (OpenRouter's account included) from serving now.
-    pub(super) fn provider_hold(&self, health: &HealthState, name: &str, now: Timestamp) -> Option<ProviderBlock> {
-        if name == OPENROUTER_PROVIDER {
-            let quota = health.quota_block(&self.quota_policy(), now).map(ProviderBlock::Quota);
-            return quota.or_else(|| openrouter_unreachable(health, now));
-        }
-        health.provider_block(name, &self.provider_policy(name), now)
-    }
 }
 
 impl Router {
-    /// Every provider of `snap` that may not be sent to at `now`, and why. OpenRouter's
-    /// own account counts as a provider only in a union (alone, its quota fails the
-    /// request as it always did).
+    /// Every account of `snap` that may not be sent to at `now`, and why.
     pub(super) fn holds(
         &self,
         snap: &CatalogSnapshot,
         health: &HealthState,
         now: Timestamp,
     ) -> Vec<(String, ProviderBlock)> {
-        let mut names: Vec<&str> = snap.providers().iter().map(|p| &**p).collect();
-        if snap.is_union() {
-            names.push(OPENROUTER_PROVIDER);
-        }
-        names.into_iter().filter_map(|n| self.provider_hold(health, n, now).map(|b| (n.to_owned(), b))).collect()
+        let accounts = Account::all(snap).into_iter();
+        accounts.filter_map(|a| self.account_hold(health, a, now).map(|b| (a.name().to_owned(), b))).collect()
     }
 }
 
@@ -157,10 +131,7 @@ pub(super) fn explain_providers(
     candidates: &[usize],
     holds: &[(String, ProviderBlock)],
 ) -> (Vec<ProviderEntry>, Vec<CoolingEntry>) {
-    let mut names: Vec<&str> = snap.providers().iter().map(|p| &**p).collect();
-    if snap.entries().iter().any(|e| e.info.provider.is_none()) && !names.is_empty() {
-        names.insert(0, OPENROUTER_PROVIDER);
-    }
+    let names: Vec<&str> = Account::all(snap).into_iter().map(Account::name).collect();
     let held = |name: &str| holds.iter().find(|(n, _)| n == name).map(|(_, b)| b);
     let entries = names
         .iter()

@@ -105,9 +105,9 @@ impl Router {
         }
         let failed = RouteError::Upstream { model: info.id.clone(), error };
         if kind.is_account_wide() || kind == ErrorKind::PaymentRequired {
-            let name = Account::of(info).name();
-            let hold = self.provider_hold(&self.health(), name, self.now());
-            run.pass_account(snap, name, hold);
+            let account = Account::of(info);
+            let hold = self.account_hold(&self.health(), account, self.now());
+            run.pass_account(snap, account.name(), hold);
         } else if !kind.is_retryable() {
             return Settled::Failed(failed);
         }
