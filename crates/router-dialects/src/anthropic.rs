@@ -16,7 +16,7 @@ pub mod request;
 mod session;
 pub mod stream;
 
-pub use answer::to_message;
+pub use answer::{message_json, to_message};
 pub use error::{error_body, error_type_for_status};
 pub use request::{Options, TranslateError, Translated, to_chat};
 pub use stream::{MessageStream, whole_as_events};

@@ -11,6 +11,7 @@ mod answer;
 mod fields;
 mod stream;
 mod types;
+mod wire;
 
 pub use answer::read_answer;
 pub use stream::{ChunkReader, MAX_EVENT_BYTES};

@@ -9,4 +9,6 @@
 
 pub mod anthropic;
 pub mod chat;
+mod json_out;
 pub mod responses;
+pub mod tree;

@@ -12,7 +12,7 @@ mod request;
 
 pub use error::{InvalidRequest, error_body, error_type, from_openrouter};
 pub use events::EventWriter;
-pub use output::{ResponseMeta, answer_to_response};
+pub use output::{ResponseMeta, answer_to_response, echo_members, response_json};
 pub use request::{DEFAULT_MODEL, DEFAULT_REFUSE_UNSERVED_TOOLS, ToolPolicy, Translated, to_chat};
 
 #[cfg(test)]

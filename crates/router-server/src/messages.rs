@@ -53,15 +53,15 @@ pub async fn messages(State(state): State<AppState>, req: Request) -> Response {
                 UpstreamBody::Full(bytes) => match read_answer(&bytes) {
                     // An upstream that ignored `stream: true`: the client still gets events.
                     Ok(answer) if translated.stream => {
-                        let message = anthropic::to_message(&answer, &fallback_id, estimate);
+                        let message = anthropic::message_json(&answer, &fallback_id, estimate);
                         passed.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
                         passed.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
                         Body::from(anthropic::whole_as_events(&message))
                     }
                     Ok(answer) => {
-                        let message = anthropic::to_message(&answer, &fallback_id, estimate);
+                        let message = anthropic::message_json(&answer, &fallback_id, estimate);
                         passed.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                        Body::from(serde_json::to_vec(&message).unwrap_or_default())
+                        Body::from(message)
                     }
                     // The core judged the answer readable; this is a last guard.
                     Err(e) => {

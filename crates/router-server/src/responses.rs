@@ -15,7 +15,9 @@ use bytes::Bytes;
 use futures_util::Stream;
 use router_core::{Body as UpstreamBody, ByteStream, ChatRequest, RouteError, RouteFailure, Routed, TransportError};
 use router_dialects::chat::{ChatError, read_answer};
-use router_dialects::responses::{EventWriter, InvalidRequest, ResponseMeta, Translated, answer_to_response, to_chat};
+use router_dialects::responses::{
+    EventWriter, InvalidRequest, ResponseMeta, Translated, echo_members, response_json, to_chat,
+};
 use serde_json::{Map, Value};
 use std::convert::Infallible;
 use std::time::Duration;
@@ -112,8 +114,7 @@ fn answer(body: UpstreamBody, meta: ResponseMeta, echo: Map<String, Value>, stre
         writer.whole(&answer, &mut out);
         return Ok(Answer::Events(Body::from(out)));
     }
-    let object = answer_to_response(&answer, &meta, &echo);
-    Ok(Answer::Object(Body::from(serde_json::to_vec(&object).unwrap_or_default())))
+    Ok(Answer::Object(Body::from(response_json(&answer, &meta, &echo_members(&echo)))))
 }
 
 /// The request: headers, content type, body, translation, and the chat request with

@@ -2,7 +2,9 @@
 
 use super::ids::{message_id, tool_use_id};
 use crate::chat::{Answer, Usage};
-use serde_json::{Value, json};
+use crate::json_out::{number, string, string_or_null};
+use serde::de::IgnoredAny;
+use serde_json::Value;
 
 /// Anthropic's `stop_reason` for a chat `finish_reason`. A tool call wins over `stop`,
 /// since some providers end a tool call with `stop`.
@@ -19,62 +21,96 @@ pub fn stop_reason(finish: Option<&str>, has_tool_calls: bool, refused: bool) ->
 
 /// The `usage` object; without the upstream's counts, `input_tokens` is the router's
 /// estimate of the prompt and `output_tokens` 0.
-pub fn usage(usage: Option<&Usage>, estimate: u64) -> Value {
+pub(crate) fn write_usage(out: &mut Vec<u8>, usage: Option<&Usage>, estimate: u64) {
     let (input, output) = usage.map_or((estimate, 0), |u| (u.prompt_tokens, u.completion_tokens));
-    json!({
-        "input_tokens": input,
-        "output_tokens": output,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
-    })
+    out.extend_from_slice(b"{\"input_tokens\":");
+    number(out, input);
+    out.extend_from_slice(b",\"output_tokens\":");
+    number(out, output);
+    out.extend_from_slice(b",\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0}");
 }
 
-/// The Messages answer: thinking, then text (or the refusal), then tool calls, in order.
-/// `fallback_id` names the message when the upstream gave no id.
-pub fn to_message(answer: &Answer, fallback_id: &str, estimate: u64) -> Value {
+/// The Messages answer as its JSON: thinking, then text (or the refusal), then tool
+/// calls, in order. `fallback_id` names the message when the upstream gave no id.
+pub fn message_json(answer: &Answer, fallback_id: &str, estimate: u64) -> Vec<u8> {
     let id = message_id(&answer.id, fallback_id);
-    let mut content = Vec::new();
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"id\":");
+    string(&mut out, &id);
+    out.extend_from_slice(b",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
+    string(&mut out, &answer.model);
+    out.extend_from_slice(b",\"content\":[");
+    let mut first = true;
+    let mut block = |out: &mut Vec<u8>, kind: &[u8]| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"type\":\"");
+        out.extend_from_slice(kind);
+        out.extend_from_slice(b"\",\"");
+    };
     if let Some(r) = &answer.reasoning {
-        content.push(json!({"type": "thinking", "thinking": r, "signature": ""}));
+        block(&mut out, b"thinking");
+        out.extend_from_slice(b"thinking\":");
+        string(&mut out, r);
+        out.extend_from_slice(b",\"signature\":\"\"}");
     }
     if let Some(t) = answer.text.as_ref().or(answer.refusal.as_ref()) {
-        content.push(json!({"type": "text", "text": t}));
+        block(&mut out, b"text");
+        out.extend_from_slice(b"text\":");
+        string(&mut out, t);
+        out.push(b'}');
     }
     for (i, call) in answer.tool_calls.iter().enumerate() {
-        content.push(json!({
-            "type": "tool_use",
-            "id": tool_use_id(&call.id, &id, i),
-            "name": call.name,
-            "input": tool_input(&call.arguments),
-        }));
+        block(&mut out, b"tool_use");
+        out.extend_from_slice(b"id\":");
+        string(&mut out, &tool_use_id(&call.id, &id, i));
+        out.extend_from_slice(b",\"name\":");
+        string(&mut out, &call.name);
+        out.extend_from_slice(b",\"input\":");
+        write_tool_input(&mut out, &call.arguments);
+        out.push(b'}');
     }
     let refused = answer.text.is_none() && answer.refusal.is_some();
     let mut stop = stop_reason(answer.finish_reason.as_deref(), !answer.tool_calls.is_empty(), refused);
-    let stop_sequence = answer.stop_sequence.as_ref().filter(|_| stop == "end_turn");
+    let stop_sequence = answer.stop_sequence.as_deref().filter(|_| stop == "end_turn");
     if stop_sequence.is_some() {
         stop = "stop_sequence";
     }
-    json!({
-        "id": id,
-        "type": "message",
-        "role": "assistant",
-        "model": answer.model,
-        "content": content,
-        "stop_reason": stop,
-        "stop_sequence": stop_sequence,
-        "usage": usage(answer.usage.as_ref(), estimate),
-    })
+    out.extend_from_slice(b"],\"stop_reason\":");
+    string(&mut out, stop);
+    out.extend_from_slice(b",\"stop_sequence\":");
+    string_or_null(&mut out, stop_sequence);
+    out.extend_from_slice(b",\"usage\":");
+    write_usage(&mut out, answer.usage.as_ref(), estimate);
+    out.push(b'}');
+    out
+}
+
+/// [`message_json`] as a tree.
+pub fn to_message(answer: &Answer, fallback_id: &str, estimate: u64) -> Value {
+    serde_json::from_slice(&message_json(answer, fallback_id, estimate)).unwrap_or_default()
 }
 
 /// A call's arguments as the `input` object: empty arguments are `{}`; text that is not
 /// a JSON object is kept under `_raw` rather than lost, so the client sees what came.
 pub fn tool_input(arguments: &str) -> Value {
-    if arguments.trim().is_empty() {
-        return json!({});
-    }
-    match serde_json::from_str::<Value>(arguments) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => json!({"_raw": arguments}),
+    let mut out = Vec::new();
+    write_tool_input(&mut out, arguments);
+    serde_json::from_slice(&out).unwrap_or_default()
+}
+
+/// [`tool_input`]'s JSON: a valid object is written as the model wrote it.
+fn write_tool_input(out: &mut Vec<u8>, arguments: &str) {
+    let trimmed = arguments.trim();
+    if trimmed.is_empty() {
+        out.extend_from_slice(b"{}");
+    } else if trimmed.starts_with('{') && serde_json::from_str::<IgnoredAny>(trimmed).is_ok() {
+        out.extend_from_slice(trimmed.as_bytes());
+    } else {
+        out.extend_from_slice(b"{\"_raw\":");
+        string(out, arguments);
+        out.push(b'}');
     }
 }
 
@@ -82,6 +118,7 @@ pub fn tool_input(arguments: &str) -> Value {
 mod tests {
     use super::*;
     use crate::chat::read_answer;
+    use serde_json::json;
 
     fn check(chat: &str, expected: Value) {
         let answer = read_answer(chat.as_bytes()).expect("a chat answer");

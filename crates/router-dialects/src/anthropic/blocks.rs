@@ -1,6 +1,7 @@
 //! The turns of a Messages request and their content blocks → chat messages.
 
 use super::error::TranslateError;
+use crate::tree::Json;
 use serde_json::{Value, json};
 
 /// The role of a Messages turn.
@@ -16,14 +17,14 @@ pub(crate) enum Turn {
 /// after the assistant message whose `tool_calls` hold its id; one whose call is not
 /// there (a client's mistake or a trimmed history) becomes text, since an upstream
 /// refuses a `tool` message without its call.
-pub(crate) fn translate_messages(turns: &[Value], out: &mut Vec<Value>) -> Result<(), TranslateError> {
+pub(crate) fn translate_messages(turns: &[Json<'_>], out: &mut Vec<Value>) -> Result<(), TranslateError> {
     // The calls of the last assistant message that still wait for their results.
     let mut open_calls: Vec<String> = Vec::new();
     for (i, turn) in turns.iter().enumerate() {
         let path = format!("messages[{i}]");
         let role = turn
             .get("role")
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .and_then(Turn::of)
             .ok_or_else(|| TranslateError::invalid(format!("{path}.role"), "must be `user` or `assistant`"))?;
         let content =
@@ -46,31 +47,31 @@ pub(crate) fn translate_messages(turns: &[Value], out: &mut Vec<Value>) -> Resul
     Ok(())
 }
 
-fn blocks<'a>(content: &'a Value, path: &str) -> Result<&'a [Value], TranslateError> {
+fn blocks<'a, 'j>(content: &'a Json<'j>, path: &str) -> Result<&'a [Json<'j>], TranslateError> {
     match content {
-        Value::Array(b) => Ok(b),
+        Json::Array(b) => Ok(b),
         _ => Err(TranslateError::invalid(format!("{path}.content"), "must be a string or an array of content blocks")),
     }
 }
 
-fn block_type<'a>(block: &'a Value, path: &str) -> Result<&'a str, TranslateError> {
+fn block_type<'a>(block: &'a Json<'_>, path: &str) -> Result<&'a str, TranslateError> {
     block
         .get("type")
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .ok_or_else(|| TranslateError::invalid(path, "must be a block with a `type`"))
 }
 
-fn text_of<'a>(block: &'a Value, path: &str) -> Result<&'a str, TranslateError> {
+fn text_of<'a>(block: &'a Json<'_>, path: &str) -> Result<&'a str, TranslateError> {
     block
         .get("text")
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .ok_or_else(|| TranslateError::invalid(format!("{path}.text"), "must be a string"))
 }
 
 /// The assistant's message and the ids of its tool calls.
-fn assistant(content: &Value, path: &str) -> Result<(Value, Vec<String>), TranslateError> {
-    if let Value::String(s) = content {
-        return Ok((json!({"role": "assistant", "content": s}), Vec::new()));
+fn assistant(content: &Json<'_>, path: &str) -> Result<(Value, Vec<String>), TranslateError> {
+    if let Json::String(s) = content {
+        return Ok((json!({"role": "assistant", "content": s.as_ref()}), Vec::new()));
     }
     let mut text = String::new();
     let mut calls = Vec::new();
@@ -83,14 +84,12 @@ fn assistant(content: &Value, path: &str) -> Result<(Value, Vec<String>), Transl
                 let id = non_empty(block, "id", &bpath)?;
                 let name = non_empty(block, "name", &bpath)?;
                 let input = match block.get("input") {
-                    None | Some(Value::Null) => json!({}),
-                    Some(v @ Value::Object(_)) => v.clone(),
+                    None | Some(Json::Null) => "{}".to_owned(),
+                    Some(v @ Json::Object(_)) => v.to_json(),
                     Some(_) => return Err(TranslateError::invalid(format!("{bpath}.input"), "must be an object")),
                 };
                 ids.push(id.to_owned());
-                calls.push(
-                    json!({"id": id, "type": "function", "function": {"name": name, "arguments": input.to_string()}}),
-                );
+                calls.push(json!({"id": id, "type": "function", "function": {"name": name, "arguments": input}}));
             }
             // Thinking is the model's own; its text is not sent back as if it were an answer.
             _ => {}
@@ -104,18 +103,23 @@ fn assistant(content: &Value, path: &str) -> Result<(Value, Vec<String>), Transl
     Ok((message, ids))
 }
 
-fn non_empty<'a>(block: &'a Value, key: &str, path: &str) -> Result<&'a str, TranslateError> {
+fn non_empty<'a>(block: &'a Json<'_>, key: &str, path: &str) -> Result<&'a str, TranslateError> {
     block
         .get(key)
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| TranslateError::invalid(format!("{path}.{key}"), "must be a non-empty string"))
 }
 
 /// A user turn: its tool results first (as `tool` messages), then its other blocks.
-fn user(content: &Value, path: &str, open_calls: &mut Vec<String>, out: &mut Vec<Value>) -> Result<(), TranslateError> {
-    if let Value::String(s) = content {
-        out.push(json!({"role": "user", "content": s}));
+fn user(
+    content: &Json<'_>,
+    path: &str,
+    open_calls: &mut Vec<String>,
+    out: &mut Vec<Value>,
+) -> Result<(), TranslateError> {
+    if let Json::String(s) = content {
+        out.push(json!({"role": "user", "content": s.as_ref()}));
         return Ok(());
     }
     let mut parts = Vec::new();
@@ -125,7 +129,7 @@ fn user(content: &Value, path: &str, open_calls: &mut Vec<String>, out: &mut Vec
             "tool_result" => {
                 let id = non_empty(block, "tool_use_id", &bpath)?;
                 let (mut text, images) = tool_result_content(block.get("content"), &bpath)?;
-                if block.get("is_error") == Some(&Value::Bool(true)) {
+                if block.get("is_error") == Some(&Json::Bool(true)) {
                     text = format!("Error: {text}");
                 }
                 if let Some(k) = open_calls.iter().position(|c| c == id) {
@@ -149,11 +153,11 @@ fn user(content: &Value, path: &str, open_calls: &mut Vec<String>, out: &mut Vec
 }
 
 /// A tool result's content: its text, and its images as parts.
-fn tool_result_content(content: Option<&Value>, path: &str) -> Result<(String, Vec<Value>), TranslateError> {
+fn tool_result_content(content: Option<&Json<'_>>, path: &str) -> Result<(String, Vec<Value>), TranslateError> {
     match content {
-        None | Some(Value::Null) => Ok((String::new(), Vec::new())),
-        Some(Value::String(s)) => Ok((s.clone(), Vec::new())),
-        Some(Value::Array(blocks)) => {
+        None | Some(Json::Null) => Ok((String::new(), Vec::new())),
+        Some(Json::String(s)) => Ok((s.to_string(), Vec::new())),
+        Some(Json::Array(blocks)) => {
             let mut texts = Vec::new();
             let mut images = Vec::new();
             for (k, block) in blocks.iter().enumerate() {
@@ -173,7 +177,7 @@ fn tool_result_content(content: Option<&Value>, path: &str) -> Result<(String, V
 
 /// A user block as chat content parts: text, an image, a document; nothing for thinking
 /// and for the server tools' blocks, which a free model cannot use.
-fn part(block: &Value, path: &str) -> Result<Option<Value>, TranslateError> {
+fn part(block: &Json<'_>, path: &str) -> Result<Option<Value>, TranslateError> {
     Ok(match block_type(block, path)? {
         "text" => Some(json!({"type": "text", "text": text_of(block, path)?})),
         "image" => Some(json!({"type": "image_url", "image_url": {"url": source_url(block, path, "image")?}})),
@@ -183,16 +187,16 @@ fn part(block: &Value, path: &str) -> Result<Option<Value>, TranslateError> {
 }
 
 /// An image's or a PDF's source as a URL: `data:` for base64, else the URL given.
-fn source_url(block: &Value, path: &str, what: &str) -> Result<String, TranslateError> {
+fn source_url(block: &Json<'_>, path: &str, what: &str) -> Result<String, TranslateError> {
     let source = block.get("source").ok_or_else(|| TranslateError::invalid(format!("{path}.source"), "is required"))?;
     let field = |key: &str| {
         source
             .get(key)
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .filter(|s| !s.is_empty())
             .ok_or_else(|| TranslateError::invalid(format!("{path}.source.{key}"), "must be a non-empty string"))
     };
-    match source.get("type").and_then(Value::as_str) {
+    match source.get("type").and_then(Json::as_str) {
         Some("base64") => Ok(format!("data:{};base64,{}", field("media_type")?, field("data")?)),
         Some("url") => Ok(field("url")?.to_owned()),
         _ => Err(TranslateError::invalid(
@@ -204,19 +208,19 @@ fn source_url(block: &Value, path: &str, what: &str) -> Result<String, Translate
 
 /// A document: a PDF as a chat `file` part (the core reads it as the file requirement),
 /// plain text as text.
-fn document(block: &Value, path: &str) -> Result<Value, TranslateError> {
+fn document(block: &Json<'_>, path: &str) -> Result<Value, TranslateError> {
     let source = block.get("source");
-    match source.and_then(|s| s.get("type")).and_then(Value::as_str) {
+    match source.and_then(|s| s.get("type")).and_then(Json::as_str) {
         Some("text") => {
             let data = source
                 .and_then(|s| s.get("data"))
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 .ok_or_else(|| TranslateError::invalid(format!("{path}.source.data"), "must be a string"))?;
             Ok(json!({"type": "text", "text": data}))
         }
         Some("content") => {
             let text = match source.and_then(|s| s.get("content")) {
-                Some(Value::String(s)) => s.clone(),
+                Some(Json::String(s)) => s.to_string(),
                 Some(c) => system_text(c, &format!("{path}.source.content"))?,
                 None => String::new(),
             };
@@ -224,7 +228,7 @@ fn document(block: &Value, path: &str) -> Result<Value, TranslateError> {
         }
         _ => {
             let url = source_url(block, path, "document")?;
-            let name = block.get("title").and_then(Value::as_str).filter(|t| !t.is_empty()).unwrap_or("document.pdf");
+            let name = block.get("title").and_then(Json::as_str).filter(|t| !t.is_empty()).unwrap_or("document.pdf");
             Ok(json!({"type": "file", "file": {"filename": name, "file_data": url}}))
         }
     }
@@ -243,14 +247,14 @@ impl Turn {
 }
 
 /// `system` as a string, or text blocks joined by blank lines.
-pub(crate) fn system_text(system: &Value, path: &str) -> Result<String, TranslateError> {
+pub(crate) fn system_text(system: &Json<'_>, path: &str) -> Result<String, TranslateError> {
     match system {
-        Value::String(s) => Ok(s.clone()),
-        Value::Array(blocks) => {
+        Json::String(s) => Ok(s.to_string()),
+        Json::Array(blocks) => {
             let mut parts = Vec::with_capacity(blocks.len());
             for (i, b) in blocks.iter().enumerate() {
-                match (b.get("type").and_then(Value::as_str), b.get("text")) {
-                    (Some("text"), Some(Value::String(t))) => parts.push(t.as_str()),
+                match (b.get("type").and_then(Json::as_str), b.get("text")) {
+                    (Some("text"), Some(Json::String(t))) => parts.push(t.as_ref()),
                     _ => return Err(TranslateError::invalid(format!("{path}[{i}]"), "must be a text block")),
                 }
             }

@@ -17,6 +17,13 @@ pub fn tool_use_id(upstream: &str, message_id: &str, index: usize) -> String {
 }
 
 fn prefixed(prefix: &str, upstream: &str, fallback: &str) -> String {
+    // The usual case: an id of safe characters only, kept whole.
+    if !upstream.is_empty() && upstream.bytes().all(safe) {
+        let mut id = String::with_capacity(prefix.len() + upstream.len());
+        id.push_str(prefix);
+        id.push_str(upstream);
+        return id;
+    }
     let body: String = upstream.chars().filter(|c| c.is_ascii() && safe(*c as u8)).collect();
     let body =
         if body.is_empty() { fallback.chars().filter(|c| c.is_ascii() && safe(*c as u8)).collect() } else { body };

@@ -7,6 +7,7 @@
 use super::blocks::{system_text, translate_messages};
 pub use super::error::{REFUSE_SERVER_TOOLS_SETTING, SERVE_CLAUDE_IDS_SETTING, TranslateError};
 use super::session;
+use crate::tree::Json;
 use serde_json::{Map, Value, json};
 
 /// The model id a Claude id is served as.
@@ -55,13 +56,15 @@ pub fn is_claude_id(model: &str) -> bool {
 /// Translates a Messages body. `max_tokens` is not required, so that the same reading
 /// serves `count_tokens`.
 pub fn to_chat(body: &[u8], options: &Options) -> Result<Translated, TranslateError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| TranslateError::Json(e.to_string()))?;
-    let Value::Object(req) = v else { return Err(TranslateError::NotAnObject) };
+    let req = Json::parse(body).map_err(|e| TranslateError::Json(e.to_string()))?;
+    if !req.is_object() {
+        return Err(TranslateError::NotAnObject);
+    }
     let mut out = Map::new();
 
     let requested_model = match req.get("model") {
-        Some(Value::String(m)) => m.clone(),
-        None | Some(Value::Null) => return Err(TranslateError::invalid("model", "is required")),
+        Some(Json::String(m)) => m.to_string(),
+        None | Some(Json::Null) => return Err(TranslateError::invalid("model", "is required")),
         Some(_) => return Err(TranslateError::invalid("model", "must be a string")),
     };
     let served_as_free = is_claude_id(&requested_model);
@@ -75,7 +78,7 @@ pub fn to_chat(body: &[u8], options: &Options) -> Result<Translated, TranslateEr
         messages.push(json!({"role": "system", "content": system_text(system, "system")?}));
     }
     let turns = match req.get("messages") {
-        Some(Value::Array(turns)) => turns,
+        Some(Json::Array(turns)) => turns,
         _ => return Err(TranslateError::invalid("messages", "is required and must be an array")),
     };
     translate_messages(turns, &mut messages)?;
@@ -84,8 +87,8 @@ pub fn to_chat(body: &[u8], options: &Options) -> Result<Translated, TranslateEr
     let dropped_tools = tools(&req, options, &mut out)?;
     sampling(&req, &mut out)?;
     let stream = match req.get("stream") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
+        None | Some(Json::Null) => false,
+        Some(Json::Bool(b)) => *b,
         Some(_) => return Err(TranslateError::invalid("stream", "must be a boolean")),
     };
     if stream {
@@ -96,7 +99,7 @@ pub fn to_chat(body: &[u8], options: &Options) -> Result<Translated, TranslateEr
     if let Some(reasoning) = thinking(req.get("thinking"))? {
         out.insert("reasoning".into(), reasoning);
     }
-    if let Some(key) = req.get("metadata").and_then(|m| m.get("user_id")).and_then(Value::as_str)
+    if let Some(key) = req.get("metadata").and_then(|m| m.get("user_id")).and_then(Json::as_str)
         && let Some(key) = session::session_key(key)
     {
         out.insert("session_id".into(), json!(key));
@@ -106,21 +109,19 @@ pub fn to_chat(body: &[u8], options: &Options) -> Result<Translated, TranslateEr
 }
 
 /// `tools` and `tool_choice`; returns the server tools left out.
-fn tools(
-    req: &Map<String, Value>,
-    options: &Options,
-    out: &mut Map<String, Value>,
-) -> Result<Vec<String>, TranslateError> {
+fn tools(req: &Json<'_>, options: &Options, out: &mut Map<String, Value>) -> Result<Vec<String>, TranslateError> {
     let mut dropped = Vec::new();
     let mut functions = Vec::new();
     match req.get("tools") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(tools)) => {
+        None | Some(Json::Null) => {}
+        Some(Json::Array(tools)) => {
             for (i, tool) in tools.iter().enumerate() {
                 let path = format!("tools[{i}]");
-                let Value::Object(tool) = tool else { return Err(TranslateError::invalid(path, "must be an object")) };
-                let name = tool.get("name").and_then(Value::as_str).unwrap_or("");
-                let kind = tool.get("type").and_then(Value::as_str);
+                if !tool.is_object() {
+                    return Err(TranslateError::invalid(path, "must be an object"));
+                }
+                let name = tool.get("name").and_then(Json::as_str).unwrap_or("");
+                let kind = tool.get("type").and_then(Json::as_str);
                 if kind.is_some_and(|k| k != "custom") {
                     let label = if name.is_empty() { kind.unwrap_or_default() } else { name };
                     if options.refuse_server_tools {
@@ -133,14 +134,14 @@ fn tools(
                     return Err(TranslateError::invalid(format!("{path}.name"), "must be a non-empty string"));
                 }
                 let schema = match tool.get("input_schema") {
-                    Some(s @ Value::Object(_)) => s.clone(),
-                    None | Some(Value::Null) => json!({"type": "object", "properties": {}}),
+                    Some(s @ Json::Object(_)) => s.to_value(),
+                    None | Some(Json::Null) => json!({"type": "object", "properties": {}}),
                     Some(_) => {
                         return Err(TranslateError::invalid(format!("{path}.input_schema"), "must be an object"));
                     }
                 };
                 let mut function = json!({"name": name, "parameters": schema});
-                if let Some(d) = tool.get("description").and_then(Value::as_str) {
+                if let Some(d) = tool.get("description").and_then(Json::as_str) {
                     function["description"] = json!(d);
                 }
                 functions.push(json!({"type": "function", "function": function}));
@@ -153,12 +154,12 @@ fn tools(
         out.insert("tools".into(), Value::Array(functions));
     }
     if let Some(choice) = req.get("tool_choice").filter(|c| !c.is_null()) {
-        let kind = choice.get("type").and_then(Value::as_str);
+        let kind = choice.get("type").and_then(Json::as_str);
         let chat = match kind {
             Some("auto") => json!("auto"),
             Some("any") => json!("required"),
             Some("none") => json!("none"),
-            Some("tool") => match choice.get("name").and_then(Value::as_str).filter(|n| !n.trim().is_empty()) {
+            Some("tool") => match choice.get("name").and_then(Json::as_str).filter(|n| !n.trim().is_empty()) {
                 Some(name) => json!({"type": "function", "function": {"name": name}}),
                 None => return Err(TranslateError::invalid("tool_choice.name", "must be a non-empty string")),
             },
@@ -167,7 +168,7 @@ fn tools(
         // A choice over tools that were all dropped (or never given) means nothing upstream.
         if has_tools {
             out.insert("tool_choice".into(), chat);
-            if choice.get("disable_parallel_tool_use") == Some(&Value::Bool(true)) {
+            if choice.get("disable_parallel_tool_use") == Some(&Json::Bool(true)) {
                 out.insert("parallel_tool_calls".into(), json!(false));
             }
         }
@@ -176,7 +177,7 @@ fn tools(
 }
 
 /// `max_tokens`, `stop_sequences`, `temperature`, `top_p`, `top_k`.
-fn sampling(req: &Map<String, Value>, out: &mut Map<String, Value>) -> Result<(), TranslateError> {
+fn sampling(req: &Json<'_>, out: &mut Map<String, Value>) -> Result<(), TranslateError> {
     if let Some(n) = req.get("max_tokens").filter(|n| !n.is_null()) {
         match n.as_u64() {
             Some(n) if n > 0 => out.insert("max_tokens".into(), json!(n)),
@@ -184,19 +185,19 @@ fn sampling(req: &Map<String, Value>, out: &mut Map<String, Value>) -> Result<()
         };
     }
     match req.get("stop_sequences") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(stops)) if stops.iter().all(Value::is_string) => {
+        None | Some(Json::Null) => {}
+        Some(Json::Array(stops)) if stops.iter().all(Json::is_string) => {
             if !stops.is_empty() {
-                out.insert("stop".into(), Value::Array(stops.clone()));
+                out.insert("stop".into(), Value::Array(stops.iter().map(Json::to_value).collect()));
             }
         }
         Some(_) => return Err(TranslateError::invalid("stop_sequences", "must be an array of strings")),
     }
     for key in ["temperature", "top_p", "top_k"] {
         match req.get(key) {
-            None | Some(Value::Null) => {}
-            Some(n @ Value::Number(_)) => {
-                out.insert(key.into(), n.clone());
+            None | Some(Json::Null) => {}
+            Some(n @ Json::Number(_)) => {
+                out.insert(key.into(), n.to_value());
             }
             Some(_) => return Err(TranslateError::invalid(key, "must be a number")),
         }
@@ -206,10 +207,10 @@ fn sampling(req: &Map<String, Value>, out: &mut Map<String, Value>) -> Result<()
 
 /// `thinking` → chat's `reasoning`: `enabled` with its budget, `adaptive` as enabled,
 /// `disabled` as nothing.
-fn thinking(thinking: Option<&Value>) -> Result<Option<Value>, TranslateError> {
+fn thinking(thinking: Option<&Json<'_>>) -> Result<Option<Value>, TranslateError> {
     let Some(t) = thinking.filter(|t| !t.is_null()) else { return Ok(None) };
-    match t.get("type").and_then(Value::as_str) {
-        Some("enabled") => Ok(Some(match t.get("budget_tokens").and_then(Value::as_u64) {
+    match t.get("type").and_then(Json::as_str) {
+        Some("enabled") => Ok(Some(match t.get("budget_tokens").and_then(Json::as_u64) {
             Some(budget) => json!({"max_tokens": budget}),
             None => json!({"enabled": true}),
         })),

@@ -6,11 +6,12 @@
 //! `content_block_stop`, then `message_delta` (stop reason, usage) and `message_stop`;
 //! an upstream error after the start is an `error` event.
 
-use super::answer::{stop_reason, usage};
+use super::answer::{stop_reason, write_usage};
 use super::error::error_type_for_status;
 use super::ids::{message_id, tool_use_id};
 use crate::chat::{ChatError, ChunkReader, Delta, Usage};
-use serde_json::{Value, json};
+use crate::json_out::{event, number, string, string_or_null};
+use serde_json::Value;
 
 /// The kind of the block being written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +85,7 @@ impl MessageStream {
         let mut out = Vec::new();
         if !self.ended {
             self.ended = true;
-            event(&mut out, "error", &error_event(status, message));
+            error_event(&mut out, status, message);
         }
         out
     }
@@ -131,12 +132,13 @@ impl MessageStream {
                 self.start(out);
                 let block = self.open_block(out);
                 let tool_id = tool_use_id(&id, &self.id, index);
-                let start = json!({"type": "tool_use", "id": tool_id, "name": name, "input": {}});
-                event(
-                    out,
-                    "content_block_start",
-                    &json!({"type": "content_block_start", "index": block, "content_block": start}),
-                );
+                block_start(out, block, |o| {
+                    o.extend_from_slice(b"{\"type\":\"tool_use\",\"id\":");
+                    string(o, &tool_id);
+                    o.extend_from_slice(b",\"name\":");
+                    string(o, &name);
+                    o.extend_from_slice(b",\"input\":{}}");
+                });
                 self.open = Some((block, Kind::Tool(index)));
                 if self.tools.len() <= index {
                     self.tools.resize(index + 1, block);
@@ -146,12 +148,7 @@ impl MessageStream {
             Delta::ToolCallArguments { index, fragment } => {
                 // A fragment of a call whose block is closed keeps its block's index.
                 if let Some(&block) = self.tools.get(index) {
-                    let delta = json!({"type": "input_json_delta", "partial_json": fragment});
-                    event(
-                        out,
-                        "content_block_delta",
-                        &json!({"type": "content_block_delta", "index": block, "delta": delta}),
-                    );
+                    block_delta(out, block, "input_json_delta", "partial_json", &fragment);
                 }
             }
             Delta::Finish(reason) => self.finish = Some(reason),
@@ -167,17 +164,15 @@ impl MessageStream {
         }
         self.started = true;
         self.id = message_id(&self.id, &self.fallback_id);
-        let message = json!({
-            "id": self.id,
-            "type": "message",
-            "role": "assistant",
-            "model": self.model,
-            "content": [],
-            "stop_reason": null,
-            "stop_sequence": null,
-            "usage": usage(None, self.estimate),
+        event(out, "message_start", |o| {
+            o.extend_from_slice(b"{\"type\":\"message_start\",\"message\":{\"id\":");
+            string(o, &self.id);
+            o.extend_from_slice(b",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
+            string(o, &self.model);
+            o.extend_from_slice(b",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":");
+            write_usage(o, None, self.estimate);
+            o.extend_from_slice(b"}}");
         });
-        event(out, "message_start", &json!({"type": "message_start", "message": message}));
         out.extend_from_slice(Self::ping());
     }
 
@@ -191,7 +186,7 @@ impl MessageStream {
 
     fn close(&mut self, out: &mut Vec<u8>) {
         if let Some((index, _)) = self.open.take() {
-            event(out, "content_block_stop", &json!({"type": "content_block_stop", "index": index}));
+            block_stop(out, index);
         }
     }
 
@@ -202,27 +197,17 @@ impl MessageStream {
             Some((index, open)) if open == kind => index,
             _ => {
                 let index = self.open_block(out);
-                let block = match kind {
-                    Kind::Thinking => json!({"type": "thinking", "thinking": "", "signature": ""}),
-                    _ => json!({"type": "text", "text": ""}),
-                };
-                event(
-                    out,
-                    "content_block_start",
-                    &json!({"type": "content_block_start", "index": index, "content_block": block}),
-                );
+                block_start(out, index, |o| o.extend_from_slice(empty_block(kind == Kind::Thinking)));
                 self.open = Some((index, kind));
                 index
             }
         };
-        let mut delta = json!({"type": delta_type});
-        delta[field] = json!(text);
-        event(out, "content_block_delta", &json!({"type": "content_block_delta", "index": index, "delta": delta}));
+        block_delta(out, index, delta_type, field, text);
     }
 
     fn error(&mut self, e: &ChatError, out: &mut Vec<u8>) {
         self.ended = true;
-        event(out, "error", &error_event(e.status.unwrap_or(502), &e.message));
+        error_event(out, e.status.unwrap_or(502), &e.message);
     }
 
     fn end(&mut self, out: &mut Vec<u8>) {
@@ -230,67 +215,121 @@ impl MessageStream {
         self.close(out);
         self.ended = true;
         let reason = stop_reason(self.finish.as_deref(), !self.tools.is_empty(), self.refused);
-        let delta = json!({
-            "type": "message_delta",
-            "delta": {"stop_reason": reason, "stop_sequence": null},
-            "usage": usage(self.usage.as_ref(), self.estimate),
-        });
-        event(out, "message_delta", &delta);
-        event(out, "message_stop", &json!({"type": "message_stop"}));
+        message_end(out, reason, None, |o| write_usage(o, self.usage.as_ref(), self.estimate));
     }
 }
 
-/// A whole Messages answer as the event stream a streaming client expects, for an
-/// upstream that answered a streamed request with a whole body: each block in one delta.
-pub fn whole_as_events(message: &Value) -> Vec<u8> {
+/// A whole Messages answer (its JSON, as [`super::to_message`] writes it) as the event
+/// stream a streaming client expects, for an upstream that answered a streamed request
+/// with a whole body: each block in one delta. Rare, so read back through a tree.
+pub fn whole_as_events(message: &[u8]) -> Vec<u8> {
+    let message: Value = serde_json::from_slice(message).unwrap_or_default();
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     let mut out = Vec::new();
-    let mut start = message.clone();
-    start["content"] = json!([]);
-    start["stop_reason"] = Value::Null;
-    event(&mut out, "message_start", &json!({"type": "message_start", "message": start}));
+    event(&mut out, "message_start", |o| {
+        let mut start = message.clone();
+        start["content"] = Value::Array(Vec::new());
+        start["stop_reason"] = Value::Null;
+        o.extend_from_slice(b"{\"type\":\"message_start\",\"message\":");
+        let _ = serde_json::to_writer(&mut *o, &start);
+        o.push(b'}');
+    });
     out.extend_from_slice(MessageStream::ping());
     let blocks = message["content"].as_array().map_or(&[][..], Vec::as_slice);
     for (index, block) in blocks.iter().enumerate() {
-        let (empty, delta) = match block["type"].as_str() {
-            Some("thinking") => (
-                json!({"type": "thinking", "thinking": "", "signature": ""}),
-                json!({"type": "thinking_delta", "thinking": block["thinking"]}),
-            ),
-            Some("tool_use") => (
-                json!({"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}),
-                json!({"type": "input_json_delta", "partial_json": block["input"].to_string()}),
-            ),
-            _ => (json!({"type": "text", "text": ""}), json!({"type": "text_delta", "text": block["text"]})),
-        };
-        event(
-            &mut out,
-            "content_block_start",
-            &json!({"type": "content_block_start", "index": index, "content_block": empty}),
-        );
-        event(&mut out, "content_block_delta", &json!({"type": "content_block_delta", "index": index, "delta": delta}));
-        event(&mut out, "content_block_stop", &json!({"type": "content_block_stop", "index": index}));
+        match block["type"].as_str() {
+            Some("thinking") => {
+                block_start(&mut out, index, |o| o.extend_from_slice(empty_block(true)));
+                block_delta(&mut out, index, "thinking_delta", "thinking", &text(&block["thinking"]));
+            }
+            Some("tool_use") => {
+                block_start(&mut out, index, |o| {
+                    o.extend_from_slice(b"{\"type\":\"tool_use\",\"id\":");
+                    string(o, &text(&block["id"]));
+                    o.extend_from_slice(b",\"name\":");
+                    string(o, &text(&block["name"]));
+                    o.extend_from_slice(b",\"input\":{}}");
+                });
+                block_delta(&mut out, index, "input_json_delta", "partial_json", &block["input"].to_string());
+            }
+            _ => {
+                block_start(&mut out, index, |o| o.extend_from_slice(empty_block(false)));
+                block_delta(&mut out, index, "text_delta", "text", &text(&block["text"]));
+            }
+        }
+        block_stop(&mut out, index);
     }
-    let delta = json!({
-        "type": "message_delta",
-        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]},
-        "usage": message["usage"],
+    let reason = message["stop_reason"].as_str().unwrap_or("end_turn");
+    message_end(&mut out, reason, message["stop_sequence"].as_str(), |o| {
+        let _ = serde_json::to_writer(&mut *o, &message["usage"]);
     });
-    event(&mut out, "message_delta", &delta);
-    event(&mut out, "message_stop", &json!({"type": "message_stop"}));
     out
 }
 
-fn error_event(status: u16, message: &str) -> Value {
-    json!({"type": "error", "error": {"type": error_type_for_status(status), "message": message}})
+/// An empty text or thinking block, as `content_block_start` carries it.
+fn empty_block(thinking: bool) -> &'static [u8] {
+    if thinking {
+        b"{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}"
+    } else {
+        b"{\"type\":\"text\",\"text\":\"\"}"
+    }
 }
 
-fn event(out: &mut Vec<u8>, name: &str, data: &Value) {
-    out.extend_from_slice(b"event: ");
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\ndata: ");
-    // Writing a `Value` into a `Vec` cannot fail.
-    let _ = serde_json::to_writer(&mut *out, data);
-    out.extend_from_slice(b"\n\n");
+fn block_start(out: &mut Vec<u8>, index: usize, block: impl FnOnce(&mut Vec<u8>)) {
+    event(out, "content_block_start", |o| {
+        o.extend_from_slice(b"{\"type\":\"content_block_start\",\"index\":");
+        number(o, index as u64);
+        o.extend_from_slice(b",\"content_block\":");
+        block(o);
+        o.push(b'}');
+    });
+}
+
+/// A `content_block_delta` whose delta is `{"type": delta_type, field: text}`.
+fn block_delta(out: &mut Vec<u8>, index: usize, delta_type: &str, field: &str, text: &str) {
+    event(out, "content_block_delta", |o| {
+        o.extend_from_slice(b"{\"type\":\"content_block_delta\",\"index\":");
+        number(o, index as u64);
+        o.extend_from_slice(b",\"delta\":{\"type\":\"");
+        o.extend_from_slice(delta_type.as_bytes());
+        o.extend_from_slice(b"\",\"");
+        o.extend_from_slice(field.as_bytes());
+        o.extend_from_slice(b"\":");
+        string(o, text);
+        o.extend_from_slice(b"}}");
+    });
+}
+
+fn block_stop(out: &mut Vec<u8>, index: usize) {
+    event(out, "content_block_stop", |o| {
+        o.extend_from_slice(b"{\"type\":\"content_block_stop\",\"index\":");
+        number(o, index as u64);
+        o.push(b'}');
+    });
+}
+
+/// `message_delta` (the stop reason and `usage`, which `usage` writes) and `message_stop`.
+fn message_end(out: &mut Vec<u8>, reason: &str, stop_sequence: Option<&str>, usage: impl FnOnce(&mut Vec<u8>)) {
+    event(out, "message_delta", |o| {
+        o.extend_from_slice(b"{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":");
+        string(o, reason);
+        o.extend_from_slice(b",\"stop_sequence\":");
+        string_or_null(o, stop_sequence);
+        o.extend_from_slice(b"},\"usage\":");
+        usage(o);
+        o.push(b'}');
+    });
+    event(out, "message_stop", |o| o.extend_from_slice(b"{\"type\":\"message_stop\"}"));
+}
+
+fn error_event(out: &mut Vec<u8>, status: u16, message: &str) {
+    event(out, "error", |o| {
+        o.extend_from_slice(b"{\"type\":\"error\",\"error\":{\"type\":");
+        string(o, error_type_for_status(status));
+        o.extend_from_slice(b",\"message\":");
+        string(o, message);
+        o.extend_from_slice(b"}}");
+    });
 }
 
 #[cfg(test)]

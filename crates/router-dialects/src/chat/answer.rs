@@ -1,54 +1,49 @@
 //! A whole chat-completions answer → [`Answer`].
 
-use super::fields::{content, count, error, first_choice, reasoning, text, usage};
+use super::fields::{error, reasoning, usage};
 use super::types::{Answer, ReadError, ToolCall};
-use serde_json::Value;
+use super::wire::{self, Body, Call};
 
 /// Reads a whole answer. An object without choices reads as an empty answer; one with a
 /// top-level `error` is [`ReadError::Upstream`].
 pub fn read_answer(bytes: &[u8]) -> Result<Answer, ReadError> {
-    let v: Value = serde_json::from_slice(bytes)?;
-    if !v.is_object() {
-        return Err(ReadError::NotObject);
+    wire::read(bytes, answer)?
+}
+
+fn answer(body: Body<'_>) -> Result<Answer, ReadError> {
+    if let Some(e) = &body.error {
+        return Err(ReadError::Upstream(error(e)));
     }
-    if let Some(e) = error(&v) {
-        return Err(ReadError::Upstream(e));
-    }
+    let owned = |t: Option<wire::Textual<'_>>| t.and_then(|t| t.0).map(|t| t.into_owned()).unwrap_or_default();
     let mut answer = Answer {
-        id: text(&v, "id").unwrap_or_default(),
-        model: text(&v, "model").unwrap_or_default(),
-        created: count(&v, "created").unwrap_or(0),
-        usage: usage(&v),
+        id: owned(body.id),
+        model: owned(body.model),
+        created: body.created.0.unwrap_or(0),
+        usage: body.usage.0.as_ref().map(usage),
         ..Answer::default()
     };
-    let Some(choice) = first_choice(&v) else { return Ok(answer) };
-    answer.finish_reason = text(choice, "finish_reason");
+    let Some(choice) = body.choices.0 else { return Ok(answer) };
+    answer.finish_reason = choice.finish_reason.0.map(|t| t.into_owned());
     // A number there is a stop token's id, not a sequence the client gave.
-    answer.stop_sequence = choice.get("stop_reason").and_then(Value::as_str).map(str::to_owned);
-    let Some(message) = choice.get("message") else { return Ok(answer) };
-    answer.text = content(message).filter(|t| !t.is_empty());
-    answer.reasoning = reasoning(message).filter(|t| !t.is_empty());
-    answer.refusal = text(message, "refusal").filter(|t| !t.is_empty());
+    answer.stop_sequence = choice.stop_reason.0.map(|t| t.into_owned());
+    let Some(message) = choice.message.0 else { return Ok(answer) };
+    let non_empty = |t: Option<&str>| t.filter(|t| !t.is_empty()).map(str::to_owned);
+    answer.text = non_empty(message.content.0.as_deref());
+    answer.reasoning = non_empty(reasoning(&message));
+    answer.refusal = non_empty(message.refusal.0.as_deref());
     answer.tool_calls = message
-        .get("tool_calls")
-        .and_then(Value::as_array)
-        .map(|calls| calls.iter().map(tool_call).collect())
+        .tool_calls
+        .map(|calls| calls.0.into_iter().map(|c| tool_call(c.0.unwrap_or_default())).collect())
         .unwrap_or_default();
     Ok(answer)
 }
 
-fn tool_call(call: &Value) -> ToolCall {
-    let function = call.get("function");
-    let arguments = match function.and_then(|f| f.get("arguments")) {
-        Some(Value::String(s)) => s.clone(),
-        // Some providers send the arguments as an object rather than its text.
-        Some(other) if !other.is_null() => other.to_string(),
-        _ => String::new(),
-    };
+fn tool_call(call: Call<'_>) -> ToolCall {
+    let function = call.function.0.unwrap_or_default();
     ToolCall {
-        id: text(call, "id").unwrap_or_default(),
-        name: function.and_then(|f| text(f, "name")).unwrap_or_default(),
-        arguments,
+        id: call.id.0.map(|t| t.into_owned()).unwrap_or_default(),
+        name: function.name.0.map(|t| t.into_owned()).unwrap_or_default(),
+        arguments: function.arguments.0.map(|t| t.into_owned()).unwrap_or_default(),
     }
 }
 
@@ -144,6 +139,29 @@ mod tests {
             }
             other => panic!("expected an upstream error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn odd_members_read_as_absent_and_a_repeated_member_as_its_last() {
+        check(
+            r#"{"id":7,"created":1.5,"choices":[{"finish_reason":3,"message":{"content":{"x":1},"reasoning":2,
+                "tool_calls":[5,{"function":{"name":"f","arguments":[1]}}]}}],"usage":"none"}"#,
+            Answer {
+                id: "7".into(),
+                created: 1,
+                finish_reason: Some("3".into()),
+                tool_calls: vec![
+                    ToolCall::default(),
+                    ToolCall { id: String::new(), name: "f".into(), arguments: "[1]".into() },
+                ],
+                ..Answer::default()
+            },
+        );
+        // serde refuses a repeated member; the tree keeps the last one.
+        check(
+            r#"{"id":"a","id":"b","choices":[{"message":{"content":"x"}}]}"#,
+            Answer { id: "b".into(), text: Some("x".into()), ..Answer::default() },
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! A chat-completions SSE stream, split anywhere → [`Delta`]s, in order.
 
-use super::fields::{content, count, error, first_choice, reasoning, text, usage};
+use super::fields::{error, reasoning, usage};
 use super::types::{ChatError, Delta};
-use serde_json::Value;
+use super::wire::{self, Body, Call, Choice};
 
 /// The longest event (or line) kept while waiting for its end; beyond it the event is
 /// dropped with a [`Delta::Error`], so a hostile upstream cannot grow the buffer forever.
@@ -122,8 +122,7 @@ impl ChunkReader {
         }
         let data = std::mem::take(&mut self.data);
         self.has_data = false;
-        if let Some(v) = payload(&data) {
-            self.chunk(&v, out);
+        if wire::read(&data, |body| self.chunk(body, out)).is_ok() {
             return;
         }
         // Lenient: `data:` lines run together without the blank line between events.
@@ -131,93 +130,89 @@ impl ChunkReader {
         for part in data.split(|&b| b == b'\n') {
             if part.trim_ascii() == b"[DONE]" {
                 out.push(Delta::Done);
-            } else if let Some(v) = payload(part) {
-                self.chunk(&v, out);
+            } else {
+                let _ = wire::read(part, |body| self.chunk(body, out));
             }
         }
     }
 
-    fn chunk(&mut self, v: &Value, out: &mut Vec<Delta>) {
-        if !self.meta_sent && (v.get("id").is_some() || v.get("model").is_some()) {
+    fn chunk(&mut self, body: Body<'_>, out: &mut Vec<Delta>) {
+        if !self.meta_sent && (body.id.is_some() || body.model.is_some()) {
             self.meta_sent = true;
+            let owned = |t: Option<wire::Textual<'_>>| t.and_then(|t| t.0).map(|t| t.into_owned()).unwrap_or_default();
             out.push(Delta::Meta {
-                id: text(v, "id").unwrap_or_default(),
-                model: text(v, "model").unwrap_or_default(),
-                created: count(v, "created").unwrap_or(0),
+                id: owned(body.id),
+                model: owned(body.model),
+                created: body.created.0.unwrap_or(0),
             });
         }
-        if let Some(e) = error(v) {
-            out.push(Delta::Error(e));
-        } else if let Some(choice) = first_choice(v) {
+        if let Some(e) = &body.error {
+            out.push(Delta::Error(error(e)));
+        } else if let Some(choice) = body.choices.0 {
             self.choice(choice, out);
         }
-        if let Some(u) = usage(v) {
-            out.push(Delta::Usage(u));
+        if let Some(u) = &body.usage.0 {
+            out.push(Delta::Usage(usage(u)));
         }
     }
 
-    fn choice(&mut self, choice: &Value, out: &mut Vec<Delta>) {
+    fn choice(&mut self, choice: Choice<'_>, out: &mut Vec<Delta>) {
         // A few providers stream `message` rather than `delta`.
-        if let Some(delta) = choice.get("delta").or_else(|| choice.get("message")) {
-            if let Some(r) = reasoning(delta).filter(|r| !r.is_empty()) {
+        let delta = match choice.delta {
+            Some(delta) => delta.0,
+            None => choice.message.0,
+        };
+        if let Some(delta) = delta {
+            let non_empty = |t: Option<&str>| t.filter(|t| !t.is_empty()).map(str::to_owned);
+            if let Some(r) = non_empty(reasoning(&delta)) {
                 out.push(Delta::Reasoning(r));
             }
-            if let Some(r) = text(delta, "refusal").filter(|r| !r.is_empty()) {
+            if let Some(r) = non_empty(delta.refusal.0.as_deref()) {
                 out.push(Delta::Refusal(r));
             }
-            if let Some(t) = content(delta).filter(|t| !t.is_empty()) {
+            if let Some(t) = non_empty(delta.content.0.as_deref()) {
                 out.push(Delta::Text(t));
             }
-            if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
-                for (position, call) in calls.iter().enumerate() {
-                    self.tool_call(position, call, out);
+            if let Some(calls) = delta.tool_calls {
+                for (position, call) in calls.0.into_iter().enumerate() {
+                    self.tool_call(position, call.0.unwrap_or_default(), out);
                 }
             }
         }
         if !self.finish_sent
-            && let Some(reason) = text(choice, "finish_reason")
+            && let Some(reason) = choice.finish_reason.0
         {
             self.finish_sent = true;
-            out.push(Delta::Finish(reason));
+            out.push(Delta::Finish(reason.into_owned()));
         }
     }
 
     /// A tool call's fragment. A call is known by the upstream's `index`, unless it comes
     /// with an id other than that call's: some providers give every call index 0.
-    fn tool_call(&mut self, position: usize, call: &Value, out: &mut Vec<Delta>) {
-        let upstream = count(call, "index").unwrap_or(position as u64);
-        let id = text(call, "id").filter(|id| !id.is_empty());
-        let function = call.get("function");
+    fn tool_call(&mut self, position: usize, call: Call<'_>, out: &mut Vec<Delta>) {
+        let upstream = call.index.0.unwrap_or(position as u64);
+        let id = call.id.0.filter(|id| !id.is_empty());
+        let function = call.function.0.unwrap_or_default();
         let known = self.calls.iter().rposition(|(index, _)| *index == upstream);
         let index = match (known, &id) {
-            (Some(k), Some(id)) if !self.calls[k].1.is_empty() && self.calls[k].1 != *id => None,
+            (Some(k), Some(id)) if !self.calls[k].1.is_empty() && self.calls[k].1 != **id => None,
             (Some(k), _) => Some(k),
             (None, _) => None,
         };
         let index = match index {
             Some(k) => k,
             None => {
-                let id = id.unwrap_or_default();
+                let id = id.map(|id| id.into_owned()).unwrap_or_default();
                 self.calls.push((upstream, id.clone()));
-                let name = function.and_then(|f| text(f, "name")).unwrap_or_default();
+                let name = function.name.0.map(|n| n.into_owned()).unwrap_or_default();
                 out.push(Delta::ToolCallStart { index: self.calls.len() - 1, id, name });
                 self.calls.len() - 1
             }
         };
-        let fragment = match function.and_then(|f| f.get("arguments")) {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) if !other.is_null() => other.to_string(),
-            _ => String::new(),
-        };
-        if !fragment.is_empty() {
-            out.push(Delta::ToolCallArguments { index, fragment });
+        if let Some(fragment) = function.arguments.0.filter(|f| !f.is_empty()) {
+            out.push(Delta::ToolCallArguments { index, fragment: fragment.into_owned() });
         }
     }
-}
-
-/// A chunk's JSON object, if the payload is one.
-fn payload(data: &[u8]) -> Option<Value> {
-    serde_json::from_slice::<Value>(data).ok().filter(Value::is_object)
 }
 
 #[cfg(test)]

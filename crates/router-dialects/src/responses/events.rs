@@ -5,10 +5,12 @@
 //! for the end of the stream but the final snapshot.
 
 use super::output::{
-    ResponseMeta, Status, call_id_or, call_item, message_item, reasoning_item, refusal_part, response, text_part,
+    ResponseMeta, Status, call_id_or, echo_members, write_call_item, write_message_item, write_part,
+    write_reasoning_item, write_response, write_summary_part,
 };
 use crate::chat::{Answer, ChatError, ChunkReader, Delta, Usage};
-use serde_json::{Map, Value, json};
+use crate::json_out::{number, string};
+use serde_json::{Map, Value};
 
 /// One output item as it grows.
 #[derive(Debug)]
@@ -31,18 +33,16 @@ impl Item {
         }
     }
 
-    fn snapshot(&self) -> Value {
+    fn write(&self, out: &mut Vec<u8>) {
         match self {
-            Item::Reasoning { id, text, open } => reasoning_item(id, text, !open),
-            Item::Message { id, parts, open } => message_item(id, parts.iter().map(Part::value).collect(), !open),
-            Item::Call { id, call_id, name, arguments, open } => call_item(id, call_id, name, arguments, !open),
+            Item::Reasoning { id, text, open } => write_reasoning_item(out, id, text, !open),
+            Item::Message { id, parts, open } => {
+                write_message_item(out, id, parts.iter().map(|p| (p.refusal, p.text.as_str())), !open)
+            }
+            Item::Call { id, call_id, name, arguments, open } => {
+                write_call_item(out, id, call_id, name, arguments, !open)
+            }
         }
-    }
-}
-
-impl Part {
-    fn value(&self) -> Value {
-        if self.refusal { refusal_part(&self.text) } else { text_part(&self.text) }
     }
 }
 
@@ -50,7 +50,8 @@ impl Part {
 #[derive(Debug)]
 pub struct EventWriter {
     meta: ResponseMeta,
-    echo: Map<String, Value>,
+    /// The echoed request members, as written into every snapshot.
+    echo: Vec<u8>,
     reader: ChunkReader,
     seq: u64,
     items: Vec<Item>,
@@ -66,7 +67,7 @@ impl EventWriter {
     pub fn new(meta: ResponseMeta, echo: Map<String, Value>) -> Self {
         EventWriter {
             meta,
-            echo,
+            echo: echo_members(&echo),
             reader: ChunkReader::new(),
             seq: 0,
             items: Vec::new(),
@@ -84,10 +85,8 @@ impl EventWriter {
             return;
         }
         self.started = true;
-        let snapshot = self.snapshot(&Status::InProgress);
-        self.event(out, "response.created", json!({"response": snapshot}));
-        let snapshot = self.snapshot(&Status::InProgress);
-        self.event(out, "response.in_progress", json!({"response": snapshot}));
+        self.snapshot_event(out, "response.created", &Status::InProgress);
+        self.snapshot_event(out, "response.in_progress", &Status::InProgress);
     }
 
     /// The events that `bytes` (any slice of the upstream's SSE stream) complete.
@@ -114,8 +113,7 @@ impl EventWriter {
             return;
         }
         self.ended = true;
-        let snapshot = self.snapshot(&Status::Failed(error));
-        self.event(out, "response.failed", json!({"response": snapshot}));
+        self.snapshot_event(out, "response.failed", &Status::Failed(error));
     }
 
     /// A whole answer where a stream was asked for (an upstream that ignored `stream`):
@@ -189,13 +187,14 @@ impl EventWriter {
             if let Some(previous) = count.checked_sub(1) {
                 self.part_done(index, previous, out);
             }
-            let part = Part { refusal, text: String::new() };
-            let added = part.value();
             if let Some(Item::Message { parts, .. }) = self.items.get_mut(index) {
-                parts.push(part);
+                parts.push(Part { refusal, text: String::new() });
             }
-            let body = json!({"item_id": item_id, "output_index": index, "content_index": count, "part": added});
-            self.event(out, "response.content_part.added", body);
+            self.event(out, "response.content_part.added", |o| {
+                place(o, &item_id, index, Some(count));
+                o.extend_from_slice(b",\"part\":");
+                write_part(o, refusal, "");
+            });
             count
         };
         if let Some(Item::Message { parts, .. }) = self.items.get_mut(index)
@@ -203,18 +202,15 @@ impl EventWriter {
         {
             p.text.push_str(text);
         }
-        let (kind, body) = if refusal {
-            (
-                "response.refusal.delta",
-                json!({"item_id": item_id, "output_index": index, "content_index": part_index, "delta": text}),
-            )
-        } else {
-            (
-                "response.output_text.delta",
-                json!({"item_id": item_id, "output_index": index, "content_index": part_index, "delta": text, "logprobs": []}),
-            )
-        };
-        self.event(out, kind, body);
+        let kind = if refusal { "response.refusal.delta" } else { "response.output_text.delta" };
+        self.event(out, kind, |o| {
+            place(o, &item_id, index, Some(part_index));
+            o.extend_from_slice(b",\"delta\":");
+            string(o, text);
+            if !refusal {
+                o.extend_from_slice(b",\"logprobs\":[]");
+            }
+        });
     }
 
     fn reasoning(&mut self, text: &str, out: &mut Vec<u8>) {
@@ -228,9 +224,11 @@ impl EventWriter {
                 let id = self.item_id("rs");
                 let index = self.open(Item::Reasoning { id, text: String::new(), open: true }, out);
                 let item_id = self.id_of(index);
-                let body = json!({"item_id": item_id, "output_index": index, "summary_index": 0,
-                    "part": {"type": "summary_text", "text": ""}});
-                self.event(out, "response.reasoning_summary_part.added", body);
+                self.event(out, "response.reasoning_summary_part.added", |o| {
+                    place(o, &item_id, index, None);
+                    o.extend_from_slice(b",\"summary_index\":0,\"part\":");
+                    write_summary_part(o, "");
+                });
                 index
             }
         };
@@ -238,8 +236,11 @@ impl EventWriter {
         if let Some(Item::Reasoning { text: t, .. }) = self.items.get_mut(index) {
             t.push_str(text);
         }
-        let body = json!({"item_id": item_id, "output_index": index, "summary_index": 0, "delta": text});
-        self.event(out, "response.reasoning_summary_text.delta", body);
+        self.event(out, "response.reasoning_summary_text.delta", |o| {
+            place(o, &item_id, index, None);
+            o.extend_from_slice(b",\"summary_index\":0,\"delta\":");
+            string(o, text);
+        });
     }
 
     fn call_start(&mut self, index: usize, id: &str, name: &str, out: &mut Vec<u8>) {
@@ -271,8 +272,11 @@ impl EventWriter {
         if let Some(Item::Call { arguments, .. }) = self.items.get_mut(at) {
             arguments.push_str(fragment);
         }
-        let body = json!({"item_id": item_id, "output_index": at, "delta": fragment});
-        self.event(out, "response.function_call_arguments.delta", body);
+        self.event(out, "response.function_call_arguments.delta", |o| {
+            place(o, &item_id, at, None);
+            o.extend_from_slice(b",\"delta\":");
+            string(o, fragment);
+        });
     }
 
     /// The final event, once: every open item closed, then the whole response.
@@ -285,16 +289,14 @@ impl EventWriter {
         }
         self.ended = true;
         let status = Status::of_finish(self.finish.as_deref());
-        let snapshot = self.snapshot(&status);
-        self.event(out, status.final_event(), json!({"response": snapshot}));
+        self.snapshot_event(out, status.final_event(), &status);
     }
 
     /// Adds an item (`response.output_item.added`); returns its output index.
     fn open(&mut self, item: Item, out: &mut Vec<u8>) -> usize {
-        let snapshot = item.snapshot();
         self.items.push(item);
         let index = self.items.len() - 1;
-        self.event(out, "response.output_item.added", json!({"output_index": index, "item": snapshot}));
+        self.item_event(out, "response.output_item.added", index);
         index
     }
 
@@ -321,15 +323,26 @@ impl EventWriter {
             }
             Some(Item::Reasoning { text, .. }) => {
                 let text = text.clone();
-                let body = json!({"item_id": item_id, "output_index": index, "summary_index": 0, "text": text});
-                self.event(out, "response.reasoning_summary_text.done", body);
-                let body = json!({"item_id": item_id, "output_index": index, "summary_index": 0,
-                    "part": {"type": "summary_text", "text": text}});
-                self.event(out, "response.reasoning_summary_part.done", body);
+                self.event(out, "response.reasoning_summary_text.done", |o| {
+                    place(o, &item_id, index, None);
+                    o.extend_from_slice(b",\"summary_index\":0,\"text\":");
+                    string(o, &text);
+                });
+                self.event(out, "response.reasoning_summary_part.done", |o| {
+                    place(o, &item_id, index, None);
+                    o.extend_from_slice(b",\"summary_index\":0,\"part\":");
+                    write_summary_part(o, &text);
+                });
             }
             Some(Item::Call { name, arguments, .. }) => {
-                let body = json!({"item_id": item_id, "output_index": index, "name": name, "arguments": arguments});
-                self.event(out, "response.function_call_arguments.done", body);
+                let (name, arguments) = (name.clone(), arguments.clone());
+                self.event(out, "response.function_call_arguments.done", |o| {
+                    place(o, &item_id, index, None);
+                    o.extend_from_slice(b",\"name\":");
+                    string(o, &name);
+                    o.extend_from_slice(b",\"arguments\":");
+                    string(o, &arguments);
+                });
             }
             None => return,
         }
@@ -337,8 +350,7 @@ impl EventWriter {
             Some(Item::Reasoning { open, .. } | Item::Message { open, .. } | Item::Call { open, .. }) => *open = false,
             None => return,
         }
-        let snapshot = self.items.get(index).map(Item::snapshot).unwrap_or_default();
-        self.event(out, "response.output_item.done", json!({"output_index": index, "item": snapshot}));
+        self.item_event(out, "response.output_item.done", index);
     }
 
     /// A message's content part is complete: its text's done event, then the part's.
@@ -346,21 +358,21 @@ impl EventWriter {
         let item_id = self.id_of(index);
         let Some(Item::Message { parts, .. }) = self.items.get(index) else { return };
         let Some(p) = parts.get(part) else { return };
-        let (kind, body) = if p.refusal {
-            (
-                "response.refusal.done",
-                json!({"item_id": item_id, "output_index": index, "content_index": part, "refusal": p.text}),
-            )
-        } else {
-            (
-                "response.output_text.done",
-                json!({"item_id": item_id, "output_index": index, "content_index": part, "text": p.text, "logprobs": []}),
-            )
-        };
-        let value = p.value();
-        self.event(out, kind, body);
-        let body = json!({"item_id": item_id, "output_index": index, "content_index": part, "part": value});
-        self.event(out, "response.content_part.done", body);
+        let (refusal, text) = (p.refusal, p.text.clone());
+        let kind = if refusal { "response.refusal.done" } else { "response.output_text.done" };
+        self.event(out, kind, |o| {
+            place(o, &item_id, index, Some(part));
+            o.extend_from_slice(if refusal { b",\"refusal\":" } else { b",\"text\":" });
+            string(o, &text);
+            if !refusal {
+                o.extend_from_slice(b",\"logprobs\":[]");
+            }
+        });
+        self.event(out, "response.content_part.done", |o| {
+            place(o, &item_id, index, Some(part));
+            o.extend_from_slice(b",\"part\":");
+            write_part(o, refusal, &text);
+        });
     }
 
     fn id_of(&self, index: usize) -> String {
@@ -384,25 +396,71 @@ impl EventWriter {
         }
     }
 
-    fn snapshot(&self, status: &Status) -> Value {
-        let output = self.items.iter().map(Item::snapshot).collect();
-        let usage = if matches!(status, Status::InProgress) { None } else { self.usage.as_ref() };
-        response(&self.meta, &self.echo, status, output, usage)
+    /// An event carrying the whole response as it stands (`response.created`, …).
+    fn snapshot_event(&mut self, out: &mut Vec<u8>, kind: &str, status: &Status) {
+        let usage = if matches!(status, Status::InProgress) { None } else { self.usage };
+        let (meta, echo, items) = (&self.meta, &self.echo, &self.items);
+        let seq = self.seq;
+        self.seq += 1;
+        write_event(out, kind, seq, |o| {
+            o.extend_from_slice(b",\"response\":");
+            let output = |o: &mut Vec<u8>| {
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        o.push(b',');
+                    }
+                    item.write(o);
+                }
+            };
+            write_response(o, meta, echo, status, output, usage.as_ref());
+        });
     }
 
-    /// One SSE event: `event: <type>` and its JSON with `type` and `sequence_number`.
-    fn event(&mut self, out: &mut Vec<u8>, kind: &str, body: Value) {
-        let mut body = match body {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
-        body.insert("type".into(), Value::String(kind.to_owned()));
-        body.insert("sequence_number".into(), json!(self.seq));
+    /// `response.output_item.added` or `.done` with the item as it stands.
+    fn item_event(&mut self, out: &mut Vec<u8>, kind: &str, index: usize) {
+        let Some(item) = self.items.get(index) else { return };
+        let seq = self.seq;
         self.seq += 1;
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(kind.as_bytes());
-        out.extend_from_slice(b"\ndata: ");
-        let _ = serde_json::to_writer(&mut *out, &Value::Object(body));
-        out.extend_from_slice(b"\n\n");
+        write_event(out, kind, seq, |o| {
+            o.extend_from_slice(b",\"output_index\":");
+            number(o, index as u64);
+            o.extend_from_slice(b",\"item\":");
+            item.write(o);
+        });
+    }
+
+    /// One SSE event numbered by `sequence_number`; `members` writes the rest of its
+    /// members, each after a comma.
+    fn event(&mut self, out: &mut Vec<u8>, kind: &str, members: impl FnOnce(&mut Vec<u8>)) {
+        let seq = self.seq;
+        self.seq += 1;
+        write_event(out, kind, seq, |o| {
+            o.push(b',');
+            members(o);
+        });
+    }
+}
+
+/// `event: <kind>` and its JSON: `type`, `sequence_number`, then what `rest` writes.
+fn write_event(out: &mut Vec<u8>, kind: &str, seq: u64, rest: impl FnOnce(&mut Vec<u8>)) {
+    crate::json_out::event(out, kind, |o| {
+        o.extend_from_slice(b"{\"type\":");
+        string(o, kind);
+        o.extend_from_slice(b",\"sequence_number\":");
+        number(o, seq);
+        rest(o);
+        o.push(b'}');
+    });
+}
+
+/// `"item_id":…,"output_index":…` and, for a message's part, `"content_index":…`.
+fn place(out: &mut Vec<u8>, item_id: &str, index: usize, content_index: Option<usize>) {
+    out.extend_from_slice(b"\"item_id\":");
+    string(out, item_id);
+    out.extend_from_slice(b",\"output_index\":");
+    number(out, index as u64);
+    if let Some(c) = content_index {
+        out.extend_from_slice(b",\"content_index\":");
+        number(out, c as u64);
     }
 }

@@ -4,24 +4,27 @@
 //! assistant message that holds its call, so a `tool` message never stands without it.
 
 use super::error::InvalidRequest;
+use crate::tree::Json;
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet};
 
 /// The chat messages for `input`.
-pub(crate) fn messages(input: Option<&Value>) -> Result<Vec<Value>, InvalidRequest> {
+pub(crate) fn messages(input: Option<&Json<'_>>) -> Result<Vec<Value>, InvalidRequest> {
     let items = match input {
-        None | Some(Value::Null) => {
+        None | Some(Json::Null) => {
             return Err(InvalidRequest::new("`input` is required", "input", "missing_required"));
         }
-        Some(Value::String(s)) => return Ok(vec![json!({"role": "user", "content": s})]),
-        Some(Value::Array(items)) => items,
+        Some(Json::String(s)) => return Ok(vec![json!({"role": "user", "content": s.as_ref()})]),
+        Some(Json::Array(items)) => items,
         Some(_) => return Err(invalid("`input` must be a string or an array of items", "input")),
     };
     let mut out = Conversation::default();
     for (i, item) in items.iter().enumerate() {
         let param = format!("input[{i}]");
-        let Value::Object(item) = item else { return Err(invalid("an input item must be an object", &param)) };
-        let kind = item.get("type").and_then(Value::as_str);
+        if !item.is_object() {
+            return Err(invalid("an input item must be an object", &param));
+        }
+        let kind = item.get("type").and_then(Json::as_str);
         match kind {
             None | Some("message") => out.messages.push(message(item, &param)?),
             Some("function_call") => out.call(item, &param)?,
@@ -63,14 +66,14 @@ struct Conversation {
 impl Conversation {
     /// A function call joins the assistant message just before it (its text or the
     /// calls before it), else starts one.
-    fn call(&mut self, item: &Map<String, Value>, param: &str) -> Result<(), InvalidRequest> {
+    fn call(&mut self, item: &Json<'_>, param: &str) -> Result<(), InvalidRequest> {
         let call_id = text_field(item, "call_id", param)?;
         let name = text_field(item, "name", param)?;
         let arguments = match item.get("arguments") {
-            Some(Value::String(s)) => s.clone(),
-            None | Some(Value::Null) => "{}".to_owned(),
+            Some(Json::String(s)) => s.to_string(),
+            None | Some(Json::Null) => "{}".to_owned(),
             // Some clients send the object itself.
-            Some(other) => other.to_string(),
+            Some(other) => other.to_value().to_string(),
         };
         if self.calls.contains_key(&call_id) {
             return Err(invalid(format!("the call id `{call_id}` is used by two function calls"), param));
@@ -91,7 +94,7 @@ impl Conversation {
     }
 
     /// An output goes after its call's assistant message and the outputs already there.
-    fn output(&mut self, item: &Map<String, Value>, param: &str) -> Result<(), InvalidRequest> {
+    fn output(&mut self, item: &Json<'_>, param: &str) -> Result<(), InvalidRequest> {
         let call_id = text_field(item, "call_id", param)?;
         let Some(&at) = self.calls.get(&call_id) else {
             return Err(invalid(format!("no function call with call_id `{call_id}` comes before its output"), param));
@@ -130,9 +133,9 @@ impl Conversation {
     }
 }
 
-fn text_field(item: &Map<String, Value>, key: &str, param: &str) -> Result<String, InvalidRequest> {
+fn text_field(item: &Json<'_>, key: &str, param: &str) -> Result<String, InvalidRequest> {
     item.get(key)
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .ok_or_else(|| invalid(format!("`{key}` must be a non-empty string"), &format!("{param}.{key}")))
@@ -140,19 +143,19 @@ fn text_field(item: &Map<String, Value>, key: &str, param: &str) -> Result<Strin
 
 /// A function's output: a string, or parts whose text is kept (chat's `tool` messages
 /// carry text only).
-fn output_text(output: Option<&Value>, param: &str) -> Result<String, InvalidRequest> {
+fn output_text(output: Option<&Json<'_>>, param: &str) -> Result<String, InvalidRequest> {
     match output {
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(Value::Array(parts)) => {
-            Ok(parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n"))
+        Some(Json::String(s)) => Ok(s.to_string()),
+        Some(Json::Array(parts)) => {
+            Ok(parts.iter().filter_map(|p| p.get("text").and_then(Json::as_str)).collect::<Vec<_>>().join("\n"))
         }
         _ => Err(invalid("`output` must be a string or an array of parts", &format!("{param}.output"))),
     }
 }
 
 /// A message item as a chat message.
-fn message(item: &Map<String, Value>, param: &str) -> Result<Value, InvalidRequest> {
-    let role = match item.get("role").and_then(Value::as_str) {
+fn message(item: &Json<'_>, param: &str) -> Result<Value, InvalidRequest> {
+    let role = match item.get("role").and_then(Json::as_str) {
         Some(r @ ("user" | "assistant" | "system")) => r,
         // Chat's `developer` role is not known to every upstream; `system` is.
         Some("developer") => "system",
@@ -164,8 +167,8 @@ fn message(item: &Map<String, Value>, param: &str) -> Result<Value, InvalidReque
         }
     };
     let content = match item.get("content") {
-        Some(Value::String(s)) => Value::String(s.clone()),
-        Some(Value::Array(parts)) => {
+        Some(Json::String(s)) => Value::String(s.to_string()),
+        Some(Json::Array(parts)) => {
             let mut out = Vec::with_capacity(parts.len());
             for (j, p) in parts.iter().enumerate() {
                 out.push(part(p, &format!("{param}.content[{j}]"))?);
@@ -189,9 +192,9 @@ fn join_text(role: &str, parts: Vec<Value>) -> Value {
 }
 
 /// One content part in chat's shape.
-fn part(p: &Value, param: &str) -> Result<Value, InvalidRequest> {
-    let kind = p.get("type").and_then(Value::as_str).unwrap_or("");
-    let str_of = |k: &str| p.get(k).and_then(Value::as_str);
+fn part(p: &Json<'_>, param: &str) -> Result<Value, InvalidRequest> {
+    let kind = p.get("type").and_then(Json::as_str).unwrap_or("");
+    let str_of = |k: &str| p.get(k).and_then(Json::as_str);
     match kind {
         "input_text" | "output_text" | "text" => {
             let text = str_of("text").ok_or_else(|| invalid("a text part needs `text`", param))?;
@@ -217,7 +220,7 @@ fn part(p: &Value, param: &str) -> Result<Value, InvalidRequest> {
             Ok(json!({"type": "file", "file": file}))
         }
         "input_audio" => {
-            Ok(json!({"type": "input_audio", "input_audio": p.get("input_audio").cloned().unwrap_or(Value::Null)}))
+            Ok(json!({"type": "input_audio", "input_audio": p.get("input_audio").map_or(Value::Null, Json::to_value)}))
         }
         other => Err(InvalidRequest::new(
             format!("content parts of type `{other}` are not supported by the free router"),

@@ -2,7 +2,8 @@
 //! and for the snapshots a stream's events carry.
 
 use crate::chat::{Answer, ChatError, Usage};
-use serde_json::{Map, Value, json};
+use crate::json_out::{number, string};
+use serde_json::{Map, Value};
 
 /// Who a response is: its id (`resp_…`), when it began, and the model that answers.
 /// The server makes them (it has the clock); the translation only repeats them.
@@ -52,71 +53,146 @@ impl Status {
     }
 }
 
-/// The response object.
-pub(crate) fn response(
+/// The echoed request members as JSON members without their braces (`"k":v,...`),
+/// written once per response and copied into each snapshot.
+pub fn echo_members(echo: &Map<String, Value>) -> Vec<u8> {
+    let mut all = serde_json::to_vec(echo).unwrap_or_default();
+    // `{` … `}` around the members.
+    all.pop();
+    if !all.is_empty() {
+        all.remove(0);
+    }
+    all
+}
+
+/// The response object; `output` writes the items of its `output` array.
+pub(crate) fn write_response(
+    out: &mut Vec<u8>,
     meta: &ResponseMeta,
-    echo: &Map<String, Value>,
+    echo: &[u8],
     status: &Status,
-    output: Vec<Value>,
+    output: impl FnOnce(&mut Vec<u8>),
     usage: Option<&Usage>,
-) -> Value {
-    let mut out = echo.clone();
-    out.insert("id".into(), Value::String(meta.id.clone()));
-    out.insert("object".into(), Value::String("response".into()));
-    out.insert("created_at".into(), json!(meta.created_at));
-    out.insert("model".into(), Value::String(meta.model.clone()));
-    let (status, incomplete, error) = match status {
-        Status::InProgress => ("in_progress", Value::Null, Value::Null),
-        Status::Completed => ("completed", Value::Null, Value::Null),
-        Status::Incomplete(reason) => ("incomplete", json!({"reason": reason}), Value::Null),
-        Status::Failed(e) => ("failed", Value::Null, error_object(e)),
-    };
-    out.insert("status".into(), Value::String(status.into()));
-    out.insert("incomplete_details".into(), incomplete);
-    out.insert("error".into(), error);
-    out.insert("output".into(), Value::Array(output));
-    out.insert("usage".into(), usage.map_or(Value::Null, usage_object));
-    Value::Object(out)
+) {
+    out.extend_from_slice(b"{\"id\":");
+    string(out, &meta.id);
+    out.extend_from_slice(b",\"object\":\"response\",\"created_at\":");
+    number(out, meta.created_at);
+    out.extend_from_slice(b",\"model\":");
+    string(out, &meta.model);
+    out.extend_from_slice(b",\"status\":");
+    match status {
+        Status::InProgress => out.extend_from_slice(b"\"in_progress\",\"incomplete_details\":null,\"error\":null"),
+        Status::Completed => out.extend_from_slice(b"\"completed\",\"incomplete_details\":null,\"error\":null"),
+        Status::Incomplete(reason) => {
+            out.extend_from_slice(b"\"incomplete\",\"incomplete_details\":{\"reason\":");
+            string(out, reason);
+            out.extend_from_slice(b"},\"error\":null");
+        }
+        Status::Failed(e) => {
+            out.extend_from_slice(b"\"failed\",\"incomplete_details\":null,\"error\":{\"code\":");
+            string(out, e.kind.as_deref().unwrap_or("server_error"));
+            out.extend_from_slice(b",\"message\":");
+            string(out, &e.message);
+            out.push(b'}');
+        }
+    }
+    out.extend_from_slice(b",\"output\":[");
+    output(out);
+    out.extend_from_slice(b"],\"usage\":");
+    match usage {
+        Some(u) => write_usage(out, u),
+        None => out.extend_from_slice(b"null"),
+    }
+    if !echo.is_empty() {
+        out.push(b',');
+        out.extend_from_slice(echo);
+    }
+    out.push(b'}');
 }
 
-/// A failed generation's `error` (`code` is the case, as OpenAI's `server_error`).
-pub(crate) fn error_object(e: &ChatError) -> Value {
-    let code = e.kind.clone().unwrap_or_else(|| "server_error".to_owned());
-    json!({"code": code, "message": e.message})
-}
-
-pub(crate) fn usage_object(u: &Usage) -> Value {
+fn write_usage(out: &mut Vec<u8>, u: &Usage) {
     let total = if u.total_tokens > 0 { u.total_tokens } else { u.prompt_tokens + u.completion_tokens };
-    json!({
-        "input_tokens": u.prompt_tokens,
-        "input_tokens_details": {"cached_tokens": u.cached_tokens},
-        "output_tokens": u.completion_tokens,
-        "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
-        "total_tokens": total,
-    })
+    out.extend_from_slice(b"{\"input_tokens\":");
+    number(out, u.prompt_tokens);
+    out.extend_from_slice(b",\"input_tokens_details\":{\"cached_tokens\":");
+    number(out, u.cached_tokens);
+    out.extend_from_slice(b"},\"output_tokens\":");
+    number(out, u.completion_tokens);
+    out.extend_from_slice(b",\"output_tokens_details\":{\"reasoning_tokens\":");
+    number(out, u.reasoning_tokens);
+    out.extend_from_slice(b"},\"total_tokens\":");
+    number(out, total);
+    out.push(b'}');
 }
 
-pub(crate) fn reasoning_item(id: &str, text: &str, done: bool) -> Value {
-    let summary = if done { json!([{"type": "summary_text", "text": text}]) } else { json!([]) };
-    json!({"type": "reasoning", "id": id, "summary": summary})
+fn status_of(done: bool) -> &'static [u8] {
+    if done { b"\"completed\"" } else { b"\"in_progress\"" }
 }
 
-pub(crate) fn text_part(text: &str) -> Value {
-    json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
+pub(crate) fn write_reasoning_item(out: &mut Vec<u8>, id: &str, text: &str, done: bool) {
+    out.extend_from_slice(b"{\"type\":\"reasoning\",\"id\":");
+    string(out, id);
+    out.extend_from_slice(b",\"summary\":[");
+    if done {
+        write_summary_part(out, text);
+    }
+    out.extend_from_slice(b"]}");
 }
 
-pub(crate) fn refusal_part(text: &str) -> Value {
-    json!({"type": "refusal", "refusal": text})
+/// `{"type":"summary_text","text":…}`.
+pub(crate) fn write_summary_part(out: &mut Vec<u8>, text: &str) {
+    out.extend_from_slice(b"{\"type\":\"summary_text\",\"text\":");
+    string(out, text);
+    out.push(b'}');
 }
 
-pub(crate) fn message_item(id: &str, content: Vec<Value>, done: bool) -> Value {
-    let status = if done { "completed" } else { "in_progress" };
-    json!({"type": "message", "id": id, "status": status, "role": "assistant", "content": content})
+/// A message's content part: `output_text`, or a `refusal`.
+pub(crate) fn write_part(out: &mut Vec<u8>, refusal: bool, text: &str) {
+    if refusal {
+        out.extend_from_slice(b"{\"type\":\"refusal\",\"refusal\":");
+        string(out, text);
+        out.push(b'}');
+    } else {
+        out.extend_from_slice(b"{\"type\":\"output_text\",\"text\":");
+        string(out, text);
+        out.extend_from_slice(b",\"annotations\":[],\"logprobs\":[]}");
+    }
 }
 
-pub(crate) fn call_item(id: &str, call_id: &str, name: &str, arguments: &str, done: bool) -> Value {
-    let status = if done { "completed" } else { "in_progress" };
-    json!({"type": "function_call", "id": id, "call_id": call_id, "name": name, "arguments": arguments, "status": status})
+/// A message item with its parts, each `(refusal, text)`.
+pub(crate) fn write_message_item<'p>(
+    out: &mut Vec<u8>,
+    id: &str,
+    parts: impl IntoIterator<Item = (bool, &'p str)>,
+    done: bool,
+) {
+    out.extend_from_slice(b"{\"type\":\"message\",\"id\":");
+    string(out, id);
+    out.extend_from_slice(b",\"status\":");
+    out.extend_from_slice(status_of(done));
+    out.extend_from_slice(b",\"role\":\"assistant\",\"content\":[");
+    for (i, (refusal, text)) in parts.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_part(out, refusal, text);
+    }
+    out.extend_from_slice(b"]}");
+}
+
+pub(crate) fn write_call_item(out: &mut Vec<u8>, id: &str, call_id: &str, name: &str, arguments: &str, done: bool) {
+    out.extend_from_slice(b"{\"type\":\"function_call\",\"id\":");
+    string(out, id);
+    out.extend_from_slice(b",\"call_id\":");
+    string(out, call_id);
+    out.extend_from_slice(b",\"name\":");
+    string(out, name);
+    out.extend_from_slice(b",\"arguments\":");
+    string(out, arguments);
+    out.extend_from_slice(b",\"status\":");
+    out.extend_from_slice(status_of(done));
+    out.push(b'}');
 }
 
 /// A call's id, made when the upstream sent none.
@@ -124,31 +200,45 @@ pub(crate) fn call_id_or(id: &str, meta: &ResponseMeta, index: usize) -> String 
     if id.is_empty() { format!("call_{}_{index}", meta.tail()) } else { id.to_owned() }
 }
 
-/// A whole chat answer as a response object: reasoning, then the message, then the
-/// function calls, in the order a model produces them.
-pub fn answer_to_response(answer: &Answer, meta: &ResponseMeta, echo: &Map<String, Value>) -> Value {
+/// A whole chat answer as a response object's JSON: reasoning, then the message, then
+/// the function calls, in the order a model produces them. `echo` as [`echo_members`].
+pub fn response_json(answer: &Answer, meta: &ResponseMeta, echo: &[u8]) -> Vec<u8> {
     let tail = meta.tail();
-    let mut output = Vec::new();
-    if let Some(r) = answer.reasoning.as_deref() {
-        output.push(reasoning_item(&format!("rs_{tail}"), r, true));
-    }
-    let mut content = Vec::new();
-    if let Some(t) = answer.text.as_deref() {
-        content.push(text_part(t));
-    }
-    if let Some(r) = answer.refusal.as_deref() {
-        content.push(refusal_part(r));
-    }
-    if !content.is_empty() {
-        output.push(message_item(&format!("msg_{tail}"), content, true));
-    }
-    for (i, call) in answer.tool_calls.iter().enumerate() {
-        let call_id = call_id_or(&call.id, meta, i);
-        output.push(call_item(&format!("fc_{tail}_{i}"), &call_id, &call.name, &call.arguments, true));
-    }
+    let output = |out: &mut Vec<u8>| {
+        let comma = |out: &mut Vec<u8>, first: &mut bool| {
+            if !std::mem::take(first) {
+                out.push(b',');
+            }
+        };
+        let mut first = true;
+        if let Some(r) = answer.reasoning.as_deref() {
+            comma(out, &mut first);
+            write_reasoning_item(out, &format!("rs_{tail}"), r, true);
+        }
+        let parts: Vec<(bool, &str)> = [(false, answer.text.as_deref()), (true, answer.refusal.as_deref())]
+            .into_iter()
+            .filter_map(|(refusal, t)| t.map(|t| (refusal, t)))
+            .collect();
+        if !parts.is_empty() {
+            comma(out, &mut first);
+            write_message_item(out, &format!("msg_{tail}"), parts, true);
+        }
+        for (i, call) in answer.tool_calls.iter().enumerate() {
+            comma(out, &mut first);
+            let call_id = call_id_or(&call.id, meta, i);
+            write_call_item(out, &format!("fc_{tail}_{i}"), &call_id, &call.name, &call.arguments, true);
+        }
+    };
     let status = Status::of_finish(answer.finish_reason.as_deref());
     // The answer names the model that wrote it (the router has set its exposed id).
     let named = ResponseMeta { model: answer.model.clone(), ..meta.clone() };
     let meta = if answer.model.is_empty() { meta } else { &named };
-    response(meta, echo, &status, output, answer.usage.as_ref())
+    let mut out = Vec::with_capacity(512 + echo.len());
+    write_response(&mut out, meta, echo, &status, output, answer.usage.as_ref());
+    out
+}
+
+/// [`response_json`] as a tree, with the echo as a map.
+pub fn answer_to_response(answer: &Answer, meta: &ResponseMeta, echo: &Map<String, Value>) -> Value {
+    serde_json::from_slice(&response_json(answer, meta, &echo_members(echo))).unwrap_or_default()
 }

@@ -4,6 +4,7 @@
 
 use super::error::InvalidRequest;
 use super::input::messages;
+use crate::tree::Json;
 use serde_json::{Map, Value, json};
 
 /// What becomes of a tool the router cannot serve for free (web search, file search,
@@ -50,26 +51,26 @@ pub struct Translated {
 
 /// Translates a Responses request body into a chat-completions body.
 pub fn to_chat(body: &[u8], policy: ToolPolicy) -> Result<Translated, InvalidRequest> {
-    let value: Value = serde_json::from_slice(body)
+    let req = Json::parse(body)
         .map_err(|e| InvalidRequest::new(format!("the body is not valid JSON: {e}"), "body", "invalid_json"))?;
-    let Value::Object(req) = value else {
+    if !req.is_object() {
         return Err(InvalidRequest::new("the body must be a JSON object", "body", "invalid_json"));
-    };
+    }
     refuse_state(&req)?;
     let mut chat = Map::new();
     chat.insert("model".into(), model(&req)?);
     let mut msgs = Vec::new();
     match req.get("instructions") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) => msgs.push(json!({"role": "system", "content": s})),
+        None | Some(Json::Null) => {}
+        Some(Json::String(s)) => msgs.push(json!({"role": "system", "content": s.as_ref()})),
         Some(_) => return Err(invalid("`instructions` must be a string", "instructions")),
     }
     msgs.extend(messages(req.get("input"))?);
     chat.insert("messages".into(), Value::Array(msgs));
 
     let stream = match req.get("stream") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
+        None | Some(Json::Null) => false,
+        Some(Json::Bool(b)) => *b,
         Some(_) => return Err(invalid("`stream` must be a boolean", "stream")),
     };
     if stream {
@@ -84,28 +85,28 @@ pub fn to_chat(body: &[u8], policy: ToolPolicy) -> Result<Translated, InvalidReq
             chat.insert("tool_choice".into(), choice);
         }
         if let Some(p) = req.get("parallel_tool_calls").filter(|v| !v.is_null()) {
-            chat.insert("parallel_tool_calls".into(), p.clone());
+            chat.insert("parallel_tool_calls".into(), p.to_value());
         }
-    } else if let Some(Value::Object(o)) = req.get("tool_choice") {
+    } else if let Some(o @ Json::Object(_)) = req.get("tool_choice") {
         // Forcing a tool that is not there cannot be served.
-        if o.get("type").and_then(Value::as_str) != Some("allowed_tools") {
+        if o.get("type").and_then(Json::as_str) != Some("allowed_tools") {
             return Err(invalid("`tool_choice` names a tool this request does not offer", "tool_choice"));
         }
-    } else if req.get("tool_choice").and_then(Value::as_str) == Some("required") {
+    } else if req.get("tool_choice").and_then(Json::as_str) == Some("required") {
         return Err(invalid("`tool_choice` is `required` but no tool the router serves is offered", "tool_choice"));
     }
     if let Some(n) = req.get("max_output_tokens").filter(|v| !v.is_null()) {
         if !n.is_u64() {
             return Err(invalid("`max_output_tokens` must be a non-negative integer", "max_output_tokens"));
         }
-        chat.insert("max_tokens".into(), n.clone());
+        chat.insert("max_tokens".into(), n.to_value());
     }
     for key in ["temperature", "top_p"] {
         if let Some(v) = req.get(key).filter(|v| !v.is_null()) {
             if !v.is_number() {
                 return Err(invalid(format!("`{key}` must be a number"), key));
             }
-            chat.insert(key.into(), v.clone());
+            chat.insert(key.into(), v.to_value());
         }
     }
     if let Some(format) = response_format(req.get("text"))? {
@@ -116,11 +117,11 @@ pub fn to_chat(body: &[u8], policy: ToolPolicy) -> Result<Translated, InvalidReq
         chat.insert("reasoning".into(), json!({"effort": e}));
     }
     if let Some(user) = req.get("user").filter(|v| v.is_string()) {
-        chat.insert("user".into(), user.clone());
+        chat.insert("user".into(), user.to_value());
     }
     let session = ["prompt_cache_key", "safety_identifier", "user"]
         .iter()
-        .find_map(|k| req.get(*k).and_then(Value::as_str).filter(|s| !s.is_empty()))
+        .find_map(|k| req.get(*k).and_then(Json::as_str).filter(|s| !s.is_empty()))
         .map(str::to_owned);
     let echo = echo(&req, echo_tools);
     let chat = serde_json::to_vec(&Value::Object(chat)).unwrap_or_default();
@@ -133,7 +134,7 @@ fn invalid(message: impl Into<String>, param: &str) -> InvalidRequest {
 
 /// The router keeps nothing between requests: what would need a stored response or
 /// conversation is refused, as OpenRouter's stateless endpoint does.
-fn refuse_state(req: &Map<String, Value>) -> Result<(), InvalidRequest> {
+fn refuse_state(req: &Json<'_>) -> Result<(), InvalidRequest> {
     let stateless = |what: &str, param: &str| {
         InvalidRequest::new(
             format!(
@@ -144,7 +145,7 @@ fn refuse_state(req: &Map<String, Value>) -> Result<(), InvalidRequest> {
             "stateless",
         )
     };
-    if req.get("store") == Some(&Value::Bool(true)) {
+    if req.get("store") == Some(&Json::Bool(true)) {
         return Err(stateless("`store: true` is not supported", "store"));
     }
     for key in ["previous_response_id", "conversation", "prompt"] {
@@ -152,34 +153,34 @@ fn refuse_state(req: &Map<String, Value>) -> Result<(), InvalidRequest> {
             return Err(stateless(&format!("`{key}` is not supported"), key));
         }
     }
-    if req.get("background") == Some(&Value::Bool(true)) {
+    if req.get("background") == Some(&Json::Bool(true)) {
         return Err(stateless("`background: true` is not supported", "background"));
     }
     Ok(())
 }
 
-fn model(req: &Map<String, Value>) -> Result<Value, InvalidRequest> {
+fn model(req: &Json<'_>) -> Result<Value, InvalidRequest> {
     match req.get("model") {
-        None | Some(Value::Null) => Ok(Value::String(DEFAULT_MODEL.into())),
-        Some(Value::String(s)) if !s.is_empty() => Ok(Value::String(s.clone())),
+        None | Some(Json::Null) => Ok(Value::String(DEFAULT_MODEL.into())),
+        Some(Json::String(s)) if !s.is_empty() => Ok(Value::String(s.to_string())),
         Some(_) => Err(invalid("`model` must be a non-empty string", "model")),
     }
 }
 
 /// The function tools in chat's nested shape, and the names of the tools left out.
-fn tools(tools: Option<&Value>, policy: ToolPolicy) -> Result<(Vec<Value>, Vec<String>), InvalidRequest> {
+fn tools(tools: Option<&Json<'_>>, policy: ToolPolicy) -> Result<(Vec<Value>, Vec<String>), InvalidRequest> {
     let list = match tools {
-        None | Some(Value::Null) => return Ok((Vec::new(), Vec::new())),
-        Some(Value::Array(list)) => list,
+        None | Some(Json::Null) => return Ok((Vec::new(), Vec::new())),
+        Some(Json::Array(list)) => list,
         Some(_) => return Err(invalid("`tools` must be an array", "tools")),
     };
     let mut kept = Vec::with_capacity(list.len());
     let mut dropped = Vec::new();
     for (i, tool) in list.iter().enumerate() {
         let param = format!("tools[{i}]");
-        let kind = tool.get("type").and_then(Value::as_str).ok_or_else(|| invalid("a tool needs a `type`", &param))?;
+        let kind = tool.get("type").and_then(Json::as_str).ok_or_else(|| invalid("a tool needs a `type`", &param))?;
         if kind != "function" {
-            let label = match tool.get("name").and_then(Value::as_str) {
+            let label = match tool.get("name").and_then(Json::as_str) {
                 Some(name) => format!("{kind}:{name}"),
                 None => kind.to_owned(),
             };
@@ -198,13 +199,13 @@ fn tools(tools: Option<&Value>, policy: ToolPolicy) -> Result<(Vec<Value>, Vec<S
         }
         // The flat Responses shape, or chat's nested one from clients that mix them.
         let def = tool.get("function").filter(|f| f.is_object()).unwrap_or(tool);
-        let name = def.get("name").and_then(Value::as_str).filter(|n| !n.is_empty());
+        let name = def.get("name").and_then(Json::as_str).filter(|n| !n.is_empty());
         let Some(name) = name else { return Err(invalid("a function tool needs a `name`", &param)) };
         let mut function = Map::new();
         function.insert("name".into(), Value::String(name.to_owned()));
         for key in ["description", "parameters", "strict"] {
             if let Some(v) = def.get(key).filter(|v| !v.is_null()) {
-                function.insert(key.into(), v.clone());
+                function.insert(key.into(), v.to_value());
             }
         }
         kept.push(json!({"type": "function", "function": function}));
@@ -220,24 +221,24 @@ fn flat_tool(tool: &Value) -> Value {
     Value::Object(flat)
 }
 
-fn tool_choice(choice: Option<&Value>) -> Result<Option<Value>, InvalidRequest> {
+fn tool_choice(choice: Option<&Json<'_>>) -> Result<Option<Value>, InvalidRequest> {
     let bad = || invalid("`tool_choice` must be `auto`, `none`, `required` or a function", "tool_choice");
     match choice {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if matches!(s.as_str(), "auto" | "none" | "required") => {
-            Ok(Some(Value::String(s.clone())))
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(s)) if matches!(s.as_ref(), "auto" | "none" | "required") => {
+            Ok(Some(Value::String(s.to_string())))
         }
-        Some(Value::Object(o)) => match o.get("type").and_then(Value::as_str) {
+        Some(o @ Json::Object(_)) => match o.get("type").and_then(Json::as_str) {
             Some("function") => {
                 let name = o
                     .get("name")
                     .or_else(|| o.get("function").and_then(|f| f.get("name")))
-                    .and_then(Value::as_str)
+                    .and_then(Json::as_str)
                     .ok_or_else(bad)?;
                 Ok(Some(json!({"type": "function", "function": {"name": name}})))
             }
             // The allowed list narrows nothing the router can enforce; its mode stands.
-            Some("allowed_tools") => Ok(o.get("mode").filter(|m| m.is_string()).cloned()),
+            Some("allowed_tools") => Ok(o.get("mode").filter(|m| m.is_string()).map(Json::to_value)),
             Some(other) => Err(InvalidRequest::new(
                 format!("`tool_choice` forces the `{other}` tool, which the free router does not serve"),
                 "tool_choice",
@@ -250,22 +251,22 @@ fn tool_choice(choice: Option<&Value>) -> Result<Option<Value>, InvalidRequest> 
 }
 
 /// `text.format` as chat's `response_format` (`text` needs none).
-fn response_format(text: Option<&Value>) -> Result<Option<Value>, InvalidRequest> {
+fn response_format(text: Option<&Json<'_>>) -> Result<Option<Value>, InvalidRequest> {
     let Some(format) = text.and_then(|t| t.get("format")).filter(|f| !f.is_null()) else { return Ok(None) };
-    match format.get("type").and_then(Value::as_str) {
+    match format.get("type").and_then(Json::as_str) {
         Some("text") => Ok(None),
         Some("json_object") => Ok(Some(json!({"type": "json_object"}))),
         Some("json_schema") => {
             let mut schema = Map::new();
-            let name = format.get("name").and_then(Value::as_str).unwrap_or("response");
+            let name = format.get("name").and_then(Json::as_str).unwrap_or("response");
             schema.insert("name".into(), Value::String(name.to_owned()));
             let Some(s) = format.get("schema").filter(|s| s.is_object()) else {
                 return Err(invalid("`text.format.schema` must be a JSON schema object", "text.format.schema"));
             };
-            schema.insert("schema".into(), s.clone());
+            schema.insert("schema".into(), s.to_value());
             for key in ["strict", "description"] {
                 if let Some(v) = format.get(key).filter(|v| !v.is_null()) {
-                    schema.insert(key.into(), v.clone());
+                    schema.insert(key.into(), v.to_value());
                 }
             }
             Ok(Some(json!({"type": "json_schema", "json_schema": schema})))
@@ -275,9 +276,9 @@ fn response_format(text: Option<&Value>) -> Result<Option<Value>, InvalidRequest
 }
 
 /// The members the response object repeats, with the defaults OpenAI shows.
-fn echo(req: &Map<String, Value>, tools: Vec<Value>) -> Map<String, Value> {
-    let get = |k: &str| req.get(k).cloned().unwrap_or(Value::Null);
-    let or = |k: &str, d: Value| req.get(k).filter(|v| !v.is_null()).cloned().unwrap_or(d);
+fn echo(req: &Json<'_>, tools: Vec<Value>) -> Map<String, Value> {
+    let get = |k: &str| req.get(k).map_or(Value::Null, Json::to_value);
+    let or = |k: &str, d: Value| req.get(k).filter(|v| !v.is_null()).map_or(d, Json::to_value);
     let mut out = Map::new();
     out.insert("instructions".into(), get("instructions"));
     out.insert("max_output_tokens".into(), get("max_output_tokens"));
@@ -285,15 +286,15 @@ fn echo(req: &Map<String, Value>, tools: Vec<Value>) -> Map<String, Value> {
     out.insert("parallel_tool_calls".into(), or("parallel_tool_calls", Value::Bool(true)));
     out.insert("previous_response_id".into(), Value::Null);
     out.insert("prompt_cache_key".into(), get("prompt_cache_key"));
-    let effort = req.get("reasoning").and_then(|r| r.get("effort")).cloned().unwrap_or(Value::Null);
-    let summary = req.get("reasoning").and_then(|r| r.get("summary")).cloned().unwrap_or(Value::Null);
+    let effort = req.get("reasoning").and_then(|r| r.get("effort")).map_or(Value::Null, Json::to_value);
+    let summary = req.get("reasoning").and_then(|r| r.get("summary")).map_or(Value::Null, Json::to_value);
     out.insert("reasoning".into(), json!({"effort": effort, "summary": summary}));
     out.insert("safety_identifier".into(), get("safety_identifier"));
     out.insert("store".into(), Value::Bool(false));
     out.insert("temperature".into(), or("temperature", json!(1.0)));
-    let format = req.get("text").and_then(|t| t.get("format")).filter(|f| !f.is_null()).cloned();
+    let format = req.get("text").and_then(|t| t.get("format")).filter(|f| !f.is_null()).map(Json::to_value);
     out.insert("text".into(), json!({"format": format.unwrap_or_else(|| json!({"type": "text"}))}));
-    let choice = req.get("tool_choice").filter(|c| !c.is_null()).cloned();
+    let choice = req.get("tool_choice").filter(|c| !c.is_null()).map(Json::to_value);
     out.insert("tool_choice".into(), choice.unwrap_or_else(|| Value::String("auto".into())));
     out.insert("tools".into(), Value::Array(tools));
     out.insert("top_p".into(), or("top_p", json!(1.0)));
