@@ -104,3 +104,105 @@ async fn every_budget_of_an_attempt_or_none_is_charged_and_usage_corrects_them()
     }
     assert_eq!(redis.get(&day_key).as_deref(), Some("0"));
 }
+
+mod routers {
+    //! Two routers, each with its own adapter, in front of one free tier whose provider
+    //! counts 8,000 tokens a minute.
+
+    use super::*;
+    use bytes::Bytes;
+    use router_core::quota::{ProviderPolicy, TokenPolicy};
+    use router_core::{
+        Billing, Body, CatalogSnapshot, CatalogSource, ChatRequest, ChatTransport, Clock, FixedCatalog, ModelId,
+        ModelInfo, Ports, Provenance, RouteError, Router, RouterConfig, TransportError, UpstreamResponse,
+    };
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Debug)]
+    struct WallClock;
+
+    #[async_trait::async_trait]
+    impl Clock for WallClock {
+        fn now(&self) -> Timestamp {
+            now()
+        }
+    }
+
+    /// Answers at once, without `usage` (so each charge stands); counts the calls.
+    #[derive(Debug, Default)]
+    struct Upstream {
+        calls: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl ChatTransport for Upstream {
+        async fn send(&self, _: &ModelId, _: Bytes, _: bool) -> Result<UpstreamResponse, TransportError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Ok(UpstreamResponse {
+                status: 200,
+                headers: vec![("content-type", "application/json".into())],
+                body: Body::Full(Bytes::from_static(br#"{"id":"g","choices":[{"message":{"content":"hi"}}]}"#)),
+                elapsed: Duration::from_millis(1),
+            })
+        }
+    }
+
+    fn instance(redis: &RedisServer, upstream: &Arc<Upstream>) -> Arc<Router> {
+        let mut m = ModelInfo::new("groq/m");
+        m.context_length = Some(131_072);
+        m.input_modalities = vec!["text".into()];
+        m.output_modalities = vec!["text".into()];
+        m.provider = Some(Provenance { provider: "groq".into(), upstream_id: "m".into(), billing: Billing::FreeTier });
+        let catalog = CatalogSnapshot::new(vec![m], CatalogSource::Memory, now());
+        let ports = Ports {
+            catalog: Arc::new(FixedCatalog(Arc::new(catalog))),
+            transport: upstream.clone(),
+            clock: Arc::new(WallClock),
+            store: None,
+        };
+        let mut config = RouterConfig::default();
+        let tokens = TokenPolicy { per_minute: Some(8_000), per_day: None };
+        config.providers.insert("groq".into(), ProviderPolicy { tokens, ..ProviderPolicy::default() });
+        let router = Arc::new(Router::new(ports, config).expect("router").with_shared(adapter(redis)));
+        router.attach_shared();
+        router
+    }
+
+    fn request() -> ChatRequest {
+        let body = r#"{"model":"groq/m","max_tokens":3000,"messages":[{"role":"user","content":"hi"}]}"#;
+        ChatRequest::from_slice(body.as_bytes()).expect("request")
+    }
+
+    /// Runs once the attempt loop calls `Router::share_budget` after `admit_shared` (see
+    /// the doc of `share_budget`); checked passing with that call in place.
+    #[tokio::test]
+    #[ignore = "needs route.rs to call Router::share_budget after admit_shared"]
+    async fn two_routers_spend_one_token_budget_once() {
+        let redis = RedisServer::start();
+        let upstream = Arc::new(Upstream::default());
+        let (a, b) = (instance(&redis, &upstream), instance(&redis, &upstream));
+        // Within one minute (a request takes milliseconds): wait out a minute about to end.
+        while now().next_minute().saturating_since(now()) < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // About 3,005 tokens each (the prompt and the 3,000 asked for, charged up front).
+        assert!(a.route_metered(&request(), 0).await.is_ok());
+        assert!(b.route_metered(&request(), 1).await.is_ok());
+        // A's own count says 3,005 of 8,000: alone it would send a third. Redis says 6,010.
+        let refused = a.route_metered(&request(), 2).await.expect_err("the shared minute is spent");
+        assert!(matches!(refused.error, RouteError::Quota { .. }), "{:?}", refused.error);
+        assert!(refused.error.to_string().contains("shared by every instance"), "{}", refused.error);
+        assert_eq!(upstream.calls.load(Ordering::SeqCst), 2, "nothing sent past the shared budget");
+        let counted =
+            || -> u64 { redis.get(&minute_key("groq", now())).and_then(|v| v.parse().ok()).expect("counted") };
+        assert!((6_000..6_100).contains(&counted()), "{}", counted());
+        // B's count is the store's now: it asks only for what the minute leaves, and is sent.
+        let fourth = b.route_metered(&request(), 3).await.expect("what the minute leaves");
+        assert!(fourth.report.max_tokens.is_some_and(|n| n < 2_000), "{:?}", fourth.report.max_tokens);
+        assert_eq!(counted(), 8_000);
+        // The minute is spent for both: nothing more is sent.
+        assert!(a.route_metered(&request(), 4).await.is_err());
+        assert!(b.route_metered(&request(), 5).await.is_err());
+        assert_eq!((upstream.calls.load(Ordering::SeqCst), counted()), (3, 8_000));
+    }
+}
