@@ -15,6 +15,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 /// The most of a stream's head held back while waiting for its first content: beyond
 /// it the stream is committed as it is (a long run of reasoning the request did not ask
@@ -53,80 +54,84 @@ pub(super) async fn commit(
 ) -> Result<UpstreamResponse, TransportError> {
     let UpstreamResponse { status, headers, body, elapsed } = resp;
     let body = match body {
-        Body::Full(bytes) => {
-            // One reading settles all: JSON at all, an error inside a 200, an empty
-            // answer, and where `model` is.
-            let answer = Answer::read(&bytes).map_err(|e| {
-                TransportError::new(
-                    ErrorKind::Protocol,
-                    format!("upstream answered {status} with unreadable JSON: {e}"),
-                )
-                .with_elapsed(elapsed)
-            })?;
-            // A 200 whose body is an error object (a provider failing after the head
-            // was sent) is a failure like any other, and may fall back.
-            if let Some(err) = answer.error(&bytes) {
-                return Err(judge.dialect.classify_in_band(&err, judge.now).with_elapsed(elapsed));
-            }
-            if judge.empty_fails && answer.substance.is_some_and(|s| s.is_empty_answer(judge.reasoning_counts)) {
-                return Err(empty_answer(elapsed));
-            }
-            Body::Full(answer.with_model(bytes, &sse::json_string(model.as_str())))
-        }
-        Body::Stream(mut stream) => {
-            // Each chunk is scanned once, here while the head is judged and in
-            // `RoutedStream` after: the scanner judges, counts and rewrites in one pass.
-            let mut scan = StreamScan::new(model.as_str(), judge.max_line);
-            let mut head = VecDeque::new();
-            let mut held = 0usize;
-            let mut ended = false;
-            loop {
-                match stream.next().await {
-                    None => {
-                        ended = true;
-                        break;
-                    }
-                    Some(Err(e)) => return Err(e.with_elapsed(elapsed)),
-                    Some(Ok(chunk)) => {
-                        let mut verdict: Option<Result<(), TransportError>> = None;
-                        let out = scan
-                            .feed(&chunk, |event| {
-                                if verdict.is_none() {
-                                    verdict = judge_event(&event, &judge, elapsed);
-                                }
-                            })
-                            .map_err(|e| {
-                                TransportError::new(ErrorKind::Protocol, e.to_string()).with_elapsed(elapsed)
-                            })?;
-                        held += chunk.len();
-                        if !out.is_empty() {
-                            head.push_back(out);
-                        }
-                        match verdict {
-                            Some(Err(e)) => return Err(e),
-                            Some(Ok(())) => break,
-                            None if held > MAX_HELD_HEAD && scan.pending() == 0 => break,
-                            None => {}
-                        }
-                    }
-                }
-            }
-            if ended && judge.empty_fails {
-                // The stream ended without a word (nor a `[DONE]` to judge by).
-                return Err(empty_answer(elapsed));
-            }
-            Body::Stream(Box::pin(RoutedStream {
-                head,
-                inner: stream,
-                scan,
-                model: model.clone(),
-                done: false,
-                errors: stream_errors.clone(),
-                counted: 0,
-            }))
+        Body::Full(bytes) => Body::Full(commit_whole(bytes, status, model, &judge, elapsed)?),
+        Body::Stream(stream) => {
+            Body::Stream(Box::pin(commit_stream(stream, model, stream_errors, &judge, elapsed).await?))
         }
     };
     Ok(UpstreamResponse { status, headers, body, elapsed })
+}
+
+/// A whole answer: one reading settles all (JSON at all, an error inside a 200, an
+/// empty answer, and where `model` is), and `model` is written into it.
+fn commit_whole(
+    bytes: Bytes,
+    status: u16,
+    model: &ModelId,
+    judge: &Judge,
+    elapsed: Duration,
+) -> Result<Bytes, TransportError> {
+    let answer = Answer::read(&bytes).map_err(|e| {
+        TransportError::new(ErrorKind::Protocol, format!("upstream answered {status} with unreadable JSON: {e}"))
+            .with_elapsed(elapsed)
+    })?;
+    // A 200 whose body is an error object (a provider failing after the head was sent)
+    // is a failure like any other, and may fall back.
+    if let Some(err) = answer.error(&bytes) {
+        return Err(judge.dialect.classify_in_band(&err, judge.now).with_elapsed(elapsed));
+    }
+    if judge.empty_fails && answer.substance.is_some_and(|s| s.is_empty_answer(judge.reasoning_counts)) {
+        return Err(empty_answer(elapsed));
+    }
+    Ok(answer.with_model(bytes, &sse::json_string(model.as_str())))
+}
+
+/// A stream: its head is held until the first content (or [`MAX_HELD_HEAD`]), so that
+/// an error or an empty answer before any content can still fall back. Each chunk is
+/// scanned once, here while the head is judged and in `RoutedStream` after: the scanner
+/// judges, counts and rewrites in one pass.
+async fn commit_stream(
+    mut stream: ByteStream,
+    model: &ModelId,
+    stream_errors: &Arc<AtomicU64>,
+    judge: &Judge,
+    elapsed: Duration,
+) -> Result<RoutedStream, TransportError> {
+    let mut scan = StreamScan::new(model.as_str(), judge.max_line);
+    let mut head = VecDeque::new();
+    let mut held = 0usize;
+    let mut ended = false;
+    loop {
+        let Some(chunk) = stream.next().await else {
+            ended = true;
+            break;
+        };
+        let chunk = chunk.map_err(|e| e.with_elapsed(elapsed))?;
+        let mut verdict: Option<Result<(), TransportError>> = None;
+        let out = scan
+            .feed(&chunk, |event| {
+                if verdict.is_none() {
+                    verdict = judge_event(&event, judge, elapsed);
+                }
+            })
+            .map_err(|e| TransportError::new(ErrorKind::Protocol, e.to_string()).with_elapsed(elapsed))?;
+        held += chunk.len();
+        if !out.is_empty() {
+            head.push_back(out);
+        }
+        match verdict {
+            Some(Err(e)) => return Err(e),
+            Some(Ok(())) => break,
+            None if held > MAX_HELD_HEAD && scan.pending() == 0 => break,
+            None => {}
+        }
+    }
+    if ended && judge.empty_fails {
+        // The stream ended without a word (nor a `[DONE]` to judge by).
+        return Err(empty_answer(elapsed));
+    }
+    let (model, errors) = (model.clone(), stream_errors.clone());
+    Ok(RoutedStream { head, inner: stream, scan, model, done: false, errors, counted: 0 })
 }
 
 /// What one event of a stream's head decides: commit (`Ok`), fall back (`Err`), or
