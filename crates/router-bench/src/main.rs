@@ -35,7 +35,7 @@ use crate::rows::{rows, start_fake};
 use crate::server::{UPSTREAM_THREAD, memory_kib, start_server};
 use crate::soak::{SOAK_SETTLE, soak};
 use crate::streams::{direct_count, held_streams, stream_gap, stream_ramp};
-use crate::surface::{Surface, body};
+use crate::surface::{Surface, body, embeddings_ready};
 use crate::sweep::{render_frontier, sweep};
 use crate::upstream::{Dial, Upstream};
 use anyhow::{Context as _, Result, bail};
@@ -70,6 +70,7 @@ async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Resu
     let fake = upstream.spawn(start_fake(o.upstream)).await?;
     let binary = o.server.clone().unwrap_or_else(|| root.join("target/release/router-server"));
     let server = start_server(&binary, o.upstream.name(), &fake.base_url(), fake.ca_pem()).await?;
+    embeddings_ready(server.addr).await?;
     if let Some(kind) = &o.profile {
         let result = profile(&o, kind, server).await;
         upstream.spawn(fake.shutdown()).await?;

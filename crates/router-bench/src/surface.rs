@@ -2,8 +2,11 @@
 //! Responses, embeddings) and their request bodies; the direct runs send the upstream's
 //! own request for the same thing (chat, or embeddings).
 
+use crate::server::{READY_TIMEOUT, get};
 use anyhow::{Result, bail};
 use bytes::Bytes;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 /// The embedding model the embeddings rows ask for: free, listed by the fake upstream.
 pub(crate) const EMBEDDING_MODEL: &str = "nomic-ai/nomic-embed-text-v1.5:free";
@@ -53,6 +56,24 @@ impl Surface {
             Surface::Embeddings => embeddings_body(),
             _ => body(shape, direct_model, stream),
         }
+    }
+}
+
+/// Waits until the router lists [`EMBEDDING_MODEL`]: its embeddings catalog is read
+/// beside the chat one, and `/readyz` waits for the chat one only (under valgrind the
+/// first requests would come before it).
+pub(crate) async fn embeddings_ready(addr: SocketAddr) -> Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Ok(body) = get(addr, "/api/v1/embeddings/models").await
+            && body.contains(EMBEDDING_MODEL)
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the router did not list {EMBEDDING_MODEL} within {READY_TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
