@@ -7,6 +7,7 @@ use crate::metadata::WantsMetadata;
 use crate::metrics::Endpoint;
 use crate::models::{self, ModelsQuery};
 use crate::state::AppState;
+use crate::status::view::{Health, Readiness, ReadyStatus, RouterView};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -302,116 +303,39 @@ fn operator(state: &AppState, headers: &HeaderMap) -> bool {
         || state.client_keys.accepts(headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes))
 }
 
-/// Ready once a catalog with models is loaded; says where it came from and how old it is.
-/// With client keys set, a request without one gets the status alone (what a load
-/// balancer needs), not the catalog, quota and errors.
+/// Ready once a catalog with models is loaded; says where it came from and how old it is
+/// (the read model's [`Health`], serialized). With client keys set, a request without
+/// one gets the status alone (what a load balancer needs), not the catalog, quota and
+/// errors.
 pub async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let full = operator(&state, &headers);
-    if state.router.catalog().stats(state.router.now()).free_models > 0 && !full {
-        return Json(json!({ "status": readiness(&state) })).into_response();
-    }
-    readyz_full(&state, full)
-}
-
-/// `ready`, or `degraded` while Redis is away (serving from local state) or the state
-/// cannot be saved (a full disk: a restart would lose it).
-fn readiness(state: &AppState) -> &'static str {
-    let shared_down = state.router.shared_status().is_some_and(|s| !s.connected);
-    if shared_down || state.router.save_status().1.is_some() { "degraded" } else { "ready" }
-}
-
-fn readyz_full(state: &AppState, full: bool) -> Response {
-    let stats = state.router.catalog().stats(state.router.now());
-    let catalog = json!({
-        "source": stats.source,
-        "description": stats.source.to_string(),
-        "models": stats.models,
-        "free_models": stats.free_models,
-        "fetched_at": stats.fetched_at.to_string(),
-        "age_secs": stats.age_secs,
-    });
-    let refresh = state.catalog.as_ref().map(|c| {
-        let s = c.stats();
-        json!({
-            "ok": s.refreshes_ok,
-            "failed": s.refreshes_failed,
-            "last_error": s.last_error,
-            "last_success_at": s.last_success_at.map(|t| t.to_string()),
-        })
-    });
-    if stats.free_models == 0 {
+    let health = Health::read(&state);
+    let ready = health.ready();
+    if ready.status == Readiness::NotReady {
         let mut e =
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no catalog with free models is loaded", "not_ready");
         if full {
-            e.body["error"]["metadata"]["catalog"] = catalog;
+            e.body["error"]["metadata"]["catalog"] = serde_json::to_value(&ready.catalog).unwrap_or_default();
         }
         return e.into_response();
     }
-    let shared = state.router.shared_status();
-    let (_, save_error) = state.router.save_status();
-    let status = readiness(state);
-    // The day's use, limit, remaining and where the count comes from (local or upstream).
-    let quota = state.router.quota_report();
-    Json(json!({
-        "status": status,
-        "catalog": catalog,
-        "refresh": refresh,
-        "shared_state": shared,
-        "quota": quota,
-        "state_save_error": save_error,
-    }))
-    .into_response()
+    if !full {
+        return Json(ReadyStatus { status: ready.status }).into_response();
+    }
+    Json(ready).into_response()
 }
 
-/// `GET /metrics` in the Prometheus text format; with client keys set, only for a
-/// request carrying one (Prometheus sends it with `authorization: {credentials: ...}`).
+/// `GET /metrics` in the Prometheus text format (rendered by `crate::prom` from the
+/// counters and the read model); with client keys set, only for a request carrying one
+/// (Prometheus sends it with `authorization: {credentials: ...}`).
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if !operator(&state, &headers) {
         let mut resp = ApiError::unauthorized().into_response();
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return resp;
     }
-    let mut out = String::with_capacity(4096);
-    state.metrics.render_into(&mut out);
-    crate::status::render_metrics(&crate::status::StatusReport::read(&state), &mut out);
-    if let Some(shared) = state.router.shared_status() {
-        render_shared(&shared, &mut out);
-    }
-    render_saves(state.router.save_status(), &mut out);
+    let out = crate::prom::render(&state.metrics, &RouterView::read(&state));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
-}
-
-/// The link to the state shared with other instances (Redis), in the Prometheus format.
-fn render_shared(s: &router_core::shared::SharedStatus, out: &mut String) {
-    use std::fmt::Write as _;
-    let _ = write!(
-        out,
-        "# HELP router_shared_state_up Whether the shared state (Redis) answers.\n\
-         # TYPE router_shared_state_up gauge\nrouter_shared_state_up {}\n\
-         # HELP router_shared_state_instances Router instances seen alive recently.\n\
-         # TYPE router_shared_state_instances gauge\nrouter_shared_state_instances {}\n\
-         # HELP router_shared_state_local_reservations_total Quota reservations decided locally because the shared state did not answer.\n\
-         # TYPE router_shared_state_local_reservations_total counter\nrouter_shared_state_local_reservations_total {}\n\
-         # HELP router_shared_state_events_received_total Cooldowns, breakers and blocks learned from other instances.\n\
-         # TYPE router_shared_state_events_received_total counter\nrouter_shared_state_events_received_total {}\n",
-        u8::from(s.connected),
-        s.instances,
-        s.local_reservations,
-        s.events_received,
-    );
-}
-
-/// The saving of the resilience state, in the Prometheus format.
-fn render_saves((failures, failing): (u64, Option<String>), out: &mut String) {
-    use std::fmt::Write as _;
-    let _ = write!(
-        out,
-        "# HELP router_state_save_failures_total Saves of the resilience state that failed (each is retried).\n\
-         # TYPE router_state_save_failures_total counter\nrouter_state_save_failures_total {failures}\n\
-         # HELP router_state_save_failing Whether the last save of the resilience state failed.\n\
-         # TYPE router_state_save_failing gauge\nrouter_state_save_failing {}\n",
-        u8::from(failing.is_some()),
-    );
 }
 
 /// A path of Anthropic's API (a doubled `/v1/v1/messages` from a base URL ending in

@@ -10,7 +10,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
-use std::fmt::Write;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -98,7 +97,7 @@ fn soft_fd_limit() -> Option<u64> {
     None
 }
 
-/// What the serving loop counts, rendered in `/metrics`.
+/// What the serving loop counts, rendered in `/metrics` (by `crate::prom`).
 #[derive(Debug, Default)]
 pub struct ServeStats {
     /// Client connections open now (over all shards).
@@ -110,32 +109,6 @@ pub struct ServeStats {
     /// `accept` failures for want of local resources (descriptors, memory).
     pub accept_resource_errors: AtomicU64,
     pub(crate) warnings: RateLimitedWarning,
-}
-
-impl ServeStats {
-    /// The serving counters in the Prometheus text format.
-    pub fn render_into(&self, out: &mut String) {
-        crate::prom::family(out, "router_client_connections", "gauge", "Client connections open now");
-        let _ = writeln!(out, "router_client_connections {}", self.open.load(Ordering::Relaxed));
-        crate::prom::family(
-            out,
-            "router_client_connections_refused_total",
-            "counter",
-            "Client connections refused (503) for being over max_connections",
-        );
-        let _ = writeln!(out, "router_client_connections_refused_total {}", self.refused.load(Ordering::Relaxed));
-        crate::prom::family(
-            out,
-            "router_local_resource_errors_total",
-            "counter",
-            "Failures for want of local resources (open files, memory): accepting a client, or opening an \
-             upstream connection; never charged to a model",
-        );
-        let accept = self.accept_resource_errors.load(Ordering::Relaxed);
-        let _ = writeln!(out, "router_local_resource_errors_total{{where=\"accept\"}} {accept}");
-        let upstream = transport_http::local_resource_failures();
-        let _ = writeln!(out, "router_local_resource_errors_total{{where=\"upstream\"}} {upstream}");
-    }
 }
 
 /// A warning logged at most once per [`RESOURCE_WARNING_EVERY`], with the number of

@@ -1,17 +1,12 @@
-//! Counters kept on the request path (atomics, one short lock for per-model attempts),
-//! the recent activity behind the dashboard (per-minute trends, each model's last
-//! attempts, the decisions log), and their rendering in the Prometheus text format,
-//! written by hand: a dozen metric families do not justify a metrics framework on the
-//! hot path. The router's own figures are rendered by `crate::status` from its read
-//! model, the one that also feeds `GET /api/v1/router/status`, so that nothing is
-//! computed twice.
+//! Counters kept on the request path (atomics, one short lock for per-model attempts)
+//! and the recent activity behind the dashboard (per-minute trends, each model's last
+//! attempts, the decisions log). They are read here and rendered in `crate::prom`, with
+//! the router's state from its read model (`crate::status::view`).
 
 use crate::events::{Decision, DecisionContext, DecisionLog};
-pub(crate) use crate::prom::{escape, family};
 use router_core::{Attempt, ModelId, RouteReport, Timestamp};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -71,7 +66,8 @@ impl Endpoint {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    /// The `endpoint` label of `router_requests_total`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Endpoint::Chat => "chat",
             Endpoint::Responses => "responses",
@@ -231,54 +227,53 @@ impl Metrics {
         self.requests[e * STATUSES + s].load(Ordering::Relaxed)
     }
 
-    /// The server-side families; the router's and the catalog's are added by the caller.
-    pub(crate) fn render_into(&self, out: &mut String) {
-        family(out, "router_requests_total", "counter", "HTTP requests answered, by endpoint and status");
+    /// Each (endpoint, status) answered at least once, with its count.
+    pub fn for_each_request(&self, mut f: impl FnMut(Endpoint, u16, u64)) {
         for (e, endpoint) in Endpoint::ALL.iter().enumerate() {
             for s in 0..STATUSES {
                 let n = self.requests[e * STATUSES + s].load(Ordering::Relaxed);
                 if n > 0 {
-                    let _ = writeln!(
-                        out,
-                        "router_requests_total{{endpoint=\"{}\",status=\"{}\"}} {n}",
-                        endpoint.as_str(),
-                        s + 100
-                    );
+                    f(*endpoint, u16::try_from(s + 100).unwrap_or(u16::MAX), n);
                 }
             }
         }
-        family(out, "router_upstream_attempts_total", "counter", "Upstream calls, by model and outcome");
-        for ((model, outcome), n) in self.attempts.lock().unwrap_or_else(PoisonError::into_inner).iter() {
-            let _ = writeln!(
-                out,
-                "router_upstream_attempts_total{{model=\"{}\",outcome=\"{outcome}\"}} {n}",
-                escape(model.as_str())
-            );
-        }
-        family(out, "router_fallbacks_total", "counter", "Attempts on another model after a failed one");
-        let _ = writeln!(out, "router_fallbacks_total {}", self.fallbacks.load(Ordering::Relaxed));
-        family(
-            out,
-            "router_raced_attempts_total",
-            "counter",
-            "Failed attempts on a model another request had meanwhile found cooling (not counted against max_attempts)",
-        );
-        let _ = writeln!(out, "router_raced_attempts_total {}", self.raced.load(Ordering::Relaxed));
-
-        let name = "router_overhead_seconds";
-        family(out, name, "histogram", "Time the router added to a routed request: total minus upstream time");
-        let mut cumulative = 0;
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            cumulative += self.overhead.counts[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
-        cumulative += self.overhead.counts[BUCKETS.len()].load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-        let sum = self.overhead.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        let _ = writeln!(out, "{name}_sum {sum}");
-        let _ = writeln!(out, "{name}_count {cumulative}");
-        self.serve.render_into(out);
     }
+
+    /// Upstream attempts by model and outcome (`ok` or the failure's kind), in order.
+    pub fn for_each_attempt(&self, mut f: impl FnMut(&ModelId, &'static str, u64)) {
+        for ((model, outcome), n) in self.attempts.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            f(model, outcome, *n);
+        }
+    }
+
+    /// Attempts after the first within a request.
+    pub fn fallbacks(&self) -> u64 {
+        self.fallbacks.load(Ordering::Relaxed)
+    }
+
+    /// Failed attempts on a model another request had meanwhile found cooling.
+    pub fn raced(&self) -> u64 {
+        self.raced.load(Ordering::Relaxed)
+    }
+
+    /// The overhead histogram as it stands.
+    pub fn overhead(&self) -> HistogramReading {
+        HistogramReading {
+            bounds: &BUCKETS,
+            counts: self.overhead.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect(),
+            sum_secs: self.overhead.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+        }
+    }
+}
+
+/// A histogram read once.
+#[derive(Clone, Debug)]
+pub struct HistogramReading {
+    /// Upper bounds of the buckets, in seconds.
+    pub bounds: &'static [f64],
+    /// Per bucket, not cumulative: one more than `bounds`, the last for +Inf.
+    pub counts: Vec<u64>,
+    pub sum_secs: f64,
 }
 
 /// One minute of routed requests.
@@ -402,7 +397,7 @@ mod tests {
 
     fn check(metrics: &Metrics, expected_lines: &[&str]) {
         let mut out = String::new();
-        metrics.render_into(&mut out);
+        crate::prom::counters(metrics, &mut out);
         for line in expected_lines {
             assert!(out.lines().any(|l| l == *line), "missing `{line}` in\n{out}");
         }
