@@ -42,6 +42,9 @@ pub async fn js() -> Response {
 }
 
 #[cfg(test)]
+mod names;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
