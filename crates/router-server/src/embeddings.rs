@@ -18,7 +18,6 @@ use router_core::embeddings::{
 };
 use router_core::{Body as UpstreamBody, ChatRequest, ModelId, RejectedEntry, RouteError, RouteFailure, Routed};
 use serde_json::{Value, json};
-use std::sync::PoisonError;
 
 /// The family that answered (or was asked for): always on an embeddings answer, so that
 /// a client that named no model learns which vector space it got.
@@ -98,15 +97,14 @@ async fn read(state: &AppState, req: Request) -> Result<Read, ApiError> {
 }
 
 /// The answer the client gets, when it may have it: one vector per input, all of the
-/// family's dimension (learned from its first answer), in the encoding asked for (numbers
-/// from a server that ignores `encoding_format` are re-encoded). The text says why not.
+/// family's dimension (held to it in the attempt loop, which falls back to another
+/// endpoint of the family otherwise, and checked again here), in the encoding asked for
+/// (numbers from a server that ignores `encoding_format` are re-encoded). The text says
+/// why not.
 fn vouch(state: &AppState, family: &str, body: &EmbeddingsRequest, bytes: Bytes) -> Result<Bytes, String> {
     let bad = |e: AnswerError| format!("answered badly: {e}");
     let answer = read_answer(&bytes, body.inputs, body.encoding).map_err(bad)?;
-    {
-        let mut dims = state.embeddings.dimensions.lock().unwrap_or_else(PoisonError::into_inner);
-        dims.check(family, body.dimensions, answer.dimension).map_err(bad)?;
-    }
+    state.router.embedding_dimensions().check(family, body.dimensions, answer.dimension).map_err(bad)?;
     if answer.floats_for_base64 {
         return floats_to_base64(&bytes).map(Bytes::from).map_err(bad);
     }

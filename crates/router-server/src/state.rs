@@ -100,17 +100,17 @@ impl AppState {
     }
 }
 
-/// What the embeddings endpoints share: the default family and each family's dimension
-/// (kept here, beside the state that holds it, so that the handlers' modules stay leaves).
+/// What the embeddings endpoints share: the default family (kept here, beside the state
+/// that holds it, so that the handlers' modules stay leaves). Each family's dimension is
+/// the router's, which holds answers to it in the attempt loop.
 #[derive(Debug, Default)]
 pub struct EmbeddingsState {
     pub(crate) default_family: Option<String>,
-    pub(crate) dimensions: Mutex<router_core::embeddings::Dimensions>,
 }
 
 impl EmbeddingsState {
     pub fn new(default_family: Option<String>) -> Self {
-        EmbeddingsState { default_family: default_family.filter(|f| !f.is_empty()), dimensions: Mutex::default() }
+        EmbeddingsState { default_family: default_family.filter(|f| !f.is_empty()) }
     }
 }
 

@@ -249,6 +249,26 @@ async fn an_endpoint_answering_another_dimension_is_not_passed_on() {
     reply.check_error(502, "answered with 16 dimensions before, and now with 12");
 }
 
+/// An endpoint of the family that answers vectors of another size than the family's
+/// (learned from its first answer) is a failed attempt: the request falls back to another
+/// endpoint of the family, and the client never sees the odd vectors.
+#[tokio::test]
+async fn a_dimension_mismatch_fails_over_inside_the_family() {
+    let (server, local) = serve(Some(NOMIC)).await;
+    // The family's first answer (from either endpoint, both at 16) fixes its dimension.
+    let first = embed(&server, &json!({"model": NOMIC, "input": "x"}), 0).await;
+    assert_eq!(check(&first, 1).0, BTreeSet::from([NOMIC_DIM]));
+    // The local endpoint now answers with 12: every request is still answered with 16.
+    local.set_embedding_dimension("nomic-embed-text", 12);
+    let before = local.calls("nomic-embed-text");
+    for seed in 1..13 {
+        let reply = embed(&server, &json!({"model": NOMIC, "input": ["a", "b"]}), seed).await;
+        assert_eq!(check(&reply, 2), (BTreeSet::from([NOMIC_DIM]), NOMIC.to_owned()), "seed {seed}");
+    }
+    assert!(local.calls("nomic-embed-text") > before, "the local endpoint was tried, and fell over");
+    assert_eq!(server.upstream.calls(SMALL), 0, "no other family stood in");
+}
+
 /// The official Python client, unchanged; run by `cargo xtask ci`'s `sdk compatibility`
 /// step (its filter `sdk::` matches this module).
 mod sdk {

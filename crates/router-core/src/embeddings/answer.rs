@@ -6,6 +6,7 @@ use super::request::Encoding;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
 
 /// What an answer holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,6 +160,34 @@ impl Dimensions {
     }
 }
 
+/// An embeddings answer as the attempt loop checks it before it becomes the client's: one
+/// vector per input, all of one dimension, and that dimension its family's (learned from
+/// the family's first answer). An endpoint that answers otherwise is a failed attempt, so
+/// the request falls back to another endpoint of the family rather than failing.
+#[derive(Clone, Copy, Debug)]
+pub struct VectorCheck<'a> {
+    /// The family the request is confined to.
+    pub family: &'a str,
+    /// The inputs sent: the vectors expected.
+    pub inputs: usize,
+    /// The encoding asked for.
+    pub encoding: Encoding,
+    /// `dimensions`, when asked for.
+    pub dimensions: Option<u32>,
+    /// Each family's dimension, as learned so far.
+    pub learned: &'a Mutex<Dimensions>,
+}
+
+impl VectorCheck<'_> {
+    /// Reads `body` and holds it to the family's dimension (learning it from a first answer).
+    pub fn check(&self, body: &[u8]) -> Result<EmbeddingsAnswer, AnswerError> {
+        let answer = read_answer(body, self.inputs, self.encoding)?;
+        let mut learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
+        learned.check(self.family, self.dimensions, answer.dimension)?;
+        Ok(answer)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +241,17 @@ mod tests {
             "family `f` answered with 768 dimensions before, and now with 1024; these vectors are not passed on"
         );
         assert_eq!(d.native("f"), Some(768));
+    }
+
+    #[test]
+    fn a_check_learns_the_first_dimension_and_refuses_another() {
+        let learned = Mutex::new(Dimensions::default());
+        let check =
+            VectorCheck { family: "f", inputs: 1, encoding: Encoding::Float, dimensions: None, learned: &learned };
+        assert_eq!(check.check(br#"{"data":[{"embedding":[1,2,3]}]}"#).map(|a| a.dimension), Ok(3));
+        let other = check.check(br#"{"data":[{"embedding":[1,2]}]}"#);
+        assert!(matches!(other, Err(AnswerError::Mismatch { expected: 3, got: 2, .. })), "{other:?}");
+        assert!(matches!(check.check(b"{}"), Err(AnswerError::Shape(_))));
+        assert_eq!(learned.lock().expect("lock").native("f"), Some(3));
     }
 }

@@ -12,6 +12,6 @@ mod answer;
 mod family;
 mod request;
 
-pub use answer::{AnswerError, Dimensions, EmbeddingsAnswer, floats_to_base64, read_answer};
+pub use answer::{AnswerError, Dimensions, EmbeddingsAnswer, VectorCheck, floats_to_base64, read_answer};
 pub use family::{Resolved, free_embedding_models, free_families, resolve};
 pub use request::{EmbeddingsError, EmbeddingsRequest, Encoding, MAX_EMBEDDING_INPUT_BYTES, MAX_EMBEDDING_INPUTS};

@@ -161,6 +161,11 @@ impl ChatRequest {
         Ok(ChatRequest { raw, members, targets, stream, requirements, session, weighted: None, family })
     }
 
+    /// The body as the client sent it.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
     /// The embedding family an embeddings request is confined to; `None` for chat.
     pub fn family(&self) -> Option<&str> {
         self.family.as_deref()

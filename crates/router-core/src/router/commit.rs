@@ -3,6 +3,7 @@
 //! the model that answered.
 
 use crate::dialect::Dialect;
+use crate::embeddings::{AnswerError, VectorCheck};
 use crate::model::ModelId;
 use crate::sse::{self, Answer, Event, StreamScan};
 use crate::time::Timestamp;
@@ -25,7 +26,7 @@ pub(super) const MAX_HELD_HEAD: usize = 256 * 1024;
 
 /// How an answer is judged before it becomes the client's.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Judge {
+pub(super) struct Judge<'a> {
     /// Dates rate-limit resets in error objects.
     pub(super) now: Timestamp,
     /// An empty answer is a failure (see [`RouterConfig::empty_answers_fail`](super::RouterConfig)).
@@ -36,6 +37,8 @@ pub(super) struct Judge {
     pub(super) max_line: usize,
     /// Whose rules read an error inside a 200.
     pub(super) dialect: Dialect,
+    /// An embeddings answer's vectors: as many as inputs, of the family's dimension.
+    pub(super) vectors: Option<VectorCheck<'a>>,
 }
 
 fn empty_answer(elapsed: std::time::Duration) -> TransportError {
@@ -50,7 +53,7 @@ pub(super) async fn commit(
     resp: UpstreamResponse,
     model: &ModelId,
     stream_errors: &Arc<AtomicU64>,
-    judge: Judge,
+    judge: Judge<'_>,
 ) -> Result<UpstreamResponse, TransportError> {
     let UpstreamResponse { status, headers, body, elapsed } = resp;
     let body = match body {
@@ -68,7 +71,7 @@ fn commit_whole(
     bytes: Bytes,
     status: u16,
     model: &ModelId,
-    judge: &Judge,
+    judge: &Judge<'_>,
     elapsed: Duration,
 ) -> Result<Bytes, TransportError> {
     let answer = Answer::read(&bytes).map_err(|e| {
@@ -83,6 +86,11 @@ fn commit_whole(
     if judge.empty_fails && answer.substance.is_some_and(|s| s.is_empty_answer(judge.reasoning_counts)) {
         return Err(empty_answer(elapsed));
     }
+    // Vectors of another space than the family's fall back to another of its endpoints.
+    if let Some(vectors) = &judge.vectors {
+        let fault = |e: AnswerError| TransportError::new(ErrorKind::Protocol, e.to_string()).with_elapsed(elapsed);
+        vectors.check(&bytes).map_err(fault)?;
+    }
     Ok(answer.with_model(bytes, &sse::json_string(model.as_str())))
 }
 
@@ -94,7 +102,7 @@ async fn commit_stream(
     mut stream: ByteStream,
     model: &ModelId,
     stream_errors: &Arc<AtomicU64>,
-    judge: &Judge,
+    judge: &Judge<'_>,
     elapsed: Duration,
 ) -> Result<RoutedStream, TransportError> {
     let mut scan = StreamScan::new(model.as_str(), judge.max_line);
@@ -136,7 +144,11 @@ async fn commit_stream(
 
 /// What one event of a stream's head decides: commit (`Ok`), fall back (`Err`), or
 /// nothing yet (`None`: a role-only delta, reasoning not asked for).
-fn judge_event(event: &Event<'_>, judge: &Judge, elapsed: std::time::Duration) -> Option<Result<(), TransportError>> {
+fn judge_event(
+    event: &Event<'_>,
+    judge: &Judge<'_>,
+    elapsed: std::time::Duration,
+) -> Option<Result<(), TransportError>> {
     if let Some(err) = event.error {
         return Some(Err(judge.dialect.classify_in_band(err, judge.now).with_elapsed(elapsed)));
     }

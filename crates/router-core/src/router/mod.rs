@@ -33,6 +33,7 @@ pub use config::{
 };
 
 use crate::catalog::CatalogSnapshot;
+use crate::embeddings::{Dimensions, EmbeddingsRequest, VectorCheck};
 use crate::health::{Cooldown, HealthState, SuccessRates};
 use crate::model::ModelId;
 use crate::ports::{Catalog, ChatTransport, Clock, StateStore, StoreError};
@@ -79,6 +80,8 @@ pub struct Router {
     daily_caps: AtomicU64,
     /// State shared with other instances (see [`Router::with_shared`]).
     shared: Option<link::SharedLink>,
+    /// Each embedding family's dimension, learned from its first answer.
+    dimensions: Mutex<Dimensions>,
 }
 
 impl std::fmt::Debug for Router {
@@ -105,6 +108,7 @@ impl Router {
             save_failures: AtomicU64::new(0),
             save_error: Mutex::new(None),
             stream_errors: Arc::new(AtomicU64::new(0)),
+            dimensions: Mutex::default(),
             daily_caps: AtomicU64::new(0),
             shared: None,
         })
@@ -219,15 +223,27 @@ impl Router {
         self.daily_caps.load(Ordering::Relaxed)
     }
 
-    /// How an answer to `req` is judged before it becomes the client's.
-    fn judge(&self, req: &ChatRequest, dialect: crate::dialect::Dialect) -> commit::Judge {
+    /// How an answer to `req` is judged before it becomes the client's; an embeddings
+    /// answer's vectors too (its body was read and bounded before routing).
+    fn judge<'a>(&'a self, req: &'a ChatRequest, dialect: crate::dialect::Dialect) -> commit::Judge<'a> {
+        let vectors = req.family().and_then(|family| {
+            let body = EmbeddingsRequest::read(req.raw()).ok()?;
+            let (inputs, encoding, dimensions) = (body.inputs, body.encoding, body.dimensions);
+            Some(VectorCheck { family, inputs, encoding, dimensions, learned: &self.dimensions })
+        });
         commit::Judge {
             dialect,
             now: self.now(),
             empty_fails: self.config.empty_answers_fail,
             reasoning_counts: req.requirements().caps.contains(crate::model::Capability::Reasoning),
             max_line: self.config.max_sse_line,
+            vectors,
         }
+    }
+
+    /// Each embedding family's dimension, as learned from its first answer.
+    pub fn embedding_dimensions(&self) -> MutexGuard<'_, Dimensions> {
+        self.dimensions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn success_rates(&self) -> MutexGuard<'_, SuccessRates> {
