@@ -216,6 +216,13 @@ impl HealthState {
         self.models.remove(id);
     }
 
+    /// Cools `id` until `until` after an answer that said no request is left before
+    /// then (its provider's request limit is spent): no backoff, as nothing failed.
+    pub fn cool_until(&mut self, id: &ModelId, until: Timestamp) {
+        let h = self.models.entry(id.clone()).or_default();
+        h.rate_limited_until = Some(h.rate_limited_until.map_or(until, |u| u.max(until)));
+    }
+
     /// Applies the consequences of a failed attempt on `id`.
     pub fn record_failure(&mut self, id: &ModelId, err: &TransportError, policy: &HealthPolicy, now: Timestamp) {
         match err.kind {

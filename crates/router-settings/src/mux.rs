@@ -5,12 +5,11 @@
 use bytes::Bytes;
 use futures_util::StreamExt;
 use router_core::{Body, Catalog, ChatTransport, Endpoint, ErrorKind, ModelId, TransportError, UpstreamResponse};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 use tokio::sync::Semaphore;
-use transport_http::{LOCAL_BUSY_BACKOFF, parse_go_duration};
+use transport_http::LOCAL_BUSY_BACKOFF;
 
 /// One declared provider's way out: its transport and, for a server of bounded
 /// capacity, its `max_concurrent` permits.
@@ -38,9 +37,6 @@ pub(crate) struct ProviderMux {
     catalog: Arc<dyn Catalog>,
     openrouter: Option<Arc<dyn ChatTransport>>,
     lanes: BTreeMap<String, Lane>,
-    /// Models whose provider said, on an answer, that no request is left until then
-    /// (Groq's `x-ratelimit-remaining-requests: 0`): believed over the local count.
-    spent: Mutex<HashMap<ModelId, Instant>>,
 }
 
 impl fmt::Debug for ProviderMux {
@@ -58,7 +54,7 @@ impl ProviderMux {
         openrouter: Option<Arc<dyn ChatTransport>>,
         lanes: BTreeMap<String, Lane>,
     ) -> Self {
-        ProviderMux { catalog, openrouter, lanes, spent: Mutex::default() }
+        ProviderMux { catalog, openrouter, lanes }
     }
 }
 
@@ -68,35 +64,6 @@ fn undeclared(model: &ModelId, provider: &str) -> TransportError {
         ErrorKind::ModelUnavailable,
         format!("`{model}` belongs to provider `{provider}`, which is not configured; nothing was sent"),
     )
-}
-
-impl ProviderMux {
-    fn spent(&self) -> std::sync::MutexGuard<'_, HashMap<ModelId, Instant>> {
-        self.spent.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// How long `model` has no request left, by its provider's last word.
-    fn spent_for(&self, model: &ModelId) -> Option<Duration> {
-        let mut spent = self.spent();
-        let until = *spent.get(model)?;
-        let left = until.checked_duration_since(Instant::now());
-        if left.is_none() {
-            spent.remove(model);
-        }
-        left
-    }
-
-    /// Reads the provider's rate-limit headers on an answer: none left means none is
-    /// sent until the reset they state.
-    fn note_limits(&self, model: &ModelId, response: &UpstreamResponse) {
-        let header = |name: &str| response.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.trim());
-        if header("x-ratelimit-remaining-requests") != Some("0") {
-            return;
-        }
-        if let Some(reset) = header("x-ratelimit-reset-requests").and_then(parse_go_duration) {
-            self.spent().insert(model.clone(), Instant::now() + reset);
-        }
-    }
 }
 
 #[async_trait::async_trait]
@@ -125,11 +92,6 @@ impl ChatTransport for ProviderMux {
         let Some(lane) = self.lanes.get(&*provider.provider) else {
             return Err(undeclared(model, &provider.provider));
         };
-        if let Some(left) = self.spent_for(model) {
-            let message =
-                format!("provider `{}` said no request is left for `{model}`; nothing was sent", provider.provider);
-            return Err(TransportError::new(ErrorKind::RateLimitedModel, message).with_retry_after(left));
-        }
         let permit = match &lane.permits {
             None => None,
             Some(permits) => match Arc::clone(permits).try_acquire_owned() {
@@ -145,7 +107,6 @@ impl ChatTransport for ProviderMux {
             },
         };
         let mut response = lane.transport.send_to(endpoint, model, body, stream).await?;
-        self.note_limits(model, &response);
         if let (Some(permit), Body::Stream(_)) = (permit, &response.body) {
             // The permit is held until the stream is done or dropped.
             if let Body::Stream(s) = std::mem::replace(&mut response.body, Body::Full(Bytes::new())) {

@@ -47,6 +47,16 @@ impl Dialect {
         }
     }
 
+    /// How long the model that gave an answer with these headers has no request left,
+    /// when the answer says so.
+    pub fn requests_spent_for(self, header: Headers<'_>) -> Option<std::time::Duration> {
+        match self {
+            // OpenRouter's `X-RateLimit-*` are the account's, kept by the quota ledger.
+            Dialect::OpenRouter => None,
+            Dialect::OpenAi { .. } => openai::requests_spent_for(header),
+        }
+    }
+
     /// Classifies an `error` object found inside a 200 (a body, or a stream event).
     pub fn classify_in_band(self, error: &Value, now: Timestamp) -> TransportError {
         match self {

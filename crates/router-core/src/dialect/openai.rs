@@ -92,6 +92,16 @@ fn classify(
     err
 }
 
+/// How long no request is left, when an answer says so (Groq's
+/// `x-ratelimit-remaining-requests: 0` with `x-ratelimit-reset-requests`): the model is
+/// not asked again before then.
+pub fn requests_spent_for(header: Headers<'_>) -> Option<Duration> {
+    if header("x-ratelimit-remaining-requests").map(str::trim) != Some("0") {
+        return None;
+    }
+    header("x-ratelimit-reset-requests").and_then(parse_go_duration)
+}
+
 /// Error codes (`code` or `type`) of a provider that wants to be paid: SambaNova's
 /// `PAYMENT_METHOD_REQUIRED`, OpenAI's `insufficient_quota`, and the like.
 const PAYMENT_CODES: [&str; 5] =
@@ -229,6 +239,16 @@ mod tests {
         // Ollama's bare string, mid-stream: the server failed, another model may answer.
         let e = classify_openai_in_band(&serde_json::json!("model crashed"), true);
         assert_eq!((e.kind, e.message.as_str()), (ErrorKind::ServerError, "model crashed"));
+    }
+
+    #[test]
+    fn an_answer_that_spends_the_last_request_says_until_when() {
+        let spent = |remaining: &'static str| {
+            let headers = [("x-ratelimit-remaining-requests", remaining), ("x-ratelimit-reset-requests", "7.66s")];
+            requests_spent_for(&|name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v))
+        };
+        assert_eq!(spent("0"), Some(Duration::from_millis(7660)));
+        assert_eq!(spent("3"), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use super::Router;
 use super::account::Account;
 use super::attempt::Run;
 use crate::catalog::CatalogSnapshot;
+use crate::dialect::Dialect;
 use crate::error::RouteError;
 use crate::health::CooldownCause;
 use crate::model::ModelInfo;
@@ -68,6 +69,12 @@ impl Router {
             let mut health = self.health();
             let watch = self.watch(&health, &info.id);
             health.record_success(&info.id);
+            // The answer may say its provider's request limit is now spent: the model
+            // cools until the reset it states (kept, shared and shown like any cooldown).
+            let header = |name: &str| response.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
+            if let Some(wait) = Dialect::of(info).requests_spent_for(&header) {
+                health.cool_until(&info.id, self.now().saturating_add(wait));
+            }
             self.observe_budget(&mut health, info, &response.headers, now);
             if let Some(p) = health.providers.get_mut(info.provider_name()) {
                 p.reached();
@@ -161,6 +168,25 @@ mod tests {
         let (_, settled, run) = check(1, answer());
         assert!(matches!(settled, Settled::Answered(_)));
         assert_eq!(run.report.attempts[0].failure, None);
+    }
+
+    #[test]
+    fn an_answer_that_spends_the_providers_requests_cools_its_model_until_the_reset() {
+        let headers =
+            vec![("x-ratelimit-remaining-requests", "0".to_owned()), ("x-ratelimit-reset-requests", "2m".to_owned())];
+        let body = Body::Full(Bytes::from_static(br#"{"choices":[{"message":{"content":"hi"}}]}"#));
+        let spent = Ok(UpstreamResponse { status: 200, headers, body, elapsed: Duration::ZERO });
+        let (r, settled, _) = check(0, spent);
+        assert!(matches!(settled, Settled::Answered(_)), "the answer is still the client's");
+        let cooling = r.cooldowns();
+        assert_eq!(cooling.len(), 1, "{cooling:?}");
+        assert_eq!(
+            (cooling[0].0.as_str(), cooling[0].1.until),
+            ("g/a", Some(T0.saturating_add(Duration::from_secs(120))))
+        );
+        // OpenRouter's own headers are its account's, not one model's.
+        let (r, _, _) = check(1, answer());
+        assert!(r.cooldowns().is_empty());
     }
 
     #[test]
