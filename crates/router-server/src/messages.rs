@@ -145,8 +145,8 @@ async fn read(state: &AppState, req: Request) -> Result<(ChatRequest, Translated
     let bytes = Bytes::from_request(req, state)
         .await
         .map_err(|r| anthropic_error(ApiError::from_bytes_rejection(&r, state.max_body_size)))?;
-    let translated = anthropic::to_chat(&bytes, &state.messages).map_err(|e| refused(&e))?;
-    let mut chat = ChatRequest::from_bytes(Bytes::from(translated.body.clone()))
+    let mut translated = anthropic::to_chat(&bytes, &state.messages).map_err(|e| refused(&e))?;
+    let mut chat = ChatRequest::from_bytes(Bytes::from(std::mem::take(&mut translated.body)))
         .map_err(|e| anthropic_error(ApiError::from_route(&RouteError::Request(e))))?;
     let seed = headers.apply(&mut chat).map_err(|e| anthropic_error(ApiError::from_route(&RouteError::Request(e))))?;
     Ok((chat, translated, seed))

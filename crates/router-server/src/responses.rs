@@ -15,10 +15,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use router_core::{Body as UpstreamBody, ByteStream, ChatRequest, RouteError, RouteFailure, Routed, TransportError};
 use router_dialects::chat::{ChatError, read_answer};
-use router_dialects::responses::{
-    EventWriter, InvalidRequest, ResponseMeta, Translated, echo_members, response_json, to_chat,
-};
-use serde_json::{Map, Value};
+use router_dialects::responses::{EventWriter, InvalidRequest, ResponseMeta, Translated, response_json, to_chat};
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -29,6 +26,8 @@ pub const DROPPED_TOOLS_HEADER: HeaderName = HeaderName::from_static("x-router-d
 /// between keep a quiet stream (a model reasoning at length) open.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const KEEPALIVE_COMMENT: &[u8] = b": keepalive\n\n";
+/// The bytes reserved for the events of one upstream chunk.
+const EVENTS_CAPACITY: usize = 4096;
 
 /// Codex CLI's conversation header; `x-session-id` wins over it.
 const CLIENT_SESSION_HEADERS: [&str; 2] = ["session-id", "session_id"];
@@ -93,7 +92,7 @@ enum Answer {
 /// A response object, or the event stream when the client asked for one: re-framed from
 /// the upstream's stream, or written at once from a whole answer (an upstream that
 /// ignored `stream`).
-fn answer(body: UpstreamBody, meta: ResponseMeta, echo: Map<String, Value>, stream: bool) -> Result<Answer, ApiError> {
+fn answer(body: UpstreamBody, meta: ResponseMeta, echo: Vec<u8>, stream: bool) -> Result<Answer, ApiError> {
     let bytes = match body {
         UpstreamBody::Stream(upstream) => {
             return Ok(Answer::Events(Body::from_stream(events(
@@ -114,7 +113,7 @@ fn answer(body: UpstreamBody, meta: ResponseMeta, echo: Map<String, Value>, stre
         writer.whole(&answer, &mut out);
         return Ok(Answer::Events(Body::from(out)));
     }
-    Ok(Answer::Object(Body::from(response_json(&answer, &meta, &echo_members(&echo)))))
+    Ok(Answer::Object(Body::from(response_json(&answer, &meta, &echo))))
 }
 
 /// The request: headers, content type, body, translation, and the chat request with
@@ -177,7 +176,8 @@ impl Reframe for EventWriter {
     }
 
     fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
+        // Room for a chunk's events (the first holds two snapshots of the response).
+        let mut out = Vec::with_capacity(EVENTS_CAPACITY);
         EventWriter::push(self, chunk, &mut out);
         out
     }
@@ -215,7 +215,7 @@ mod tests {
             c.map(|s: &'static str| Bytes::from_static(s.as_bytes()))
         });
         let meta = ResponseMeta { id: "resp_t".into(), created_at: 1, model: "m:free".into() };
-        let out: Vec<Bytes> = events(Box::pin(upstream), EventWriter::new(meta, Map::new()), Duration::from_millis(40))
+        let out: Vec<Bytes> = events(Box::pin(upstream), EventWriter::new(meta, Vec::new()), Duration::from_millis(40))
             .map(|b| b.unwrap_or_default())
             .collect()
             .await;

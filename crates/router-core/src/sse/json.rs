@@ -2,7 +2,8 @@
 //! it checks the grammar of what it walks (nesting, separators, strings and their
 //! escapes, literals and numbers; UTF-8 is the caller's to check, once per body) and
 //! keeps nothing but a cursor. Serves reading answers (`answer`), setting `model`
-//! (`splice`) and judging substance (`substance`).
+//! (`splice`) and judging substance (`substance`); public for the dialects' translations
+//! (`router-dialects`), which read chunks through it too.
 
 use std::ops::Range;
 
@@ -11,7 +12,8 @@ use std::ops::Range;
 const MAX_DEPTH: usize = 128;
 
 /// A cursor over one JSON text.
-pub(super) struct Scanner<'a> {
+#[derive(Debug)]
+pub struct Scanner<'a> {
     pub(super) b: &'a [u8],
     pub(super) i: usize,
     depth: usize,
@@ -29,38 +31,48 @@ fn specials(word: u64) -> u64 {
 }
 
 impl<'a> Scanner<'a> {
-    pub(super) fn new(b: &'a [u8]) -> Self {
+    /// A cursor at the start of `b`.
+    pub fn new(b: &'a [u8]) -> Self {
         Scanner { b, i: 0, depth: 0 }
     }
 
-    pub(super) fn peek(&self) -> Option<u8> {
+    /// Where the cursor is, in bytes from the start.
+    pub fn pos(&self) -> usize {
+        self.i
+    }
+
+    /// The byte under the cursor.
+    pub fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
 
-    pub(super) fn next(&mut self) -> Option<u8> {
+    /// The byte under the cursor, which it passes.
+    pub fn next(&mut self) -> Option<u8> {
         let c = self.peek()?;
         self.i += 1;
         Some(c)
     }
 
-    pub(super) fn eat(&mut self, c: u8) -> Option<()> {
+    /// Passes `c`, or fails.
+    pub fn eat(&mut self, c: u8) -> Option<()> {
         (self.next()? == c).then_some(())
     }
 
-    pub(super) fn ws(&mut self) {
+    /// Passes whitespace.
+    pub fn ws(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.i += 1;
         }
     }
 
     /// Whether only whitespace is left.
-    pub(super) fn at_end(&mut self) -> bool {
+    pub fn at_end(&mut self) -> bool {
         self.ws();
         self.i == self.b.len()
     }
 
     /// A string, quotes included; its escapes checked, control characters refused.
-    pub(super) fn string(&mut self) -> Option<Range<usize>> {
+    pub fn string(&mut self) -> Option<Range<usize>> {
         let start = self.i;
         self.eat(b'"')?;
         loop {
@@ -93,7 +105,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Walks one value of any kind, checking it.
-    pub(super) fn value(&mut self) -> Option<()> {
+    pub fn value(&mut self) -> Option<()> {
         match self.peek()? {
             b'"' => self.string().map(drop),
             b'{' => self.nested(|s| s.members(|s, _| s.value())),
@@ -113,7 +125,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// `true`, `false`, `null` or a number, as written.
-    pub(super) fn scalar(&mut self) -> Option<&'a [u8]> {
+    pub fn scalar(&mut self) -> Option<&'a [u8]> {
         let start = self.i;
         while !matches!(self.peek(), None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')) {
             self.i += 1;
@@ -125,7 +137,7 @@ impl<'a> Scanner<'a> {
     /// Walks an object (the cursor on its `{`), calling `member` with each key (without
     /// its quotes, escapes as written) and the cursor on the value, which `member` must
     /// consume.
-    pub(super) fn members(&mut self, mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
+    pub fn members(&mut self, mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
         self.list(b'{', b'}', |s| {
             let key = s.string()?;
             s.ws();
@@ -137,7 +149,7 @@ impl<'a> Scanner<'a> {
 
     /// Walks an array (the cursor on its `[`), calling `element` with the cursor on each
     /// element, which `element` must consume.
-    pub(super) fn elements(&mut self, element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+    pub fn elements(&mut self, element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.list(b'[', b']', element)
     }
 
@@ -162,7 +174,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Whether the value under the cursor is `null` (consumed when it is).
-    pub(super) fn null(&mut self) -> bool {
+    pub fn null(&mut self) -> bool {
         if self.b[self.i..].starts_with(b"null") {
             self.i += 4;
             return true;

@@ -10,7 +10,7 @@
 //! over a stream), `trailer` (what rides on the final chunk), `usage` (what an answer says
 //! it spent).
 
-mod json;
+pub mod json;
 mod substance;
 
 mod answer;

@@ -13,6 +13,9 @@ use crate::chat::{ChatError, ChunkReader, Delta, Usage};
 use crate::json_out::{event, number, string, string_or_null};
 use serde_json::Value;
 
+/// The bytes reserved for the events of one upstream chunk.
+const EVENTS_CAPACITY: usize = 1024;
+
 /// The kind of the block being written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -101,7 +104,8 @@ impl MessageStream {
     }
 
     fn apply(&mut self, deltas: Vec<Delta>) -> Vec<u8> {
-        let mut out = Vec::new();
+        // Room for a chunk's events, so that writing them seldom grows the buffer.
+        let mut out = Vec::with_capacity(if deltas.is_empty() { 0 } else { EVENTS_CAPACITY });
         for delta in deltas {
             if self.ended {
                 break;

@@ -3,6 +3,7 @@
 use super::fields::{error, reasoning, usage};
 use super::types::{Answer, ReadError, ToolCall};
 use super::wire::{self, Body, Call};
+use std::borrow::Cow;
 
 /// Reads a whole answer. An object without choices reads as an empty answer; one with a
 /// top-level `error` is [`ReadError::Upstream`].
@@ -14,37 +15,30 @@ fn answer(body: Body<'_>) -> Result<Answer, ReadError> {
     if let Some(e) = &body.error {
         return Err(ReadError::Upstream(error(e)));
     }
-    let owned = |t: Option<wire::Textual<'_>>| t.and_then(|t| t.0).map(|t| t.into_owned()).unwrap_or_default();
+    let owned = |t: Option<Option<Cow<'_, str>>>| t.flatten().map(Cow::into_owned).unwrap_or_default();
     let mut answer = Answer {
         id: owned(body.id),
         model: owned(body.model),
-        created: body.created.0.unwrap_or(0),
-        usage: body.usage.0.as_ref().map(usage),
+        created: body.created.unwrap_or(0),
+        usage: body.usage.as_ref().map(usage),
         ..Answer::default()
     };
-    let Some(choice) = body.choices.0 else { return Ok(answer) };
-    answer.finish_reason = choice.finish_reason.0.map(|t| t.into_owned());
+    let Some(choice) = body.choice else { return Ok(answer) };
+    answer.finish_reason = choice.finish_reason.map(Cow::into_owned);
     // A number there is a stop token's id, not a sequence the client gave.
-    answer.stop_sequence = choice.stop_reason.0.map(|t| t.into_owned());
-    let Some(message) = choice.message.0 else { return Ok(answer) };
+    answer.stop_sequence = choice.stop_reason.map(Cow::into_owned);
+    let Some(message) = choice.message else { return Ok(answer) };
     let non_empty = |t: Option<&str>| t.filter(|t| !t.is_empty()).map(str::to_owned);
-    answer.text = non_empty(message.content.0.as_deref());
+    answer.text = non_empty(message.content.as_deref());
     answer.reasoning = non_empty(reasoning(&message));
-    answer.refusal = non_empty(message.refusal.0.as_deref());
-    answer.tool_calls = message
-        .tool_calls
-        .map(|calls| calls.0.into_iter().map(|c| tool_call(c.0.unwrap_or_default())).collect())
-        .unwrap_or_default();
+    answer.refusal = non_empty(message.refusal.as_deref());
+    answer.tool_calls = message.tool_calls.map(|calls| calls.into_iter().map(tool_call).collect()).unwrap_or_default();
     Ok(answer)
 }
 
 fn tool_call(call: Call<'_>) -> ToolCall {
-    let function = call.function.0.unwrap_or_default();
-    ToolCall {
-        id: call.id.0.map(|t| t.into_owned()).unwrap_or_default(),
-        name: function.name.0.map(|t| t.into_owned()).unwrap_or_default(),
-        arguments: function.arguments.0.map(|t| t.into_owned()).unwrap_or_default(),
-    }
+    let owned = |t: Option<Cow<'_, str>>| t.map(Cow::into_owned).unwrap_or_default();
+    ToolCall { id: owned(call.id), name: owned(call.name), arguments: owned(call.arguments) }
 }
 
 #[cfg(test)]

@@ -6,21 +6,18 @@ use super::wire::{Message, UsageIn};
 use serde_json::Value;
 
 pub(super) fn usage(u: &UsageIn) -> Usage {
-    let detail = |d: &super::wire::Obj<super::wire::Details>, reasoning: bool| {
-        d.0.as_ref().and_then(|d| if reasoning { d.reasoning_tokens.0 } else { d.cached_tokens.0 }).unwrap_or(0)
-    };
     Usage {
-        prompt_tokens: u.prompt_tokens.0.unwrap_or(0),
-        completion_tokens: u.completion_tokens.0.unwrap_or(0),
-        total_tokens: u.total_tokens.0.unwrap_or(0),
-        cached_tokens: detail(&u.prompt_tokens_details, false),
-        reasoning_tokens: detail(&u.completion_tokens_details, true),
+        prompt_tokens: u.prompt_tokens.unwrap_or(0),
+        completion_tokens: u.completion_tokens.unwrap_or(0),
+        total_tokens: u.total_tokens.unwrap_or(0),
+        cached_tokens: u.cached_tokens.unwrap_or(0),
+        reasoning_tokens: u.reasoning_tokens.unwrap_or(0),
     }
 }
 
 /// The reasoning text: `reasoning`, else `reasoning_content` (providers use either).
 pub(super) fn reasoning<'m>(m: &'m Message<'_>) -> Option<&'m str> {
-    m.reasoning.0.as_deref().or(m.reasoning_content.0.as_deref())
+    m.reasoning.as_deref().or(m.reasoning_content.as_deref())
 }
 
 /// A string field of a tree; numbers are written out, anything else is absent.

@@ -3,6 +3,7 @@
 use super::fields::{error, reasoning, usage};
 use super::types::{ChatError, Delta};
 use super::wire::{self, Body, Call, Choice};
+use std::borrow::Cow;
 
 /// The longest event (or line) kept while waiting for its end; beyond it the event is
 /// dropped with a [`Delta::Error`], so a hostile upstream cannot grow the buffer forever.
@@ -139,19 +140,15 @@ impl ChunkReader {
     fn chunk(&mut self, body: Body<'_>, out: &mut Vec<Delta>) {
         if !self.meta_sent && (body.id.is_some() || body.model.is_some()) {
             self.meta_sent = true;
-            let owned = |t: Option<wire::Textual<'_>>| t.and_then(|t| t.0).map(|t| t.into_owned()).unwrap_or_default();
-            out.push(Delta::Meta {
-                id: owned(body.id),
-                model: owned(body.model),
-                created: body.created.0.unwrap_or(0),
-            });
+            let owned = |t: Option<Option<Cow<'_, str>>>| t.flatten().map(Cow::into_owned).unwrap_or_default();
+            out.push(Delta::Meta { id: owned(body.id), model: owned(body.model), created: body.created.unwrap_or(0) });
         }
         if let Some(e) = &body.error {
             out.push(Delta::Error(error(e)));
-        } else if let Some(choice) = body.choices.0 {
+        } else if let Some(choice) = body.choice {
             self.choice(choice, out);
         }
-        if let Some(u) = &body.usage.0 {
+        if let Some(u) = &body.usage {
             out.push(Delta::Usage(usage(u)));
         }
     }
@@ -159,28 +156,28 @@ impl ChunkReader {
     fn choice(&mut self, choice: Choice<'_>, out: &mut Vec<Delta>) {
         // A few providers stream `message` rather than `delta`.
         let delta = match choice.delta {
-            Some(delta) => delta.0,
-            None => choice.message.0,
+            Some(delta) => delta,
+            None => choice.message,
         };
         if let Some(delta) = delta {
             let non_empty = |t: Option<&str>| t.filter(|t| !t.is_empty()).map(str::to_owned);
             if let Some(r) = non_empty(reasoning(&delta)) {
                 out.push(Delta::Reasoning(r));
             }
-            if let Some(r) = non_empty(delta.refusal.0.as_deref()) {
+            if let Some(r) = non_empty(delta.refusal.as_deref()) {
                 out.push(Delta::Refusal(r));
             }
-            if let Some(t) = non_empty(delta.content.0.as_deref()) {
+            if let Some(t) = non_empty(delta.content.as_deref()) {
                 out.push(Delta::Text(t));
             }
             if let Some(calls) = delta.tool_calls {
-                for (position, call) in calls.0.into_iter().enumerate() {
-                    self.tool_call(position, call.0.unwrap_or_default(), out);
+                for (position, call) in calls.into_iter().enumerate() {
+                    self.tool_call(position, call, out);
                 }
             }
         }
         if !self.finish_sent
-            && let Some(reason) = choice.finish_reason.0
+            && let Some(reason) = choice.finish_reason
         {
             self.finish_sent = true;
             out.push(Delta::Finish(reason.into_owned()));
@@ -190,9 +187,8 @@ impl ChunkReader {
     /// A tool call's fragment. A call is known by the upstream's `index`, unless it comes
     /// with an id other than that call's: some providers give every call index 0.
     fn tool_call(&mut self, position: usize, call: Call<'_>, out: &mut Vec<Delta>) {
-        let upstream = call.index.0.unwrap_or(position as u64);
-        let id = call.id.0.filter(|id| !id.is_empty());
-        let function = call.function.0.unwrap_or_default();
+        let upstream = call.index.unwrap_or(position as u64);
+        let id = call.id.filter(|id| !id.is_empty());
         let known = self.calls.iter().rposition(|(index, _)| *index == upstream);
         let index = match (known, &id) {
             (Some(k), Some(id)) if !self.calls[k].1.is_empty() && self.calls[k].1 != **id => None,
@@ -204,12 +200,12 @@ impl ChunkReader {
             None => {
                 let id = id.map(|id| id.into_owned()).unwrap_or_default();
                 self.calls.push((upstream, id.clone()));
-                let name = function.name.0.map(|n| n.into_owned()).unwrap_or_default();
+                let name = call.name.map(Cow::into_owned).unwrap_or_default();
                 out.push(Delta::ToolCallStart { index: self.calls.len() - 1, id, name });
                 self.calls.len() - 1
             }
         };
-        if let Some(fragment) = function.arguments.0.filter(|f| !f.is_empty()) {
+        if let Some(fragment) = call.arguments.filter(|f| !f.is_empty()) {
             out.push(Delta::ToolCallArguments { index, fragment: fragment.into_owned() });
         }
     }

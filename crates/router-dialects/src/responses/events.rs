@@ -5,12 +5,11 @@
 //! for the end of the stream but the final snapshot.
 
 use super::output::{
-    ResponseMeta, Status, call_id_or, echo_members, write_call_item, write_message_item, write_part,
-    write_reasoning_item, write_response, write_summary_part,
+    ResponseMeta, Status, call_id_or, write_call_item, write_message_item, write_part, write_reasoning_item,
+    write_response, write_summary_part,
 };
 use crate::chat::{Answer, ChatError, ChunkReader, Delta, Usage};
 use crate::json_out::{number, string};
-use serde_json::{Map, Value};
 
 /// One output item as it grows.
 #[derive(Debug)]
@@ -64,10 +63,11 @@ pub struct EventWriter {
 }
 
 impl EventWriter {
-    pub fn new(meta: ResponseMeta, echo: Map<String, Value>) -> Self {
+    /// `echo`: the request's members the response repeats, as [`super::Translated::echo`].
+    pub fn new(meta: ResponseMeta, echo: Vec<u8>) -> Self {
         EventWriter {
             meta,
-            echo: echo_members(&echo),
+            echo,
             reader: ChunkReader::new(),
             seq: 0,
             items: Vec::new(),

@@ -4,6 +4,7 @@
 
 use super::error::InvalidRequest;
 use super::input::messages;
+use crate::json_out::string;
 use crate::tree::Json;
 use serde_json::{Map, Value, json};
 
@@ -45,8 +46,8 @@ pub struct Translated {
     /// `safety_identifier`, else `user` (a `session-id` header wins over all three).
     pub session: Option<String>,
     /// The request's members that the response object repeats (`instructions`, `tools`,
-    /// `temperature`, `metadata`, ...).
-    pub echo: Map<String, Value>,
+    /// `temperature`, `metadata`, ...), as JSON members without their braces.
+    pub echo: Vec<u8>,
 }
 
 /// Translates a Responses request body into a chat-completions body.
@@ -275,30 +276,67 @@ fn response_format(text: Option<&Json<'_>>) -> Result<Option<Value>, InvalidRequ
     }
 }
 
-/// The members the response object repeats, with the defaults OpenAI shows.
-fn echo(req: &Json<'_>, tools: Vec<Value>) -> Map<String, Value> {
-    let get = |k: &str| req.get(k).map_or(Value::Null, Json::to_value);
-    let or = |k: &str, d: Value| req.get(k).filter(|v| !v.is_null()).map_or(d, Json::to_value);
-    let mut out = Map::new();
-    out.insert("instructions".into(), get("instructions"));
-    out.insert("max_output_tokens".into(), get("max_output_tokens"));
-    out.insert("metadata".into(), or("metadata", json!({})));
-    out.insert("parallel_tool_calls".into(), or("parallel_tool_calls", Value::Bool(true)));
-    out.insert("previous_response_id".into(), Value::Null);
-    out.insert("prompt_cache_key".into(), get("prompt_cache_key"));
-    let effort = req.get("reasoning").and_then(|r| r.get("effort")).map_or(Value::Null, Json::to_value);
-    let summary = req.get("reasoning").and_then(|r| r.get("summary")).map_or(Value::Null, Json::to_value);
-    out.insert("reasoning".into(), json!({"effort": effort, "summary": summary}));
-    out.insert("safety_identifier".into(), get("safety_identifier"));
-    out.insert("store".into(), Value::Bool(false));
-    out.insert("temperature".into(), or("temperature", json!(1.0)));
-    let format = req.get("text").and_then(|t| t.get("format")).filter(|f| !f.is_null()).map(Json::to_value);
-    out.insert("text".into(), json!({"format": format.unwrap_or_else(|| json!({"type": "text"}))}));
-    let choice = req.get("tool_choice").filter(|c| !c.is_null()).map(Json::to_value);
-    out.insert("tool_choice".into(), choice.unwrap_or_else(|| Value::String("auto".into())));
-    out.insert("tools".into(), Value::Array(tools));
-    out.insert("top_p".into(), or("top_p", json!(1.0)));
-    out.insert("truncation".into(), or("truncation", Value::String("disabled".into())));
-    out.insert("user".into(), get("user"));
+/// The members the response object repeats, with the defaults OpenAI shows, written as
+/// JSON members without their braces (each snapshot of a stream copies them).
+fn echo(req: &Json<'_>, tools: Vec<Value>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    let mut member = |key: &str, value: Option<&Json<'_>>, default: &str| {
+        if !out.is_empty() {
+            out.push(b',');
+        }
+        string(&mut out, key);
+        out.push(b':');
+        match value {
+            Some(v) => {
+                let _ = serde_json::to_writer(&mut out, v);
+            }
+            None => out.extend_from_slice(default.as_bytes()),
+        }
+    };
+    let given = |k: &str| req.get(k).filter(|v| !v.is_null());
+    let reasoning = req.get("reasoning");
+    let format = req.get("text").and_then(|t| t.get("format")).filter(|f| !f.is_null());
+    member("instructions", req.get("instructions"), "null");
+    member("max_output_tokens", req.get("max_output_tokens"), "null");
+    member("metadata", given("metadata"), "{}");
+    member("parallel_tool_calls", given("parallel_tool_calls"), "true");
+    member("previous_response_id", None, "null");
+    member("prompt_cache_key", req.get("prompt_cache_key"), "null");
+    // `reasoning` is written whole below; its two members here.
+    member("safety_identifier", req.get("safety_identifier"), "null");
+    member("store", None, "false");
+    member("temperature", given("temperature"), "1.0");
+    member("tool_choice", given("tool_choice"), "\"auto\"");
+    member("top_p", given("top_p"), "1.0");
+    member("truncation", given("truncation"), "\"disabled\"");
+    member("user", req.get("user"), "null");
+    out.extend_from_slice(b",\"reasoning\":{\"effort\":");
+    let part = |out: &mut Vec<u8>, v: Option<&Json<'_>>| match v {
+        Some(v) => {
+            let _ = serde_json::to_writer(&mut *out, v);
+        }
+        None => out.extend_from_slice(b"null"),
+    };
+    part(&mut out, reasoning.and_then(|r| r.get("effort")));
+    out.extend_from_slice(b",\"summary\":");
+    part(&mut out, reasoning.and_then(|r| r.get("summary")));
+    out.extend_from_slice(b"},\"text\":{\"format\":");
+    match format {
+        Some(f) => part(&mut out, Some(f)),
+        None => out.extend_from_slice(b"{\"type\":\"text\"}"),
+    }
+    out.extend_from_slice(b"},\"tools\":");
+    let _ = serde_json::to_writer(&mut out, &tools);
     out
+}
+
+impl Translated {
+    /// [`Translated::echo`] as an object.
+    pub fn echo_object(&self) -> Value {
+        let mut object = Vec::with_capacity(self.echo.len() + 2);
+        object.push(b'{');
+        object.extend_from_slice(&self.echo);
+        object.push(b'}');
+        serde_json::from_slice(&object).unwrap_or_default()
+    }
 }

@@ -79,8 +79,8 @@ fn codex_cli_requests_become_chat_with_only_function_tools() {
         assert!(chat.get(key).is_none(), "{key} forwarded: {chat}");
     }
     assert_eq!(t.session.as_deref(), Some("019-session"));
-    assert_eq!(t.echo["tools"][0]["name"], "exec_command");
-    assert_eq!(t.echo["store"], false);
+    assert_eq!(t.echo_object()["tools"][0]["name"], "exec_command");
+    assert_eq!(t.echo_object()["store"], false);
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn sampling_output_and_reasoning_members_map_to_chat() {
             "schema": {"type": "object", "properties": {"name": {"type": "string"}}}}})
     );
     assert!(chat.get("metadata").is_none(), "metadata stays with the router: {chat}");
-    assert_eq!(t.echo["metadata"], json!({"k": "v"}));
+    assert_eq!(t.echo_object()["metadata"], json!({"k": "v"}));
     assert_eq!(t.session.as_deref(), Some("safe-1"));
     let (chat, _) = check(json!({"input": "x", "text": {"format": {"type": "json_object"}}}), ToolPolicy::Drop);
     assert_eq!(chat["response_format"], json!({"type": "json_object"}));

@@ -5,11 +5,11 @@
 use crate::chat::ChatError;
 use crate::responses::*;
 use proptest::prelude::*;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 fn writer() -> EventWriter {
     let meta = ResponseMeta { id: "resp_s1".into(), created_at: 7, model: "m:free".into() };
-    EventWriter::new(meta, Map::new())
+    EventWriter::new(meta, Vec::new())
 }
 
 /// One chat chunk's SSE event with `delta` (and `extra` members on the chunk).
