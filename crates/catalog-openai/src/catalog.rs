@@ -3,13 +3,14 @@
 //! table, then nothing. A failed refresh keeps the last good list (and its disk cache).
 
 use crate::known::{ModelCaps, known_provider};
+use catalog_refresh::{Counters as Refreshes, Refresh, Schedule};
 use router_core::model::EMBEDDINGS_MODALITY;
 use router_core::{Billing, CatalogSource, Clock, ModelInfo, Provenance, RawEntry, Secret, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 /// Time between background refreshes of a provider's models, by default.
@@ -104,12 +105,19 @@ pub struct OpenAiCatalog {
     client: reqwest::Client,
     current: RwLock<Arc<ProviderModels>>,
     refresh_lock: tokio::sync::Mutex<()>,
-    stats: Mutex<ProviderCatalogStats>,
+    counters: Mutex<Refreshes>,
 }
 
 impl fmt::Debug for OpenAiCatalog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenAiCatalog").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl Refresh for OpenAiCatalog {
+    async fn refresh_once(&self) -> bool {
+        self.refresh().await.is_ok()
     }
 }
 
@@ -129,8 +137,6 @@ impl OpenAiCatalog {
         let initial = config.cache_path.as_ref().and_then(|p| load_cache(p, &models_url)).unwrap_or_else(|| {
             ProviderModels { models: Vec::new(), fetched_at: Timestamp::default(), source: CatalogSource::Memory }
         });
-        let stats =
-            ProviderCatalogStats { name: config.name.clone(), models: initial.models.len(), ..Default::default() };
         Ok(OpenAiCatalog {
             config,
             models_url,
@@ -138,7 +144,7 @@ impl OpenAiCatalog {
             client,
             current: RwLock::new(Arc::new(initial)),
             refresh_lock: tokio::sync::Mutex::new(()),
-            stats: Mutex::new(stats),
+            counters: Mutex::default(),
         })
     }
 
@@ -156,7 +162,14 @@ impl OpenAiCatalog {
     }
 
     pub fn stats(&self) -> ProviderCatalogStats {
-        self.stats.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        let c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        ProviderCatalogStats {
+            name: self.config.name.clone(),
+            models: self.models().models.len(),
+            refreshes_ok: c.refreshes_ok,
+            refreshes_failed: c.refreshes_failed,
+            last_error: c.last_error.clone(),
+        }
     }
 
     /// Fetches the list and swaps it in; on failure the last good list stays.
@@ -168,7 +181,7 @@ impl OpenAiCatalog {
                 .map_err(|message| FetchError::Parse { url: self.models_url.clone(), message })?;
             Ok(ProviderModels { models, fetched_at: now, source: CatalogSource::Live { url: self.models_url.clone() } })
         });
-        self.record(result.as_ref().map(|l| l.models.len()).map_err(ToString::to_string));
+        self.record(result.as_ref().map(|_| ()).map_err(ToString::to_string));
         let list = Arc::new(result?);
         let n = list.models.len();
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&list);
@@ -183,24 +196,16 @@ impl OpenAiCatalog {
         Ok(n)
     }
 
-    fn record(&self, outcome: Result<usize, String>) {
-        let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
-        match outcome {
-            Ok(n) => {
-                stats.refreshes_ok += 1;
-                stats.models = n;
-                stats.last_error = None;
-            }
-            Err(e) => {
-                stats.refreshes_failed += 1;
-                // An upstream or a proxy may echo the key, and a URL may hold a password:
-                // redacted before it is kept, shown or logged.
-                let keys: Vec<&Secret> = self.config.api_key.iter().collect();
-                let error = router_core::redact(&e, &keys);
-                tracing::warn!(provider = %self.config.name, %error, "provider catalog refresh failed; keeping the last list");
-                stats.last_error = Some(error);
-            }
-        }
+    fn record(&self, outcome: Result<(), String>) {
+        // An upstream or a proxy may echo the key, and a URL may hold a password:
+        // redacted before it is kept, shown or logged.
+        let outcome = outcome.map_err(|e| {
+            let keys: Vec<&Secret> = self.config.api_key.iter().collect();
+            let error = router_core::redact(&e, &keys);
+            tracing::warn!(provider = %self.config.name, %error, "provider catalog refresh failed; keeping the last list");
+            error
+        });
+        self.counters.lock().unwrap_or_else(PoisonError::into_inner).record(self.clock.now(), outcome);
     }
 
     async fn fetch(&self) -> Result<Vec<u8>, FetchError> {
@@ -226,26 +231,11 @@ impl OpenAiCatalog {
         Ok(body)
     }
 
-    /// Refreshes now, then every `refresh_interval`; after a failure sooner (15 s
-    /// doubling up to the interval). Stops when the catalog is dropped.
+    /// Refreshes now, then every `refresh_interval` with jitter, sooner after a failure
+    /// (from 15 s): the one refresh engine's loop. Stops when the catalog is dropped.
     pub fn spawn_refresh_loop(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        let catalog: Weak<Self> = Arc::downgrade(self);
-        let interval = self.config.refresh_interval;
-        tokio::spawn(async move {
-            let mut failures: u32 = 0;
-            loop {
-                let Some(this) = catalog.upgrade() else { break };
-                let ok = this.refresh().await.is_ok();
-                drop(this);
-                failures = if ok { 0 } else { failures.saturating_add(1) };
-                let delay = if failures == 0 {
-                    interval
-                } else {
-                    RETRY_BASE.saturating_mul(1u32 << failures.min(16).saturating_sub(1)).min(interval)
-                };
-                tokio::time::sleep(delay).await;
-            }
-        })
+        let schedule = Schedule { interval: self.config.refresh_interval, retry_base: RETRY_BASE };
+        catalog_refresh::spawn(self, schedule, self.clock.now())
     }
 }
 

@@ -8,6 +8,7 @@ use crate::cache;
 use crate::embedded::embedded_snapshot;
 use crate::error::CatalogError;
 use crate::parse::parse_models;
+use catalog_refresh::{Counters as Refreshes, Refresh, Schedule};
 use router_core::{
     Catalog, CatalogSnapshot, CatalogSource, CatalogStats, Clock, ModelId, ModelInfo, Secret, Timestamp,
 };
@@ -15,7 +16,7 @@ use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 pub const DEFAULT_BASE_URL: &str = "https://openrouter.ai/api/v1";
@@ -100,13 +101,10 @@ pub struct CatalogAdapterStats {
     pub catalog: CatalogStats,
 }
 
+/// The refreshes' counters (the engine's) and what only this catalog counts.
 #[derive(Default)]
 struct Counters {
-    ok: u64,
-    failed: u64,
-    last_error: Option<String>,
-    last_attempt_at: Option<Timestamp>,
-    last_success_at: Option<Timestamp>,
+    refreshes: Refreshes,
     last_fetch_skipped: Option<usize>,
 }
 
@@ -134,6 +132,13 @@ impl fmt::Debug for OpenRouterCatalog {
 impl Catalog for OpenRouterCatalog {
     fn snapshot(&self) -> Arc<CatalogSnapshot> {
         Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+#[async_trait::async_trait]
+impl Refresh for OpenRouterCatalog {
+    async fn refresh_once(&self) -> bool {
+        self.refresh().await.is_ok()
     }
 }
 
@@ -181,12 +186,9 @@ impl OpenRouterCatalog {
         let started = self.clock.now();
         let result = self.fetch_and_swap().await;
         let mut c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
-        c.last_attempt_at = Some(started);
         match &result {
             Ok(outcome) => {
-                c.ok += 1;
-                c.last_error = None;
-                c.last_success_at = Some(started);
+                c.refreshes.record(started, Ok(()));
                 tracing::info!(
                     url = %router_core::redact(&self.models_url, &[]),
                     models = outcome.models,
@@ -198,14 +200,13 @@ impl OpenRouterCatalog {
                 );
             }
             Err(e) => {
-                c.failed += 1;
                 // An upstream or a proxy may echo the key, and a URL may hold a password:
                 // redacted before it is kept, shown or logged.
                 let keys: Vec<&Secret> = self.config.api_key.iter().collect();
                 let error = router_core::redact(&e.to_string(), &keys);
                 let url = router_core::redact(&self.models_url, &[]);
                 tracing::warn!(%url, %error, "catalog refresh failed; keeping the current snapshot");
-                c.last_error = Some(error);
+                c.refreshes.record(started, Err(error));
             }
         }
         result
@@ -311,34 +312,23 @@ impl OpenRouterCatalog {
         }
     }
 
-    /// Refreshes now, then every `refresh_interval` with ±10% jitter (so that many
-    /// routers started together do not fetch in step); after a failure it retries
-    /// sooner, from 30 s doubling up to the interval. Stops when the catalog is dropped.
+    /// Refreshes now, then every `refresh_interval` with jitter, sooner after a failure
+    /// (from 30 s): the one refresh engine's loop. Stops when the catalog is dropped.
     pub fn spawn_refresh_loop(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        let catalog: Weak<Self> = Arc::downgrade(self);
-        let interval = self.config.refresh_interval;
-        let mut jitter = Jitter::from_entropy(self.clock.now());
-        tokio::spawn(async move {
-            let mut failures: u32 = 0;
-            loop {
-                let Some(this) = catalog.upgrade() else { break };
-                let ok = this.refresh().await.is_ok();
-                drop(this);
-                failures = if ok { 0 } else { failures.saturating_add(1) };
-                tokio::time::sleep(jitter.apply(next_delay(interval, failures))).await;
-            }
-        })
+        let schedule = Schedule { interval: self.config.refresh_interval, retry_base: RETRY_BASE };
+        catalog_refresh::spawn(self, schedule, self.clock.now())
     }
 
     pub fn stats(&self) -> CatalogAdapterStats {
         let catalog = self.snapshot().stats(self.clock.now());
         let c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        let r = &c.refreshes;
         CatalogAdapterStats {
-            refreshes_ok: c.ok,
-            refreshes_failed: c.failed,
-            last_error: c.last_error.clone(),
-            last_attempt_at: c.last_attempt_at,
-            last_success_at: c.last_success_at,
+            refreshes_ok: r.refreshes_ok,
+            refreshes_failed: r.refreshes_failed,
+            last_error: r.last_error.clone(),
+            last_attempt_at: r.last_attempt_at,
+            last_success_at: r.last_success_at,
             last_fetch_skipped: c.last_fetch_skipped,
             catalog,
         }
@@ -371,37 +361,6 @@ fn initial_snapshot(config: &CatalogConfig, models_url: &str) -> CatalogSnapshot
     }
 }
 
-/// The pause before the next background refresh, before jitter.
-fn next_delay(interval: Duration, failures: u32) -> Duration {
-    if failures == 0 {
-        return interval;
-    }
-    RETRY_BASE.saturating_mul(1u32.checked_shl(failures - 1).unwrap_or(u32::MAX)).min(interval)
-}
-
-/// ±10% jitter from a seeded SplitMix64: a few lines, and no global RNG.
-struct Jitter(u64);
-
-impl Jitter {
-    fn from_entropy(now: Timestamp) -> Self {
-        Jitter(getrandom::u64().unwrap_or_else(|_| now.as_millis()))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// `d` times a factor uniform in [0.9, 1.1).
-    fn apply(&mut self, d: Duration) -> Duration {
-        let unit = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
-        d.mul_f64(0.9 + 0.2 * unit)
-    }
-}
-
 /// An error and its causes on one line (reqwest's own message says only "error
 /// sending request"; the cause says "connection refused").
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -422,8 +381,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
 
+    /// This catalog's schedule (the jitter is the engine's, tested there).
     fn check(interval_secs: u64, failures: u32, expected_secs: u64) {
-        assert_eq!(next_delay(Duration::from_secs(interval_secs), failures), Duration::from_secs(expected_secs));
+        let schedule = Schedule { interval: Duration::from_secs(interval_secs), retry_base: RETRY_BASE };
+        assert_eq!(schedule.next_delay(failures), Duration::from_secs(expected_secs));
     }
 
     #[test]
@@ -435,18 +396,5 @@ mod tests {
         check(600, 6, 600);
         check(600, 40, 600);
         check(10, 1, 10);
-    }
-
-    #[test]
-    fn jitter_stays_within_ten_percent_and_varies() {
-        let mut j = Jitter(7);
-        let base = Duration::from_secs(600);
-        let delays: BTreeSet<Duration> = (0..1000).map(|_| j.apply(base)).collect();
-        assert!(delays.len() > 900, "jitter varies");
-        for d in &delays {
-            assert!(*d >= Duration::from_secs(540) && *d < Duration::from_secs(660), "{d:?}");
-        }
-        let lo = delays.iter().filter(|d| **d < base).count();
-        assert!((300..700).contains(&lo), "roughly half below the interval: {lo}");
     }
 }
