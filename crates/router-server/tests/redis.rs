@@ -543,3 +543,44 @@ async fn an_instance_started_while_redis_is_down_serves_and_merges_back_when_it_
     assert_eq!(redis.get(&day_key()).as_deref(), Some("6"));
     a.assert_no_panic();
 }
+
+/// Embeddings are upstream requests like chat: OpenRouter's free embedding model spends
+/// the account's day once across instances (reserved by the same script), and when the
+/// day is spent chat and embeddings are refused alike on every instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embeddings_spend_the_shared_day_once_across_instances() {
+    const EMBED: &str = "acme/embed:free";
+    let redis = RedisServer::start();
+    let up = upstream().await;
+    up.set_embedding_models(fake_upstream::embedding_models_json(&[EMBED]).to_string());
+    up.set_embedding_dimension(EMBED, 8);
+    let a = Arc::new(Instance::start(&up, &redis.url(), 6).await);
+    let b = Arc::new(Instance::start(&up, &redis.url(), 6).await);
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let target = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            let body = format!(r#"{{"model":"{EMBED}","input":["a","b"]}}"#);
+            let resp = client()
+                .post(format!("http://{}/v1/embeddings", target.addr))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("embeddings request");
+            resp.status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.expect("request task"));
+    }
+    let ok = statuses.iter().filter(|&&s| s == 200).count();
+    assert_eq!((ok, statuses.iter().filter(|&&s| s == 429).count()), (6, 4), "{statuses:?}");
+    assert_eq!(up.calls(EMBED), 6, "upstream embeddings calls across both instances");
+    assert_eq!(redis.get(&day_key()).as_deref(), Some("6"));
+    assert_eq!(a.chat("openrouter/free").await.0, 429, "the same account's day");
+    assert_eq!(b.chat("openrouter/free").await.0, 429);
+    a.assert_no_panic();
+    b.assert_no_panic();
+}
