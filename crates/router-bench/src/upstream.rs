@@ -172,3 +172,38 @@ impl Sender {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Conn, Dial, Upstream};
+    use http_body_util::BodyExt as _;
+
+    /// The direct runs' connection speaks what the fake offers, and a chat request is
+    /// answered over it.
+    #[tokio::test]
+    async fn the_direct_connection_speaks_the_fakes_protocol() {
+        for u in [Upstream::H1, Upstream::TlsH1, Upstream::TlsH2] {
+            let fake = u.start().await;
+            let mut sender = Dial::to_fake(&fake, u).expect("dial").connect().await.expect("connect");
+            assert_eq!(matches!(sender.conn, Conn::H2(_)), u == Upstream::TlsH2, "{u:?}");
+            let model = fake_upstream::default_models().into_iter().find(|m| m.id.ends_with(":free")).expect("free");
+            let body = serde_json::json!({"model": model.id, "messages": [{"role": "user", "content": "hi"}]});
+            let req = sender.post("/api/v1/chat/completions", body.to_string().into()).expect("request");
+            sender.ready().await.expect("ready");
+            let resp = sender.send(req).await.expect("answer");
+            assert_eq!(resp.status(), 200, "{u:?}");
+            let text = resp.into_body().collect().await.expect("body").to_bytes();
+            assert!(String::from_utf8_lossy(&text).contains("chat.completion"), "{u:?}");
+        }
+    }
+
+    #[test]
+    fn each_offered_upstream_reads_back_from_its_name_and_plaintext_h2_says_why_not() {
+        for u in [Upstream::H1, Upstream::TlsH1, Upstream::TlsH2] {
+            assert_eq!(Upstream::parse(u.name()).ok(), Some(u));
+        }
+        let h2 = Upstream::parse("h2").map(Upstream::name).map_err(|e| e.to_string());
+        assert!(h2.as_ref().is_err_and(|e| e.contains("only by TLS ALPN")), "{h2:?}");
+        assert!(Upstream::parse("h3").is_err());
+    }
+}
