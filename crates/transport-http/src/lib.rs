@@ -35,7 +35,6 @@ use router_core::{
 use serde::Deserialize;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Upstream connect timeout, by default.
@@ -138,31 +137,6 @@ pub enum TransportInitError {
     ExtraCa { path: String, why: String },
 }
 
-/// Counters since the transport was built.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TransportStats {
-    /// Chat requests sent.
-    pub requests: u64,
-    /// Chat requests that ended in a classified error before a response was handed over.
-    pub failures: u64,
-    /// Streams handed over.
-    pub streams: u64,
-    /// Streams cut by an idle timeout or a broken connection.
-    pub stream_failures: u64,
-    /// Lanes (clients, so HTTP/2 connections) opened to the upstream.
-    pub lanes: u64,
-}
-
-/// Shared with every stream handed over: a stream frees its lane place when it ends.
-#[derive(Debug)]
-pub(crate) struct Counters {
-    requests: AtomicU64,
-    failures: AtomicU64,
-    streams: AtomicU64,
-    pub(crate) stream_failures: AtomicU64,
-    pub(crate) lanes: lanes::Lanes,
-}
-
 /// Headers from upstream's answer worth passing on to the client. Prebuilt names: a
 /// lookup by `&str` would parse the name again on every request.
 static PASSED_HEADERS: [HeaderName; 9] = [
@@ -191,12 +165,13 @@ pub struct HttpTransport {
     /// The key's text, kept only to scrub it from anything upstream echoes back.
     key: Option<Secret>,
     config: TransportConfig,
-    counters: Arc<Counters>,
+    /// Shared with every stream handed over: a stream frees its lane place when it ends.
+    lanes: Arc<lanes::Lanes>,
 }
 
 impl fmt::Debug for HttpTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpTransport").field("config", &self.config).field("stats", &self.stats()).finish()
+        f.debug_struct("HttpTransport").field("config", &self.config).field("lanes", &self.lanes.open()).finish()
     }
 }
 
@@ -256,13 +231,7 @@ impl HttpTransport {
             key_url: url("key")?,
             key,
             config,
-            counters: Arc::new(Counters {
-                requests: AtomicU64::new(0),
-                failures: AtomicU64::new(0),
-                streams: AtomicU64::new(0),
-                stream_failures: AtomicU64::new(0),
-                lanes,
-            }),
+            lanes: Arc::new(lanes),
         })
     }
 
@@ -270,15 +239,9 @@ impl HttpTransport {
         &self.config
     }
 
-    pub fn stats(&self) -> TransportStats {
-        let c = &self.counters;
-        TransportStats {
-            requests: c.requests.load(Ordering::Relaxed),
-            failures: c.failures.load(Ordering::Relaxed),
-            streams: c.streams.load(Ordering::Relaxed),
-            stream_failures: c.stream_failures.load(Ordering::Relaxed),
-            lanes: c.lanes.open() as u64,
-        }
+    /// Lanes (clients, so HTTP/2 connections) opened to the upstream so far.
+    pub fn lanes(&self) -> usize {
+        self.lanes.open()
     }
 
     /// The key's account (`GET {base}/key`).
@@ -290,7 +253,7 @@ impl HttpTransport {
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + self.config.request_timeout;
         let result = async {
-            let resp = tokio::time::timeout_at(deadline, self.counters.lanes.first().get(self.key_url.clone()).send())
+            let resp = tokio::time::timeout_at(deadline, self.lanes.first().get(self.key_url.clone()).send())
                 .await
                 .map_err(|_| timeout_error("no answer from upstream's key endpoint", self.config.request_timeout))?
                 .map_err(|e| map_reqwest_error(e, "the key request failed"))?;
@@ -331,7 +294,7 @@ impl HttpTransport {
             self.config.first_byte_timeout.min(self.config.request_timeout)
         };
         // Held until the answer is read, or by the stream until it ends.
-        let ticket = self.counters.lanes.acquire();
+        let ticket = self.lanes.acquire();
         let request = ticket
             .client
             .post(url.clone())
@@ -344,7 +307,7 @@ impl HttpTransport {
             .map_err(|e| map_reqwest_error(e, "the upstream request failed"))?;
         let elapsed = started.elapsed();
         if resp.version() == reqwest::Version::HTTP_11 {
-            self.counters.lanes.saw_http1();
+            self.lanes.saw_http1();
         }
         let status = resp.status().as_u16();
         let headers: Vec<(&'static str, String)> = PASSED_HEADERS
@@ -374,10 +337,9 @@ impl HttpTransport {
             ));
         }
         if stream && content.is_sse {
-            self.counters.streams.fetch_add(1, Ordering::Relaxed);
             let inner = Box::pin(resp.bytes_stream());
             let lane = ticket.into_lane();
-            let s = stream::UpstreamStream::new(inner, self.config.idle_timeout, self.counters.clone(), started, lane);
+            let s = stream::UpstreamStream::new(inner, self.config.idle_timeout, self.lanes.clone(), started, lane);
             return Ok(UpstreamResponse { status, headers, body: Body::Stream(Box::pin(s)), elapsed });
         }
         if let Some(other) = content.not_json {
@@ -408,16 +370,12 @@ impl ChatTransport for HttpTransport {
         body: Bytes,
         stream: bool,
     ) -> Result<UpstreamResponse, TransportError> {
-        self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let url = match endpoint {
             Endpoint::Chat => &self.chat_url,
             Endpoint::Embeddings => &self.embeddings_url,
         };
-        self.forward(url, body, stream).await.map_err(|e| {
-            self.counters.failures.fetch_add(1, Ordering::Relaxed);
-            self.scrub(e).with_elapsed(started.elapsed())
-        })
+        self.forward(url, body, stream).await.map_err(|e| self.scrub(e).with_elapsed(started.elapsed()))
     }
 }
 

@@ -7,13 +7,12 @@ use futures_util::Stream;
 use router_core::{ErrorKind, TransportError};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::time::Sleep;
 
-use crate::Counters;
 use crate::failure::map_reqwest_error;
+use crate::lanes::Lanes;
 
 type Inner = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
@@ -28,7 +27,7 @@ pub(crate) struct UpstreamStream {
     /// one connection, a wake-up of the runtime's driver (an eventfd write) per stream.
     idle_timer: Pin<Box<Sleep>>,
     last_chunk: tokio::time::Instant,
-    counters: Arc<Counters>,
+    lanes: Arc<Lanes>,
     started: Instant,
     done: bool,
     /// The lane place this stream holds until it ends or is dropped.
@@ -36,14 +35,14 @@ pub(crate) struct UpstreamStream {
 }
 
 impl UpstreamStream {
-    pub(crate) fn new(inner: Inner, idle: Duration, counters: Arc<Counters>, started: Instant, lane: usize) -> Self {
+    pub(crate) fn new(inner: Inner, idle: Duration, lanes: Arc<Lanes>, started: Instant, lane: usize) -> Self {
         let now = tokio::time::Instant::now();
         UpstreamStream {
             inner,
             idle,
             idle_timer: Box::pin(tokio::time::sleep_until(now + idle)),
             last_chunk: now,
-            counters,
+            lanes,
             started,
             done: false,
             lane: Some(lane),
@@ -53,7 +52,7 @@ impl UpstreamStream {
     /// Frees the stream's lane place (once).
     fn release_lane(&mut self) {
         if let Some(lane) = self.lane.take() {
-            self.counters.lanes.release(lane);
+            self.lanes.release(lane);
         }
     }
 
@@ -81,7 +80,6 @@ impl Stream for UpstreamStream {
             }
             Poll::Ready(Some(Err(e))) => {
                 this.finish();
-                this.counters.stream_failures.fetch_add(1, Ordering::Relaxed);
                 let err = map_reqwest_error(e, "the upstream stream failed").with_elapsed(this.started.elapsed());
                 Poll::Ready(Some(Err(err)))
             }
@@ -103,7 +101,6 @@ impl Stream for UpstreamStream {
                     this.idle_timer.as_mut().reset(due);
                 }
                 this.finish();
-                this.counters.stream_failures.fetch_add(1, Ordering::Relaxed);
                 let message = format!("no stream data from upstream for {} ms", this.idle.as_millis());
                 let err = TransportError::new(ErrorKind::Timeout, message).with_elapsed(this.started.elapsed());
                 Poll::Ready(Some(Err(err)))

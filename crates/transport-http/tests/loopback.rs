@@ -81,7 +81,6 @@ async fn check(behaviour: Behaviour, stream: bool, kind: ErrorKind, status: Opti
     assert_eq!(err.kind, kind, "{behaviour:?}: {err:?}");
     assert_eq!(err.status, status, "{behaviour:?}: {err:?}");
     assert!(!format!("{err:?} {err}").contains(KEY), "key leaked: {err:?}");
-    assert_eq!(t.stats().failures, 1);
     err
 }
 
@@ -108,7 +107,6 @@ async fn forwards_with_key_and_attribution_headers() {
 
     // Requests share the pooled client.
     send(&t, MODEL, false).await.expect("ok again");
-    assert_eq!(t.stats().requests, 2);
     assert_eq!(up.calls(MODEL), 2);
 }
 
@@ -136,8 +134,6 @@ async fn streams_comments_content_usage_and_done() {
     assert!(text.contains("\"finish_reason\":\"stop\""), "{text}");
     assert!(text.contains("\"usage\":{"), "{text}");
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
-    let stats = t.stats();
-    assert_eq!((stats.streams, stats.stream_failures), (1, 0));
 }
 
 #[tokio::test]
@@ -233,7 +229,6 @@ async fn idle_gap_in_a_stream_times_out() {
     assert!(text.contains("tok0"), "{text}");
     let err = err.expect("an idle timeout");
     assert_eq!(err.kind, ErrorKind::Timeout, "{err:?}");
-    assert_eq!(t.stats().stream_failures, 1);
     eventually("upstream saw the stream dropped", || up.open_connections_closed() == 1).await;
 }
 
@@ -248,7 +243,6 @@ async fn a_stream_longer_than_the_idle_timeout_with_short_gaps_is_not_cut() {
     let (text, err) = drain(stream_of(send(&t, MODEL, true).await.expect("ok").body)).await;
     assert!(err.is_none(), "{err:?}");
     assert!(text.contains("tok7") && text.contains("[DONE]"), "{text}");
-    assert_eq!(t.stats().stream_failures, 0);
 }
 
 #[tokio::test]
