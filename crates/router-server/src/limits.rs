@@ -136,7 +136,7 @@ impl RateLimitedWarning {
 /// Whether an IO error means this process ran out of something (descriptors, memory,
 /// buffers), rather than anything the peer did.
 pub fn is_local_exhaustion(e: &std::io::Error) -> bool {
-    transport_http::is_local_exhaustion(e)
+    router_settings::adapters::is_local_exhaustion(e)
 }
 
 /// The raw 503 answered to a connection over the cap, before reading anything from it.

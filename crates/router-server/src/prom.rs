@@ -102,7 +102,7 @@ fn serving(s: &ServeStats, out: &mut String) {
     );
     let accept = s.accept_resource_errors.load(Relaxed);
     let _ = writeln!(out, "router_local_resource_errors_total{{where=\"accept\"}} {accept}");
-    let upstream = transport_http::local_resource_failures();
+    let upstream = router_settings::adapters::local_resource_failures();
     let _ = writeln!(out, "router_local_resource_errors_total{{where=\"upstream\"}} {upstream}");
 }
 
