@@ -222,13 +222,17 @@ impl Router {
 
     /// What the answer of `routed` was charged against token budgets, when any was.
     fn charge_of(&self, req: &ChatRequest, routed: &Routed, start: Timestamp) -> Option<TokenCharge> {
+        // Under a budget the output asked for is always said, and it is what was charged
+        // beside the prompt estimate. The cheap tests first: most answers have no budget.
+        let output = routed.report.max_tokens?;
         let model = routed.report.model.as_ref()?;
+        if self.config.providers.is_empty() {
+            return None;
+        }
         let snap = self.ports.catalog.snapshot();
         let info = &snap.get(model.as_str())?.info;
         self.budgets(info).next()?;
-        // Under a budget the output asked for is always said, and it is what was charged
-        // beside the prompt estimate.
-        let tokens = req.requirements().prompt_tokens.saturating_add(routed.report.max_tokens?);
+        let tokens = req.requirements().prompt_tokens.saturating_add(output);
         Some(TokenCharge { model: model.clone(), tokens, between: (start, self.now()) })
     }
 
