@@ -269,6 +269,22 @@ async fn a_dimension_mismatch_fails_over_inside_the_family() {
     assert_eq!(server.upstream.calls(SMALL), 0, "no other family stood in");
 }
 
+/// NVIDIA's retrieval models (NV-Embed-QA, E5) need `input_type` (`query` or `passage`),
+/// which OpenAI's API lacks (NVIDIA's NeMo Retriever docs, "Passage and Query Modes"); the
+/// router adds no default of its own, but what a client sends (the `openai` SDK's
+/// `extra_body`) reaches the endpoint as sent, beside `model` replaced.
+#[tokio::test]
+async fn a_clients_input_type_reaches_the_endpoint_as_sent() {
+    let (server, local) = serve(Some(NOMIC)).await;
+    server.upstream.set_behaviour(NOMIC, Behaviour::RateLimited { retry_after: Some(60) });
+    let body = json!({"model": NOMIC, "input": ["a"], "input_type": "passage", "truncate": "END"});
+    let reply = embed(&server, &body, 1).await;
+    assert_eq!(check(&reply, 1).1, LOCAL_NOMIC);
+    let sent = local.requests().into_iter().last().expect("sent").body;
+    assert_eq!((sent["input_type"].as_str(), sent["truncate"].as_str()), (Some("passage"), Some("END")), "{sent}");
+    assert_eq!(sent["model"], "nomic-embed-text");
+}
+
 /// The official Python client, unchanged; run by `cargo xtask ci`'s `sdk compatibility`
 /// step (its filter `sdk::` matches this module).
 mod sdk {
