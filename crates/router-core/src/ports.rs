@@ -3,7 +3,7 @@
 
 use crate::catalog::CatalogSnapshot;
 use crate::health::HealthState;
-use crate::model::ModelId;
+use crate::model::{ModelId, ModelInfo};
 use crate::shared::{
     EventSink, ReserveOutcome, ReserveRequest, SharedError, SharedEvent, SharedStatus, TokenCorrection, TokenOutcome,
     TokenReserve,
@@ -89,6 +89,19 @@ pub trait ChatTransport: Send + Sync {
                 format!("the transport for `{model}` has no embeddings endpoint; nothing was sent"),
             )),
         }
+    }
+
+    /// [`send_to`](Self::send_to) the catalog entry `model`: what the router calls, so
+    /// that a transport over several providers reads the entry's provider instead of
+    /// looking the model up again.
+    async fn send_model(
+        &self,
+        endpoint: Endpoint,
+        model: &ModelInfo,
+        body: Bytes,
+        stream: bool,
+    ) -> Result<UpstreamResponse, TransportError> {
+        self.send_to(endpoint, &model.id, body, stream).await
     }
 }
 

@@ -4,7 +4,9 @@
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use router_core::{Body, Catalog, ChatTransport, Endpoint, ErrorKind, ModelId, TransportError, UpstreamResponse};
+use router_core::{
+    Body, Catalog, ChatTransport, Endpoint, ErrorKind, ModelId, ModelInfo, TransportError, UpstreamResponse,
+};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -79,11 +81,23 @@ impl ChatTransport for ProviderMux {
         body: Bytes,
         stream: bool,
     ) -> Result<UpstreamResponse, TransportError> {
-        let provider = self.catalog.snapshot().get(model.as_str()).map(|e| e.info.provider.clone());
-        let Some(provider) = provider else {
+        let snap = self.catalog.snapshot();
+        let Some(entry) = snap.get(model.as_str()) else {
             return Err(TransportError::new(ErrorKind::ModelUnavailable, format!("`{model}` is not in the catalog")));
         };
-        let Some(provider) = provider else {
+        self.send_model(endpoint, &entry.info, body, stream).await
+    }
+
+    /// The router's way in: the entry says its provider, nothing is looked up.
+    async fn send_model(
+        &self,
+        endpoint: Endpoint,
+        info: &ModelInfo,
+        body: Bytes,
+        stream: bool,
+    ) -> Result<UpstreamResponse, TransportError> {
+        let model = &info.id;
+        let Some(provider) = &info.provider else {
             return match &self.openrouter {
                 Some(t) => t.send_to(endpoint, model, body, stream).await,
                 None => Err(undeclared(model, router_core::OPENROUTER_PROVIDER)),

@@ -147,11 +147,8 @@ impl Router {
         report.max_tokens = max_tokens;
         let plain = !Account::of(info).speaks_openrouter();
         let body = Bytes::from(req.body_for_upstream(info.upstream_id(), plain, max_tokens));
-        // Chat keeps the port's plain `send`; another endpoint (embeddings) goes by `send_to`.
-        let sent = match req.endpoint() {
-            Endpoint::Chat => self.ports.transport.send(&info.id, body, req.is_stream()).await,
-            other => self.ports.transport.send_to(other, &info.id, body, false).await,
-        };
+        let stream = req.is_stream() && req.endpoint() == Endpoint::Chat;
+        let sent = self.ports.transport.send_model(req.endpoint(), info, body, stream).await;
         commit(sent?, &info.id, &self.stream_errors, self.judge(req, Dialect::of(info))).await
     }
 }
