@@ -46,15 +46,13 @@ impl<'a> Scanner<'a> {
         self.b.get(self.i).copied()
     }
 
-    /// The byte under the cursor, which it passes.
-    pub fn next(&mut self) -> Option<u8> {
+    pub(super) fn next(&mut self) -> Option<u8> {
         let c = self.peek()?;
         self.i += 1;
         Some(c)
     }
 
-    /// Passes `c`, or fails.
-    pub fn eat(&mut self, c: u8) -> Option<()> {
+    pub(super) fn eat(&mut self, c: u8) -> Option<()> {
         (self.next()? == c).then_some(())
     }
 

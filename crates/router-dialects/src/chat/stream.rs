@@ -37,7 +37,7 @@ impl ChunkReader {
     pub fn push(&mut self, bytes: &[u8]) -> Vec<Delta> {
         let mut out = Vec::new();
         let mut rest = bytes;
-        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+        while let Some(i) = newline(rest) {
             let (head, tail) = (&rest[..i], &rest[i + 1..]);
             rest = tail;
             if self.skipping {
@@ -121,9 +121,16 @@ impl ChunkReader {
         if !self.has_data {
             return;
         }
-        let data = std::mem::take(&mut self.data);
+        let mut data = std::mem::take(&mut self.data);
         self.has_data = false;
-        if wire::read(&data, |body| self.chunk(body, out)).is_ok() {
+        self.read(&data, out);
+        // The buffer is kept for the next event.
+        data.clear();
+        self.data = data;
+    }
+
+    fn read(&mut self, data: &[u8], out: &mut Vec<Delta>) {
+        if wire::read(data, |body| self.chunk(body, out)).is_ok() {
             return;
         }
         // Lenient: `data:` lines run together without the blank line between events.
@@ -209,6 +216,24 @@ impl ChunkReader {
             out.push(Delta::ToolCallArguments { index, fragment: fragment.into_owned() });
         }
     }
+}
+
+/// The first `\n` in `b`, eight bytes at a time (byte by byte, this search was a tenth
+/// of a stream's translation).
+fn newline(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(word) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes(word.try_into().ok()?) ^ (ONES * u64::from(b'\n'));
+        // The lowest flagged byte is exact (a borrow may flag only bytes above it).
+        let zero = x.wrapping_sub(ONES) & !x & HIGH;
+        if zero != 0 {
+            return Some(i + zero.trailing_zeros() as usize / 8);
+        }
+        i += 8;
+    }
+    b[i..].iter().position(|&c| c == b'\n').map(|p| i + p)
 }
 
 #[cfg(test)]

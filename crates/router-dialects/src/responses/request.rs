@@ -122,7 +122,7 @@ pub fn to_chat(body: &[u8], policy: ToolPolicy) -> Result<Translated, InvalidReq
     }
     let session = ["prompt_cache_key", "safety_identifier", "user"]
         .iter()
-        .find_map(|k| req.get(*k).and_then(Json::as_str).filter(|s| !s.is_empty()))
+        .find_map(|k| req.get(k).and_then(Json::as_str).filter(|s| !s.is_empty()))
         .map(str::to_owned);
     let echo = echo(&req, echo_tools);
     let chat = serde_json::to_vec(&Value::Object(chat)).unwrap_or_default();

@@ -164,3 +164,11 @@ proptest! {
         prop_assert_eq!(in_pieces(&bytes, &cuts), all_at_once(&bytes));
     }
 }
+
+proptest! {
+    /// The word-at-a-time search finds the first newline wherever it is.
+    #[test]
+    fn newline_finds_the_first(bytes in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'a'), Just(0x8a_u8), any::<u8>()], 0..40)) {
+        prop_assert_eq!(newline(&bytes), bytes.iter().position(|&b| b == b'\n'));
+    }
+}
