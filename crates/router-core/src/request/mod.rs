@@ -16,7 +16,7 @@ pub use requirements::{
     Target,
 };
 
-use crate::model::{CapSet, Capability, ModelId};
+use crate::model::{CapSet, Capability};
 use crate::upstream::Endpoint;
 use analyse::{Fields, analyse, checked_session_key, session_key, targets};
 use bytes::Bytes;
@@ -217,16 +217,12 @@ impl ChatRequest {
         &self.requirements
     }
 
-    /// The body to send upstream for `model`: the client's body untouched except for
-    /// `model` (written first) and the router-only fields (left out).
-    pub fn body_for(&self, model: &ModelId) -> Vec<u8> {
-        self.body_for_upstream(model.as_str(), false, None)
-    }
-
-    /// The body to send to a server that knows the model as `upstream_id`; for a plain
-    /// OpenAI-compatible server (`plain`), OpenRouter's own fields are left out too; with
-    /// `max_tokens`, the request's `max_tokens` and `max_completion_tokens` say that (and
-    /// `max_tokens` is added when the request had neither).
+    /// The body to send to a server that knows the model as `upstream_id`: the client's
+    /// body untouched except for `model` (written first) and the router-only fields (left
+    /// out). For a plain OpenAI-compatible server (`plain`), OpenRouter's own fields are
+    /// left out too; with `max_tokens`, the request's `max_tokens` and
+    /// `max_completion_tokens` say that (and `max_tokens` is added when the request had
+    /// neither).
     pub fn body_for_upstream(&self, upstream_id: &str, plain: bool, max_tokens: Option<u64>) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.raw.len() + upstream_id.len() + 32);
         out.extend_from_slice(b"{\"model\":");
@@ -402,7 +398,7 @@ mod tests {
         .expect("valid request");
         assert_eq!(r.targets(), [Target::Model("a/b:free".into()), Target::Model("c:free".into()), Target::AnyFree]);
         assert!(r.is_stream());
-        let body: Value = serde_json::from_slice(&r.body_for(&"c:free".into())).expect("json");
+        let body: Value = serde_json::from_slice(&r.body_for_upstream("c:free", false, None)).expect("json");
         assert_eq!(
             body,
             serde_json::json!({"model":"c:free","messages":[{"role":"user","content":"hi"}],"stream":true})
@@ -450,7 +446,7 @@ mod tests {
         r.set_session_key("h-1").expect("short");
         assert_eq!(r.session_key(), Some("h-1"));
         // Both fields are the client's and go upstream as sent.
-        let body: Value = serde_json::from_slice(&r.body_for(&"c:free".into())).expect("json");
+        let body: Value = serde_json::from_slice(&r.body_for_upstream("c:free", false, None)).expect("json");
         assert_eq!(body["session_id"], "s-1");
     }
 }

@@ -27,7 +27,7 @@ proptest! {
         body["model"] = json!("openrouter/free");
         let text = if pretty { serde_json::to_vec_pretty(&body) } else { serde_json::to_vec(&body) }.expect("json");
         let chat = ChatRequest::from_slice(&text).expect("valid");
-        let forwarded: Value = serde_json::from_slice(&chat.body_for(&ModelId::new("x/y:free"))).expect("json");
+        let forwarded: Value = serde_json::from_slice(&chat.body_for_upstream("x/y:free", false, None)).expect("json");
         let mut expected = body.clone();
         let object = expected.as_object_mut().expect("an object");
         object.remove("route");
@@ -134,7 +134,7 @@ proptest! {
         }
         text.push_str(&format!("}}{}", ws.next().expect("cycle")));
         let req = ChatRequest::from_slice(text.as_bytes()).expect("a valid request");
-        let out = req.body_for(&ModelId::new("x/y:free"));
+        let out = req.body_for_upstream("x/y:free", false, None);
         let forwarded: Value = serde_json::from_slice(&out).expect("forwarded json");
         for k in ["models", "route"] {
             expected.remove(k);
@@ -158,6 +158,6 @@ fn forwarding_keeps_the_clients_bytes_and_order() {
     let req = ChatRequest::from_slice(body).expect("valid");
     // The escaped `model` key is the last `model`: `free`, the router alias.
     assert_eq!(req.targets(), [router_core::Target::AnyFree, router_core::Target::Model(ModelId::new("a:free"))]);
-    let out = String::from_utf8(req.body_for(&ModelId::new("m:free"))).expect("utf-8");
+    let out = String::from_utf8(req.body_for_upstream("m:free", false, None)).expect("utf-8");
     assert_eq!(out, r#"{"model":"m:free","messages":[ {"role":"user", "content":"hi"} ],"zA":1,"temperature":0.7}"#);
 }

@@ -259,6 +259,6 @@ proptest! {
 
 /// Whether the request's body has the member `name` (not null).
 fn chat_has(chat: &ChatRequest, name: &str) -> bool {
-    let body: Value = serde_json::from_slice(&chat.body_for(&"m".into())).expect("json");
+    let body: Value = serde_json::from_slice(&chat.body_for_upstream("m", false, None)).expect("json");
     body.get(name).is_some_and(|v| !v.is_null())
 }
