@@ -130,6 +130,11 @@ impl ChunkReader {
     }
 
     fn read(&mut self, data: &[u8], out: &mut Vec<Delta>) {
+        // The end, settled before the JSON reading (which would refuse it at a cost).
+        if data.trim_ascii() == b"[DONE]" {
+            out.push(Delta::Done);
+            return;
+        }
         if wire::read(data, |body| self.chunk(body, out)).is_ok() {
             return;
         }
