@@ -173,10 +173,9 @@ mod routers {
         ChatRequest::from_slice(body.as_bytes()).expect("request")
     }
 
-    /// Runs once the attempt loop calls `Router::share_budget` after `admit_shared` (see
-    /// the doc of `share_budget`); checked passing with that call in place.
+    /// Two instances behind one budget: the attempt loop reserves each attempt's tokens
+    /// in Redis (`Router::share_budget`, in the admission step).
     #[tokio::test]
-    #[ignore = "needs route.rs to call Router::share_budget after admit_shared"]
     async fn two_routers_spend_one_token_budget_once() {
         let redis = RedisServer::start();
         let upstream = Arc::new(Upstream::default());

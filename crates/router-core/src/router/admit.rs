@@ -71,16 +71,22 @@ impl Router {
         }
     }
 
-    /// Reserves the attempt on the model at `index` in the shared store, when its
-    /// account is shared; `false` when the pick must be made again.
+    /// Reserves the attempt on the model at `index` in the shared store, where its
+    /// account's quota (OpenRouter's requests) or its token budgets (`cap` left by them)
+    /// are shared; `false` when the pick must be made again.
     pub(super) async fn admit_shared(
         &self,
         snap: &CatalogSnapshot,
-        index: usize,
+        (index, cap): (usize, Option<u64>),
+        req: &ChatRequest,
         run: &mut Run,
         now: Timestamp,
     ) -> bool {
         let info = &snap.entries()[index].info;
+        if let Err(held) = self.share_budget(info, req.requirements(), cap, now).await {
+            run.pass_model(index, Some(held));
+            return false;
+        }
         let Some(link) = self.shared_account(info) else { return true };
         match self.reserve_shared(link, &info.id, now).await {
             Ok(()) => true,

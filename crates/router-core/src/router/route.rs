@@ -96,7 +96,7 @@ impl Router {
                     break;
                 }
             };
-            if !self.admit_shared(&snap, index, &mut run, now).await {
+            if !self.admit_shared(&snap, (index, cap), req, &mut run, now).await {
                 continue;
             }
             run.report.pick = kind;

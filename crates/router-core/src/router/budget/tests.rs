@@ -150,13 +150,9 @@ fn a_stream_s_last_usage_settles_its_charge_when_it_ends() {
     let store = Arc::new(Store::default());
     let r = router(8_000, Some(&store));
     store.answers.lock().expect("answers").push_back(Ok(TokenOutcome::Reserved(vec![(7_005, 7_005)])));
-    let routed = futures_executor::block_on(async {
-        let routed = r.route_metered(&request(7_000, true), 0).await.expect("served");
-        // The lead's loop reserves in the store; here it is asked directly.
-        let info = r.ports.catalog.snapshot().get(MODEL).expect("listed").info.clone();
-        r.share_budget(&info, request(7_000, true).requirements(), Some(7_000), T0).await.expect("reserved");
-        routed
-    });
+    // The attempt loop reserves the tokens in the store (its one scripted answer).
+    let routed = futures_executor::block_on(r.route_metered(&request(7_000, true), 0)).expect("served");
+    assert_eq!(store.asked.lock().expect("asked").len(), 1, "reserved once, in the store");
     let charged = used(&r);
     assert!(charged > 7_000, "charged {charged}");
     let Body::Stream(stream) = routed.response.body else { panic!("a stream") };
