@@ -308,7 +308,7 @@ mod tests {
     use super::*;
     use crate::catalog::{CatalogSnapshot, CatalogSource};
     use crate::error::RouteError;
-    use crate::model::ModelInfo;
+    use crate::router::fixture::free;
     use crate::ports::{ChatTransport, Clock, FixedCatalog};
     use crate::quota::{QuotaPolicy, QuotaScope};
     use crate::request::ChatRequest;
@@ -383,18 +383,8 @@ mod tests {
         fn attach(&self, _: Weak<dyn EventSink>) {}
     }
 
-    fn free(id: &str) -> ModelInfo {
-        let mut m = ModelInfo::new(id);
-        m.context_length = Some(131_072);
-        m.input_modalities = vec!["text".into()];
-        m.output_modalities = vec!["text".into()];
-        m.pricing.0.insert("prompt".into(), "0".into());
-        m.pricing.0.insert("completion".into(), "0".into());
-        m
-    }
-
     fn router(shared: &Arc<Scripted>, quota: QuotaPolicy, limited: Option<&'static str>) -> Router {
-        let snap = CatalogSnapshot::new(vec![free(X), free(Y)], CatalogSource::Memory, T0);
+        let snap = CatalogSnapshot::new(vec![free(X, None), free(Y, None)], CatalogSource::Memory, T0);
         let ports = Ports {
             catalog: Arc::new(FixedCatalog(Arc::new(snap))),
             transport: Arc::new(Upstream { limited }),
