@@ -17,7 +17,7 @@ const FLAGS: Flags = Flags {
 };
 
 /// The command line's own flags; `--config` and the settings' flags are added by
-/// [`FLAGS`].
+/// `router_settings::cli::Flags`.
 #[derive(Debug, Parser)]
 #[command(
     name = "router-server",

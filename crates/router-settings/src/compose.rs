@@ -2,19 +2,19 @@
 //! settings, and the background tasks of a long-running process.
 
 use crate::clock::SystemClock;
-use crate::provider::ProviderSettings;
 use crate::settings::Settings;
+use crate::transport::openrouter_transport;
 use catalog_openrouter::{CatalogConfig, CatalogError, OpenRouterCatalog};
 use router_core::{
-    Catalog, CatalogSnapshot, ChatTransport, Clock, HealthPolicy, Ports, QuotaPolicy, Router, RouterConfig, Secret,
-    StateStore, StoreError,
+    Catalog, CatalogSnapshot, ChatTransport, Clock, HealthPolicy, Ports, QuotaPolicy, Router, RouterConfig, StateStore,
+    StoreError,
 };
 use state_file::FileStateStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
-use transport_http::{Dialect, HttpTransport, TransportConfig, TransportInitError};
+use transport_http::{HttpTransport, TransportInitError};
 
 /// How often changed resilience state is written to disk: a crash loses at most this
 /// much of the quota counts.
@@ -75,48 +75,6 @@ fn catalog(settings: &Settings, cache_path: Option<PathBuf>) -> Result<OpenRoute
         },
         Arc::new(SystemClock),
     )
-}
-
-/// The HTTP transport to OpenRouter.
-fn transport(settings: &Settings) -> Result<HttpTransport, TransportInitError> {
-    let upstream = Upstream {
-        base_url: settings.openrouter_base_url.clone(),
-        api_key: settings.openrouter_api_key.clone(),
-        dialect: Dialect::OpenRouter,
-        provider: None,
-    };
-    http_transport(settings, upstream)
-}
-
-/// What tells one upstream's transport from another's; the rest is the settings'.
-pub(crate) struct Upstream<'a> {
-    pub base_url: String,
-    pub api_key: Option<Secret>,
-    pub dialect: Dialect,
-    /// A declared provider's own timeouts, where set.
-    pub provider: Option<&'a ProviderSettings>,
-}
-
-/// The one mapping of the settings onto an upstream's HTTP transport. OpenRouter's
-/// attribution headers go to OpenRouter only; a provider's own timeouts win (some free
-/// endpoints hang for minutes).
-pub(crate) fn http_transport(settings: &Settings, up: Upstream<'_>) -> Result<HttpTransport, TransportInitError> {
-    let openrouter = matches!(up.dialect, Dialect::OpenRouter);
-    let own = |get: fn(&ProviderSettings) -> Option<u64>| up.provider.and_then(get).map(Duration::from_secs);
-    HttpTransport::new(TransportConfig {
-        base_url: up.base_url,
-        api_key: up.api_key,
-        referer: settings.http_referer.clone().filter(|_| openrouter),
-        title: settings.x_title.clone().filter(|_| openrouter),
-        connect_timeout: settings.connect_timeout_secs.get(),
-        first_byte_timeout: own(|p| p.first_byte_timeout_secs).unwrap_or(settings.first_byte_timeout_secs.get()),
-        idle_timeout: own(|p| p.idle_timeout_secs).unwrap_or(settings.idle_timeout_secs.get()),
-        request_timeout: settings.request_timeout_secs.get(),
-        max_answer_size: settings.max_answer_size,
-        dialect: up.dialect,
-        streams_per_connection: settings.upstream_streams_per_connection,
-        extra_roots: settings.extra_roots()?,
-    })
 }
 
 /// The router's policy from the settings.
@@ -206,7 +164,7 @@ pub fn build(settings: &Settings, options: &Options) -> Result<Composed, BuildEr
     let cache_path = options.cache_path.clone().or_else(|| settings.cache_path());
     let state_path = options.state_path.clone().or_else(|| settings.state_path());
     let catalog = Arc::new(catalog(settings, cache_path.clone())?);
-    let transports = crate::shard::per_thread(options.shards, || transport(settings).map(Arc::new))?;
+    let transports = crate::shard::per_thread(options.shards, || openrouter_transport(settings).map(Arc::new))?;
     let transport = transports.first().clone();
     let openrouter: Arc<dyn Catalog> = match &options.catalog {
         Some(fixed) => Arc::new(router_core::FixedCatalog(fixed.clone())),
@@ -224,7 +182,7 @@ pub fn build(settings: &Settings, options: &Options) -> Result<Composed, BuildEr
 /// state file (if any) can be read. Changes nothing on disk. Returns warnings.
 pub fn validate(settings: &Settings) -> Result<Vec<String>, BuildError> {
     catalog(settings, settings.cache_path())?;
-    transport(settings)?;
+    openrouter_transport(settings)?;
     shared_state(settings)?;
     let mut warnings = crate::pool::validate(settings)?;
     match settings.state_path() {
@@ -336,7 +294,7 @@ impl Composed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::ProviderKind;
+    use crate::provider::{ProviderKind, ProviderSettings};
     use crate::value::Seconds;
 
     /// What a binary passes (the CLI's `--cache-path` and `--state-path`) and what the

@@ -18,6 +18,7 @@ mod pool;
 pub mod provider;
 pub mod settings;
 pub mod shard;
+mod transport;
 pub mod value;
 pub mod zone;
 

@@ -3,12 +3,12 @@
 //! one of the providers) and the transport that sends each request to its provider.
 
 use crate::clock::SystemClock;
-use crate::compose::{Upstream, http_transport};
 use crate::mux::{Lane, ProviderMux};
 use crate::provider::ModelSettings;
 use crate::provider::{ProviderKind, ProviderSettings};
 use crate::settings::Settings;
 use crate::shard::{self, ShardedTransport};
+use crate::transport::{Upstream, http_transport};
 use crate::zone::ZoneDays;
 use catalog_openai::{OpenAiCatalog, ProviderCatalogConfig, UnionCatalog, known_provider};
 use router_core::quota::{ProviderPolicy, ResetClock, TokenPolicy, UtcDays};
