@@ -13,7 +13,9 @@ usage: cargo xtask catalog-snapshot [--date YYYY-MM-DD] [--out PATH] <models.jso
        cargo xtask catalog-snapshot --check <models.json>...
 
   Without --check: keeps the models free at the snapshot date (--date, default the newest
-  `created` among the models) and writes them to the embedded catalog
+  `created` among the models) that answer with text or embeddings (an
+  `?output_modalities=all` response brings the free embedding models too) and writes them
+  to the embedded catalog
   (default crates/catalog-openrouter/data/embedded-catalog.json).
   With --check: prints, per file, the models read, the `:free` ids, and the models free
   by the core's rule at the file's date and now, with the reason for each `:free` id
@@ -63,6 +65,12 @@ fn newest_created(models: &[ModelInfo]) -> Option<Timestamp> {
     parse_date(&day)
 }
 
+/// Whether the router serves what `m` answers with: text (chat) or vectors (embeddings);
+/// not speech, images or rerank scores.
+fn is_served(m: &ModelInfo) -> bool {
+    m.output_modalities.iter().any(|o| o == "text" || o == router_core::model::EMBEDDINGS_MODALITY)
+}
+
 fn generate(file: &Path, date: Option<&str>, out: &Path) -> Result<()> {
     let parsed = read(file)?;
     let at = match date {
@@ -71,14 +79,14 @@ fn generate(file: &Path, date: Option<&str>, out: &Path) -> Result<()> {
     };
     let snapshot_date = at.date_string();
     let total = parsed.models.len();
-    let mut models: Vec<ModelInfo> = parsed.models.into_iter().filter(|m| is_free(m, at)).collect();
+    let mut models: Vec<ModelInfo> = parsed.models.into_iter().filter(|m| is_free(m, at) && is_served(m)).collect();
     models.sort_by(|a, b| a.id.cmp(&b.id));
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let catalog = EmbeddedCatalog {
         format: EMBEDDED_FORMAT,
         source: format!(
-            "the {} models free on {snapshot_date} by the router's free rule, out of {total} in a saved \
-             OpenRouter GET /api/v1/models response ({name})",
+            "the {} models free on {snapshot_date} by the router's free rule that answer with text or \
+             embeddings, out of {total} in a saved OpenRouter GET /api/v1/models response ({name})",
             models.len()
         ),
         snapshot_date,

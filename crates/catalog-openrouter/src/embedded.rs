@@ -109,6 +109,16 @@ mod tests {
         assert!(snap.source().to_string().contains("not live data"));
     }
 
+    #[test]
+    fn the_committed_catalog_serves_chat_and_embeddings_offline() {
+        let snap = embedded_snapshot();
+        let embeds: Vec<&str> =
+            snap.entries().iter().filter(|e| e.info.is_embedding()).map(|e| e.info.id.as_str()).collect();
+        assert!(!embeds.is_empty(), "a free embedding model is listed");
+        let text = snap.entries().iter().filter(|e| e.info.output_modalities.iter().any(|o| o == "text")).count();
+        assert_eq!(text + embeds.len(), snap.len(), "nothing that answers with speech, images or scores: {embeds:?}");
+    }
+
     fn check(text: &str, expected: Result<usize, &str>) {
         match (EmbeddedCatalog::from_json(text), expected) {
             (Ok(c), Ok(n)) => assert_eq!(c.models.len(), n, "{text}"),
