@@ -308,10 +308,10 @@ mod tests {
     use super::*;
     use crate::catalog::{CatalogSnapshot, CatalogSource};
     use crate::error::RouteError;
-    use crate::router::fixture::free;
     use crate::ports::{ChatTransport, Clock, FixedCatalog};
     use crate::quota::{QuotaPolicy, QuotaScope};
     use crate::request::ChatRequest;
+    use crate::router::fixture::free;
     use crate::router::{Ports, RouterConfig};
     use crate::shared::Batch;
     use crate::upstream::{Body, ErrorKind, TransportError, UpstreamResponse};
