@@ -61,12 +61,36 @@ struct Item {
     embedding: Vector,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// A vector as it came, reduced to what is checked: how many numbers, or how many
+/// base64 characters (padding left out). Read in one pass: an untagged enum would first
+/// copy every number into serde's buffer to try each form in turn.
 enum Vector {
-    /// The numbers are only counted (`IgnoredAny` takes no memory).
-    Floats(Vec<IgnoredAny>),
-    Base64(String),
+    Floats(usize),
+    Base64(usize),
+}
+
+impl<'de> Deserialize<'de> for Vector {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Form;
+        impl<'de> serde::de::Visitor<'de> for Form {
+            type Value = Vector;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array of numbers or a base64 string")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vector, A::Error> {
+                // The numbers are only counted: skipped, never converted.
+                let mut n = 0;
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(Vector::Floats(n))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Vector, E> {
+                Ok(Vector::Base64(s.trim_end_matches('=').len()))
+            }
+        }
+        d.deserialize_any(Form)
+    }
 }
 
 impl Vector {
@@ -74,10 +98,9 @@ impl Vector {
     /// the client asked for it.
     fn dimension(&self, encoding: Encoding) -> Option<usize> {
         match (self, encoding) {
-            (Vector::Floats(v), _) => Some(v.len()),
-            (Vector::Base64(s), Encoding::Base64) => {
-                let s = s.trim_end_matches('=');
-                let bytes = s.len() * 3 / 4;
+            (Vector::Floats(n), _) => Some(*n),
+            (Vector::Base64(chars), Encoding::Base64) => {
+                let bytes = chars * 3 / 4;
                 (bytes % 4 == 0).then_some(bytes / 4)
             }
             (Vector::Base64(_), Encoding::Float) => None,
@@ -209,6 +232,11 @@ mod tests {
         let ragged = r#"{"data":[{"embedding":[1]},{"embedding":[1,2]}]}"#;
         check(ragged, 2, Encoding::Float, Err("the answer's vectors are not all of one non-zero dimension"));
         assert!(read_answer(b"{}", 1, Encoding::Float).is_err());
+        let neither = r#"{"data":[{"embedding":{"values":[1]}}]}"#;
+        let got = read_answer(neither.as_bytes(), 1, Encoding::Float).map_err(|e| e.to_string());
+        assert!(got.as_ref().is_err_and(|e| e.contains("an array of numbers or a base64 string")), "{got:?}");
+        // Numbers of every JSON form are counted, none read as a float.
+        check(r#"{"data":[{"embedding":[-1.5e-3,0,7,1E2]}]}"#, 1, Encoding::Float, Ok(4));
     }
 
     #[test]
