@@ -47,6 +47,11 @@ pub struct RouteReport {
     /// what the model can produce (`clamp_max_tokens`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u64>,
+    /// The tokens the last attempt was charged against token budgets (the prompt
+    /// estimate plus the output asked for), when a budget applied: what its answer's
+    /// `usage` settles.
+    #[serde(skip)]
+    pub token_charge: Option<u64>,
 }
 
 /// How a model was chosen for an attempt.

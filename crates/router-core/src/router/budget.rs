@@ -220,20 +220,12 @@ impl Router {
         health.abandon_attempt(&info.id);
     }
 
-    /// What the answer of `routed` was charged against token budgets, when any was.
-    fn charge_of(&self, req: &ChatRequest, routed: &Routed, start: Timestamp) -> Option<TokenCharge> {
-        // Under a budget the output asked for is always said, and it is what was charged
-        // beside the prompt estimate. The cheap tests first: most answers have no budget.
-        let output = routed.report.max_tokens?;
-        let model = routed.report.model.as_ref()?;
-        if self.config.providers.is_empty() {
-            return None;
-        }
-        let snap = self.ports.catalog.snapshot();
-        let info = &snap.get(model.as_str())?.info;
-        self.budgets(info).next()?;
-        let tokens = req.requirements().prompt_tokens.saturating_add(output);
-        Some(TokenCharge { model: model.clone(), tokens, between: (start, self.now()) })
+    /// What the answer of `routed` was charged against token budgets, when any was (the
+    /// attempt loop says so in the report: nothing is looked up again).
+    fn charge_of(&self, routed: &Routed, start: Timestamp) -> Option<TokenCharge> {
+        let tokens = routed.report.token_charge?;
+        let model = routed.report.model.clone()?;
+        Some(TokenCharge { model, tokens, between: (start, self.now()) })
     }
 
     /// Settles `charge` with the `used` tokens its answer's `usage` reports, here and in
@@ -265,7 +257,7 @@ impl Router {
     pub async fn route_metered(self: &Arc<Self>, req: &ChatRequest, seed: u64) -> Result<Routed, RouteFailure> {
         let start = self.now();
         let mut routed = self.route(req, seed).await?;
-        let Some(charge) = self.charge_of(req, &routed, start) else { return Ok(routed) };
+        let Some(charge) = self.charge_of(&routed, start) else { return Ok(routed) };
         routed.response.body = match routed.response.body {
             Body::Full(bytes) => {
                 if let Some(used) = usage_total(&bytes) {

@@ -145,6 +145,7 @@ impl Router {
             None => clamped,
         };
         report.max_tokens = max_tokens;
+        report.token_charge = cap.map(|n| req.requirements().prompt_tokens.saturating_add(n));
         let plain = !Account::of(info).speaks_openrouter();
         let body = Bytes::from(req.body_for_upstream(info.upstream_id(), plain, max_tokens));
         let stream = req.is_stream() && req.endpoint() == Endpoint::Chat;
