@@ -262,20 +262,24 @@ impl Inner {
                 }
                 parse(&answer, (request.limits.per_minute, request.limits.per_day), now)
             }
-            Ok(Err(e)) => {
-                let text = describe(&e);
-                if is_auth_error(&e) {
-                    self.set_refused(Some(text.clone()));
-                    return Err(SharedError::Refused(text));
-                }
-                if is_connection_error(&text) {
-                    self.set_down(Some(text.clone()));
-                }
-                // Sent: whether it ran is unknown (the router keeps the request under its id).
-                Err(SharedError::Failed(text))
-            }
+            // Sent: whether it ran is unknown (the router keeps the request under its id).
+            Ok(Err(e)) => Err(self.script_failed(&e)),
             Err(_) => Err(SharedError::Timeout(bound)),
         }
+    }
+
+    /// What a script that Redis failed to run says to the router: refused credentials
+    /// (recorded, loudly), or a failure (a lost connection marks Redis down).
+    pub(crate) fn script_failed(&self, e: &redis::RedisError) -> SharedError {
+        let text = describe(e);
+        if is_auth_error(e) {
+            self.set_refused(Some(text.clone()));
+            return SharedError::Refused(text);
+        }
+        if is_connection_error(&text) {
+            self.set_down(Some(text.clone()));
+        }
+        SharedError::Failed(text)
     }
 
     /// Records Redis's state; logs only the transitions.

@@ -5,7 +5,7 @@
 //! Keys: `tokens:{name}:m:{minute}` and `tokens:{name}:d:{day}` (the day on the budget's
 //! own clock), each expiring a little after its window.
 
-use super::{Inner, describe, is_auth_error, is_connection_error};
+use super::Inner;
 use crate::keys::{day_ttl_to, minute_ttl};
 use redis::aio::ConnectionManager;
 use router_core::Timestamp;
@@ -101,17 +101,7 @@ impl Inner {
         }
         match tokio::time::timeout(bound, invocation.invoke_async::<String>(conn)).await {
             Ok(Ok(answer)) => parse(&answer, request.budgets.len()),
-            Ok(Err(e)) => {
-                let text = describe(&e);
-                if is_auth_error(&e) {
-                    self.set_refused(Some(text.clone()));
-                    return Err(SharedError::Refused(text));
-                }
-                if is_connection_error(&text) {
-                    self.set_down(Some(text.clone()));
-                }
-                Err(SharedError::Failed(text))
-            }
+            Ok(Err(e)) => Err(self.script_failed(&e)),
             Err(_) => Err(SharedError::Timeout(bound)),
         }
     }
