@@ -13,8 +13,8 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use transport_http::LOCAL_BUSY_BACKOFF;
 
-/// One declared provider's way out: its transport and, for a server of bounded
-/// capacity, its `max_concurrent` permits.
+/// One provider's way out (OpenRouter's included): its transport and, for a server of
+/// bounded capacity, its `max_concurrent` permits.
 #[derive(Clone)]
 pub(crate) struct Lane {
     transport: Arc<dyn ChatTransport>,
@@ -34,29 +34,23 @@ impl Lane {
     }
 }
 
-/// Routes each send to its model's provider.
+/// Routes each send to its model's provider, by the provider's name.
 pub(crate) struct ProviderMux {
     catalog: Arc<dyn Catalog>,
-    openrouter: Option<Arc<dyn ChatTransport>>,
     lanes: BTreeMap<String, Lane>,
 }
 
 impl fmt::Debug for ProviderMux {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProviderMux")
-            .field("openrouter", &self.openrouter.is_some())
-            .field("providers", &self.lanes.keys().collect::<Vec<_>>())
-            .finish()
+        f.debug_struct("ProviderMux").field("providers", &self.lanes.keys().collect::<Vec<_>>()).finish()
     }
 }
 
 impl ProviderMux {
-    pub(crate) fn new(
-        catalog: Arc<dyn Catalog>,
-        openrouter: Option<Arc<dyn ChatTransport>>,
-        lanes: BTreeMap<String, Lane>,
-    ) -> Self {
-        ProviderMux { catalog, openrouter, lanes }
+    /// `lanes` holds every provider in force under its name, OpenRouter's under
+    /// [`router_core::OPENROUTER_PROVIDER`] when it is one of them.
+    pub(crate) fn new(catalog: Arc<dyn Catalog>, lanes: BTreeMap<String, Lane>) -> Self {
+        ProviderMux { catalog, lanes }
     }
 }
 
@@ -97,14 +91,9 @@ impl ChatTransport for ProviderMux {
         stream: bool,
     ) -> Result<UpstreamResponse, TransportError> {
         let model = &info.id;
-        let Some(provider) = &info.provider else {
-            return match &self.openrouter {
-                Some(t) => t.send_to(endpoint, model, body, stream).await,
-                None => Err(undeclared(model, router_core::OPENROUTER_PROVIDER)),
-            };
-        };
-        let Some(lane) = self.lanes.get(&*provider.provider) else {
-            return Err(undeclared(model, &provider.provider));
+        let provider = info.provider_name();
+        let Some(lane) = self.lanes.get(provider) else {
+            return Err(undeclared(model, provider));
         };
         let permit = match &lane.permits {
             None => None,
@@ -112,8 +101,7 @@ impl ChatTransport for ProviderMux {
                 Ok(p) => Some(p),
                 // Beyond the server's capacity: another candidate now, this one shortly.
                 Err(_) => {
-                    let message =
-                        format!("provider `{}` is at its max_concurrent; nothing was sent", provider.provider);
+                    let message = format!("provider `{provider}` is at its max_concurrent; nothing was sent");
                     return Err(
                         TransportError::new(ErrorKind::RateLimitedModel, message).with_retry_after(LOCAL_BUSY_BACKOFF)
                     );

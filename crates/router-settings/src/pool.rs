@@ -211,14 +211,16 @@ pub(crate) fn compose(
         let transport = shard::per_thread(parts.shards, || provider_transport(settings, p).map(Arc::new))?;
         lanes.insert(p.name.clone(), Lane::new(transport.into_chat(), p.max_concurrent));
     }
-    let chat = has_openrouter.then_some(chat);
+    if has_openrouter {
+        lanes.insert(router_core::OPENROUTER_PROVIDER.to_owned(), Lane::new(chat, None));
+    }
     if parts.fixed {
-        let mux = ProviderMux::new(openrouter.clone(), chat, lanes);
+        let mux = ProviderMux::new(openrouter.clone(), lanes);
         let providers = Providers { openrouter: has_openrouter, ..Providers::default() };
         return Ok(Composition { catalog: openrouter, transport: Arc::new(mux), providers });
     }
     let union = Arc::new(UnionCatalog::new(has_openrouter.then_some(openrouter), catalogs.clone()));
-    let mux = ProviderMux::new(union.clone(), chat, lanes);
+    let mux = ProviderMux::new(union.clone(), lanes);
     let providers = Providers { openrouter: has_openrouter, catalogs, union: Some(union.clone()) };
     Ok(Composition { catalog: union, transport: Arc::new(mux), providers })
 }
