@@ -88,14 +88,14 @@ struct CacheFile {
     list: ProviderModels,
 }
 
-/// The counters `/readyz` and the status page may show.
+/// The counters `/readyz`, `/metrics` and the status page show.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ProviderCatalogStats {
     pub name: String,
     pub models: usize,
-    pub refreshes_ok: u64,
-    pub refreshes_failed: u64,
-    pub last_error: Option<String>,
+    /// The refresh engine's counters (the same as OpenRouter's catalog keeps).
+    #[serde(flatten)]
+    pub refreshes: Refreshes,
 }
 
 pub struct OpenAiCatalog {
@@ -166,9 +166,7 @@ impl OpenAiCatalog {
         ProviderCatalogStats {
             name: self.config.name.clone(),
             models: self.models().models.len(),
-            refreshes_ok: c.refreshes_ok,
-            refreshes_failed: c.refreshes_failed,
-            last_error: c.last_error.clone(),
+            refreshes: c.clone(),
         }
     }
 
@@ -295,6 +293,8 @@ fn model_info(config: &ProviderCatalogConfig, id: &str, listed: &Value, caps: Op
     // A chat-completions server answers in text; anything else must be stated.
     m.output_modalities = caps.and_then(|c| c.output_modalities.clone()).unwrap_or_else(|| vec!["text".into()]);
     m.family = caps.and_then(|c| c.family.as_deref()).map(Into::into);
+    m.embedding.max_batch_inputs = caps.and_then(|c| c.max_batch_inputs).map(std::num::NonZeroU32::get);
+    m.embedding.input_type = caps.and_then(|c| c.input_type.as_deref()).map(Into::into);
     m.supported_parameters = caps.map(|c| c.supported_parameters.clone()).unwrap_or_default();
     m.provider =
         Some(Provenance { provider: config.name.as_str().into(), upstream_id: id.into(), billing: config.billing });
@@ -421,6 +421,8 @@ mod tests {
                 id: "nomic-embed-text".into(),
                 output_modalities: embeddings.clone(),
                 family: Some("nomic-ai/nomic-embed-text-v1.5".into()),
+                max_batch_inputs: std::num::NonZeroU32::new(100),
+                input_type: Some("passage".into()),
                 ..ModelCaps::default()
             },
             ModelCaps { id: "all-minilm".into(), output_modalities: embeddings, ..ModelCaps::default() },
@@ -436,6 +438,12 @@ mod tests {
                 ("ollama/llama3", false, "ollama/llama3"),
             ]
         );
+        // What its endpoint needs beyond OpenAI's API travels with the entry.
+        assert_eq!(
+            (models[0].embedding.max_batch_inputs, models[0].embedding.input_type.as_deref()),
+            (Some(100), Some("passage"))
+        );
+        assert!(models[1].embedding.is_none());
         // An embedding model offers no text output, so no chat request is routed to it.
         assert!(!models[0].capabilities().contains(router_core::Capability::TextOutput));
         assert!(models[2].capabilities().contains(router_core::Capability::TextOutput));

@@ -48,7 +48,7 @@ async fn refresh_cache_and_a_failed_refresh_keeps_the_last_list() {
     up.set_models_status(500);
     assert!(catalog.refresh().await.is_err());
     assert_eq!(catalog.models().models.len(), 2, "a failed refresh keeps the last list");
-    assert!(catalog.stats().last_error.is_some_and(|e| e.contains("500")));
+    assert!(catalog.stats().refreshes.last_error.is_some_and(|e| e.contains("500")));
 
     // A restart starts from the disk cache, before any fetch.
     let restarted = OpenAiCatalog::new(config(&up, dir.path()), Arc::new(WallClock)).expect("catalog");

@@ -36,10 +36,9 @@ pub fn build(config: &Config) -> Result<Server, BuildError> {
 /// [`build`] for `shards` single-threaded runtimes (see [`crate::shard`]): one upstream
 /// connection pool per shard and provider, each request using its own thread's.
 pub fn build_sharded(config: &Config, shards: usize) -> Result<Server, BuildError> {
-    let Composed { router, catalog, transport, providers } =
-        router_settings::build(config, &Options { shards, ..Options::default() })?;
-    let state = AppState::new(router.clone())
-        .with_catalog(catalog.clone())
+    let composed = router_settings::build(config, &Options { shards, ..Options::default() })?;
+    let state = AppState::new(composed.router.clone())
+        .with_catalogs(composed.catalogs())
         .with_client_keys(config.api_keys.clone())
         .with_seed(config.seed)
         .with_max_body_size(config.max_body_size)
@@ -50,6 +49,7 @@ pub fn build_sharded(config: &Config, shards: usize) -> Result<Server, BuildErro
         })
         .with_responses_tools(router_dialects::responses::ToolPolicy::refusing(config.responses_refuse_unserved_tools))
         .with_default_embedding_family(config.default_embedding_family.clone());
+    let Composed { router, catalog, transport, providers } = composed;
     Ok(Server { state, router, catalog, transport, providers })
 }
 

@@ -171,6 +171,27 @@ fn catalog(view: &RouterView, out: &mut String) {
         let _ = writeln!(out, "router_catalog_refreshes_total{{result=\"ok\"}} {}", r.ok);
         let _ = writeln!(out, "router_catalog_refreshes_total{{result=\"failed\"}} {}", r.failed);
     }
+    if c.refreshes.is_empty() {
+        return;
+    }
+    family(out, "router_provider_catalog_models", "gauge", "Models in each provider's catalog");
+    for r in &c.refreshes {
+        let _ = writeln!(out, "router_provider_catalog_models{{provider=\"{}\"}} {}", escape(&r.provider), r.models);
+    }
+    family(out, "router_provider_catalog_refreshes_total", "counter", "Each provider's catalog refreshes, by result");
+    for r in &c.refreshes {
+        let (p, n) = (escape(&r.provider), &r.counters);
+        let _ = writeln!(
+            out,
+            "router_provider_catalog_refreshes_total{{provider=\"{p}\",result=\"ok\"}} {}",
+            n.refreshes_ok
+        );
+        let _ = writeln!(
+            out,
+            "router_provider_catalog_refreshes_total{{provider=\"{p}\",result=\"failed\"}} {}",
+            n.refreshes_failed
+        );
+    }
 }
 
 /// The link to the state shared with other instances (Redis).

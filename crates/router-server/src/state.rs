@@ -6,7 +6,6 @@ use crate::metrics::Metrics;
 use rand::Rng;
 use router_core::select::{SelectionRng, rng_from_seed};
 use router_core::{Router, Secret};
-use router_settings::adapters::OpenRouterCatalog;
 use std::sync::{Arc, Mutex, PoisonError};
 use subtle::ConstantTimeEq;
 
@@ -14,9 +13,10 @@ use subtle::ConstantTimeEq;
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub router: Arc<Router>,
-    /// The live catalog adapter, for its refresh counters in `/metrics` and `/readyz`;
-    /// `None` when the router runs on another `Catalog` (tests, embedding).
-    pub catalog: Option<Arc<OpenRouterCatalog>>,
+    /// The catalogs the process refreshes, for their counters in `/metrics`, `/readyz`
+    /// and the status page; none when the router runs on another `Catalog` (tests,
+    /// embedding).
+    pub catalogs: router_settings::Catalogs,
     pub metrics: Arc<Metrics>,
     pub client_keys: Arc<ClientKeys>,
     pub seeds: Arc<SeedSource>,
@@ -36,7 +36,7 @@ impl AppState {
     pub fn new(router: Arc<Router>) -> Self {
         AppState {
             router,
-            catalog: None,
+            catalogs: router_settings::Catalogs::default(),
             metrics: Arc::new(Metrics::new()),
             client_keys: Arc::new(ClientKeys::new(Vec::new())),
             seeds: Arc::new(SeedSource::new(None)),
@@ -51,8 +51,8 @@ impl AppState {
     }
 
     #[must_use]
-    pub fn with_catalog(mut self, catalog: Arc<OpenRouterCatalog>) -> Self {
-        self.catalog = Some(catalog);
+    pub fn with_catalogs(mut self, catalogs: router_settings::Catalogs) -> Self {
+        self.catalogs = catalogs;
         self
     }
 

@@ -252,7 +252,7 @@ async fn a_provider_whose_catalog_fails_leaves_the_others_serving() {
     let providers = vec![openrouter(&or), groq(&g), ollama(&l)];
     let server = serve(or, providers).await;
     let groq_catalog = &server.server.providers.catalogs[0];
-    assert!(groq_catalog.stats().last_error.is_some());
+    assert!(groq_catalog.stats().refreshes.last_error.is_some());
     let ids: Vec<String> = server.get("/api/v1/models").await.json()["data"]
         .as_array()
         .expect("data")
@@ -488,4 +488,46 @@ async fn a_providers_own_first_byte_timeout_bounds_a_hanging_endpoint() {
     assert_eq!(r.header("x-router-model"), Some(FREE_TEXT_MODELS[0]));
     assert_eq!(r.header("x-router-attempts"), Some("2"));
     assert_eq!(g.total_calls(), 1);
+}
+
+/// Every provider's catalog refreshes are shown by provider on `/readyz`, `/metrics` and
+/// the status page, OpenRouter's among them; a declared provider whose `/models` fails
+/// says so there (before, only OpenRouter's refreshes were counted anywhere).
+#[tokio::test]
+async fn each_providers_catalog_refreshes_are_shown_by_provider() {
+    let Upstreams { openrouter: or, groq: g, local: l } = upstreams().await;
+    l.set_models_error(500, r#"{"error":"models listing is down"}"#);
+    let providers = vec![openrouter(&or), groq(&g), ollama(&l)];
+    let server = serve(or, providers).await;
+
+    let ready = server.get("/readyz").await.json();
+    let catalogs = ready["catalogs"].as_array().expect("catalogs by provider");
+    let by = |name: &str| catalogs.iter().find(|c| c["provider"] == name).cloned().expect(name);
+    assert_eq!(catalogs.len(), 3, "{ready}");
+    assert_eq!((by("openrouter")["ok"].as_u64(), by("openrouter")["failed"].as_u64()), (Some(1), Some(0)), "{ready}");
+    assert_eq!((by("groq")["ok"].as_u64(), by("groq")["models"].as_u64()), (Some(1), Some(2)), "{ready}");
+    let ollama = by("ollama");
+    assert_eq!((ollama["ok"].as_u64(), ollama["failed"].as_u64()), (Some(0), Some(1)), "{ready}");
+    assert!(ollama["last_error"].as_str().is_some_and(|e| e.contains("500")), "{ollama}");
+    // As one: the sums, and the failed catalog named.
+    assert_eq!((ready["refresh"]["ok"].as_u64(), ready["refresh"]["failed"].as_u64()), (Some(2), Some(1)), "{ready}");
+    assert!(ready["refresh"]["last_error"].as_str().is_some_and(|e| e.starts_with("ollama: ")), "{ready}");
+    assert!(ready["refresh"]["last_success_at"].is_null(), "one catalog never refreshed: {ready}");
+
+    let metrics = server.get("/metrics").await.text;
+    for line in [
+        "router_provider_catalog_refreshes_total{provider=\"groq\",result=\"ok\"} 1",
+        "router_provider_catalog_refreshes_total{provider=\"ollama\",result=\"failed\"} 1",
+        "router_provider_catalog_models{provider=\"groq\"} 2",
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
+    let status = server.get("/api/v1/router/status").await.json();
+    let shown: Vec<&str> = status["catalog"]["refreshes"]
+        .as_array()
+        .expect("refreshes")
+        .iter()
+        .filter_map(|r| r["provider"].as_str())
+        .collect();
+    assert_eq!(shown, ["openrouter", "groq", "ollama"], "{status}");
 }

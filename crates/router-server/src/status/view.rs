@@ -157,8 +157,11 @@ pub struct CatalogView {
     pub skipped: usize,
     pub fetched_at: Timestamp,
     pub age_secs: u64,
-    /// The background refresh, when the server runs the live catalog.
+    /// The background refreshes as one (see [`router_settings::refreshes::overall`]),
+    /// when the server refreshes catalogs.
     pub refresh: Option<RefreshView>,
+    /// Each refreshed catalog's own counters, by provider.
+    pub refreshes: Vec<router_settings::CatalogRefresh>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -390,15 +393,13 @@ impl Health {
     fn read_from(state: &AppState, snap: &CatalogSnapshot, now: Timestamp) -> Health {
         let router = &state.router;
         let stats = snap.stats(now);
-        let refresh = state.catalog.as_ref().map(|c| {
-            let s = c.stats();
-            RefreshView {
-                ok: s.refreshes_ok,
-                failed: s.refreshes_failed,
-                last_error: s.last_error,
-                last_attempt_at: s.last_attempt_at,
-                last_success_at: s.last_success_at,
-            }
+        let refreshes = state.catalogs.read();
+        let refresh = router_settings::refreshes::overall(&refreshes).map(|s| RefreshView {
+            ok: s.refreshes_ok,
+            failed: s.refreshes_failed,
+            last_error: s.last_error,
+            last_attempt_at: s.last_attempt_at,
+            last_success_at: s.last_success_at,
         });
         let shared_state = router.shared_status();
         let (failures, error) = router.save_status();
@@ -415,6 +416,7 @@ impl Health {
                 fetched_at: stats.fetched_at,
                 age_secs: stats.age_secs,
                 refresh,
+                refreshes,
             },
             quota: QuotaView::of(router.quota_report(), now),
             shared_state,
@@ -431,6 +433,9 @@ pub struct ReadyReport<'a> {
     pub status: Readiness,
     pub catalog: ReadyCatalog<'a>,
     pub refresh: Option<ReadyRefresh<'a>>,
+    /// Each refreshed catalog's own, by provider (`refresh` is all of them as one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub catalogs: Vec<ReadyCatalogRefresh<'a>>,
     pub shared_state: Option<&'a SharedStatus>,
     /// The day's use, limit, remaining and where the count comes from.
     pub quota: &'a QuotaReport,
@@ -461,6 +466,20 @@ pub struct ReadyRefresh<'a> {
     pub last_success_at: Option<String>,
 }
 
+#[derive(Debug, Serialize)]
+pub struct ReadyCatalogRefresh<'a> {
+    pub provider: &'a str,
+    pub models: usize,
+    #[serde(flatten)]
+    pub refresh: ReadyRefresh<'a>,
+}
+
+impl<'a> ReadyRefresh<'a> {
+    fn of(ok: u64, failed: u64, last_error: Option<&'a str>, last_success_at: Option<Timestamp>) -> Self {
+        ReadyRefresh { ok, failed, last_error, last_success_at: last_success_at.map(|t| t.to_string()) }
+    }
+}
+
 impl Health {
     /// The projection `/readyz` serializes.
     pub fn ready(&self) -> ReadyReport<'_> {
@@ -475,12 +494,24 @@ impl Health {
                 fetched_at: c.fetched_at.to_string(),
                 age_secs: c.age_secs,
             },
-            refresh: c.refresh.as_ref().map(|r| ReadyRefresh {
-                ok: r.ok,
-                failed: r.failed,
-                last_error: r.last_error.as_deref(),
-                last_success_at: r.last_success_at.map(|t| t.to_string()),
-            }),
+            refresh: c
+                .refresh
+                .as_ref()
+                .map(|r| ReadyRefresh::of(r.ok, r.failed, r.last_error.as_deref(), r.last_success_at)),
+            catalogs: c
+                .refreshes
+                .iter()
+                .map(|r| {
+                    let n = &r.counters;
+                    let refresh = ReadyRefresh::of(
+                        n.refreshes_ok,
+                        n.refreshes_failed,
+                        n.last_error.as_deref(),
+                        n.last_success_at,
+                    );
+                    ReadyCatalogRefresh { provider: &r.provider, models: r.models, refresh }
+                })
+                .collect(),
             shared_state: self.shared_state.as_ref(),
             quota: &self.quota.report,
             state_save_error: self.state_save.error.as_deref(),
@@ -584,6 +615,7 @@ mod tests {
                     last_attempt_at: Some(at),
                     last_success_at: Some(at),
                 }),
+                refreshes: Vec::new(),
             },
             quota: QuotaView::of(report, at),
             shared_state: None,

@@ -1,0 +1,149 @@
+//! Every catalog's refreshes, by provider: what `/readyz`, `/metrics` and the status
+//! page show, read without knowing any catalog's type (OpenRouter's is one of them).
+
+use crate::Composed;
+use catalog_openai::OpenAiCatalog;
+use catalog_openrouter::OpenRouterCatalog;
+use serde::Serialize;
+use std::fmt;
+use std::sync::Arc;
+
+pub use catalog_refresh::Counters;
+
+/// One catalog's refreshes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CatalogRefresh {
+    /// The provider whose model list it is.
+    pub provider: String,
+    /// Models in its current list.
+    pub models: usize,
+    #[serde(flatten)]
+    pub counters: Counters,
+}
+
+/// The catalogs a running process refreshes, each under its provider's name.
+#[derive(Clone, Default)]
+pub struct Catalogs {
+    openrouter: Option<Arc<OpenRouterCatalog>>,
+    providers: Vec<Arc<OpenAiCatalog>>,
+}
+
+impl fmt::Debug for Catalogs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.read().iter().map(|c| &c.provider)).finish()
+    }
+}
+
+impl Catalogs {
+    /// Each catalog's counters now, in the order the pool lists its providers.
+    pub fn read(&self) -> Vec<CatalogRefresh> {
+        let openrouter = self.openrouter.iter().map(|c| {
+            let s = c.stats();
+            CatalogRefresh {
+                provider: router_core::OPENROUTER_PROVIDER.to_owned(),
+                models: s.catalog.models,
+                counters: Counters {
+                    refreshes_ok: s.refreshes_ok,
+                    refreshes_failed: s.refreshes_failed,
+                    last_error: s.last_error,
+                    last_attempt_at: s.last_attempt_at,
+                    last_success_at: s.last_success_at,
+                },
+            }
+        });
+        let declared = self.providers.iter().map(|c| {
+            let s = c.stats();
+            CatalogRefresh { provider: s.name, models: s.models, counters: s.refreshes }
+        });
+        openrouter.chain(declared).collect()
+    }
+}
+
+/// The pool's refreshes as one: the sums, the last attempt, and the oldest last success
+/// (the pool is as fresh as its stalest catalog; `None` while one never succeeded). Of
+/// several catalogs, a last error is named by its provider. `None` with no catalog.
+pub fn overall(list: &[CatalogRefresh]) -> Option<Counters> {
+    let first = list.first()?;
+    let mut all = Counters { last_success_at: first.counters.last_success_at, ..Counters::default() };
+    for c in list {
+        let n = &c.counters;
+        all.refreshes_ok += n.refreshes_ok;
+        all.refreshes_failed += n.refreshes_failed;
+        all.last_attempt_at = all.last_attempt_at.max(n.last_attempt_at);
+        all.last_success_at = match (all.last_success_at, n.last_success_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            _ => None,
+        };
+        if all.last_error.is_none() {
+            all.last_error = match &n.last_error {
+                Some(e) if list.len() > 1 => Some(format!("{}: {e}", c.provider)),
+                other => other.clone(),
+            };
+        }
+    }
+    Some(all)
+}
+
+impl Composed {
+    /// The catalogs this process refreshes: OpenRouter's when it is one of the
+    /// providers, and each declared provider's.
+    pub fn catalogs(&self) -> Catalogs {
+        Catalogs {
+            openrouter: self.providers.openrouter.then(|| self.catalog.clone()),
+            providers: self.providers.catalogs.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use router_core::Timestamp;
+
+    fn at(s: u64) -> Option<Timestamp> {
+        Some(Timestamp::from_millis(s * 1000))
+    }
+
+    fn refresh(
+        provider: &str,
+        ok: u64,
+        failed: u64,
+        error: Option<&str>,
+        success: Option<Timestamp>,
+    ) -> CatalogRefresh {
+        let counters = Counters {
+            refreshes_ok: ok,
+            refreshes_failed: failed,
+            last_error: error.map(str::to_owned),
+            last_attempt_at: at(100 + ok + failed),
+            last_success_at: success,
+        };
+        CatalogRefresh { provider: provider.into(), models: 1, counters }
+    }
+
+    fn check(list: &[CatalogRefresh], expected: Option<Counters>) {
+        assert_eq!(overall(list), expected);
+    }
+
+    #[test]
+    fn one_catalog_is_shown_as_it_is() {
+        let one = refresh("openrouter", 3, 1, Some("HTTP 500"), at(50));
+        check(std::slice::from_ref(&one), Some(one.counters.clone()));
+        check(&[], None);
+    }
+
+    #[test]
+    fn several_add_up_and_are_as_fresh_as_the_stalest() {
+        let list = [refresh("openrouter", 3, 0, None, at(50)), refresh("groq", 1, 2, Some("HTTP 401"), at(20))];
+        let expected = Counters {
+            refreshes_ok: 4,
+            refreshes_failed: 2,
+            last_error: Some("groq: HTTP 401".into()),
+            last_attempt_at: at(103),
+            last_success_at: at(20),
+        };
+        check(&list, Some(expected));
+        let never = [refresh("openrouter", 3, 0, None, at(50)), refresh("ollama", 0, 1, Some("refused"), None)];
+        assert_eq!(overall(&never).and_then(|c| c.last_success_at), None, "one catalog never refreshed");
+    }
+}
