@@ -31,6 +31,14 @@ pub struct ModelCaps {
     /// default the model's own exposed id.
     #[serde(default)]
     pub family: Option<String>,
+    /// An embedding model's most inputs per upstream call (Gemini's OpenAI-compatible
+    /// endpoint answers 400 past 100); a larger request is sent in chunks to this model.
+    #[serde(default)]
+    pub max_batch_inputs: Option<std::num::NonZeroU32>,
+    /// An embedding model's `input_type` when the client sends none (NVIDIA's retrieval
+    /// models need `query` or `passage`).
+    #[serde(default)]
+    pub input_type: Option<String>,
     /// The model's own requests per minute (Groq limits each model), when stated.
     #[serde(default)]
     pub per_minute: Option<u32>,

@@ -211,6 +211,7 @@ fn model_from_entry(entry: Value) -> Result<ModelInfo, String> {
         raw: None,
         provider: None,
         family: None,
+        embedding: router_core::model::EmbeddingQuirks::default(),
     })
 }
 

@@ -1,7 +1,8 @@
 //! `POST /embeddings`: deterministic vectors of each model's dimension (set with
 //! [`FakeUpstream::set_embedding_dimension`](crate::FakeUpstream::set_embedding_dimension),
 //! else [`DEFAULT_EMBEDDING_DIMENSION`]), as floats or base64, in OpenAI's list shape.
-//! A model's behaviour other than `Ok` answers as it would on chat (a 429, a 500, ...).
+//! A model's behaviour other than `Ok` answers as it would on chat (a 429, a 500, ...);
+//! a model given a batch limit refuses a larger batch as Gemini does.
 
 use crate::behaviour::{Behaviour, Reply, reply};
 use crate::{JSON, RespBody, Shared, error, full, lock, read};
@@ -15,6 +16,10 @@ use std::sync::atomic::Ordering;
 
 /// The dimension of a model's vectors unless one is set.
 pub const DEFAULT_EMBEDDING_DIMENSION: usize = 8;
+
+/// The message of Gemini's 400 for a batch over its limit (reported for its
+/// OpenAI-compatible endpoint in vercel/ai#16101, getzep/graphiti#647 and others).
+pub const GEMINI_BATCH_ERROR: &str = "* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch";
 
 pub(crate) async fn embeddings(shared: Arc<Shared>, req: Request<Incoming>) -> Response<RespBody> {
     let Ok(body) = req.into_body().collect().await.map(http_body_util::Collected::to_bytes) else {
@@ -61,6 +66,11 @@ pub(crate) async fn embeddings(shared: Arc<Shared>, req: Request<Incoming>) -> R
     let Some(inputs) = texts(request.get("input")) else {
         return error(400, "`input` must be a string, an array of strings or token ids");
     };
+    if read(&shared.embedding_batch_limits).get(&model).is_some_and(|&limit| inputs.len() > limit) {
+        // Google's error shape, with the message Gemini gives past 100 inputs.
+        let body = json!({"error": {"code": 400, "message": GEMINI_BATCH_ERROR, "status": "INVALID_ARGUMENT"}});
+        return full(400, JSON, Bytes::from(body.to_string()));
+    }
     let native = read(&shared.embedding_dims).get(&model).copied().unwrap_or(DEFAULT_EMBEDDING_DIMENSION);
     let dim = request.get("dimensions").and_then(Value::as_u64).map_or(native, |d| (d as usize).min(native));
     let base64 = request.get("encoding_format").and_then(Value::as_str) == Some("base64");

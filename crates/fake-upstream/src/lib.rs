@@ -14,7 +14,7 @@ mod models;
 mod tls;
 
 pub use behaviour::Behaviour;
-pub use embeddings::{DEFAULT_EMBEDDING_DIMENSION, embedding_models_json, encode_base64, vector};
+pub use embeddings::{DEFAULT_EMBEDDING_DIMENSION, GEMINI_BATCH_ERROR, embedding_models_json, encode_base64, vector};
 pub use models::{FakeModel, default_models, models_json, openai_models_json};
 pub use tls::{Alpn, TlsOptions};
 
@@ -65,6 +65,8 @@ struct Shared {
     serial: AtomicU64,
     /// Each embedding model's dimension (`/embeddings`).
     embedding_dims: RwLock<HashMap<String, usize>>,
+    /// Each embedding model's most inputs per call, past which it answers as Gemini does.
+    embedding_batch_limits: RwLock<HashMap<String, usize>>,
     /// The body of `GET /embeddings/models`.
     embedding_models: RwLock<Bytes>,
     /// Set once by [`FakeUpstream::release_held`]: every [`Behaviour::Held`] request
@@ -142,6 +144,7 @@ impl FakeUpstream {
             events_sent: AtomicUsize::new(0),
             serial: AtomicU64::new(0),
             embedding_dims: RwLock::new(HashMap::new()),
+            embedding_batch_limits: RwLock::new(HashMap::new()),
             embedding_models: RwLock::new(Bytes::from_static(b"{\"data\":[]}")),
             release: tokio::sync::watch::Sender::new(false),
             held_now: AtomicUsize::new(0),
@@ -215,6 +218,12 @@ impl FakeUpstream {
     /// The dimension of `model`'s vectors on `/embeddings`.
     pub fn set_embedding_dimension(&self, model: &str, dimension: usize) {
         write(&self.shared.embedding_dims).insert(model.to_owned(), dimension);
+    }
+
+    /// At most `limit` inputs per `/embeddings` call to `model`: past it a 400 as
+    /// Gemini's OpenAI-compatible endpoint answers (see [`GEMINI_BATCH_ERROR`]).
+    pub fn set_embedding_batch_limit(&self, model: &str, limit: usize) {
+        write(&self.shared.embedding_batch_limits).insert(model.to_owned(), limit);
     }
 
     /// The body of `GET /embeddings/models` (initially an empty list).

@@ -321,6 +321,30 @@ pub struct ModelInfo {
     /// operator named one; `None` is the model's own id (see [`ModelInfo::family`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family: Option<Arc<str>>,
+    /// What an embedding endpoint needs beyond OpenAI's API (a batch limit, a default
+    /// `input_type`), as the operator declared it.
+    #[serde(default, skip_serializing_if = "EmbeddingQuirks::is_none")]
+    pub embedding: EmbeddingQuirks,
+}
+
+/// An embedding endpoint's differences from OpenAI's API, declared per model.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbeddingQuirks {
+    /// The most inputs one upstream call may hold (Gemini's OpenAI-compatible endpoint
+    /// refuses more than 100); a larger request is sent in chunks to this one model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_batch_inputs: Option<u32>,
+    /// The `input_type` added to a body that has none (NVIDIA's retrieval models need
+    /// `query` or `passage`, which OpenAI's clients never send).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_type: Option<Arc<str>>,
+}
+
+impl EmbeddingQuirks {
+    /// Nothing declared.
+    pub fn is_none(&self) -> bool {
+        self.max_batch_inputs.is_none() && self.input_type.is_none()
+    }
 }
 
 /// How the operator declared a provider's account: it cannot be billed (a free tier) or
@@ -418,6 +442,7 @@ impl ModelInfo {
             raw: None,
             provider: None,
             family: None,
+            embedding: EmbeddingQuirks::default(),
         }
     }
 

@@ -202,6 +202,15 @@ pub async fn chat(
 /// shape, then hands the report to [`Decision::finish`] so that the `x-router-*`
 /// headers, the decision log, the dashboard and the metrics see it the same way.
 pub async fn route(state: &AppState, req: &ChatRequest, seed: Option<u64>) -> (Result<Routed, RouteFailure>, Decision) {
+    let decision = decide(state, req, seed);
+    // Metered: an answer charged against a token budget settles its charge from its usage.
+    (state.router.route_metered(req, decision.seed()).await, decision)
+}
+
+/// The decision about to be made for `req`, with its seed (`seed`, else a fresh one):
+/// for a caller that routes it in several requests of its own (an embeddings batch
+/// sent in chunks).
+pub fn decide(state: &AppState, req: &ChatRequest, seed: Option<u64>) -> Decision {
     let seed = seed.unwrap_or_else(|| state.seeds.next());
     let context = DecisionContext {
         requirements: *req.requirements(),
@@ -210,8 +219,7 @@ pub async fn route(state: &AppState, req: &ChatRequest, seed: Option<u64>) -> (R
         stream: req.is_stream(),
         error: None,
     };
-    // Metered: an answer charged against a token budget settles its charge from its usage.
-    (state.router.route_metered(req, seed).await, Decision { context })
+    Decision { context }
 }
 
 /// A routed request's decision, until its response is built.

@@ -285,6 +285,202 @@ async fn a_clients_input_type_reaches_the_endpoint_as_sent() {
     assert_eq!(sent["model"], "nomic-embed-text");
 }
 
+/// Gemini's embedding model, as its OpenAI-compatible endpoint knows it.
+const GEMINI_EMBED: &str = "gemini-embedding-001";
+/// Its exposed id (and so its family).
+const GEMINI_FAMILY: &str = "gemini/gemini-embedding-001";
+const GEMINI_DIM: usize = 12;
+
+/// The server in front of OpenRouter (no embedding model), Google AI Studio's fake
+/// refusing more than 100 inputs a call as Gemini does (declared `max_batch_inputs =
+/// 100`, `per_day` requests a day), and, with `local`, a local server serving the same
+/// family without a batch limit.
+async fn serve_gemini(per_day: u32, local: bool) -> (TestServer, FakeUpstream, FakeUpstream) {
+    let gemini = FakeUpstream::start().await;
+    gemini.set_models(openai_models_json(&[GEMINI_EMBED]).to_string());
+    gemini.set_embedding_dimension(GEMINI_EMBED, GEMINI_DIM);
+    gemini.set_embedding_batch_limit(GEMINI_EMBED, 100);
+    let embedding = Some(vec!["embeddings".to_owned()]);
+    let google = ProviderSettings {
+        free_tier: true,
+        per_day: Some(per_day),
+        models: vec![ModelSettings {
+            id: GEMINI_EMBED.into(),
+            output_modalities: embedding.clone(),
+            max_batch_inputs: std::num::NonZeroU32::new(100),
+            ..ModelSettings::default()
+        }],
+        ..ProviderSettings::new("gemini", ProviderKind::Openai, Some(gemini.openai_base_url()))
+    };
+    let ollama = FakeUpstream::start().await;
+    ollama.set_models(openai_models_json(&["embed-local"]).to_string());
+    ollama.set_embedding_dimension("embed-local", GEMINI_DIM);
+    let mut providers = vec![ProviderSettings::new("openrouter", ProviderKind::Openrouter, None), google];
+    if local {
+        providers.push(ProviderSettings {
+            local: true,
+            models: vec![ModelSettings {
+                id: "embed-local".into(),
+                output_modalities: embedding,
+                family: Some(GEMINI_FAMILY.into()),
+                ..ModelSettings::default()
+            }],
+            ..ProviderSettings::new("ollama", ProviderKind::Openai, Some(ollama.openai_base_url()))
+        });
+    }
+    let or = FakeUpstream::start().await;
+    let or_url = or.base_url();
+    let server = start_with(or, move |c| {
+        providers[0].base_url = Some(or_url);
+        c.providers = providers;
+    })
+    .await;
+    for p in &server.server.providers.catalogs {
+        let _ = p.refresh().await;
+    }
+    (server, gemini, ollama)
+}
+
+/// `n` distinct inputs.
+fn texts(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("text number {i}")).collect()
+}
+
+/// Checks that `reply` holds the fake's vector of each of `n` inputs at its own index.
+fn check_in_order(reply: &Reply, n: usize, base64: bool) {
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let v = reply.json();
+    let data = v["data"].as_array().expect("data");
+    assert_eq!(data.len(), n);
+    for (i, (d, text)) in data.iter().zip(texts(n)).enumerate() {
+        assert_eq!(d["index"].as_u64(), Some(i as u64), "{d}");
+        let want = fake_upstream::vector(&text, GEMINI_DIM);
+        if base64 {
+            assert_eq!(d["embedding"].as_str(), Some(fake_upstream::encode_base64(&want).as_str()), "input {i}");
+        } else {
+            let got: Vec<f32> =
+                d["embedding"].as_array().expect("floats").iter().map(|x| x.as_f64().expect("number") as f32).collect();
+            assert_eq!(got, want, "input {i}");
+        }
+    }
+}
+
+/// The number of inputs of each `/embeddings` call `up` received.
+fn batch_sizes(up: &FakeUpstream) -> Vec<usize> {
+    up.requests().iter().map(|r| r.body["input"].as_array().map_or(1, Vec::len)).collect()
+}
+
+/// Gemini's OpenAI-compatible endpoint answers 400 past 100 inputs (vercel/ai#16101,
+/// getzep/graphiti#647): with `max_batch_inputs = 100`, 250 inputs go as three calls to
+/// the one model, joined into one answer in input order, each call counted in the
+/// provider's quota.
+#[tokio::test]
+async fn a_batch_past_geminis_limit_is_sent_in_chunks_to_one_model_and_joined() {
+    let (server, gemini, _) = serve_gemini(100, false).await;
+    let reply = embed(&server, &json!({"model": GEMINI_FAMILY, "input": texts(250)}), 1).await;
+    check_in_order(&reply, 250, false);
+    let v = reply.json();
+    assert_eq!((v["object"].as_str(), v["model"].as_str()), (Some("list"), Some(GEMINI_FAMILY)));
+    assert_eq!(reply.header("x-router-model"), Some(GEMINI_FAMILY));
+    // Each input is `text number N`: 14 to 16 bytes, 4 tokens by the fake's count.
+    assert_eq!(v["usage"], json!({"prompt_tokens": 1000, "total_tokens": 1000}), "summed over the calls");
+    assert_eq!(batch_sizes(&gemini), [100, 100, 50]);
+    // Counted as the three requests sent, in the quota and in the attempts.
+    let state = server.server.router.health_snapshot();
+    assert_eq!(state.providers.get("gemini").map(|p| p.quota.day.count), Some(3));
+    let metrics = server.get("/metrics").await.text;
+    let ok = format!("router_upstream_attempts_total{{model=\"{GEMINI_FAMILY}\",outcome=\"ok\"}} 3");
+    assert!(metrics.contains(&ok), "{metrics}");
+    assert!(metrics.contains("router_requests_total{endpoint=\"embeddings\",status=\"200\"} 1"), "{metrics}");
+
+    // Base64 as asked, and a batch within the limit goes whole.
+    let reply = embed(&server, &json!({"input": texts(150), "encoding_format": "base64"}), 2).await;
+    check_in_order(&reply, 150, true);
+    let reply = embed(&server, &json!({"input": texts(100)}), 3).await;
+    check_in_order(&reply, 100, false);
+    assert_eq!(batch_sizes(&gemini), [100, 100, 50, 100, 50, 100]);
+    // The fake refuses 101 inputs as Gemini does: a batch sent whole would fail.
+    let direct = server
+        .client
+        .post(format!("{}/embeddings", gemini.openai_base_url()))
+        .json(&json!({"model": GEMINI_EMBED, "input": texts(101)}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(direct.status().as_u16(), 400);
+    assert!(direct.text().await.expect("body").contains(fake_upstream::GEMINI_BATCH_ERROR));
+}
+
+/// A seed whose pick for an embeddings body of `family` is `model` (by the explain
+/// endpoint, which sends nothing).
+async fn seed_picking(server: &TestServer, family: &str, model: &str) -> u64 {
+    for seed in 0..64u64 {
+        let body = json!({"model": family, "input": ["x", "y"]}).to_string();
+        let x = server.post("/api/v1/embeddings/explain", &body, &[("x-router-seed", &seed.to_string())]).await;
+        if x.json()["pick"] == model {
+            return seed;
+        }
+    }
+    panic!("no seed picks {model}");
+}
+
+/// A chunk refused after the first (Gemini's day spent mid-batch) sends the whole batch
+/// again to the family's other endpoint: the answer's 250 vectors all come from it.
+#[tokio::test]
+async fn a_chunk_refused_mid_batch_sends_the_whole_batch_to_another_endpoint_of_the_family() {
+    let (server, gemini, local) = serve_gemini(4, true).await;
+    let seed = seed_picking(&server, GEMINI_FAMILY, GEMINI_FAMILY).await;
+    let reply = embed(&server, &json!({"model": GEMINI_FAMILY, "input": texts(250)}), seed).await;
+    check_in_order(&reply, 250, false);
+    assert_eq!(reply.json()["model"], GEMINI_FAMILY);
+    assert_eq!(batch_sizes(&gemini), [100, 100, 50]);
+
+    // One request left on Gemini's day: its first chunk goes, the second is refused.
+    let seed = seed_picking(&server, GEMINI_FAMILY, GEMINI_FAMILY).await;
+    let reply = embed(&server, &json!({"model": GEMINI_FAMILY, "input": texts(250)}), seed).await;
+    check_in_order(&reply, 250, false);
+    assert_eq!(reply.json()["model"], "ollama/embed-local", "one model's vectors, never a mix");
+    assert_eq!(reply.header("x-router-model"), Some("ollama/embed-local"));
+    assert_eq!(batch_sizes(&gemini), [100, 100, 50, 100]);
+    assert_eq!(batch_sizes(&local), [250], "the whole batch again, in one call (no limit declared)");
+    let state = server.server.router.health_snapshot();
+    assert_eq!(state.providers.get("gemini").map(|p| p.quota.day.count), Some(4));
+}
+
+/// NVIDIA's retrieval models need `input_type` (NeMo Retriever embedding NIM, API
+/// reference: "NV-Embed-QA and E5 models operate in passage or query mode, and thus
+/// require the input_type parameter"); a model's declared one is added when the client
+/// (an OpenAI client never sends it) says none, and the client's own wins.
+#[tokio::test]
+async fn a_models_declared_input_type_is_added_unless_the_client_sends_one() {
+    let nvidia = FakeUpstream::start().await;
+    nvidia.set_models(openai_models_json(&["nvidia/nv-embedqa-e5-v5"]).to_string());
+    let nv = ProviderSettings {
+        free_tier: true,
+        models: vec![ModelSettings {
+            id: "nvidia/nv-embedqa-e5-v5".into(),
+            output_modalities: Some(vec!["embeddings".into()]),
+            input_type: Some("passage".into()),
+            ..ModelSettings::default()
+        }],
+        ..ProviderSettings::new("nvidia", ProviderKind::Openai, Some(nvidia.openai_base_url()))
+    };
+    let or = FakeUpstream::start().await;
+    let openrouter = ProviderSettings::new("openrouter", ProviderKind::Openrouter, Some(or.base_url()));
+    let server = start_with(or, move |c| c.providers = vec![openrouter, nv]).await;
+    for p in &server.server.providers.catalogs {
+        let _ = p.refresh().await;
+    }
+    for (body, sent) in
+        [(json!({"input": ["a"]}), "passage"), (json!({"input": ["a"], "input_type": "query"}), "query")]
+    {
+        let reply = embed(&server, &body, 1).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        let got = nvidia.requests().into_iter().last().expect("sent").body;
+        assert_eq!((got["input_type"].as_str(), got["model"].as_str()), (Some(sent), Some("nvidia/nv-embedqa-e5-v5")));
+    }
+}
+
 /// The official Python client, unchanged; run by `cargo xtask ci`'s `sdk compatibility`
 /// step (its filter `sdk::` matches this module).
 mod sdk {

@@ -114,6 +114,15 @@ impl ChatRequest {
         Self::read(raw, Some(Arc::from(family)))
     }
 
+    /// [`embeddings`](Self::embeddings) sent only to `targets`, in order (each must be of
+    /// `family`): the chunks of a batch cut for an endpoint's limit all go to the model
+    /// that answered the first, so that one answer's vectors come from one model.
+    pub fn embeddings_to(raw: Bytes, family: &str, targets: Vec<Target>) -> Result<Self, RequestError> {
+        let mut req = Self::read(raw, Some(Arc::from(family)))?;
+        req.targets = targets;
+        Ok(req)
+    }
+
     fn read(raw: Bytes, family: Option<Arc<str>>) -> Result<Self, RequestError> {
         let (members, targets, stream, requirements, session) = {
             let text = match std::str::from_utf8(&raw) {

@@ -1,11 +1,14 @@
 //! `POST /v1/embeddings` and `/api/v1/embeddings` (OpenAI's and OpenRouter's shape),
 //! `GET /api/v1/embeddings/models` and `POST /api/v1/embeddings/explain`. The body is read and bounded by
 //! `router_core::embeddings`, its `model` resolved to one family, and the request routed
-//! by [`handlers::route`] confined to that family's free endpoints; an answer is passed
-//! on only when its vectors have the family's dimension.
+//! by [`crate::handlers::route`] confined to that family's free endpoints (in chunks to one
+//! model when an endpoint takes fewer inputs a call: `batch`); an answer is passed on
+//! only when its vectors have the family's dimension.
+
+mod batch;
 
 use crate::error::ApiError;
-use crate::handlers::{self, RouteHeaders, is_json, upstream_headers};
+use crate::handlers::{RouteHeaders, is_json, upstream_headers};
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Body;
@@ -33,11 +36,12 @@ struct Read {
 
 /// `POST /api/v1/embeddings` and `/v1/embeddings`.
 pub async fn embeddings(State(state): State<AppState>, req: Request) -> Response {
-    let Read { body, family, chat, seed } = match read(&state, req).await {
+    let read = match read(&state, req).await {
         Ok(read) => read,
         Err(e) => return e.into_response(),
     };
-    let (result, mut decision) = handlers::route(&state, &chat, seed).await;
+    let (result, mut decision) = batch::route(&state, &read).await;
+    let Read { body, family, .. } = read;
     let (mut resp, report) = match result {
         Ok(Routed { response, report }) => {
             let (mut passed, _) = upstream_headers(response.headers);
