@@ -264,18 +264,24 @@ pub fn build_models(config: &ProviderCatalogConfig, body: &[u8]) -> Result<Vec<M
         if !allowed {
             continue;
         }
-        let caps = config.models.iter().find(|m| m.id == id).or_else(|| known.and_then(|k| k.model(id)));
+        let caps = config.models.iter().find(|m| same_model(&m.id, id)).or_else(|| known.and_then(|k| k.model(id)));
         out.push(model_info(config, id, e, caps));
     }
     Ok(out)
 }
 
+/// Whether the `[[providers.models]]` entry `declared` is the listed model `listed`:
+/// the same id, or the id as Google lists it (`models/<id>`), as the embedded table reads it.
+fn same_model(declared: &str, listed: &str) -> bool {
+    declared == listed || listed.strip_prefix("models/") == Some(declared)
+}
+
 /// Whether `[[providers.models]]` declares `id` an embedding model.
 fn declared_embedding(config: &ProviderCatalogConfig, id: &str) -> bool {
-    config
-        .models
-        .iter()
-        .any(|m| m.id == id && m.output_modalities.as_ref().is_some_and(|o| o.iter().any(|x| x == EMBEDDINGS_MODALITY)))
+    config.models.iter().any(|m| {
+        same_model(&m.id, id)
+            && m.output_modalities.as_ref().is_some_and(|o| o.iter().any(|x| x == EMBEDDINGS_MODALITY))
+    })
 }
 
 /// The catalog entry of upstream model `id` (listed as `listed`), with `caps` when known.
@@ -409,6 +415,25 @@ mod tests {
         let ids: Vec<String> =
             build_models(&local, llama_cpp).expect("parses").iter().map(|m| m.id.to_string()).collect();
         assert_eq!(ids, ["llamacpp/qwen3-8b.gguf"]);
+    }
+
+    #[test]
+    fn a_model_google_lists_as_models_slash_id_is_declared_by_its_id() {
+        let body =
+            br#"{"object":"list","data":[{"id":"models/gemini-embedding-001"},{"id":"models/gemini-2.5-flash"}]}"#;
+        let mut c = config("https://generativelanguage.googleapis.com/v1beta/openai");
+        c.models = vec![ModelCaps {
+            id: "gemini-embedding-001".into(),
+            output_modalities: Some(vec!["embeddings".to_owned()]),
+            max_batch_inputs: std::num::NonZeroU32::new(100),
+            ..ModelCaps::default()
+        }];
+        let models = build_models(&c, body).expect("parses");
+        let embed = models.iter().find(|m| m.upstream_id() == "models/gemini-embedding-001").expect("kept");
+        assert!(embed.is_embedding());
+        assert_eq!(embed.embedding.max_batch_inputs, Some(100));
+        let chat = models.iter().find(|m| m.upstream_id() == "models/gemini-2.5-flash").expect("kept");
+        assert!(!chat.is_embedding() && chat.embedding.is_none());
     }
 
     #[test]
