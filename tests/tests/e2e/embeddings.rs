@@ -457,6 +457,8 @@ async fn a_models_declared_input_type_is_added_unless_the_client_sends_one() {
     nvidia.set_models(openai_models_json(&["nvidia/nv-embedqa-e5-v5"]).to_string());
     let nv = ProviderSettings {
         free_tier: true,
+        // A token budget caps a chat request's output; an embeddings body gets no `max_tokens`.
+        tokens_per_minute: Some(100_000),
         models: vec![ModelSettings {
             id: "nvidia/nv-embedqa-e5-v5".into(),
             output_modalities: Some(vec!["embeddings".into()]),
@@ -478,6 +480,7 @@ async fn a_models_declared_input_type_is_added_unless_the_client_sends_one() {
         assert_eq!(reply.status, 200, "{}", reply.text);
         let got = nvidia.requests().into_iter().last().expect("sent").body;
         assert_eq!((got["input_type"].as_str(), got["model"].as_str()), (Some(sent), Some("nvidia/nv-embedqa-e5-v5")));
+        assert!(got.get("max_tokens").is_none(), "{got}");
     }
 }
 

@@ -231,8 +231,11 @@ impl ChatRequest {
     /// out). For a plain OpenAI-compatible server (`plain`), OpenRouter's own fields are
     /// left out too; with `max_tokens`, the request's `max_tokens` and
     /// `max_completion_tokens` say that (and `max_tokens` is added when the request had
-    /// neither).
+    /// neither). An embeddings body has no output to bound: `max_tokens` is never added
+    /// to it (a token budget's cap would otherwise reach `/embeddings` as a member it
+    /// does not know).
     pub fn body_for_upstream(&self, upstream_id: &str, plain: bool, max_tokens: Option<u64>) -> Vec<u8> {
+        let max_tokens = max_tokens.filter(|_| self.family.is_none());
         let mut out = Vec::with_capacity(self.raw.len() + upstream_id.len() + 32);
         out.extend_from_slice(b"{\"model\":");
         write_json_str(&mut out, upstream_id);
@@ -308,6 +311,14 @@ mod tests {
         );
         let unchanged = String::from_utf8(r.body_for_upstream("m", false, None)).expect("utf-8");
         assert_eq!(unchanged, body.replacen('{', r#"{"model":"m","#, 1));
+    }
+
+    #[test]
+    fn an_embeddings_body_is_never_given_an_output_limit() {
+        let body = br#"{"model":"free","input":["a"],"provider":{"sort":"price"}}"#;
+        let r = ChatRequest::embeddings(Bytes::from_static(body), "f").expect("valid");
+        let sent = String::from_utf8(r.body_for_upstream("m", true, Some(512))).expect("utf-8");
+        assert_eq!(sent, r#"{"model":"m","input":["a"]}"#);
     }
 
     #[test]
