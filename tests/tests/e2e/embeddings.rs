@@ -487,8 +487,58 @@ async fn a_models_declared_input_type_is_added_unless_the_client_sends_one() {
 /// The official Python client, unchanged; run by `cargo xtask ci`'s `sdk compatibility`
 /// step (its filter `sdk::` matches this module).
 mod sdk {
-    use super::{NOMIC, NOMIC_DIM, serve};
+    use super::{GEMINI_DIM, GEMINI_FAMILY, NOMIC, NOMIC_DIM, serve, serve_gemini};
     use serde_json::Value;
+
+    /// Runs `script` with the router's base URL; its printed JSON.
+    async fn python(script: String, base_url: String) -> Value {
+        let output = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("python3").arg("-c").arg(script).arg(base_url).output()
+        })
+        .await
+        .expect("join")
+        .expect("python3 runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "python failed: {stderr}");
+        serde_json::from_slice(&output.stdout).expect("the script prints json")
+    }
+
+    /// 250 inputs in one `embeddings.create` (base64 on the wire, the SDK's default),
+    /// against an endpoint that takes 100 a call; each vector compared with the same
+    /// input embedded alone.
+    const BATCH_SCRIPT: &str = r#"
+import json, sys
+from openai import OpenAI
+client = OpenAI(base_url=sys.argv[1], api_key="client-key-not-checked")
+texts = ["text number %d" % i for i in range(250)]
+r = client.embeddings.create(model=sys.argv[2], input=texts)
+alone = {i: client.embeddings.create(model=sys.argv[2], input=[texts[i]]).data[0].embedding for i in (0, 99, 100, 137, 249)}
+close = lambda x, y: len(x) == len(y) and all(abs(p - q) < 1e-6 for p, q in zip(x, y))
+print(json.dumps({
+    "model": r.model,
+    "count": len(r.data),
+    "indices_in_order": [d.index for d in r.data] == list(range(250)),
+    "dims": sorted({len(d.embedding) for d in r.data}),
+    "same_as_alone": all(close(r.data[i].embedding, v) for i, v in alone.items()),
+    "prompt_tokens": r.usage.prompt_tokens,
+}))
+"#;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs python3 with the openai package; `cargo xtask ci` installs it and runs this test"]
+    async fn the_official_python_openai_client_gets_a_batch_sent_in_chunks() {
+        let (s, gemini, _) = serve_gemini(100, false).await;
+        let script = BATCH_SCRIPT.replace("sys.argv[2]", &format!("{GEMINI_FAMILY:?}"));
+        let out = python(script, format!("{}/v1", s.base)).await;
+        assert_eq!(out["model"], GEMINI_FAMILY, "{out}");
+        assert_eq!((out["count"].as_u64(), out["indices_in_order"].as_bool()), (Some(250), Some(true)), "{out}");
+        assert_eq!(out["dims"], serde_json::json!([GEMINI_DIM]), "{out}");
+        assert_eq!(out["same_as_alone"], true, "{out}");
+        assert_eq!(out["prompt_tokens"], 1000, "{out}");
+        let sizes: Vec<usize> =
+            gemini.requests().iter().map(|r| r.body["input"].as_array().map_or(1, Vec::len)).collect();
+        assert_eq!(sizes, [100, 100, 50, 1, 1, 1, 1, 1], "three calls for the batch, then one per single input");
+    }
 
     /// Without `encoding_format` the SDK asks for base64 itself and decodes it; with
     /// `base64` it hands the string over; with `float` it gets numbers.
@@ -515,16 +565,7 @@ print(json.dumps(out))
     #[ignore = "needs python3 with the openai package; `cargo xtask ci` installs it and runs this test"]
     async fn the_official_python_openai_client_gets_embeddings() {
         let (s, _local) = serve(Some(NOMIC)).await;
-        let base_url = format!("{}/api/v1", s.base);
-        let output = tokio::task::spawn_blocking(move || {
-            std::process::Command::new("python3").arg("-c").arg(SCRIPT).arg(base_url).output()
-        })
-        .await
-        .expect("join")
-        .expect("python3 runs");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "python failed: {stderr}");
-        let out: Value = serde_json::from_slice(&output.stdout).expect("the script prints json");
+        let out = python(SCRIPT.to_owned(), format!("{}/api/v1", s.base)).await;
         assert!(["ollama/nomic-embed-text", NOMIC].contains(&out["model"].as_str().expect("model")), "{out}");
         assert_eq!(out["dims"], serde_json::json!([NOMIC_DIM]), "{out}");
         assert_eq!(out["indices"], serde_json::json!([0, 1]));
