@@ -381,6 +381,12 @@ async fn a_batch_past_geminis_limit_is_sent_in_chunks_to_one_model_and_joined() 
     check_in_order(&reply, 250, false);
     let v = reply.json();
     assert_eq!((v["object"].as_str(), v["model"].as_str()), (Some("list"), Some(GEMINI_FAMILY)));
+    // Explain says where the batch is cut, and sends nothing.
+    let body = json!({"input": texts(250)}).to_string();
+    let x = server.post("/api/v1/embeddings/explain", &body, &[]).await.json();
+    assert_eq!((x["first_call_inputs"].as_u64(), x["pick"].as_str()), (Some(100), Some(GEMINI_FAMILY)), "{x}");
+    let x = server.post("/api/v1/embeddings/explain", &json!({"input": texts(100)}).to_string(), &[]).await.json();
+    assert!(x.get("first_call_inputs").is_none(), "not cut: {x}");
     assert_eq!(reply.header("x-router-model"), Some(GEMINI_FAMILY));
     // Each input is `text number N`: 14 to 16 bytes, 4 tokens by the fake's count.
     assert_eq!(v["usage"], json!({"prompt_tokens": 1000, "total_tokens": 1000}), "summed over the calls");

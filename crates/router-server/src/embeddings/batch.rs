@@ -61,6 +61,12 @@ pub(super) async fn route(state: &AppState, read: &Read) -> (Result<Routed, Rout
     }
 }
 
+/// The inputs the first call of a request of `inputs` inputs to `family` carries, when
+/// the request is cut (see [`route`]).
+pub(super) fn first_call(state: &AppState, family: &str, inputs: usize) -> Option<usize> {
+    first_chunk(inputs, endpoints(state, family).iter().map(|(_, limit)| *limit))
+}
+
 /// The free endpoints of `family` now, each with its batch limit.
 fn endpoints(state: &AppState, family: &str) -> Endpoints {
     let snap = state.router.catalog();

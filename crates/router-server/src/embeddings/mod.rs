@@ -129,7 +129,7 @@ fn in_family(mut e: ApiError, family: &str) -> ApiError {
 /// forwarding it, as `/router/explain` gives it for chat, plus the family; a model of
 /// another family is listed as rejected for that reason.
 pub async fn explain(State(state): State<AppState>, req: Request) -> Response {
-    let Read { family, chat, seed, .. } = match read(&state, req).await {
+    let Read { body: asked, family, chat, seed } = match read(&state, req).await {
         Ok(read) => read,
         Err(e) => return e.into_response(),
     };
@@ -154,6 +154,10 @@ pub async fn explain(State(state): State<AppState>, req: Request) -> Response {
     }
     let mut body = serde_json::to_value(&explanation).unwrap_or_default();
     body["family"] = json!(family);
+    if let Some(first) = batch::first_call(&state, &family, asked.inputs) {
+        // Cut for an endpoint's `max_batch_inputs`: what the first call would carry.
+        body["first_call_inputs"] = json!(first);
+    }
     Json(body).into_response()
 }
 
