@@ -88,7 +88,10 @@ async fn round(
     report: &mut RouteReport,
 ) -> Round {
     let inputs = batch.len();
-    let first = first_chunk(inputs, left.iter().map(|(_, limit)| *limit)).unwrap_or(inputs);
+    let Some(first) = first_chunk(inputs, left.iter().map(|(_, limit)| *limit)) else {
+        // Every endpoint left takes the whole batch: one call, nothing to join.
+        return Round::Done(send(state, read, batch.body(0..inputs), targets, seed).await);
+    };
     let mut routed = match send(state, read, batch.body(0..first), targets, seed).await {
         Ok(routed) => routed,
         Err(failure) => return Round::Done(Err(failure)),
