@@ -254,9 +254,8 @@ fn actionable(error: &RouteError, env: &Env) -> String {
 async fn chat(env: &Env, a: ChatArgs) -> Result<ExitCode> {
     let file = a.source.catalog_file.as_deref();
     let composed = catalog::compose(env, file)?;
-    let openrouter = composed.providers.openrouter;
     // Without OpenRouter among the providers, its key is neither needed nor sent.
-    if openrouter && env.api_key.is_none() {
+    if composed.providers.openrouter && env.api_key.is_none() {
         bail!(
             "OPENROUTER_API_KEY is not set: create a key at https://openrouter.ai/keys and `export OPENROUTER_API_KEY=...`"
         );
@@ -275,9 +274,7 @@ async fn chat(env: &Env, a: ChatArgs) -> Result<ExitCode> {
     let router = &composed.router;
     // The same daily count and limit as the server: upstream's count, and 1,000 a day
     // for a key off the free tier unless the limit is configured.
-    if openrouter {
-        composed.adopt_key_tier(&env.settings).await;
-    }
+    composed.adopt_key_tier(&env.settings).await;
     let seed = seed_or_random(a.seed)?;
     let routed = router.route(&req, seed).await;
     let result = match routed {

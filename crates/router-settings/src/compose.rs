@@ -274,7 +274,11 @@ impl Composed {
     /// One reading of the OpenRouter key, for a short-lived process (the CLI): upstream's
     /// daily count reconciled with the local one and, when `per_day` was not configured,
     /// the daily limit of the key's tier (1,000 instead of 50 for a key off the free tier).
+    /// Nothing is asked when OpenRouter is not one of the providers.
     pub async fn adopt_key_tier(&self, settings: &Settings) {
+        if !self.providers.openrouter {
+            return;
+        }
         if let Err(e) = crate::key_watch::sync_once(&self.router, &self.transport, !settings.per_day_explicit()).await {
             tracing::warn!(error = %e, "cannot read the upstream key; keeping the configured daily limit");
         }
