@@ -1,6 +1,9 @@
 //! Writing JSON from byte templates: the fixed parts are the dialect's own literals, and
 //! only what comes from outside (text, ids, names) goes through serde's string escaping.
-//! Cheaper than building a `serde_json::Value` for every event of a stream.
+//! Cheaper than building a `serde_json::Value` for every event of a stream, or for every
+//! request's chat body.
+
+use crate::tree::Json;
 
 /// `s` as a JSON string, quotes included.
 pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
@@ -18,6 +21,53 @@ pub(crate) fn string_or_null(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
         Some(s) => string(out, s),
         None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// A value of a request's tree as it was (schemas, tool inputs, numbers).
+pub(crate) fn json(out: &mut Vec<u8>, v: &Json<'_>) {
+    let _ = serde_json::to_writer(&mut *out, v);
+}
+
+/// An object or an array written member by member, the separators its to write: a
+/// request is translated straight into the bytes of its chat body, with no tree built.
+pub(crate) struct Seq<'o> {
+    out: &'o mut Vec<u8>,
+    first: bool,
+    close: u8,
+}
+
+impl<'o> Seq<'o> {
+    pub(crate) fn object(out: &'o mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Seq { out, first: true, close: b'}' }
+    }
+
+    pub(crate) fn array(out: &'o mut Vec<u8>) -> Self {
+        out.push(b'[');
+        Seq { out, first: true, close: b']' }
+    }
+
+    /// A member named `key` (the dialect's own literal: no escapes); its value is the
+    /// caller's to write into what this returns.
+    pub(crate) fn key(&mut self, key: &str) -> &mut Vec<u8> {
+        self.item();
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    /// The next element; its value is the caller's to write into what this returns.
+    pub(crate) fn item(&mut self) -> &mut Vec<u8> {
+        if !std::mem::take(&mut self.first) {
+            self.out.push(b',');
+        }
+        self.out
+    }
+
+    pub(crate) fn end(self) {
+        self.out.push(self.close);
     }
 }
 
@@ -47,5 +97,19 @@ mod tests {
             o.push(b'}');
         });
         assert_eq!(out, b"event: e\ndata: {\"t\":\"a\\\"b\\n\\u0001\",\"n\":42,\"x\":null}\n\n");
+    }
+
+    #[test]
+    fn sequences_write_their_separators() {
+        let mut out = Vec::new();
+        let mut o = Seq::object(&mut out);
+        string(o.key("a"), "x");
+        let mut list = Seq::array(o.key("b"));
+        number(list.item(), 1);
+        number(list.item(), 2);
+        list.end();
+        Seq::object(o.key("c")).end();
+        o.end();
+        assert_eq!(out, br#"{"a":"x","b":[1,2],"c":{}}"#);
     }
 }

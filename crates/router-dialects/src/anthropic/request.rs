@@ -4,11 +4,11 @@
 //! becomes the assistant's `tool_calls`, each `tool_result` a `tool` message right after
 //! the assistant message that made the call; thinking blocks are not sent upstream.
 
-use super::blocks::{system_text, translate_messages};
+use super::blocks::{system_text, text_message, translate_messages};
 pub use super::error::{REFUSE_SERVER_TOOLS_SETTING, SERVE_CLAUDE_IDS_SETTING, TranslateError};
 use super::session;
+use crate::json_out::{Seq, json, number, string};
 use crate::tree::Json;
-use serde_json::{Map, Value, json};
 
 /// The model id a Claude id is served as.
 pub const FREE_MODEL: &str = "openrouter/free";
@@ -60,8 +60,6 @@ pub fn to_chat(body: &[u8], options: &Options) -> Result<Translated, TranslateEr
     if !req.is_object() {
         return Err(TranslateError::NotAnObject);
     }
-    let mut out = Map::new();
-
     let requested_model = match req.get("model") {
         Some(Json::String(m)) => m.to_string(),
         None | Some(Json::Null) => return Err(TranslateError::invalid("model", "is required")),
@@ -71,54 +69,71 @@ pub fn to_chat(body: &[u8], options: &Options) -> Result<Translated, TranslateEr
     if served_as_free && !options.serve_claude_ids {
         return Err(TranslateError::ClaudeModel(requested_model));
     }
-    out.insert("model".into(), json!(if served_as_free { FREE_MODEL } else { requested_model.as_str() }));
-
-    let mut messages = Vec::new();
+    // The chat body is written as it is read; the bulk is the messages, copied once.
+    let mut out = Vec::with_capacity(body.len() + CHAT_BODY_EXTRA);
+    let mut chat = Seq::object(&mut out);
+    string(chat.key("model"), if served_as_free { FREE_MODEL } else { requested_model.as_str() });
+    let mut messages = Seq::array(chat.key("messages"));
     if let Some(system) = req.get("system").filter(|s| !s.is_null()) {
-        messages.push(json!({"role": "system", "content": system_text(system, "system")?}));
+        text_message(messages.item(), "system", &system_text(system, "system")?);
     }
     let turns = match req.get("messages") {
         Some(Json::Array(turns)) => turns,
         _ => return Err(TranslateError::invalid("messages", "is required and must be an array")),
     };
     translate_messages(turns, &mut messages)?;
-    out.insert("messages".into(), Value::Array(messages));
+    messages.end();
 
-    let dropped_tools = tools(&req, options, &mut out)?;
-    sampling(&req, &mut out)?;
+    let dropped_tools = tools(&req, options, &mut chat)?;
+    sampling(&req, &mut chat)?;
     let stream = match req.get("stream") {
         None | Some(Json::Null) => false,
         Some(Json::Bool(b)) => *b,
         Some(_) => return Err(TranslateError::invalid("stream", "must be a boolean")),
     };
     if stream {
-        out.insert("stream".into(), json!(true));
+        chat.key("stream").extend_from_slice(b"true");
         // Usage arrives on the last chunk, for `message_delta`.
-        out.insert("stream_options".into(), json!({"include_usage": true}));
+        chat.key("stream_options").extend_from_slice(b"{\"include_usage\":true}");
     }
     if let Some(reasoning) = thinking(req.get("thinking"))? {
-        out.insert("reasoning".into(), reasoning);
+        let o = chat.key("reasoning");
+        match reasoning {
+            Some(budget) => {
+                o.extend_from_slice(b"{\"max_tokens\":");
+                number(o, budget);
+                o.push(b'}');
+            }
+            None => o.extend_from_slice(b"{\"enabled\":true}"),
+        }
     }
     if let Some(key) = req.get("metadata").and_then(|m| m.get("user_id")).and_then(Json::as_str)
         && let Some(key) = session::session_key(key)
     {
-        out.insert("session_id".into(), json!(key));
+        string(chat.key("session_id"), &key);
     }
-    let body = serde_json::to_vec(&Value::Object(out)).map_err(|e| TranslateError::Json(e.to_string()))?;
-    Ok(Translated { body, stream, requested_model, served_as_free, dropped_tools })
+    chat.end();
+    Ok(Translated { body: out, stream, requested_model, served_as_free, dropped_tools })
 }
 
+/// Room for what the chat body adds to the Messages body's size (`stream_options`, the
+/// tools' wrapping), so that writing it seldom grows the buffer.
+const CHAT_BODY_EXTRA: usize = 128;
+
+/// A function tool: its name, description and schema.
+type Function<'a, 'j> = (&'a str, Option<&'a str>, Option<&'a Json<'j>>);
+
 /// `tools` and `tool_choice`; returns the server tools left out.
-fn tools(req: &Json<'_>, options: &Options, out: &mut Map<String, Value>) -> Result<Vec<String>, TranslateError> {
+fn tools(req: &Json<'_>, options: &Options, chat: &mut Seq<'_>) -> Result<Vec<String>, TranslateError> {
     let mut dropped = Vec::new();
-    let mut functions = Vec::new();
+    let mut functions: Vec<Function<'_, '_>> = Vec::new();
     match req.get("tools") {
         None | Some(Json::Null) => {}
         Some(Json::Array(tools)) => {
             for (i, tool) in tools.iter().enumerate() {
-                let path = format!("tools[{i}]");
+                let path = || format!("tools[{i}]");
                 if !tool.is_object() {
-                    return Err(TranslateError::invalid(path, "must be an object"));
+                    return Err(TranslateError::invalid(path(), "must be an object"));
                 }
                 let name = tool.get("name").and_then(Json::as_str).unwrap_or("");
                 let kind = tool.get("type").and_then(Json::as_str);
@@ -131,45 +146,68 @@ fn tools(req: &Json<'_>, options: &Options, out: &mut Map<String, Value>) -> Res
                     continue;
                 }
                 if name.trim().is_empty() {
-                    return Err(TranslateError::invalid(format!("{path}.name"), "must be a non-empty string"));
+                    return Err(TranslateError::invalid(format!("{}.name", path()), "must be a non-empty string"));
                 }
                 let schema = match tool.get("input_schema") {
-                    Some(s @ Json::Object(_)) => s.to_value(),
-                    None | Some(Json::Null) => json!({"type": "object", "properties": {}}),
+                    Some(s @ Json::Object(_)) => Some(s),
+                    None | Some(Json::Null) => None,
                     Some(_) => {
-                        return Err(TranslateError::invalid(format!("{path}.input_schema"), "must be an object"));
+                        return Err(TranslateError::invalid(format!("{}.input_schema", path()), "must be an object"));
                     }
                 };
-                let mut function = json!({"name": name, "parameters": schema});
-                if let Some(d) = tool.get("description").and_then(Json::as_str) {
-                    function["description"] = json!(d);
-                }
-                functions.push(json!({"type": "function", "function": function}));
+                functions.push((name, tool.get("description").and_then(Json::as_str), schema));
             }
         }
         Some(_) => return Err(TranslateError::invalid("tools", "must be an array")),
     }
     let has_tools = !functions.is_empty();
     if has_tools {
-        out.insert("tools".into(), Value::Array(functions));
+        let mut list = Seq::array(chat.key("tools"));
+        for (name, description, schema) in &functions {
+            let mut tool = Seq::object(list.item());
+            string(tool.key("type"), "function");
+            let mut function = Seq::object(tool.key("function"));
+            string(function.key("name"), name);
+            match schema {
+                Some(s) => json(function.key("parameters"), s),
+                None => function.key("parameters").extend_from_slice(b"{\"type\":\"object\",\"properties\":{}}"),
+            }
+            if let Some(d) = description {
+                string(function.key("description"), d);
+            }
+            function.end();
+            tool.end();
+        }
+        list.end();
     }
     if let Some(choice) = req.get("tool_choice").filter(|c| !c.is_null()) {
         let kind = choice.get("type").and_then(Json::as_str);
-        let chat = match kind {
-            Some("auto") => json!("auto"),
-            Some("any") => json!("required"),
-            Some("none") => json!("none"),
+        let named = match kind {
+            Some("auto" | "any" | "none") => None,
             Some("tool") => match choice.get("name").and_then(Json::as_str).filter(|n| !n.trim().is_empty()) {
-                Some(name) => json!({"type": "function", "function": {"name": name}}),
+                Some(name) => Some(name),
                 None => return Err(TranslateError::invalid("tool_choice.name", "must be a non-empty string")),
             },
             _ => return Err(TranslateError::invalid("tool_choice.type", "must be `auto`, `any`, `tool` or `none`")),
         };
         // A choice over tools that were all dropped (or never given) means nothing upstream.
         if has_tools {
-            out.insert("tool_choice".into(), chat);
+            let o = chat.key("tool_choice");
+            match (kind, named) {
+                (_, Some(name)) => {
+                    let mut c = Seq::object(o);
+                    string(c.key("type"), "function");
+                    let mut function = Seq::object(c.key("function"));
+                    string(function.key("name"), name);
+                    function.end();
+                    c.end();
+                }
+                (Some("any"), _) => string(o, "required"),
+                (Some("none"), _) => string(o, "none"),
+                _ => string(o, "auto"),
+            }
             if choice.get("disable_parallel_tool_use") == Some(&Json::Bool(true)) {
-                out.insert("parallel_tool_calls".into(), json!(false));
+                chat.key("parallel_tool_calls").extend_from_slice(b"false");
             }
         }
     }
@@ -177,18 +215,18 @@ fn tools(req: &Json<'_>, options: &Options, out: &mut Map<String, Value>) -> Res
 }
 
 /// `max_tokens`, `stop_sequences`, `temperature`, `top_p`, `top_k`.
-fn sampling(req: &Json<'_>, out: &mut Map<String, Value>) -> Result<(), TranslateError> {
+fn sampling(req: &Json<'_>, chat: &mut Seq<'_>) -> Result<(), TranslateError> {
     if let Some(n) = req.get("max_tokens").filter(|n| !n.is_null()) {
         match n.as_u64() {
-            Some(n) if n > 0 => out.insert("max_tokens".into(), json!(n)),
+            Some(n) if n > 0 => number(chat.key("max_tokens"), n),
             _ => return Err(TranslateError::invalid("max_tokens", "must be a positive integer")),
         };
     }
     match req.get("stop_sequences") {
         None | Some(Json::Null) => {}
-        Some(Json::Array(stops)) if stops.iter().all(Json::is_string) => {
-            if !stops.is_empty() {
-                out.insert("stop".into(), Value::Array(stops.iter().map(Json::to_value).collect()));
+        Some(stops @ Json::Array(list)) if list.iter().all(Json::is_string) => {
+            if !list.is_empty() {
+                json(chat.key("stop"), stops);
             }
         }
         Some(_) => return Err(TranslateError::invalid("stop_sequences", "must be an array of strings")),
@@ -196,25 +234,20 @@ fn sampling(req: &Json<'_>, out: &mut Map<String, Value>) -> Result<(), Translat
     for key in ["temperature", "top_p", "top_k"] {
         match req.get(key) {
             None | Some(Json::Null) => {}
-            Some(n @ Json::Number(_)) => {
-                out.insert(key.into(), n.to_value());
-            }
+            Some(n @ Json::Number(_)) => json(chat.key(key), n),
             Some(_) => return Err(TranslateError::invalid(key, "must be a number")),
         }
     }
     Ok(())
 }
 
-/// `thinking` → chat's `reasoning`: `enabled` with its budget, `adaptive` as enabled,
-/// `disabled` as nothing.
-fn thinking(thinking: Option<&Json<'_>>) -> Result<Option<Value>, TranslateError> {
+/// `thinking` → chat's `reasoning`: `enabled` with its budget (`Some(Some(budget))`),
+/// `adaptive` (or `enabled` without one) as enabled (`Some(None)`), `disabled` as nothing.
+fn thinking(thinking: Option<&Json<'_>>) -> Result<Option<Option<u64>>, TranslateError> {
     let Some(t) = thinking.filter(|t| !t.is_null()) else { return Ok(None) };
     match t.get("type").and_then(Json::as_str) {
-        Some("enabled") => Ok(Some(match t.get("budget_tokens").and_then(Json::as_u64) {
-            Some(budget) => json!({"max_tokens": budget}),
-            None => json!({"enabled": true}),
-        })),
-        Some("adaptive") => Ok(Some(json!({"enabled": true}))),
+        Some("enabled") => Ok(Some(t.get("budget_tokens").and_then(Json::as_u64))),
+        Some("adaptive") => Ok(Some(None)),
         Some("disabled") => Ok(None),
         _ => Err(TranslateError::invalid("thinking.type", "must be `enabled`, `adaptive` or `disabled`")),
     }

@@ -142,9 +142,16 @@ fn count(s: &mut Scanner<'_>) -> Option<Option<u64>> {
         return Some(None);
     }
     let token = s.scalar()?;
+    // Plain digits (nearly every count) without serde's number reading.
+    if token.len() <= MAX_PLAIN_DIGITS && token.iter().all(u8::is_ascii_digit) {
+        return Some(Some(token.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0'))));
+    }
     let n: serde_json::Number = serde_json::from_slice(token).ok()?;
     Some(n.as_u64().or_else(|| n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64)))
 }
+
+/// The most digits read without serde: any 19-digit number fits in a `u64`.
+const MAX_PLAIN_DIGITS: usize = 19;
 
 /// The value under the cursor as a tree (for what is rare: an error, odd arguments).
 fn tree(s: &mut Scanner<'_>, text: &str) -> Option<Option<Value>> {

@@ -3,8 +3,8 @@
 //! become messages in [`super::input`].
 
 use super::error::InvalidRequest;
-use super::input::messages;
-use crate::json_out::string;
+use super::input::{Message, messages};
+use crate::json_out::{Seq, json, string};
 use crate::tree::Json;
 use serde_json::{Map, Value, json};
 
@@ -58,16 +58,23 @@ pub fn to_chat(body: &[u8], policy: ToolPolicy) -> Result<Translated, InvalidReq
         return Err(InvalidRequest::new("the body must be a JSON object", "body", "invalid_json"));
     }
     refuse_state(&req)?;
-    let mut chat = Map::new();
-    chat.insert("model".into(), model(&req)?);
+    let model = model(&req)?;
     let mut msgs = Vec::new();
     match req.get("instructions") {
         None | Some(Json::Null) => {}
-        Some(Json::String(s)) => msgs.push(json!({"role": "system", "content": s.as_ref()})),
+        Some(Json::String(s)) => msgs.push(Message::text("system", s)),
         Some(_) => return Err(invalid("`instructions` must be a string", "instructions")),
     }
     msgs.extend(messages(req.get("input"))?);
-    chat.insert("messages".into(), Value::Array(msgs));
+    // The chat body is written as it is read, without a tree of its own.
+    let mut out = Vec::with_capacity(body.len() + CHAT_BODY_EXTRA);
+    let mut chat = Seq::object(&mut out);
+    string(chat.key("model"), model);
+    let mut list = Seq::array(chat.key("messages"));
+    for m in &msgs {
+        m.write(list.item());
+    }
+    list.end();
 
     let stream = match req.get("stream") {
         None | Some(Json::Null) => false,
@@ -75,18 +82,18 @@ pub fn to_chat(body: &[u8], policy: ToolPolicy) -> Result<Translated, InvalidReq
         Some(_) => return Err(invalid("`stream` must be a boolean", "stream")),
     };
     if stream {
-        chat.insert("stream".into(), Value::Bool(true));
-        chat.insert("stream_options".into(), json!({"include_usage": true}));
+        chat.key("stream").extend_from_slice(b"true");
+        chat.key("stream_options").extend_from_slice(b"{\"include_usage\":true}");
     }
     let (tools, dropped_tools) = tools(req.get("tools"), policy)?;
     let echo_tools = tools.iter().map(flat_tool).collect::<Vec<_>>();
     if !tools.is_empty() {
-        chat.insert("tools".into(), Value::Array(tools));
+        value(chat.key("tools"), &Value::Array(tools));
         if let Some(choice) = tool_choice(req.get("tool_choice"))? {
-            chat.insert("tool_choice".into(), choice);
+            value(chat.key("tool_choice"), &choice);
         }
         if let Some(p) = req.get("parallel_tool_calls").filter(|v| !v.is_null()) {
-            chat.insert("parallel_tool_calls".into(), p.to_value());
+            json(chat.key("parallel_tool_calls"), p);
         }
     } else if let Some(o @ Json::Object(_)) = req.get("tool_choice") {
         // Forcing a tool that is not there cannot be served.
@@ -100,33 +107,45 @@ pub fn to_chat(body: &[u8], policy: ToolPolicy) -> Result<Translated, InvalidReq
         if !n.is_u64() {
             return Err(invalid("`max_output_tokens` must be a non-negative integer", "max_output_tokens"));
         }
-        chat.insert("max_tokens".into(), n.to_value());
+        json(chat.key("max_tokens"), n);
     }
     for key in ["temperature", "top_p"] {
         if let Some(v) = req.get(key).filter(|v| !v.is_null()) {
             if !v.is_number() {
                 return Err(invalid(format!("`{key}` must be a number"), key));
             }
-            chat.insert(key.into(), v.to_value());
+            json(chat.key(key), v);
         }
     }
     if let Some(format) = response_format(req.get("text"))? {
-        chat.insert("response_format".into(), format);
+        value(chat.key("response_format"), &format);
     }
     if let Some(effort) = req.get("reasoning").and_then(|r| r.get("effort")).filter(|e| !e.is_null()) {
         let Some(e) = effort.as_str() else { return Err(invalid("`reasoning.effort` must be a string", "reasoning")) };
-        chat.insert("reasoning".into(), json!({"effort": e}));
+        let o = chat.key("reasoning");
+        o.extend_from_slice(b"{\"effort\":");
+        string(o, e);
+        o.push(b'}');
     }
     if let Some(user) = req.get("user").filter(|v| v.is_string()) {
-        chat.insert("user".into(), user.to_value());
+        json(chat.key("user"), user);
     }
+    chat.end();
     let session = ["prompt_cache_key", "safety_identifier", "user"]
         .iter()
         .find_map(|k| req.get(k).and_then(Json::as_str).filter(|s| !s.is_empty()))
         .map(str::to_owned);
     let echo = echo(&req, echo_tools);
-    let chat = serde_json::to_vec(&Value::Object(chat)).unwrap_or_default();
-    Ok(Translated { chat, stream, dropped_tools, session, echo })
+    Ok(Translated { chat: out, stream, dropped_tools, session, echo })
+}
+
+/// Room for what the chat body adds to the request's size, so that writing it seldom
+/// grows the buffer.
+const CHAT_BODY_EXTRA: usize = 128;
+
+/// A tree the translation built (tools, formats: rare), as JSON.
+fn value(out: &mut Vec<u8>, v: &Value) {
+    let _ = serde_json::to_writer(&mut *out, v);
 }
 
 fn invalid(message: impl Into<String>, param: &str) -> InvalidRequest {
@@ -160,10 +179,10 @@ fn refuse_state(req: &Json<'_>) -> Result<(), InvalidRequest> {
     Ok(())
 }
 
-fn model(req: &Json<'_>) -> Result<Value, InvalidRequest> {
+fn model<'j>(req: &'j Json<'_>) -> Result<&'j str, InvalidRequest> {
     match req.get("model") {
-        None | Some(Json::Null) => Ok(Value::String(DEFAULT_MODEL.into())),
-        Some(Json::String(s)) if !s.is_empty() => Ok(Value::String(s.to_string())),
+        None | Some(Json::Null) => Ok(DEFAULT_MODEL),
+        Some(Json::String(s)) if !s.is_empty() => Ok(s),
         Some(_) => Err(invalid("`model` must be a non-empty string", "model")),
     }
 }

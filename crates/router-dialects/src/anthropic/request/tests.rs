@@ -5,6 +5,7 @@ use super::*;
 use crate::anthropic::to_message;
 use crate::chat::read_answer;
 use proptest::prelude::*;
+use serde_json::{Value, json};
 
 fn chat(body: Value) -> Value {
     chat_with(body, &Options::default()).expect("translates")
