@@ -8,13 +8,24 @@
 //! the whole batch again to the family's other endpoints (that model left out). The
 //! answers are joined in input order by `router_core::embeddings::merge`.
 
-use super::Read;
 use crate::handlers::{self, Decision};
 use crate::state::AppState;
 use bytes::Bytes;
 use router_core::embeddings::{Batch, chunks, first_chunk, free_embedding_models, merge};
 use router_core::upstream::{Body, ErrorKind, TransportError, UpstreamResponse};
 use router_core::{ChatRequest, ModelId, RouteError, RouteFailure, RouteReport, Routed, Target};
+
+/// The client's request as a whole: what each chunk is cut from.
+pub(super) struct Whole<'a> {
+    /// The request as read, confined to its family.
+    pub(super) chat: &'a ChatRequest,
+    /// The family.
+    pub(super) family: &'a str,
+    /// Its inputs.
+    pub(super) inputs: usize,
+    /// The seed the client asked for.
+    pub(super) seed: Option<u64>,
+}
 
 /// A family's free endpoints, each with its `max_batch_inputs`.
 type Endpoints = Vec<(ModelId, Option<u32>)>;
@@ -27,16 +38,16 @@ enum Round {
     Again(ModelId, RouteFailure),
 }
 
-/// Routes `read`: whole, unless an endpoint of its family takes fewer inputs a call.
-pub(super) async fn route(state: &AppState, read: &Read) -> (Result<Routed, RouteFailure>, Decision) {
-    let endpoints = endpoints(state, &read.family);
-    let cut = first_chunk(read.body.inputs, endpoints.iter().map(|(_, limit)| *limit));
-    let batch = match cut.map(|_| Batch::read(read.chat.raw())) {
+/// Routes `whole`: whole, unless an endpoint of its family takes fewer inputs a call.
+pub(super) async fn route(state: &AppState, whole: &Whole<'_>) -> (Result<Routed, RouteFailure>, Decision) {
+    let endpoints = endpoints(state, whole.family);
+    let cut = first_chunk(whole.inputs, endpoints.iter().map(|(_, limit)| *limit));
+    let batch = match cut.map(|_| Batch::read(whole.chat.raw())) {
         Some(Ok(batch)) => batch,
         // Nothing to cut (one string or one token array is one input).
-        None | Some(Err(_)) => return handlers::route(state, &read.chat, read.seed).await,
+        None | Some(Err(_)) => return handlers::route(state, whole.chat, whole.seed).await,
     };
-    let decision = handlers::decide(state, &read.chat, read.seed);
+    let decision = handlers::decide(state, whole.chat, whole.seed);
     let mut report = RouteReport::default();
     let mut left_out: Vec<ModelId> = Vec::new();
     loop {
@@ -46,7 +57,7 @@ pub(super) async fn route(state: &AppState, read: &Read) -> (Result<Routed, Rout
         } else {
             left.iter().map(|(id, _)| Target::Model(id.clone())).collect()
         };
-        let result = match round(state, read, &batch, (&left, targets, decision.seed()), &mut report).await {
+        let result = match round(state, whole, &batch, (&left, targets, decision.seed()), &mut report).await {
             Round::Done(result) => result,
             // Each round leaves one model out: at most as many rounds as endpoints.
             Round::Again(model, failure) => {
@@ -82,7 +93,7 @@ fn endpoints(state: &AppState, family: &str) -> Endpoints {
 /// chunk's attempts.
 async fn round(
     state: &AppState,
-    read: &Read,
+    whole: &Whole<'_>,
     batch: &Batch<'_>,
     (left, targets, seed): (&Endpoints, Vec<Target>, u64),
     report: &mut RouteReport,
@@ -90,9 +101,9 @@ async fn round(
     let inputs = batch.len();
     let Some(first) = first_chunk(inputs, left.iter().map(|(_, limit)| *limit)) else {
         // Every endpoint left takes the whole batch: one call, nothing to join.
-        return Round::Done(send(state, read, batch.body(0..inputs), targets, seed).await);
+        return Round::Done(send(state, whole, batch.body(0..inputs), targets, seed).await);
     };
-    let mut routed = match send(state, read, batch.body(0..first), targets, seed).await {
+    let mut routed = match send(state, whole, batch.body(0..first), targets, seed).await {
         Ok(routed) => routed,
         Err(failure) => return Round::Done(Err(failure)),
     };
@@ -110,7 +121,7 @@ async fn round(
         answers.push(bytes);
         head.get_or_insert((status, headers, elapsed));
         let Some(range) = ranges.next() else { break };
-        routed = match send(state, read, batch.body(range), vec![Target::Model(model.clone())], seed).await {
+        routed = match send(state, whole, batch.body(range), vec![Target::Model(model.clone())], seed).await {
             Ok(routed) => routed,
             Err(mut failure) => {
                 absorb(report, std::mem::take(&mut failure.report));
@@ -131,18 +142,18 @@ async fn round(
 /// Routes one chunk, `body`, to `targets` with the client's session and pick.
 async fn send(
     state: &AppState,
-    read: &Read,
+    whole: &Whole<'_>,
     body: Vec<u8>,
     targets: Vec<Target>,
     seed: u64,
 ) -> Result<Routed, RouteFailure> {
-    let mut chunk = ChatRequest::embeddings_to(Bytes::from(body), &read.family, targets)
+    let mut chunk = ChatRequest::embeddings_to(Bytes::from(body), whole.family, targets)
         .map_err(|e| RouteFailure::from(RouteError::Request(e)))?;
-    if let Some(key) = read.chat.session_key() {
+    if let Some(key) = whole.chat.session_key() {
         // Already held to its bounds on the whole request.
         let _ = chunk.set_session_key(key);
     }
-    if let Some(weighted) = read.chat.weighted() {
+    if let Some(weighted) = whole.chat.weighted() {
         chunk.set_weighted(weighted);
     }
     state.router.route_metered(&chunk, seed).await

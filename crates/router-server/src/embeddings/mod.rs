@@ -40,7 +40,8 @@ pub async fn embeddings(State(state): State<AppState>, req: Request) -> Response
         Ok(read) => read,
         Err(e) => return e.into_response(),
     };
-    let (result, mut decision) = batch::route(&state, &read).await;
+    let whole = batch::Whole { chat: &read.chat, family: &read.family, inputs: read.body.inputs, seed: read.seed };
+    let (result, mut decision) = batch::route(&state, &whole).await;
     let Read { body, family, .. } = read;
     let (mut resp, report) = match result {
         Ok(Routed { response, report }) => {
