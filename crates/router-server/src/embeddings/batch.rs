@@ -40,13 +40,12 @@ enum Round {
 
 /// Routes `whole`: whole, unless an endpoint of its family takes fewer inputs a call.
 pub(super) async fn route(state: &AppState, whole: &Whole<'_>) -> (Result<Routed, RouteFailure>, Decision) {
-    let endpoints = endpoints(state, whole.family);
-    let cut = first_chunk(whole.inputs, endpoints.iter().map(|(_, limit)| *limit));
-    let batch = match cut.map(|_| Batch::read(whole.chat.raw())) {
+    let batch = match first_call(state, whole.family, whole.inputs).map(|_| Batch::read(whole.chat.raw())) {
         Some(Ok(batch)) => batch,
         // Nothing to cut (one string or one token array is one input).
         None | Some(Err(_)) => return handlers::route(state, whole.chat, whole.seed).await,
     };
+    let endpoints = endpoints(state, whole.family);
     let decision = handlers::decide(state, whole.chat, whole.seed);
     let mut report = RouteReport::default();
     let mut left_out: Vec<ModelId> = Vec::new();
@@ -75,7 +74,13 @@ pub(super) async fn route(state: &AppState, whole: &Whole<'_>) -> (Result<Routed
 /// The inputs the first call of a request of `inputs` inputs to `family` carries, when
 /// the request is cut (see [`route`]).
 pub(super) fn first_call(state: &AppState, family: &str, inputs: usize) -> Option<usize> {
-    first_chunk(inputs, endpoints(state, family).iter().map(|(_, limit)| *limit))
+    if inputs < 2 {
+        return None;
+    }
+    // Read in place: an uncut request (almost every one) allocates nothing here.
+    let (snap, now) = (state.router.catalog(), state.router.now());
+    let limits = snap.entries().iter().filter(|e| e.info.is_embedding() && e.info.family() == family && e.is_free(now));
+    first_chunk(inputs, limits.map(|e| e.info.embedding.max_batch_inputs))
 }
 
 /// The free endpoints of `family` now, each with its batch limit.
