@@ -8,7 +8,7 @@ use std::borrow::Cow;
 /// Reads a whole answer. An object without choices reads as an empty answer; one with a
 /// top-level `error` is [`ReadError::Upstream`].
 pub fn read_answer(bytes: &[u8]) -> Result<Answer, ReadError> {
-    wire::read(bytes, answer)?
+    wire::read(bytes, true, answer)?
 }
 
 fn answer(body: Body<'_>) -> Result<Answer, ReadError> {

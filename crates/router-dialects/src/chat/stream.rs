@@ -135,7 +135,7 @@ impl ChunkReader {
             out.push(Delta::Done);
             return;
         }
-        if wire::read(data, |body| self.chunk(body, out)).is_ok() {
+        if wire::read(data, !self.meta_sent, |body| self.chunk(body, out)).is_ok() {
             return;
         }
         // Lenient: `data:` lines run together without the blank line between events.
@@ -144,7 +144,7 @@ impl ChunkReader {
             if part.trim_ascii() == b"[DONE]" {
                 out.push(Delta::Done);
             } else {
-                let _ = wire::read(part, |body| self.chunk(body, out));
+                let _ = wire::read(part, !self.meta_sent, |body| self.chunk(body, out));
             }
         }
     }

@@ -61,8 +61,10 @@ pub(super) struct UsageIn {
     pub reasoning_tokens: Option<u64>,
 }
 
-/// Reads a JSON object's bytes and hands its members to `with`.
-pub(super) fn read<R>(bytes: &[u8], with: impl FnOnce(Body<'_>) -> R) -> Result<R, ReadError> {
+/// Reads a JSON object's bytes and hands its members to `with`. Without `meta`, the
+/// answer's identity (`id`, `model`, `created`) is walked past unread: a stream needs it
+/// from its first chunk only.
+pub(super) fn read<R>(bytes: &[u8], meta: bool, with: impl FnOnce(Body<'_>) -> R) -> Result<R, ReadError> {
     // One UTF-8 check of the whole; the cursor checks the grammar as it walks.
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text,
@@ -76,9 +78,9 @@ pub(super) fn read<R>(bytes: &[u8], with: impl FnOnce(Body<'_>) -> R) -> Result<
     let mut body = Body::default();
     let walked = s.members(|s, key| {
         match key {
-            b"id" => body.id = Some(textual(s, text)?),
-            b"model" => body.model = Some(textual(s, text)?),
-            b"created" => body.created = count(s)?,
+            b"id" if meta => body.id = Some(textual(s, text)?),
+            b"model" if meta => body.model = Some(textual(s, text)?),
+            b"created" if meta => body.created = count(s)?,
             b"choices" => body.choice = first_choice(s, text)?,
             b"usage" => body.usage = usage(s)?,
             b"error" => body.error = tree(s, text)?.filter(|e| !e.is_null()),
