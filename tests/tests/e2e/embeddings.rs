@@ -484,10 +484,14 @@ async fn a_models_declared_input_type_is_added_unless_the_client_sends_one() {
     {
         let reply = embed(&server, &body, 1).await;
         assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(reply.header("x-router-max-tokens"), None, "no output is asked for");
         let got = nvidia.requests().into_iter().last().expect("sent").body;
         assert_eq!((got["input_type"].as_str(), got["model"].as_str()), (Some(sent), Some("nvidia/nv-embedqa-e5-v5")));
         assert!(got.get("max_tokens").is_none(), "{got}");
     }
+    // Charged its input, then settled to the answer's `usage` (one token per input here).
+    let state = server.server.router.health_snapshot();
+    assert_eq!(state.providers.get("nvidia").map(|p| p.tokens.day_used), Some(2));
 }
 
 /// The official Python client, unchanged; run by `cargo xtask ci`'s `sdk compatibility`

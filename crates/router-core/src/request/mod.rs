@@ -138,8 +138,12 @@ impl ChatRequest {
             let spans = locate(text, &read).ok_or_else(|| RequestError::Json("could not locate a member".into()))?;
             let mut fields = Fields::default();
             let mut forward = Vec::with_capacity(read.len());
+            let mut input_bytes = 0;
             for ((key, value), span) in last_of_each(read.into_iter().zip(spans).collect()) {
                 let raw_value = text.get(span.value.clone()).unwrap_or("null");
+                if key.as_str() == "input" {
+                    input_bytes = raw_value.len();
+                }
                 fields.set(key.as_str(), raw_value, value);
                 if key.as_str() == "model" || ROUTER_ONLY_FIELDS.contains(&key.as_str()) {
                     continue;
@@ -152,8 +156,13 @@ impl ChatRequest {
             }
             if family.is_some() {
                 let session = session_key(&fields)?;
-                let reqs =
-                    Requirements { caps: CapSet::EMPTY.with(Capability::EmbeddingsOutput), ..Requirements::default() };
+                // Charged to token budgets as free tiers count it: the input (its JSON
+                // text, 4 bytes a token, as a prompt is estimated), and no output.
+                let reqs = Requirements {
+                    caps: CapSet::EMPTY.with(Capability::EmbeddingsOutput),
+                    prompt_tokens: u64::try_from(input_bytes.div_ceil(4)).unwrap_or(u64::MAX),
+                    max_output_tokens: Some(0),
+                };
                 (forward, vec![Target::AnyFree], false, reqs, session)
             } else {
                 let targets = targets(&fields)?;

@@ -1,7 +1,7 @@
 //! What a request needs from a model, what it asked to be routed to, and why a body is
 //! refused: the vocabulary the rest of the request module produces.
 
-use crate::model::{CapSet, ModelId};
+use crate::model::{CapSet, Capability, ModelId};
 
 /// The model id that means "route among the free models", as clients send it and as
 /// `/models` lists it.
@@ -89,16 +89,28 @@ pub struct Requirements {
 }
 
 impl Requirements {
-    /// Context a model needs: the prompt estimate plus the requested output.
+    /// Context a model needs: the prompt estimate plus the requested output. None for
+    /// embeddings: an embedding model's context bounds each input, not the batch whose
+    /// tokens `prompt_tokens` counts (for the token budgets).
     pub fn context_needed(&self) -> u64 {
+        if self.is_embeddings() {
+            return 0;
+        }
         self.prompt_tokens.saturating_add(self.max_output_tokens.unwrap_or(0))
+    }
+
+    /// An embeddings request's: it asks for vectors, no output.
+    fn is_embeddings(&self) -> bool {
+        self.caps.contains(Capability::EmbeddingsOutput)
     }
 
     /// Human-readable list, e.g. `["text output", "tools", "context >= 1200 tokens"]`.
     pub fn labels(&self) -> Vec<String> {
         let mut out: Vec<String> = self.caps.iter().map(|c| c.label().to_owned()).collect();
-        out.push(format!("context >= {} tokens", self.context_needed()));
-        if let Some(n) = self.max_output_tokens {
+        if !self.is_embeddings() {
+            out.push(format!("context >= {} tokens", self.context_needed()));
+        }
+        if let Some(n) = self.max_output_tokens.filter(|_| !self.is_embeddings()) {
             out.push(format!("max completion >= {n} tokens"));
         }
         out

@@ -43,7 +43,7 @@ pub async fn embeddings(State(state): State<AppState>, req: Request) -> Response
     let whole = batch::Whole { chat: &read.chat, family: &read.family, inputs: read.body.inputs, seed: read.seed };
     let (result, mut decision) = batch::route(&state, &whole).await;
     let Read { body, family, .. } = read;
-    let (mut resp, report) = match result {
+    let (mut resp, mut report) = match result {
         Ok(Routed { response, report }) => {
             let (mut passed, _) = upstream_headers(response.headers);
             let checked = match response.body {
@@ -75,6 +75,8 @@ pub async fn embeddings(State(state): State<AppState>, req: Request) -> Response
     if let Ok(v) = HeaderValue::from_str(&family) {
         resp.headers_mut().insert(FAMILY_HEADER, v);
     }
+    // A token budget's cap is no output limit here: embeddings ask for none.
+    report.max_tokens = None;
     decision.finish(&mut resp, report);
     resp
 }

@@ -94,13 +94,18 @@ fn model() -> ModelInfo {
 }
 
 fn router(per_minute: u64, store: Option<&Arc<Store>>) -> Arc<Router> {
-    let snap = CatalogSnapshot::new(vec![model()], CatalogSource::Memory, T0);
-    let ports = Ports {
-        catalog: Arc::new(FixedCatalog(Arc::new(snap))),
-        transport: Arc::new(Upstream),
-        clock: Arc::new(FixedClock),
-        store: None,
-    };
+    router_of(model(), Arc::new(Upstream), per_minute, store)
+}
+
+fn router_of(
+    model: ModelInfo,
+    transport: Arc<dyn ChatTransport>,
+    per_minute: u64,
+    store: Option<&Arc<Store>>,
+) -> Arc<Router> {
+    let snap = CatalogSnapshot::new(vec![model], CatalogSource::Memory, T0);
+    let ports =
+        Ports { catalog: Arc::new(FixedCatalog(Arc::new(snap))), transport, clock: Arc::new(FixedClock), store: None };
     let mut config = RouterConfig::default();
     let tokens = TokenPolicy { per_minute: Some(per_minute), per_day: None };
     config.providers.insert("groq".into(), ProviderPolicy { tokens, ..ProviderPolicy::default() });
@@ -167,6 +172,45 @@ fn a_stream_s_last_usage_settles_its_charge_when_it_ends() {
     assert_eq!(corrected.len(), 1);
     assert_eq!((corrected[0].used, corrected[0].budgets[0].name.as_str()), (17, "groq"));
     assert!(corrected[0].charged > 7_000);
+}
+
+/// Answers `/embeddings` with one vector and 3 tokens of usage.
+struct Vectors;
+
+#[async_trait::async_trait]
+impl ChatTransport for Vectors {
+    async fn send(&self, _: &ModelId, _: Bytes, _: bool) -> Result<UpstreamResponse, TransportError> {
+        Err(TransportError::new(crate::upstream::ErrorKind::Protocol, "not a chat model"))
+    }
+    async fn send_to(
+        &self,
+        _: crate::upstream::Endpoint,
+        _: &ModelId,
+        _: Bytes,
+        _: bool,
+    ) -> Result<UpstreamResponse, TransportError> {
+        let json = r#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.6,0.8]}],"usage":{"prompt_tokens":3,"total_tokens":3}}"#;
+        let body = Body::Full(Bytes::from_static(json.as_bytes()));
+        Ok(UpstreamResponse { status: 200, headers: Vec::new(), body, elapsed: Duration::from_millis(1) })
+    }
+}
+
+#[test]
+fn an_embeddings_request_is_charged_its_input_and_asks_for_no_output() {
+    let mut m = model();
+    m.output_modalities = vec!["embeddings".into()];
+    let r = router_of(m, Arc::new(Vectors), 8_000, None);
+    // `input`'s JSON text is 42 bytes: 11 tokens by the prompt estimate.
+    let body = format!(r#"{{"model":"{MODEL}","input":["{}"]}}"#, "a".repeat(38));
+    let req = ChatRequest::embeddings(Bytes::from(body), MODEL).expect("request");
+    assert_eq!((req.requirements().prompt_tokens, req.requirements().context_needed()), (11, 0));
+    // Charged the input up front (not the budget's whole minute, as for a chat request
+    // that says no `max_tokens`), and no output asked for.
+    let routed = futures_executor::block_on(r.route(&req, 0)).expect("served");
+    assert_eq!((used(&r), routed.report.max_tokens), (11, Some(0)));
+    // Settled to the answer's usage.
+    futures_executor::block_on(r.route_metered(&req, 1)).expect("served");
+    assert_eq!(used(&r), 11 + 3);
 }
 
 /// Charges `tokens` locally as the pick does (a prompt of none, for round numbers), then
