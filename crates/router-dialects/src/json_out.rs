@@ -5,15 +5,35 @@
 
 use crate::tree::Json;
 
-/// `s` as a JSON string, quotes included.
+/// `s` as a JSON string, quotes included. Text with nothing to escape (ids, names, most
+/// deltas) is copied as it is; the rest goes through serde's escaping.
 pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing into a `Vec` cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// `n` as a JSON number.
 pub(crate) fn number(out: &mut Vec<u8>, n: u64) {
-    let _ = serde_json::to_writer(&mut *out, &n);
+    // Twenty digits hold any `u64`.
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// `s` as a JSON string, or `null`.
@@ -111,5 +131,19 @@ mod tests {
         Seq::object(o.key("c")).end();
         o.end();
         assert_eq!(out, br#"{"a":"x","b":[1,2],"c":{}}"#);
+    }
+
+    #[test]
+    fn strings_and_numbers_read_back_as_written() {
+        for s in ["", "plain id", "tab\there", "quote\"", "back\\slash", "\u{7f}\u{1f}é😀", "</script>"] {
+            let mut out = Vec::new();
+            string(&mut out, s);
+            assert_eq!(serde_json::from_slice::<String>(&out).expect("json"), s);
+        }
+        for n in [0, 7, 10, 99, 1_234_567, u64::MAX] {
+            let mut out = Vec::new();
+            number(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
     }
 }

@@ -125,6 +125,23 @@ impl<'a> Scanner<'a> {
     /// `true`, `false`, `null` or a number, as written.
     pub fn scalar(&mut self) -> Option<&'a [u8]> {
         let start = self.i;
+        // A literal is settled by its first byte, without walking it byte by byte.
+        let literal: &[u8] = match self.peek()? {
+            b'n' => b"null",
+            b't' => b"true",
+            b'f' => b"false",
+            _ => b"",
+        };
+        if !literal.is_empty() {
+            let end = start + literal.len();
+            let whole = self.b.get(start..end) == Some(literal)
+                && matches!(self.b.get(end), None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'));
+            if !whole {
+                return None;
+            }
+            self.i = end;
+            return Some(literal);
+        }
         while !matches!(self.peek(), None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')) {
             self.i += 1;
         }
@@ -251,6 +268,9 @@ mod tests {
             r#""a long string of plain text, longer than eight bytes""#,
             "0.5",
             r#"{"é":"ünïcödé…"}"#,
+            "null",
+            "[true,false,null]",
+            "{\"a\":null }",
         ] {
             check(ok, true);
         }
@@ -272,6 +292,10 @@ mod tests {
             r#"{"choices":["#,
             "{} x",
             "",
+            "nullx",
+            "[truee]",
+            "{\"a\":fals}",
+            "null1",
         ] {
             check(bad, false);
         }

@@ -39,6 +39,12 @@ impl ChunkReader {
         let mut rest = bytes;
         while let Some(i) = newline(rest) {
             let (head, tail) = (&rest[..i], &rest[i + 1..]);
+            // The usual event, one `data:` line and its blank line within these bytes, is
+            // read where it lies rather than copied into the event's buffer first.
+            if let Some(after) = self.whole_event(head, tail, &mut out) {
+                rest = after;
+                continue;
+            }
             rest = tail;
             if self.skipping {
                 self.skipping = false;
@@ -74,6 +80,24 @@ impl ChunkReader {
         self.skipping = false;
         self.dispatch(&mut out);
         out
+    }
+
+    /// When `head` is a `data:` line that starts an event and `tail` begins with the blank
+    /// line that ends it, reads its payload in place and returns the bytes after the
+    /// blank line.
+    fn whole_event<'b>(&mut self, head: &[u8], tail: &'b [u8], out: &mut Vec<Delta>) -> Option<&'b [u8]> {
+        if self.skipping || self.has_data || !self.line.is_empty() {
+            return None;
+        }
+        let after = tail.strip_prefix(b"\n").or_else(|| tail.strip_prefix(b"\r\n"))?;
+        let line = head.strip_suffix(b"\r").unwrap_or(head);
+        let value = line.strip_prefix(b"data:")?;
+        let value = value.strip_prefix(b" ").unwrap_or(value);
+        if value.len() > MAX_EVENT_BYTES {
+            return None;
+        }
+        self.read(value, out);
+        Some(after)
     }
 
     fn overflow(&mut self, out: &mut Vec<Delta>) {

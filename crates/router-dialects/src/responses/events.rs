@@ -444,9 +444,10 @@ impl EventWriter {
 /// `event: <kind>` and its JSON: `type`, `sequence_number`, then what `rest` writes.
 fn write_event(out: &mut Vec<u8>, kind: &str, seq: u64, rest: impl FnOnce(&mut Vec<u8>)) {
     crate::json_out::event(out, kind, |o| {
-        o.extend_from_slice(b"{\"type\":");
-        string(o, kind);
-        o.extend_from_slice(b",\"sequence_number\":");
+        // The kind is the dialect's own literal: nothing to escape.
+        o.extend_from_slice(b"{\"type\":\"");
+        o.extend_from_slice(kind.as_bytes());
+        o.extend_from_slice(b"\",\"sequence_number\":");
         number(o, seq);
         rest(o);
         o.push(b'}');

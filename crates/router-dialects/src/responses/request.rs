@@ -303,8 +303,10 @@ fn echo(req: &Json<'_>, tools: Vec<Value>) -> Vec<u8> {
         if !out.is_empty() {
             out.push(b',');
         }
-        string(&mut out, key);
-        out.push(b':');
+        // The key is the dialect's own literal: nothing to escape.
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
         match value {
             Some(v) => {
                 let _ = serde_json::to_writer(&mut out, v);
