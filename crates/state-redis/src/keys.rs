@@ -1,11 +1,18 @@
 //! Key and channel names, and how long each key lives.
 
-use router_core::shared::SharedEvent;
+use router_core::shared::{BudgetUnit, SharedEvent};
 use router_core::{ModelId, Timestamp};
 use std::time::Duration;
 
 /// How long a window's counter outlives its window (clocks of instances differ a little).
 const COUNTER_SLACK: Duration = Duration::from_secs(60);
+
+fn unit_name(unit: BudgetUnit) -> &'static str {
+    match unit {
+        BudgetUnit::Tokens => "tokens",
+        BudgetUnit::Requests => "requests",
+    }
+}
 
 #[derive(Clone, Debug)]
 pub(crate) struct Keys {
@@ -50,14 +57,15 @@ impl Keys {
         format!("{}counted:{instance}:{}", self.prefix, now.utc_day())
     }
 
-    /// The tokens counted against budget `name` (a provider's or a model's) in `now`'s minute.
-    pub(crate) fn tokens_minute(&self, name: &str, now: Timestamp) -> String {
-        format!("{}tokens:{name}:m:{}", self.prefix, now.minute())
+    /// What is counted against budget `name` (a provider's or a model's: its tokens, or
+    /// its requests) in `now`'s minute.
+    pub(crate) fn budget_minute(&self, unit: BudgetUnit, name: &str, now: Timestamp) -> String {
+        format!("{}{}:{name}:m:{}", self.prefix, unit_name(unit), now.minute())
     }
 
-    /// The tokens counted against budget `name` in quota day `day` of its own clock.
-    pub(crate) fn tokens_day(&self, name: &str, day: u64) -> String {
-        format!("{}tokens:{name}:d:{day}", self.prefix)
+    /// What is counted against budget `name` in quota day `day` of its own clock.
+    pub(crate) fn budget_day(&self, unit: BudgetUnit, name: &str, day: u64) -> String {
+        format!("{}{}:{name}:d:{day}", self.prefix, unit_name(unit))
     }
 
     pub(crate) fn block(&self, scope: &str) -> String {

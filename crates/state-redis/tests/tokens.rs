@@ -1,12 +1,13 @@
-//! Token budgets shared by two instances (two adapters, each with its own connections) on
-//! one real `redis-server`: a budget is spent once across them, all of an attempt's
-//! budgets or none are charged, and a charge is corrected from the answer's usage.
+//! A declared provider's budgets shared by two instances (two adapters, each with its own
+//! connections) on one real `redis-server`: a budget is spent once across them, all of an
+//! attempt's budgets or none are charged, a charge is corrected from the answer's usage,
+//! and a request quota counts one per attempt beside a token budget.
 
 #[path = "support/redis_server.rs"]
 mod redis_server;
 
 use redis_server::RedisServer;
-use router_core::shared::{SharedBudget, TokenCorrection, TokenOutcome, TokenReserve};
+use router_core::shared::{BudgetUnit, SharedBudget, TokenCorrection, TokenOutcome, TokenReserve};
 use router_core::{Secret, SharedState, Timestamp};
 use state_redis::{RedisConfig, RedisState};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ fn budget(name: &str, per_minute: u64, at: Timestamp) -> SharedBudget {
     let day = at.utc_day();
     SharedBudget {
         name: name.into(),
+        unit: BudgetUnit::Tokens,
         per_minute: Some(per_minute),
         per_day: None,
         day,
@@ -148,6 +150,12 @@ mod routers {
     }
 
     fn instance(redis: &RedisServer, upstream: &Arc<Upstream>) -> Arc<Router> {
+        let tokens = TokenPolicy { per_minute: Some(8_000), per_day: None };
+        instance_with(redis, upstream, ProviderPolicy { tokens, ..ProviderPolicy::default() })
+    }
+
+    /// An instance whose provider `groq` keeps to `policy`.
+    fn instance_with(redis: &RedisServer, upstream: &Arc<Upstream>, policy: ProviderPolicy) -> Arc<Router> {
         let mut m = ModelInfo::new("groq/m");
         m.context_length = Some(131_072);
         m.input_modalities = vec!["text".into()];
@@ -161,8 +169,7 @@ mod routers {
             store: None,
         };
         let mut config = RouterConfig::default();
-        let tokens = TokenPolicy { per_minute: Some(8_000), per_day: None };
-        config.providers.insert("groq".into(), ProviderPolicy { tokens, ..ProviderPolicy::default() });
+        config.providers.insert("groq".into(), policy);
         let router = Arc::new(Router::new(ports, config).expect("router").with_shared(adapter(redis)));
         router.attach_shared();
         router
@@ -204,4 +211,59 @@ mod routers {
         assert!(b.route_metered(&request(), 5).await.is_err());
         assert_eq!((upstream.calls.load(Ordering::SeqCst), counted()), (3, 8_000));
     }
+
+    /// Two instances behind a free tier that allows 3 requests a minute (no token
+    /// budget): together they send 3, not 3 each (before, a declared provider's request
+    /// quota was counted by each instance alone).
+    #[tokio::test]
+    async fn two_routers_keep_to_one_request_quota() {
+        let redis = RedisServer::start();
+        let upstream = Arc::new(Upstream::default());
+        let quota = router_core::QuotaPolicy { per_minute: Some(3), per_day: None };
+        let policy = || ProviderPolicy { quota, ..ProviderPolicy::default() };
+        let (a, b) = (instance_with(&redis, &upstream, policy()), instance_with(&redis, &upstream, policy()));
+        while now().next_minute().saturating_since(now()) < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(a.route(&request(), 0).await.is_ok());
+        assert!(b.route(&request(), 1).await.is_ok());
+        assert!(b.route(&request(), 2).await.is_ok());
+        // A's own count says 1 of 3; Redis says 3.
+        let refused = a.route(&request(), 3).await.expect_err("the shared minute is spent");
+        assert!(matches!(refused.error, RouteError::Quota { .. }), "{:?}", refused.error);
+        assert!(refused.error.to_string().contains("request quota shared by every instance"), "{}", refused.error);
+        assert_eq!(upstream.calls.load(Ordering::SeqCst), 3, "nothing sent past the shared quota");
+        let key = format!("fmr:requests:groq:m:{}", now().minute());
+        assert_eq!(redis.get(&key).as_deref(), Some("3"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_spend_one_request_quota_once_beside_a_token_budget() {
+    let redis = RedisServer::start();
+    let (a, b) = (adapter(&redis), adapter(&redis));
+    let at = now();
+    // Groq's 30 requests a minute (here 6) and a token budget, each attempt 100 tokens.
+    let requests = SharedBudget { unit: BudgetUnit::Requests, ..budget("groq", 6, at) };
+    let request = TokenReserve { budgets: vec![requests, budget("groq", 100_000, at)], tokens: 100, now: at };
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = if i % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
+        let request = request.clone();
+        tasks.push(tokio::spawn(async move { store.reserve_tokens(&request).await }));
+    }
+    let mut reserved = 0;
+    for t in tasks {
+        match t.await.expect("task").expect("Redis answers") {
+            TokenOutcome::Reserved(counts) => {
+                assert!(counts[0].0 <= 6 && counts[1].0 == counts[0].0 * 100, "{counts:?}");
+                reserved += 1;
+            }
+            TokenOutcome::Full { budget, day, left } => assert_eq!((budget, day, left), (0, false, 0)),
+        }
+    }
+    assert_eq!(reserved, 6, "six requests a minute across both instances");
+    let key = format!("fmr:requests:groq:m:{}", at.minute());
+    assert_eq!(redis.get(&key).as_deref(), Some("6"));
+    assert_eq!(redis.get(&minute_key("groq", at)).as_deref(), Some("600"), "tokens only for what was reserved");
 }

@@ -90,6 +90,10 @@ pub struct QuotaState {
     /// What upstream last said about the day's free-model requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_day: Option<UpstreamDay>,
+    /// A declared provider's counts as the shared store last gave them (minute, day):
+    /// while it does not answer, this instance keeps to its share of what was left.
+    #[serde(skip)]
+    pub acked: (Window, Window),
 }
 
 /// Upstream's own count of the day's free-model requests (`GET /key`'s

@@ -5,7 +5,7 @@
 //!
 //! Pure data plus the rules that change it; every method takes `now`. The counts live
 //! in [`HealthState`](crate::HealthState) so that one store persists them with the
-//! cooldowns. Read in this order: `clock`, `account`, `tokens`, `provider`.
+//! cooldowns. Read in this order: `clock`, `account`, `tokens`, `provider`, `shared`.
 
 mod clock;
 
@@ -14,6 +14,8 @@ mod account;
 mod tokens;
 
 mod provider;
+
+mod shared;
 
 pub use account::{
     AccountBlock, DEFAULT_PER_DAY, DEFAULT_PER_MINUTE, DaySource, PAID_ACCOUNT_PER_DAY, QuotaBlock, QuotaPolicy,

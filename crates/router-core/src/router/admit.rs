@@ -72,8 +72,9 @@ impl Router {
     }
 
     /// Reserves the attempt on the model at `index` in the shared store, where its
-    /// account's quota (OpenRouter's requests) or its token budgets (`cap` left by them)
-    /// are shared; `false` when the pick must be made again.
+    /// account's quota (OpenRouter's requests), its declared provider's request quotas or
+    /// its token budgets (`cap` left by them) are shared; `false` when the pick must be
+    /// made again.
     pub(super) async fn admit_shared(
         &self,
         snap: &CatalogSnapshot,

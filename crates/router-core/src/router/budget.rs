@@ -12,7 +12,7 @@ use crate::model::{ModelId, ModelInfo};
 use crate::quota::{ProviderBlock, ProviderPolicy, QuotaBlock, QuotaScope, TokenState};
 use crate::report::{RouteFailure, Routed};
 use crate::request::{ChatRequest, Requirements};
-use crate::shared::{REFUSED_RETRY, SharedBudget, SharedError, TokenCorrection, TokenOutcome, TokenReserve};
+use crate::shared::TokenCorrection;
 use crate::sse::{usage_total, watch_usage};
 use crate::time::Timestamp;
 use crate::upstream::Body;
@@ -124,88 +124,6 @@ struct TokenCharge {
 }
 
 impl Router {
-    /// The budgets of `info` as the shared store counts them.
-    fn shared_budgets(&self, info: &ModelInfo, now: Timestamp) -> Vec<SharedBudget> {
-        self.budgets(info)
-            .map(|(name, p)| {
-                let (day, day_ends) = p.reset.day(now);
-                let (per_minute, per_day) = (p.tokens.per_minute, p.tokens.per_day);
-                SharedBudget { name: name.to_owned(), per_minute, per_day, day, day_ends }
-            })
-            .collect()
-    }
-
-    /// Reserves an admitted attempt's tokens on `info` in the shared store, when state is
-    /// shared and a token budget left it the output `cap` (the pick has counted the prompt
-    /// estimate of `reqs` plus `cap` locally): the step of the attempt loop after the
-    /// pick's local reservation and before the send. While the store does not answer, the
-    /// attempt goes only within this instance's share. On refusal the attempt's local
-    /// reservation (its tokens, its request counts, a probe) is given back, and the
-    /// budget's name and block say who waits until when.
-    pub async fn share_budget(
-        &self,
-        info: &ModelInfo,
-        reqs: &Requirements,
-        cap: Option<u64>,
-        now: Timestamp,
-    ) -> Result<(), (String, ProviderBlock)> {
-        let (Some(link), Some(cap)) = (&self.shared, cap) else { return Ok(()) };
-        let tokens = reqs.prompt_tokens.saturating_add(cap);
-        let budgets = self.shared_budgets(info, now);
-        let Some(first) = budgets.first() else { return Ok(()) };
-        let request = TokenReserve { tokens, now, budgets: budgets.clone() };
-        let outcome = link.port.reserve_tokens(&request).await;
-        let mut health = self.health();
-        self.dirty.store(true, Ordering::Release);
-        let (name, reason, until, spent) = match outcome {
-            Ok(TokenOutcome::Reserved(counts)) => {
-                for ((name, policy), (minute, day)) in self.budgets(info).zip(counts) {
-                    health.provider_mut(name).tokens.take_shared(minute, day, &*policy.reset, now);
-                }
-                return Ok(());
-            }
-            Ok(TokenOutcome::Full { budget, day, left }) => {
-                let b = budgets.get(budget).unwrap_or(first);
-                let (window, until) = if day { ("day", b.day_ends) } else { ("minute", now.next_minute()) };
-                let reason = format!(
-                    "{} `{}`: the token budget shared by every instance has {left} left this {window}, not the ~{tokens} \
-                     this request needs",
-                    whose(&b.name),
-                    b.name
-                );
-                let limit = if day { b.per_day } else { b.per_minute };
-                let used = limit.map(|l| l.saturating_sub(left));
-                let spent = if day { (None, used) } else { (used, None) };
-                (b.name.clone(), reason, until, Some(spent))
-            }
-            Err(SharedError::Refused(why)) => {
-                let reason = format!("the shared state (Redis) refuses this instance, check redis_url: {why}");
-                (first.name.clone(), reason, now.saturating_add(REFUSED_RETRY), None)
-            }
-            Err(_) => {
-                let instances = u64::from(link.port.status().instances.max(1));
-                let over = self.budgets(info).find(|(name, p)| {
-                    let state = health.providers.get(*name).map(|s| &s.tokens);
-                    !state.is_some_and(|s| s.within_share(&p.tokens, instances, &*p.reset, now))
-                });
-                let Some((name, _)) = over else { return Ok(()) };
-                let reason = format!(
-                    "{} `{name}`: this instance's share of the token budget is spent while the shared state does not answer",
-                    whose(name)
-                );
-                (name.to_owned(), reason, now.next_minute(), None)
-            }
-        };
-        self.give_back(&mut health, info, tokens, now);
-        // The store's word that the budget is spent: the pick passes its other models over.
-        if let Some((minute, day)) = spent
-            && let Some(policy) = self.config.providers.get(&name)
-        {
-            health.provider_mut(&name).tokens.raise(minute, day, &*policy.reset, now);
-        }
-        Err((name, ProviderBlock::Quota(QuotaBlock { scope: QuotaScope::Upstream { reason }, until })))
-    }
-
     /// Undoes the local reservation of an attempt on `info` that will not be sent: its
     /// tokens, its provider's and its own request counts, its probe.
     fn give_back(&self, health: &mut HealthState, info: &ModelInfo, tokens: u64, now: Timestamp) {
@@ -278,6 +196,8 @@ impl Router {
 fn whose(name: &str) -> &'static str {
     if name.contains('/') { "model" } else { "provider" }
 }
+
+mod shared;
 
 #[cfg(test)]
 mod tests;

@@ -21,7 +21,7 @@ mod backlog;
 mod tokens;
 
 pub use backlog::{AttemptIds, Backlog, Batch, MAX_BATCHES_PER_MESSAGE};
-pub use tokens::{SharedBudget, TokenCorrection, TokenOutcome, TokenReserve};
+pub use tokens::{BudgetUnit, SharedBudget, TokenCorrection, TokenOutcome, TokenReserve};
 
 /// How long requests on the shared quota are held, and asked to come back after, while
 /// the shared store refuses this instance's credentials (a configuration error).

@@ -1,18 +1,30 @@
-//! Token budgets shared by several instances: what crosses the
-//! [`SharedState`](crate::ports::SharedState) port to count an attempt's tokens against a
-//! provider's (and its model's) budgets atomically, and to correct the count from the
-//! answer's `usage` later.
+//! A declared provider's budgets shared by several instances: what crosses the
+//! [`SharedState`](crate::ports::SharedState) port to count an attempt against a
+//! provider's (and its model's) request quotas and token budgets atomically, and to
+//! correct a token count from the answer's `usage` later. (OpenRouter's account quota
+//! has its own script, with a backlog for what was sent while the store was away.)
 
 use crate::time::Timestamp;
 
-/// One token budget as the shared store counts it: a provider's, or one model's.
+/// What a budget counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BudgetUnit {
+    /// Tokens: an attempt counts [`TokenReserve::tokens`].
+    Tokens,
+    /// Requests: an attempt counts one.
+    Requests,
+}
+
+/// One budget as the shared store counts it: a provider's, or one model's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SharedBudget {
     /// Whose budget: the provider's name, or the model's exposed id.
     pub name: String,
-    /// Tokens per minute, when limited.
+    /// What it counts.
+    pub unit: BudgetUnit,
+    /// Units per minute, when limited.
     pub per_minute: Option<u64>,
-    /// Tokens per quota day, when limited.
+    /// Units per quota day, when limited.
     pub per_day: Option<u64>,
     /// The quota day's index on the provider's clock (its counter's name).
     pub day: u64,
@@ -20,11 +32,12 @@ pub struct SharedBudget {
     pub day_ends: Timestamp,
 }
 
-/// Asks the store to count `tokens` against every budget at once, or none when one of
-/// them cannot take them.
+/// Asks the store to count an attempt against every budget at once (`tokens` against a
+/// token budget, one against a request quota), or against none when one cannot take it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenReserve {
-    /// The budgets the attempt spends (the provider's, then the model's own).
+    /// The budgets the attempt spends: request quotas, then token budgets (each the
+    /// provider's, then the model's own).
     pub budgets: Vec<SharedBudget>,
     /// The prompt estimate plus the output asked for (free tiers charge both up front).
     pub tokens: u64,

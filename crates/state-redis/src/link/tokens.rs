@@ -1,34 +1,36 @@
-//! Token budgets in Redis: one script counts an attempt's tokens against every budget it
-//! spends (the provider's, the model's own) at once, or against none when one cannot take
-//! them; a second corrects a charge from the answer's `usage`, sent in the background.
+//! A declared provider's budgets in Redis: one script counts an attempt against every
+//! budget it spends (request quotas and token budgets, the provider's and the model's
+//! own) at once, or against none when one cannot take it; a second corrects a token
+//! charge from the answer's `usage`, sent in the background.
 //!
 //! Keys: `tokens:{name}:m:{minute}` and `tokens:{name}:d:{day}` (the day on the budget's
-//! own clock), each expiring a little after its window.
+//! own clock), `requests:{name}:…` likewise, each expiring a little after its window.
 
 use super::Inner;
 use crate::keys::{day_ttl_to, minute_ttl};
 use redis::aio::ConnectionManager;
 use router_core::Timestamp;
-use router_core::shared::{SharedBudget, SharedError, TokenCorrection, TokenOutcome, TokenReserve};
+use router_core::shared::{BudgetUnit, SharedBudget, SharedError, TokenCorrection, TokenOutcome, TokenReserve};
 use std::sync::LazyLock;
 use std::time::Duration;
 
 static RESERVE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(RESERVE_TOKENS));
 static CORRECT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(CORRECT_TOKENS));
 
-/// KEYS: each budget's minute and day counters, in turn. ARGV: the tokens, then for each
-/// budget its minute limit, day limit (-1: none), minute TTL and day TTL (ms).
+/// KEYS: each budget's minute and day counters, in turn. ARGV: for each budget what the
+/// attempt counts in it (its tokens, or one request), its minute limit, day limit (-1:
+/// none), minute TTL and day TTL (ms).
 ///
-/// Checks every budget first and counts in all only when all can take the tokens. The
+/// Checks every budget first and counts in all only when all can take the attempt. The
 /// answer is `ok` followed by each budget's minute and day counts, or `full I m|d LEFT`.
 pub(crate) const RESERVE_TOKENS: &str = r"
-local n = tonumber(ARGV[1])
 local budgets = #KEYS / 2
 for i = 1, budgets do
-  local base = 2 + 4 * (i - 1)
+  local base = 1 + 5 * (i - 1)
+  local n = tonumber(ARGV[base])
   local m = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
   local d = tonumber(redis.call('GET', KEYS[2 * i]) or '0')
-  local mlim, dlim = tonumber(ARGV[base]), tonumber(ARGV[base + 1])
+  local mlim, dlim = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
   if mlim >= 0 and m + n > mlim then
     return 'full ' .. (i - 1) .. ' m ' .. math.max(mlim - m, 0)
   end
@@ -38,11 +40,12 @@ for i = 1, budgets do
 end
 local out = 'ok'
 for i = 1, budgets do
-  local base = 2 + 4 * (i - 1)
+  local base = 1 + 5 * (i - 1)
+  local n = tonumber(ARGV[base])
   local m = redis.call('INCRBY', KEYS[2 * i - 1], n)
-  redis.call('PEXPIRE', KEYS[2 * i - 1], ARGV[base + 2])
+  redis.call('PEXPIRE', KEYS[2 * i - 1], ARGV[base + 3])
   local d = redis.call('INCRBY', KEYS[2 * i], n)
-  redis.call('PEXPIRE', KEYS[2 * i], ARGV[base + 3])
+  redis.call('PEXPIRE', KEYS[2 * i], ARGV[base + 4])
   out = out .. ' ' .. m .. ' ' .. d
 end
 return out
@@ -74,7 +77,7 @@ impl Inner {
     fn token_keys(&self, budgets: &[SharedBudget], at: Timestamp) -> Vec<String> {
         budgets
             .iter()
-            .flat_map(|b| [self.keys.tokens_minute(&b.name, at), self.keys.tokens_day(&b.name, b.day)])
+            .flat_map(|b| [self.keys.budget_minute(b.unit, &b.name, at), self.keys.budget_day(b.unit, &b.name, b.day)])
             .collect()
     }
 
@@ -91,9 +94,13 @@ impl Inner {
         for key in self.token_keys(&request.budgets, now) {
             invocation.key(key);
         }
-        invocation.arg(request.tokens);
         for b in &request.budgets {
+            let amount = match b.unit {
+                BudgetUnit::Tokens => request.tokens,
+                BudgetUnit::Requests => 1,
+            };
             invocation
+                .arg(amount)
                 .arg(limit(b.per_minute))
                 .arg(limit(b.per_day))
                 .arg(minute_ttl(now))

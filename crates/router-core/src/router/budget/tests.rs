@@ -7,7 +7,10 @@ use crate::model::{Billing, Provenance};
 use crate::ports::{ChatTransport, Clock, FixedCatalog, SharedState};
 use crate::quota::TokenPolicy;
 use crate::router::{Ports, RouterConfig};
-use crate::shared::{EventSink, ReserveOutcome, ReserveRequest, SharedEvent, SharedStatus};
+use crate::shared::{
+    BudgetUnit, EventSink, ReserveOutcome, ReserveRequest, SharedError, SharedEvent, SharedStatus, TokenOutcome,
+    TokenReserve,
+};
 use crate::upstream::{TransportError, UpstreamResponse};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -271,4 +274,77 @@ fn without_the_store_an_instance_keeps_to_its_share() {
         matches!(block, ProviderBlock::Quota(QuotaBlock { scope: QuotaScope::Upstream { ref reason }, .. }) if reason.contains("share"))
     );
     assert_eq!(used(&r), 5_000);
+}
+
+/// A router whose provider `groq` allows 5 requests a minute (no token budget), sharing
+/// state through `store`.
+fn router_with_quota(store: &Arc<Store>) -> Arc<Router> {
+    let snap = CatalogSnapshot::new(vec![model()], CatalogSource::Memory, T0);
+    let catalog = Arc::new(FixedCatalog(Arc::new(snap)));
+    let ports = Ports { catalog, transport: Arc::new(Upstream), clock: Arc::new(FixedClock), store: None };
+    let mut config = RouterConfig::default();
+    let quota = crate::quota::QuotaPolicy { per_minute: Some(5), per_day: None };
+    config.providers.insert("groq".into(), ProviderPolicy { quota, ..ProviderPolicy::default() });
+    Arc::new(Router::new(ports, config).expect("router").with_shared(store.clone()))
+}
+
+/// Reserves one request locally as the pick does, then asks the store (no token budget).
+fn share_request(r: &Router) -> Result<(), (String, ProviderBlock)> {
+    let info = r.ports.catalog.snapshot().get(MODEL).expect("listed").info.clone();
+    r.health().provider_mut("groq").reserve("groq", &r.provider_policy("groq"), T0).map_err(|b| ("local".into(), b))?;
+    futures_executor::block_on(r.share_budget(&info, &Requirements::default(), None, T0))
+}
+
+fn requests(r: &Router) -> u32 {
+    r.health_snapshot().providers["groq"].quota.minute.current(T0.minute())
+}
+
+#[test]
+fn a_declared_providers_request_quota_is_counted_by_every_instance_together() {
+    let store = Arc::new(Store::default());
+    let r = router_with_quota(&store);
+    store
+        .answers
+        .lock()
+        .expect("answers")
+        .extend([Ok(TokenOutcome::Reserved(vec![(3, 3)])), Ok(TokenOutcome::Full { budget: 0, day: false, left: 0 })]);
+    assert_eq!(share_request(&r), Ok(()));
+    let asked = store.asked.lock().expect("asked")[0].clone();
+    let b = &asked.budgets[0];
+    assert_eq!(
+        (asked.budgets.len(), b.name.as_str(), b.unit, b.per_minute),
+        (1, "groq", BudgetUnit::Requests, Some(5))
+    );
+    // Two requests of other instances this minute: the store's count is this one's now.
+    assert_eq!(requests(&r), 3);
+    let (name, block) = share_request(&r).expect_err("spent by the others");
+    assert_eq!(name, "groq");
+    let ProviderBlock::Quota(QuotaBlock { scope: QuotaScope::Upstream { reason }, until }) = block else {
+        panic!("a quota block: {block:?}")
+    };
+    assert!(reason.contains("request quota shared by every instance is spent this minute"), "{reason}");
+    assert_eq!(until, T0.next_minute());
+    // Given back, then raised to the limit: the provider's other models are passed over
+    // here without asking the store again.
+    assert_eq!(requests(&r), 5);
+    assert!(share_request(&r).is_err_and(|(name, _)| name == "local"));
+    assert_eq!(store.asked.lock().expect("asked").len(), 2);
+}
+
+#[test]
+fn without_the_store_an_instance_keeps_to_its_share_of_the_request_quota() {
+    let store = Arc::new(Store::default());
+    let r = router_with_quota(&store);
+    let down = || Err(SharedError::Unavailable("refused".into()));
+    store.answers.lock().expect("answers").extend([Ok(TokenOutcome::Reserved(vec![(1, 1)])), down(), down(), down()]);
+    assert_eq!(share_request(&r), Ok(()));
+    // 1 counted when it last answered; two instances: 1 + 4 / 2 = 3 for this one.
+    assert_eq!(share_request(&r), Ok(()));
+    assert_eq!(share_request(&r), Ok(()));
+    let (_, block) = share_request(&r).expect_err("share spent");
+    assert!(
+        matches!(block, ProviderBlock::Quota(QuotaBlock { scope: QuotaScope::Upstream { ref reason }, .. }) if reason.contains("share of the request quota")),
+        "{block:?}"
+    );
+    assert_eq!(requests(&r), 3, "the refused request was given back");
 }
