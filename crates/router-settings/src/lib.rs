@@ -15,8 +15,8 @@ pub mod key_watch;
 mod load;
 mod mux;
 mod pool;
-pub mod refreshes;
 pub mod provider;
+pub mod refreshes;
 pub mod settings;
 pub mod shard;
 mod transport;
@@ -27,8 +27,8 @@ pub use clock::SystemClock;
 pub use compose::{Background, BuildError, Composed, Options, PERSIST_EVERY, build, validate};
 pub use load::{APP_DIR, CACHE_FILE, STATE_FILE, SettingsError};
 pub use pool::Providers;
-pub use refreshes::{CatalogRefresh, Catalogs};
 pub use provider::{ModelSettings, ProviderKind, ProviderSettings};
+pub use refreshes::{CatalogRefresh, Catalogs};
 pub use settings::{
     AUTO_MAX_CONNECTIONS, DEFAULT_CLIENT_BODY_TIMEOUT, DEFAULT_CLIENT_HEADER_TIMEOUT, DEFAULT_CLIENT_WRITE_TIMEOUT,
     DEFAULT_LISTEN, DEFAULT_MAX_BODY_SIZE, DEFAULT_SHUTDOWN_GRACE, SETTINGS, Setting, Settings, Source,
