@@ -11,7 +11,8 @@ use std::ops::Range;
 /// overflow (serde_json's own limit).
 const MAX_DEPTH: usize = 128;
 
-/// A cursor over one JSON text.
+/// A cursor over one JSON text. Its steps are `#[inline]` so that the dialects, which
+/// walk every chunk through it from another crate, need not call out for each one.
 #[derive(Debug)]
 pub struct Scanner<'a> {
     pub(super) b: &'a [u8],
@@ -37,26 +38,31 @@ impl<'a> Scanner<'a> {
     }
 
     /// Where the cursor is, in bytes from the start.
+    #[inline]
     pub fn pos(&self) -> usize {
         self.i
     }
 
     /// The byte under the cursor.
+    #[inline]
     pub fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
 
+    #[inline]
     pub(super) fn next(&mut self) -> Option<u8> {
         let c = self.peek()?;
         self.i += 1;
         Some(c)
     }
 
+    #[inline]
     pub(super) fn eat(&mut self, c: u8) -> Option<()> {
         (self.next()? == c).then_some(())
     }
 
     /// Passes whitespace.
+    #[inline]
     pub fn ws(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.i += 1;
@@ -64,12 +70,14 @@ impl<'a> Scanner<'a> {
     }
 
     /// Whether only whitespace is left.
+    #[inline]
     pub fn at_end(&mut self) -> bool {
         self.ws();
         self.i == self.b.len()
     }
 
     /// A string, quotes included; its escapes checked, control characters refused.
+    #[inline]
     pub fn string(&mut self) -> Option<Range<usize>> {
         let start = self.i;
         self.eat(b'"')?;
@@ -103,6 +111,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Walks one value of any kind, checking it.
+    #[inline]
     pub fn value(&mut self) -> Option<()> {
         match self.peek()? {
             b'"' => self.string().map(drop),
@@ -123,6 +132,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// `true`, `false`, `null` or a number, as written.
+    #[inline]
     pub fn scalar(&mut self) -> Option<&'a [u8]> {
         let start = self.i;
         // A literal is settled by its first byte, without walking it byte by byte.
@@ -189,6 +199,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Whether the value under the cursor is `null` (consumed when it is).
+    #[inline]
     pub fn null(&mut self) -> bool {
         if self.b[self.i..].starts_with(b"null") {
             self.i += 4;
