@@ -116,6 +116,18 @@ fn router(view: &RouterView, out: &mut String) {
         let _ = writeln!(out, "router_provider_not_free{{provider=\"{}\"}} 1", escape(name));
     }
 
+    if !view.in_flight.is_empty() {
+        family(out, "router_provider_in_flight", "gauge", "Requests in flight to a provider with a max_concurrent");
+        for f in &view.in_flight {
+            let _ = writeln!(out, "router_provider_in_flight{{provider=\"{}\"}} {}", escape(&f.provider), f.in_flight);
+        }
+        family(out, "router_provider_max_concurrent", "gauge", "A provider's max_concurrent");
+        for f in &view.in_flight {
+            let p = escape(&f.provider);
+            let _ = writeln!(out, "router_provider_max_concurrent{{provider=\"{p}\"}} {}", f.max_concurrent);
+        }
+    }
+
     family(out, "router_models_in_cooldown", "gauge", "Models left out of selection now, by cause");
     for (cause, label) in COOLDOWN_CAUSES {
         let n = view.cooldowns.get(cause);

@@ -3,7 +3,7 @@
 //! one of the providers) and the transport that sends each request to its provider.
 
 use crate::clock::SystemClock;
-use crate::mux::{Lane, ProviderMux};
+use crate::mux::ProviderMux;
 use crate::provider::ModelSettings;
 use crate::provider::{ProviderKind, ProviderSettings};
 use crate::settings::Settings;
@@ -128,7 +128,14 @@ pub(crate) fn policies(settings: &Settings) -> BTreeMap<String, ProviderPolicy> 
             };
             (
                 p.name.clone(),
-                ProviderPolicy { quota, reset, tokens, identity: identity(&p), ..ProviderPolicy::default() },
+                ProviderPolicy {
+                    quota,
+                    reset,
+                    tokens,
+                    identity: identity(&p),
+                    max_concurrent: p.max_concurrent,
+                    ..ProviderPolicy::default()
+                },
             )
         })
         .collect();
@@ -209,10 +216,10 @@ pub(crate) fn compose(
             catalogs.push(Arc::new(provider_catalog(settings, parts.cache_path.as_deref(), p)?));
         }
         let transport = shard::per_thread(parts.shards, || provider_transport(settings, p).map(Arc::new))?;
-        lanes.insert(p.name.clone(), Lane::new(transport.into_chat(), p.max_concurrent));
+        lanes.insert(p.name.clone(), transport.into_chat());
     }
     if has_openrouter {
-        lanes.insert(router_core::OPENROUTER_PROVIDER.to_owned(), Lane::new(chat, None));
+        lanes.insert(router_core::OPENROUTER_PROVIDER.to_owned(), chat);
     }
     if parts.fixed {
         let mux = ProviderMux::new(openrouter.clone(), lanes);

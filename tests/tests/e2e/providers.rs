@@ -308,6 +308,12 @@ async fn a_local_server_beyond_max_concurrent_or_busy_is_passed_over_briefly() {
     assert_eq!(second.status, 200, "{}", second.text);
     assert_eq!(second.json()["model"], "groq/llama-3.1-8b-instant", "the busy local server was passed over");
     assert_eq!(l.total_calls(), 1, "nothing beyond max_concurrent reached the local server");
+    let metrics = server.get("/metrics").await.text;
+    for line in
+        ["router_provider_in_flight{provider=\"ollama\"} 0", "router_provider_max_concurrent{provider=\"ollama\"} 1"]
+    {
+        assert!(metrics.contains(line), "{line} missing (the slot is given back):\n{metrics}");
+    }
 
     // A busy answer (503) is a short pause for that model, not a 30 s cooldown.
     l.set_default_behaviour(Behaviour::Status { status: 503, body: r#"{"error":"server busy"}"#.into() });

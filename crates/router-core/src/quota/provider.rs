@@ -34,6 +34,9 @@ pub struct ProviderPolicy {
     pub breaker_open: Duration,
     /// Its token budgets (prompt plus output asked for, charged up front).
     pub tokens: TokenPolicy,
+    /// The requests it may have in flight at once (a local server of bounded capacity);
+    /// beyond them its models are passed over for a moment, nothing sent.
+    pub max_concurrent: Option<u32>,
     /// A fingerprint of the provider's configuration and key: a "not free" mark holds
     /// while it is the same, and lapses when the operator changes either.
     pub identity: u64,
@@ -48,6 +51,7 @@ impl Default for ProviderPolicy {
             breaker_open: DEFAULT_HOST_BREAKER_OPEN,
             identity: 0,
             tokens: TokenPolicy::default(),
+            max_concurrent: None,
         }
     }
 }
@@ -60,6 +64,7 @@ impl PartialEq for ProviderPolicy {
             && self.breaker_open == other.breaker_open
             && self.identity == other.identity
             && self.tokens == other.tokens
+            && self.max_concurrent == other.max_concurrent
     }
 }
 

@@ -10,6 +10,7 @@
 use super::Router;
 use super::budget::Budget;
 use crate::catalog::CatalogSnapshot;
+use crate::dialect::openai::LOCAL_BUSY_BACKOFF;
 use crate::health::{HealthPolicy, HealthState};
 use crate::model::{ModelInfo, OPENROUTER_PROVIDER};
 use crate::quota::{ProviderBlock, ProviderPolicy};
@@ -167,7 +168,9 @@ impl Router {
                 let quota = health.quota_block(&self.quota_policy(), now).map(ProviderBlock::Quota);
                 quota.or_else(|| openrouter_unreachable(health, now))
             }
-            Account::Declared(name) => health.provider_block(name, &self.provider_policy(name), now),
+            Account::Declared(name) => health
+                .provider_block(name, &self.provider_policy(name), now)
+                .or_else(|| self.in_flight.block(name, now, LOCAL_BUSY_BACKOFF)),
         }
     }
 

@@ -7,6 +7,7 @@ use super::attempt::Run;
 use super::link::Refusal;
 use super::plan::{Chooser, NoPick, next_pick};
 use crate::catalog::CatalogSnapshot;
+use crate::dialect::openai::LOCAL_BUSY_BACKOFF;
 use crate::quota::ProviderBlock;
 use crate::report::PickKind;
 use crate::request::ChatRequest;
@@ -51,8 +52,18 @@ impl Router {
             run.pass_model(index, None);
             return Admit::Passed;
         }
+        // A server at its capacity: its models wait a moment, nothing is sent.
+        let provider = entry.info.provider_name();
+        let slot = match self.in_flight.take(provider, now, LOCAL_BUSY_BACKOFF) {
+            Ok(slot) => slot,
+            Err(busy) => {
+                run.pass_account(snap, provider, Some(busy));
+                return Admit::Passed;
+            }
+        };
         match self.reserve_account(&mut health, req.requirements(), &entry.info, snap.is_union(), now) {
             Ok(cap) => {
+                run.slot = slot;
                 if self.shared_account(&entry.info).is_none() {
                     health.begin_attempt(&entry.info.id, now);
                     self.dirty.store(true, Ordering::Release);

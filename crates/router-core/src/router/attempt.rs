@@ -2,6 +2,7 @@
 //! spent, and the report it builds; the loop in `route` only moves it along.
 
 use super::RouterConfig;
+use super::in_flight::Slot;
 use super::plan::{Plan, no_candidate};
 use super::providers::{Held, drop_provider};
 use crate::catalog::CatalogSnapshot;
@@ -30,12 +31,15 @@ pub(super) struct Run {
     /// Attempts that count against `max_attempts`: raced and cheap ones do not.
     pub(super) spent: u32,
     pub(super) start: Timestamp,
+    /// The admitted attempt's slot at a provider with a `max_concurrent`.
+    pub(super) slot: Option<Slot>,
 }
 
 impl Run {
     pub(super) fn new(plan: Plan, rng: SelectionRng, start: Timestamp) -> Self {
         let report = RouteReport { candidates: plan.candidates.len(), ..RouteReport::default() };
-        Run { plan, report, rng, tried: Vec::new(), min_context: 0, last: None, held: Held::default(), spent: 0, start }
+        let held = Held::default();
+        Run { plan, report, rng, tried: Vec::new(), min_context: 0, last: None, held, spent: 0, start, slot: None }
     }
 
     /// Whether the budget of attempts and upstream calls allows another.

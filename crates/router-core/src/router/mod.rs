@@ -18,6 +18,7 @@ mod config;
 mod explain;
 #[cfg(test)]
 mod fixture;
+mod in_flight;
 mod link;
 mod plan;
 mod providers;
@@ -82,6 +83,8 @@ pub struct Router {
     shared: Option<link::SharedLink>,
     /// Each embedding family's dimension, learned from its first answer.
     dimensions: Mutex<Dimensions>,
+    /// Requests in flight to each provider with a `max_concurrent`.
+    in_flight: in_flight::InFlight,
 }
 
 impl std::fmt::Debug for Router {
@@ -101,6 +104,7 @@ impl Router {
             ports,
             per_minute: AtomicU64::new(encode_limit(config.quota.per_minute)),
             per_day: AtomicU64::new(encode_limit(config.quota.per_day)),
+            in_flight: in_flight::InFlight::new(&config.providers),
             config,
             health: Mutex::new(state),
             success: Mutex::new(SuccessRates::default()),
@@ -112,6 +116,12 @@ impl Router {
             daily_caps: AtomicU64::new(0),
             shared: None,
         })
+    }
+
+    /// Each provider with a `max_concurrent`: its name, requests in flight now, and the
+    /// bound.
+    pub fn in_flight(&self) -> Vec<(String, u32, u32)> {
+        self.in_flight.all()
     }
 
     /// The configuration the router was built with; see [`quota_policy`](Self::quota_policy)

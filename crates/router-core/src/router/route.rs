@@ -6,6 +6,7 @@ use super::account::Account;
 use super::admit::Admit;
 use super::attempt::Run;
 use super::commit::commit;
+use super::in_flight::{Slot, hold};
 use super::plan::{Chooser, Weight, all_cooling, plan};
 use super::settle::Settled;
 use crate::dialect::Dialect;
@@ -96,13 +97,16 @@ impl Router {
                     break;
                 }
             };
+            // Held from here; given back at the end of this iteration unless an
+            // answer's stream takes it.
+            let slot = run.slot.take();
             if !self.admit_shared(&snap, (index, cap), req, &mut run, now).await {
                 continue;
             }
             run.report.pick = kind;
             let info = &snap.entries()[index].info;
             let sent_at = self.now();
-            let result = self.send(req, info, cap, &mut run.report).await;
+            let result = self.send(req, info, (cap, slot), &mut run.report).await;
             match self.settle(&snap, index, result, (now, sent_at), &mut run) {
                 Settled::Answered(response) => {
                     run.report.model = Some(info.id.clone());
@@ -129,12 +133,13 @@ impl Router {
     }
 
     /// Sends `req` to `info` with the output a token budget leaves (`cap`), and makes a
-    /// good answer the client's (see [`commit`]).
+    /// good answer the client's (see [`commit`]); a stream holds the attempt's `slot`
+    /// at a bounded provider until it ends.
     async fn send(
         &self,
         req: &ChatRequest,
         info: &ModelInfo,
-        cap: Option<u64>,
+        (cap, slot): (Option<u64>, Option<Slot>),
         report: &mut RouteReport,
     ) -> Result<UpstreamResponse, TransportError> {
         let clamped = self.config.clamped_output(req.requirements(), info);
@@ -149,8 +154,8 @@ impl Router {
         let plain = !Account::of(info).speaks_openrouter();
         let body = Bytes::from(req.body_for_upstream(info.upstream_id(), plain, max_tokens));
         let stream = req.is_stream() && req.endpoint() == Endpoint::Chat;
-        let sent = self.ports.transport.send_model(req.endpoint(), info, body, stream).await;
-        commit(sent?, &info.id, &self.stream_errors, self.judge(req, Dialect::of(info))).await
+        let sent = self.ports.transport.send_model(req.endpoint(), info, body, stream).await?;
+        commit(hold(sent, slot), &info.id, &self.stream_errors, self.judge(req, Dialect::of(info))).await
     }
 }
 

@@ -129,6 +129,15 @@ pub struct RouterView {
     /// Declared providers that asked for payment: out of the pool until their
     /// configuration or key changes.
     pub not_free_providers: BTreeMap<String, NotFreeMark>,
+    /// Providers with a `max_concurrent`: requests in flight now, and the bound.
+    pub in_flight: Vec<InFlightView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct InFlightView {
+    pub provider: String,
+    pub in_flight: u32,
+    pub max_concurrent: u32,
 }
 
 /// The part of the view `/readyz` needs, cheap to read on every probe.
@@ -314,6 +323,11 @@ impl RouterView {
             trends: state.metrics.trends(now),
             event_subscribers: state.metrics.decisions().subscribers(),
             not_free_providers: not_free,
+            in_flight: router
+                .in_flight()
+                .into_iter()
+                .map(|(provider, in_flight, max_concurrent)| InFlightView { provider, in_flight, max_concurrent })
+                .collect(),
         }
     }
 }
