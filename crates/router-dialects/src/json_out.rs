@@ -4,11 +4,12 @@
 //! request's chat body.
 
 use crate::tree::Json;
+use router_core::sse::json::specials;
 
 /// `s` as a JSON string, quotes included. Text with nothing to escape (ids, names, most
 /// deltas) is copied as it is; the rest goes through serde's escaping.
 pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if plain(s.as_bytes()) {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
@@ -17,6 +18,19 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
     }
     // Writing into a `Vec` cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Whether `b` has no byte that JSON escapes (a quote, a backslash, a control
+/// character), eight bytes at a time.
+fn plain(b: &[u8]) -> bool {
+    let mut words = b.chunks_exact(8);
+    for word in &mut words {
+        let Ok(word) = <[u8; 8]>::try_from(word) else { return false };
+        if specials(u64::from_le_bytes(word)) != 0 {
+            return false;
+        }
+    }
+    words.remainder().iter().all(|&c| c >= 0x20 && c != b'"' && c != b'\\')
 }
 
 /// `n` as a JSON number.
@@ -135,10 +149,31 @@ mod tests {
 
     #[test]
     fn strings_and_numbers_read_back_as_written() {
-        for s in ["", "plain id", "tab\there", "quote\"", "back\\slash", "\u{7f}\u{1f}é😀", "</script>"] {
+        for s in [
+            "",
+            "plain id",
+            "tab\there",
+            "quote\"",
+            "back\\slash",
+            "\u{7f}\u{1f}é😀",
+            "</script>",
+            "a longer plain text over eight bytes: ünïcödé",
+            "a longer text whose ninth byte\u{0} is a control",
+            "eight by\"",
+        ] {
             let mut out = Vec::new();
             string(&mut out, s);
             assert_eq!(serde_json::from_slice::<String>(&out).expect("json"), s);
+        }
+        // Every ASCII character at every place of a text longer than one word.
+        for c in (0u8..0x80).map(char::from) {
+            for at in 0..17 {
+                let mut text: String = "abcdefghijklmnopq".into();
+                text.replace_range(at..=at, &c.to_string());
+                let mut out = Vec::new();
+                string(&mut out, &text);
+                assert_eq!(out, serde_json::to_vec(&text).expect("json"), "{text:?}");
+            }
         }
         for n in [0, 7, 10, 99, 1_234_567, u64::MAX] {
             let mut out = Vec::new();

@@ -22,8 +22,11 @@ pub struct Scanner<'a> {
 
 /// Eight bytes (little-endian) at a time: a mask with the high bit set in each byte that
 /// is a quote, a backslash or a control character. Bytes above a flagged one may be
-/// flagged wrongly (a borrow), the lowest flagged byte never is.
-fn specials(word: u64) -> u64 {
+/// flagged wrongly (a borrow), the lowest flagged byte never is; so the mask is 0
+/// exactly when none of the eight bytes is special. Public for the dialects, which write
+/// strings with the same test.
+#[inline]
+pub fn specials(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
