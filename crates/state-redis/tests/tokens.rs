@@ -37,6 +37,22 @@ fn budget(name: &str, per_minute: u64, at: Timestamp) -> SharedBudget {
     }
 }
 
+/// `n` reservations of `request` at once, alternating between the two instances.
+async fn race(a: &Arc<RedisState>, b: &Arc<RedisState>, request: &TokenReserve, n: usize) -> Vec<TokenOutcome> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let store = Arc::clone(if i % 2 == 0 { a } else { b });
+            let request = request.clone();
+            tokio::spawn(async move { store.reserve_tokens(&request).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.expect("task").expect("Redis answers"));
+    }
+    outcomes
+}
+
 fn minute_key(name: &str, at: Timestamp) -> String {
     format!("fmr:tokens:{name}:m:{}", at.minute())
 }
@@ -48,15 +64,9 @@ async fn two_instances_spend_one_token_budget_once() {
     // One instant for every reservation: all fall in one minute, whatever the wall clock does.
     let at = now();
     let request = TokenReserve { budgets: vec![budget("groq", 10_000, at)], tokens: 1_000, now: at };
-    let mut tasks = Vec::new();
-    for i in 0..40 {
-        let store = if i % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
-        let request = request.clone();
-        tasks.push(tokio::spawn(async move { store.reserve_tokens(&request).await }));
-    }
     let mut reserved = 0;
-    for t in tasks {
-        match t.await.expect("task").expect("Redis answers") {
+    for outcome in race(&a, &b, &request, 40).await {
+        match outcome {
             TokenOutcome::Reserved(counts) => {
                 assert!(counts[0].0 <= 10_000, "{counts:?}");
                 reserved += 1;
@@ -246,15 +256,9 @@ async fn two_instances_spend_one_request_quota_once_beside_a_token_budget() {
     // Groq's 30 requests a minute (here 6) and a token budget, each attempt 100 tokens.
     let requests = SharedBudget { unit: BudgetUnit::Requests, ..budget("groq", 6, at) };
     let request = TokenReserve { budgets: vec![requests, budget("groq", 100_000, at)], tokens: 100, now: at };
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let store = if i % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
-        let request = request.clone();
-        tasks.push(tokio::spawn(async move { store.reserve_tokens(&request).await }));
-    }
     let mut reserved = 0;
-    for t in tasks {
-        match t.await.expect("task").expect("Redis answers") {
+    for outcome in race(&a, &b, &request, 20).await {
+        match outcome {
             TokenOutcome::Reserved(counts) => {
                 assert!(counts[0].0 <= 6 && counts[1].0 == counts[0].0 * 100, "{counts:?}");
                 reserved += 1;
