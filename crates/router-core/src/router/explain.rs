@@ -3,12 +3,16 @@
 
 use super::plan::{Chooser, NoPick, Weight, all_cooling, next_pick, plan};
 use super::{Router, providers};
+use crate::catalog::CatalogSnapshot;
 use crate::error::RouteError;
-use crate::explain::{CoolingEntry, Explanation, WeightEntry};
+use crate::explain::{CoolingEntry, Explanation, ProviderEntry, WeightEntry};
 use crate::filter::filter;
+use crate::health::HealthState;
 use crate::model::ModelId;
+use crate::quota::ProviderBlock;
 use crate::request::ChatRequest;
 use crate::select::rng_from_seed;
+use crate::time::Timestamp;
 use std::time::Duration;
 
 impl Router {
@@ -57,23 +61,7 @@ impl Router {
             Err(e @ RouteError::NoCandidate { .. }) => (None, Some(e)),
             Err(e) => return Err(e),
         };
-        let cooling: Vec<CoolingEntry> = filtered
-            .candidates
-            .iter()
-            .filter_map(|&i| {
-                let id = &snap.entries()[i].info.id;
-                health.cooldown(id, now, snap.fetched_at()).map(|c| CoolingEntry {
-                    id: id.clone(),
-                    cause: c.cause.to_string(),
-                    until: c.until.map(|t| t.to_string()),
-                })
-            })
-            .collect();
-        let (provider_entries, held_cooling) = providers::explain_providers(&snap, &filtered.candidates, &holds);
-        let held_cooling: Vec<CoolingEntry> =
-            held_cooling.into_iter().filter(|h| !cooling.iter().any(|c| c.id == h.id)).collect();
-        let mut cooling = cooling;
-        cooling.extend(held_cooling);
+        let (provider_entries, cooling) = cooling_of(&snap, &health, &filtered.candidates, &holds, now);
         let quota = health.quota_report(&self.quota_policy(), now);
         let mut explanation = Explanation::new(&snap, req, &filtered, now, cooling, (pick, error), seed, quota);
         explanation.providers = provider_entries;
@@ -99,4 +87,30 @@ impl Router {
         }
         Ok(explanation)
     }
+}
+
+/// The providers of `candidates` (each held or not), and the candidates left out now:
+/// cooling ones with their cause, then a held provider's others.
+fn cooling_of(
+    snap: &CatalogSnapshot,
+    health: &HealthState,
+    candidates: &[usize],
+    holds: &[(String, ProviderBlock)],
+    now: Timestamp,
+) -> (Vec<ProviderEntry>, Vec<CoolingEntry>) {
+    let mut cooling: Vec<CoolingEntry> = candidates
+        .iter()
+        .filter_map(|&i| {
+            let id = &snap.entries()[i].info.id;
+            health.cooldown(id, now, snap.fetched_at()).map(|c| CoolingEntry {
+                id: id.clone(),
+                cause: c.cause.to_string(),
+                until: c.until.map(|t| t.to_string()),
+            })
+        })
+        .collect();
+    let (providers, held) = providers::explain_providers(snap, candidates, holds);
+    let held: Vec<CoolingEntry> = held.into_iter().filter(|h| !cooling.iter().any(|c| c.id == h.id)).collect();
+    cooling.extend(held);
+    (providers, cooling)
 }
