@@ -45,6 +45,8 @@ usage: cargo xtask bench [options]
                     keep-alive connections --profile spreads its requests over (default 1)
   --sweep           also run JSON at 1, 2, 4, ... 128 connections, direct and routed, and report
                     the frontier: the highest rate whose p99 stays under 1, 5 and 10 ms
+  --rows A,B        only the scenario rows whose names start with one of these (e.g. `json c=1`
+                    runs it and its plaintext pair): to repeat one row without the others
   --streams-only    only the stream-capacity run (no JSON/stream scenarios): for memory figures
   --soak SECS       instead of the timed runs: for SECS, JSON at --connections plus back-to-back
                     waves of --streams held streams through the router, sampling the router's RSS
@@ -75,6 +77,8 @@ pub(crate) struct Opts {
     pub(crate) sweep: bool,
     /// `--streams-only`: the stream-capacity run alone.
     pub(crate) streams_only: bool,
+    /// `--rows`: name prefixes of the scenario rows to run (empty: every row).
+    pub(crate) rows: Vec<String>,
     /// `--soak SECS`: mixed load for this long, sampling the router's RSS.
     pub(crate) soak: Option<Duration>,
 }
@@ -96,6 +100,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Opts> {
         profile_connections: 1,
         sweep: false,
         streams_only: false,
+        rows: Vec::new(),
         soak: None,
     };
     let mut it = args.iter();
@@ -117,6 +122,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Opts> {
             "--profile-connections" => o.profile_connections = val()?.parse::<usize>()?.max(1),
             "--sweep" => o.sweep = true,
             "--streams-only" => o.streams_only = true,
+            "--rows" => o.rows = val()?.split(',').map(|r| r.trim().to_owned()).collect(),
             "--soak" => o.soak = Some(Duration::from_secs_f64(val()?.parse()?)),
             "--quick" => {
                 o.duration = Duration::from_secs(1);

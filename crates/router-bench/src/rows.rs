@@ -24,9 +24,13 @@ pub(crate) async fn start_fake(upstream: Upstream) -> FakeUpstream {
 /// Every row, in order; `plain` is the plaintext pair beside a TLS run.
 pub(crate) async fn rows(ctx: &Ctx<'_>, plain: Option<&Ctx<'_>>) -> Result<Vec<Row>> {
     let conns = ctx.o.connections;
+    let wanted = |name: &str| wanted(&ctx.o.rows, name);
     let mut rows = Vec::new();
     for (stream, n) in [(false, 1), (false, conns), (true, 1), (true, conns)] {
         let name = format!("{} c={n}", if stream { "stream" } else { "json" });
+        if !wanted(&name) {
+            continue;
+        }
         rows.push(scenario(ctx, name.clone(), Surface::Chat, stream, n).await?);
         if let Some(plain) = plain
             && n == 1
@@ -40,7 +44,30 @@ pub(crate) async fn rows(ctx: &Ctx<'_>, plain: Option<&Ctx<'_>>) -> Result<Vec<R
         (Surface::Responses, true, "responses stream c=1"),
         (Surface::Embeddings, false, "embeddings c=1"),
     ] {
+        if !wanted(name) {
+            continue;
+        }
         rows.push(scenario(ctx, name.into(), surface, stream, 1).await?);
     }
     Ok(rows)
+}
+
+/// `--rows`: a row runs when no prefix is given or its name starts with one of them.
+fn wanted(prefixes: &[String], name: &str) -> bool {
+    prefixes.is_empty() || prefixes.iter().any(|p| name.starts_with(p.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PLAIN_SUFFIX, wanted};
+
+    #[test]
+    fn a_row_prefix_takes_the_row_and_its_plaintext_pair_and_no_other() {
+        let prefixes = vec!["json c=1".to_owned()];
+        assert!(wanted(&prefixes, "json c=1"));
+        assert!(wanted(&prefixes, &format!("json c=1{PLAIN_SUFFIX}")));
+        assert!(!wanted(&prefixes, "json c=32"));
+        assert!(!wanted(&prefixes, "stream c=1"));
+        assert!(wanted(&[], "embeddings c=1"), "no prefix: every row");
+    }
 }
