@@ -125,41 +125,7 @@ type Function<'a, 'j> = (&'a str, Option<&'a str>, Option<&'a Json<'j>>);
 
 /// `tools` and `tool_choice`; returns the server tools left out.
 fn tools(req: &Json<'_>, options: &Options, chat: &mut Seq<'_>) -> Result<Vec<String>, TranslateError> {
-    let mut dropped = Vec::new();
-    let mut functions: Vec<Function<'_, '_>> = Vec::new();
-    match req.get("tools") {
-        None | Some(Json::Null) => {}
-        Some(Json::Array(tools)) => {
-            for (i, tool) in tools.iter().enumerate() {
-                let path = || format!("tools[{i}]");
-                if !tool.is_object() {
-                    return Err(TranslateError::invalid(path(), "must be an object"));
-                }
-                let name = tool.get("name").and_then(Json::as_str).unwrap_or("");
-                let kind = tool.get("type").and_then(Json::as_str);
-                if kind.is_some_and(|k| k != "custom") {
-                    let label = if name.is_empty() { kind.unwrap_or_default() } else { name };
-                    if options.refuse_server_tools {
-                        return Err(TranslateError::ServerTool(label.to_owned()));
-                    }
-                    dropped.push(label.to_owned());
-                    continue;
-                }
-                if name.trim().is_empty() {
-                    return Err(TranslateError::invalid(format!("{}.name", path()), "must be a non-empty string"));
-                }
-                let schema = match tool.get("input_schema") {
-                    Some(s @ Json::Object(_)) => Some(s),
-                    None | Some(Json::Null) => None,
-                    Some(_) => {
-                        return Err(TranslateError::invalid(format!("{}.input_schema", path()), "must be an object"));
-                    }
-                };
-                functions.push((name, tool.get("description").and_then(Json::as_str), schema));
-            }
-        }
-        Some(_) => return Err(TranslateError::invalid("tools", "must be an array")),
-    }
+    let (functions, dropped) = functions(req.get("tools"), options)?;
     let has_tools = !functions.is_empty();
     if has_tools {
         let mut list = Seq::array(chat.key("tools"));
@@ -181,37 +147,85 @@ fn tools(req: &Json<'_>, options: &Options, chat: &mut Seq<'_>) -> Result<Vec<St
         list.end();
     }
     if let Some(choice) = req.get("tool_choice").filter(|c| !c.is_null()) {
-        let kind = choice.get("type").and_then(Json::as_str);
-        let named = match kind {
-            Some("auto" | "any" | "none") => None,
-            Some("tool") => match choice.get("name").and_then(Json::as_str).filter(|n| !n.trim().is_empty()) {
-                Some(name) => Some(name),
-                None => return Err(TranslateError::invalid("tool_choice.name", "must be a non-empty string")),
-            },
-            _ => return Err(TranslateError::invalid("tool_choice.type", "must be `auto`, `any`, `tool` or `none`")),
-        };
-        // A choice over tools that were all dropped (or never given) means nothing upstream.
-        if has_tools {
-            let o = chat.key("tool_choice");
-            match (kind, named) {
-                (_, Some(name)) => {
-                    let mut c = Seq::object(o);
-                    string(c.key("type"), "function");
-                    let mut function = Seq::object(c.key("function"));
-                    string(function.key("name"), name);
-                    function.end();
-                    c.end();
-                }
-                (Some("any"), _) => string(o, "required"),
-                (Some("none"), _) => string(o, "none"),
-                _ => string(o, "auto"),
-            }
-            if choice.get("disable_parallel_tool_use") == Some(&Json::Bool(true)) {
-                chat.key("parallel_tool_calls").extend_from_slice(b"false");
-            }
-        }
+        tool_choice(choice, has_tools, chat)?;
     }
     Ok(dropped)
+}
+
+/// The function tools of `tools`, and the server tools left out (their names, or types
+/// when unnamed); a server tool is an error when the options refuse them.
+fn functions<'a, 'j>(
+    tools: Option<&'a Json<'j>>,
+    options: &Options,
+) -> Result<(Vec<Function<'a, 'j>>, Vec<String>), TranslateError> {
+    let mut dropped = Vec::new();
+    let mut functions = Vec::new();
+    let tools = match tools {
+        None | Some(Json::Null) => return Ok((functions, dropped)),
+        Some(Json::Array(tools)) => tools,
+        Some(_) => return Err(TranslateError::invalid("tools", "must be an array")),
+    };
+    for (i, tool) in tools.iter().enumerate() {
+        let path = || format!("tools[{i}]");
+        if !tool.is_object() {
+            return Err(TranslateError::invalid(path(), "must be an object"));
+        }
+        let name = tool.get("name").and_then(Json::as_str).unwrap_or("");
+        let kind = tool.get("type").and_then(Json::as_str);
+        if kind.is_some_and(|k| k != "custom") {
+            let label = if name.is_empty() { kind.unwrap_or_default() } else { name };
+            if options.refuse_server_tools {
+                return Err(TranslateError::ServerTool(label.to_owned()));
+            }
+            dropped.push(label.to_owned());
+            continue;
+        }
+        if name.trim().is_empty() {
+            return Err(TranslateError::invalid(format!("{}.name", path()), "must be a non-empty string"));
+        }
+        let schema = match tool.get("input_schema") {
+            Some(s @ Json::Object(_)) => Some(s),
+            None | Some(Json::Null) => None,
+            Some(_) => return Err(TranslateError::invalid(format!("{}.input_schema", path()), "must be an object")),
+        };
+        functions.push((name, tool.get("description").and_then(Json::as_str), schema));
+    }
+    Ok((functions, dropped))
+}
+
+/// `tool_choice` (checked even when no tool is left, written only when one is: a choice
+/// over tools that were all dropped, or never given, means nothing upstream).
+fn tool_choice(choice: &Json<'_>, has_tools: bool, chat: &mut Seq<'_>) -> Result<(), TranslateError> {
+    let kind = choice.get("type").and_then(Json::as_str);
+    let named = match kind {
+        Some("auto" | "any" | "none") => None,
+        Some("tool") => match choice.get("name").and_then(Json::as_str).filter(|n| !n.trim().is_empty()) {
+            Some(name) => Some(name),
+            None => return Err(TranslateError::invalid("tool_choice.name", "must be a non-empty string")),
+        },
+        _ => return Err(TranslateError::invalid("tool_choice.type", "must be `auto`, `any`, `tool` or `none`")),
+    };
+    if !has_tools {
+        return Ok(());
+    }
+    let o = chat.key("tool_choice");
+    match (kind, named) {
+        (_, Some(name)) => {
+            let mut c = Seq::object(o);
+            string(c.key("type"), "function");
+            let mut function = Seq::object(c.key("function"));
+            string(function.key("name"), name);
+            function.end();
+            c.end();
+        }
+        (Some("any"), _) => string(o, "required"),
+        (Some("none"), _) => string(o, "none"),
+        _ => string(o, "auto"),
+    }
+    if choice.get("disable_parallel_tool_use") == Some(&Json::Bool(true)) {
+        chat.key("parallel_tool_calls").extend_from_slice(b"false");
+    }
+    Ok(())
 }
 
 /// `max_tokens`, `stop_sequences`, `temperature`, `top_p`, `top_k`.

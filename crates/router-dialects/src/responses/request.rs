@@ -85,6 +85,24 @@ pub fn to_chat(body: &[u8], policy: ToolPolicy) -> Result<Translated, InvalidReq
         chat.key("stream").extend_from_slice(b"true");
         chat.key("stream_options").extend_from_slice(b"{\"include_usage\":true}");
     }
+    let (echo_tools, dropped_tools) = write_tools(&req, policy, &mut chat)?;
+    write_sampling(&req, &mut chat)?;
+    chat.end();
+    let session = ["prompt_cache_key", "safety_identifier", "user"]
+        .iter()
+        .find_map(|k| req.get(k).and_then(Json::as_str).filter(|s| !s.is_empty()))
+        .map(str::to_owned);
+    let echo = echo(&req, echo_tools);
+    Ok(Translated { chat: out, stream, dropped_tools, session, echo })
+}
+
+/// `tools`, `tool_choice` and `parallel_tool_calls` into the chat body; returns the
+/// function tools in the flat shape the response echoes, and the tools left out.
+fn write_tools(
+    req: &Json<'_>,
+    policy: ToolPolicy,
+    chat: &mut Seq<'_>,
+) -> Result<(Vec<Value>, Vec<String>), InvalidRequest> {
     let (tools, dropped_tools) = tools(req.get("tools"), policy)?;
     let echo_tools = tools.iter().map(flat_tool).collect::<Vec<_>>();
     if !tools.is_empty() {
@@ -103,6 +121,12 @@ pub fn to_chat(body: &[u8], policy: ToolPolicy) -> Result<Translated, InvalidReq
     } else if req.get("tool_choice").and_then(Json::as_str) == Some("required") {
         return Err(invalid("`tool_choice` is `required` but no tool the router serves is offered", "tool_choice"));
     }
+    Ok((echo_tools, dropped_tools))
+}
+
+/// `max_output_tokens`, `temperature`, `top_p`, `text.format`, `reasoning.effort` and
+/// `user` into the chat body.
+fn write_sampling(req: &Json<'_>, chat: &mut Seq<'_>) -> Result<(), InvalidRequest> {
     if let Some(n) = req.get("max_output_tokens").filter(|v| !v.is_null()) {
         if !n.is_u64() {
             return Err(invalid("`max_output_tokens` must be a non-negative integer", "max_output_tokens"));
@@ -130,13 +154,7 @@ pub fn to_chat(body: &[u8], policy: ToolPolicy) -> Result<Translated, InvalidReq
     if let Some(user) = req.get("user").filter(|v| v.is_string()) {
         json(chat.key("user"), user);
     }
-    chat.end();
-    let session = ["prompt_cache_key", "safety_identifier", "user"]
-        .iter()
-        .find_map(|k| req.get(k).and_then(Json::as_str).filter(|s| !s.is_empty()))
-        .map(str::to_owned);
-    let echo = echo(&req, echo_tools);
-    Ok(Translated { chat: out, stream, dropped_tools, session, echo })
+    Ok(())
 }
 
 /// Room for what the chat body adds to the request's size, so that writing it seldom
