@@ -50,7 +50,7 @@ usage: cargo xtask bench [options]
   --streams-only    only the stream-capacity run (no JSON/stream scenarios): for memory figures
   --soak SECS       instead of the timed runs: for SECS, JSON at --connections plus back-to-back
                     waves of --streams held streams through the router, sampling the router's RSS
-                    every 5 s; reports first/last/max and the RSS up to 120 s after the load
+                    every 5 s; reports first/last/max and the RSS up to 240 s after the load
                     ends (--streams 0: JSON alone)
 ";
 

@@ -17,14 +17,16 @@ use std::time::{Duration, Instant};
 pub(crate) const SOAK_SAMPLE: Duration = Duration::from_secs(5);
 
 /// When `--soak` reads the router's RSS after the load has ended: jemalloc returns freed
-/// pages over its decay time (10 s by default), the upstream pool closes idle connections
-/// after 90 s.
-pub(crate) const SOAK_SETTLE: [Duration; 5] = [
+/// pages over its decay time (10 s by default), the upstream pool closes connections idle
+/// for 90 s, but its reaper wakes only every 90 s: a connection last used at the load's
+/// end is closed between 90 and 180 s after it, hence the last reading at 240 s.
+pub(crate) const SOAK_SETTLE: [Duration; 6] = [
     Duration::from_secs(5),
     Duration::from_secs(15),
     Duration::from_secs(30),
     Duration::from_secs(60),
     Duration::from_secs(120),
+    Duration::from_secs(240),
 ];
 
 /// `--soak`: for `secs`, JSON on `--connections` keep-alive connections and, beside it,
