@@ -206,21 +206,27 @@ impl HttpTransport {
             }
         }
         let (connect_timeout, roots) = (config.connect_timeout, config.extra_roots.clone());
+        let https = base.starts_with("https://");
+        // The lanes of an upstream trusted through the system's roots share one TLS
+        // configuration; with extra roots reqwest builds each (it cannot give their DER back).
+        let shared_tls = if https && roots.is_empty() { Some(roots::shared_client_tls()?) } else { None };
         let make = move || {
-            reqwest::Client::builder()
+            let builder = reqwest::Client::builder()
                 .default_headers(headers.clone())
                 .connect_timeout(connect_timeout)
                 .tcp_nodelay(true)
                 .pool_idle_timeout(Duration::from_secs(90))
                 .pool_max_idle_per_host(MAX_IDLE_UPSTREAM_CONNECTIONS)
                 .tcp_keepalive(Duration::from_secs(30))
-                .redirect(reqwest::redirect::Policy::none())
-                .tls_certs_merge(roots.iter().cloned())
-                .build()
+                .redirect(reqwest::redirect::Policy::none());
+            match &shared_tls {
+                Some(tls) => builder.tls_backend_preconfigured(tls.clone()),
+                None => builder.tls_certs_merge(roots.iter().cloned()),
+            }
+            .build()
         };
         let client = make().map_err(|e| TransportInitError::Client(error_chain(&e)))?;
-        let lanes =
-            lanes::Lanes::new(client, Box::new(make), config.streams_per_connection, base.starts_with("https://"));
+        let lanes = lanes::Lanes::new(client, Box::new(make), config.streams_per_connection, https);
         let url = |path: &str| {
             reqwest::Url::parse(&format!("{base}/{path}"))
                 .map_err(|_| TransportInitError::InvalidBaseUrl(config.base_url.clone()))

@@ -3,6 +3,7 @@
 
 use crate::TransportInitError;
 use std::path::Path;
+use std::sync::Arc;
 
 pub use reqwest::Certificate;
 
@@ -16,6 +17,28 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<Certificate>, TransportInitError>
         return Err(why("no PEM certificate in it".into()));
     }
     Ok(certs)
+}
+
+/// One TLS configuration for every lane of an HTTPS upstream trusted through the
+/// system's roots alone, built as reqwest builds its own (the platform verifier, TLS
+/// 1.2 and 1.3, ALPN h2 then HTTP/1.1). Each lane's client built by reqwest would read
+/// and parse the system's root certificates again and keep them, with a session cache
+/// of its own: about 100 KB per lane for the process's life (heaptrack, see
+/// docs/performance.md). Its clones share the verifier and the session cache.
+pub(crate) fn shared_client_tls() -> Result<rustls::ClientConfig, TransportInitError> {
+    let err = |e: rustls::Error| TransportInitError::Client(format!("TLS configuration: {e}"));
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+    let verifier = rustls_platform_verifier::Verifier::new(provider.clone()).map_err(err)?;
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(rustls::ALL_VERSIONS)
+        .map_err(err)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 #[cfg(test)]

@@ -89,3 +89,23 @@ async fn streams_past_the_servers_limit_open_more_connections_instead_of_waiting
     }
     assert_eq!(t.lanes(), HELD / SERVER_STREAMS as usize);
 }
+
+/// Without the fake's CA among the extra roots, the lanes' shared TLS configuration
+/// (the system's roots alone) refuses the fake's certificate: it verifies, and it is the
+/// one in use. A lane past the first refuses it too.
+#[tokio::test]
+async fn the_shared_tls_configuration_trusts_the_system_roots_alone() {
+    let up = FakeUpstream::start_tls(TlsOptions { alpn: Alpn::H2, max_concurrent_streams: Some(1) }).await;
+    let config = TransportConfig { base_url: up.base_url(), streams_per_connection: 1, ..TransportConfig::default() };
+    let t = Arc::new(HttpTransport::new(config).expect("transport"));
+    let body =
+        Bytes::from(serde_json::json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}).to_string());
+    let model = ModelId::new(MODEL);
+    let sends = (0..2).map(|_| t.send(&model, body.clone(), false));
+    for result in futures_util::future::join_all(sends).await {
+        let err = result.expect_err("the fake's certificate refused");
+        assert!(err.message.to_lowercase().contains("certificate"), "{}", err.message);
+    }
+    assert_eq!(t.lanes(), 2, "the second request took a second lane");
+    assert_eq!(up.total_calls(), 0, "no request reached the fake");
+}
