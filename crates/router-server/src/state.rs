@@ -16,7 +16,7 @@ pub struct AppState {
     /// The catalogs the process refreshes, for their counters in `/metrics`, `/readyz`
     /// and the status page; none when the router runs on another `Catalog` (tests,
     /// embedding).
-    pub catalogs: router_settings::Catalogs,
+    pub catalogs: Arc<router_settings::Catalogs>,
     pub metrics: Arc<Metrics>,
     pub client_keys: Arc<ClientKeys>,
     pub seeds: Arc<SeedSource>,
@@ -36,7 +36,7 @@ impl AppState {
     pub fn new(router: Arc<Router>) -> Self {
         AppState {
             router,
-            catalogs: router_settings::Catalogs::default(),
+            catalogs: Arc::default(),
             metrics: Arc::new(Metrics::new()),
             client_keys: Arc::new(ClientKeys::new(Vec::new())),
             seeds: Arc::new(SeedSource::new(None)),
@@ -52,7 +52,7 @@ impl AppState {
 
     #[must_use]
     pub fn with_catalogs(mut self, catalogs: router_settings::Catalogs) -> Self {
-        self.catalogs = catalogs;
+        self.catalogs = Arc::new(catalogs);
         self
     }
 
