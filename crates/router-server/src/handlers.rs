@@ -45,18 +45,22 @@ impl FromRequest<AppState> for ChatBody {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let headers = RouteHeaders::read(req.headers()).map_err(ApiError::bad_request)?;
-        let ct = req.headers().get(header::CONTENT_TYPE);
-        if !ct.is_some_and(is_json) {
-            let got = ct.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-            return Err(ApiError::unsupported_media_type(got.as_deref()));
-        }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|r| ApiError::from_bytes_rejection(&r, state.max_body_size))?;
+        let bytes = json_body(state, req).await?;
         let mut req = ChatRequest::from_bytes(bytes).map_err(|e| ApiError::from_route(&RouteError::Request(e)))?;
         let seed = headers.apply(&mut req).map_err(|e| ApiError::from_route(&RouteError::Request(e)))?;
         Ok(ChatBody(req, seed))
     }
+}
+
+/// A request's JSON body, as every surface reads it: refused when its content type is
+/// not JSON or it is larger than the body limit.
+pub async fn json_body(state: &AppState, req: Request) -> Result<Bytes, ApiError> {
+    let ct = req.headers().get(header::CONTENT_TYPE);
+    if !ct.is_some_and(is_json) {
+        let got = ct.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        return Err(ApiError::unsupported_media_type(got.as_deref()));
+    }
+    Bytes::from_request(req, state).await.map_err(|r| ApiError::from_bytes_rejection(&r, state.max_body_size))
 }
 
 /// The routing headers every surface reads (chat, Messages, Responses): the seed, the

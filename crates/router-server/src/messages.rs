@@ -6,13 +6,13 @@
 
 use crate::anthropic_errors::anthropic_error;
 use crate::error::ApiError;
-use crate::handlers::{self, RouteHeaders, is_json, upstream_headers};
+use crate::handlers::{self, RouteHeaders, upstream_headers};
 use crate::reframe::Reframe;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{FromRequest, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -137,14 +137,7 @@ fn anthropic_model(m: &Value) -> Value {
 /// its session key and pick; a refusal is already an Anthropic-shaped response.
 async fn read(state: &AppState, req: Request) -> Result<(ChatRequest, Translated, Option<u64>), Response> {
     let headers = RouteHeaders::read(req.headers()).map_err(|m| anthropic_error(ApiError::bad_request(m)))?;
-    let ct = req.headers().get(header::CONTENT_TYPE);
-    if !ct.is_some_and(is_json) {
-        let got = ct.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        return Err(anthropic_error(ApiError::unsupported_media_type(got.as_deref())));
-    }
-    let bytes = Bytes::from_request(req, state)
-        .await
-        .map_err(|r| anthropic_error(ApiError::from_bytes_rejection(&r, state.max_body_size)))?;
+    let bytes = handlers::json_body(state, req).await.map_err(anthropic_error)?;
     let mut translated = anthropic::to_chat(&bytes, &state.messages).map_err(|e| refused(&e))?;
     let mut chat = ChatRequest::from_bytes(Bytes::from(std::mem::take(&mut translated.body)))
         .map_err(|e| anthropic_error(ApiError::from_route(&RouteError::Request(e))))?;

@@ -4,11 +4,11 @@
 //! stream translated back; every error is in OpenAI's shape.
 
 use crate::error::ApiError;
-use crate::handlers::{self, RouteHeaders, is_json, upstream_headers};
+use crate::handlers::{self, RouteHeaders, upstream_headers};
 use crate::reframe::Reframe;
 use crate::state::AppState;
 use axum::body::Body;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -121,13 +121,7 @@ fn answer(body: UpstreamBody, meta: ResponseMeta, echo: Vec<u8>, stream: bool) -
 async fn read(state: &AppState, req: Request) -> Result<(ChatRequest, Translated, Option<u64>), ApiError> {
     let mut headers = RouteHeaders::read(req.headers()).map_err(ApiError::bad_request)?;
     let client_session = client_session(req.headers());
-    let ct = req.headers().get(header::CONTENT_TYPE);
-    if !ct.is_some_and(is_json) {
-        let got = ct.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        return Err(ApiError::unsupported_media_type(got.as_deref()));
-    }
-    let bytes =
-        Bytes::from_request(req, state).await.map_err(|r| ApiError::from_bytes_rejection(&r, state.max_body_size))?;
+    let bytes = handlers::json_body(state, req).await?;
     let mut translated = to_chat(&bytes, state.responses_tools).map_err(|e| invalid(&e))?;
     let mut chat = ChatRequest::from_bytes(Bytes::from(std::mem::take(&mut translated.chat)))
         .map_err(|e| ApiError::from_route(&RouteError::Request(e)))?;

@@ -8,11 +8,11 @@
 mod batch;
 
 use crate::error::ApiError;
-use crate::handlers::{RouteHeaders, is_json, upstream_headers};
+use crate::handlers::{self, RouteHeaders, upstream_headers};
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -85,13 +85,7 @@ pub async fn embeddings(State(state): State<AppState>, req: Request) -> Response
 /// confined to that family.
 async fn read(state: &AppState, req: Request) -> Result<Read, ApiError> {
     let headers = RouteHeaders::read(req.headers()).map_err(ApiError::bad_request)?;
-    let ct = req.headers().get(header::CONTENT_TYPE);
-    if !ct.is_some_and(is_json) {
-        let got = ct.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        return Err(ApiError::unsupported_media_type(got.as_deref()));
-    }
-    let bytes =
-        Bytes::from_request(req, state).await.map_err(|r| ApiError::from_bytes_rejection(&r, state.max_body_size))?;
+    let bytes = handlers::json_body(state, req).await?;
     let body = EmbeddingsRequest::read(&bytes).map_err(|e| ApiError::bad_request(&e.to_string()))?;
     let snap = state.router.catalog();
     let resolved =
