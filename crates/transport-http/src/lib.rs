@@ -154,6 +154,21 @@ static PASSED_HEADERS: [HeaderName; 9] = [
     HeaderName::from_static("x-ratelimit-remaining-tokens"),
 ];
 
+/// The answer's headers worth passing on, each once (its first value): one walk over
+/// the answer's few headers, comparing names, costs less than hashing every name of
+/// [`PASSED_HEADERS`] for a lookup.
+fn passed_headers(answer: &reqwest::header::HeaderMap) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    for (name, value) in answer {
+        let Some(known) = PASSED_HEADERS.iter().find(|k| *k == name) else { continue };
+        let Ok(value) = value.to_str() else { continue };
+        if !out.iter().any(|(n, _)| *n == known.as_str()) {
+            out.push((known.as_str(), value.to_owned()));
+        }
+    }
+    out
+}
+
 /// Forwards chat requests over pooled clients (lanes). Cheap to share behind an `Arc`.
 pub struct HttpTransport {
     /// Parsed once: handing reqwest a string would parse it again (IDNA and all) on
@@ -316,13 +331,7 @@ impl HttpTransport {
             self.lanes.saw_http1();
         }
         let status = resp.status().as_u16();
-        let headers: Vec<(&'static str, String)> = PASSED_HEADERS
-            .iter()
-            .filter_map(|name| {
-                let v = resp.headers().get(name)?.to_str().ok()?;
-                Some((name.as_str(), v.to_owned()))
-            })
-            .collect();
+        let headers = passed_headers(resp.headers());
 
         if !resp.status().is_success() {
             let head = resp.headers().clone();
@@ -407,6 +416,24 @@ mod tests {
         check(bad_title, Err(TransportInitError::InvalidHeader("X-Title")));
         let bad_url = TransportConfig { base_url: "openrouter.ai".into(), ..TransportConfig::default() };
         check(bad_url, Err(TransportInitError::InvalidBaseUrl("openrouter.ai".into())));
+    }
+
+    #[test]
+    fn the_passed_headers_are_found_by_one_walk_each_once() {
+        let mut answer = reqwest::header::HeaderMap::new();
+        answer.insert("server", "fake".parse().expect("value"));
+        answer.append("x-ratelimit-remaining-requests", "0".parse().expect("value"));
+        answer.append("x-ratelimit-remaining-requests", "9".parse().expect("value"));
+        answer.insert("x-ratelimit-reset-requests", "7m12s".parse().expect("value"));
+        answer.insert(CONTENT_TYPE, "application/json".parse().expect("value"));
+        let mut got = passed_headers(&answer);
+        got.sort();
+        let expected = [
+            ("content-type", "application/json"),
+            ("x-ratelimit-remaining-requests", "0"),
+            ("x-ratelimit-reset-requests", "7m12s"),
+        ];
+        assert_eq!(got, expected.map(|(n, v)| (n, v.to_owned())), "the first value of each, nothing else");
     }
 
     #[test]
