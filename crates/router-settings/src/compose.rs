@@ -137,8 +137,6 @@ fn local_router(
     if store.is_none() {
         tracing::warn!("no data directory: cooldowns and quota counts will not survive a restart");
     }
-    // Each embedding model's declared `input_type` goes with the bodies sent to it.
-    let transport: Arc<dyn ChatTransport> = Arc::new(router_core::embeddings::EmbeddingDefaults(transport));
     let ports = Ports { catalog, transport, clock, store };
     let config = router_config(settings);
     match Router::new(ports.clone(), config.clone()) {

@@ -141,7 +141,7 @@ impl ChatRequest {
             let mut input_bytes = 0;
             for ((key, value), span) in last_of_each(read.into_iter().zip(spans).collect()) {
                 let raw_value = text.get(span.value.clone()).unwrap_or("null");
-                if key.as_str() == "input" {
+                if family.is_some() && key.as_str() == "input" {
                     input_bytes = raw_value.len();
                 }
                 fields.set(key.as_str(), raw_value, value);
@@ -276,6 +276,26 @@ impl ChatRequest {
     }
 }
 
+impl ChatRequest {
+    /// Adds `"input_type": input_type` to `body` (this request's [`body_for_upstream`](
+    /// Self::body_for_upstream)) when it is an embeddings body whose client sent no
+    /// `input_type`: a model's declared default, since the client's own always wins.
+    ///
+    /// NVIDIA's NeMo Retriever embedding NIM (API reference, OpenAI API): "NV-Embed-QA and
+    /// E5 models operate in passage or query mode, and thus require the input_type
+    /// parameter" (`"query"` or `"passage"`), which OpenAI's API and its clients do not
+    /// have; its GTE and GTR models accept no `input_type`. So the default is per model.
+    pub fn add_input_type(&self, body: &mut Vec<u8>, input_type: &str) {
+        let said = self.members.iter().any(|m| self.name(&m.key) == b"input_type");
+        if self.family.is_none() || said || body.pop() != Some(b'}') {
+            return;
+        }
+        body.extend_from_slice(b",\"input_type\":");
+        write_json_str(body, input_type);
+        body.push(b'}');
+    }
+}
+
 /// The members that bound the output, rewritten when the router lowers it.
 const OUTPUT_LIMIT_FIELDS: [&str; 2] = ["max_tokens", "max_completion_tokens"];
 
@@ -328,6 +348,22 @@ mod tests {
         let r = ChatRequest::embeddings(Bytes::from_static(body), "f").expect("valid");
         let sent = String::from_utf8(r.body_for_upstream("m", true, Some(512))).expect("utf-8");
         assert_eq!(sent, r#"{"model":"m","input":["a"]}"#);
+    }
+
+    #[test]
+    fn a_declared_input_type_is_added_only_where_the_client_said_none() {
+        let check = |r: &ChatRequest, expected: &str| {
+            let mut body = r.body_for_upstream("m", true, None);
+            r.add_input_type(&mut body, "passage");
+            assert_eq!(String::from_utf8(body).expect("utf-8"), expected);
+        };
+        let bare = ChatRequest::embeddings(Bytes::from_static(br#"{"model":"free","input":"x"}"#), "f").expect("ok");
+        check(&bare, r#"{"model":"m","input":"x","input_type":"passage"}"#);
+        let own = br#"{"model":"free","input":"x","input_type":"query"}"#;
+        let own = ChatRequest::embeddings(Bytes::from_static(own), "f").expect("ok");
+        check(&own, r#"{"model":"m","input":"x","input_type":"query"}"#);
+        let chat = ChatRequest::from_slice(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#);
+        check(&chat.expect("ok"), r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#);
     }
 
     #[test]

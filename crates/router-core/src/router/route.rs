@@ -152,7 +152,11 @@ impl Router {
         report.max_tokens = max_tokens;
         report.token_charge = cap.map(|n| req.requirements().prompt_tokens.saturating_add(n));
         let plain = !Account::of(info).speaks_openrouter();
-        let body = Bytes::from(req.body_for_upstream(info.upstream_id(), plain, max_tokens));
+        let mut body = req.body_for_upstream(info.upstream_id(), plain, max_tokens);
+        if let Some(input_type) = info.embedding.input_type.as_deref() {
+            req.add_input_type(&mut body, input_type);
+        }
+        let body = Bytes::from(body);
         let stream = req.is_stream() && req.endpoint() == Endpoint::Chat;
         let sent = self.ports.transport.send_model(req.endpoint(), info, body, stream).await?;
         commit(hold(sent, slot), &info.id, &self.stream_errors, self.judge(req, Dialect::of(info))).await
