@@ -9,6 +9,7 @@
 
 pub mod anthropic;
 pub mod chat;
+mod chat_part;
 mod json_out;
 pub mod responses;
 pub mod tree;

@@ -2,6 +2,7 @@
 //! straight into the chat body's bytes.
 
 use super::error::TranslateError;
+use crate::chat_part;
 use crate::json_out::{Seq, string};
 use crate::tree::Json;
 use std::borrow::Cow;
@@ -58,27 +59,11 @@ enum Part<'a> {
 
 impl Part<'_> {
     fn write(&self, out: &mut Vec<u8>) {
-        let mut o = Seq::object(out);
         match self {
-            Part::Text(t) => {
-                string(o.key("type"), "text");
-                string(o.key("text"), t);
-            }
-            Part::Image(url) => {
-                string(o.key("type"), "image_url");
-                let mut image = Seq::object(o.key("image_url"));
-                string(image.key("url"), url);
-                image.end();
-            }
-            Part::File { name, data } => {
-                string(o.key("type"), "file");
-                let mut file = Seq::object(o.key("file"));
-                string(file.key("filename"), name);
-                string(file.key("file_data"), data);
-                file.end();
-            }
+            Part::Text(t) => chat_part::text(out, t),
+            Part::Image(url) => chat_part::image(out, url, None),
+            Part::File { name, data } => chat_part::file(out, data, Some(name)),
         }
-        o.end();
     }
 }
 

@@ -4,6 +4,7 @@
 //! assistant message that holds its call, so a `tool` message never stands without it.
 
 use super::error::InvalidRequest;
+use crate::chat_part;
 use crate::json_out::{Seq, json, string};
 use crate::tree::Json;
 use std::borrow::Cow;
@@ -85,37 +86,20 @@ impl<'j> Message<'j> {
 
 impl Part<'_> {
     fn write(&self, out: &mut Vec<u8>) {
-        let mut o = Seq::object(out);
         match self {
-            Part::Text(t) => {
-                string(o.key("type"), "text");
-                string(o.key("text"), t);
-            }
-            Part::Image { url, detail } => {
-                string(o.key("type"), "image_url");
-                let mut image = Seq::object(o.key("image_url"));
-                string(image.key("url"), url);
-                string(image.key("detail"), detail);
-                image.end();
-            }
-            Part::File { data, name } => {
-                string(o.key("type"), "file");
-                let mut file = Seq::object(o.key("file"));
-                string(file.key("file_data"), data);
-                if let Some(name) = name {
-                    string(file.key("filename"), name);
-                }
-                file.end();
-            }
+            Part::Text(t) => chat_part::text(out, t),
+            Part::Image { url, detail } => chat_part::image(out, url, Some(detail)),
+            Part::File { data, name } => chat_part::file(out, data, *name),
             Part::Audio(audio) => {
+                let mut o = Seq::object(out);
                 string(o.key("type"), "input_audio");
                 match audio {
                     Some(a) => json(o.key("input_audio"), a),
                     None => o.key("input_audio").extend_from_slice(b"null"),
                 }
+                o.end();
             }
         }
-        o.end();
     }
 }
 
