@@ -2,7 +2,7 @@
 //! narrowed by its allow-list, with capabilities from the config, then the embedded
 //! table, then nothing. A failed refresh keeps the last good list (and its disk cache).
 
-use crate::known::{ModelCaps, known_provider};
+use crate::known::{ModelCaps, known_provider, same_model};
 use catalog_refresh::{Counters as Refreshes, Refresh, Schedule};
 use router_core::model::EMBEDDINGS_MODALITY;
 use router_core::{Billing, CatalogSource, Clock, ModelInfo, Provenance, RawEntry, Secret, Timestamp};
@@ -268,12 +268,6 @@ pub fn build_models(config: &ProviderCatalogConfig, body: &[u8]) -> Result<Vec<M
         out.push(model_info(config, id, e, caps));
     }
     Ok(out)
-}
-
-/// Whether the `[[providers.models]]` entry `declared` is the listed model `listed`:
-/// the same id, or the id as Google lists it (`models/<id>`), as the embedded table reads it.
-fn same_model(declared: &str, listed: &str) -> bool {
-    declared == listed || listed.strip_prefix("models/") == Some(declared)
 }
 
 /// Whether `[[providers.models]]` declares `id` an embedding model.

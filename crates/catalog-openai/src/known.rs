@@ -119,9 +119,15 @@ pub fn known_provider(base_url: &str) -> Option<&'static KnownProvider> {
 impl KnownProvider {
     /// The table's capabilities of `upstream_id` (also as Google lists it, `models/<id>`).
     pub fn model(&self, upstream_id: &str) -> Option<&ModelCaps> {
-        let bare = upstream_id.strip_prefix("models/").unwrap_or(upstream_id);
-        self.models.iter().find(|m| m.id == upstream_id || m.id == bare)
+        self.models.iter().find(|m| same_model(&m.id, upstream_id))
     }
+}
+
+/// Whether the model declared as `declared` (in the table or a `[[providers.models]]`
+/// entry) is the listed model `listed`: the same id, or the id as Google lists it
+/// (`models/<id>`).
+pub(crate) fn same_model(declared: &str, listed: &str) -> bool {
+    declared == listed || listed.strip_prefix("models/") == Some(declared)
 }
 
 #[cfg(test)]
