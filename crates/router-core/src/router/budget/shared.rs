@@ -68,7 +68,8 @@ impl Router {
                 return Ok(());
             }
             Ok(TokenOutcome::Full { budget, day, left }) => {
-                let Some(b) = request.budgets.get(budget) else { return Ok(()) };
+                // An index out of range (a store that answered oddly) is read as the first.
+                let Some(b) = request.budgets.get(budget).or(request.budgets.first()) else { return Ok(()) };
                 let (window, until) = if day { ("day", b.day_ends) } else { ("minute", now.next_minute()) };
                 let reason = match b.unit {
                     BudgetUnit::Requests => format!(
