@@ -37,6 +37,27 @@ impl Dialect {
         }
     }
 
+    /// Whether the upstream takes OpenRouter's request extensions (`provider`, `models`,
+    /// `transforms`, ...); any other upstream is sent a plain OpenAI-dialect body.
+    pub fn takes_extensions(self) -> bool {
+        matches!(self, Dialect::OpenRouter)
+    }
+
+    /// Whether the account's request quota is its key's own (OpenRouter's `/key`: the
+    /// tier's requests a minute and a day), kept in the account ledger, read back from
+    /// the upstream's counter and shared over the link; otherwise the account keeps the
+    /// limits and token budgets the operator declared for it.
+    pub fn quota_is_the_keys(self) -> bool {
+        matches!(self, Dialect::OpenRouter)
+    }
+
+    /// Whether the upstream's host breaker counts while its models are the whole pool.
+    /// OpenRouter's does not: every model is behind its one host, and an open breaker
+    /// would only turn every request into a 503. A plain server's does, alone or not.
+    pub fn breaker_when_alone(self) -> bool {
+        !matches!(self, Dialect::OpenRouter)
+    }
+
     /// Classifies a non-2xx answer. `now` dates OpenRouter's rate-limit resets.
     pub fn classify(self, status: u16, header: Headers<'_>, body: &[u8], now: Timestamp) -> TransportError {
         match self {

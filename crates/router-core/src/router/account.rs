@@ -1,61 +1,75 @@
-//! Whose quota an attempt spends, and the rules that differ between accounts: the one
-//! home of "is this OpenRouter" in the attempt loop.
+//! Whose quota an attempt spends, and the rules that differ between accounts. No rule
+//! here names a provider: each asks the account's dialect (`crate::dialect`), whose
+//! tables say what an upstream's key and host are like.
 //!
-//! OpenRouter's account keeps request quotas per minute and per UTC day (reconciled with
-//! upstream's counter, shared over Redis when configured) and its host breaker counts
-//! only in a union. A declared provider keeps its own request and token quotas, its host
-//! breaker and its "not free" mark. Every step of the loop asks its account instead of
-//! branching on the provider itself.
+//! An account whose quota is its key's (OpenRouter's) keeps request quotas per minute
+//! and per UTC day in the account ledger, reconciled with upstream's counter and shared
+//! over the link when configured. Any other account keeps the request and token quotas
+//! the operator declared, and its "not free" mark. Each host breaker counts in a union;
+//! alone, only where the dialect says so.
 
 use super::Router;
 use super::budget::Budget;
 use crate::catalog::CatalogSnapshot;
+use crate::dialect::Dialect;
 use crate::dialect::openai::LOCAL_BUSY_BACKOFF;
-use crate::health::{HealthPolicy, HealthState};
-use crate::model::{ModelInfo, OPENROUTER_PROVIDER};
-use crate::quota::{ProviderBlock, ProviderPolicy};
+use crate::health::HealthState;
+use crate::model::ModelInfo;
+use crate::quota::ProviderBlock;
 use crate::request::Requirements;
 use crate::time::Timestamp;
 use crate::upstream::{ErrorKind, TransportError};
 
-/// The account an attempt on one model spends.
+/// The account an attempt on one model spends: its provider's name and dialect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Account<'a> {
-    /// OpenRouter's own account (a model with no declared provider).
-    OpenRouter,
-    /// A declared provider, by name.
-    Declared(&'a str),
+pub(super) struct Account<'a> {
+    name: &'a str,
+    dialect: Dialect,
 }
 
 impl<'a> Account<'a> {
     /// The account of `info`.
     pub(super) fn of(info: &'a ModelInfo) -> Self {
-        match &info.provider {
-            None => Account::OpenRouter,
-            Some(p) => Account::Declared(&p.provider),
-        }
+        Account { name: info.provider_name(), dialect: Dialect::of(info) }
     }
 
-    /// The accounts of `snap`'s models, OpenRouter's first, when they are more than
-    /// one (alone, OpenRouter's account is the pool's and is not listed).
+    /// The accounts of `snap`'s models when it holds declared providers' (alone, the
+    /// catalog's own account is the pool's and is not listed): the catalog's own first,
+    /// then the declared ones by name.
     pub(super) fn all(snap: &'a CatalogSnapshot) -> Vec<Self> {
-        let declared = snap.providers().iter().map(|p| Account::Declared(p));
-        let openrouter = snap.entries().iter().any(|e| e.info.provider.is_none()) && !snap.providers().is_empty();
-        openrouter.then_some(Account::OpenRouter).into_iter().chain(declared).collect()
+        if snap.providers().is_empty() {
+            return Vec::new();
+        }
+        let mut accounts: Vec<Self> = Vec::with_capacity(snap.providers().len() + 1);
+        for entry in snap.entries() {
+            let account = Account::of(&entry.info);
+            if !accounts.iter().any(|a| a.name == account.name) {
+                accounts.push(account);
+            }
+        }
+        accounts.sort_by_key(|a| (snap.providers().iter().position(|p| **p == *a.name), a.name));
+        accounts
     }
 
     /// The name its state and holds are kept under.
     pub(super) fn name(self) -> &'a str {
-        match self {
-            Account::OpenRouter => OPENROUTER_PROVIDER,
-            Account::Declared(name) => name,
-        }
+        self.name
     }
 
-    /// Whether the upstream speaks OpenRouter's dialect (its request extensions pass);
-    /// a declared provider is sent a plain OpenAI-dialect body.
-    pub(super) fn speaks_openrouter(self) -> bool {
-        self == Account::OpenRouter
+    /// Whether its upstream takes OpenRouter's request extensions; any other is sent a
+    /// plain OpenAI-dialect body.
+    pub(super) fn takes_extensions(self) -> bool {
+        self.dialect.takes_extensions()
+    }
+
+    /// Whether its request quota is its key's, kept in the account ledger.
+    fn keyed(self) -> bool {
+        self.dialect.quota_is_the_keys()
+    }
+
+    /// Whether its host breaker counts in a pool that is `union` or not.
+    fn breaker_counts(self, union: bool) -> bool {
+        union || self.dialect.breaker_when_alone()
     }
 }
 
@@ -70,7 +84,7 @@ pub(super) enum Pass {
 
 impl Router {
     /// Reserves one attempt on `info` in its account's local counts, or says why not.
-    /// `Ok` carries the output a token budget leaves, when one applies. OpenRouter's
+    /// `Ok` carries the output a token budget leaves, when one applies. A keyed
     /// account is reserved later, out of the lock, when its quota is shared.
     pub(super) fn reserve_account(
         &self,
@@ -80,19 +94,18 @@ impl Router {
         union: bool,
         now: Timestamp,
     ) -> Result<Option<u64>, Pass> {
-        let name = match Account::of(info) {
-            Account::OpenRouter => {
-                if let Some(block) = openrouter_unreachable(health, now).filter(|_| union) {
-                    return Err(Pass::Account(OPENROUTER_PROVIDER.to_owned(), block));
-                }
-                if self.shared.is_none() {
-                    let quota = health.reserve(&self.quota_policy(), now);
-                    quota.map_err(|b| Pass::Account(OPENROUTER_PROVIDER.to_owned(), ProviderBlock::Quota(b)))?;
-                }
-                return Ok(None);
+        let account = Account::of(info);
+        let name = account.name;
+        if account.keyed() {
+            if let Some(block) = unreachable(health, name, now).filter(|_| account.breaker_counts(union)) {
+                return Err(Pass::Account(name.to_owned(), block));
             }
-            Account::Declared(name) => name,
-        };
+            if self.shared.is_none() {
+                let quota = health.reserve(&self.quota_policy(), now);
+                quota.map_err(|b| Pass::Account(name.to_owned(), ProviderBlock::Quota(b)))?;
+            }
+            return Ok(None);
+        }
         let id = info.id.as_str();
         // A model's own limit, when one is configured: only that model waits.
         if let Some(block) = self.model_hold(health, id, now) {
@@ -116,13 +129,12 @@ impl Router {
     /// Gives back the local reservation of an attempt that never left this machine. A
     /// shared store's count is not given back: it may be another process's.
     pub(super) fn release_account(&self, health: &mut HealthState, info: &ModelInfo, now: Timestamp) {
-        match Account::of(info) {
-            Account::Declared(name) => {
-                let policy = self.provider_policy(name);
-                health.provider_mut(name).quota.release_at(&*policy.reset, now);
-            }
-            Account::OpenRouter if self.shared.is_none() => health.release(now),
-            Account::OpenRouter => {}
+        let account = Account::of(info);
+        if !account.keyed() {
+            let policy = self.provider_policy(account.name);
+            health.provider_mut(account.name).quota.release_at(&*policy.reset, now);
+        } else if self.shared.is_none() {
+            health.release(now);
         }
     }
 
@@ -136,24 +148,20 @@ impl Router {
         now: Timestamp,
     ) {
         let policy = &self.config.health;
-        match Account::of(info) {
-            Account::Declared(name) => {
-                let provider = self.provider_policy(name);
-                health.record_provider_failure(name, &info.id, error, policy, &provider, now);
-            }
-            Account::OpenRouter => {
-                // Alone, OpenRouter's connection failures are nobody's (every model is
-                // behind the one host); in a union its host has a breaker like any.
-                if error.kind == ErrorKind::Connection && union {
-                    openrouter_connection_failed(health, policy, now);
-                }
-                if error.kind == ErrorKind::DailyCapReached {
-                    // A reason to read upstream's counter again.
-                    self.daily_caps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                health.record_failure(&info.id, error, policy, now);
-            }
+        let account = Account::of(info);
+        let provider = self.provider_policy(account.name);
+        if !account.keyed() {
+            health.record_provider_failure(account.name, &info.id, error, policy, &provider, now);
+            return;
         }
+        if error.kind == ErrorKind::Connection && account.breaker_counts(union) {
+            health.provider_mut(account.name).connection_failed(&provider, policy.breaker_window, now);
+        }
+        if error.kind == ErrorKind::DailyCapReached {
+            // A reason to read upstream's counter again.
+            self.daily_caps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        health.record_failure(&info.id, error, policy, now);
     }
 
     /// What keeps `account` from serving now.
@@ -163,40 +171,33 @@ impl Router {
         account: Account<'_>,
         now: Timestamp,
     ) -> Option<ProviderBlock> {
-        match account {
-            Account::OpenRouter => {
-                let quota = health.quota_block(&self.quota_policy(), now).map(ProviderBlock::Quota);
-                quota.or_else(|| openrouter_unreachable(health, now))
-            }
-            Account::Declared(name) => health
-                .provider_block(name, &self.provider_policy(name), now)
-                .or_else(|| self.in_flight.block(name, now, LOCAL_BUSY_BACKOFF)),
+        let name = account.name;
+        if account.keyed() {
+            let quota = health.quota_block(&self.quota_policy(), now).map(ProviderBlock::Quota);
+            return quota.or_else(|| unreachable(health, name, now));
         }
+        health
+            .provider_block(name, &self.provider_policy(name), now)
+            .or_else(|| self.in_flight.block(name, now, LOCAL_BUSY_BACKOFF))
     }
 
-    /// Whether the attempt on `info` is reserved in the shared store (OpenRouter's
+    /// Whether the attempt on `info` is reserved in the shared store's link (a keyed
     /// account, when state is shared with other instances).
     pub(super) fn shared_account(&self, info: &ModelInfo) -> Option<&super::link::SharedLink> {
-        self.shared.as_ref().filter(|_| Account::of(info) == Account::OpenRouter)
+        self.shared.as_ref().filter(|_| Account::of(info).keyed())
     }
 }
 
-/// OpenRouter's host breaker, when open: in a union its models wait like a dead
-/// provider's (alone, OpenRouter's connection failures are nobody's, as before).
-fn openrouter_unreachable(health: &HealthState, now: Timestamp) -> Option<ProviderBlock> {
-    let until = health.providers.get(OPENROUTER_PROVIDER)?.unreachable_until.filter(|&u| now < u)?;
+/// The account `name`'s host breaker, when open.
+fn unreachable(health: &HealthState, name: &str, now: Timestamp) -> Option<ProviderBlock> {
+    let until = health.providers.get(name)?.unreachable_until.filter(|&u| now < u)?;
     Some(ProviderBlock::Unreachable { until })
-}
-
-/// A connection to OpenRouter failed in a union: feeds its host breaker.
-fn openrouter_connection_failed(health: &mut HealthState, policy: &HealthPolicy, now: Timestamp) {
-    health.provider_mut(OPENROUTER_PROVIDER).connection_failed(&ProviderPolicy::default(), policy.breaker_window, now);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Billing, Provenance};
+    use crate::model::{Billing, OPENROUTER_PROVIDER, Provenance};
 
     fn info(provider: Option<&str>) -> ModelInfo {
         let mut m = ModelInfo::new("acme/m:free");
@@ -205,14 +206,16 @@ mod tests {
         m
     }
 
-    fn check(provider: Option<&str>, name: &str, speaks_openrouter: bool) {
+    fn check(provider: Option<&str>, name: &str, keyed: bool) {
         let m = info(provider);
         let account = Account::of(&m);
-        assert_eq!((account.name(), account.speaks_openrouter()), (name, speaks_openrouter));
+        let rules = (account.keyed(), account.takes_extensions(), account.breaker_counts(false));
+        assert_eq!((account.name(), rules), (name, (keyed, keyed, !keyed)));
+        assert!(account.breaker_counts(true), "in a union every host breaker counts");
     }
 
     #[test]
-    fn a_model_without_a_declared_provider_spends_openrouters_account() {
+    fn the_catalogs_own_models_spend_its_keyed_account_and_a_declared_providers_its_own() {
         check(None, OPENROUTER_PROVIDER, true);
         check(Some("groq"), "groq", false);
     }

@@ -151,7 +151,7 @@ impl Router {
         };
         report.max_tokens = max_tokens;
         report.token_charge = cap.map(|n| req.requirements().prompt_tokens.saturating_add(n));
-        let plain = !Account::of(info).speaks_openrouter();
+        let plain = !Account::of(info).takes_extensions();
         let mut body = req.body_for_upstream(info.upstream_id(), plain, max_tokens);
         if let Some(input_type) = info.embedding.input_type.as_deref() {
             req.add_input_type(&mut body, input_type);
