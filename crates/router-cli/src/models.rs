@@ -93,8 +93,8 @@ pub(crate) fn provenance(stats: &CatalogStats) -> String {
 /// so that a program reading the rows can skip them.
 pub(crate) fn render(listing: &Listing<'_>, style: Style) -> String {
     let mark = |b: bool| if b { "yes" } else { "-" }.to_owned();
-    // A provider column when models come from more than OpenRouter.
-    let providers = listing.models.iter().any(|r| r.provider != router_core::OPENROUTER_PROVIDER);
+    // A provider column when models come from more than one provider.
+    let providers = listing.models.iter().any(|r| listing.models.first().is_some_and(|f| f.provider != r.provider));
     let mut heads = vec!["ID", "CONTEXT", "INPUT", "TOOLS", "STRUCTURED", "REASONING", "EXPIRES"];
     if providers {
         heads.insert(1, "PROVIDER");

@@ -27,17 +27,17 @@ pub(crate) struct Upstream<'a> {
     pub provider: Option<&'a ProviderSettings>,
 }
 
-/// The one mapping of the settings onto an upstream's HTTP transport. OpenRouter's
-/// attribution headers go to OpenRouter only; a provider's own timeouts win (some free
-/// endpoints hang for minutes).
+/// The one mapping of the settings onto an upstream's HTTP transport. The attribution
+/// headers are one of OpenRouter's request extensions, sent only where the dialect takes
+/// them; a provider's own timeouts win (some free endpoints hang for minutes).
 pub(crate) fn http_transport(settings: &Settings, up: Upstream<'_>) -> Result<HttpTransport, TransportInitError> {
-    let openrouter = matches!(up.dialect, Dialect::OpenRouter);
+    let attribution = up.dialect.takes_extensions();
     let own = |get: fn(&ProviderSettings) -> Option<u64>| up.provider.and_then(get).map(Duration::from_secs);
     HttpTransport::new(TransportConfig {
         base_url: up.base_url,
         api_key: up.api_key,
-        referer: settings.http_referer.clone().filter(|_| openrouter),
-        title: settings.x_title.clone().filter(|_| openrouter),
+        referer: settings.http_referer.clone().filter(|_| attribution),
+        title: settings.x_title.clone().filter(|_| attribution),
         connect_timeout: settings.connect_timeout_secs.get(),
         first_byte_timeout: own(|p| p.first_byte_timeout_secs).unwrap_or(settings.first_byte_timeout_secs.get()),
         idle_timeout: own(|p| p.idle_timeout_secs).unwrap_or(settings.idle_timeout_secs.get()),

@@ -282,7 +282,7 @@ impl HttpTransport {
             let headers = resp.headers().clone();
             let body = read_body(resp, deadline, self.config.request_timeout, self.config.max_answer_size).await?;
             if !(200..300).contains(&status) {
-                return Err(classify(Dialect::OpenRouter, status, &headers, &body, now()));
+                return Err(classify(self.config.dialect, status, &headers, &body, now()));
             }
             serde_json::from_slice::<Envelope>(&body)
                 .map(|e| e.data)
