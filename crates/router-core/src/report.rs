@@ -3,6 +3,7 @@
 
 use crate::error::RouteError;
 use crate::model::ModelId;
+use crate::sse::AnswerSpans;
 use crate::upstream::{ErrorKind, UpstreamResponse};
 use serde::Serialize;
 use std::time::Duration;
@@ -52,6 +53,10 @@ pub struct RouteReport {
     /// `usage` settles.
     #[serde(skip)]
     pub token_charge: Option<u64>,
+    /// Where the answer's members are in its body, when it is a whole chat answer: a
+    /// dialect translating it reads them in place instead of walking the body again.
+    #[serde(skip)]
+    pub answer: Option<AnswerSpans>,
 }
 
 /// How a model was chosen for an attempt.

@@ -5,7 +5,7 @@
 use crate::dialect::Dialect;
 use crate::embeddings::{AnswerError, VectorCheck};
 use crate::model::ModelId;
-use crate::sse::{self, Answer, Event, StreamScan};
+use crate::sse::{self, Answer, AnswerSpans, Event, StreamScan};
 use crate::time::Timestamp;
 use crate::upstream::{Body, ByteStream, ErrorKind, TransportError, UpstreamResponse};
 use bytes::Bytes;
@@ -48,16 +48,23 @@ fn empty_answer(elapsed: std::time::Duration) -> TransportError {
 
 /// Makes a successful answer the client's: names the chosen model in it and, for a
 /// stream, waits for the first content so that an error or an empty answer before any
-/// content can still fall back to another model.
+/// content can still fall back to another model. `spans` is set to where a whole chat
+/// answer's members are in the committed body (`None` for anything else).
 pub(super) async fn commit(
     resp: UpstreamResponse,
     model: &ModelId,
     stream_errors: &Arc<AtomicU64>,
     judge: Judge<'_>,
+    spans: &mut Option<AnswerSpans>,
 ) -> Result<UpstreamResponse, TransportError> {
     let UpstreamResponse { status, headers, body, elapsed } = resp;
+    *spans = None;
     let body = match body {
-        Body::Full(bytes) => Body::Full(commit_whole(bytes, status, model, &judge, elapsed)?),
+        Body::Full(bytes) => {
+            let (bytes, read) = commit_whole(bytes, status, model, &judge, elapsed)?;
+            *spans = read;
+            Body::Full(bytes)
+        }
         Body::Stream(stream) => {
             Body::Stream(Box::pin(commit_stream(stream, model, stream_errors, &judge, elapsed).await?))
         }
@@ -66,14 +73,15 @@ pub(super) async fn commit(
 }
 
 /// A whole answer: one reading settles all (JSON at all, an error inside a 200, an
-/// empty answer, and where `model` is), and `model` is written into it.
+/// empty answer, where `model` is, where the members a dialect reads are), and `model`
+/// is written into it.
 fn commit_whole(
     bytes: Bytes,
     status: u16,
     model: &ModelId,
     judge: &Judge<'_>,
     elapsed: Duration,
-) -> Result<Bytes, TransportError> {
+) -> Result<(Bytes, Option<AnswerSpans>), TransportError> {
     let answer = Answer::read(&bytes).map_err(|e| {
         TransportError::new(ErrorKind::Protocol, format!("upstream answered {status} with unreadable JSON: {e}"))
             .with_elapsed(elapsed)
@@ -91,7 +99,7 @@ fn commit_whole(
         let fault = |e: AnswerError| TransportError::new(ErrorKind::Protocol, e.to_string()).with_elapsed(elapsed);
         vectors.check(&bytes).map_err(fault)?;
     }
-    Ok(answer.with_model(bytes, &sse::json_string(model.as_str())))
+    Ok(answer.with_model_spans(bytes, &sse::json_string(model.as_str())))
 }
 
 /// A stream: its head is held until the first content (or [`MAX_HELD_HEAD`]), so that

@@ -159,7 +159,8 @@ impl Router {
         let body = Bytes::from(body);
         let stream = req.is_stream() && req.endpoint() == Endpoint::Chat;
         let sent = self.ports.transport.send_model(req.endpoint(), info, body, stream).await?;
-        commit(hold(sent, slot), &info.id, &self.stream_errors, self.judge(req, Dialect::of(info))).await
+        commit(hold(sent, slot), &info.id, &self.stream_errors, self.judge(req, Dialect::of(info)), &mut report.answer)
+            .await
     }
 }
 

@@ -3,6 +3,7 @@
 //! router decides everything it needs about an answer from this one reading.
 
 use super::json::Scanner;
+use super::spans::{AnswerSpans, Span};
 use super::substance::{Substance, choices};
 use bytes::Bytes;
 use std::ops::Range;
@@ -31,6 +32,8 @@ pub struct Answer {
     close: Option<usize>,
     /// What the choices carry; `None` when the body is not shaped like a chat answer.
     pub substance: Option<Substance>,
+    /// Where the members a dialect reads are.
+    spans: AnswerSpans,
 }
 
 impl Answer {
@@ -44,7 +47,7 @@ impl Answer {
             let mut substance = Some(Substance::default());
             let walked = s.members(|s, key| {
                 if key == b"choices" {
-                    return choices(s, &mut substance);
+                    return choices(s, &mut substance, &mut answer.spans);
                 }
                 let start = s.i;
                 s.value()?;
@@ -52,6 +55,9 @@ impl Answer {
                 match key {
                     b"error" => answer.error = (s.b[value.clone()] != *b"null").then_some(value),
                     b"model" => answer.model = Some(value),
+                    b"id" => answer.spans.id = Span::of(value),
+                    b"created" => answer.spans.created = Span::of(value),
+                    b"usage" => answer.spans.usage = Span::of(value),
                     _ => {}
                 }
                 Some(())
@@ -79,6 +85,28 @@ impl Answer {
     /// that is not an object goes on as it came.
     pub fn with_model(&self, json: Bytes, value: &[u8]) -> Bytes {
         self.model_set(&json, value, true).map_or(json, Bytes::from)
+    }
+
+    /// [`with_model`](Self::with_model), and where the members a dialect reads are in the
+    /// bytes it returns; `None` for those when the body is not shaped like a chat answer.
+    pub fn with_model_spans(&self, json: Bytes, value: &[u8]) -> (Bytes, Option<AnswerSpans>) {
+        let Some(out) = self.model_set(&json, value, true) else {
+            let spans = AnswerSpans { model: self.model.clone().map_or_else(Span::default, Span::of), ..self.spans };
+            return (json, self.substance.is_some().then_some(spans));
+        };
+        let spans = match (&self.model, self.close) {
+            // Replaced: what follows the old value moved by the difference in length.
+            (Some(r), _) => AnswerSpans {
+                model: Span::of(r.start..r.start + value.len()),
+                ..self.spans.shifted(r.end, value.len() as isize - r.len() as isize)
+            },
+            // Added before the closing brace, after every member recorded.
+            _ => {
+                let end = out.len() - (json.len() - self.close.unwrap_or(json.len()));
+                AnswerSpans { model: Span::of(end - value.len()..end), ..self.spans }
+            }
+        };
+        (Bytes::from(out), self.substance.is_some().then_some(spans))
     }
 
     /// `json` with its top-level `model` set to `value`, the member added when absent and
@@ -148,5 +176,60 @@ mod tests {
         let a = Answer::read(body).expect("readable: only oddly shaped");
         assert_eq!((a.error(body), a.substance), (None, None));
         assert_eq!(Answer::read(br#"{"choices":{"odd":}}"#).map(|_| ()), Err(Unreadable(18)));
+    }
+
+    #[test]
+    fn records_where_the_members_are_in_the_body_it_returns() {
+        let text = |bytes: &[u8], span: Span| span.get(bytes).map(|b| String::from_utf8_lossy(b).into_owned());
+        for (body, model) in [
+            // The model replaced by a longer and a shorter id, added, and left as it was.
+            (
+                r#"{"id":"g","model":"m","created":7,"choices":[{"finish_reason":"stop","message":{"content":"hi"}}],"usage":{"a":1}}"#,
+                r#""m:free""#,
+            ),
+            (
+                r#"{"id":"g","model":"a-much-longer-id","created":7,"choices":[{"finish_reason":"stop","message":{"content":"hi"}}],"usage":{"a":1}}"#,
+                r#""m""#,
+            ),
+            (
+                r#"{"id":"g","created":7,"choices":[{"finish_reason":"stop","message":{"content":"hi"}}],"usage":{"a":1}}"#,
+                r#""m""#,
+            ),
+            (
+                r#"{"id":"g","model":"m","created":7,"choices":[{"finish_reason":"stop","message":{"content":"hi"}}],"usage":{"a":1}}"#,
+                r#""m""#,
+            ),
+            // The model last, after every recorded member.
+            (
+                r#"{"id":"g","created":7,"choices":[{"finish_reason":"stop","message":{"content":"hi"}}],"usage":{"a":1},"model":"x"}"#,
+                r#""m:free""#,
+            ),
+        ] {
+            let answer = Answer::read(body.as_bytes()).expect("readable");
+            let (out, spans) = answer.with_model_spans(Bytes::from(body.to_owned()), model.as_bytes());
+            let spans = spans.expect("a chat answer");
+            assert_eq!(text(&out, spans.model).as_deref(), Some(model), "{body}");
+            assert_eq!(text(&out, spans.id).as_deref(), Some(r#""g""#), "{body}");
+            assert_eq!(text(&out, spans.created).as_deref(), Some("7"), "{body}");
+            assert_eq!(text(&out, spans.finish_reason).as_deref(), Some(r#""stop""#), "{body}");
+            assert_eq!(text(&out, spans.content).as_deref(), Some(r#""hi""#), "{body}");
+            assert_eq!(text(&out, spans.usage).as_deref(), Some(r#"{"a":1}"#), "{body}");
+            assert_eq!(text(&out, spans.tool_calls), None, "{body}");
+        }
+        // Only the first choice, a repeated message as its last, and `delta` never.
+        let body = br#"{"choices":[{"message":{"content":"a","refusal":"r"},"message":{"tool_calls":[]},"stop_reason":"E"},{"message":{"content":"b"}}]}"#;
+        let (out, spans) = Answer::read(body).expect("readable").with_model_spans(Bytes::from_static(body), b"\"m\"");
+        let spans = spans.expect("a chat answer");
+        assert_eq!((text(&out, spans.content), text(&out, spans.refusal)), (None, None));
+        assert_eq!(text(&out, spans.tool_calls).as_deref(), Some("[]"));
+        assert_eq!(text(&out, spans.stop_reason).as_deref(), Some(r#""E""#));
+        let body = br#"{"choices":[{"delta":{"content":"a"}}]}"#;
+        let spans = Answer::read(body).expect("readable").with_model_spans(Bytes::from_static(body), b"\"m\"").1;
+        assert_eq!(spans.map(|s| s.content), Some(Span::default()));
+        // Not shaped like a chat answer: nothing to read in place.
+        for body in [&br#"{"choices":{"odd":1}}"#[..], b"[1]"] {
+            let spans = Answer::read(body).expect("readable").with_model_spans(Bytes::from_static(body), b"\"m\"").1;
+            assert_eq!(spans, None);
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! answer from an empty one without building a `Value` tree of its content.
 
 use super::json::Scanner;
+use super::spans::{AnswerSpans, Span, message_member};
 
 /// What a chat answer (a whole body) or one stream chunk carries: enough to tell an
 /// answer from an empty one without building a `Value` tree of the content.
@@ -36,15 +37,16 @@ impl Substance {
 
 /// Walks the value of an answer's `choices` (checking it is JSON) and adds what its
 /// choices carry to `out`; `out` becomes `None` when they are not shaped like a chat
-/// answer's.
-pub(super) fn choices(s: &mut Scanner<'_>, out: &mut Option<Substance>) -> Option<()> {
+/// answer's. The first choice's members a dialect reads are recorded in `spans`.
+pub(super) fn choices(s: &mut Scanner<'_>, out: &mut Option<Substance>, spans: &mut AnswerSpans) -> Option<()> {
     let start = s.i;
     if s.null() {
         return Some(());
     }
     if let Some(sub) = out.as_mut() {
         sub.has_choices = true;
-        if s.elements(|s| choice(s, sub)).is_some() {
+        let mut first = Some(spans);
+        if s.elements(|s| choice(s, sub, first.take())).is_some() {
             return Some(());
         }
     }
@@ -53,29 +55,57 @@ pub(super) fn choices(s: &mut Scanner<'_>, out: &mut Option<Substance>) -> Optio
     s.value()
 }
 
-/// One of `choices`: its `message` or `delta`, and its `finish_reason`.
-fn choice(s: &mut Scanner<'_>, out: &mut Substance) -> Option<()> {
+/// One of `choices`: its `message` or `delta`, and its `finish_reason`; where they are
+/// when `spans` (the first choice).
+fn choice(s: &mut Scanner<'_>, out: &mut Substance, mut spans: Option<&mut AnswerSpans>) -> Option<()> {
     s.members(|s, key| match key {
-        b"message" | b"delta" if s.null() => Some(()),
-        b"message" | b"delta" => part(s, out),
-        b"finish_reason" if s.null() => Some(()),
+        b"message" => {
+            // A repeated `message` replaces the one before, as in a tree.
+            if let Some(spans) = spans.as_deref_mut() {
+                spans.forget_message();
+            }
+            if s.null() { Some(()) } else { part(s, out, spans.as_deref_mut()) }
+        }
+        b"delta" if s.null() => Some(()),
+        b"delta" => part(s, out, None),
+        b"finish_reason" if s.null() => {
+            if let Some(spans) = spans.as_deref_mut() {
+                spans.finish_reason = Span::default();
+            }
+            Some(())
+        }
         b"finish_reason" => {
             let reason = s.string()?;
             out.finished = true;
-            out.cut_by_length |= &s.b[reason] == b"\"length\"";
+            out.cut_by_length |= &s.b[reason.clone()] == b"\"length\"";
+            if let Some(spans) = spans.as_deref_mut() {
+                spans.finish_reason = Span::of(reason);
+            }
+            Some(())
+        }
+        b"stop_reason" if spans.is_some() => {
+            let start = s.i;
+            s.value()?;
+            if let Some(spans) = spans.as_deref_mut() {
+                spans.stop_reason = Span::of(start..s.i);
+            }
             Some(())
         }
         _ => s.value(),
     })
 }
 
-/// A choice's `message` or `delta`: what it holds.
-fn part(s: &mut Scanner<'_>, out: &mut Substance) -> Option<()> {
+/// A choice's `message` or `delta`: what it holds, and where (a first choice's message).
+fn part(s: &mut Scanner<'_>, out: &mut Substance, mut spans: Option<&mut AnswerSpans>) -> Option<()> {
     s.members(|s, key| {
+        let start = s.i;
         match key {
             b"content" | b"tool_calls" | b"function_call" | b"images" | b"audio" => out.content |= s.filled()?,
             b"reasoning" | b"reasoning_details" => out.reasoning |= s.filled()?,
             _ => s.value()?,
+        }
+        if let Some(span) = message_member(spans.as_deref_mut(), key) {
+            *span = Span::of(start..s.i);
         }
         Some(())
     })
