@@ -19,7 +19,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use router_core::{Body as UpstreamBody, ByteStream, ChatRequest, RouteError, RouteFailure, Routed, TransportError};
 use router_dialects::anthropic::{self, MessageStream, TranslateError, Translated};
-use router_dialects::chat::read_answer;
+use router_dialects::chat::read_committed;
 use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::time::Duration;
@@ -50,7 +50,7 @@ pub async fn messages(State(state): State<AppState>, req: Request) -> Response {
             let (mut passed, _) = upstream_headers(response.headers);
             let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
             let body = match response.body {
-                UpstreamBody::Full(bytes) => match read_answer(&bytes) {
+                UpstreamBody::Full(bytes) => match read_committed(&bytes, report.answer.as_ref()) {
                     // An upstream that ignored `stream: true`: the client still gets events.
                     Ok(answer) if translated.stream => {
                         let message = anthropic::message_json(&answer, &fallback_id, estimate);

@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::Stream;
 use router_core::{Body as UpstreamBody, ByteStream, ChatRequest, RouteError, RouteFailure, Routed, TransportError};
-use router_dialects::chat::{ChatError, read_answer};
+use router_core::sse::AnswerSpans;
+use router_dialects::chat::{ChatError, read_committed};
 use router_dialects::responses::{EventWriter, InvalidRequest, ResponseMeta, Translated, response_json, to_chat};
 use std::convert::Infallible;
 use std::time::Duration;
@@ -50,7 +51,7 @@ pub async fn responses(State(state): State<AppState>, req: Request) -> Response 
             let (mut passed, _) = upstream_headers(response.headers);
             let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
             let stream = translated.stream;
-            let (body, events) = match answer(response.body, meta, translated.echo, stream) {
+            let (body, events) = match answer(response.body, report.answer.as_ref(), meta, translated.echo, stream) {
                 Ok(Answer::Object(body)) => (body, false),
                 Ok(Answer::Events(body)) => (body, true),
                 Err(e) => {
@@ -91,8 +92,14 @@ enum Answer {
 
 /// A response object, or the event stream when the client asked for one: re-framed from
 /// the upstream's stream, or written at once from a whole answer (an upstream that
-/// ignored `stream`).
-fn answer(body: UpstreamBody, meta: ResponseMeta, echo: Vec<u8>, stream: bool) -> Result<Answer, ApiError> {
+/// ignored `stream`), read in place from where the router found its members (`spans`).
+fn answer(
+    body: UpstreamBody,
+    spans: Option<&AnswerSpans>,
+    meta: ResponseMeta,
+    echo: Vec<u8>,
+    stream: bool,
+) -> Result<Answer, ApiError> {
     let bytes = match body {
         UpstreamBody::Stream(upstream) => {
             return Ok(Answer::Events(Body::from_stream(events(
@@ -104,7 +111,7 @@ fn answer(body: UpstreamBody, meta: ResponseMeta, echo: Vec<u8>, stream: bool) -
         UpstreamBody::Full(bytes) => bytes,
     };
     // The core judged the answer readable; this is a last guard.
-    let answer = read_answer(&bytes).map_err(|e| {
+    let answer = read_committed(&bytes, spans).map_err(|e| {
         ApiError::new(StatusCode::BAD_GATEWAY, &format!("the upstream's answer could not be read: {e}"), "protocol")
     })?;
     if stream {

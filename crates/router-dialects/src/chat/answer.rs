@@ -1,14 +1,67 @@
-//! A whole chat-completions answer → [`Answer`].
+//! A whole chat-completions answer → [`Answer`]: walked whole, or read in place from
+//! where the router's own reading found its members.
 
 use super::fields::{error, reasoning, usage};
 use super::types::{Answer, ReadError, ToolCall};
-use super::wire::{self, Body, Call};
+use super::wire::{self, Body, Call, Choice, Message};
+use router_core::sse::json::Scanner;
+use router_core::sse::{AnswerSpans, Span};
 use std::borrow::Cow;
 
 /// Reads a whole answer. An object without choices reads as an empty answer; one with a
 /// top-level `error` is [`ReadError::Upstream`].
 pub fn read_answer(bytes: &[u8]) -> Result<Answer, ReadError> {
     wire::read(bytes, true, answer)?
+}
+
+/// Reads a whole answer the router committed, from `spans` (where its reading found the
+/// members, `RouteReport::answer`): only those values are read, the rest of the body is
+/// not walked again. Without spans, or when one does not read as its member, the body
+/// is walked whole ([`read_answer`]).
+pub fn read_committed(bytes: &[u8], spans: Option<&AnswerSpans>) -> Result<Answer, ReadError> {
+    match spans.and_then(|spans| in_place(bytes, spans)) {
+        Some(body) => answer(body),
+        None => read_answer(bytes),
+    }
+}
+
+/// The members at `spans`, each read as the whole walk reads it; `None` when one is not.
+fn in_place<'a>(bytes: &'a [u8], spans: &AnswerSpans) -> Option<Body<'a>> {
+    let message = Message {
+        content: at(bytes, spans.content, wire::content)?.flatten(),
+        reasoning: at(bytes, spans.reasoning, wire::text_only)?.flatten(),
+        reasoning_content: at(bytes, spans.reasoning_content, wire::text_only)?.flatten(),
+        refusal: at(bytes, spans.refusal, wire::textual)?.flatten(),
+        tool_calls: at(bytes, spans.tool_calls, wire::tool_calls)?.flatten(),
+    };
+    let choice = Choice {
+        delta: None,
+        message: Some(message),
+        finish_reason: at(bytes, spans.finish_reason, wire::textual)?.flatten(),
+        stop_reason: at(bytes, spans.stop_reason, wire::text_only)?.flatten(),
+    };
+    Some(Body {
+        id: at(bytes, spans.id, wire::textual)?,
+        model: at(bytes, spans.model, wire::textual)?,
+        created: at(bytes, spans.created, |s, _| wire::count(s))?.flatten(),
+        choice: Some(choice),
+        usage: at(bytes, spans.usage, |s, _| wire::usage(s))?.flatten(),
+        error: None,
+    })
+}
+
+/// The value at `span` read by `read`: `Some(None)` when absent, `None` when it is not
+/// one value that `read` reads.
+fn at<'a, T>(
+    bytes: &'a [u8],
+    span: Span,
+    read: impl FnOnce(&mut Scanner<'_>, &'a str) -> Option<T>,
+) -> Option<Option<T>> {
+    let Some(raw) = span.get(bytes) else { return Some(None) };
+    let text = std::str::from_utf8(raw).ok()?;
+    let mut s = Scanner::new(raw);
+    let value = read(&mut s, text)?;
+    s.at_end().then_some(Some(value))
 }
 
 fn answer(body: Body<'_>) -> Result<Answer, ReadError> {
@@ -45,9 +98,65 @@ fn tool_call(call: Call<'_>) -> ToolCall {
 mod tests {
     use super::*;
     use crate::chat::{ChatError, Usage};
+    use proptest::prelude::*;
 
     fn check(body: &str, expected: Answer) {
         assert_eq!(read_answer(body.as_bytes()).expect("readable"), expected);
+        in_place_agrees(body);
+    }
+
+    /// `body` as the router commits it (its model set to `m:free`) reads the same in
+    /// place, from the router's spans, as walked whole; and in place it is read.
+    fn in_place_agrees(body: &str) {
+        let Ok(read) = router_core::sse::Answer::read(body.as_bytes()) else { return };
+        let (out, spans) = read.with_model_spans(bytes::Bytes::from(body.to_owned()), br#""m:free""#);
+        let Some(spans) = spans else { return };
+        assert!(in_place(&out, &spans).is_some(), "{body}");
+        let whole = read_answer(&out).map_err(|e| e.to_string());
+        assert_eq!(read_committed(&out, Some(&spans)).map_err(|e| e.to_string()), whole, "{body}");
+    }
+
+    fn member_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("null".to_owned()),
+            Just("7".to_owned()),
+            Just("\"\"".to_owned()),
+            Just("\"a \\\"q\\\" \\u00e9\"".to_owned()),
+            Just("[{\"type\":\"text\",\"text\":\"p\"},{\"text\":\"q\"}]".to_owned()),
+            Just("[{\"id\":\"c\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}},5]".to_owned()),
+            Just("{\"prompt_tokens\":3,\"completion_tokens_details\":{\"reasoning_tokens\":1}}".to_owned()),
+            "[ a-z\u{e9}]{0,6}".prop_map(|t| serde_json::to_string(&t).expect("a string")),
+        ]
+    }
+
+    fn members(keys: &'static [&'static str]) -> impl Strategy<Value = Vec<(&'static str, String)>> {
+        proptest::collection::vec((proptest::sample::select(keys), member_value()), 0..6)
+    }
+
+    fn object(members: &[(&str, String)], sep: &str) -> String {
+        let members: Vec<String> = members.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+        format!("{{{}}}", members.join(sep))
+    }
+
+    proptest! {
+        /// Whatever the members, their order, repeats and types, an answer reads the same
+        /// in place as walked whole.
+        #[test]
+        fn in_place_reads_as_the_whole_walk(
+            top in members(&["id", "model", "created", "usage", "object", "system_fingerprint"]),
+            choice in members(&["finish_reason", "stop_reason", "index", "logprobs"]),
+            message in members(&["content", "reasoning", "reasoning_content", "refusal", "tool_calls", "role"]),
+            more_choices in 0..3usize,
+            spaced in proptest::bool::ANY,
+        ) {
+            let sep = if spaced { " ,\n " } else { "," };
+            let mut choice = choice;
+            choice.push(("message", object(&message, sep)));
+            let choices = vec![object(&choice, sep); more_choices + 1].join(sep);
+            let mut top = top;
+            top.push(("choices", format!("[{choices}]")));
+            in_place_agrees(&object(&top, sep));
+        }
     }
 
     #[test]

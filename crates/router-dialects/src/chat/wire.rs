@@ -113,7 +113,7 @@ fn string<'a>(s: &mut Scanner<'_>, text: &'a str) -> Option<Cow<'a, str>> {
 }
 
 /// Text only; any other value is walked past and reads as absent.
-fn text_only<'a>(s: &mut Scanner<'_>, text: &'a str) -> Option<Option<Cow<'a, str>>> {
+pub(super) fn text_only<'a>(s: &mut Scanner<'_>, text: &'a str) -> Option<Option<Cow<'a, str>>> {
     if s.peek()? == b'"' {
         return string(s, text).map(Some);
     }
@@ -122,7 +122,7 @@ fn text_only<'a>(s: &mut Scanner<'_>, text: &'a str) -> Option<Option<Cow<'a, st
 }
 
 /// Text, or a number written out (some providers send numeric ids).
-fn textual<'a>(s: &mut Scanner<'_>, text: &'a str) -> Option<Option<Cow<'a, str>>> {
+pub(super) fn textual<'a>(s: &mut Scanner<'_>, text: &'a str) -> Option<Option<Cow<'a, str>>> {
     match s.peek()? {
         b'"' => string(s, text).map(Some),
         b'-' | b'0'..=b'9' => {
@@ -138,7 +138,7 @@ fn textual<'a>(s: &mut Scanner<'_>, text: &'a str) -> Option<Option<Cow<'a, str>
 }
 
 /// A non-negative integer (a float truncated); anything else reads as absent.
-fn count(s: &mut Scanner<'_>) -> Option<Option<u64>> {
+pub(super) fn count(s: &mut Scanner<'_>) -> Option<Option<u64>> {
     if !matches!(s.peek()?, b'-' | b'0'..=b'9') {
         s.value()?;
         return Some(None);
@@ -219,7 +219,7 @@ fn message<'a>(s: &mut Scanner<'_>, text: &'a str) -> Option<Option<Message<'a>>
 }
 
 /// Content: text, or parts whose `text` is joined; anything else is absent.
-fn content<'a>(s: &mut Scanner<'_>, text: &'a str) -> Option<Option<Cow<'a, str>>> {
+pub(super) fn content<'a>(s: &mut Scanner<'_>, text: &'a str) -> Option<Option<Cow<'a, str>>> {
     if s.peek()? != b'[' {
         return text_only(s, text);
     }
@@ -239,7 +239,7 @@ fn content<'a>(s: &mut Scanner<'_>, text: &'a str) -> Option<Option<Cow<'a, str>
     Some(Some(Cow::Owned(joined)))
 }
 
-fn tool_calls<'a>(s: &mut Scanner<'_>, text: &'a str) -> Option<Option<Vec<Call<'a>>>> {
+pub(super) fn tool_calls<'a>(s: &mut Scanner<'_>, text: &'a str) -> Option<Option<Vec<Call<'a>>>> {
     match s.peek()? {
         b'[' => {}
         b'n' if s.null() => return Some(None),
@@ -286,7 +286,7 @@ fn arguments_of<'a>(s: &mut Scanner<'_>, text: &'a str) -> Option<Option<Cow<'a,
     }
 }
 
-fn usage(s: &mut Scanner<'_>) -> Option<Option<UsageIn>> {
+pub(super) fn usage(s: &mut Scanner<'_>) -> Option<Option<UsageIn>> {
     let mut u = UsageIn::default();
     let is_object = object(s, |s, key| {
         match key {
