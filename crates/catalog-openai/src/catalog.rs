@@ -3,7 +3,7 @@
 //! table, then nothing. A failed refresh keeps the last good list (and its disk cache).
 
 use crate::known::{ModelCaps, known_provider, same_model};
-use catalog_refresh::{Counters as Refreshes, Refresh, Schedule};
+use catalog_refresh::{Counters as Refreshes, Refresh, Refreshed, Schedule};
 use router_core::model::EMBEDDINGS_MODALITY;
 use router_core::{Billing, CatalogSource, Clock, ModelInfo, Provenance, RawEntry, Secret, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -118,6 +118,21 @@ impl fmt::Debug for OpenAiCatalog {
 impl Refresh for OpenAiCatalog {
     async fn refresh_once(&self) -> bool {
         self.refresh().await.is_ok()
+    }
+}
+
+impl Refreshed for OpenAiCatalog {
+    fn provider(&self) -> &str {
+        self.name()
+    }
+
+    fn refreshes(&self) -> (usize, Refreshes) {
+        let s = self.stats();
+        (s.models, s.refreshes)
+    }
+
+    fn spawn_loop(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        self.spawn_refresh_loop()
     }
 }
 

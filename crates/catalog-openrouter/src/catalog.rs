@@ -8,7 +8,7 @@ use crate::cache;
 use crate::embedded::embedded_snapshot;
 use crate::error::CatalogError;
 use crate::parse::parse_models;
-use catalog_refresh::{Counters as Refreshes, Refresh, Schedule};
+use catalog_refresh::{Counters as Refreshes, Refresh, Refreshed, Schedule};
 use router_core::{
     Catalog, CatalogSnapshot, CatalogSource, CatalogStats, Clock, ModelId, ModelInfo, Secret, Timestamp,
 };
@@ -139,6 +139,21 @@ impl Catalog for OpenRouterCatalog {
 impl Refresh for OpenRouterCatalog {
     async fn refresh_once(&self) -> bool {
         self.refresh().await.is_ok()
+    }
+}
+
+impl Refreshed for OpenRouterCatalog {
+    fn provider(&self) -> &str {
+        router_core::OPENROUTER_PROVIDER
+    }
+
+    fn refreshes(&self) -> (usize, Refreshes) {
+        let models = self.snapshot().len();
+        (models, self.counters.lock().unwrap_or_else(PoisonError::into_inner).refreshes.clone())
+    }
+
+    fn spawn_loop(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        self.spawn_refresh_loop()
     }
 }
 

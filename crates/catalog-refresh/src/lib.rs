@@ -18,6 +18,19 @@ pub trait Refresh: Send + Sync + 'static {
     async fn refresh_once(&self) -> bool;
 }
 
+/// A catalog as a process sees it, whatever its adapter: named by its provider,
+/// refreshed by its own loop, counted.
+pub trait Refreshed: Refresh {
+    /// The provider whose model list it is.
+    fn provider(&self) -> &str;
+
+    /// How many models its current list holds, and what its refreshes did.
+    fn refreshes(&self) -> (usize, Counters);
+
+    /// Starts its refresh loop on its own schedule (see [`spawn`]).
+    fn spawn_loop(self: Arc<Self>) -> JoinHandle<()>;
+}
+
 /// When a catalog is refreshed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Schedule {

@@ -5,6 +5,7 @@
 use crate::output::Spinner;
 use anyhow::{Context, Result};
 use router_core::{Catalog, CatalogSnapshot, CatalogSource, Clock, Secret, Timestamp};
+use router_settings::adapters::OpenRouterCatalog;
 use router_settings::{Composed, Options, SystemClock};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -85,7 +86,20 @@ pub(crate) async fn load(env: &Env, file: Option<&Path>, fetch: Fetch) -> Result
 /// Fetches OpenRouter's catalog (when it is a provider) and the declared providers' as
 /// `fetch` says; the note says what could not be fetched and what is shown instead.
 pub(crate) async fn refresh(env: &Env, composed: &Composed, fetch: Fetch) -> Option<String> {
-    let catalog = &composed.catalog;
+    // OpenRouter is asked nothing when it is not one of the providers.
+    let note = match &composed.openrouter {
+        Some(catalog) => refresh_openrouter(env, catalog, fetch).await,
+        None => None,
+    };
+    // The declared providers' models beside OpenRouter's, each refreshed when the
+    // OpenRouter catalog would be (offline: from their disk caches).
+    let notes = if matches!(fetch, Fetch::Never) { Vec::new() } else { composed.refresh_providers().await };
+    note.into_iter().chain(notes).reduce(|a, b| format!("{a}; {b}"))
+}
+
+/// Fetches OpenRouter's catalog as `fetch` says (a disk cache younger than its bound is
+/// kept); the note says what could not be fetched or cached.
+async fn refresh_openrouter(env: &Env, catalog: &OpenRouterCatalog, fetch: Fetch) -> Option<String> {
     let current = catalog.snapshot();
     let fresh_enough = |max: Duration| {
         matches!(current.source(), CatalogSource::DiskCache { .. })
@@ -96,29 +110,19 @@ pub(crate) async fn refresh(env: &Env, composed: &Composed, fetch: Fetch) -> Opt
         Fetch::IfOlderThan(max) => !fresh_enough(max),
         Fetch::Always => true,
     };
-    // OpenRouter is asked nothing when it is not one of the providers.
-    let mut note = None;
-    if go && composed.providers.openrouter {
-        let result = {
-            let _spinner = Spinner::start(format!("fetching the catalog from {}", env.base_url));
-            catalog.refresh().await
-        };
-        if let Ok(outcome) = &result
-            && let Some(e) = &outcome.cache_error
-        {
-            note = Some(format!("the catalog was fetched but not cached: {e}"));
-        }
-        if let Err(e) = result {
-            let shown = catalog.snapshot();
-            note = Some(format!(
-                "could not fetch the live catalog from {}/models ({e}); showing the {}",
-                env.base_url.trim_end_matches('/'),
-                shown.source()
-            ));
-        }
+    if !go {
+        return None;
     }
-    // The declared providers' models beside OpenRouter's, each refreshed when the
-    // OpenRouter catalog would be (offline: from their disk caches).
-    let notes = if matches!(fetch, Fetch::Never) { Vec::new() } else { composed.refresh_providers().await };
-    note.into_iter().chain(notes).reduce(|a, b| format!("{a}; {b}"))
+    let result = {
+        let _spinner = Spinner::start(format!("fetching the catalog from {}", env.base_url));
+        catalog.refresh().await
+    };
+    match result {
+        Ok(outcome) => outcome.cache_error.map(|e| format!("the catalog was fetched but not cached: {e}")),
+        Err(e) => Some(format!(
+            "could not fetch the live catalog from {}/models ({e}); showing the {}",
+            env.base_url.trim_end_matches('/'),
+            catalog.snapshot().source()
+        )),
+    }
 }

@@ -255,7 +255,7 @@ async fn chat(env: &Env, a: ChatArgs) -> Result<ExitCode> {
     let file = a.source.catalog_file.as_deref();
     let composed = catalog::compose(env, file)?;
     // Without OpenRouter among the providers, its key is neither needed nor sent.
-    if composed.providers.openrouter && env.api_key.is_none() {
+    if composed.key_reader.is_some() && env.api_key.is_none() {
         bail!(
             "OPENROUTER_API_KEY is not set: create a key at https://openrouter.ai/keys and `export OPENROUTER_API_KEY=...`"
         );
@@ -331,7 +331,9 @@ fn persist(router: &router_core::Router) {
 }
 
 async fn catalog_refresh(env: &Env, json: bool) -> Result<ExitCode> {
-    let catalog = catalog::compose(env, None)?.catalog;
+    let Some(catalog) = catalog::compose(env, None)?.openrouter else {
+        bail!("OpenRouter is not one of the providers: its catalog has nothing to refresh");
+    };
     let result = {
         let _spinner = output::Spinner::start(format!("fetching the catalog from {}", env.base_url));
         catalog.refresh().await

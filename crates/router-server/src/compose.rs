@@ -4,8 +4,8 @@
 use crate::config::Config;
 use crate::state::AppState;
 use router_core::Router;
-use router_settings::adapters::{HttpTransport, OpenRouterCatalog};
-use router_settings::{Composed, Options};
+use router_settings::adapters::HttpTransport;
+use router_settings::{Catalogs, Options};
 use std::sync::Arc;
 
 pub use router_settings::{Background, BuildError};
@@ -15,8 +15,10 @@ pub use router_settings::{Background, BuildError};
 pub struct Server {
     pub state: AppState,
     pub router: Arc<Router>,
-    pub catalog: Arc<OpenRouterCatalog>,
-    pub transport: Arc<HttpTransport>,
+    /// Every catalog in force, OpenRouter's among them when it is a provider.
+    pub catalogs: Catalogs,
+    /// What reads the upstream key's own quota, when a provider's quota is its key's.
+    pub key_reader: Option<Arc<HttpTransport>>,
     /// The declared providers beside OpenRouter.
     pub providers: router_settings::Providers,
 }
@@ -38,7 +40,7 @@ pub fn build(config: &Config) -> Result<Server, BuildError> {
 pub fn build_sharded(config: &Config, shards: usize) -> Result<Server, BuildError> {
     let composed = router_settings::build(config, &Options { shards, ..Options::default() })?;
     let state = AppState::new(composed.router.clone())
-        .with_catalogs(composed.catalogs())
+        .with_catalogs(composed.catalogs.clone())
         .with_client_keys(config.api_keys.clone())
         .with_seed(config.seed)
         .with_max_body_size(config.max_body_size)
@@ -49,20 +51,14 @@ pub fn build_sharded(config: &Config, shards: usize) -> Result<Server, BuildErro
         })
         .with_responses_tools(router_dialects::responses::ToolPolicy::refusing(config.responses_refuse_unserved_tools))
         .with_default_embedding_family(config.default_embedding_family.clone());
-    let Composed { router, catalog, transport, providers } = composed;
-    Ok(Server { state, router, catalog, transport, providers })
+    let router_settings::Composed { router, catalogs, key_reader, providers, .. } = composed;
+    Ok(Server { state, router, catalogs, key_reader, providers })
 }
 
 impl Server {
     /// Starts the catalog refresh loops, the state writer and, when the upstream key is
     /// set and the daily limit was not configured, the look-up of the key's tier.
     pub fn spawn_background(&self, config: &Config) -> Background {
-        let composed = Composed {
-            router: self.router.clone(),
-            catalog: self.catalog.clone(),
-            transport: self.transport.clone(),
-            providers: self.providers.clone(),
-        };
-        composed.spawn_background(config)
+        Background::start(&self.router, &self.catalogs, self.key_reader.as_ref(), config)
     }
 }

@@ -2,9 +2,11 @@
 //! settings, and the background tasks of a long-running process.
 
 use crate::clock::SystemClock;
+use crate::refreshes::Catalogs;
 use crate::settings::Settings;
 use crate::transport::openrouter_transport;
 use catalog_openrouter::{CatalogConfig, CatalogError, OpenRouterCatalog};
+use catalog_refresh::Refreshed;
 use router_core::{
     Catalog, CatalogSnapshot, ChatTransport, Clock, HealthPolicy, Ports, QuotaPolicy, Router, RouterConfig, StateStore,
     StoreError,
@@ -53,10 +55,14 @@ pub struct Options {
 #[derive(Clone, Debug)]
 pub struct Composed {
     pub router: Arc<Router>,
-    /// OpenRouter's catalog adapter (asked nothing when OpenRouter is not a provider).
-    pub catalog: Arc<OpenRouterCatalog>,
-    /// OpenRouter's transport on the first serving thread (for reading its key).
-    pub transport: Arc<HttpTransport>,
+    /// Every catalog in force, each with its refresh loop.
+    pub catalogs: Catalogs,
+    /// OpenRouter's catalog adapter when it is a provider: the CLI's catalog command
+    /// reads its disk cache and its refresh's outcome.
+    pub openrouter: Option<Arc<OpenRouterCatalog>>,
+    /// The transport that reads the upstream key's own quota (OpenRouter's `/key`), on
+    /// the first serving thread, when a provider's quota is its key's.
+    pub key_reader: Option<Arc<HttpTransport>>,
     /// The declared providers beside OpenRouter (none by default).
     pub providers: crate::pool::Providers,
 }
@@ -175,7 +181,14 @@ pub fn build(settings: &Settings, options: &Options) -> Result<Composed, BuildEr
         crate::pool::compose(settings, &parts, openrouter, transports)?;
     let router = Arc::new(router(settings, state_path, union, chat)?);
     router.attach_shared();
-    Ok(Composed { router, catalog, transport, providers })
+    // OpenRouter is asked nothing when it is not one of the providers.
+    let in_force = crate::pool::has_openrouter(settings);
+    let openrouter = in_force.then_some(catalog);
+    let own = openrouter.iter().map(|c| Arc::clone(c) as Arc<dyn Refreshed>);
+    let declared = providers.catalogs.iter().map(|c| Arc::clone(c) as Arc<dyn Refreshed>);
+    let catalogs = Catalogs::new(own.chain(declared).collect());
+    let key_reader = in_force.then_some(transport);
+    Ok(Composed { router, catalogs, openrouter, key_reader, providers })
 }
 
 /// What `--check-config` checks beyond parsing: the adapters can be built, and the
@@ -217,28 +230,32 @@ impl Drop for Background {
 }
 
 impl Composed {
-    /// Starts the catalog refresh loop, the state writer and, when the OpenRouter key is
+    /// Starts the catalogs' refresh loops, the state writer and, when the upstream key is
     /// set and the daily limit was not configured, the look-up of the key's tier.
     pub fn spawn_background(&self, settings: &Settings) -> Background {
+        Background::start(&self.router, &self.catalogs, self.key_reader.as_ref(), settings)
+    }
+}
+
+impl Background {
+    /// The background tasks of a process built from `router`, its `catalogs` and, when a
+    /// provider's quota is its key's, its `key_reader`.
+    pub fn start(
+        router: &Arc<Router>,
+        catalogs: &Catalogs,
+        key_reader: Option<&Arc<HttpTransport>>,
+        settings: &Settings,
+    ) -> Background {
         // Listens to the other instances (when Redis is configured) from now on.
-        self.router.attach_shared();
-        let mut tasks = vec![spawn_persist(self.router.clone())];
-        // OpenRouter is asked nothing when it is not one of the providers.
-        if self.providers.openrouter {
-            tasks.push(self.catalog.spawn_refresh_loop());
-        }
-        tasks.extend(self.providers.spawn_refresh_loops());
+        router.attach_shared();
+        let mut tasks = vec![spawn_persist(router.clone())];
+        tasks.extend(catalogs.spawn_loops());
         // Upstream's daily count (and, when the daily limit was not configured, the key's
         // tier) is read at start, every few minutes and right after a daily-cap 429.
-        if self.providers.openrouter && settings.openrouter_api_key.is_some() {
+        if let Some(reader) = key_reader.filter(|_| settings.openrouter_api_key.is_some()) {
             let adopt_limit = !settings.per_day_explicit();
-            let watch = crate::key_watch::watch(
-                self.router.clone(),
-                self.transport.clone(),
-                adopt_limit,
-                crate::key_watch::DEFAULT_KEY_REFRESH,
-            );
-            tasks.push(tokio::spawn(watch));
+            let refresh = crate::key_watch::DEFAULT_KEY_REFRESH;
+            tasks.push(tokio::spawn(crate::key_watch::watch(router.clone(), reader.clone(), adopt_limit, refresh)));
         }
         Background { tasks }
     }
@@ -274,10 +291,8 @@ impl Composed {
     /// the daily limit of the key's tier (1,000 instead of 50 for a key off the free tier).
     /// Nothing is asked when OpenRouter is not one of the providers.
     pub async fn adopt_key_tier(&self, settings: &Settings) {
-        if !self.providers.openrouter {
-            return;
-        }
-        if let Err(e) = crate::key_watch::sync_once(&self.router, &self.transport, !settings.per_day_explicit()).await {
+        let Some(reader) = &self.key_reader else { return };
+        if let Err(e) = crate::key_watch::sync_once(&self.router, reader, !settings.per_day_explicit()).await {
             tracing::warn!(error = %e, "cannot read the upstream key; keeping the configured daily limit");
         }
     }
@@ -324,12 +339,14 @@ mod tests {
         };
         std::fs::write(dir.path().join("state.json"), "not json").expect("write state");
         let c = build(&settings, &options).expect("builds without network");
-        assert_eq!(c.catalog.config().refresh_interval, Duration::from_secs(7));
-        assert_eq!(c.catalog.config().cache_path, options.cache_path);
+        let openrouter = c.openrouter.as_ref().expect("OpenRouter is a provider");
+        assert_eq!(openrouter.config().refresh_interval, Duration::from_secs(7));
+        assert_eq!(openrouter.config().cache_path, options.cache_path);
         let [ollama] = c.providers.catalogs.as_slice() else { panic!("one declared provider") };
         assert_eq!(ollama.config().refresh_interval, Duration::from_secs(7));
         assert_eq!(ollama.config().cache_path, Some(dir.path().join("catalog-ollama.json")));
-        assert!(c.providers.openrouter);
+        let names: Vec<String> = c.catalogs.read().into_iter().map(|r| r.provider).collect();
+        assert_eq!(names, ["openrouter", "ollama"], "every catalog in force is refreshed");
         let aside = dir.path().join("state.json.unreadable");
         assert!(aside.exists(), "the state read (and, unreadable, set aside) where the options say");
     }

@@ -16,24 +16,14 @@ use router_core::{Billing, Catalog, ChatTransport, QuotaPolicy, Secret};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::task::JoinHandle;
 use transport_http::{Dialect, HttpTransport, TransportInitError};
 
 /// The declared providers of a process (none when OpenRouter is the only one).
 #[derive(Clone, Debug, Default)]
 pub struct Providers {
-    /// Whether OpenRouter is one of the providers (it is, without `[[providers]]`).
-    pub openrouter: bool,
     pub catalogs: Vec<Arc<OpenAiCatalog>>,
     /// The union catalog, when there is a declared provider.
     pub union: Option<Arc<UnionCatalog>>,
-}
-
-impl Providers {
-    /// Each declared provider's refresh loop.
-    pub fn spawn_refresh_loops(&self) -> Vec<JoinHandle<()>> {
-        self.catalogs.iter().map(OpenAiCatalog::spawn_refresh_loop).collect()
-    }
 }
 
 /// The declared (not OpenRouter) providers in force.
@@ -203,8 +193,7 @@ pub(crate) fn compose(
     let has_openrouter = has_openrouter(settings);
     let chat = chat.into_chat();
     if declared.is_empty() {
-        let providers = Providers { openrouter: true, ..Providers::default() };
-        return Ok(Composition { catalog: openrouter, transport: chat, providers });
+        return Ok(Composition { catalog: openrouter, transport: chat, providers: Providers::default() });
     }
     let mut catalogs = Vec::new();
     let mut lanes = BTreeMap::new();
@@ -223,17 +212,16 @@ pub(crate) fn compose(
     }
     if parts.fixed {
         let mux = ProviderMux::new(openrouter.clone(), lanes);
-        let providers = Providers { openrouter: has_openrouter, ..Providers::default() };
-        return Ok(Composition { catalog: openrouter, transport: Arc::new(mux), providers });
+        return Ok(Composition { catalog: openrouter, transport: Arc::new(mux), providers: Providers::default() });
     }
     let union = Arc::new(UnionCatalog::new(has_openrouter.then_some(openrouter), catalogs.clone()));
     let mux = ProviderMux::new(union.clone(), lanes);
-    let providers = Providers { openrouter: has_openrouter, catalogs, union: Some(union.clone()) };
+    let providers = Providers { catalogs, union: Some(union.clone()) };
     Ok(Composition { catalog: union, transport: Arc::new(mux), providers })
 }
 
 /// Whether OpenRouter is one of the providers in force.
-fn has_openrouter(settings: &Settings) -> bool {
+pub(crate) fn has_openrouter(settings: &Settings) -> bool {
     settings.providers().iter().any(|p| p.kind == ProviderKind::Openrouter)
 }
 

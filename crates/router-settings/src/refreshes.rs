@@ -1,12 +1,12 @@
-//! Every catalog's refreshes, by provider: what `/readyz`, `/metrics` and the status
-//! page show, read without knowing any catalog's type (OpenRouter's is one of them).
+//! Every catalog in force, whatever its adapter (OpenRouter's is one of them): their
+//! refresh loops, and their refreshes by provider as `/readyz`, `/metrics` and the
+//! status page show them.
 
-use crate::Composed;
-use catalog_openai::OpenAiCatalog;
-use catalog_openrouter::OpenRouterCatalog;
+use catalog_refresh::Refreshed;
 use serde::Serialize;
 use std::fmt;
 use std::sync::Arc;
+use tokio::task::JoinHandle;
 
 pub use catalog_refresh::Counters;
 
@@ -21,41 +21,40 @@ pub struct CatalogRefresh {
     pub counters: Counters,
 }
 
-/// The catalogs a running process refreshes, each under its provider's name.
+/// The catalogs a running process refreshes, in the order the pool lists their providers.
 #[derive(Clone, Default)]
-pub struct Catalogs {
-    openrouter: Option<Arc<OpenRouterCatalog>>,
-    providers: Vec<Arc<OpenAiCatalog>>,
-}
+pub struct Catalogs(Vec<Arc<dyn Refreshed>>);
 
 impl fmt::Debug for Catalogs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.read().iter().map(|c| &c.provider)).finish()
+        f.debug_list().entries(self.0.iter().map(|c| c.provider())).finish()
     }
 }
 
 impl Catalogs {
-    /// Each catalog's counters now, in the order the pool lists its providers.
+    pub(crate) fn new(list: Vec<Arc<dyn Refreshed>>) -> Self {
+        Catalogs(list)
+    }
+
+    /// Each catalog's counters now.
     pub fn read(&self) -> Vec<CatalogRefresh> {
-        let openrouter = self.openrouter.iter().map(|c| {
-            let s = c.stats();
-            CatalogRefresh {
-                provider: router_core::OPENROUTER_PROVIDER.to_owned(),
-                models: s.catalog.models,
-                counters: Counters {
-                    refreshes_ok: s.refreshes_ok,
-                    refreshes_failed: s.refreshes_failed,
-                    last_error: s.last_error,
-                    last_attempt_at: s.last_attempt_at,
-                    last_success_at: s.last_success_at,
-                },
-            }
-        });
-        let declared = self.providers.iter().map(|c| {
-            let s = c.stats();
-            CatalogRefresh { provider: s.name, models: s.models, counters: s.refreshes }
-        });
-        openrouter.chain(declared).collect()
+        let one = |c: &Arc<dyn Refreshed>| {
+            let (models, counters) = c.refreshes();
+            CatalogRefresh { provider: c.provider().to_owned(), models, counters }
+        };
+        self.0.iter().map(one).collect()
+    }
+
+    /// Refreshes `provider`'s catalog once now: `Some(false)` when that failed (it keeps
+    /// its last good list), `None` when no catalog in force lists that provider.
+    pub async fn refresh(&self, provider: &str) -> Option<bool> {
+        let catalog = self.0.iter().find(|c| c.provider() == provider)?;
+        Some(catalog.refresh_once().await)
+    }
+
+    /// Each catalog's refresh loop.
+    pub fn spawn_loops(&self) -> Vec<JoinHandle<()>> {
+        self.0.iter().map(|c| Arc::clone(c).spawn_loop()).collect()
     }
 }
 
@@ -82,17 +81,6 @@ pub fn overall(list: &[CatalogRefresh]) -> Option<Counters> {
         }
     }
     Some(all)
-}
-
-impl Composed {
-    /// The catalogs this process refreshes: OpenRouter's when it is one of the
-    /// providers, and each declared provider's.
-    pub fn catalogs(&self) -> Catalogs {
-        Catalogs {
-            openrouter: self.providers.openrouter.then(|| self.catalog.clone()),
-            providers: self.providers.catalogs.clone(),
-        }
-    }
 }
 
 #[cfg(test)]

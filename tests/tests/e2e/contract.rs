@@ -295,7 +295,13 @@ async fn upstreams_daily_counter_is_believed() {
     let s: TestServer = start().await;
     // 7 of 1000 used upstream: the local count follows, and the source says so.
     s.upstream.set_free_model_daily_requests(7, 1000);
-    router_settings::key_watch::sync_once(&s.server.router, &s.server.transport, false).await.expect("key read");
+    router_settings::key_watch::sync_once(
+        &s.server.router,
+        s.server.key_reader.as_ref().expect("OpenRouter reads its key"),
+        false,
+    )
+    .await
+    .expect("key read");
     let status = s.get("/api/v1/router/status").await.json();
     assert_eq!(status["quota"]["day_source"], "upstream", "{status}");
     assert_eq!(status["quota"]["day"]["used"], 7);
@@ -318,7 +324,13 @@ async fn upstreams_daily_counter_is_believed() {
 
     // Nothing remaining upstream: no call goes out until the next 00:00 UTC.
     s.upstream.set_free_model_daily_requests(50, 50);
-    router_settings::key_watch::sync_once(&s.server.router, &s.server.transport, false).await.expect("key read");
+    router_settings::key_watch::sync_once(
+        &s.server.router,
+        s.server.key_reader.as_ref().expect("OpenRouter reads its key"),
+        false,
+    )
+    .await
+    .expect("key read");
     let before = s.upstream.total_calls();
     s.chat(&ordered(A, B, false)).await.check_error(429, "");
     assert_eq!(s.upstream.total_calls(), before);
@@ -374,7 +386,7 @@ async fn the_key_watch_reads_again_right_after_a_daily_cap() {
     s.upstream.set_free_model_daily_requests(3, 50);
     let watch = tokio::spawn(router_settings::key_watch::watch(
         s.server.router.clone(),
-        s.server.transport.clone(),
+        s.server.key_reader.clone().expect("OpenRouter reads its key"),
         false,
         std::time::Duration::from_secs(3600),
     ));

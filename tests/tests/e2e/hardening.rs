@@ -39,7 +39,7 @@ async fn start(edit: impl FnOnce(&mut Config)) -> Hardened {
     let mut config = test_config(&upstream.base_url(), dir.path());
     edit(&mut config);
     let server = router_server::build(&config).expect("server builds");
-    server.catalog.refresh().await.expect("catalog from the fake upstream");
+    assert_eq!(server.catalogs.refresh("openrouter").await, Some(true), "catalog from the fake upstream");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
     let addr = listener.local_addr().expect("local addr");
     let (tx, rx) = oneshot::channel::<()>();

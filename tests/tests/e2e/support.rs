@@ -125,7 +125,8 @@ pub(crate) async fn start_with(upstream: FakeUpstream, edit: impl FnOnce(&mut Co
     let mut config = test_config(&upstream.base_url(), dir.path());
     edit(&mut config);
     let server = router_server::build(&config).expect("server builds");
-    server.catalog.refresh().await.expect("catalog from the fake upstream");
+    let openrouter = server.catalogs.refresh("openrouter").await;
+    assert_ne!(openrouter, Some(false), "OpenRouter's catalog, when it is a provider, from the fake upstream");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
     let base = format!("http://{}", listener.local_addr().expect("local addr"));
     let (tx, rx) = oneshot::channel::<()>();
