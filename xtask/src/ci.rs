@@ -1,7 +1,9 @@
 //! `cargo xtask ci`: every check CI runs, in order, stopping at the first failure.
 //!
 //! 1. `cargo fmt --all --check`
-//! 2. no module circles in any crate (`cargo xtask modules`, run in this process)
+//! 2. no module circles in any crate (`cargo xtask modules`, run in this process), and no
+//!    code outside OpenRouter's homes asks whether a provider is OpenRouter (`cargo xtask
+//!    providers`, likewise)
 //! 3. `cargo clippy --workspace --all-targets -- -D warnings`
 //! 4. the documentation builds without warnings (`cargo doc --workspace --no-deps`, `-D warnings`)
 //! 5. the tests (`cargo nextest run --workspace` when cargo-nextest is installed, else `cargo test`);
@@ -39,6 +41,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     cargo_step("formatting", &["fmt", "--all", "--check"])?;
     crate::modules::run(&[])?;
+    crate::providers::run(&[])?;
     cargo_step("clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     eprintln!("==> docs: RUSTDOCFLAGS=-D warnings cargo doc --workspace --no-deps");
     let status = cargo()

@@ -4,6 +4,7 @@ mod bench;
 mod catalog_snapshot;
 mod ci;
 mod modules;
+mod providers;
 mod readme;
 
 use anyhow::{Result, bail};
@@ -16,6 +17,7 @@ tasks:
   ci                              fmt check, clippy -D warnings, tests, doc tests, architecture invariants
   bench [options]                 release build, fake upstream + router-server on loopback, load report
   modules                         no module circles in any crate
+  providers                       no code outside OpenRouter's homes asks whether a provider is OpenRouter
   readme                          regenerate README.md's settings table from the settings list
   catalog-snapshot <models.json>  regenerate the embedded catalog from a saved /models response
 ";
@@ -28,6 +30,7 @@ fn main() -> Result<()> {
         Some("ci") => ci::run(&rest),
         Some("bench") => bench::run(&rest),
         Some("modules") => modules::run(&rest),
+        Some("providers") => providers::run(&rest),
         Some("readme") => readme::run(&rest),
         Some("catalog-snapshot") => catalog_snapshot::run(&rest),
         Some("-h" | "--help" | "help") | None => {

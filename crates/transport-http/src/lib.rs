@@ -96,7 +96,7 @@ impl Default for TransportConfig {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_answer_size: DEFAULT_MAX_ANSWER_SIZE,
-            dialect: Dialect::OpenRouter,
+            dialect: Dialect::default(),
             streams_per_connection: DEFAULT_STREAMS_PER_CONNECTION,
             extra_roots: Vec::new(),
         }

@@ -172,6 +172,8 @@ function renderPool() {
     if (!byProvider.has(m.provider)) byProvider.set(m.provider, []);
     byProvider.get(m.provider).push(m);
   }
+  // The upstream a model is reached through is said when the shown models have more than one.
+  const via = new Set(shown.map(m => m.upstream)).size > 1;
   const rows = [];
   for (const [provider, models] of [...byProvider.entries()].sort((a, b) => a[0].localeCompare(b[0]))) {
     rows.push(el('tr', { class: 'group' }, el('td', { colspan: '6' }, `${provider || '(no provider)'} · ${models.length}`)));
@@ -182,7 +184,7 @@ function renderPool() {
       const r = m.recent;
       rows.push(el('tr', { 'data-model': m.id, 'data-state': m.state },
         el('td', {}, el('div', { class: 'id' }, m.id),
-          el('div', { class: 'name' }, m.name, m.upstream && m.upstream !== 'openrouter' ? ` · via ${m.upstream}` : '')),
+          el('div', { class: 'name' }, m.name, via && m.upstream ? ` · via ${m.upstream}` : '')),
         el('td', { class: 'num', title: m.max_completion_tokens ? `max output ${m.max_completion_tokens}` : '' }, tokens(m.context_length)),
         el('td', { title: m.capabilities.join(', ') }, caps),
         stateCell(m),
