@@ -3,7 +3,7 @@
 //! router decides everything it needs about an answer from this one reading.
 
 use super::json::Scanner;
-use super::spans::{AnswerSpans, Span};
+use super::spans::{AnswerSpans, Span, usage};
 use super::substance::{Substance, choices};
 use bytes::Bytes;
 use std::ops::Range;
@@ -46,8 +46,10 @@ impl Answer {
         let walked = if s.peek() == Some(b'{') {
             let mut substance = Some(Substance::default());
             let walked = s.members(|s, key| {
-                if key == b"choices" {
-                    return choices(s, &mut substance, &mut answer.spans);
+                match key {
+                    b"choices" => return choices(s, &mut substance, &mut answer.spans),
+                    b"usage" => return usage(s, &mut answer.spans),
+                    _ => {}
                 }
                 let start = s.i;
                 s.value()?;
@@ -57,7 +59,6 @@ impl Answer {
                     b"model" => answer.model = Some(value),
                     b"id" => answer.spans.id = Span::of(value),
                     b"created" => answer.spans.created = Span::of(value),
-                    b"usage" => answer.spans.usage = Span::of(value),
                     _ => {}
                 }
                 Some(())
@@ -226,6 +227,14 @@ mod tests {
         let body = br#"{"choices":[{"delta":{"content":"a"}}]}"#;
         let spans = Answer::read(body).expect("readable").with_model_spans(Bytes::from_static(body), b"\"m\"").1;
         assert_eq!(spans.map(|s| s.content), Some(Span::default()));
+        // The usage's counts, nested ones included.
+        let body = br#"{"choices":[],"usage":{"prompt_tokens":5,"prompt_tokens_details":{"cached_tokens":2},
+            "completion_tokens_details":{"x":[1],"reasoning_tokens":3},"total_tokens":9}}"#;
+        let (out, spans) = Answer::read(body).expect("readable").with_model_spans(Bytes::from_static(body), b"\"m\"");
+        let spans = spans.expect("a chat answer");
+        let counts = [spans.prompt_tokens, spans.cached_tokens, spans.reasoning_tokens, spans.total_tokens];
+        assert_eq!(counts.map(|c| text(&out, c)), ["5", "2", "3", "9"].map(|c| Some(c.to_owned())));
+        assert_eq!(text(&out, spans.completion_tokens), None);
         // Not shaped like a chat answer: nothing to read in place.
         for body in [&br#"{"choices":{"odd":1}}"#[..], b"[1]"] {
             let spans = Answer::read(body).expect("readable").with_model_spans(Bytes::from_static(body), b"\"m\"").1;

@@ -3,6 +3,7 @@
 //! the answer (`router-dialects`) reads those members in place instead of walking the
 //! whole body a second time. No copies: ranges only.
 
+use super::json::Scanner;
 use std::ops::Range;
 
 /// One member's value as a byte range (`u32`: an answer is far below 4 GiB); empty when
@@ -66,6 +67,16 @@ pub struct AnswerSpans {
     pub refusal: Span,
     /// The first choice's `message.tool_calls`.
     pub tool_calls: Span,
+    /// `usage.prompt_tokens`.
+    pub prompt_tokens: Span,
+    /// `usage.completion_tokens`.
+    pub completion_tokens: Span,
+    /// `usage.total_tokens`.
+    pub total_tokens: Span,
+    /// `usage.prompt_tokens_details.cached_tokens`.
+    pub cached_tokens: Span,
+    /// `usage.completion_tokens_details.reasoning_tokens`.
+    pub reasoning_tokens: Span,
 }
 
 impl AnswerSpans {
@@ -90,6 +101,11 @@ impl AnswerSpans {
             &mut self.reasoning_content,
             &mut self.refusal,
             &mut self.tool_calls,
+            &mut self.prompt_tokens,
+            &mut self.completion_tokens,
+            &mut self.total_tokens,
+            &mut self.cached_tokens,
+            &mut self.reasoning_tokens,
         ] {
             span.shift(from, by);
         }
@@ -109,4 +125,50 @@ pub(super) fn message_member<'s>(spans: Option<&'s mut AnswerSpans>, key: &[u8])
         b"tool_calls" => &mut spans.tool_calls,
         _ => return None,
     })
+}
+
+/// Walks the top level's `usage` (checking it is JSON), recording where its counts are:
+/// a dialect reads them from there without walking it again.
+pub(super) fn usage(s: &mut Scanner<'_>, spans: &mut AnswerSpans) -> Option<()> {
+    let start = s.pos();
+    let absent = Span::default();
+    (spans.prompt_tokens, spans.completion_tokens, spans.total_tokens, spans.cached_tokens, spans.reasoning_tokens) =
+        (absent, absent, absent, absent, absent);
+    if s.peek() != Some(b'{') {
+        s.value()?;
+    } else {
+        s.members(|s, key| {
+            let at = s.pos();
+            let (inner, wanted): (&mut Span, &[u8]) = match key {
+                b"prompt_tokens_details" => (&mut spans.cached_tokens, b"cached_tokens"),
+                b"completion_tokens_details" => (&mut spans.reasoning_tokens, b"reasoning_tokens"),
+                _ => {
+                    s.value()?;
+                    let span = match key {
+                        b"prompt_tokens" => &mut spans.prompt_tokens,
+                        b"completion_tokens" => &mut spans.completion_tokens,
+                        b"total_tokens" => &mut spans.total_tokens,
+                        _ => return Some(()),
+                    };
+                    *span = Span::of(at..s.pos());
+                    return Some(());
+                }
+            };
+            // A repeated member replaces the one before, as in a tree.
+            *inner = absent;
+            if s.peek() != Some(b'{') {
+                return s.value();
+            }
+            s.members(|s, key| {
+                let at = s.pos();
+                s.value()?;
+                if key == wanted {
+                    *inner = Span::of(at..s.pos());
+                }
+                Some(())
+            })
+        })?;
+    }
+    spans.usage = Span::of(start..s.pos());
+    Some(())
 }
