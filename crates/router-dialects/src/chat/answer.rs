@@ -3,7 +3,7 @@
 
 use super::fields::{error, reasoning, usage};
 use super::types::{Answer, ReadError, ToolCall};
-use super::wire::{self, Body, Call, Choice, Message};
+use super::wire::{self, Body, Call, Choice, Message, UsageIn};
 use router_core::sse::json::Scanner;
 use router_core::sse::{AnswerSpans, Span};
 use std::borrow::Cow;
@@ -28,24 +28,35 @@ pub fn read_committed(bytes: &[u8], spans: Option<&AnswerSpans>) -> Result<Answe
 /// The members at `spans`, each read as the whole walk reads it; `None` when one is not.
 fn in_place<'a>(bytes: &'a [u8], spans: &AnswerSpans) -> Option<Body<'a>> {
     let message = Message {
-        content: at(bytes, spans.content, wire::content)?.flatten(),
-        reasoning: at(bytes, spans.reasoning, wire::text_only)?.flatten(),
-        reasoning_content: at(bytes, spans.reasoning_content, wire::text_only)?.flatten(),
-        refusal: at(bytes, spans.refusal, wire::textual)?.flatten(),
+        content: text_at(bytes, spans.content, wire::content)?,
+        reasoning: text_at(bytes, spans.reasoning, wire::text_only)?,
+        reasoning_content: text_at(bytes, spans.reasoning_content, wire::text_only)?,
+        refusal: text_at(bytes, spans.refusal, wire::textual)?,
         tool_calls: at(bytes, spans.tool_calls, wire::tool_calls)?.flatten(),
     };
     let choice = Choice {
         delta: None,
         message: Some(message),
-        finish_reason: at(bytes, spans.finish_reason, wire::textual)?.flatten(),
-        stop_reason: at(bytes, spans.stop_reason, wire::text_only)?.flatten(),
+        finish_reason: text_at(bytes, spans.finish_reason, wire::textual)?,
+        stop_reason: text_at(bytes, spans.stop_reason, wire::text_only)?,
+    };
+    // The counts were found by the router's walk of `usage`: only their digits are read.
+    let usage = match spans.usage.get(bytes) {
+        Some([b'{', ..]) => Some(UsageIn {
+            prompt_tokens: count_at(bytes, spans.prompt_tokens)?,
+            completion_tokens: count_at(bytes, spans.completion_tokens)?,
+            total_tokens: count_at(bytes, spans.total_tokens)?,
+            cached_tokens: count_at(bytes, spans.cached_tokens)?,
+            reasoning_tokens: count_at(bytes, spans.reasoning_tokens)?,
+        }),
+        _ => None,
     };
     Some(Body {
-        id: at(bytes, spans.id, wire::textual)?,
-        model: at(bytes, spans.model, wire::textual)?,
-        created: at(bytes, spans.created, |s, _| wire::count(s))?.flatten(),
+        id: Some(text_at(bytes, spans.id, wire::textual)?),
+        model: Some(text_at(bytes, spans.model, wire::textual)?),
+        created: count_at(bytes, spans.created)?,
         choice: Some(choice),
-        usage: at(bytes, spans.usage, |s, _| wire::usage(s))?.flatten(),
+        usage,
         error: None,
     })
 }
@@ -63,6 +74,35 @@ fn at<'a, T>(
     let value = read(&mut s, text)?;
     s.at_end().then_some(Some(value))
 }
+
+/// Text at `span`: a string without escapes (nearly every one) borrowed as it is, since
+/// the router's walk checked it; anything else as `read` reads it.
+fn text_at<'a>(
+    bytes: &'a [u8],
+    span: Span,
+    read: impl FnOnce(&mut Scanner<'_>, &'a str) -> Option<Option<Cow<'a, str>>>,
+) -> Option<Option<Cow<'a, str>>> {
+    if let Some([b'"', inner @ .., b'"']) = span.get(bytes)
+        && !inner.contains(&b'\\')
+    {
+        return std::str::from_utf8(inner).ok().map(|t| Some(Cow::Borrowed(t)));
+    }
+    at(bytes, span, read).map(Option::flatten)
+}
+
+/// A count at `span`: plain digits (nearly every count) folded, anything else as the
+/// whole walk reads it.
+fn count_at(bytes: &[u8], span: Span) -> Option<Option<u64>> {
+    match span.get(bytes) {
+        Some(digits) if digits.len() <= MAX_PLAIN_DIGITS && digits.iter().all(u8::is_ascii_digit) => {
+            Some(Some(digits.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0'))))
+        }
+        _ => at(bytes, span, |s, _| wire::count(s)).map(Option::flatten),
+    }
+}
+
+/// The most digits folded without the walk: any 19-digit number fits in a `u64`.
+const MAX_PLAIN_DIGITS: usize = 19;
 
 fn answer(body: Body<'_>) -> Result<Answer, ReadError> {
     if let Some(e) = &body.error {
@@ -125,6 +165,16 @@ mod tests {
             Just("[{\"type\":\"text\",\"text\":\"p\"},{\"text\":\"q\"}]".to_owned()),
             Just("[{\"id\":\"c\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}},5]".to_owned()),
             Just("{\"prompt_tokens\":3,\"completion_tokens_details\":{\"reasoning_tokens\":1}}".to_owned()),
+            Just(
+                "{\"total_tokens\":1.5,\"prompt_tokens\":\"4\",\"prompt_tokens_details\":{\"cached_tokens\":2},\
+                 \"prompt_tokens_details\":null,\"completion_tokens\":12345678901234567890}"
+                    .to_owned()
+            ),
+            Just(
+                "{\"prompt_tokens_details\":{\"cached_tokens\":2,\"reasoning_tokens\":9},\"completion_tokens_details\":\
+                 {\"reasoning_tokens\":0},\"completion_tokens\":7}"
+                    .to_owned()
+            ),
             "[ a-z\u{e9}]{0,6}".prop_map(|t| serde_json::to_string(&t).expect("a string")),
         ]
     }
