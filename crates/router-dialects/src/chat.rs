@@ -9,6 +9,7 @@
 //! - [`ChunkReader`]: SSE bytes split anywhere → [`Delta`]s, in order.
 
 mod answer;
+mod chunk;
 mod fields;
 mod stream;
 mod types;

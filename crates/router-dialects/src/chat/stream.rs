@@ -1,8 +1,9 @@
 //! A chat-completions SSE stream, split anywhere → [`Delta`]s, in order.
 
+use super::chunk;
 use super::fields::{error, reasoning, usage};
 use super::types::{ChatError, Delta};
-use super::wire::{self, Body, Call, Choice};
+use super::wire::{Body, Call, Choice};
 use std::borrow::Cow;
 
 /// The longest event (or line) kept while waiting for its end; beyond it the event is
@@ -159,7 +160,8 @@ impl ChunkReader {
             out.push(Delta::Done);
             return;
         }
-        if wire::read(data, !self.meta_sent, |body| self.chunk(body, out)).is_ok() {
+        if let Some(body) = chunk::read(data, !self.meta_sent) {
+            self.chunk(body, out);
             return;
         }
         // Lenient: `data:` lines run together without the blank line between events.
@@ -167,8 +169,8 @@ impl ChunkReader {
         for part in data.split(|&b| b == b'\n') {
             if part.trim_ascii() == b"[DONE]" {
                 out.push(Delta::Done);
-            } else {
-                let _ = wire::read(part, !self.meta_sent, |body| self.chunk(body, out));
+            } else if let Some(body) = chunk::read(part, !self.meta_sent) {
+                self.chunk(body, out);
             }
         }
     }

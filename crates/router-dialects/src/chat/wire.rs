@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 
 /// An answer's or a chunk's top level.
-#[derive(Default)]
+#[derive(Default, Debug, PartialEq)]
 pub(super) struct Body<'a> {
     /// `Some` when the member is present (even `null`).
     pub id: Option<Option<Cow<'a, str>>>,
@@ -24,7 +24,7 @@ pub(super) struct Body<'a> {
     pub error: Option<Value>,
 }
 
-#[derive(Default)]
+#[derive(Default, Debug, PartialEq)]
 pub(super) struct Choice<'a> {
     /// `Some` when present (even `null`): a chunk's `delta` wins over its `message`.
     pub delta: Option<Option<Message<'a>>>,
@@ -34,7 +34,7 @@ pub(super) struct Choice<'a> {
     pub stop_reason: Option<Cow<'a, str>>,
 }
 
-#[derive(Default)]
+#[derive(Default, Debug, PartialEq)]
 pub(super) struct Message<'a> {
     pub content: Option<Cow<'a, str>>,
     pub reasoning: Option<Cow<'a, str>>,
@@ -44,7 +44,7 @@ pub(super) struct Message<'a> {
     pub tool_calls: Option<Vec<Call<'a>>>,
 }
 
-#[derive(Default)]
+#[derive(Default, Debug, PartialEq)]
 pub(super) struct Call<'a> {
     pub index: Option<u64>,
     pub id: Option<Cow<'a, str>>,
@@ -52,7 +52,7 @@ pub(super) struct Call<'a> {
     pub arguments: Option<Cow<'a, str>>,
 }
 
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone, Copy, Debug, PartialEq)]
 pub(super) struct UsageIn {
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,

@@ -1,0 +1,461 @@
+//! One `chat.completion.chunk` of a stream, read for what the events need: the members
+//! [`super::wire`] reads, into the same [`Body`], but everything else is skimmed (a
+//! string to its closing quote, an object or array to its matching bracket) instead of
+//! walked by the checking cursor, which cost about 150 instructions a member and most of
+//! a stream's translation. What is read is checked as before (UTF-8, escapes through
+//! serde, numbers); what is skimmed is only matched, so a malformed member the events do
+//! not use no longer drops the chunk. Any valid JSON reads as the checking walk reads it
+//! (a property test holds the two together).
+
+use super::wire::{Body, Call, Choice, Message, UsageIn};
+use router_core::sse::json::specials;
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// How deep a skimmed value may nest (the checking cursor's and serde's limit).
+const MAX_DEPTH: usize = 128;
+
+/// Reads one chunk's JSON; `None` when it is not an object with nothing after it. Without
+/// `meta`, `id`, `model` and `created` are skimmed: a stream needs them once.
+pub(super) fn read(bytes: &[u8], meta: bool) -> Option<Body<'_>> {
+    let mut s = Skim { b: bytes, i: 0 };
+    s.ws();
+    let mut body = Body::default();
+    if s.peek()? != b'{' {
+        return None;
+    }
+    if s.open(b'{', b'}')? {
+        loop {
+            match s.key()? {
+                b"id" if meta => body.id = Some(s.textual()?),
+                b"model" if meta => body.model = Some(s.textual()?),
+                b"created" if meta => body.created = s.count()?,
+                b"choices" => body.choice = s.first_choice()?,
+                b"usage" => body.usage = s.usage()?,
+                b"error" => body.error = s.tree()?.filter(|e| !e.is_null()),
+                _ => s.skip()?,
+            }
+            if !s.more(b'}')? {
+                break;
+            }
+        }
+    }
+    s.ws();
+    (s.i == s.b.len()).then_some(body)
+}
+
+/// A cursor that reads the wanted members and skims the rest.
+struct Skim<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Skim<'a> {
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    #[inline]
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// Enters an object or array (the cursor on `open`): whether an item follows.
+    #[inline]
+    fn open(&mut self, open: u8, close: u8) -> Option<bool> {
+        self.eat(open)?;
+        self.ws();
+        if self.peek()? == close {
+            self.i += 1;
+            return Some(false);
+        }
+        Some(true)
+    }
+
+    /// After an item: `true` past a comma (another follows), `false` past `close`.
+    #[inline]
+    fn more(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let c = self.peek()?;
+        self.i += 1;
+        if c == b',' {
+            self.ws();
+            Some(true)
+        } else {
+            (c == close).then_some(false)
+        }
+    }
+
+    /// A member's key (escapes as written, as the checking cursor gives it), the cursor
+    /// left on its value.
+    #[inline]
+    fn key(&mut self) -> Option<&'a [u8]> {
+        let (start, end, _) = self.quoted()?;
+        self.ws();
+        self.eat(b':')?;
+        self.ws();
+        Some(&self.b[start + 1..end - 1])
+    }
+
+    /// A string (the cursor on its quote): its span with the quotes, and whether it holds
+    /// an escape. Control characters are refused; escapes are checked by whoever reads it.
+    #[inline]
+    fn quoted(&mut self) -> Option<(usize, usize, bool)> {
+        let start = self.i;
+        self.eat(b'"')?;
+        let mut escaped = false;
+        loop {
+            while let Some(word) = self.b.get(self.i..self.i + 8) {
+                let flagged = specials(u64::from_le_bytes(word.try_into().ok()?));
+                if flagged != 0 {
+                    self.i += flagged.trailing_zeros() as usize / 8;
+                    break;
+                }
+                self.i += 8;
+            }
+            let c = self.peek()?;
+            self.i += 1;
+            match c {
+                b'"' => return Some((start, self.i, escaped)),
+                b'\\' => {
+                    escaped = true;
+                    // The escaped byte, whatever it is: a quote there does not end the string.
+                    self.peek()?;
+                    self.i += 1;
+                }
+                c if c < 0x20 => return None,
+                _ => {}
+            }
+        }
+    }
+
+    /// Skims one value: a string to its quote, an object or array to its matching bracket,
+    /// a scalar to the next delimiter.
+    fn skip(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.quoted().map(drop),
+            b'{' | b'[' => self.skip_nested(),
+            _ => self.scalar().map(drop),
+        }
+    }
+
+    /// A scalar's token (not empty), as written.
+    #[inline]
+    fn scalar(&mut self) -> Option<&'a [u8]> {
+        let start = self.i;
+        while !matches!(
+            self.peek(),
+            None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'{' | b'[')
+        ) {
+            self.i += 1;
+        }
+        (self.i > start).then(|| &self.b[start..self.i])
+    }
+
+    /// An object or array skimmed to its matching bracket; brackets are matched by kind
+    /// (one bit a level) up to [`MAX_DEPTH`].
+    fn skip_nested(&mut self) -> Option<()> {
+        // Bit `d` set: level `d` is an object.
+        let mut kinds: u128 = 0;
+        let mut depth = 0usize;
+        loop {
+            let c = self.peek()?;
+            match c {
+                b'"' => {
+                    self.quoted()?;
+                    continue;
+                }
+                b'{' | b'[' => {
+                    if depth == MAX_DEPTH {
+                        return None;
+                    }
+                    kinds = (kinds & !(1 << depth)) | (u128::from(c == b'{') << depth);
+                    depth += 1;
+                }
+                b'}' | b']' => {
+                    depth = depth.checked_sub(1)?;
+                    if (kinds >> depth) & 1 != u128::from(c == b'}') {
+                        return None;
+                    }
+                    if depth == 0 {
+                        self.i += 1;
+                        return Some(());
+                    }
+                }
+                _ => {}
+            }
+            self.i += 1;
+        }
+    }
+
+    /// A string's text: borrowed when it has no escapes, else decoded (and checked) by serde.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        let (start, end, escaped) = self.quoted()?;
+        if !escaped {
+            return std::str::from_utf8(&self.b[start + 1..end - 1]).ok().map(Cow::Borrowed);
+        }
+        serde_json::from_slice::<String>(&self.b[start..end]).ok().map(Cow::Owned)
+    }
+
+    /// Text only; any other value is skimmed and reads as absent.
+    fn text_only(&mut self) -> Option<Option<Cow<'a, str>>> {
+        if self.peek()? == b'"' {
+            return self.string().map(Some);
+        }
+        self.skip()?;
+        Some(None)
+    }
+
+    /// Text, or a number written out (some providers send numeric ids).
+    fn textual(&mut self) -> Option<Option<Cow<'a, str>>> {
+        match self.peek()? {
+            b'"' => self.string().map(Some),
+            b'-' | b'0'..=b'9' => {
+                let n: serde_json::Number = serde_json::from_slice(self.scalar()?).ok()?;
+                Some(Some(Cow::Owned(n.to_string())))
+            }
+            _ => {
+                self.skip()?;
+                Some(None)
+            }
+        }
+    }
+
+    /// A non-negative integer (a float truncated); anything else reads as absent.
+    fn count(&mut self) -> Option<Option<u64>> {
+        if !matches!(self.peek()?, b'-' | b'0'..=b'9') {
+            self.skip()?;
+            return Some(None);
+        }
+        let token = self.scalar()?;
+        if token.len() <= MAX_PLAIN_DIGITS && token.iter().all(u8::is_ascii_digit) {
+            // JSON has no leading zeros; the checking cursor refuses them.
+            if token.len() > 1 && token[0] == b'0' {
+                return None;
+            }
+            return Some(Some(token.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0'))));
+        }
+        let n: serde_json::Number = serde_json::from_slice(token).ok()?;
+        Some(n.as_u64().or_else(|| n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64)))
+    }
+
+    /// The value as a tree (rare: an error, arguments that are not text); `None` inside
+    /// when serde does not read it.
+    fn tree(&mut self) -> Option<Option<Value>> {
+        let start = self.i;
+        self.skip()?;
+        Some(serde_json::from_slice(&self.b[start..self.i]).ok())
+    }
+
+    /// Whether the value is an object, entered when it is; any other value is skimmed.
+    fn object(&mut self) -> Option<Option<bool>> {
+        if self.peek()? != b'{' {
+            self.skip()?;
+            return Some(None);
+        }
+        self.open(b'{', b'}').map(Some)
+    }
+
+    fn first_choice(&mut self) -> Option<Option<Choice<'a>>> {
+        if self.peek()? != b'[' {
+            self.skip()?;
+            return Some(None);
+        }
+        if !self.open(b'[', b']')? {
+            return Some(None);
+        }
+        let first = self.choice()?;
+        while self.more(b']')? {
+            self.skip()?;
+        }
+        Some(first)
+    }
+
+    fn choice(&mut self) -> Option<Option<Choice<'a>>> {
+        let mut choice = Choice::default();
+        match self.object()? {
+            None => return Some(None),
+            Some(false) => return Some(Some(choice)),
+            Some(true) => {}
+        }
+        loop {
+            match self.key()? {
+                b"delta" => choice.delta = Some(self.message()?),
+                b"message" => choice.message = self.message()?,
+                b"finish_reason" => choice.finish_reason = self.textual()?,
+                b"stop_reason" => choice.stop_reason = self.text_only()?,
+                _ => self.skip()?,
+            }
+            if !self.more(b'}')? {
+                return Some(Some(choice));
+            }
+        }
+    }
+
+    fn message(&mut self) -> Option<Option<Message<'a>>> {
+        let mut m = Message::default();
+        match self.object()? {
+            None => return Some(None),
+            Some(false) => return Some(Some(m)),
+            Some(true) => {}
+        }
+        loop {
+            match self.key()? {
+                b"content" => m.content = self.content()?,
+                b"reasoning" => m.reasoning = self.text_only()?,
+                b"reasoning_content" => m.reasoning_content = self.text_only()?,
+                b"refusal" => m.refusal = self.textual()?,
+                b"tool_calls" => m.tool_calls = self.tool_calls()?,
+                _ => self.skip()?,
+            }
+            if !self.more(b'}')? {
+                return Some(Some(m));
+            }
+        }
+    }
+
+    /// Content: text, or parts whose `text` is joined; anything else is absent.
+    fn content(&mut self) -> Option<Option<Cow<'a, str>>> {
+        if self.peek()? != b'[' {
+            return self.text_only();
+        }
+        let mut joined = String::new();
+        let mut more = self.open(b'[', b']')?;
+        while more {
+            if self.object()? == Some(true) {
+                loop {
+                    match self.key()? {
+                        b"text" => joined.push_str(self.text_only()?.as_deref().unwrap_or("")),
+                        _ => self.skip()?,
+                    }
+                    if !self.more(b'}')? {
+                        break;
+                    }
+                }
+            }
+            more = self.more(b']')?;
+        }
+        Some(Some(Cow::Owned(joined)))
+    }
+
+    fn tool_calls(&mut self) -> Option<Option<Vec<Call<'a>>>> {
+        match self.peek()? {
+            b'[' => {}
+            b'n' if self.b[self.i..].starts_with(b"null") => {
+                self.scalar()?;
+                return Some(None);
+            }
+            _ => {
+                self.skip()?;
+                return Some(Some(Vec::new()));
+            }
+        }
+        let mut calls = Vec::new();
+        let mut more = self.open(b'[', b']')?;
+        while more {
+            calls.push(self.call()?);
+            more = self.more(b']')?;
+        }
+        Some(Some(calls))
+    }
+
+    fn call(&mut self) -> Option<Call<'a>> {
+        let mut call = Call::default();
+        if self.object()? != Some(true) {
+            return Some(call);
+        }
+        loop {
+            match self.key()? {
+                b"index" => call.index = self.count()?,
+                b"id" => call.id = self.textual()?,
+                b"function" => (call.name, call.arguments) = self.function()?,
+                _ => self.skip()?,
+            }
+            if !self.more(b'}')? {
+                return Some(call);
+            }
+        }
+    }
+
+    /// A call's `function`: its name and arguments (each absent when not given).
+    #[allow(clippy::type_complexity)]
+    fn function(&mut self) -> Option<(Option<Cow<'a, str>>, Option<Cow<'a, str>>)> {
+        let (mut name, mut arguments) = (None, None);
+        if self.object()? != Some(true) {
+            return Some((name, arguments));
+        }
+        loop {
+            match self.key()? {
+                b"name" => name = self.textual()?,
+                b"arguments" => arguments = self.arguments()?,
+                _ => self.skip()?,
+            }
+            if !self.more(b'}')? {
+                return Some((name, arguments));
+            }
+        }
+    }
+
+    /// A call's arguments: their text, or the JSON text of any other non-null value (some
+    /// providers send the object itself).
+    fn arguments(&mut self) -> Option<Option<Cow<'a, str>>> {
+        match self.peek()? {
+            b'"' => self.string().map(Some),
+            _ => Some(self.tree()?.filter(|v| !v.is_null()).map(|v| Cow::Owned(v.to_string()))),
+        }
+    }
+
+    fn usage(&mut self) -> Option<Option<UsageIn>> {
+        let mut u = UsageIn::default();
+        match self.object()? {
+            None => return Some(None),
+            Some(false) => return Some(Some(u)),
+            Some(true) => {}
+        }
+        loop {
+            match self.key()? {
+                b"prompt_tokens" => u.prompt_tokens = self.count()?,
+                b"completion_tokens" => u.completion_tokens = self.count()?,
+                b"total_tokens" => u.total_tokens = self.count()?,
+                b"prompt_tokens_details" => u.cached_tokens = self.detail(b"cached_tokens")?,
+                b"completion_tokens_details" => u.reasoning_tokens = self.detail(b"reasoning_tokens")?,
+                _ => self.skip()?,
+            }
+            if !self.more(b'}')? {
+                return Some(Some(u));
+            }
+        }
+    }
+
+    /// One count inside a details object; absent when the value is not an object.
+    fn detail(&mut self, wanted: &[u8]) -> Option<Option<u64>> {
+        let mut n = None;
+        if self.object()? != Some(true) {
+            return Some(n);
+        }
+        loop {
+            if self.key()? == wanted {
+                n = self.count()?;
+            } else {
+                self.skip()?;
+            }
+            if !self.more(b'}')? {
+                return Some(n);
+            }
+        }
+    }
+}
+
+/// The most digits read without serde: any 19-digit number fits in a `u64`.
+const MAX_PLAIN_DIGITS: usize = 19;
+
+#[cfg(test)]
+mod tests;
