@@ -5,10 +5,10 @@
 //! a model given a batch limit refuses a larger batch as Gemini does.
 
 use crate::behaviour::{Behaviour, Reply, reply};
-use crate::{JSON, RespBody, Shared, error, full, lock, read};
+use crate::respond::{JSON, RespBody, error, full, full_with, model_request};
+use crate::shared::{Shared, read};
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response};
-use http_body_util::BodyExt;
+use http::{Request, Response};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -22,28 +22,19 @@ pub const DEFAULT_EMBEDDING_DIMENSION: usize = 8;
 pub const GEMINI_BATCH_ERROR: &str = "* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch";
 
 pub(crate) async fn embeddings(shared: Arc<Shared>, req: Request<Incoming>) -> Response<RespBody> {
-    let Ok(body) = req.into_body().collect().await.map(http_body_util::Collected::to_bytes) else {
-        return error(400, "could not read the request body");
+    let (request, model) = match model_request(req.into_body()).await {
+        Ok(read) => read,
+        Err(resp) => return resp,
     };
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return error(400, "request body is not valid json");
-    };
-    let Some(model) = request.get("model").and_then(Value::as_str).map(str::to_owned) else {
-        return error(400, "model is required");
-    };
-    shared.total_calls.fetch_add(1, Ordering::Relaxed);
-    *lock(&shared.calls).entry(model.clone()).or_insert(0) += 1;
-    if shared.record.load(Ordering::Relaxed) {
-        lock(&shared.requests).push(crate::Recorded {
-            model: model.clone(),
-            body: request.clone(),
-            authorization: None,
-            headers: Vec::new(),
-            stream: false,
-        });
-    }
-    let mut b =
-        read(&shared.behaviours).get(&model).cloned().unwrap_or_else(|| read(&shared.default_behaviour).clone());
+    shared.count_call(&model);
+    shared.keep_request(|| crate::Recorded {
+        model: model.clone(),
+        body: request.clone(),
+        authorization: None,
+        headers: Vec::new(),
+        stream: false,
+    });
+    let mut b = shared.behaviour_for(&model);
     while let Behaviour::Delay { first_byte, then } = b {
         tokio::time::sleep(first_byte).await;
         b = *then;
@@ -51,15 +42,7 @@ pub(crate) async fn embeddings(shared: Arc<Shared>, req: Request<Incoming>) -> R
     if b != Behaviour::Ok {
         let serial = shared.serial.fetch_add(1, Ordering::Relaxed);
         return match reply(&b, &model, false, &request, serial) {
-            Reply::Full { status, headers, body } => {
-                let mut resp = full(status, JSON, body);
-                for (name, value) in headers {
-                    if let Ok(v) = HeaderValue::from_str(&value) {
-                        resp.headers_mut().insert(name, v);
-                    }
-                }
-                resp
-            }
+            Reply::Full { status, headers, body } => full_with(status, headers, body),
             _ => error(500, "this behaviour has no embeddings answer"),
         };
     }

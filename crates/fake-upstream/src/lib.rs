@@ -9,8 +9,12 @@
 //! certificate made at start, HTTP/2 by ALPN and a chosen stream limit per connection.
 
 mod behaviour;
+mod chat;
 mod embeddings;
 mod models;
+mod respond;
+mod server;
+mod shared;
 mod tls;
 
 pub use behaviour::Behaviour;
@@ -18,20 +22,14 @@ pub use embeddings::{DEFAULT_EMBEDDING_DIMENSION, GEMINI_BATCH_ERROR, embedding_
 pub use models::{FakeModel, default_models, models_json, openai_models_json};
 pub use tls::{Alpn, TlsOptions};
 
-use behaviour::{Reply, error_body, reply};
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
-use hyper::body::{Frame, Incoming};
 use serde_json::Value;
-use std::collections::HashMap;
-use std::convert::Infallible;
+use shared::{Shared, lock, write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::{JoinHandle, JoinSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
 /// One chat request the fake received.
 #[derive(Clone, Debug)]
@@ -42,51 +40,6 @@ pub struct Recorded {
     /// Every request header, lowercase names, in order.
     pub headers: Vec<(String, String)>,
     pub stream: bool,
-}
-
-type RespBody = UnsyncBoxBody<Bytes, Infallible>;
-
-#[derive(Debug)]
-struct Shared {
-    models_body: RwLock<Bytes>,
-    models_status: AtomicUsize,
-    /// The body of a `/models` answer that is not a 200, when a test chose one.
-    models_error_body: RwLock<Option<Bytes>>,
-    behaviours: RwLock<HashMap<String, Behaviour>>,
-    default_behaviour: RwLock<Behaviour>,
-    key_info: RwLock<Bytes>,
-    record: AtomicBool,
-    requests: Mutex<Vec<Recorded>>,
-    calls: Mutex<HashMap<String, usize>>,
-    total_calls: AtomicUsize,
-    models_fetches: AtomicUsize,
-    closed_early: AtomicUsize,
-    events_sent: AtomicUsize,
-    serial: AtomicU64,
-    /// Each embedding model's dimension (`/embeddings`).
-    embedding_dims: RwLock<HashMap<String, usize>>,
-    /// Each embedding model's most inputs per call, past which it answers as Gemini does.
-    embedding_batch_limits: RwLock<HashMap<String, usize>>,
-    /// The body of `GET /embeddings/models`.
-    embedding_models: RwLock<Bytes>,
-    /// Set once by [`FakeUpstream::release_held`]: every [`Behaviour::Held`] request
-    /// (and any later one) goes on.
-    release: tokio::sync::watch::Sender<bool>,
-    /// [`Behaviour::Held`] requests waiting now, and the most that ever waited at once.
-    held_now: AtomicUsize,
-    max_held: AtomicUsize,
-}
-
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn lock<T>(l: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    l.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A running fake upstream. Dropping it stops the server and closes every connection.
@@ -127,30 +80,8 @@ impl FakeUpstream {
         #[expect(clippy::expect_used, reason = "a bound listener has a local address")]
         let addr = listener.local_addr().expect("local address of a bound listener");
         let models = serde_json::to_vec(&models_json(&default_models())).unwrap_or_default();
-        let key = serde_json::json!({"data": {"is_free_tier": true, "limit": null, "usage": 0}}).to_string();
-        let shared = Arc::new(Shared {
-            models_body: RwLock::new(Bytes::from(models)),
-            models_status: AtomicUsize::new(200),
-            models_error_body: RwLock::new(None),
-            behaviours: RwLock::new(HashMap::new()),
-            default_behaviour: RwLock::new(Behaviour::Ok),
-            key_info: RwLock::new(Bytes::from(key)),
-            record: AtomicBool::new(true),
-            requests: Mutex::new(Vec::new()),
-            calls: Mutex::new(HashMap::new()),
-            total_calls: AtomicUsize::new(0),
-            models_fetches: AtomicUsize::new(0),
-            closed_early: AtomicUsize::new(0),
-            events_sent: AtomicUsize::new(0),
-            serial: AtomicU64::new(0),
-            embedding_dims: RwLock::new(HashMap::new()),
-            embedding_batch_limits: RwLock::new(HashMap::new()),
-            embedding_models: RwLock::new(Bytes::from_static(b"{\"data\":[]}")),
-            release: tokio::sync::watch::Sender::new(false),
-            held_now: AtomicUsize::new(0),
-            max_held: AtomicUsize::new(0),
-        });
-        let task = tokio::spawn(accept_loop(listener, shared.clone(), tls));
+        let shared = Arc::new(Shared::new(Bytes::from(models)));
+        let task = tokio::spawn(server::accept_loop(listener, shared.clone(), tls));
         FakeUpstream { addr, shared, task, ca_pem: None }
     }
 
@@ -310,331 +241,5 @@ impl Drop for FakeUpstream {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: Option<tls::Tls>) {
-    // Connection tasks live in this set, so aborting the loop closes them all.
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                // Small writes must not wait for Nagle: SSE events and benchmark latency.
-                let _ = stream.set_nodelay(true);
-                conns.spawn(serve_connection(stream, shared.clone(), tls.clone()));
-            }
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
-}
-
-/// One connection: plaintext HTTP/1.1, or TLS then whatever ALPN settled on. A client
-/// going away mid-answer (or mid-handshake) is an expected outcome here.
-async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, tls: Option<tls::Tls>) {
-    let service = hyper::service::service_fn(move |req| {
-        let shared = shared.clone();
-        async move { Ok::<_, Infallible>(handle(shared, req).await) }
-    });
-    let Some(tls) = tls else {
-        let io = hyper_util::rt::TokioIo::new(stream);
-        let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
-        return;
-    };
-    let Ok(stream) = tls.acceptor.accept(stream).await else { return };
-    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
-    let io = hyper_util::rt::TokioIo::new(stream);
-    if h2 {
-        let mut builder = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
-        if let Some(n) = tls.max_concurrent_streams {
-            builder.max_concurrent_streams(n);
-        }
-        let _ = builder.serve_connection(io, service).await;
-    } else {
-        let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
-    }
-}
-
-fn full(status: u16, content_type: &'static str, body: Bytes) -> Response<RespBody> {
-    let mut resp = Response::new(Full::new(body).boxed_unsync());
-    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    resp
-}
-
-const JSON: &str = "application/json";
-
-fn error(status: u16, message: &str) -> Response<RespBody> {
-    full(status, JSON, error_body(status, message, None))
-}
-
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<RespBody> {
-    let path = req.uri().path();
-    match (req.method(), path.strip_prefix("/api/v1").or_else(|| path.strip_prefix("/v1")).unwrap_or(path)) {
-        (&Method::POST, "/chat/completions") => chat(shared, req).await,
-        (&Method::POST, "/embeddings") => embeddings::embeddings(shared, req).await,
-        (&Method::GET, "/models") => {
-            shared.models_fetches.fetch_add(1, Ordering::Relaxed);
-            let status = u16::try_from(shared.models_status.load(Ordering::Relaxed)).unwrap_or(500);
-            match read(&shared.models_error_body).clone() {
-                _ if status == 200 => full(200, JSON, read(&shared.models_body).clone()),
-                Some(body) => full(status, JSON, body),
-                None => error(status, "Internal Server Error"),
-            }
-        }
-        (&Method::GET, "/embeddings/models") => full(200, JSON, read(&shared.embedding_models).clone()),
-        (&Method::GET, "/key") => full(200, JSON, read(&shared.key_info).clone()),
-        _ => error(404, "Not Found"),
-    }
-}
-
-/// Counts an answer as cut short when it is dropped before being marked done.
-struct InFlight {
-    shared: Arc<Shared>,
-    done: bool,
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if !self.done {
-            self.shared.closed_early.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-async fn chat(shared: Arc<Shared>, req: Request<Incoming>) -> Response<RespBody> {
-    let (parts, body) = req.into_parts();
-    let Ok(body) = body.collect().await.map(http_body_util::Collected::to_bytes) else {
-        return error(400, "could not read the request body");
-    };
-    let Ok(json) = serde_json::from_slice::<Value>(&body) else {
-        return error(400, "request body is not valid json");
-    };
-    let Some(model) = json.get("model").and_then(Value::as_str).map(str::to_owned) else {
-        return error(400, "model is required");
-    };
-    let stream = json.get("stream").and_then(Value::as_bool).unwrap_or(false);
-
-    shared.total_calls.fetch_add(1, Ordering::Relaxed);
-    *lock(&shared.calls).entry(model.clone()).or_insert(0) += 1;
-    let behaviour =
-        read(&shared.behaviours).get(&model).cloned().unwrap_or_else(|| read(&shared.default_behaviour).clone());
-    let serial = shared.serial.fetch_add(1, Ordering::Relaxed);
-    if shared.record.load(Ordering::Relaxed) {
-        let header_text = |v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
-        let recorded = Recorded {
-            model: model.clone(),
-            authorization: parts.headers.get(header::AUTHORIZATION).map(header_text),
-            headers: parts.headers.iter().map(|(k, v)| (k.as_str().to_owned(), header_text(v))).collect(),
-            body: json.clone(),
-            stream,
-        };
-        lock(&shared.requests).push(recorded);
-    }
-
-    let mut guard = InFlight { shared: shared.clone(), done: false };
-    let mut b = behaviour;
-    loop {
-        match b {
-            Behaviour::Delay { first_byte, then } => {
-                tokio::time::sleep(first_byte).await;
-                b = *then;
-            }
-            Behaviour::Hang => std::future::pending::<()>().await,
-            Behaviour::Held { then } => {
-                hold(&shared).await;
-                b = *then;
-            }
-            _ => break,
-        }
-    }
-    match reply(&b, &model, stream, &json, serial) {
-        Reply::Full { status, headers, body } => {
-            guard.done = true;
-            drop(guard);
-            let mut resp = full(status, JSON, body);
-            for (name, value) in headers {
-                if let Ok(v) = HeaderValue::from_str(&value) {
-                    resp.headers_mut().insert(name, v);
-                }
-            }
-            resp
-        }
-        Reply::Sse(events) => sse_response(guard, events),
-        Reply::Large { content_type, head, filler, repeat, tail, declared } => {
-            let total = head.len() + filler.len() * repeat + tail.len();
-            let chunks = std::iter::once(head)
-                .chain(std::iter::repeat_n(filler, repeat))
-                .chain(std::iter::once(tail))
-                .filter(|c| !c.is_empty());
-            let state = (guard, chunks);
-            let stream = futures_util::stream::unfold(state, |(mut guard, mut chunks)| async move {
-                let Some(chunk) = chunks.next() else {
-                    guard.done = true;
-                    drop(guard);
-                    return None;
-                };
-                Some((Ok::<_, Infallible>(Frame::data(chunk)), (guard, chunks)))
-            });
-            let mut resp = Response::new(StreamBody::new(stream).boxed_unsync());
-            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-            if declared {
-                resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(total));
-            }
-            resp
-        }
-    }
-}
-
-/// Waits for [`FakeUpstream::release_held`], counted in `held_now` (also when the
-/// client goes away meanwhile) and `max_held`.
-async fn hold(shared: &Shared) {
-    struct Waiting<'a>(&'a AtomicUsize);
-    impl Drop for Waiting<'_> {
-        fn drop(&mut self) {
-            self.0.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-    let mut released = shared.release.subscribe();
-    let now = shared.held_now.fetch_add(1, Ordering::Relaxed) + 1;
-    let _waiting = Waiting(&shared.held_now);
-    shared.max_held.fetch_max(now, Ordering::Relaxed);
-    // The sender lives in `shared`, so it cannot close while we wait.
-    let _ = released.wait_for(|r| *r).await;
-}
-
-fn sse_response(guard: InFlight, events: Vec<(Duration, Bytes)>) -> Response<RespBody> {
-    let state = (guard, events.into_iter());
-    let stream = futures_util::stream::unfold(state, |(mut guard, mut events)| async move {
-        let Some((pause, event)) = events.next() else {
-            guard.done = true;
-            drop(guard);
-            return None;
-        };
-        if !pause.is_zero() {
-            tokio::time::sleep(pause).await;
-        }
-        guard.shared.events_sent.fetch_add(1, Ordering::Relaxed);
-        Some((Ok::<_, Infallible>(Frame::data(event)), (guard, events)))
-    });
-    let mut resp = Response::new(StreamBody::new(stream).boxed_unsync());
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    resp
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn json(resp: reqwest::Response) -> Value {
-        serde_json::from_slice(&resp.bytes().await.expect("body")).expect("json")
-    }
-
-    fn client() -> reqwest::Client {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        reqwest::Client::builder().build().expect("client")
-    }
-
-    async fn chat(up: &FakeUpstream, model: &str, stream: bool) -> reqwest::Response {
-        client()
-            .post(format!("{}/chat/completions", up.base_url()))
-            .bearer_auth("sk-test")
-            .header("content-type", "application/json")
-            .body(
-                serde_json::json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
-                    .to_string(),
-            )
-            .send()
-            .await
-            .expect("send")
-    }
-
-    #[tokio::test]
-    async fn serves_models_chat_and_key() {
-        let up = FakeUpstream::start().await;
-        let models = json(client().get(format!("{}/models", up.base_url())).send().await.expect("models")).await;
-        assert!(models["data"].as_array().is_some_and(|d| d.len() == default_models().len()));
-        assert_eq!(up.models_fetches(), 1);
-
-        let resp = chat(&up, "a/b:free", false).await;
-        assert_eq!(resp.status(), 200);
-        let body = json(resp).await;
-        assert_eq!(body["model"], "a/b:free");
-        assert_eq!(body["choices"][0]["message"]["content"], "hello from a/b:free");
-        let rec = up.requests();
-        assert_eq!(rec.len(), 1);
-        assert_eq!(rec[0].authorization.as_deref(), Some("Bearer sk-test"));
-        assert!(!rec[0].stream);
-        assert_eq!(up.calls("a/b:free"), 1);
-
-        up.set_behaviour("c/d:free", Behaviour::DailyCap { reset_ms: 1234 });
-        let resp = chat(&up, "c/d:free", false).await;
-        assert_eq!(resp.status(), 429);
-        assert_eq!(resp.headers()["x-ratelimit-reset"], "1234");
-        assert_eq!(up.total_calls(), 2);
-
-        let key = json(client().get(format!("{}/key", up.base_url())).send().await.expect("key")).await;
-        assert_eq!(key["data"]["is_free_tier"], true);
-        up.shutdown().await;
-    }
-
-    #[tokio::test]
-    async fn streams_sse_and_counts_clients_that_leave() {
-        let up = FakeUpstream::start().await;
-        let resp = chat(&up, "a/b:free", true).await;
-        assert_eq!(resp.headers()["content-type"], "text/event-stream");
-        let text = resp.text().await.expect("text");
-        assert!(text.starts_with(": OPENROUTER PROCESSING\n\n"), "{text}");
-        assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
-        assert_eq!(up.open_connections_closed(), 0);
-
-        up.set_default_behaviour(Behaviour::SlowStream { chunks: 3, gap: Duration::from_secs(30) });
-        let mut resp = chat(&up, "slow:free", true).await;
-        let first = resp.chunk().await.expect("chunk").expect("some");
-        assert!(!first.is_empty());
-        drop(resp);
-        // Bound the wait generously: the server notices the closed socket promptly.
-        for _ in 0..500 {
-            if up.open_connections_closed() == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(up.open_connections_closed(), 1);
-    }
-
-    fn tls_client(up: &FakeUpstream) -> reqwest::Client {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let ca = reqwest::Certificate::from_pem(up.ca_pem().expect("https mode").as_bytes()).expect("pem");
-        reqwest::Client::builder().tls_certs_only([ca]).build().expect("client")
-    }
-
-    #[tokio::test]
-    async fn serves_https_by_alpn_and_holds_until_released() {
-        for (alpn, version) in [(Alpn::H2, reqwest::Version::HTTP_2), (Alpn::Http1, reqwest::Version::HTTP_11)] {
-            let up = FakeUpstream::start_tls(TlsOptions { alpn, max_concurrent_streams: Some(4) }).await;
-            assert!(up.base_url().starts_with("https://127.0.0.1:"), "{}", up.base_url());
-            let client = tls_client(&up);
-            let resp = client.get(format!("{}/models", up.base_url())).send().await.expect("models");
-            assert_eq!((resp.status().as_u16(), resp.version()), (200, version));
-
-            up.set_default_behaviour(Behaviour::Held { then: Box::new(Behaviour::Ok) });
-            let body = serde_json::json!({"model": "a/b:free", "messages": []}).to_string();
-            let send = || client.post(format!("{}/chat/completions", up.base_url())).body(body.clone()).send();
-            let (first, second) = (tokio::spawn(send()), tokio::spawn(send()));
-            for _ in 0..3000 {
-                if up.held_now() == 2 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            assert_eq!((up.held_now(), up.max_held()), (2, 2));
-            up.release_held();
-            for resp in [first, second] {
-                assert_eq!(resp.await.expect("join").expect("send").status(), 200);
-            }
-            assert_eq!(up.held_now(), 0);
-        }
-        // Plaintext stays the default.
-        assert!(FakeUpstream::start().await.ca_pem().is_none());
-    }
-}
+mod tests;

@@ -1,0 +1,167 @@
+//! The answers that succeed: text (whole or in chunks), tool calls and an agent's tool
+//! round trip, slow streams, empty and reasoning-only answers.
+
+use super::wire::{Ctx, DONE, PROCESSING, Reply, json_reply, sse};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+pub(super) fn ok(ctx: &Ctx, stream: bool) -> Reply {
+    text_reply(ctx, &ctx.hello(), stream)
+}
+
+/// 200 with `text`; streamed in two content chunks (split after its first word).
+pub(super) fn text_reply(ctx: &Ctx, text: &str, stream: bool) -> Reply {
+    if !stream {
+        return json_reply(200, ctx.completion(&ctx.text_message(text), "stop", 4));
+    }
+    let (first, rest) = text.split_at(text.find(' ').unwrap_or(text.len()));
+    sse(vec![
+        Bytes::from_static(PROCESSING),
+        ctx.content_chunk(first),
+        ctx.content_chunk(rest),
+        ctx.finish_chunk("stop"),
+        ctx.usage_chunk(4),
+        Bytes::from_static(DONE),
+    ])
+}
+
+pub(super) const TOOL_ARGS: &str = "{\"city\":\"Paris\"}";
+
+pub(super) fn tool_call(ctx: &Ctx, name: &str, args: &str, stream: bool, serial: u64) -> Reply {
+    let id = format!("call_{serial}");
+    if !stream {
+        let message = json!({
+            "role": "assistant",
+            "content": "",
+            "refusal": null,
+            "reasoning": null,
+            "tool_calls": [{"id": id, "index": 0, "type": "function", "function": {"name": name, "arguments": args}}],
+        });
+        return json_reply(200, ctx.completion(&message.to_string(), "tool_calls", 9));
+    }
+    let first = json!({"role": "assistant", "content": null, "tool_calls": [
+        {"index": 0, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}
+    ]});
+    let (a, b) = args.split_at(args.char_indices().nth(8).map_or(args.len(), |(i, _)| i));
+    let args = |part: &str| {
+        json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "function": {"arguments": part}}]})
+            .to_string()
+    };
+    sse(vec![
+        Bytes::from_static(PROCESSING),
+        ctx.chunk(&first.to_string(), "null", ""),
+        ctx.chunk(&args(a), "null", ""),
+        ctx.chunk(&args(b), "null", ""),
+        ctx.finish_chunk("tool_calls"),
+        ctx.usage_chunk(9),
+        Bytes::from_static(DONE),
+    ])
+}
+
+/// The tool named in the request's first tool, or a default.
+pub(super) fn tool_name(request: &Value) -> String {
+    request
+        .pointer("/tools/0/function/name")
+        .and_then(Value::as_str)
+        .map_or_else(|| "get_weather".to_owned(), str::to_owned)
+}
+
+/// An agent's turn: text from the tool's result when one follows the last assistant
+/// message, else a call to the first of `calls` the request offers (else its first tool).
+pub(super) fn tool_round_trip(
+    ctx: &Ctx,
+    calls: &[(String, String)],
+    request: &Value,
+    stream: bool,
+    serial: u64,
+) -> Reply {
+    // An agent's side request without tools (a title, a summary) gets text.
+    if request.pointer("/tools").and_then(Value::as_array).is_none_or(|t| t.is_empty()) {
+        return ok(ctx, stream);
+    }
+    // The tool's result: a `tool` message after the last assistant turn (a client
+    // may add its own text after it, as Claude Code does).
+    let messages = request.pointer("/messages").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    let turn = messages.iter().rposition(|m| m["role"] == "assistant").map_or(0, |i| i + 1);
+    if let Some(result) = messages[turn..].iter().rev().find(|m| m["role"] == "tool") {
+        let content = match &result["content"] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        return text_reply(ctx, &format!("tool said: {content}"), stream);
+    }
+    let tools = request.pointer("/tools").and_then(Value::as_array);
+    if tools.is_none_or(Vec::is_empty) {
+        return text_reply(ctx, &ctx.hello(), stream);
+    }
+    let offered = |name: &str| {
+        request.pointer("/tools").and_then(Value::as_array).is_some_and(|tools| {
+            tools.iter().any(|t| t.pointer("/function/name").and_then(Value::as_str) == Some(name))
+        })
+    };
+    match calls.iter().find(|(name, _)| offered(name)) {
+        Some((name, args)) => tool_call(ctx, name, args, stream, serial),
+        None => tool_call(ctx, &tool_name(request), "{}", stream, serial),
+    }
+}
+
+/// `Ok` as a whole body, with Groq's headers saying no request is left until `reset`.
+pub(super) fn ok_last_request(ctx: &Ctx, reset: &str) -> Reply {
+    match ok(ctx, false) {
+        Reply::Full { status, mut headers, body } => {
+            headers.push(("x-ratelimit-remaining-requests", "0".to_owned()));
+            headers.push(("x-ratelimit-reset-requests", reset.to_owned()));
+            Reply::Full { status, headers, body }
+        }
+        other => other,
+    }
+}
+
+/// `chunks` content chunks `gap` apart (or their whole text at once without `stream`).
+pub(super) fn slow_stream(ctx: &Ctx, chunks: usize, gap: Duration, stream: bool) -> Reply {
+    let pieces: Vec<String> = (0..chunks).map(|i| format!("tok{i} ")).collect();
+    if !stream {
+        let body = ctx.completion(&ctx.text_message(&pieces.concat()), "stop", chunks);
+        return json_reply(200, body);
+    }
+    let mut events = vec![(Duration::ZERO, Bytes::from_static(PROCESSING))];
+    for (i, p) in pieces.iter().enumerate() {
+        events.push((if i == 0 { Duration::ZERO } else { gap }, ctx.content_chunk(p)));
+    }
+    events.push((gap, ctx.finish_chunk("stop")));
+    events.push((Duration::ZERO, ctx.usage_chunk(chunks)));
+    events.push((Duration::ZERO, Bytes::from_static(DONE)));
+    Reply::Sse(events)
+}
+
+/// `content: null` beside a refusal, zero completion tokens.
+pub(super) fn empty_answer(ctx: &Ctx, stream: bool) -> Reply {
+    if !stream {
+        let message =
+            "{\"role\":\"assistant\",\"content\":null,\"refusal\":\"I can't help with that.\",\"reasoning\":null}";
+        return json_reply(200, ctx.completion(message, "stop", 0));
+    }
+    sse(vec![
+        Bytes::from_static(PROCESSING),
+        ctx.chunk("{\"role\":\"assistant\",\"content\":\"\"}", "null", ""),
+        ctx.finish_chunk("stop"),
+        ctx.usage_chunk(0),
+        Bytes::from_static(DONE),
+    ])
+}
+
+/// `content: ""` beside `reasoning`.
+pub(super) fn reasoning_only(ctx: &Ctx, stream: bool) -> Reply {
+    if !stream {
+        let message = "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null,\"reasoning\":\"Let me think.\"}";
+        return json_reply(200, ctx.completion(message, "stop", 5));
+    }
+    sse(vec![
+        Bytes::from_static(PROCESSING),
+        ctx.chunk("{\"role\":\"assistant\",\"content\":\"\",\"reasoning\":\"Let me think.\"}", "null", ""),
+        ctx.finish_chunk("stop"),
+        ctx.usage_chunk(5),
+        Bytes::from_static(DONE),
+    ])
+}
