@@ -15,42 +15,91 @@ use std::borrow::Cow;
 /// How deep a skimmed value may nest (the checking cursor's and serde's limit).
 const MAX_DEPTH: usize = 128;
 
-/// Reads one chunk's JSON; `None` when it is not an object with nothing after it. Without
-/// `meta`, `id`, `model` and `created` are skimmed: a stream needs them once.
-pub(super) fn read(bytes: &[u8], meta: bool) -> Option<Body<'_>> {
-    let mut s = Skim { b: bytes, i: 0 };
+/// Reads one chunk's JSON into `body`; `None` when it is not an object with nothing after
+/// it. Without `meta`, `id`, `model` and `created` are skimmed: a stream needs them once.
+///
+/// `head` is what the stream's chunks repeat: the bytes of an earlier chunk up to the key
+/// of the first member read in `choices[0].delta`, where nothing had been read yet. A
+/// chunk that begins with the same bytes would be read the same way up to there, so it is
+/// read from there (one comparison instead of a dozen members skimmed). Only without
+/// `meta`: with it, `id` and `model` are read.
+pub(super) fn read<'a>(bytes: &'a [u8], meta: bool, head: &mut Vec<u8>, body: &mut Body<'a>) -> Option<()> {
+    if !meta && !head.is_empty() && bytes.starts_with(head) {
+        // On the key's quote, the last byte of the head.
+        let mut s = Skim { b: bytes, i: head.len() - 1, clean: false, mark: None };
+        return s.resume(body);
+    }
+    let mut s = Skim { b: bytes, i: 0, clean: !meta, mark: None };
     s.ws();
-    let mut body = Body::default();
     if s.peek()? != b'{' {
         return None;
     }
     if s.open(b'{', b'}')? {
-        loop {
-            match s.key()? {
-                b"id" if meta => body.id = Some(s.textual()?),
-                b"model" if meta => body.model = Some(s.textual()?),
-                b"created" if meta => body.created = s.count()?,
-                b"choices" => body.choice = s.first_choice()?,
-                b"usage" => body.usage = s.usage()?,
-                b"error" => body.error = s.tree()?.filter(|e| !e.is_null()),
-                _ => s.skip()?,
-            }
-            if !s.more(b'}')? {
-                break;
-            }
-        }
+        s.top_members(body, meta)?;
     }
-    s.ws();
-    (s.i == s.b.len()).then_some(body)
+    s.end()?;
+    if let Some(mark) = s.mark {
+        head.clear();
+        head.extend_from_slice(&bytes[..=mark]);
+    }
+    Some(())
 }
 
 /// A cursor that reads the wanted members and skims the rest.
 struct Skim<'a> {
     b: &'a [u8],
     i: usize,
+    /// Nothing read yet (only skimmed, or entered on the way to `choices[0].delta`).
+    clean: bool,
+    /// Where the last member of `choices[0].delta` began while `clean` (its key's quote).
+    mark: Option<usize>,
 }
 
 impl<'a> Skim<'a> {
+    /// The rest of a chunk whose head is a known one (see [`read`]): the cursor on a key
+    /// of `choices[0].delta`, in the first element of `choices`, in the top object.
+    fn resume(&mut self, body: &mut Body<'a>) -> Option<()> {
+        let choice = body.choice.insert(Choice::default());
+        let delta = choice.delta.insert(Some(Message::default()));
+        if let Some(m) = delta {
+            self.message_members(m)?;
+        }
+        if self.more(b'}')? {
+            self.choice_members(choice)?;
+        }
+        while self.more(b']')? {
+            self.skip()?;
+        }
+        if self.more(b'}')? {
+            self.top_members(body, false)?;
+        }
+        self.end()
+    }
+
+    /// The top object's members, the cursor on the first one's key.
+    fn top_members(&mut self, body: &mut Body<'a>, meta: bool) -> Option<()> {
+        loop {
+            match self.key()? {
+                b"id" if meta => body.id = Some(self.textual()?),
+                b"model" if meta => body.model = Some(self.textual()?),
+                b"created" if meta => body.created = self.count()?,
+                b"choices" => self.first_choice(&mut body.choice)?,
+                b"usage" => body.usage = self.usage()?,
+                b"error" => body.error = self.tree()?.filter(|e| !e.is_null()),
+                _ => self.skip()?,
+            }
+            if !self.more(b'}')? {
+                return Some(());
+            }
+        }
+    }
+
+    /// Only whitespace is left.
+    fn end(&mut self) -> Option<()> {
+        self.ws();
+        (self.i == self.b.len()).then_some(())
+    }
+
     #[inline]
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
@@ -207,6 +256,7 @@ impl<'a> Skim<'a> {
 
     /// Text only; any other value is skimmed and reads as absent.
     fn text_only(&mut self) -> Option<Option<Cow<'a, str>>> {
+        self.clean = false;
         if self.peek()? == b'"' {
             return self.string().map(Some);
         }
@@ -216,6 +266,7 @@ impl<'a> Skim<'a> {
 
     /// Text, or a number written out (some providers send numeric ids).
     fn textual(&mut self) -> Option<Option<Cow<'a, str>>> {
+        self.clean = false;
         match self.peek()? {
             b'"' => self.string().map(Some),
             b'-' | b'0'..=b'9' => {
@@ -231,6 +282,7 @@ impl<'a> Skim<'a> {
 
     /// A non-negative integer (a float truncated); anything else reads as absent.
     fn count(&mut self) -> Option<Option<u64>> {
+        self.clean = false;
         if !matches!(self.peek()?, b'-' | b'0'..=b'9') {
             self.skip()?;
             return Some(None);
@@ -250,6 +302,7 @@ impl<'a> Skim<'a> {
     /// The value as a tree (rare: an error, arguments that are not text); `None` inside
     /// when serde does not read it.
     fn tree(&mut self) -> Option<Option<Value>> {
+        self.clean = false;
         let start = self.i;
         self.skip()?;
         Some(serde_json::from_slice(&self.b[start..self.i]).ok())
@@ -264,49 +317,68 @@ impl<'a> Skim<'a> {
         self.open(b'{', b'}').map(Some)
     }
 
-    fn first_choice(&mut self) -> Option<Option<Choice<'a>>> {
+    /// `choices`: its first element into `into` (`None` when there is none or it is not an
+    /// object), the rest skimmed.
+    fn first_choice(&mut self, into: &mut Option<Choice<'a>>) -> Option<()> {
+        *into = None;
         if self.peek()? != b'[' {
-            self.skip()?;
-            return Some(None);
+            self.clean = false;
+            return self.skip();
         }
-        if !self.open(b'[', b']')? {
-            return Some(None);
+        if self.open(b'[', b']')? {
+            match self.object()? {
+                None => {}
+                Some(false) => *into = Some(Choice::default()),
+                Some(true) => self.choice_members(into.insert(Choice::default()))?,
+            }
+            while self.more(b']')? {
+                self.skip()?;
+            }
         }
-        let first = self.choice()?;
-        while self.more(b']')? {
-            self.skip()?;
-        }
-        Some(first)
+        self.clean = false;
+        Some(())
     }
 
-    fn choice(&mut self) -> Option<Option<Choice<'a>>> {
-        let mut choice = Choice::default();
-        match self.object()? {
-            None => return Some(None),
-            Some(false) => return Some(Some(choice)),
-            Some(true) => {}
-        }
+    /// A choice's members, the cursor on the first one's key.
+    fn choice_members(&mut self, choice: &mut Choice<'a>) -> Option<()> {
         loop {
             match self.key()? {
-                b"delta" => choice.delta = Some(self.message()?),
-                b"message" => choice.message = self.message()?,
+                b"delta" => self.message(choice.delta.insert(None), true)?,
+                b"message" => self.message(&mut choice.message, false)?,
                 b"finish_reason" => choice.finish_reason = self.textual()?,
                 b"stop_reason" => choice.stop_reason = self.text_only()?,
                 _ => self.skip()?,
             }
             if !self.more(b'}')? {
-                return Some(Some(choice));
+                return Some(());
             }
         }
     }
 
-    fn message(&mut self) -> Option<Option<Message<'a>>> {
-        let mut m = Message::default();
-        match self.object()? {
-            None => return Some(None),
-            Some(false) => return Some(Some(m)),
-            Some(true) => {}
+    /// A message (`None` when it is not an object); `delta`: the first choice's delta,
+    /// where [`read`] marks the head.
+    fn message(&mut self, into: &mut Option<Message<'a>>, delta: bool) -> Option<()> {
+        *into = None;
+        if !delta {
+            self.clean = false;
         }
+        match self.object()? {
+            None => {}
+            Some(false) => *into = Some(Message::default()),
+            Some(true) => {
+                let m = into.insert(Message::default());
+                if delta && self.clean {
+                    self.mark = Some(self.i);
+                }
+                self.message_members(m)?;
+            }
+        }
+        self.clean = false;
+        Some(())
+    }
+
+    /// A message's members, the cursor on the first one's key.
+    fn message_members(&mut self, m: &mut Message<'a>) -> Option<()> {
         loop {
             match self.key()? {
                 b"content" => m.content = self.content()?,
@@ -317,13 +389,18 @@ impl<'a> Skim<'a> {
                 _ => self.skip()?,
             }
             if !self.more(b'}')? {
-                return Some(Some(m));
+                return Some(());
+            }
+            if self.clean {
+                // Still only skimmed: the next member's key may end the head.
+                self.mark = Some(self.i);
             }
         }
     }
 
     /// Content: text, or parts whose `text` is joined; anything else is absent.
     fn content(&mut self) -> Option<Option<Cow<'a, str>>> {
+        self.clean = false;
         if self.peek()? != b'[' {
             return self.text_only();
         }
@@ -347,6 +424,7 @@ impl<'a> Skim<'a> {
     }
 
     fn tool_calls(&mut self) -> Option<Option<Vec<Call<'a>>>> {
+        self.clean = false;
         match self.peek()? {
             b'[' => {}
             b'n' if self.b[self.i..].starts_with(b"null") => {
@@ -386,8 +464,7 @@ impl<'a> Skim<'a> {
     }
 
     /// A call's `function`: its name and arguments (each absent when not given).
-    #[allow(clippy::type_complexity)]
-    fn function(&mut self) -> Option<(Option<Cow<'a, str>>, Option<Cow<'a, str>>)> {
+    fn function(&mut self) -> Option<NameAndArguments<'a>> {
         let (mut name, mut arguments) = (None, None);
         if self.object()? != Some(true) {
             return Some((name, arguments));
@@ -414,6 +491,7 @@ impl<'a> Skim<'a> {
     }
 
     fn usage(&mut self) -> Option<Option<UsageIn>> {
+        self.clean = false;
         let mut u = UsageIn::default();
         match self.object()? {
             None => return Some(None),
@@ -453,6 +531,9 @@ impl<'a> Skim<'a> {
         }
     }
 }
+
+/// A call's function: its name and its arguments, each absent when not given.
+type NameAndArguments<'a> = (Option<Cow<'a, str>>, Option<Cow<'a, str>>);
 
 /// The most digits read without serde: any 19-digit number fits in a `u64`.
 const MAX_PLAIN_DIGITS: usize = 19;

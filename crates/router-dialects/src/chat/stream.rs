@@ -27,6 +27,8 @@ pub struct ChunkReader {
     finish_sent: bool,
     /// The calls seen so far: (the upstream's index, the upstream's id).
     calls: Vec<(u64, String)>,
+    /// The bytes the chunks repeat before what is read ([`chunk::read`]).
+    head: Vec<u8>,
 }
 
 impl ChunkReader {
@@ -160,7 +162,8 @@ impl ChunkReader {
             out.push(Delta::Done);
             return;
         }
-        if let Some(body) = chunk::read(data, !self.meta_sent) {
+        let mut body = Body::default();
+        if chunk::read(data, !self.meta_sent, &mut self.head, &mut body).is_some() {
             self.chunk(body, out);
             return;
         }
@@ -169,8 +172,11 @@ impl ChunkReader {
         for part in data.split(|&b| b == b'\n') {
             if part.trim_ascii() == b"[DONE]" {
                 out.push(Delta::Done);
-            } else if let Some(body) = chunk::read(part, !self.meta_sent) {
-                self.chunk(body, out);
+            } else {
+                let mut body = Body::default();
+                if chunk::read(part, !self.meta_sent, &mut self.head, &mut body).is_some() {
+                    self.chunk(body, out);
+                }
             }
         }
     }

@@ -2,7 +2,7 @@
 //! the same members for any valid JSON (members in any order, nested values in skipped
 //! members, escapes, whitespace), and no panic on anything else.
 
-use super::super::wire;
+use super::super::wire::{self, Body};
 use super::read;
 use proptest::prelude::*;
 
@@ -12,7 +12,16 @@ fn checked(bytes: &[u8], meta: bool) -> Option<String> {
 }
 
 fn skimmed(bytes: &[u8], meta: bool) -> Option<String> {
-    read(bytes, meta).map(|body| format!("{body:?}"))
+    let mut body = Body::default();
+    read(bytes, meta, &mut Vec::new(), &mut body).map(|()| format!("{body:?}"))
+}
+
+/// Read after `earlier` (which may leave a head behind).
+fn skimmed_after(earlier: &[u8], bytes: &[u8]) -> Option<String> {
+    let mut head = Vec::new();
+    let _ = read(earlier, false, &mut head, &mut Body::default());
+    let mut body = Body::default();
+    read(bytes, false, &mut head, &mut body).map(|()| format!("{body:?}"))
 }
 
 #[test]
@@ -23,9 +32,28 @@ fn a_recorded_chunk_reads_as_the_checking_walk_reads_it() {
         assert!(got.is_some());
         assert_eq!(got, checked(chunk, meta));
     }
-    let body = read(chunk, true).expect("a chunk");
+    let mut body = Body::default();
+    read(chunk, true, &mut Vec::new(), &mut body).expect("a chunk");
     let delta = body.choice.and_then(|c| c.delta).flatten().expect("a delta");
     assert_eq!(delta.content.as_deref(), Some("Hi \"there\"\n"));
+}
+
+#[test]
+fn the_head_a_chunk_leaves_ends_at_the_first_member_read() {
+    let first = br#"{"id":"gen-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null}]}"#;
+    let mut head = Vec::new();
+    read(first, false, &mut head, &mut Body::default()).expect("a chunk");
+    assert_eq!(
+        head,
+        br#"{"id":"gen-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant",""#
+    );
+    let next = br#"{"id":"gen-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","reasoning":"x\"y"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3}}"#;
+    assert_eq!(skimmed_after(first, next), checked(next, false));
+    assert!(skimmed_after(first, next).is_some_and(|b| b.contains("x\\\"y") && b.contains("stop")));
+    // With `meta` (the first chunk), nothing is kept: `id` and `model` are read.
+    let mut head = Vec::new();
+    read(first, true, &mut head, &mut Body::default()).expect("a chunk");
+    assert!(head.is_empty());
 }
 
 #[test]
@@ -250,8 +278,30 @@ proptest! {
         }
     }
 
+    /// A chunk that begins with the head an earlier one left reads as it reads alone,
+    /// whatever follows the head.
+    #[test]
+    fn a_known_head_reads_as_the_whole(
+        earlier in chunk(),
+        other in chunk(),
+        cut in any::<prop::sample::Index>(),
+        own in any::<bool>(),
+    ) {
+        let earlier = written(&earlier, "");
+        let mut head = Vec::new();
+        let _ = read(earlier.as_bytes(), false, &mut head, &mut Body::default());
+        let tail = if own {
+            earlier.as_bytes()[head.len().min(earlier.len())..].to_vec()
+        } else {
+            let other = written(&other, "").into_bytes();
+            other[cut.index(other.len() + 1)..].to_vec()
+        };
+        let bytes = [head.as_slice(), &tail].concat();
+        prop_assert_eq!(skimmed_after(earlier.as_bytes(), &bytes), skimmed(&bytes, false));
+    }
+
     #[test]
     fn any_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..64), meta in any::<bool>()) {
-        let _ = read(&bytes, meta);
+        let _ = read(&bytes, meta, &mut Vec::new(), &mut Body::default());
     }
 }
