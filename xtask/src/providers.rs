@@ -19,10 +19,11 @@ const NAMES: [&str; 6] = [
 ];
 
 /// Where those names belong, each with why.
-const HOMES: [(&str, &str); 11] = [
+const HOMES: [(&str, &str); 12] = [
     ("crates/catalog-openrouter/", "OpenRouter's catalog adapter"),
     ("crates/router-core/src/dialect/", "OpenRouter's dialect: its error tables and what its key and host are like"),
-    ("crates/router-core/src/model.rs", "the name the catalog's own models' account is kept under"),
+    ("crates/router-core/src/model/info.rs", "the name the catalog's own models' account is kept under"),
+    ("crates/router-core/src/model/mod.rs", "re-exports that name"),
     ("crates/router-core/src/lib.rs", "re-exports that name"),
     ("crates/router-settings/src/load.rs", "reads the flat OPENROUTER_* settings and a provider's `kind`"),
     ("crates/router-settings/src/provider.rs", "the `kind` values"),

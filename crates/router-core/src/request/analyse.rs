@@ -150,8 +150,29 @@ fn as_tokens(raw: Option<&str>, field: &'static str) -> Result<Option<u64>, Requ
 
 /// Derives the hard requirements (see the table in `docs/architecture.md`).
 pub(super) fn analyse(fields: Fields<'_>) -> Result<Requirements, RequestError> {
-    let mut caps = CapSet::EMPTY.with(Capability::TextOutput);
-    let messages = match fields.messages {
+    let messages = checked_messages(fields.messages)?;
+    let mut caps = CapSet::EMPTY.with(Capability::TextOutput).union(messages.caps);
+    let mut text_bytes = messages.text_bytes;
+    text_bytes += tools(fields.tools, &mut caps)?;
+    tool_choice(fields.tool_choice, &mut caps);
+    text_bytes += response_format(fields.response_format, &mut caps);
+    if wants_reasoning(&fields) {
+        caps.insert(Capability::Reasoning);
+    }
+    output_options(&fields, &mut caps);
+    refuse_billed_features(&fields)?;
+
+    let max_output_tokens = match as_tokens(fields.max_completion_tokens, "max_completion_tokens")? {
+        Some(n) => Some(n),
+        None => as_tokens(fields.max_tokens, "max_tokens")?,
+    };
+    Ok(Requirements { caps, prompt_tokens: text_bytes.div_ceil(4) + messages.fixed, max_output_tokens })
+}
+
+/// The messages as analysed while the body was read (or now, after an escaped key):
+/// at least one, each well formed.
+fn checked_messages(messages: Option<Result<Messages, &str>>) -> Result<Messages, RequestError> {
+    let messages = match messages {
         Some(Ok(m)) => Some(m),
         Some(Err(raw)) => serde_json::from_str::<Messages>(raw).ok(),
         None => None,
@@ -160,46 +181,66 @@ pub(super) fn analyse(fields: Fields<'_>) -> Result<Requirements, RequestError> 
     if let Some(i) = messages.first_bad {
         return Err(RequestError::BadMessage(i));
     }
-    caps = caps.union(messages.caps);
-    let mut text_bytes = messages.text_bytes;
-    let fixed = messages.fixed;
+    Ok(messages)
+}
 
-    match fields.tools.map(str::as_bytes) {
-        None | Some(b"null") => {}
+/// A non-empty `tools` array needs tool support; its text counts toward the prompt (the
+/// bytes returned).
+fn tools(tools: Option<&str>, caps: &mut CapSet) -> Result<u64, RequestError> {
+    match tools.map(str::as_bytes) {
+        None | Some(b"null") => Ok(0),
         Some(tools) if tools.first() == Some(&b'[') => {
             // Non-empty when anything but whitespace and `]` follows the bracket.
             let rest = tools.get(1..).unwrap_or_default();
-            if rest.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b']') {
-                caps.insert(Capability::Tools);
-                // The JSON text as sent, whitespace included: cheap, and errs on the
-                // generous side for pretty-printed bodies.
-                text_bytes += tools.len() as u64;
+            if rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b']') {
+                return Ok(0);
             }
+            caps.insert(Capability::Tools);
+            // The JSON text as sent, whitespace included: cheap, and errs on the
+            // generous side for pretty-printed bodies.
+            Ok(tools.len() as u64)
         }
-        Some(_) => return Err(RequestError::BadField { field: "tools", expected: "an array" }),
+        Some(_) => Err(RequestError::BadField { field: "tools", expected: "an array" }),
     }
-    if fields.tool_choice.is_some() {
-        match value(fields.tool_choice) {
-            Value::String(s) if s == "required" => caps.insert(Capability::ToolChoice),
-            Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => {
-                caps.insert(Capability::ToolChoice);
-            }
-            _ => {}
+}
+
+/// `tool_choice` `required` or a named function needs tool choice support.
+fn tool_choice(raw: Option<&str>, caps: &mut CapSet) {
+    if raw.is_none() {
+        return;
+    }
+    match value(raw) {
+        Value::String(s) if s == "required" => caps.insert(Capability::ToolChoice),
+        Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => {
+            caps.insert(Capability::ToolChoice);
         }
+        _ => {}
     }
-    if fields.response_format.is_some() {
-        let rf = value(fields.response_format);
-        match rf.get("type").and_then(Value::as_str) {
-            Some("json_schema") => {
-                caps.insert(Capability::StructuredOutputs);
-                if let Some(schema) = rf.get("json_schema") {
-                    text_bytes += json_len(schema);
-                }
-            }
-            Some("json_object") => caps.insert(Capability::JsonMode),
-            _ => {}
+}
+
+/// A JSON schema needs structured outputs (its text counts toward the prompt, the bytes
+/// returned); `json_object` needs JSON mode.
+fn response_format(raw: Option<&str>, caps: &mut CapSet) -> u64 {
+    if raw.is_none() {
+        return 0;
+    }
+    let rf = value(raw);
+    match rf.get("type").and_then(Value::as_str) {
+        Some("json_schema") => {
+            caps.insert(Capability::StructuredOutputs);
+            rf.get("json_schema").map_or(0, json_len)
         }
+        Some("json_object") => {
+            caps.insert(Capability::JsonMode);
+            0
+        }
+        _ => 0,
     }
+}
+
+/// Reasoning asked for by a `reasoning` object not turned off, a `reasoning_effort`
+/// other than `none`, or `include_reasoning: true`.
+fn wants_reasoning(fields: &Fields<'_>) -> bool {
     let reasoning_obj = match value(fields.reasoning) {
         Value::Object(r) => {
             let disabled = r.get("enabled") == Some(&Value::Bool(false))
@@ -210,9 +251,11 @@ pub(super) fn analyse(fields: Fields<'_>) -> Result<Requirements, RequestError> 
     };
     let effort = matches!(value(fields.reasoning_effort), Value::String(s) if s != "none");
     let include = fields.include_reasoning == Some("true");
-    if reasoning_obj || effort || include {
-        caps.insert(Capability::Reasoning);
-    }
+    reasoning_obj || effort || include
+}
+
+/// Log probabilities and image or audio output.
+fn output_options(fields: &Fields<'_>, caps: &mut CapSet) {
     if fields.logprobs == Some("true") {
         caps.insert(Capability::Logprobs);
     }
@@ -228,13 +271,6 @@ pub(super) fn analyse(fields: Fields<'_>) -> Result<Requirements, RequestError> 
             }
         }
     }
-    refuse_billed_features(&fields)?;
-
-    let max_output_tokens = match as_tokens(fields.max_completion_tokens, "max_completion_tokens")? {
-        Some(n) => Some(n),
-        None => as_tokens(fields.max_tokens, "max_tokens")?,
-    };
-    Ok(Requirements { caps, prompt_tokens: text_bytes.div_ceil(4) + fixed, max_output_tokens })
 }
 
 /// Features that OpenRouter bills per request even on a free model. Forwarding them
