@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::Stream;
-use router_core::{Body as UpstreamBody, ByteStream, ChatRequest, RouteError, RouteFailure, Routed, TransportError};
 use router_core::sse::AnswerSpans;
+use router_core::{Body as UpstreamBody, ByteStream, ChatRequest, RouteError, RouteFailure, Routed, TransportError};
 use router_dialects::chat::{ChatError, read_committed};
 use router_dialects::responses::{EventWriter, InvalidRequest, ResponseMeta, Translated, response_json, to_chat};
 use std::convert::Infallible;
@@ -30,8 +30,10 @@ const KEEPALIVE_COMMENT: &[u8] = b": keepalive\n\n";
 /// The bytes reserved for the events of one upstream chunk.
 const EVENTS_CAPACITY: usize = 4096;
 
-/// Codex CLI's conversation header; `x-session-id` wins over it.
-const CLIENT_SESSION_HEADERS: [&str; 2] = ["session-id", "session_id"];
+/// Codex CLI's conversation header; `x-session-id` wins over it. Names made once, so
+/// that each request's look-up does not parse them again.
+const CLIENT_SESSION_HEADERS: [HeaderName; 2] =
+    [HeaderName::from_static("session-id"), HeaderName::from_static("session_id")];
 
 /// `POST /api/v1/responses` and `/v1/responses`.
 pub async fn responses(State(state): State<AppState>, req: Request) -> Response {
@@ -141,7 +143,7 @@ async fn read(state: &AppState, req: Request) -> Result<(ChatRequest, Translated
 
 fn client_session(headers: &HeaderMap) -> Option<String> {
     CLIENT_SESSION_HEADERS.iter().find_map(|name| {
-        headers.get(*name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+        headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
     })
 }
 

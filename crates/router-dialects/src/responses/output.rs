@@ -74,12 +74,25 @@ pub(crate) fn write_response(
     output: impl FnOnce(&mut Vec<u8>),
     usage: Option<&Usage>,
 ) {
+    write_response_by(out, meta, &meta.model, echo, status, output, usage);
+}
+
+/// [`write_response`] naming `model` as the one that answered.
+fn write_response_by(
+    out: &mut Vec<u8>,
+    meta: &ResponseMeta,
+    model: &str,
+    echo: &[u8],
+    status: &Status,
+    output: impl FnOnce(&mut Vec<u8>),
+    usage: Option<&Usage>,
+) {
     out.extend_from_slice(b"{\"id\":");
     string(out, &meta.id);
     out.extend_from_slice(b",\"object\":\"response\",\"created_at\":");
     number(out, meta.created_at);
     out.extend_from_slice(b",\"model\":");
-    string(out, &meta.model);
+    string(out, model);
     out.extend_from_slice(b",\"status\":");
     match status {
         Status::InProgress => out.extend_from_slice(b"\"in_progress\",\"incomplete_details\":null,\"error\":null"),
@@ -213,15 +226,14 @@ pub fn response_json(answer: &Answer, meta: &ResponseMeta, echo: &[u8]) -> Vec<u
         let mut first = true;
         if let Some(r) = answer.reasoning.as_deref() {
             comma(out, &mut first);
-            write_reasoning_item(out, &format!("rs_{tail}"), r, true);
+            write_reasoning_item(out, &item_id("rs_", tail), r, true);
         }
-        let parts: Vec<(bool, &str)> = [(false, answer.text.as_deref()), (true, answer.refusal.as_deref())]
-            .into_iter()
-            .filter_map(|(refusal, t)| t.map(|t| (refusal, t)))
-            .collect();
-        if !parts.is_empty() {
+        if answer.text.is_some() || answer.refusal.is_some() {
             comma(out, &mut first);
-            write_message_item(out, &format!("msg_{tail}"), parts, true);
+            let parts = [(false, answer.text.as_deref()), (true, answer.refusal.as_deref())]
+                .into_iter()
+                .filter_map(|(refusal, t)| t.map(|t| (refusal, t)));
+            write_message_item(out, &item_id("msg_", tail), parts, true);
         }
         for (i, call) in answer.tool_calls.iter().enumerate() {
             comma(out, &mut first);
@@ -231,11 +243,18 @@ pub fn response_json(answer: &Answer, meta: &ResponseMeta, echo: &[u8]) -> Vec<u
     };
     let status = Status::of_finish(answer.finish_reason.as_deref());
     // The answer names the model that wrote it (the router has set its exposed id).
-    let named = ResponseMeta { model: answer.model.clone(), ..meta.clone() };
-    let meta = if answer.model.is_empty() { meta } else { &named };
+    let model = if answer.model.is_empty() { &meta.model } else { &answer.model };
     let mut out = Vec::with_capacity(512 + echo.len());
-    write_response(&mut out, meta, echo, &status, output, answer.usage.as_ref());
+    write_response_by(&mut out, meta, model, echo, &status, output, answer.usage.as_ref());
     out
+}
+
+/// An output item's id: `prefix` and the response id's tail.
+fn item_id(prefix: &str, tail: &str) -> String {
+    let mut id = String::with_capacity(prefix.len() + tail.len());
+    id.push_str(prefix);
+    id.push_str(tail);
+    id
 }
 
 /// [`response_json`] as a tree, with the echo as a map.
