@@ -21,15 +21,15 @@ const MAX_DEPTH: usize = 128;
 /// `head` is what the stream's chunks repeat: the bytes of an earlier chunk up to the key
 /// of the first member read in `choices[0].delta`, where nothing had been read yet. A
 /// chunk that begins with the same bytes would be read the same way up to there, so it is
-/// read from there (one comparison instead of a dozen members skimmed). Only without
-/// `meta`: with it, `id` and `model` are read.
+/// read from there (one comparison instead of a dozen members skimmed). A head is used
+/// only without `meta` (with it, `id` and `model` are read), and may be taken with it.
 pub(super) fn read<'a>(bytes: &'a [u8], meta: bool, head: &mut Vec<u8>, body: &mut Body<'a>) -> Option<()> {
     if !meta && !head.is_empty() && bytes.starts_with(head) {
         // On the key's quote, the last byte of the head.
         let mut s = Skim { b: bytes, i: head.len() - 1, clean: false, mark: None };
         return s.resume(body);
     }
-    let mut s = Skim { b: bytes, i: 0, clean: !meta, mark: None };
+    let mut s = Skim { b: bytes, i: 0, clean: true, mark: None };
     s.ws();
     if s.peek()? != b'{' {
         return None;
@@ -80,9 +80,9 @@ impl<'a> Skim<'a> {
     fn top_members(&mut self, body: &mut Body<'a>, meta: bool) -> Option<()> {
         loop {
             match self.key()? {
-                b"id" if meta => body.id = Some(self.textual()?),
-                b"model" if meta => body.model = Some(self.textual()?),
-                b"created" if meta => body.created = self.count()?,
+                b"id" if meta => body.id = Some(self.meta(Self::textual)?),
+                b"model" if meta => body.model = Some(self.meta(Self::textual)?),
+                b"created" if meta => body.created = self.meta(Self::count)?,
                 b"choices" => self.first_choice(&mut body.choice)?,
                 b"usage" => body.usage = self.usage()?,
                 b"error" => body.error = self.tree()?.filter(|e| !e.is_null()),
@@ -92,6 +92,16 @@ impl<'a> Skim<'a> {
                 return Some(());
             }
         }
+    }
+
+    /// Reads one of `id`, `model`, `created` with `meta`, leaving the cursor `clean`: they
+    /// are skimmed where the head is used, and reading a value never accepts what
+    /// skimming refuses.
+    fn meta<T>(&mut self, read: fn(&mut Self) -> Option<T>) -> Option<T> {
+        let clean = self.clean;
+        let value = read(self);
+        self.clean = clean;
+        value
     }
 
     /// Only whitespace is left.
@@ -145,7 +155,7 @@ impl<'a> Skim<'a> {
 
     /// A member's key (escapes as written, as the checking cursor gives it), the cursor
     /// left on its value.
-    #[inline]
+    #[inline(always)]
     fn key(&mut self) -> Option<&'a [u8]> {
         let (start, end, _) = self.quoted()?;
         self.ws();
@@ -156,7 +166,7 @@ impl<'a> Skim<'a> {
 
     /// A string (the cursor on its quote): its span with the quotes, and whether it holds
     /// an escape. Control characters are refused; escapes are checked by whoever reads it.
-    #[inline]
+    #[inline(always)]
     fn quoted(&mut self) -> Option<(usize, usize, bool)> {
         let start = self.i;
         self.eat(b'"')?;
@@ -188,9 +198,18 @@ impl<'a> Skim<'a> {
 
     /// Skims one value: a string to its quote, an object or array to its matching bracket,
     /// a scalar to the next delimiter.
+    #[inline(always)]
     fn skip(&mut self) -> Option<()> {
+        if self.peek()? == b'"' {
+            return self.quoted().map(drop);
+        }
+        self.skip_other()
+    }
+
+    /// [`Self::skip`] for what is not a string.
+    #[inline(never)]
+    fn skip_other(&mut self) -> Option<()> {
         match self.peek()? {
-            b'"' => self.quoted().map(drop),
             b'{' | b'[' => self.skip_nested(),
             _ => self.scalar().map(drop),
         }

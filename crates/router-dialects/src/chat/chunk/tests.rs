@@ -50,10 +50,10 @@ fn the_head_a_chunk_leaves_ends_at_the_first_member_read() {
     let next = br#"{"id":"gen-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","reasoning":"x\"y"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3}}"#;
     assert_eq!(skimmed_after(first, next), checked(next, false));
     assert!(skimmed_after(first, next).is_some_and(|b| b.contains("x\\\"y") && b.contains("stop")));
-    // With `meta` (the first chunk), nothing is kept: `id` and `model` are read.
-    let mut head = Vec::new();
-    read(first, true, &mut head, &mut Body::default()).expect("a chunk");
-    assert!(head.is_empty());
+    // With `meta` (the first chunk), `id` is read and the same head is kept.
+    let mut with_meta = Vec::new();
+    read(first, true, &mut with_meta, &mut Body::default()).expect("a chunk");
+    assert_eq!(with_meta, head);
 }
 
 #[test]
@@ -286,10 +286,11 @@ proptest! {
         other in chunk(),
         cut in any::<prop::sample::Index>(),
         own in any::<bool>(),
+        meta in any::<bool>(),
     ) {
         let earlier = written(&earlier, "");
         let mut head = Vec::new();
-        let _ = read(earlier.as_bytes(), false, &mut head, &mut Body::default());
+        let _ = read(earlier.as_bytes(), meta, &mut head, &mut Body::default());
         let tail = if own {
             earlier.as_bytes()[head.len().min(earlier.len())..].to_vec()
         } else {
@@ -297,7 +298,9 @@ proptest! {
             other[cut.index(other.len() + 1)..].to_vec()
         };
         let bytes = [head.as_slice(), &tail].concat();
-        prop_assert_eq!(skimmed_after(earlier.as_bytes(), &bytes), skimmed(&bytes, false));
+        let mut body = Body::default();
+        let after = read(&bytes, false, &mut head, &mut body).map(|()| format!("{body:?}"));
+        prop_assert_eq!(after, skimmed(&bytes, false));
     }
 
     #[test]
