@@ -54,6 +54,9 @@ pub struct EventWriter {
     reader: ChunkReader,
     seq: u64,
     items: Vec<Item>,
+    /// Each item's `"item_id":…,"output_index":…`, written once when it is added and
+    /// copied into each of its events.
+    places: Vec<Vec<u8>>,
     /// The output index of each chat tool call, by the reader's call index.
     calls: Vec<usize>,
     finish: Option<String>,
@@ -71,6 +74,7 @@ impl EventWriter {
             reader: ChunkReader::new(),
             seq: 0,
             items: Vec::new(),
+            places: Vec::new(),
             calls: Vec::new(),
             finish: None,
             usage: None,
@@ -85,8 +89,14 @@ impl EventWriter {
             return;
         }
         self.started = true;
-        self.snapshot_event(out, "response.created", &Status::InProgress);
-        self.snapshot_event(out, "response.in_progress", &Status::InProgress);
+        let response = self.snapshot_event(out, "response.created", &Status::InProgress);
+        // The same response again, copied rather than written a second time.
+        let seq = self.seq;
+        self.seq += 1;
+        write_event(out, "response.in_progress", seq, |o| {
+            o.extend_from_slice(b",\"response\":");
+            o.extend_from_within(response);
+        });
     }
 
     /// The events that `bytes` (any slice of the upstream's SSE stream) complete.
@@ -176,7 +186,6 @@ impl EventWriter {
                 self.open(Item::Message { id, parts: Vec::new(), open: true }, out)
             }
         };
-        let item_id = self.id_of(index);
         let (count, last_kind) = match self.items.get(index) {
             Some(Item::Message { parts, .. }) => (parts.len(), parts.last().map(|p| p.refusal)),
             _ => return,
@@ -190,8 +199,7 @@ impl EventWriter {
             if let Some(Item::Message { parts, .. }) = self.items.get_mut(index) {
                 parts.push(Part { refusal, text: String::new() });
             }
-            self.event(out, "response.content_part.added", |o| {
-                place(o, &item_id, index, Some(count));
+            self.item_event_at(out, "response.content_part.added", index, Some(count), |o| {
                 o.extend_from_slice(b",\"part\":");
                 write_part(o, refusal, "");
             });
@@ -203,8 +211,7 @@ impl EventWriter {
             p.text.push_str(text);
         }
         let kind = if refusal { "response.refusal.delta" } else { "response.output_text.delta" };
-        self.event(out, kind, |o| {
-            place(o, &item_id, index, Some(part_index));
+        self.item_event_at(out, kind, index, Some(part_index), |o| {
             o.extend_from_slice(b",\"delta\":");
             string(o, text);
             if !refusal {
@@ -223,21 +230,17 @@ impl EventWriter {
                 self.close_all_but_calls(out);
                 let id = self.item_id("rs");
                 let index = self.open(Item::Reasoning { id, text: String::new(), open: true }, out);
-                let item_id = self.id_of(index);
-                self.event(out, "response.reasoning_summary_part.added", |o| {
-                    place(o, &item_id, index, None);
+                self.item_event_at(out, "response.reasoning_summary_part.added", index, None, |o| {
                     o.extend_from_slice(b",\"summary_index\":0,\"part\":");
                     write_summary_part(o, "");
                 });
                 index
             }
         };
-        let item_id = self.id_of(index);
         if let Some(Item::Reasoning { text: t, .. }) = self.items.get_mut(index) {
             t.push_str(text);
         }
-        self.event(out, "response.reasoning_summary_text.delta", |o| {
-            place(o, &item_id, index, None);
+        self.item_event_at(out, "response.reasoning_summary_text.delta", index, None, |o| {
             o.extend_from_slice(b",\"summary_index\":0,\"delta\":");
             string(o, text);
         });
@@ -268,12 +271,10 @@ impl EventWriter {
             self.call_start(index, "", "", out);
         }
         let Some(&at) = self.calls.get(index) else { return };
-        let item_id = self.id_of(at);
         if let Some(Item::Call { arguments, .. }) = self.items.get_mut(at) {
             arguments.push_str(fragment);
         }
-        self.event(out, "response.function_call_arguments.delta", |o| {
-            place(o, &item_id, at, None);
+        self.item_event_at(out, "response.function_call_arguments.delta", at, None, |o| {
             o.extend_from_slice(b",\"delta\":");
             string(o, fragment);
         });
@@ -294,8 +295,16 @@ impl EventWriter {
 
     /// Adds an item (`response.output_item.added`); returns its output index.
     fn open(&mut self, item: Item, out: &mut Vec<u8>) -> usize {
+        let index = self.items.len();
+        let mut place = Vec::with_capacity(PLACE_CAPACITY);
+        place.extend_from_slice(b"\"item_id\":");
+        match &item {
+            Item::Reasoning { id, .. } | Item::Message { id, .. } | Item::Call { id, .. } => string(&mut place, id),
+        }
+        place.extend_from_slice(b",\"output_index\":");
+        number(&mut place, index as u64);
+        self.places.push(place);
         self.items.push(item);
-        let index = self.items.len() - 1;
         self.item_event(out, "response.output_item.added", index);
         index
     }
@@ -314,7 +323,6 @@ impl EventWriter {
         if !self.items.get(index).is_some_and(Item::is_open) {
             return;
         }
-        let item_id = self.id_of(index);
         match self.items.get(index) {
             Some(Item::Message { parts, .. }) => {
                 if let Some(last) = parts.len().checked_sub(1) {
@@ -323,21 +331,18 @@ impl EventWriter {
             }
             Some(Item::Reasoning { text, .. }) => {
                 let text = text.clone();
-                self.event(out, "response.reasoning_summary_text.done", |o| {
-                    place(o, &item_id, index, None);
+                self.item_event_at(out, "response.reasoning_summary_text.done", index, None, |o| {
                     o.extend_from_slice(b",\"summary_index\":0,\"text\":");
                     string(o, &text);
                 });
-                self.event(out, "response.reasoning_summary_part.done", |o| {
-                    place(o, &item_id, index, None);
+                self.item_event_at(out, "response.reasoning_summary_part.done", index, None, |o| {
                     o.extend_from_slice(b",\"summary_index\":0,\"part\":");
                     write_summary_part(o, &text);
                 });
             }
             Some(Item::Call { name, arguments, .. }) => {
                 let (name, arguments) = (name.clone(), arguments.clone());
-                self.event(out, "response.function_call_arguments.done", |o| {
-                    place(o, &item_id, index, None);
+                self.item_event_at(out, "response.function_call_arguments.done", index, None, |o| {
                     o.extend_from_slice(b",\"name\":");
                     string(o, &name);
                     o.extend_from_slice(b",\"arguments\":");
@@ -355,31 +360,21 @@ impl EventWriter {
 
     /// A message's content part is complete: its text's done event, then the part's.
     fn part_done(&mut self, index: usize, part: usize, out: &mut Vec<u8>) {
-        let item_id = self.id_of(index);
         let Some(Item::Message { parts, .. }) = self.items.get(index) else { return };
         let Some(p) = parts.get(part) else { return };
         let (refusal, text) = (p.refusal, p.text.clone());
         let kind = if refusal { "response.refusal.done" } else { "response.output_text.done" };
-        self.event(out, kind, |o| {
-            place(o, &item_id, index, Some(part));
+        self.item_event_at(out, kind, index, Some(part), |o| {
             o.extend_from_slice(if refusal { b",\"refusal\":" } else { b",\"text\":" });
             string(o, &text);
             if !refusal {
                 o.extend_from_slice(b",\"logprobs\":[]");
             }
         });
-        self.event(out, "response.content_part.done", |o| {
-            place(o, &item_id, index, Some(part));
+        self.item_event_at(out, "response.content_part.done", index, Some(part), |o| {
             o.extend_from_slice(b",\"part\":");
             write_part(o, refusal, &text);
         });
-    }
-
-    fn id_of(&self, index: usize) -> String {
-        match self.items.get(index) {
-            Some(Item::Reasoning { id, .. } | Item::Message { id, .. } | Item::Call { id, .. }) => id.clone(),
-            None => String::new(),
-        }
     }
 
     /// A new item's id: `msg_<tail>`, then `msg_<tail>_1`, ... for later ones.
@@ -397,13 +392,16 @@ impl EventWriter {
     }
 
     /// An event carrying the whole response as it stands (`response.created`, …).
-    fn snapshot_event(&mut self, out: &mut Vec<u8>, kind: &str, status: &Status) {
+    /// Returns where in `out` the response's bytes are.
+    fn snapshot_event(&mut self, out: &mut Vec<u8>, kind: &str, status: &Status) -> std::ops::Range<usize> {
         let usage = if matches!(status, Status::InProgress) { None } else { self.usage };
         let (meta, echo, items) = (&self.meta, &self.echo, &self.items);
         let seq = self.seq;
         self.seq += 1;
+        let mut response = 0..0;
         write_event(out, kind, seq, |o| {
             o.extend_from_slice(b",\"response\":");
+            response.start = o.len();
             let output = |o: &mut Vec<u8>| {
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
@@ -413,7 +411,9 @@ impl EventWriter {
                 }
             };
             write_response(o, meta, echo, status, output, usage.as_ref());
+            response.end = o.len();
         });
+        response
     }
 
     /// `response.output_item.added` or `.done` with the item as it stands.
@@ -429,16 +429,30 @@ impl EventWriter {
         });
     }
 
-    /// One SSE event numbered by `sequence_number`; `members` writes the rest of its
-    /// members, each after a comma.
-    fn event(&mut self, out: &mut Vec<u8>, kind: &str, members: impl FnOnce(&mut Vec<u8>)) {
+    /// An event about item `index`: its place, a part's `"content_index"`, then what
+    /// `rest` writes (each member after a comma).
+    fn item_event_at(
+        &mut self,
+        out: &mut Vec<u8>,
+        kind: &str,
+        index: usize,
+        content_index: Option<usize>,
+        rest: impl FnOnce(&mut Vec<u8>),
+    ) {
         let seq = self.seq;
         self.seq += 1;
+        let place = self.places.get(index).map_or(&[][..], Vec::as_slice);
         write_event(out, kind, seq, |o| {
             o.push(b',');
-            members(o);
+            o.extend_from_slice(place);
+            if let Some(c) = content_index {
+                o.extend_from_slice(b",\"content_index\":");
+                number(o, c as u64);
+            }
+            rest(o);
         });
     }
+
 }
 
 /// `event: <kind>` and its JSON: `type`, `sequence_number`, then what `rest` writes.
@@ -454,14 +468,5 @@ fn write_event(out: &mut Vec<u8>, kind: &str, seq: u64, rest: impl FnOnce(&mut V
     });
 }
 
-/// `"item_id":…,"output_index":…` and, for a message's part, `"content_index":…`.
-fn place(out: &mut Vec<u8>, item_id: &str, index: usize, content_index: Option<usize>) {
-    out.extend_from_slice(b"\"item_id\":");
-    string(out, item_id);
-    out.extend_from_slice(b",\"output_index\":");
-    number(out, index as u64);
-    if let Some(c) = content_index {
-        out.extend_from_slice(b",\"content_index\":");
-        number(out, c as u64);
-    }
-}
+/// Room for an item's place: its id (`msg_` and the response id's tail) and index.
+const PLACE_CAPACITY: usize = 96;
