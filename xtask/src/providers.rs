@@ -37,7 +37,7 @@ const HOMES: [(&str, &str); 12] = [
 /// Further homes, outside the composition, each a named exception.
 const EXCEPTIONS: [(&str, &str); 2] = [
     ("crates/router-cli/src/catalog.rs", "`router-cli catalog` refreshes OpenRouter's catalog and its disk cache"),
-    ("crates/router-server/src/status/view.rs", "the label of the account ledger's quota on the status page"),
+    ("crates/router-server/src/status/view/health.rs", "the label of the account ledger's quota on the status page"),
 ];
 
 pub(crate) fn run(args: &[String]) -> Result<()> {

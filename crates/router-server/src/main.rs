@@ -92,7 +92,25 @@ fn init_tracing(format: LogFormat) {
 fn serve(config: Config, shards: usize) -> anyhow::Result<()> {
     let rt = runtime()?;
     let server = router_server::build_sharded(&config, shards)?;
-    // Registering a socket needs the runtime that will drive it.
+    let listener = first_listener(&rt, &config)?;
+    // The others listen on the same port (it may have been chosen by the system).
+    let addr = listener.local_addr().unwrap_or(config.listen);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut others = Vec::new();
+    for index in 1..shards {
+        others.push(spawn_shard(index, addr, &server, &config, stop_rx.clone())?);
+    }
+    let result = rt.block_on(serve_first(listener, &server, &config, shards, stop_tx));
+    join_shards(others);
+    match server.router.persist() {
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot save the resilience state at shutdown"),
+    }
+    result
+}
+
+/// Shard 0's listening socket, registered with `rt` (the runtime that will drive it).
+fn first_listener(rt: &tokio::runtime::Runtime, config: &Config) -> anyhow::Result<tokio::net::TcpListener> {
     // The shards share the port through SO_REUSEPORT, which would also let a second
     // server join a port that is already taken. A plain bind first keeps "address in
     // use" an error: it fails while any socket, reuse-port or not, holds the port.
@@ -102,75 +120,88 @@ fn serve(config: Config, shards: usize) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot listen on {}", config.listen))?,
         );
     }
-    let listener = {
-        let _entered = rt.enter();
-        listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?
+    let _entered = rt.enter();
+    listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))
+}
+
+/// Starts shard `index` on its own thread and runtime, listening on `addr` too; returns
+/// once it listens (or with why it could not). It serves until `stop` turns true.
+fn spawn_shard(
+    index: usize,
+    addr: std::net::SocketAddr,
+    server: &router_server::Server,
+    config: &Config,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
+    let app = router_server::app(server.state.clone());
+    let grace = config.shutdown_grace_secs.get();
+    let limits = router_server::ServeLimits::from_config(config, server.state.metrics.serve.clone());
+    let (bound_tx, bound_rx) = std::sync::mpsc::sync_channel::<anyhow::Result<()>>(1);
+    let thread =
+        std::thread::Builder::new().name(format!("router-shard-{index}")).spawn(move || -> anyhow::Result<()> {
+            router_server::shard::enter(index);
+            let rt = runtime()?;
+            let listener = {
+                let _entered = rt.enter();
+                listen(addr).with_context(|| format!("cannot listen on {addr} again"))
+            };
+            let listener = match listener {
+                Ok(l) => {
+                    let _ = bound_tx.send(Ok(()));
+                    l
+                }
+                Err(e) => {
+                    let _ = bound_tx.send(Err(e));
+                    return Ok(());
+                }
+            };
+            rt.block_on(async move {
+                let signal = async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                };
+                router_server::run_with_limits(listener, app, signal, grace, limits).await.context("server error")
+            })
+        })?;
+    bound_rx.recv().context("a serving thread stopped before listening")??;
+    Ok(thread)
+}
+
+/// Shard 0: the background tasks, then serving until the shutdown signal, which it
+/// passes on to the other shards through `stop`.
+async fn serve_first(
+    listener: tokio::net::TcpListener,
+    server: &router_server::Server,
+    config: &Config,
+    shards: usize,
+    stop: tokio::sync::watch::Sender<bool>,
+) -> anyhow::Result<()> {
+    let background = server.spawn_background(config);
+    let stats = server.router.catalog().stats(server.router.now());
+    tracing::info!(
+        addr = %listener.local_addr().unwrap_or(config.listen),
+        catalog = %stats.source,
+        free_models = stats.free_models,
+        seeded = config.seed.is_some(),
+        client_auth = !config.api_keys.is_empty(),
+        threads = shards,
+        "listening"
+    );
+    let app = router_server::app(server.state.clone());
+    let metrics = server.state.metrics.clone();
+    let signal = async move {
+        shutdown_signal().await;
+        // Event streams never finish on their own: end them, so the grace is for requests.
+        metrics.decisions().close();
+        let _ = stop.send(true);
     };
-    // The others listen on the same port (it may have been chosen by the system).
-    let addr = listener.local_addr().unwrap_or(config.listen);
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut others = Vec::new();
-    for index in 1..shards {
-        let app = router_server::app(server.state.clone());
-        let mut stop = stop_rx.clone();
-        let grace = config.shutdown_grace_secs.get();
-        let limits = router_server::ServeLimits::from_config(&config, server.state.metrics.serve.clone());
-        let (bound_tx, bound_rx) = std::sync::mpsc::sync_channel::<anyhow::Result<()>>(1);
-        let thread = std::thread::Builder::new().name(format!("router-shard-{index}")).spawn(
-            move || -> anyhow::Result<()> {
-                router_server::shard::enter(index);
-                let rt = runtime()?;
-                let listener = {
-                    let _entered = rt.enter();
-                    listen(addr).with_context(|| format!("cannot listen on {addr} again"))
-                };
-                let listener = match listener {
-                    Ok(l) => {
-                        let _ = bound_tx.send(Ok(()));
-                        l
-                    }
-                    Err(e) => {
-                        let _ = bound_tx.send(Err(e));
-                        return Ok(());
-                    }
-                };
-                rt.block_on(async move {
-                    let signal = async move {
-                        let _ = stop.wait_for(|stopped| *stopped).await;
-                    };
-                    router_server::run_with_limits(listener, app, signal, grace, limits).await.context("server error")
-                })
-            },
-        )?;
-        bound_rx.recv().context("a serving thread stopped before listening")??;
-        others.push(thread);
-    }
-    let result = rt.block_on(async {
-        let background = server.spawn_background(&config);
-        let stats = server.router.catalog().stats(server.router.now());
-        tracing::info!(
-            addr = %listener.local_addr().unwrap_or(config.listen),
-            catalog = %stats.source,
-            free_models = stats.free_models,
-            seeded = config.seed.is_some(),
-            client_auth = !config.api_keys.is_empty(),
-            threads = shards,
-            "listening"
-        );
-        let app = router_server::app(server.state.clone());
-        let metrics = server.state.metrics.clone();
-        let signal = async move {
-            shutdown_signal().await;
-            // Event streams never finish on their own: end them, so the grace is for requests.
-            metrics.decisions().close();
-            let _ = stop_tx.send(true);
-        };
-        let limits = router_server::ServeLimits::from_config(&config, server.state.metrics.serve.clone());
-        let result =
-            router_server::run_with_limits(listener, app, signal, config.shutdown_grace_secs.get(), limits).await;
-        background.abort();
-        result.context("server error")
-    });
+    let limits = router_server::ServeLimits::from_config(config, server.state.metrics.serve.clone());
+    let result = router_server::run_with_limits(listener, app, signal, config.shutdown_grace_secs.get(), limits).await;
+    background.abort();
+    result.context("server error")
+}
+
+/// Waits for the other shards to stop; their errors are logged, not returned.
+fn join_shards(others: Vec<std::thread::JoinHandle<anyhow::Result<()>>>) {
     for thread in others {
         match thread.join() {
             Ok(Ok(())) => {}
@@ -178,11 +209,6 @@ fn serve(config: Config, shards: usize) -> anyhow::Result<()> {
             Err(_) => tracing::warn!("a serving thread panicked"),
         }
     }
-    match server.router.persist() {
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "cannot save the resilience state at shutdown"),
-    }
-    result
 }
 
 /// A non-blocking listening socket with `SO_REUSEPORT`: one per shard on the same port,

@@ -76,16 +76,7 @@ pub async fn serve(
         let stream = match accepted {
             Ok((stream, _)) => stream,
             Err(e) if is_local_exhaustion(&e) => {
-                limits.stats.accept_resource_errors.fetch_add(1, Ordering::Relaxed);
-                if let Some(hidden) = limits.stats.warnings.check() {
-                    tracing::warn!(
-                        error = %e,
-                        more_since_last_warning = hidden,
-                        "cannot accept a client connection: out of local resources (raise the open-files limit or \
-                         lower max_connections)"
-                    );
-                }
-                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                out_of_resources(&e, &limits).await;
                 continue;
             }
             // The peer gave up before we got to it, and the like: nothing to do.
@@ -100,36 +91,69 @@ pub async fn serve(
         }
         open.count.fetch_add(1, Ordering::AcqRel);
         let guard = ConnGuard { local: open.clone(), stats: limits.stats.clone() };
-        let app = app.clone();
-        let body_timeout = limits.body_timeout;
-        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            let req = req.map(|body| {
-                if body.is_end_stream() {
-                    Body::empty()
-                } else {
-                    Body::new(TimeoutBody::new(Body::new(body), body_timeout))
-                }
-            });
-            app.clone().oneshot(req)
-        });
-        let io = WriteDeadline::new(TokioIo::new(stream), limits.write_timeout);
-        let conn = http.serve_connection(ShapedParseErrors::new(io), service);
-        let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
-            let _guard = guard;
-            tokio::pin!(conn);
-            tokio::select! {
-                // A client going away, a head that came too late: the connection's end.
-                _ = conn.as_mut() => return,
-                _ = stop.wait_for(|stopped| *stopped) => {}
-            }
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
-        });
+        spawn_connection(stream, guard, &http, &app, &limits, stop_rx.clone());
     }
     drop(listener);
     tracing::info!(grace_secs = grace.as_secs_f64(), "shutting down: no new connections, finishing in-flight requests");
     let _ = stop_tx.send(true);
+    drain(&open, grace).await;
+    Ok(())
+}
+
+/// An `accept` that failed for want of descriptors (or memory): counted, warned about
+/// at a bounded rate, and paused on rather than spun on.
+async fn out_of_resources(e: &std::io::Error, limits: &ServeLimits) {
+    limits.stats.accept_resource_errors.fetch_add(1, Ordering::Relaxed);
+    if let Some(hidden) = limits.stats.warnings.check() {
+        tracing::warn!(
+            error = %e,
+            more_since_last_warning = hidden,
+            "cannot accept a client connection: out of local resources (raise the open-files limit or \
+             lower max_connections)"
+        );
+    }
+    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+}
+
+/// Serves one accepted connection on its own task, with the body and write deadlines,
+/// until the client goes away or `stop` turns true (then its current request finishes).
+fn spawn_connection(
+    stream: TcpStream,
+    guard: ConnGuard,
+    http: &hyper::server::conn::http1::Builder,
+    app: &axum::Router,
+    limits: &ServeLimits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let app = app.clone();
+    let body_timeout = limits.body_timeout;
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let req = req.map(|body| {
+            if body.is_end_stream() {
+                Body::empty()
+            } else {
+                Body::new(TimeoutBody::new(Body::new(body), body_timeout))
+            }
+        });
+        app.clone().oneshot(req)
+    });
+    let io = WriteDeadline::new(TokioIo::new(stream), limits.write_timeout);
+    let conn = http.serve_connection(ShapedParseErrors::new(io), service);
+    tokio::spawn(async move {
+        let _guard = guard;
+        tokio::pin!(conn);
+        tokio::select! {
+            // A client going away, a head that came too late: the connection's end.
+            _ = conn.as_mut() => return,
+            _ = stop.wait_for(|stopped| *stopped) => {}
+        }
+        conn.as_mut().graceful_shutdown();
+        let _ = conn.await;
+    });
+}
+
+/// Waits until no connection is open, or `grace`, whichever is first.
+async fn drain(open: &Open, grace: Duration) {
     let drained = async {
         loop {
             let idle = open.idle.notified();
@@ -142,7 +166,6 @@ pub async fn serve(
     if tokio::time::timeout(grace, drained).await.is_err() {
         tracing::warn!("shutdown grace period over; dropping the connections still open");
     }
-    Ok(())
 }
 
 /// Answers a connection over the cap with a 503 and closes it, without reading its
