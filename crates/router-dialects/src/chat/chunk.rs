@@ -24,12 +24,27 @@ const MAX_DEPTH: usize = 128;
 /// read from there (one comparison instead of a dozen members skimmed). A head is used
 /// only without `meta` (with it, `id` and `model` are read), and may be taken with it.
 pub(super) fn read<'a>(bytes: &'a [u8], meta: bool, head: &mut Vec<u8>, body: &mut Body<'a>) -> Option<()> {
+    let end = object(bytes, meta, head, body, false)?;
+    bytes[end..].iter().all(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r')).then_some(())
+}
+
+/// [`read`] for an event's `data:` line that lies in the stream's bytes: the object that
+/// `bytes` begin with, without a line break anywhere in it (the line would end there);
+/// returns where it ends, so that no search for the line's end is needed.
+pub(super) fn read_line<'a>(bytes: &'a [u8], meta: bool, head: &mut Vec<u8>, body: &mut Body<'a>) -> Option<usize> {
+    object(bytes, meta, head, body, true)
+}
+
+/// The object `bytes` begin with (after whitespace), read into `body`; where it ends.
+fn object<'a>(bytes: &'a [u8], meta: bool, head: &mut Vec<u8>, body: &mut Body<'a>, line: bool) -> Option<usize> {
+    // A head holds no line break (see below), so a line may be read from it too.
     if !meta && !head.is_empty() && bytes.starts_with(head) {
         // On the key's quote, the last byte of the head.
-        let mut s = Skim { b: bytes, i: head.len() - 1, clean: false, mark: None };
-        return s.resume(body);
+        let mut s = Skim { b: bytes, i: head.len() - 1, clean: false, mark: None, line };
+        s.resume(body)?;
+        return Some(s.i);
     }
-    let mut s = Skim { b: bytes, i: 0, clean: true, mark: None };
+    let mut s = Skim { b: bytes, i: 0, clean: true, mark: None, line };
     s.ws();
     if s.peek()? != b'{' {
         return None;
@@ -37,12 +52,13 @@ pub(super) fn read<'a>(bytes: &'a [u8], meta: bool, head: &mut Vec<u8>, body: &m
     if s.open(b'{', b'}')? {
         s.top_members(body, meta)?;
     }
-    s.end()?;
-    if let Some(mark) = s.mark {
+    if let Some(mark) = s.mark
+        && (line || !bytes[..mark].contains(&b'\n'))
+    {
         head.clear();
         head.extend_from_slice(&bytes[..=mark]);
     }
-    Some(())
+    Some(s.i)
 }
 
 /// A cursor that reads the wanted members and skims the rest.
@@ -53,6 +69,8 @@ struct Skim<'a> {
     clean: bool,
     /// Where the last member of `choices[0].delta` began while `clean` (its key's quote).
     mark: Option<usize>,
+    /// Reading a `data:` line in place: a line feed (whitespace to JSON) ends it.
+    line: bool,
 }
 
 impl<'a> Skim<'a> {
@@ -73,7 +91,7 @@ impl<'a> Skim<'a> {
         if self.more(b'}')? {
             self.top_members(body, false)?;
         }
-        self.end()
+        Some(())
     }
 
     /// The top object's members, the cursor on the first one's key.
@@ -104,12 +122,6 @@ impl<'a> Skim<'a> {
         value
     }
 
-    /// Only whitespace is left.
-    fn end(&mut self) -> Option<()> {
-        self.ws();
-        (self.i == self.b.len()).then_some(())
-    }
-
     #[inline]
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
@@ -117,7 +129,12 @@ impl<'a> Skim<'a> {
 
     #[inline]
     fn ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+        loop {
+            match self.peek() {
+                Some(b' ' | b'\t' | b'\r') => {}
+                Some(b'\n') if !self.line => {}
+                _ => return,
+            }
             self.i += 1;
         }
     }
@@ -241,6 +258,7 @@ impl<'a> Skim<'a> {
                     self.quoted()?;
                     continue;
                 }
+                b'\n' if self.line => return None,
                 b'{' | b'[' => {
                     if depth == MAX_DEPTH {
                         return None;

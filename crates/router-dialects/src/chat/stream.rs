@@ -40,7 +40,12 @@ impl ChunkReader {
     pub fn push(&mut self, bytes: &[u8]) -> Vec<Delta> {
         let mut out = Vec::new();
         let mut rest = bytes;
-        while let Some(i) = newline(rest) {
+        loop {
+            if let Some(after) = self.inline_event(rest, &mut out) {
+                rest = after;
+                continue;
+            }
+            let Some(i) = newline(rest) else { break };
             let (head, tail) = (&rest[..i], &rest[i + 1..]);
             // The usual event, one `data:` line and its blank line within these bytes, is
             // read where it lies rather than copied into the event's buffer first.
@@ -83,6 +88,34 @@ impl ChunkReader {
         self.skipping = false;
         self.dispatch(&mut out);
         out
+    }
+
+    /// The usual event, a `data:` line with a chunk's object and the blank line after it,
+    /// read where it lies at the start of `rest`: the chunk's reading finds where the
+    /// object ends, so the line's end is not searched for. Returns the bytes after the
+    /// blank line; `None` (nothing done) for anything else.
+    fn inline_event<'b>(&mut self, rest: &'b [u8], out: &mut Vec<Delta>) -> Option<&'b [u8]> {
+        if self.skipping || self.has_data || !self.line.is_empty() {
+            return None;
+        }
+        let value = rest.strip_prefix(b"data:")?;
+        let value = value.strip_prefix(b" ").unwrap_or(value);
+        if value.first() != Some(&b'{') {
+            return None;
+        }
+        let mut body = Body::default();
+        let end = chunk::read_line(value, !self.meta_sent, &mut self.head, &mut body)?;
+        if end > MAX_EVENT_BYTES {
+            return None;
+        }
+        let mut after = &value[end..];
+        while let [b' ' | b'\t' | b'\r', tail @ ..] = after {
+            after = tail;
+        }
+        let after = after.strip_prefix(b"\n")?;
+        let after = after.strip_prefix(b"\n").or_else(|| after.strip_prefix(b"\r\n"))?;
+        self.chunk(body, out);
+        Some(after)
     }
 
     /// When `head` is a `data:` line that starts an event and `tail` begins with the blank

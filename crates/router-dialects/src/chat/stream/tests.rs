@@ -109,6 +109,17 @@ fn an_error_chunk_after_the_start() {
 }
 
 #[test]
+fn a_line_break_inside_a_data_line_ends_it() {
+    // Over two lines, the event's data is the first line only (not JSON); the second is a
+    // field of its own. The next event, with whitespace before its CRLF, reads as usual.
+    check(
+        "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}],\n\"x\":1}\n\n\
+         data: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]} \t\r\n\r\n",
+        &[Delta::Text("b".into())],
+    );
+}
+
+#[test]
 fn a_last_event_without_its_blank_line_is_read_at_finish() {
     let mut reader = ChunkReader::new();
     assert_eq!(reader.push(b"data: [DONE]"), vec![]);
@@ -131,6 +142,7 @@ fn event() -> impl Strategy<Value = String> {
         Just(": OPENROUTER PROCESSING\n\n".to_owned()),
         text.prop_map(|t| format!("data: {}\n\n", serde_json::json!({"choices":[{"delta":{"content":t}}]}))),
         text.prop_map(|t| format!("data: {}\n\n", serde_json::json!({"choices":[{"delta":{"reasoning":t}}]}))),
+        text.prop_map(|t| format!("data: {} \r\n\r\n", serde_json::to_string_pretty(&serde_json::json!({"choices":[{"delta":{"content":t}}]})).unwrap_or_default())),
         (0u64..3, "[a-z]{0,3}", text).prop_map(|(i, id, a)| format!(
             "data: {}\r\n\r\n",
             serde_json::json!({"choices":[{"delta":{"tool_calls":[{"index":i,"id":id,"function":{"name":"f","arguments":a}}]}}]})
