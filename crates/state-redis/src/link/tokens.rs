@@ -6,7 +6,7 @@
 //! Keys: `tokens:{name}:m:{minute}` and `tokens:{name}:d:{day}` (the day on the budget's
 //! own clock), `requests:{name}:…` likewise, each expiring a little after its window.
 
-use super::Inner;
+use super::inner::Inner;
 use crate::keys::{day_ttl_to, minute_ttl};
 use redis::aio::ConnectionManager;
 use router_core::Timestamp;
