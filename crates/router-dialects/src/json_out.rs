@@ -50,6 +50,22 @@ pub(crate) fn number(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(&digits[at..]);
 }
 
+/// `n` in lowercase hexadecimal, at least `width` digits (zeros before), without the
+/// formatting machinery (an id a request makes).
+pub(crate) fn hex(out: &mut String, n: u64, width: usize) {
+    // Sixteen digits hold any `u64`.
+    let mut digits = [b'0'; 16];
+    let mut at = digits.len();
+    let mut rest = n;
+    while rest != 0 {
+        at -= 1;
+        digits[at] = b"0123456789abcdef"[(rest & 0xf) as usize];
+        rest >>= 4;
+    }
+    let start = at.min(digits.len().saturating_sub(width.max(1)));
+    out.extend(digits[start..].iter().map(|&d| char::from(d)));
+}
+
 /// `s` as a JSON string, or `null`.
 pub(crate) fn string_or_null(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
@@ -117,6 +133,17 @@ pub(crate) fn event(out: &mut Vec<u8>, name: &str, data: impl FnOnce(&mut Vec<u8
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_as_format_writes_it() {
+        for n in [0, 1, 0xf, 0x10, 0xdead_beef, u64::MAX, 1 << 60] {
+            for width in [0, 1, 8, 16] {
+                let mut out = String::new();
+                hex(&mut out, n, width);
+                assert_eq!(out, format!("{n:0width$x}"), "{n} {width}");
+            }
+        }
+    }
 
     #[test]
     fn strings_are_escaped_and_events_framed() {

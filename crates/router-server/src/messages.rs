@@ -43,7 +43,7 @@ pub async fn messages(State(state): State<AppState>, req: Request) -> Response {
     };
     let estimate = chat.requirements().prompt_tokens;
     let (result, mut decision) = handlers::route(&state, &chat, seed).await;
-    let fallback_id = format!("{:016x}", decision.seed());
+    let fallback_id = anthropic::ids::fallback_id(decision.seed());
     let (mut resp, report) = match result {
         Ok(Routed { response, report }) => {
             let model = report.model.as_ref().map(|m| m.as_str().to_owned()).unwrap_or_default();

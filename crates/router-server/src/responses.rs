@@ -46,7 +46,7 @@ pub async fn responses(State(state): State<AppState>, req: Request) -> Response 
         Ok(Routed { response, report }) => {
             let now = state.router.now().as_millis();
             let meta = ResponseMeta {
-                id: format!("resp_{now:x}{:016x}", decision.seed()),
+                id: ResponseMeta::id_of(now, decision.seed()),
                 created_at: now / 1000,
                 model: report.model.as_ref().map(|m| m.as_str().to_owned()).unwrap_or_default(),
             };

@@ -6,6 +6,14 @@ pub fn message_id(upstream: &str, fallback: &str) -> String {
     prefixed("msg_", upstream, fallback)
 }
 
+/// The id a message falls back on when the upstream gave none: the request's seed in
+/// sixteen hexadecimal digits.
+pub fn fallback_id(seed: u64) -> String {
+    let mut id = String::with_capacity(16);
+    crate::json_out::hex(&mut id, seed, 16);
+    id
+}
+
 /// A tool call's id: kept when already `toolu_…`, else `toolu_` and the upstream's id,
 /// else `toolu_<message suffix>_<index>` when the upstream gave none.
 pub fn tool_use_id(upstream: &str, message_id: &str, index: usize) -> String {
@@ -46,5 +54,6 @@ mod tests {
         assert_eq!(tool_use_id("call_1", "msg_gen", 0), "toolu_call_1");
         assert_eq!(tool_use_id("toolu_01A", "msg_gen", 0), "toolu_01A");
         assert_eq!(tool_use_id("", "msg_gen", 2), "toolu_gen_2");
+        assert_eq!(fallback_id(0xabc), "0000000000000abc");
     }
 }

@@ -17,6 +17,16 @@ pub struct ResponseMeta {
 }
 
 impl ResponseMeta {
+    /// A response's id, `resp_` and the time in milliseconds and the request's seed in
+    /// hexadecimal (the seed in sixteen digits).
+    pub fn id_of(now_ms: u64, seed: u64) -> String {
+        let mut id = String::with_capacity(5 + 12 + 16);
+        id.push_str("resp_");
+        crate::json_out::hex(&mut id, now_ms, 1);
+        crate::json_out::hex(&mut id, seed, 16);
+        id
+    }
+
     /// The id's tail, which the output items' ids repeat (`msg_<tail>`, `fc_<tail>_0`).
     pub(crate) fn tail(&self) -> &str {
         self.id.strip_prefix("resp_").unwrap_or(&self.id)
@@ -260,4 +270,15 @@ fn item_id(prefix: &str, tail: &str) -> String {
 /// [`response_json`] as a tree, with the echo as a map.
 pub fn answer_to_response(answer: &Answer, meta: &ResponseMeta, echo: &Map<String, Value>) -> Value {
     serde_json::from_slice(&response_json(answer, meta, &echo_members(echo))).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_response_id_is_the_time_and_the_seed_in_hexadecimal() {
+        assert_eq!(ResponseMeta::id_of(0x18f_0000_0001, 0x2a), "resp_18f00000001000000000000002a");
+        assert_eq!(ResponseMeta::id_of(0, u64::MAX), "resp_0ffffffffffffffff");
+    }
 }

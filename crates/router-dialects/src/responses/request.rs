@@ -317,38 +317,31 @@ fn response_format(text: Option<&Json<'_>>) -> Result<Option<Value>, InvalidRequ
 /// JSON members without their braces (each snapshot of a stream copies them).
 fn echo(req: &Json<'_>, tools: Vec<Value>) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
-    let mut member = |key: &str, value: Option<&Json<'_>>, default: &str| {
-        if !out.is_empty() {
-            out.push(b',');
-        }
-        // The key is the dialect's own literal: nothing to escape.
-        out.push(b'"');
-        out.extend_from_slice(key.as_bytes());
-        out.extend_from_slice(b"\":");
+    // Each key is written with its quotes, colon and the comma before it, in one copy.
+    let mut member = |key: &[u8], value: Option<&Json<'_>>, default: &[u8]| {
+        out.extend_from_slice(key);
         match value {
-            Some(v) => {
-                let _ = serde_json::to_writer(&mut out, v);
-            }
-            None => out.extend_from_slice(default.as_bytes()),
+            Some(v) => json(&mut out, v),
+            None => out.extend_from_slice(default),
         }
     };
     let given = |k: &str| req.get(k).filter(|v| !v.is_null());
     let reasoning = req.get("reasoning");
     let format = req.get("text").and_then(|t| t.get("format")).filter(|f| !f.is_null());
-    member("instructions", req.get("instructions"), "null");
-    member("max_output_tokens", req.get("max_output_tokens"), "null");
-    member("metadata", given("metadata"), "{}");
-    member("parallel_tool_calls", given("parallel_tool_calls"), "true");
-    member("previous_response_id", None, "null");
-    member("prompt_cache_key", req.get("prompt_cache_key"), "null");
+    member(b"\"instructions\":", req.get("instructions"), b"null");
+    member(b",\"max_output_tokens\":", req.get("max_output_tokens"), b"null");
+    member(b",\"metadata\":", given("metadata"), b"{}");
+    member(b",\"parallel_tool_calls\":", given("parallel_tool_calls"), b"true");
+    member(b",\"previous_response_id\":", None, b"null");
+    member(b",\"prompt_cache_key\":", req.get("prompt_cache_key"), b"null");
     // `reasoning` is written whole below; its two members here.
-    member("safety_identifier", req.get("safety_identifier"), "null");
-    member("store", None, "false");
-    member("temperature", given("temperature"), "1.0");
-    member("tool_choice", given("tool_choice"), "\"auto\"");
-    member("top_p", given("top_p"), "1.0");
-    member("truncation", given("truncation"), "\"disabled\"");
-    member("user", req.get("user"), "null");
+    member(b",\"safety_identifier\":", req.get("safety_identifier"), b"null");
+    member(b",\"store\":", None, b"false");
+    member(b",\"temperature\":", given("temperature"), b"1.0");
+    member(b",\"tool_choice\":", given("tool_choice"), b"\"auto\"");
+    member(b",\"top_p\":", given("top_p"), b"1.0");
+    member(b",\"truncation\":", given("truncation"), b"\"disabled\"");
+    member(b",\"user\":", req.get("user"), b"null");
     out.extend_from_slice(b",\"reasoning\":{\"effort\":");
     let part = |out: &mut Vec<u8>, v: Option<&Json<'_>>| match v {
         Some(v) => {
