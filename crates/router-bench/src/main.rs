@@ -27,19 +27,19 @@ mod report;
 mod soak;
 mod sweep;
 
-use crate::load::{Ctx, scenario};
+use crate::load::{Ctx, Row, scenario};
 use crate::opts::{Opts, parse};
 use crate::profile::profile;
 use crate::report::{Rss, render};
 use crate::rows::{rows, start_fake};
 use crate::server::{UPSTREAM_THREAD, memory_kib, start_server};
 use crate::soak::{SOAK_SETTLE, soak};
-use crate::streams::{direct_count, held_streams, stream_gap, stream_ramp};
+use crate::streams::{Streams, direct_count, held_streams, stream_gap, stream_ramp};
 use crate::surface::{Surface, body, embeddings_ready};
 use crate::sweep::{render_frontier, sweep};
 use crate::upstream::{Dial, Upstream};
 use anyhow::{Context as _, Result, bail};
-use fake_upstream::Behaviour;
+use fake_upstream::{Behaviour, FakeUpstream};
 use std::path::PathBuf;
 
 fn main() -> Result<()> {
@@ -97,56 +97,11 @@ async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Resu
         pid,
         direct_model: &direct_model,
     };
-    let rows = if o.streams_only {
-        Vec::new()
-    } else if o.upstream.tls() {
-        // The plaintext pair beside it, for the TLS ratio in the same run.
-        let plain_fake = upstream.spawn(start_fake(Upstream::H1)).await?;
-        let plain_server = start_server(&binary, "h1", &plain_fake.base_url(), None).await?;
-        let plain = Ctx {
-            fake: Dial::plain(plain_fake.addr()),
-            router: Dial::plain(plain_server.addr),
-            pid: plain_server.child.id(),
-            ..ctx
-        };
-        let rows = rows(&ctx, Some(&plain)).await?;
-        drop(plain_server);
-        upstream.spawn(plain_fake.shutdown()).await?;
-        rows
-    } else {
-        rows(&ctx, None).await?
-    };
-    let mut rows = rows;
+    let mut rows = if o.streams_only { Vec::new() } else { table_rows(&ctx, &binary, &upstream).await? };
 
     let sweep = if o.sweep && !o.streams_only { sweep(&ctx).await? } else { Vec::new() };
 
-    // Stream capacity: many concurrent slow streams held open at once. The peak is the
-    // peak of this phase: "5" resets the high-water mark to the current RSS.
-    // The routed streams, and direct ones opened among them: both see the same machine
-    // state, which two runs a minute apart on a shared machine do not.
-    fake.set_default_behaviour(Behaviour::SlowStream { chunks: 3, gap: stream_gap(stream_ramp(o.streams)) });
-    // The router's RSS with what the runs above left (jemalloc keeps freed pages for its
-    // decay time), and the peak from here: "5" resets the high-water mark to the current RSS.
-    let before_rss = memory_kib(pid, "VmRSS:")?;
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").context("resetting the router's peak RSS")?;
-    let mut held = held_streams(&[
-        (ctx.router.clone(), body(&o.shape, "openrouter/free", true)?, o.streams),
-        (ctx.fake.clone(), body(&o.shape, &direct_model, true)?, direct_count(o.streams)),
-    ])
-    .await?;
-    let (Some(direct_streams), Some(router_streams)) = (held.pop(), held.pop()) else { bail!("no stream results") };
-    for (label, st, n) in [("direct", &direct_streams, direct_count(o.streams)), ("router", &router_streams, o.streams)]
-    {
-        if st.failed > 0 {
-            eprintln!("  held streams ({label}): {} of {n} failed", st.failed);
-        }
-    }
-    let peak_rss = memory_kib(pid, "VmHWM:")?;
-    fake.set_default_behaviour(Behaviour::Ok);
-    // What the router gives back once the streams have ended (jemalloc's decay time).
-    tokio::time::sleep(SOAK_SETTLE[1]).await;
-    let after_rss = memory_kib(pid, "VmRSS:")?;
-    let rss = Rss { idle: idle_rss, before: before_rss, peak: peak_rss, after: after_rss };
+    let (rss, direct_streams, router_streams) = capacity(&ctx, &fake, idle_rss).await?;
 
     // Upstream answers after a delay, as a remote model does: the question is whether the
     // router, not the upstream, is what limits the rate. Last, so that the connections it
@@ -176,6 +131,59 @@ async fn bench(o: Opts, root: PathBuf, upstream: tokio::runtime::Handle) -> Resu
         bail!("{failed_rows} scenario(s) and {failed_streams} held stream(s) failed: see the report");
     }
     Ok(())
+}
+
+/// The table's rows; over TLS, with the plaintext pair beside it (a second fake and
+/// router), for the TLS ratio in the same run.
+async fn table_rows(ctx: &Ctx<'_>, binary: &std::path::Path, upstream: &tokio::runtime::Handle) -> Result<Vec<Row>> {
+    if !ctx.o.upstream.tls() {
+        return rows(ctx, None).await;
+    }
+    let plain_fake = upstream.spawn(start_fake(Upstream::H1)).await?;
+    let plain_server = start_server(binary, "h1", &plain_fake.base_url(), None).await?;
+    let plain = Ctx {
+        fake: Dial::plain(plain_fake.addr()),
+        router: Dial::plain(plain_server.addr),
+        pid: plain_server.child.id(),
+        ..*ctx
+    };
+    let rows = rows(ctx, Some(&plain)).await?;
+    drop(plain_server);
+    upstream.spawn(plain_fake.shutdown()).await?;
+    Ok(rows)
+}
+
+/// Stream capacity: many concurrent slow streams held open at once, routed and direct,
+/// with the router's RSS before, at the peak of this phase and after it.
+async fn capacity(ctx: &Ctx<'_>, fake: &FakeUpstream, idle_rss: u64) -> Result<(Rss, Streams, Streams)> {
+    let (o, pid) = (ctx.o, ctx.pid);
+    // The peak is the peak of this phase: "5" resets the high-water mark to the current RSS.
+    // The routed streams, and direct ones opened among them: both see the same machine
+    // state, which two runs a minute apart on a shared machine do not.
+    fake.set_default_behaviour(Behaviour::SlowStream { chunks: 3, gap: stream_gap(stream_ramp(o.streams)) });
+    // The router's RSS with what the runs above left (jemalloc keeps freed pages for its
+    // decay time), and the peak from here: "5" resets the high-water mark to the current RSS.
+    let before_rss = memory_kib(pid, "VmRSS:")?;
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").context("resetting the router's peak RSS")?;
+    let mut held = held_streams(&[
+        (ctx.router.clone(), body(&o.shape, "openrouter/free", true)?, o.streams),
+        (ctx.fake.clone(), body(&o.shape, ctx.direct_model, true)?, direct_count(o.streams)),
+    ])
+    .await?;
+    let (Some(direct_streams), Some(router_streams)) = (held.pop(), held.pop()) else { bail!("no stream results") };
+    for (label, st, n) in [("direct", &direct_streams, direct_count(o.streams)), ("router", &router_streams, o.streams)]
+    {
+        if st.failed > 0 {
+            eprintln!("  held streams ({label}): {} of {n} failed", st.failed);
+        }
+    }
+    let peak_rss = memory_kib(pid, "VmHWM:")?;
+    fake.set_default_behaviour(Behaviour::Ok);
+    // What the router gives back once the streams have ended (jemalloc's decay time).
+    tokio::time::sleep(SOAK_SETTLE[1]).await;
+    let after_rss = memory_kib(pid, "VmRSS:")?;
+    let rss = Rss { idle: idle_rss, before: before_rss, peak: peak_rss, after: after_rss };
+    Ok((rss, direct_streams, router_streams))
 }
 
 /// The workspace root (this crate lives two levels below it).

@@ -31,9 +31,22 @@ impl Rss {
     }
 }
 
+/// `report.md`: the machine and upstream, the scenario table, the held streams, RSS, and
+/// the targets.
 pub(crate) fn render(o: &Opts, rows: &[Row], rss: &Rss, direct: &Streams, router: &Streams) -> String {
-    let (ds, rs) = (&direct.first, &router.first);
     let mut s = String::new();
+    header(&mut s, o);
+    for r in rows {
+        scenario_lines(&mut s, r);
+    }
+    held_streams(&mut s, o, direct, router);
+    rss_lines(&mut s, o, rss);
+    targets(&mut s, o, rows, rss, &direct.first, &router.first);
+    s
+}
+
+/// The title, the machine and the run's shape, the upstream, and the table's head.
+fn header(s: &mut String, o: &Opts) {
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     let _ = writeln!(s, "# Router overhead benchmark\n");
     let _ = writeln!(
@@ -49,51 +62,57 @@ pub(crate) fn render(o: &Opts, rows: &[Row], rss: &Rss, direct: &Streams, router
         "| scenario | target | req/s | p50 µs | p90 µs | p99 µs | added p50 | added p90 | added p99 | CPU/req µs |"
     );
     let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for r in rows {
-        if let Some(why) = &r.failed {
-            let why = why.replace('|', "/").replace('\n', " ");
-            let _ = writeln!(s, "| {} | **failed** | {why} | | | | | | | |", r.scenario);
-            continue;
-        }
-        let stream = r.stream;
-        for (label, run) in [("direct", &r.direct), ("router", &r.router)] {
-            let h = &run.total;
-            let rps = run.requests as f64 / run.elapsed.as_secs_f64();
-            let added = |q| us(&r.router.total, q) as i64 - us(&r.direct.total, q) as i64;
-            let (a50, a90, a99, cpu) = if label == "router" {
-                let cpu = r.router_cpu.as_micros() as f64 / run.requests.max(1) as f64;
-                (added(0.5).to_string(), added(0.9).to_string(), added(0.99).to_string(), format!("{cpu:.1}"))
+}
+
+/// One scenario's table lines: direct and routed totals (with the first chunk's for a
+/// stream), or why it failed.
+fn scenario_lines(s: &mut String, r: &Row) {
+    if let Some(why) = &r.failed {
+        let why = why.replace('|', "/").replace('\n', " ");
+        let _ = writeln!(s, "| {} | **failed** | {why} | | | | | | | |", r.scenario);
+        return;
+    }
+    for (label, run) in [("direct", &r.direct), ("router", &r.router)] {
+        let h = &run.total;
+        let rps = run.requests as f64 / run.elapsed.as_secs_f64();
+        let added = |q| us(&r.router.total, q) as i64 - us(&r.direct.total, q) as i64;
+        let (a50, a90, a99, cpu) = if label == "router" {
+            let cpu = r.router_cpu.as_micros() as f64 / run.requests.max(1) as f64;
+            (added(0.5).to_string(), added(0.9).to_string(), added(0.99).to_string(), format!("{cpu:.1}"))
+        } else {
+            let cpu = r.upstream_cpu.as_micros() as f64 / run.requests.max(1) as f64;
+            (String::new(), String::new(), String::new(), format!("{cpu:.1} (upstream)"))
+        };
+        let _ = writeln!(
+            s,
+            "| {} (total) | {label} | {rps:.0} | {} | {} | {} | {a50} | {a90} | {a99} | {cpu} |",
+            r.scenario,
+            us(h, 0.5),
+            us(h, 0.9),
+            us(h, 0.99)
+        );
+        if r.stream {
+            let f = &run.first;
+            let added = |q| us(&r.router.first, q) as i64 - us(&r.direct.first, q) as i64;
+            let (a50, a90, a99) = if label == "router" {
+                (added(0.5).to_string(), added(0.9).to_string(), added(0.99).to_string())
             } else {
-                let cpu = r.upstream_cpu.as_micros() as f64 / run.requests.max(1) as f64;
-                (String::new(), String::new(), String::new(), format!("{cpu:.1} (upstream)"))
+                Default::default()
             };
             let _ = writeln!(
                 s,
-                "| {} (total) | {label} | {rps:.0} | {} | {} | {} | {a50} | {a90} | {a99} | {cpu} |",
+                "| {} (first chunk) | {label} | | {} | {} | {} | {a50} | {a90} | {a99} | |",
                 r.scenario,
-                us(h, 0.5),
-                us(h, 0.9),
-                us(h, 0.99)
+                us(f, 0.5),
+                us(f, 0.9),
+                us(f, 0.99)
             );
-            if stream {
-                let f = &run.first;
-                let added = |q| us(&r.router.first, q) as i64 - us(&r.direct.first, q) as i64;
-                let (a50, a90, a99) = if label == "router" {
-                    (added(0.5).to_string(), added(0.9).to_string(), added(0.99).to_string())
-                } else {
-                    Default::default()
-                };
-                let _ = writeln!(
-                    s,
-                    "| {} (first chunk) | {label} | | {} | {} | {} | {a50} | {a90} | {a99} | |",
-                    r.scenario,
-                    us(f, 0.5),
-                    us(f, 0.9),
-                    us(f, 0.99)
-                );
-            }
         }
     }
+}
+
+/// The held streams' section: first chunk latencies, failures, the added p99.
+fn held_streams(s: &mut String, o: &Opts, direct: &Streams, router: &Streams) {
     let _ = writeln!(
         s,
         "\n## {} concurrent streams held open\n\nopened through the router over {:?}, each held open for about \
@@ -113,7 +132,12 @@ pub(crate) fn render(o: &Opts, rows: &[Row], rss: &Rss, direct: &Streams, router
             let _ = writeln!(s, "\n{label}: {} of {n} streams failed; the first: {e}", st.failed);
         }
     }
+    let (ds, rs) = (&direct.first, &router.first);
     let _ = writeln!(s, "\nadded time to first chunk at p99: {} µs", us(rs, 0.99) as i64 - us(ds, 0.99) as i64);
+}
+
+/// The router's RSS around the held streams, and per stream.
+fn rss_lines(s: &mut String, o: &Opts, rss: &Rss) {
     let mb = |kib: u64| kib as f64 / 1024.0;
     let _ = writeln!(
         s,
@@ -130,8 +154,6 @@ pub(crate) fn render(o: &Opts, rows: &[Row], rss: &Rss, direct: &Streams, router
         rss.per_stream_kb(rss.idle, o.streams),
         rss.per_stream_kb(rss.before, o.streams)
     );
-    targets(&mut s, o, rows, rss, ds, rs);
-    s
 }
 
 /// How the fake upstream was served, in the report's words.
@@ -158,7 +180,7 @@ fn cpu_per_request(r: &Row) -> (f64, f64) {
 
 /// Issue 27's targets: the TLS row against the plaintext one, the other surfaces against
 /// chat, and the router's CPU per request against the upstream's.
-fn surface_targets(lines: &mut Vec<(String, String, Option<bool>)>, o: &Opts, rows: &[Row]) {
+fn surface_targets(lines: &mut Vec<Target>, o: &Opts, rows: &[Row]) {
     let row = |name: &str| rows.iter().find(|r| r.scenario == name && r.failed.is_none());
     let added = |r: &Row, q| us(&r.router.total, q) as i64 - us(&r.direct.total, q) as i64;
     if let (Some(tls), Some(plain)) = (row("json c=1"), row(&format!("json c=1{PLAIN_SUFFIX}"))) {
@@ -199,59 +221,17 @@ fn surface_targets(lines: &mut Vec<(String, String, Option<bool>)>, o: &Opts, ro
     }
 }
 
+/// A target, the figure of this run, and whether it is met (`None`: not judged).
+type Target = (String, String, Option<bool>);
+
 /// The targets of issue 8, each with the figure of this run and whether it is met.
 pub(crate) fn targets(s: &mut String, o: &Opts, rows: &[Row], rss: &Rss, ds: &Histogram<u64>, rs: &Histogram<u64>) {
-    let (idle_rss, peak_rss) = (rss.idle, rss.peak);
     let row = |name: &str| rows.iter().find(|r| r.scenario == name && r.failed.is_none());
-    let added = |r: &Row, q| us(&r.router.total, q) as i64 - us(&r.direct.total, q) as i64;
-    let mut lines: Vec<(String, String, Option<bool>)> = Vec::new();
+    let mut lines: Vec<Target> = Vec::new();
     if let Some(r) = row("json c=1") {
-        // The direct round trip is two loopback hops and a minimal server; a proxy adds
-        // two hops: the figure that puts the added latency in scale on this machine.
-        lines.push((
-            "added latency p50, 1 connection ≤ 70 µs".into(),
-            format!("{} µs (the direct round trip: {} µs)", added(r, 0.5), us(&r.direct.total, 0.5)),
-            Some(added(r, 0.5) <= 70),
-        ));
-        lines.push((
-            "added latency p99, 1 connection ≤ 200 µs".into(),
-            format!("{} µs", added(r, 0.99)),
-            Some(added(r, 0.99) <= 200),
-        ));
-        let cpu = r.router_cpu.as_micros() as f64 / r.router.requests.max(1) as f64;
-        let upstream = r.upstream_cpu.as_micros() as f64 / r.direct.requests.max(1) as f64;
-        let mut figure = format!("{cpu:.0} µs ({:.1}× the upstream's {upstream:.0} µs)", cpu / upstream.max(1.0));
-        if upstream >= 0.9 * 50.0 {
-            figure.push_str("; the upstream alone costs about the target here");
-        }
-        lines.push(("router CPU per request ≤ 50 µs".into(), figure, Some(cpu <= 50.0)));
+        one_connection_targets(&mut lines, r);
     }
-    // The stream targets are set for 1,000 streams; a smaller run does not judge them.
-    let judged = |met: bool| (o.streams >= 1000).then_some(met);
-    let first = us(rs, 0.99) as i64 - us(ds, 0.99) as i64;
-    lines.push((
-        format!("first chunk added p99 with {} streams ≤ 1 ms", o.streams),
-        format!("{:.2} ms", first as f64 / 1000.0),
-        judged(first <= 1000),
-    ));
-    lines.push(("RSS idle ≤ 20 MB".into(), format!("{:.1} MB", idle_rss as f64 / 1024.0), Some(idle_rss <= 20 * 1024)));
-    lines.push((
-        format!("RSS peak ≤ 64 MB under {} streams", o.streams),
-        format!("{:.1} MB", peak_rss as f64 / 1024.0),
-        // Set for 1,000 streams (issue 8); larger runs are judged per stream below.
-        (o.streams == 1000).then_some(peak_rss <= 64 * 1024),
-    ));
-    let per_stream = rss.per_stream_kb(idle_rss, o.streams);
-    lines.push((
-        format!(
-            "peak RSS ≤ {STREAM_KB_TARGET} KB per held stream above idle ({} streams, {} upstream)",
-            o.streams,
-            o.upstream.name()
-        ),
-        format!("{per_stream:.1} KB"),
-        judged(per_stream <= f64::from(STREAM_KB_TARGET)),
-    ));
-    let rps = |run: &Run| run.requests as f64 / run.elapsed.as_secs_f64();
+    stream_targets(&mut lines, o, rss, ds, rs);
     if let Some(r) = rows.iter().find(|r| r.scenario.contains(" remote ") && r.failed.is_none()) {
         // "Never the first thing to saturate": through the router, a remote-like upstream
         // must be served at the rate it is served directly (5 % for run-to-run noise).
@@ -289,4 +269,62 @@ pub(crate) fn targets(s: &mut String, o: &Opts, rows: &[Row], rss: &Rss, ds: &Hi
              has the profile and what it shows."
         );
     }
+}
+
+fn rps(run: &Run) -> f64 {
+    run.requests as f64 / run.elapsed.as_secs_f64()
+}
+
+/// Added latency and CPU per request on one connection (`json c=1`).
+fn one_connection_targets(lines: &mut Vec<Target>, r: &Row) {
+    let added = |r: &Row, q| us(&r.router.total, q) as i64 - us(&r.direct.total, q) as i64;
+    // The direct round trip is two loopback hops and a minimal server; a proxy adds
+    // two hops: the figure that puts the added latency in scale on this machine.
+    lines.push((
+        "added latency p50, 1 connection ≤ 70 µs".into(),
+        format!("{} µs (the direct round trip: {} µs)", added(r, 0.5), us(&r.direct.total, 0.5)),
+        Some(added(r, 0.5) <= 70),
+    ));
+    lines.push((
+        "added latency p99, 1 connection ≤ 200 µs".into(),
+        format!("{} µs", added(r, 0.99)),
+        Some(added(r, 0.99) <= 200),
+    ));
+    let cpu = r.router_cpu.as_micros() as f64 / r.router.requests.max(1) as f64;
+    let upstream = r.upstream_cpu.as_micros() as f64 / r.direct.requests.max(1) as f64;
+    let mut figure = format!("{cpu:.0} µs ({:.1}× the upstream's {upstream:.0} µs)", cpu / upstream.max(1.0));
+    if upstream >= 0.9 * 50.0 {
+        figure.push_str("; the upstream alone costs about the target here");
+    }
+    lines.push(("router CPU per request ≤ 50 µs".into(), figure, Some(cpu <= 50.0)));
+}
+
+/// The held streams' first chunk and the router's RSS, idle, at the peak and per stream.
+fn stream_targets(lines: &mut Vec<Target>, o: &Opts, rss: &Rss, ds: &Histogram<u64>, rs: &Histogram<u64>) {
+    let (idle_rss, peak_rss) = (rss.idle, rss.peak);
+    // The stream targets are set for 1,000 streams; a smaller run does not judge them.
+    let judged = |met: bool| (o.streams >= 1000).then_some(met);
+    let first = us(rs, 0.99) as i64 - us(ds, 0.99) as i64;
+    lines.push((
+        format!("first chunk added p99 with {} streams ≤ 1 ms", o.streams),
+        format!("{:.2} ms", first as f64 / 1000.0),
+        judged(first <= 1000),
+    ));
+    lines.push(("RSS idle ≤ 20 MB".into(), format!("{:.1} MB", idle_rss as f64 / 1024.0), Some(idle_rss <= 20 * 1024)));
+    lines.push((
+        format!("RSS peak ≤ 64 MB under {} streams", o.streams),
+        format!("{:.1} MB", peak_rss as f64 / 1024.0),
+        // Set for 1,000 streams (issue 8); larger runs are judged per stream below.
+        (o.streams == 1000).then_some(peak_rss <= 64 * 1024),
+    ));
+    let per_stream = rss.per_stream_kb(idle_rss, o.streams);
+    lines.push((
+        format!(
+            "peak RSS ≤ {STREAM_KB_TARGET} KB per held stream above idle ({} streams, {} upstream)",
+            o.streams,
+            o.upstream.name()
+        ),
+        format!("{per_stream:.1} KB"),
+        judged(per_stream <= f64::from(STREAM_KB_TARGET)),
+    ));
 }
