@@ -137,31 +137,27 @@ pub(super) fn slow_stream(ctx: &Ctx, chunks: usize, gap: Duration, stream: bool)
 
 /// `content: null` beside a refusal, zero completion tokens.
 pub(super) fn empty_answer(ctx: &Ctx, stream: bool) -> Reply {
-    if !stream {
-        let message =
-            "{\"role\":\"assistant\",\"content\":null,\"refusal\":\"I can't help with that.\",\"reasoning\":null}";
-        return json_reply(200, ctx.completion(message, "stop", 0));
-    }
-    sse(vec![
-        Bytes::from_static(PROCESSING),
-        ctx.chunk("{\"role\":\"assistant\",\"content\":\"\"}", "null", ""),
-        ctx.finish_chunk("stop"),
-        ctx.usage_chunk(0),
-        Bytes::from_static(DONE),
-    ])
+    let message =
+        "{\"role\":\"assistant\",\"content\":null,\"refusal\":\"I can't help with that.\",\"reasoning\":null}";
+    one_delta(ctx, stream, message, "{\"role\":\"assistant\",\"content\":\"\"}", 0)
 }
 
 /// `content: ""` beside `reasoning`.
 pub(super) fn reasoning_only(ctx: &Ctx, stream: bool) -> Reply {
+    let message = "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null,\"reasoning\":\"Let me think.\"}";
+    one_delta(ctx, stream, message, "{\"role\":\"assistant\",\"content\":\"\",\"reasoning\":\"Let me think.\"}", 5)
+}
+
+/// A whole `message`, or a stream of one `delta`, the finish and the usage.
+fn one_delta(ctx: &Ctx, stream: bool, message: &str, delta: &str, completion_tokens: usize) -> Reply {
     if !stream {
-        let message = "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null,\"reasoning\":\"Let me think.\"}";
-        return json_reply(200, ctx.completion(message, "stop", 5));
+        return json_reply(200, ctx.completion(message, "stop", completion_tokens));
     }
     sse(vec![
         Bytes::from_static(PROCESSING),
-        ctx.chunk("{\"role\":\"assistant\",\"content\":\"\",\"reasoning\":\"Let me think.\"}", "null", ""),
+        ctx.chunk(delta, "null", ""),
         ctx.finish_chunk("stop"),
-        ctx.usage_chunk(5),
+        ctx.usage_chunk(completion_tokens),
         Bytes::from_static(DONE),
     ])
 }
