@@ -55,8 +55,9 @@ pub struct RouteReport {
     pub token_charge: Option<u64>,
     /// Where the answer's members are in its body, when it is a whole chat answer: a
     /// dialect translating it reads them in place instead of walking the body again.
+    /// Boxed, so that a failure (which carries the report) stays small.
     #[serde(skip)]
-    pub answer: Option<AnswerSpans>,
+    pub answer: Option<Box<AnswerSpans>>,
 }
 
 /// How a model was chosen for an attempt.

@@ -63,7 +63,10 @@ pub(crate) fn hex(out: &mut String, n: u64, width: usize) {
         rest >>= 4;
     }
     let start = at.min(digits.len().saturating_sub(width.max(1)));
-    out.extend(digits[start..].iter().map(|&d| char::from(d)));
+    // Hexadecimal digits are ASCII: always one piece of text.
+    if let Ok(text) = std::str::from_utf8(&digits[start..]) {
+        out.push_str(text);
+    }
 }
 
 /// `s` as a JSON string, or `null`.

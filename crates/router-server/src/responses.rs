@@ -35,6 +35,12 @@ const EVENTS_CAPACITY: usize = 4096;
 const CLIENT_SESSION_HEADERS: [HeaderName; 2] =
     [HeaderName::from_static("session-id"), HeaderName::from_static("session_id")];
 
+/// The answer's content types and caching, made at compile time rather than checked
+/// byte by byte on every answer.
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
+const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+
 /// `POST /api/v1/responses` and `/v1/responses`.
 pub async fn responses(State(state): State<AppState>, req: Request) -> Response {
     let (chat, translated, seed) = match read(&state, req).await {
@@ -53,7 +59,7 @@ pub async fn responses(State(state): State<AppState>, req: Request) -> Response 
             let (mut passed, _) = upstream_headers(response.headers);
             let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
             let stream = translated.stream;
-            let (body, events) = match answer(response.body, report.answer.as_ref(), meta, translated.echo, stream) {
+            let (body, events) = match answer(response.body, report.answer.as_deref(), meta, translated.echo, stream) {
                 Ok(Answer::Object(body)) => (body, false),
                 Ok(Answer::Events(body)) => (body, true),
                 Err(e) => {
@@ -63,10 +69,10 @@ pub async fn responses(State(state): State<AppState>, req: Request) -> Response 
                 }
             };
             if events {
-                passed.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-                passed.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                passed.insert(header::CONTENT_TYPE, EVENT_STREAM);
+                passed.insert(header::CACHE_CONTROL, NO_CACHE);
             } else {
-                passed.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                passed.insert(header::CONTENT_TYPE, JSON);
             }
             dropped_header(&mut passed, &translated.dropped_tools);
             let mut resp = (status, body).into_response();

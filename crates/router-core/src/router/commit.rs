@@ -55,14 +55,14 @@ pub(super) async fn commit(
     model: &ModelId,
     stream_errors: &Arc<AtomicU64>,
     judge: Judge<'_>,
-    spans: &mut Option<AnswerSpans>,
+    spans: &mut Option<Box<AnswerSpans>>,
 ) -> Result<UpstreamResponse, TransportError> {
     let UpstreamResponse { status, headers, body, elapsed } = resp;
     *spans = None;
     let body = match body {
         Body::Full(bytes) => {
             let (bytes, read) = commit_whole(bytes, status, model, &judge, elapsed)?;
-            *spans = read;
+            *spans = read.map(Box::new);
             Body::Full(bytes)
         }
         Body::Stream(stream) => {
