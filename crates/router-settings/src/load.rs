@@ -135,57 +135,13 @@ impl Settings {
         }
         let mut names = BTreeSet::new();
         for p in &self.providers {
-            let err = |message: String| SettingsError::Provider { name: Some(p.name.clone()), message };
-            if !valid_name(&p.name) {
-                return Err(err("`name` must be lowercase letters, digits and `-`".into()));
-            }
             if !names.insert(p.name.as_str()) {
-                return Err(err("`name` is used twice".into()));
+                return Err(SettingsError::Provider {
+                    name: Some(p.name.clone()),
+                    message: "`name` is used twice".into(),
+                });
             }
-            if let Some(Err(why)) = p.base_url.as_deref().map(check_base_url) {
-                return Err(err(format!("`base_url`: {why}")));
-            }
-            if p.kind == ProviderKind::Openai && !(p.free_tier || p.local) {
-                return Err(err("an `openai` provider needs `free_tier = true` (the account cannot be billed) \
-                     or `local = true` (your own server): the router never forwards to something that can bill"
-                    .into()));
-            }
-            if p.kind == ProviderKind::Openai {
-                if p.base_url.is_none() {
-                    return Err(err("an `openai` provider needs a `base_url`".into()));
-                }
-                if p.name == router_core::OPENROUTER_PROVIDER {
-                    return Err(err("the name `openrouter` is OpenRouter's own".into()));
-                }
-            }
-            if p.kind == ProviderKind::Openrouter
-                && (p.include.is_some() || !p.models.is_empty() || p.max_concurrent.is_some())
-            {
-                return Err(err("`include`, `[[providers.models]]` and `max_concurrent` are for `openai` providers; \
-                     OpenRouter's catalog says what its models can do"
-                    .into()));
-            }
-            if let Some(zone) = &p.reset_time_zone
-                && let Err(e) = crate::zone::ZoneDays::new(zone)
-            {
-                return Err(err(e));
-            }
-            if p.max_concurrent == Some(0) {
-                return Err(err("`max_concurrent` must be at least 1".into()));
-            }
-            for (key, secs) in
-                [("first_byte_timeout_secs", p.first_byte_timeout_secs), ("idle_timeout_secs", p.idle_timeout_secs)]
-            {
-                if secs == Some(0) {
-                    return Err(err(format!("`{key}` must be at least 1 second")));
-                }
-            }
-            let mut ids = BTreeSet::new();
-            for m in &p.models {
-                if m.id.is_empty() || !ids.insert(m.id.as_str()) {
-                    return Err(err(format!("`[[providers.models]]` id `{}` is empty or given twice", m.id)));
-                }
-            }
+            check_provider(p)?;
         }
         if self.providers.iter().filter(|p| p.kind == ProviderKind::Openrouter).count() > 1 {
             return Err(SettingsError::Provider {
@@ -290,6 +246,58 @@ fn provider_notes(p: &ProviderSettings) -> String {
         notes.push(format!("{} models included", include.len()));
     }
     if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) }
+}
+
+/// One `[[providers]]` table's own rules (its name, URL, kind, limits and models).
+fn check_provider(p: &ProviderSettings) -> Result<(), SettingsError> {
+    let err = |message: String| SettingsError::Provider { name: Some(p.name.clone()), message };
+    if !valid_name(&p.name) {
+        return Err(err("`name` must be lowercase letters, digits and `-`".into()));
+    }
+    if let Some(Err(why)) = p.base_url.as_deref().map(check_base_url) {
+        return Err(err(format!("`base_url`: {why}")));
+    }
+    if p.kind == ProviderKind::Openai && !(p.free_tier || p.local) {
+        return Err(err("an `openai` provider needs `free_tier = true` (the account cannot be billed) \
+             or `local = true` (your own server): the router never forwards to something that can bill"
+            .into()));
+    }
+    if p.kind == ProviderKind::Openai {
+        if p.base_url.is_none() {
+            return Err(err("an `openai` provider needs a `base_url`".into()));
+        }
+        if p.name == router_core::OPENROUTER_PROVIDER {
+            return Err(err("the name `openrouter` is OpenRouter's own".into()));
+        }
+    }
+    if p.kind == ProviderKind::Openrouter && (p.include.is_some() || !p.models.is_empty() || p.max_concurrent.is_some())
+    {
+        return Err(err("`include`, `[[providers.models]]` and `max_concurrent` are for `openai` providers; \
+             OpenRouter's catalog says what its models can do"
+            .into()));
+    }
+    if let Some(zone) = &p.reset_time_zone
+        && let Err(e) = crate::zone::ZoneDays::new(zone)
+    {
+        return Err(err(e));
+    }
+    if p.max_concurrent == Some(0) {
+        return Err(err("`max_concurrent` must be at least 1".into()));
+    }
+    for (key, secs) in
+        [("first_byte_timeout_secs", p.first_byte_timeout_secs), ("idle_timeout_secs", p.idle_timeout_secs)]
+    {
+        if secs == Some(0) {
+            return Err(err(format!("`{key}` must be at least 1 second")));
+        }
+    }
+    let mut ids = BTreeSet::new();
+    for m in &p.models {
+        if m.id.is_empty() || !ids.insert(m.id.as_str()) {
+            return Err(err(format!("`[[providers.models]]` id `{}` is empty or given twice", m.id)));
+        }
+    }
+    Ok(())
 }
 
 /// A base URL the transports can append paths to: `http://` or `https://`, a host, no
