@@ -68,15 +68,21 @@ impl MessageStream {
 
     /// The events that `chunk` completes (perhaps none).
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let deltas = self.reader.push(chunk);
-        self.apply(deltas)
+        let mut out = Vec::new();
+        // The reader is taken out while it hands over the deltas, which borrow the chunk.
+        let mut reader = std::mem::take(&mut self.reader);
+        reader.push_with(chunk, &mut |delta| self.apply(delta, &mut out));
+        self.reader = reader;
+        out
     }
 
     /// The upstream's stream ended: the rest of the answer's events, when it did not end
     /// them itself with `[DONE]`.
     pub fn finish(&mut self) -> Vec<u8> {
-        let deltas = self.reader.finish();
-        let mut out = self.apply(deltas);
+        let mut out = Vec::new();
+        let mut reader = std::mem::take(&mut self.reader);
+        reader.finish_with(&mut |delta| self.apply(delta, &mut out));
+        self.reader = reader;
         if !self.ended {
             self.end(&mut out);
         }
@@ -103,25 +109,25 @@ impl MessageStream {
         self.ended
     }
 
-    fn apply(&mut self, deltas: Vec<Delta>) -> Vec<u8> {
-        // Room for a chunk's events, so that writing them seldom grows the buffer.
-        let mut out = Vec::with_capacity(if deltas.is_empty() { 0 } else { EVENTS_CAPACITY });
-        for delta in deltas {
-            if self.ended {
-                break;
-            }
-            self.delta(delta, &mut out);
+    /// One delta's events, none after the end.
+    fn apply(&mut self, delta: Delta<'_>, out: &mut Vec<u8>) {
+        if self.ended {
+            return;
         }
-        out
+        // Room for a chunk's events, so that writing them seldom grows the buffer.
+        if out.capacity() == 0 {
+            out.reserve(EVENTS_CAPACITY);
+        }
+        self.delta(delta, out);
     }
 
-    fn delta(&mut self, delta: Delta, out: &mut Vec<u8>) {
+    fn delta(&mut self, delta: Delta<'_>, out: &mut Vec<u8>) {
         match delta {
             Delta::Meta { id, model, .. } => {
                 if !self.started {
-                    self.id = id;
+                    self.id = id.into_owned();
                     if !model.is_empty() {
-                        self.model = model;
+                        self.model = model.into_owned();
                     }
                     self.start(out);
                 }
@@ -155,7 +161,7 @@ impl MessageStream {
                     block_delta(out, block, "input_json_delta", "partial_json", &fragment);
                 }
             }
-            Delta::Finish(reason) => self.finish = Some(reason),
+            Delta::Finish(reason) => self.finish = Some(reason.into_owned()),
             Delta::Usage(u) => self.usage = Some(u),
             Delta::Error(e) => self.error(&e, out),
             Delta::Done => self.end(out),

@@ -217,10 +217,22 @@ impl<'a> Skim<'a> {
     /// a scalar to the next delimiter.
     #[inline(always)]
     fn skip(&mut self) -> Option<()> {
-        if self.peek()? == b'"' {
-            return self.quoted().map(drop);
+        match self.peek()? {
+            b'"' => self.quoted().map(drop),
+            b'n' if self.literal(b"null") => Some(()),
+            _ => self.skip_other(),
         }
-        self.skip_other()
+    }
+
+    /// Passes `word` when the cursor is on it and a delimiter (or the end) follows.
+    #[inline(always)]
+    fn literal(&mut self, word: &[u8]) -> bool {
+        let end = self.i + word.len();
+        if self.b.get(self.i..end) == Some(word) && self.b.get(end).is_none_or(|&c| is_delimiter(c)) {
+            self.i = end;
+            return true;
+        }
+        false
     }
 
     /// [`Self::skip`] for what is not a string.
@@ -236,10 +248,7 @@ impl<'a> Skim<'a> {
     #[inline]
     fn scalar(&mut self) -> Option<&'a [u8]> {
         let start = self.i;
-        while !matches!(
-            self.peek(),
-            None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'{' | b'[')
-        ) {
+        while self.peek().is_some_and(|c| !is_delimiter(c)) {
             self.i += 1;
         }
         (self.i > start).then(|| &self.b[start..self.i])
@@ -324,14 +333,24 @@ impl<'a> Skim<'a> {
             self.skip()?;
             return Some(None);
         }
-        let token = self.scalar()?;
-        if token.len() <= MAX_PLAIN_DIGITS && token.iter().all(u8::is_ascii_digit) {
+        // Plain digits (nearly every count), read as they are passed.
+        let start = self.i;
+        let mut n: u64 = 0;
+        while let Some(d @ b'0'..=b'9') = self.peek()
+            && self.i - start < MAX_PLAIN_DIGITS
+        {
+            n = n * 10 + u64::from(d - b'0');
+            self.i += 1;
+        }
+        if self.i > start && self.peek().is_none_or(is_delimiter) {
             // JSON has no leading zeros; the checking cursor refuses them.
-            if token.len() > 1 && token[0] == b'0' {
+            if self.i - start > 1 && self.b[start] == b'0' {
                 return None;
             }
-            return Some(Some(token.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0'))));
+            return Some(Some(n));
         }
+        self.i = start;
+        let token = self.scalar()?;
         let n: serde_json::Number = serde_json::from_slice(token).ok()?;
         Some(n.as_u64().or_else(|| n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64)))
     }
@@ -571,6 +590,12 @@ impl<'a> Skim<'a> {
 
 /// A call's function: its name and its arguments, each absent when not given.
 type NameAndArguments<'a> = (Option<Cow<'a, str>>, Option<Cow<'a, str>>);
+
+/// Whether `c` ends a scalar: a separator, a bracket, whitespace or a quote.
+#[inline(always)]
+fn is_delimiter(c: u8) -> bool {
+    matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'{' | b'[')
+}
 
 /// The most digits read without serde: any 19-digit number fits in a `u64`.
 const MAX_PLAIN_DIGITS: usize = 19;

@@ -1,7 +1,7 @@
 //! A chat-completions SSE stream, split anywhere → [`Delta`]s, in order.
 
 use super::chunk;
-use super::fields::{error, reasoning, usage};
+use super::fields::{error, usage};
 use super::types::{ChatError, Delta};
 use super::wire::{Body, Call, Choice};
 use std::borrow::Cow;
@@ -37,11 +37,18 @@ impl ChunkReader {
     }
 
     /// Feeds bytes; returns the deltas of every event they complete.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<Delta> {
-        let mut out = Vec::new();
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<Delta<'static>> {
+        let mut deltas = Vec::new();
+        self.push_with(bytes, &mut |d| deltas.push(d.into_owned()));
+        deltas
+    }
+
+    /// Feeds bytes; hands `out` the deltas of every event they complete, in order, their
+    /// text borrowed from `bytes` where an event lies whole in them.
+    pub fn push_with<'b>(&mut self, bytes: &'b [u8], out: &mut impl FnMut(Delta<'b>)) {
         let mut rest = bytes;
         loop {
-            if let Some(after) = self.inline_event(rest, &mut out) {
+            if let Some(after) = self.inline_event(rest, out) {
                 rest = after;
                 continue;
             }
@@ -49,7 +56,7 @@ impl ChunkReader {
             let (head, tail) = (&rest[..i], &rest[i + 1..]);
             // The usual event, one `data:` line and its blank line within these bytes, is
             // read where it lies rather than copied into the event's buffer first.
-            if let Some(after) = self.whole_event(head, tail, &mut out) {
+            if let Some(after) = self.whole_event(head, tail, out) {
                 rest = after;
                 continue;
             }
@@ -59,42 +66,46 @@ impl ChunkReader {
                 continue;
             }
             if self.line.is_empty() {
-                self.line_done(head, &mut out);
+                self.line_done(head, out);
             } else {
                 let mut line = std::mem::take(&mut self.line);
                 line.extend_from_slice(head);
-                self.line_done(&line, &mut out);
+                self.line_done(&line, out);
             }
         }
         if !self.skipping && !rest.is_empty() {
             if self.line.len() + self.data.len() + rest.len() > MAX_EVENT_BYTES {
-                self.overflow(&mut out);
+                self.overflow(out);
             } else {
                 self.line.extend_from_slice(rest);
             }
         }
-        out
     }
 
     /// The stream ended: a last line without its newline and an event without its blank
     /// line are read as if they had them.
-    pub fn finish(&mut self) -> Vec<Delta> {
-        let mut out = Vec::new();
+    pub fn finish(&mut self) -> Vec<Delta<'static>> {
+        let mut deltas = Vec::new();
+        self.finish_with(&mut |d| deltas.push(d.into_owned()));
+        deltas
+    }
+
+    /// [`Self::finish`], handing the deltas to `out`.
+    pub fn finish_with(&mut self, out: &mut impl FnMut(Delta<'static>)) {
         if !self.line.is_empty() && !self.skipping {
             let line = std::mem::take(&mut self.line);
-            self.line_done(&line, &mut out);
+            self.line_done(&line, out);
         }
         self.line.clear();
         self.skipping = false;
-        self.dispatch(&mut out);
-        out
+        self.dispatch(out);
     }
 
     /// The usual event, a `data:` line with a chunk's object and the blank line after it,
     /// read where it lies at the start of `rest`: the chunk's reading finds where the
     /// object ends, so the line's end is not searched for. Returns the bytes after the
     /// blank line; `None` (nothing done) for anything else.
-    fn inline_event<'b>(&mut self, rest: &'b [u8], out: &mut Vec<Delta>) -> Option<&'b [u8]> {
+    fn inline_event<'b>(&mut self, rest: &'b [u8], out: &mut impl FnMut(Delta<'b>)) -> Option<&'b [u8]> {
         if self.skipping || self.has_data || !self.line.is_empty() {
             return None;
         }
@@ -121,7 +132,7 @@ impl ChunkReader {
     /// When `head` is a `data:` line that starts an event and `tail` begins with the blank
     /// line that ends it, reads its payload in place and returns the bytes after the
     /// blank line.
-    fn whole_event<'b>(&mut self, head: &[u8], tail: &'b [u8], out: &mut Vec<Delta>) -> Option<&'b [u8]> {
+    fn whole_event<'b>(&mut self, head: &'b [u8], tail: &'b [u8], out: &mut impl FnMut(Delta<'b>)) -> Option<&'b [u8]> {
         if self.skipping || self.has_data || !self.line.is_empty() {
             return None;
         }
@@ -136,19 +147,19 @@ impl ChunkReader {
         Some(after)
     }
 
-    fn overflow(&mut self, out: &mut Vec<Delta>) {
+    fn overflow<'b>(&mut self, out: &mut impl FnMut(Delta<'b>)) {
         self.line.clear();
         self.data.clear();
         self.has_data = false;
         self.skipping = true;
-        out.push(Delta::Error(ChatError {
+        out(Delta::Error(ChatError {
             status: None,
             kind: Some("stream_event_too_long".to_owned()),
             message: format!("an upstream event exceeded {MAX_EVENT_BYTES} bytes"),
         }));
     }
 
-    fn line_done(&mut self, line: &[u8], out: &mut Vec<Delta>) {
+    fn line_done<'b>(&mut self, line: &[u8], out: &mut impl FnMut(Delta<'b>)) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             self.dispatch(out);
@@ -177,22 +188,24 @@ impl ChunkReader {
         self.has_data = true;
     }
 
-    fn dispatch(&mut self, out: &mut Vec<Delta>) {
+    fn dispatch<'b>(&mut self, out: &mut impl FnMut(Delta<'b>)) {
         if !self.has_data {
             return;
         }
         let mut data = std::mem::take(&mut self.data);
         self.has_data = false;
-        self.read(&data, out);
+        // The data is the reader's own buffer, kept for the next event: the deltas own
+        // their text.
+        self.read(&data, &mut |d: Delta<'_>| out(d.into_owned()));
         // The buffer is kept for the next event.
         data.clear();
         self.data = data;
     }
 
-    fn read(&mut self, data: &[u8], out: &mut Vec<Delta>) {
+    fn read<'d>(&mut self, data: &'d [u8], out: &mut impl FnMut(Delta<'d>)) {
         // The end, settled before the JSON reading (which would refuse it at a cost).
         if data.trim_ascii() == b"[DONE]" {
-            out.push(Delta::Done);
+            out(Delta::Done);
             return;
         }
         let mut body = Body::default();
@@ -204,7 +217,7 @@ impl ChunkReader {
         // An unreadable payload is skipped: the core has already judged the stream.
         for part in data.split(|&b| b == b'\n') {
             if part.trim_ascii() == b"[DONE]" {
-                out.push(Delta::Done);
+                out(Delta::Done);
             } else {
                 let mut body = Body::default();
                 if chunk::read(part, !self.meta_sent, &mut self.head, &mut body).is_some() {
@@ -214,38 +227,39 @@ impl ChunkReader {
         }
     }
 
-    fn chunk(&mut self, body: Body<'_>, out: &mut Vec<Delta>) {
+    fn chunk<'d>(&mut self, body: Body<'d>, out: &mut impl FnMut(Delta<'d>)) {
         if !self.meta_sent && (body.id.is_some() || body.model.is_some()) {
             self.meta_sent = true;
-            let owned = |t: Option<Option<Cow<'_, str>>>| t.flatten().map(Cow::into_owned).unwrap_or_default();
-            out.push(Delta::Meta { id: owned(body.id), model: owned(body.model), created: body.created.unwrap_or(0) });
+            let text = |t: Option<Option<Cow<'d, str>>>| t.flatten().unwrap_or_default();
+            out(Delta::Meta { id: text(body.id), model: text(body.model), created: body.created.unwrap_or(0) });
         }
         if let Some(e) = &body.error {
-            out.push(Delta::Error(error(e)));
+            out(Delta::Error(error(e)));
         } else if let Some(choice) = body.choice {
             self.choice(choice, out);
         }
         if let Some(u) = &body.usage {
-            out.push(Delta::Usage(usage(u)));
+            out(Delta::Usage(usage(u)));
         }
     }
 
-    fn choice(&mut self, choice: Choice<'_>, out: &mut Vec<Delta>) {
+    fn choice<'d>(&mut self, choice: Choice<'d>, out: &mut impl FnMut(Delta<'d>)) {
         // A few providers stream `message` rather than `delta`.
         let delta = match choice.delta {
             Some(delta) => delta,
             None => choice.message,
         };
         if let Some(delta) = delta {
-            let non_empty = |t: Option<&str>| t.filter(|t| !t.is_empty()).map(str::to_owned);
-            if let Some(r) = non_empty(reasoning(&delta)) {
-                out.push(Delta::Reasoning(r));
+            let non_empty = |t: Option<Cow<'d, str>>| t.filter(|t| !t.is_empty());
+            // `reasoning`, else `reasoning_content` (providers use either).
+            if let Some(r) = non_empty(delta.reasoning.or(delta.reasoning_content)) {
+                out(Delta::Reasoning(r));
             }
-            if let Some(r) = non_empty(delta.refusal.as_deref()) {
-                out.push(Delta::Refusal(r));
+            if let Some(r) = non_empty(delta.refusal) {
+                out(Delta::Refusal(r));
             }
-            if let Some(t) = non_empty(delta.content.as_deref()) {
-                out.push(Delta::Text(t));
+            if let Some(t) = non_empty(delta.content) {
+                out(Delta::Text(t));
             }
             if let Some(calls) = delta.tool_calls {
                 for (position, call) in calls.into_iter().enumerate() {
@@ -257,13 +271,13 @@ impl ChunkReader {
             && let Some(reason) = choice.finish_reason
         {
             self.finish_sent = true;
-            out.push(Delta::Finish(reason.into_owned()));
+            out(Delta::Finish(reason));
         }
     }
 
     /// A tool call's fragment. A call is known by the upstream's `index`, unless it comes
     /// with an id other than that call's: some providers give every call index 0.
-    fn tool_call(&mut self, position: usize, call: Call<'_>, out: &mut Vec<Delta>) {
+    fn tool_call<'d>(&mut self, position: usize, call: Call<'d>, out: &mut impl FnMut(Delta<'d>)) {
         let upstream = call.index.unwrap_or(position as u64);
         let id = call.id.filter(|id| !id.is_empty());
         let known = self.calls.iter().rposition(|(index, _)| *index == upstream);
@@ -275,15 +289,15 @@ impl ChunkReader {
         let index = match index {
             Some(k) => k,
             None => {
-                let id = id.map(|id| id.into_owned()).unwrap_or_default();
-                self.calls.push((upstream, id.clone()));
-                let name = call.name.map(Cow::into_owned).unwrap_or_default();
-                out.push(Delta::ToolCallStart { index: self.calls.len() - 1, id, name });
+                let id = id.unwrap_or_default();
+                self.calls.push((upstream, id.to_string()));
+                let name = call.name.unwrap_or_default();
+                out(Delta::ToolCallStart { index: self.calls.len() - 1, id, name });
                 self.calls.len() - 1
             }
         };
         if let Some(fragment) = call.arguments.filter(|f| !f.is_empty()) {
-            out.push(Delta::ToolCallArguments { index, fragment: fragment.into_owned() });
+            out(Delta::ToolCallArguments { index, fragment });
         }
     }
 }

@@ -1,6 +1,8 @@
 //! What the chat reading yields: a whole answer, its tool calls and token counts, the
 //! steps of a stream, and why an answer could not be read.
 
+use std::borrow::Cow;
+
 /// A whole chat-completions answer, as far as a dialect needs it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Answer {
@@ -60,30 +62,50 @@ pub struct ChatError {
     pub message: String,
 }
 
-/// One step of a streamed answer, in the order the upstream sent it.
+/// One step of a streamed answer, in the order the upstream sent it. Its text borrows
+/// the chunk it was read from where it can (no copy for each fragment).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delta {
+pub enum Delta<'a> {
     /// The answer's identity, once, from the first chunk that carries it.
-    Meta { id: String, model: String, created: u64 },
+    Meta { id: Cow<'a, str>, model: Cow<'a, str>, created: u64 },
     /// A fragment of the assistant's text.
-    Text(String),
+    Text(Cow<'a, str>),
     /// A fragment of the reasoning (`reasoning` or `reasoning_content`).
-    Reasoning(String),
+    Reasoning(Cow<'a, str>),
     /// A fragment of a refusal.
-    Refusal(String),
+    Refusal(Cow<'a, str>),
     /// A tool call begins. `index` counts calls in order of appearance from 0 (not the
     /// upstream's `index`, which some providers repeat for every call).
-    ToolCallStart { index: usize, id: String, name: String },
+    ToolCallStart { index: usize, id: Cow<'a, str>, name: Cow<'a, str> },
     /// A fragment of tool call `index`'s arguments.
-    ToolCallArguments { index: usize, fragment: String },
+    ToolCallArguments { index: usize, fragment: Cow<'a, str> },
     /// The choice's `finish_reason`, once.
-    Finish(String),
+    Finish(Cow<'a, str>),
     /// Token counts (usually on the last chunk).
     Usage(Usage),
     /// An error chunk (`{"error":{…}}`): the generation failed after the stream began.
     Error(ChatError),
     /// `data: [DONE]`.
     Done,
+}
+
+impl Delta<'_> {
+    /// The same step, holding its text.
+    pub fn into_owned(self) -> Delta<'static> {
+        let own = |t: Cow<'_, str>| Cow::Owned(t.into_owned());
+        match self {
+            Delta::Meta { id, model, created } => Delta::Meta { id: own(id), model: own(model), created },
+            Delta::Text(t) => Delta::Text(own(t)),
+            Delta::Reasoning(t) => Delta::Reasoning(own(t)),
+            Delta::Refusal(t) => Delta::Refusal(own(t)),
+            Delta::ToolCallStart { index, id, name } => Delta::ToolCallStart { index, id: own(id), name: own(name) },
+            Delta::ToolCallArguments { index, fragment } => Delta::ToolCallArguments { index, fragment: own(fragment) },
+            Delta::Finish(t) => Delta::Finish(own(t)),
+            Delta::Usage(u) => Delta::Usage(u),
+            Delta::Error(e) => Delta::Error(e),
+            Delta::Done => Delta::Done,
+        }
+    }
 }
 
 /// Why a whole answer could not be read.

@@ -10,6 +10,7 @@ use super::output::{
 };
 use crate::chat::{Answer, ChatError, ChunkReader, Delta, Usage};
 use crate::json_out::{number, string};
+use std::borrow::Cow;
 
 /// One output item as it grows.
 #[derive(Debug)]
@@ -102,17 +103,18 @@ impl EventWriter {
     /// The events that `bytes` (any slice of the upstream's SSE stream) complete.
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
         self.start(out);
-        for delta in self.reader.push(bytes) {
-            self.delta(delta, out);
-        }
+        // The reader is taken out while it hands over the deltas, which borrow `bytes`.
+        let mut reader = std::mem::take(&mut self.reader);
+        reader.push_with(bytes, &mut |delta| self.delta(delta, out));
+        self.reader = reader;
     }
 
     /// The upstream stream ended: what it left unfinished, then the final event (once).
     pub fn finish(&mut self, out: &mut Vec<u8>) {
         self.start(out);
-        for delta in self.reader.finish() {
-            self.delta(delta, out);
-        }
+        let mut reader = std::mem::take(&mut self.reader);
+        reader.finish_with(&mut |delta| self.delta(delta, out));
+        self.reader = reader;
         self.end(out);
     }
 
@@ -130,16 +132,19 @@ impl EventWriter {
     /// the same events a stream of it would give, then the final one.
     pub fn whole(&mut self, answer: &Answer, out: &mut Vec<u8>) {
         self.start(out);
-        let mut deltas =
-            vec![Delta::Meta { id: answer.id.clone(), model: answer.model.clone(), created: answer.created }];
-        deltas.extend(answer.reasoning.clone().map(Delta::Reasoning));
-        deltas.extend(answer.text.clone().map(Delta::Text));
-        deltas.extend(answer.refusal.clone().map(Delta::Refusal));
+        let mut deltas = vec![Delta::Meta {
+            id: answer.id.as_str().into(),
+            model: answer.model.as_str().into(),
+            created: answer.created,
+        }];
+        deltas.extend(answer.reasoning.as_deref().map(|t| Delta::Reasoning(Cow::Borrowed(t))));
+        deltas.extend(answer.text.as_deref().map(|t| Delta::Text(Cow::Borrowed(t))));
+        deltas.extend(answer.refusal.as_deref().map(|t| Delta::Refusal(Cow::Borrowed(t))));
         for (index, call) in answer.tool_calls.iter().enumerate() {
-            deltas.push(Delta::ToolCallStart { index, id: call.id.clone(), name: call.name.clone() });
-            deltas.push(Delta::ToolCallArguments { index, fragment: call.arguments.clone() });
+            deltas.push(Delta::ToolCallStart { index, id: call.id.as_str().into(), name: call.name.as_str().into() });
+            deltas.push(Delta::ToolCallArguments { index, fragment: call.arguments.as_str().into() });
         }
-        deltas.extend(answer.finish_reason.clone().map(Delta::Finish));
+        deltas.extend(answer.finish_reason.as_deref().map(|t| Delta::Finish(Cow::Borrowed(t))));
         deltas.extend(answer.usage.map(Delta::Usage));
         for delta in deltas {
             self.delta(delta, out);
@@ -152,14 +157,14 @@ impl EventWriter {
         self.ended
     }
 
-    fn delta(&mut self, delta: Delta, out: &mut Vec<u8>) {
+    fn delta(&mut self, delta: Delta<'_>, out: &mut Vec<u8>) {
         if self.ended {
             return;
         }
         match delta {
             Delta::Meta { model, .. } => {
                 if !model.is_empty() {
-                    self.meta.model = model;
+                    self.meta.model = model.into_owned();
                 }
             }
             Delta::Text(t) => self.text(&t, false, out),
@@ -167,7 +172,7 @@ impl EventWriter {
             Delta::Reasoning(t) => self.reasoning(&t, out),
             Delta::ToolCallStart { index, id, name } => self.call_start(index, &id, &name, out),
             Delta::ToolCallArguments { index, fragment } => self.call_arguments(index, &fragment, out),
-            Delta::Finish(reason) => self.finish = Some(reason),
+            Delta::Finish(reason) => self.finish = Some(reason.into_owned()),
             Delta::Usage(u) => self.usage = Some(u),
             Delta::Error(e) => self.fail(e, out),
             Delta::Done => self.end(out),
@@ -452,7 +457,6 @@ impl EventWriter {
             rest(o);
         });
     }
-
 }
 
 /// `event: <kind>` and its JSON: `type`, `sequence_number`, then what `rest` writes.

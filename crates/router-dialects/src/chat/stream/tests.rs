@@ -11,14 +11,14 @@ fn check(stream: &str, expected: &[Delta]) {
     assert_eq!(got, expected);
 }
 
-fn all_at_once(bytes: &[u8]) -> Vec<Delta> {
+fn all_at_once(bytes: &[u8]) -> Vec<Delta<'static>> {
     let mut reader = ChunkReader::new();
     let mut got = reader.push(bytes);
     got.extend(reader.finish());
     got
 }
 
-fn in_pieces(bytes: &[u8], cuts: &[usize]) -> Vec<Delta> {
+fn in_pieces(bytes: &[u8], cuts: &[usize]) -> Vec<Delta<'static>> {
     let mut reader = ChunkReader::new();
     let mut got = Vec::new();
     let mut start = 0;
@@ -31,7 +31,7 @@ fn in_pieces(bytes: &[u8], cuts: &[usize]) -> Vec<Delta> {
     got
 }
 
-fn meta(model: &str) -> Delta {
+fn meta(model: &str) -> Delta<'_> {
     Delta::Meta { id: "gen-1".into(), model: model.into(), created: 5 }
 }
 
