@@ -23,28 +23,44 @@ const MAX_DEPTH: usize = 128;
 /// chunk that begins with the same bytes would be read the same way up to there, so it is
 /// read from there (one comparison instead of a dozen members skimmed). A head is used
 /// only without `meta` (with it, `id` and `model` are read), and may be taken with it.
-pub(super) fn read<'a>(bytes: &'a [u8], meta: bool, head: &mut Vec<u8>, body: &mut Body<'a>) -> Option<()> {
-    let end = object(bytes, meta, head, body, false)?;
+pub(super) fn read<'a>(bytes: &'a [u8], meta: bool, repeats: &mut Repeats, body: &mut Body<'a>) -> Option<()> {
+    let end = object(bytes, meta, repeats, body, false)?;
     bytes[end..].iter().all(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r')).then_some(())
 }
 
 /// [`read`] for an event's `data:` line that lies in the stream's bytes: the object that
 /// `bytes` begin with, without a line break anywhere in it (the line would end there);
 /// returns where it ends, so that no search for the line's end is needed.
-pub(super) fn read_line<'a>(bytes: &'a [u8], meta: bool, head: &mut Vec<u8>, body: &mut Body<'a>) -> Option<usize> {
-    object(bytes, meta, head, body, true)
+pub(super) fn read_line<'a>(bytes: &'a [u8], meta: bool, repeats: &mut Repeats, body: &mut Body<'a>) -> Option<usize> {
+    object(bytes, meta, repeats, body, true)
+}
+
+/// What a stream's chunks repeat around the part that changes (see [`read`]).
+#[derive(Debug, Default)]
+pub(super) struct Repeats {
+    /// The bytes before the first member read in `choices[0].delta` (its key's quote
+    /// included), where nothing had been read yet.
+    pub head: Vec<u8>,
+    /// The bytes from the end of that `delta` to the end of `choices`, read without
+    /// effect (`"finish_reason":null`, …), that followed the head: a chunk with both is
+    /// read past them. Empty when unknown.
+    pub tail: Vec<u8>,
 }
 
 /// The object `bytes` begin with (after whitespace), read into `body`; where it ends.
-fn object<'a>(bytes: &'a [u8], meta: bool, head: &mut Vec<u8>, body: &mut Body<'a>, line: bool) -> Option<usize> {
-    // A head holds no line break (see below), so a line may be read from it too.
+fn object<'a>(bytes: &'a [u8], meta: bool, repeats: &mut Repeats, body: &mut Body<'a>, line: bool) -> Option<usize> {
+    // What is kept holds no line break (see `keep`), so a line may be read from it too.
+    let head = &repeats.head;
     if !meta && !head.is_empty() && bytes.starts_with(head) {
         // On the key's quote, the last byte of the head.
-        let mut s = Skim { b: bytes, i: head.len() - 1, clean: false, mark: None, line };
-        s.resume(body)?;
+        let mut s = Skim::new(bytes, head.len() - 1, false, line);
+        s.resume(body, &repeats.tail)?;
+        if let Some(tail) = s.tail.clone() {
+            keep(&mut repeats.tail, &bytes[tail], line);
+        }
         return Some(s.i);
     }
-    let mut s = Skim { b: bytes, i: 0, clean: true, mark: None, line };
+    let mut s = Skim::new(bytes, 0, true, line);
     s.ws();
     if s.peek()? != b'{' {
         return None;
@@ -52,13 +68,25 @@ fn object<'a>(bytes: &'a [u8], meta: bool, head: &mut Vec<u8>, body: &mut Body<'
     if s.open(b'{', b'}')? {
         s.top_members(body, meta)?;
     }
-    if let Some(mark) = s.mark
-        && (line || !bytes[..mark].contains(&b'\n'))
-    {
-        head.clear();
-        head.extend_from_slice(&bytes[..=mark]);
+    if let Some(mark) = s.mark {
+        keep(&mut repeats.head, &bytes[..=mark], line);
+        repeats.tail.clear();
+        if !repeats.head.is_empty()
+            && let Some(tail) = s.tail.clone()
+        {
+            keep(&mut repeats.tail, &bytes[tail], line);
+        }
     }
     Some(s.i)
+}
+
+/// Keeps `bytes` in `into` when they hold no line break (always so when read as a line);
+/// else keeps nothing.
+fn keep(into: &mut Vec<u8>, bytes: &[u8], line: bool) {
+    into.clear();
+    if line || !bytes.contains(&b'\n') {
+        into.extend_from_slice(bytes);
+    }
 }
 
 /// A cursor that reads the wanted members and skims the rest.
@@ -71,22 +99,43 @@ struct Skim<'a> {
     mark: Option<usize>,
     /// Reading a `data:` line in place: a line feed (whitespace to JSON) ends it.
     line: bool,
+    /// Where the marked `delta` ended, while what followed it had no effect.
+    delta_end: Option<usize>,
+    /// Something was read since `delta_end` (or, resuming, since the delta ended).
+    touched: bool,
+    /// A tail to keep: from the marked delta's end to the end of `choices`, read without
+    /// effect.
+    tail: Option<std::ops::Range<usize>>,
 }
 
 impl<'a> Skim<'a> {
+    fn new(b: &'a [u8], i: usize, clean: bool, line: bool) -> Self {
+        Skim { b, i, clean, mark: None, line, delta_end: None, touched: false, tail: None }
+    }
+
     /// The rest of a chunk whose head is a known one (see [`read`]): the cursor on a key
     /// of `choices[0].delta`, in the first element of `choices`, in the top object.
-    fn resume(&mut self, body: &mut Body<'a>) -> Option<()> {
+    fn resume(&mut self, body: &mut Body<'a>, tail: &[u8]) -> Option<()> {
         let choice = body.choice.insert(Choice::default());
         let delta = choice.delta.insert(Some(Message::default()));
         if let Some(m) = delta {
             self.message_members(m)?;
         }
-        if self.more(b'}')? {
-            self.choice_members(choice)?;
-        }
-        while self.more(b']')? {
-            self.skip()?;
+        if !tail.is_empty() && self.b[self.i..].starts_with(tail) {
+            // Read the same way as before, to the same end, with no effect.
+            self.i += tail.len();
+        } else {
+            let start = self.i;
+            self.touched = false;
+            if self.more(b'}')? {
+                self.choice_members(choice)?;
+            }
+            while self.more(b']')? {
+                self.skip()?;
+            }
+            if !self.touched {
+                self.tail = Some(start..self.i);
+            }
         }
         if self.more(b'}')? {
             self.top_members(body, false)?;
@@ -391,6 +440,11 @@ impl<'a> Skim<'a> {
                 self.skip()?;
             }
         }
+        if let Some(end) = self.delta_end.take()
+            && !self.touched
+        {
+            self.tail = Some(end..self.i);
+        }
         self.clean = false;
         Some(())
     }
@@ -399,10 +453,29 @@ impl<'a> Skim<'a> {
     fn choice_members(&mut self, choice: &mut Choice<'a>) -> Option<()> {
         loop {
             match self.key()? {
-                b"delta" => self.message(choice.delta.insert(None), true)?,
-                b"message" => self.message(&mut choice.message, false)?,
-                b"finish_reason" => choice.finish_reason = self.textual()?,
-                b"stop_reason" => choice.stop_reason = self.text_only()?,
+                b"delta" => {
+                    let marked = self.mark.is_some();
+                    self.message(choice.delta.insert(None), true)?;
+                    if !marked && self.mark.is_some() {
+                        // The delta that ends the head: a tail may follow it.
+                        self.delta_end = Some(self.i);
+                        self.touched = false;
+                    } else {
+                        self.touched = true;
+                    }
+                }
+                b"message" => {
+                    self.message(&mut choice.message, false)?;
+                    self.touched = true;
+                }
+                b"finish_reason" => {
+                    choice.finish_reason = self.textual()?;
+                    self.touched |= choice.finish_reason.is_some();
+                }
+                b"stop_reason" => {
+                    choice.stop_reason = self.text_only()?;
+                    self.touched |= choice.stop_reason.is_some();
+                }
                 _ => self.skip()?,
             }
             if !self.more(b'}')? {

@@ -27,8 +27,8 @@ pub struct ChunkReader {
     finish_sent: bool,
     /// The calls seen so far: (the upstream's index, the upstream's id).
     calls: Vec<(u64, String)>,
-    /// The bytes the chunks repeat before what is read ([`chunk::read`]).
-    head: Vec<u8>,
+    /// What the chunks repeat around what is read ([`chunk::read`]).
+    repeats: chunk::Repeats,
 }
 
 impl ChunkReader {
@@ -115,7 +115,7 @@ impl ChunkReader {
             return None;
         }
         let mut body = Body::default();
-        let end = chunk::read_line(value, !self.meta_sent, &mut self.head, &mut body)?;
+        let end = chunk::read_line(value, !self.meta_sent, &mut self.repeats, &mut body)?;
         if end > MAX_EVENT_BYTES {
             return None;
         }
@@ -209,7 +209,7 @@ impl ChunkReader {
             return;
         }
         let mut body = Body::default();
-        if chunk::read(data, !self.meta_sent, &mut self.head, &mut body).is_some() {
+        if chunk::read(data, !self.meta_sent, &mut self.repeats, &mut body).is_some() {
             self.chunk(body, out);
             return;
         }
@@ -220,7 +220,7 @@ impl ChunkReader {
                 out(Delta::Done);
             } else {
                 let mut body = Body::default();
-                if chunk::read(part, !self.meta_sent, &mut self.head, &mut body).is_some() {
+                if chunk::read(part, !self.meta_sent, &mut self.repeats, &mut body).is_some() {
                     self.chunk(body, out);
                 }
             }

@@ -389,11 +389,17 @@ impl EventWriter {
             .iter()
             .filter(|i| matches!((i, prefix), (Item::Message { .. }, "msg") | (Item::Reasoning { .. }, "rs")))
             .count();
-        if same == 0 {
-            format!("{prefix}_{}", self.meta.tail())
-        } else {
-            format!("{prefix}_{}_{same}", self.meta.tail())
+        // Pieces pushed in place: `format!` cost as much as the rest of the item's start.
+        let tail = self.meta.tail();
+        let mut id = String::with_capacity(prefix.len() + tail.len() + 8);
+        id.push_str(prefix);
+        id.push('_');
+        id.push_str(tail);
+        if same > 0 {
+            id.push('_');
+            id.push_str(&same.to_string());
         }
+        id
     }
 
     /// An event carrying the whole response as it stands (`response.created`, …).

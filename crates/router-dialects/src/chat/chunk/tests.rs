@@ -3,7 +3,7 @@
 //! members, escapes, whitespace), and no panic on anything else.
 
 use super::super::wire::{self, Body};
-use super::read;
+use super::{Repeats, read};
 use proptest::prelude::*;
 
 /// What the checking walk reads (`None`: refused), as text to compare.
@@ -13,15 +13,15 @@ fn checked(bytes: &[u8], meta: bool) -> Option<String> {
 
 fn skimmed(bytes: &[u8], meta: bool) -> Option<String> {
     let mut body = Body::default();
-    read(bytes, meta, &mut Vec::new(), &mut body).map(|()| format!("{body:?}"))
+    read(bytes, meta, &mut Repeats::default(), &mut body).map(|()| format!("{body:?}"))
 }
 
 /// Read after `earlier` (which may leave a head behind).
 fn skimmed_after(earlier: &[u8], bytes: &[u8]) -> Option<String> {
-    let mut head = Vec::new();
-    let _ = read(earlier, false, &mut head, &mut Body::default());
+    let mut repeats = Repeats::default();
+    let _ = read(earlier, false, &mut repeats, &mut Body::default());
     let mut body = Body::default();
-    read(bytes, false, &mut head, &mut body).map(|()| format!("{body:?}"))
+    read(bytes, false, &mut repeats, &mut body).map(|()| format!("{body:?}"))
 }
 
 #[test]
@@ -33,7 +33,7 @@ fn a_recorded_chunk_reads_as_the_checking_walk_reads_it() {
         assert_eq!(got, checked(chunk, meta));
     }
     let mut body = Body::default();
-    read(chunk, true, &mut Vec::new(), &mut body).expect("a chunk");
+    read(chunk, true, &mut Repeats::default(), &mut body).expect("a chunk");
     let delta = body.choice.and_then(|c| c.delta).flatten().expect("a delta");
     assert_eq!(delta.content.as_deref(), Some("Hi \"there\"\n"));
 }
@@ -41,8 +41,9 @@ fn a_recorded_chunk_reads_as_the_checking_walk_reads_it() {
 #[test]
 fn the_head_a_chunk_leaves_ends_at_the_first_member_read() {
     let first = br#"{"id":"gen-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null}]}"#;
-    let mut head = Vec::new();
-    read(first, false, &mut head, &mut Body::default()).expect("a chunk");
+    let mut repeats = Repeats::default();
+    read(first, false, &mut repeats, &mut Body::default()).expect("a chunk");
+    let head = repeats.head;
     assert_eq!(
         head,
         br#"{"id":"gen-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant",""#
@@ -51,9 +52,11 @@ fn the_head_a_chunk_leaves_ends_at_the_first_member_read() {
     assert_eq!(skimmed_after(first, next), checked(next, false));
     assert!(skimmed_after(first, next).is_some_and(|b| b.contains("x\\\"y") && b.contains("stop")));
     // With `meta` (the first chunk), `id` is read and the same head is kept.
-    let mut with_meta = Vec::new();
+    let mut with_meta = Repeats::default();
     read(first, true, &mut with_meta, &mut Body::default()).expect("a chunk");
-    assert_eq!(with_meta, head);
+    assert_eq!(with_meta.head, head);
+    // What followed the delta to the end of `choices` is kept as the tail.
+    assert_eq!(with_meta.tail, br#","finish_reason":null}]"#);
 }
 
 #[test]
@@ -289,8 +292,9 @@ proptest! {
         meta in any::<bool>(),
     ) {
         let earlier = written(&earlier, "");
-        let mut head = Vec::new();
-        let _ = read(earlier.as_bytes(), meta, &mut head, &mut Body::default());
+        let mut repeats = Repeats::default();
+        let _ = read(earlier.as_bytes(), meta, &mut repeats, &mut Body::default());
+        let head = repeats.head.clone();
         let tail = if own {
             earlier.as_bytes()[head.len().min(earlier.len())..].to_vec()
         } else {
@@ -299,12 +303,40 @@ proptest! {
         };
         let bytes = [head.as_slice(), &tail].concat();
         let mut body = Body::default();
-        let after = read(&bytes, false, &mut head, &mut body).map(|()| format!("{body:?}"));
+        let after = read(&bytes, false, &mut repeats, &mut body).map(|()| format!("{body:?}"));
         prop_assert_eq!(after, skimmed(&bytes, false));
+    }
+
+    /// A chunk with the head and the tail an earlier one left, and anything between and
+    /// after them, reads as it reads alone.
+    #[test]
+    fn a_known_head_and_tail_read_as_the_whole(
+        earlier in prop_oneof![
+            1 => chunk().prop_map(|j| written(&j, "")),
+            2 => prop::sample::select(vec![
+                r#"{"id":"g","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null,"logprobs":null}]}"#,
+                r#"{"choices":[{"delta":{"content":"a"}},{"delta":{}}],"usage":null}"#,
+                r#"{"choices":[{"delta":{"reasoning":"a","x":[1,{"y":"}"}]},"stop_reason":null}]}"#,
+            ]).prop_map(str::to_owned),
+        ],
+        middle in prop::sample::select(vec![
+            // The head ends on the opening quote of a key.
+            "content\":\"a\"}", "content\":\"a\",\"x\":{}}", "reasoning\":1}", "x\":\"}\"}",
+            "content\":\"b\"},\"delta\":{}}", "content\":\"a\"", "}", "",
+        ]),
+        after in prop::sample::select(vec!["}", ",\"usage\":{\"prompt_tokens\":3}}", ",\"choices\":[]}", "", "]}", "} x"]),
+        meta in any::<bool>(),
+    ) {
+        let mut repeats = Repeats::default();
+        let _ = read(earlier.as_bytes(), meta, &mut repeats, &mut Body::default());
+        let bytes = [repeats.head.as_slice(), middle.as_bytes(), &repeats.tail, after.as_bytes()].concat();
+        let mut body = Body::default();
+        let kept = read(&bytes, false, &mut repeats, &mut body).map(|()| format!("{body:?}"));
+        prop_assert_eq!(kept, skimmed(&bytes, false));
     }
 
     #[test]
     fn any_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..64), meta in any::<bool>()) {
-        let _ = read(&bytes, meta, &mut Vec::new(), &mut Body::default());
+        let _ = read(&bytes, meta, &mut Repeats::default(), &mut Body::default());
     }
 }
