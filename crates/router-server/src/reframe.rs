@@ -8,7 +8,7 @@ use router_core::{ByteStream, TransportError};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
@@ -34,21 +34,27 @@ pub(crate) fn reframe<W: Reframe + Unpin>(
     writer: W,
     keepalive: Duration,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
-    let quiet = Box::pin(tokio::time::sleep(keepalive));
-    Reframed { stream: Some(stream), writer, keepalive, quiet, armed: true }
+    let last = Instant::now();
+    let quiet = Box::pin(tokio::time::sleep_until(last + keepalive));
+    Reframed { stream: Some(stream), writer, keepalive, quiet, last, waker: None }
 }
 
 /// [`reframe`]'s stream, written out: an `unfold` moved the upstream and the writer in
 /// and out of its state for every chunk, and a `timeout` made a timer for each one.
+/// Here one timer serves the stream, and a chunk only notes when it came: the timer is
+/// moved to the silence's real end when it fires early, which is rarer than chunks.
 struct Reframed<W> {
     /// The upstream, until the last event is written.
     stream: Option<ByteStream>,
     writer: W,
     keepalive: Duration,
-    /// The silence timer: one for the stream, set again when a silence begins.
+    /// Fires at the end of the silence, or earlier (then it is moved on).
     quiet: Pin<Box<Sleep>>,
-    /// Whether `quiet` counts the current silence (it is set at the first wait after a chunk).
-    armed: bool,
+    /// When the last chunk came or the last keep-alive went out.
+    last: Instant,
+    /// The task `quiet` last registered, so that it is polled again only for another
+    /// task or once it has fired.
+    waker: Option<Waker>,
 }
 
 impl<W: Reframe + Unpin> Stream for Reframed<W> {
@@ -63,17 +69,11 @@ impl<W: Reframe + Unpin> Stream for Reframed<W> {
                 Poll::Ready(Some(Err(e))) => this.writer.fail(&e),
                 Poll::Ready(None) => this.writer.finish(),
                 Poll::Pending => {
-                    if !this.armed {
-                        this.armed = true;
-                        this.quiet.as_mut().reset(Instant::now() + this.keepalive);
-                    }
-                    ready!(this.quiet.as_mut().poll(cx));
-                    // The keep-alive ends this silence; the next wait begins another.
-                    this.armed = false;
+                    ready!(this.poll_quiet(cx));
                     return Poll::Ready(Some(Ok(Bytes::from_static(this.writer.keepalive()))));
                 }
             };
-            this.armed = false;
+            this.last = Instant::now();
             if this.writer.is_ended() {
                 this.stream = None;
                 return Poll::Ready(Some(Ok(Bytes::from(out))));
@@ -81,6 +81,33 @@ impl<W: Reframe + Unpin> Stream for Reframed<W> {
             if !out.is_empty() {
                 return Poll::Ready(Some(Ok(Bytes::from(out))));
             }
+        }
+    }
+}
+
+impl<W> Reframed<W> {
+    /// Ready when `keepalive` has passed since the last chunk or keep-alive (and then
+    /// counts the keep-alive as sent).
+    fn poll_quiet(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let registered = self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+            if registered && !self.quiet.is_elapsed() {
+                return Poll::Pending;
+            }
+            if self.quiet.as_mut().poll(cx).is_pending() {
+                self.waker = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            self.waker = None;
+            let end = self.last + self.keepalive;
+            if self.quiet.deadline() < end {
+                // Chunks came since it was set: the silence ends later.
+                self.quiet.as_mut().reset(end);
+                continue;
+            }
+            self.last = Instant::now();
+            self.quiet.as_mut().reset(self.last + self.keepalive);
+            return Poll::Ready(());
         }
     }
 }
