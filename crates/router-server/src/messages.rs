@@ -147,6 +147,8 @@ async fn read(state: &AppState, req: Request) -> Result<(ChatRequest, Translated
     let mut translated = anthropic::to_chat(&bytes, &state.messages).map_err(|e| refused(&e))?;
     let mut chat = ChatRequest::from_bytes(Bytes::from(std::mem::take(&mut translated.body)))
         .map_err(|e| anthropic_error(ApiError::from_route(&RouteError::Request(e))))?;
+    // The answer is translated: its reading says where its members are.
+    chat.record_answer_spans();
     let seed = headers.apply(&mut chat).map_err(|e| anthropic_error(ApiError::from_route(&RouteError::Request(e))))?;
     Ok((chat, translated, seed))
 }

@@ -140,6 +140,8 @@ async fn read(state: &AppState, req: Request) -> Result<(ChatRequest, Translated
     let mut translated = to_chat(&bytes, state.responses_tools).map_err(|e| invalid(&e))?;
     let mut chat = ChatRequest::from_bytes(Bytes::from(std::mem::take(&mut translated.chat)))
         .map_err(|e| ApiError::from_route(&RouteError::Request(e)))?;
+    // The answer is translated: its reading says where its members are.
+    chat.record_answer_spans();
     if headers.session.as_deref().is_none_or(str::is_empty) {
         headers.session = client_session.or_else(|| translated.session.clone());
     }

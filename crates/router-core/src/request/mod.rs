@@ -56,6 +56,9 @@ pub struct ChatRequest {
     /// An embeddings request's family: only that family's endpoints are candidates, and
     /// the body goes to `/embeddings` (see [`ChatRequest::embeddings`]).
     family: Option<Arc<str>>,
+    /// A dialect translates the answer: its reading records where its members are (see
+    /// [`record_answer_spans`](Self::record_answer_spans)).
+    answer_spans: bool,
 }
 
 /// One top-level member of the body, as byte ranges of `raw`.
@@ -176,7 +179,17 @@ impl ChatRequest {
                 (forward, targets, stream, requirements, session)
             }
         };
-        Ok(ChatRequest { raw, members, targets, stream, requirements, session, weighted: None, family })
+        Ok(ChatRequest {
+            raw,
+            members,
+            targets,
+            stream,
+            requirements,
+            session,
+            weighted: None,
+            family,
+            answer_spans: false,
+        })
     }
 
     /// The body as the client sent it.
@@ -218,6 +231,18 @@ impl ChatRequest {
     /// whatever the router's default.
     pub fn set_weighted(&mut self, weighted: bool) {
         self.weighted = Some(weighted);
+    }
+
+    /// Asks the answer's one reading to record where its members are
+    /// (`RouteReport::answer`), for a dialect that translates it (Messages, Responses):
+    /// the chat path, which passes the answer on as it is, does not pay for it.
+    pub fn record_answer_spans(&mut self) {
+        self.answer_spans = true;
+    }
+
+    /// Whether the answer's reading records where its members are.
+    pub fn records_answer_spans(&self) -> bool {
+        self.answer_spans
     }
 
     /// What the client asked to be routed to, in order of preference.

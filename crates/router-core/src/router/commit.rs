@@ -39,6 +39,8 @@ pub(super) struct Judge<'a> {
     pub(super) dialect: Dialect,
     /// An embeddings answer's vectors: as many as inputs, of the family's dimension.
     pub(super) vectors: Option<VectorCheck<'a>>,
+    /// A whole answer's reading records where its members are, for a dialect.
+    pub(super) spans: bool,
 }
 
 fn empty_answer(elapsed: std::time::Duration) -> TransportError {
@@ -82,7 +84,8 @@ fn commit_whole(
     judge: &Judge<'_>,
     elapsed: Duration,
 ) -> Result<(Bytes, Option<AnswerSpans>), TransportError> {
-    let answer = Answer::read(&bytes).map_err(|e| {
+    let read = if judge.spans { Answer::read_recording } else { Answer::read };
+    let answer = read(&bytes).map_err(|e| {
         TransportError::new(ErrorKind::Protocol, format!("upstream answered {status} with unreadable JSON: {e}"))
             .with_elapsed(elapsed)
     })?;

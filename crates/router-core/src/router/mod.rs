@@ -248,6 +248,7 @@ impl Router {
             reasoning_counts: req.requirements().caps.contains(crate::model::Capability::Reasoning),
             max_line: self.config.max_sse_line,
             vectors,
+            spans: req.records_answer_spans(),
         }
     }
 

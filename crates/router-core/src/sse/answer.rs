@@ -32,13 +32,24 @@ pub struct Answer {
     close: Option<usize>,
     /// What the choices carry; `None` when the body is not shaped like a chat answer.
     pub substance: Option<Substance>,
-    /// Where the members a dialect reads are.
+    /// Where the members a dialect reads are, when `recorded`.
     spans: AnswerSpans,
+    recorded: bool,
 }
 
 impl Answer {
     /// Reads `json`, checking it is one well-formed JSON value.
     pub fn read(json: &[u8]) -> Result<Answer, Unreadable> {
+        Self::walk(json, false)
+    }
+
+    /// [`read`](Self::read), recording where the members a dialect reads are (see
+    /// [`with_model_spans`](Self::with_model_spans)).
+    pub fn read_recording(json: &[u8]) -> Result<Answer, Unreadable> {
+        Self::walk(json, true)
+    }
+
+    fn walk(json: &[u8], record: bool) -> Result<Answer, Unreadable> {
         std::str::from_utf8(json).map_err(|e| Unreadable(e.valid_up_to()))?;
         let mut s = Scanner::new(json);
         s.ws();
@@ -47,8 +58,8 @@ impl Answer {
             let mut substance = Some(Substance::default());
             let walked = s.members(|s, key| {
                 match key {
-                    b"choices" => return choices(s, &mut substance, &mut answer.spans),
-                    b"usage" => return usage(s, &mut answer.spans),
+                    b"choices" => return choices(s, &mut substance, record.then_some(&mut answer.spans)),
+                    b"usage" if record => return usage(s, &mut answer.spans),
                     _ => {}
                 }
                 let start = s.i;
@@ -64,6 +75,7 @@ impl Answer {
                 Some(())
             });
             answer.close = Some(s.i.saturating_sub(1));
+            answer.recorded = record;
             answer.substance = substance;
             walked
         } else {
@@ -93,7 +105,7 @@ impl Answer {
     pub fn with_model_spans(&self, json: Bytes, value: &[u8]) -> (Bytes, Option<AnswerSpans>) {
         let Some(out) = self.model_set(&json, value, true) else {
             let spans = AnswerSpans { model: self.model.clone().map_or_else(Span::default, Span::of), ..self.spans };
-            return (json, self.substance.is_some().then_some(spans));
+            return (json, self.chat_shaped().then_some(spans));
         };
         let spans = match (&self.model, self.close) {
             // Replaced: what follows the old value moved by the difference in length.
@@ -107,7 +119,12 @@ impl Answer {
                 AnswerSpans { model: Span::of(end - value.len()..end), ..self.spans }
             }
         };
-        (Bytes::from(out), self.substance.is_some().then_some(spans))
+        (Bytes::from(out), self.chat_shaped().then_some(spans))
+    }
+
+    /// Whether spans were recorded for a body shaped like a chat answer.
+    fn chat_shaped(&self) -> bool {
+        self.recorded && self.substance.is_some()
     }
 
     /// `json` with its top-level `model` set to `value`, the member added when absent and
@@ -206,7 +223,7 @@ mod tests {
                 r#""m:free""#,
             ),
         ] {
-            let answer = Answer::read(body.as_bytes()).expect("readable");
+            let answer = Answer::read_recording(body.as_bytes()).expect("readable");
             let (out, spans) = answer.with_model_spans(Bytes::from(body.to_owned()), model.as_bytes());
             let spans = spans.expect("a chat answer");
             assert_eq!(text(&out, spans.model).as_deref(), Some(model), "{body}");
@@ -219,25 +236,32 @@ mod tests {
         }
         // Only the first choice, a repeated message as its last, and `delta` never.
         let body = br#"{"choices":[{"message":{"content":"a","refusal":"r"},"message":{"tool_calls":[]},"stop_reason":"E"},{"message":{"content":"b"}}]}"#;
-        let (out, spans) = Answer::read(body).expect("readable").with_model_spans(Bytes::from_static(body), b"\"m\"");
+        let (out, spans) =
+            Answer::read_recording(body).expect("readable").with_model_spans(Bytes::from_static(body), b"\"m\"");
         let spans = spans.expect("a chat answer");
         assert_eq!((text(&out, spans.content), text(&out, spans.refusal)), (None, None));
         assert_eq!(text(&out, spans.tool_calls).as_deref(), Some("[]"));
         assert_eq!(text(&out, spans.stop_reason).as_deref(), Some(r#""E""#));
         let body = br#"{"choices":[{"delta":{"content":"a"}}]}"#;
-        let spans = Answer::read(body).expect("readable").with_model_spans(Bytes::from_static(body), b"\"m\"").1;
+        let spans =
+            Answer::read_recording(body).expect("readable").with_model_spans(Bytes::from_static(body), b"\"m\"").1;
         assert_eq!(spans.map(|s| s.content), Some(Span::default()));
         // The usage's counts, nested ones included.
         let body = br#"{"choices":[],"usage":{"prompt_tokens":5,"prompt_tokens_details":{"cached_tokens":2},
             "completion_tokens_details":{"x":[1],"reasoning_tokens":3},"total_tokens":9}}"#;
-        let (out, spans) = Answer::read(body).expect("readable").with_model_spans(Bytes::from_static(body), b"\"m\"");
+        let (out, spans) =
+            Answer::read_recording(body).expect("readable").with_model_spans(Bytes::from_static(body), b"\"m\"");
         let spans = spans.expect("a chat answer");
         let counts = [spans.prompt_tokens, spans.cached_tokens, spans.reasoning_tokens, spans.total_tokens];
         assert_eq!(counts.map(|c| text(&out, c)), ["5", "2", "3", "9"].map(|c| Some(c.to_owned())));
         assert_eq!(text(&out, spans.completion_tokens), None);
+        // Without recording (the chat path), no spans.
+        let body = br#"{"choices":[{"message":{"content":"a"}}]}"#;
+        assert_eq!(Answer::read(body).expect("readable").with_model_spans(Bytes::from_static(body), b"\"m\"").1, None);
         // Not shaped like a chat answer: nothing to read in place.
         for body in [&br#"{"choices":{"odd":1}}"#[..], b"[1]"] {
-            let spans = Answer::read(body).expect("readable").with_model_spans(Bytes::from_static(body), b"\"m\"").1;
+            let spans =
+                Answer::read_recording(body).expect("readable").with_model_spans(Bytes::from_static(body), b"\"m\"").1;
             assert_eq!(spans, None);
         }
     }

@@ -38,14 +38,14 @@ impl Substance {
 /// Walks the value of an answer's `choices` (checking it is JSON) and adds what its
 /// choices carry to `out`; `out` becomes `None` when they are not shaped like a chat
 /// answer's. The first choice's members a dialect reads are recorded in `spans`.
-pub(super) fn choices(s: &mut Scanner<'_>, out: &mut Option<Substance>, spans: &mut AnswerSpans) -> Option<()> {
+pub(super) fn choices(s: &mut Scanner<'_>, out: &mut Option<Substance>, spans: Option<&mut AnswerSpans>) -> Option<()> {
     let start = s.i;
     if s.null() {
         return Some(());
     }
     if let Some(sub) = out.as_mut() {
         sub.has_choices = true;
-        let mut first = Some(spans);
+        let mut first = spans;
         if s.elements(|s| choice(s, sub, first.take())).is_some() {
             return Some(());
         }

@@ -148,7 +148,7 @@ mod tests {
     /// `body` as the router commits it (its model set to `m:free`) reads the same in
     /// place, from the router's spans, as walked whole; and in place it is read.
     fn in_place_agrees(body: &str) {
-        let Ok(read) = router_core::sse::Answer::read(body.as_bytes()) else { return };
+        let Ok(read) = router_core::sse::Answer::read_recording(body.as_bytes()) else { return };
         let (out, spans) = read.with_model_spans(bytes::Bytes::from(body.to_owned()), br#""m:free""#);
         let Some(spans) = spans else { return };
         assert!(in_place(&out, &spans).is_some(), "{body}");
