@@ -116,7 +116,7 @@ impl MessageStream {
         }
         // Room for a chunk's events, so that writing them seldom grows the buffer.
         if out.capacity() == 0 {
-            out.reserve(EVENTS_CAPACITY);
+            *out = Vec::with_capacity(EVENTS_CAPACITY);
         }
         self.delta(delta, out);
     }

@@ -125,7 +125,7 @@ impl ChunkReader {
         }
         let after = after.strip_prefix(b"\n")?;
         let after = after.strip_prefix(b"\n").or_else(|| after.strip_prefix(b"\r\n"))?;
-        self.chunk(body, out);
+        self.chunk(&mut body, out);
         Some(after)
     }
 
@@ -210,7 +210,7 @@ impl ChunkReader {
         }
         let mut body = Body::default();
         if chunk::read(data, !self.meta_sent, &mut self.repeats, &mut body).is_some() {
-            self.chunk(body, out);
+            self.chunk(&mut body, out);
             return;
         }
         // Lenient: `data:` lines run together without the blank line between events.
@@ -221,21 +221,27 @@ impl ChunkReader {
             } else {
                 let mut body = Body::default();
                 if chunk::read(part, !self.meta_sent, &mut self.repeats, &mut body).is_some() {
-                    self.chunk(body, out);
+                    self.chunk(&mut body, out);
                 }
             }
         }
     }
 
-    fn chunk<'d>(&mut self, body: Body<'d>, out: &mut impl FnMut(Delta<'d>)) {
+    /// A chunk's deltas, its members taken out of `body` (moving the whole body, some
+    /// hundreds of bytes, was a copy each time).
+    fn chunk<'d>(&mut self, body: &mut Body<'d>, out: &mut impl FnMut(Delta<'d>)) {
         if !self.meta_sent && (body.id.is_some() || body.model.is_some()) {
             self.meta_sent = true;
             let text = |t: Option<Option<Cow<'d, str>>>| t.flatten().unwrap_or_default();
-            out(Delta::Meta { id: text(body.id), model: text(body.model), created: body.created.unwrap_or(0) });
+            out(Delta::Meta {
+                id: text(body.id.take()),
+                model: text(body.model.take()),
+                created: body.created.unwrap_or(0),
+            });
         }
         if let Some(e) = &body.error {
             out(Delta::Error(error(e)));
-        } else if let Some(choice) = body.choice {
+        } else if let Some(choice) = &mut body.choice {
             self.choice(choice, out);
         }
         if let Some(u) = &body.usage {
@@ -243,32 +249,32 @@ impl ChunkReader {
         }
     }
 
-    fn choice<'d>(&mut self, choice: Choice<'d>, out: &mut impl FnMut(Delta<'d>)) {
+    fn choice<'d>(&mut self, choice: &mut Choice<'d>, out: &mut impl FnMut(Delta<'d>)) {
         // A few providers stream `message` rather than `delta`.
-        let delta = match choice.delta {
+        let delta = match &mut choice.delta {
             Some(delta) => delta,
-            None => choice.message,
+            None => &mut choice.message,
         };
         if let Some(delta) = delta {
             let non_empty = |t: Option<Cow<'d, str>>| t.filter(|t| !t.is_empty());
             // `reasoning`, else `reasoning_content` (providers use either).
-            if let Some(r) = non_empty(delta.reasoning.or(delta.reasoning_content)) {
+            if let Some(r) = non_empty(delta.reasoning.take().or(delta.reasoning_content.take())) {
                 out(Delta::Reasoning(r));
             }
-            if let Some(r) = non_empty(delta.refusal) {
+            if let Some(r) = non_empty(delta.refusal.take()) {
                 out(Delta::Refusal(r));
             }
-            if let Some(t) = non_empty(delta.content) {
+            if let Some(t) = non_empty(delta.content.take()) {
                 out(Delta::Text(t));
             }
-            if let Some(calls) = delta.tool_calls {
+            if let Some(calls) = delta.tool_calls.take() {
                 for (position, call) in calls.into_iter().enumerate() {
                     self.tool_call(position, call, out);
                 }
             }
         }
         if !self.finish_sent
-            && let Some(reason) = choice.finish_reason
+            && let Some(reason) = choice.finish_reason.take()
         {
             self.finish_sent = true;
             out(Delta::Finish(reason));
