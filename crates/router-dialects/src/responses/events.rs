@@ -102,6 +102,11 @@ impl EventWriter {
 
     /// The events that `bytes` (any slice of the upstream's SSE stream) complete.
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+        // Room for a chunk's events (a snapshot and the echo among them at the start),
+        // so that writing them seldom grows the buffer.
+        if out.capacity() == 0 {
+            *out = Vec::with_capacity(EVENTS_CAPACITY + self.echo.len());
+        }
         self.start(out);
         // The reader is taken out while it hands over the deltas, which borrow `bytes`.
         let mut reader = std::mem::take(&mut self.reader);
@@ -307,7 +312,7 @@ impl EventWriter {
             Item::Reasoning { id, .. } | Item::Message { id, .. } | Item::Call { id, .. } => string(&mut place, id),
         }
         place.extend_from_slice(b",\"output_index\":");
-        number(&mut place, index as u64);
+        small_number(&mut place, index as u64);
         self.places.push(place);
         self.items.push(item);
         self.item_event(out, "response.output_item.added", index);
@@ -458,7 +463,7 @@ impl EventWriter {
             o.extend_from_slice(place);
             if let Some(c) = content_index {
                 o.extend_from_slice(b",\"content_index\":");
-                number(o, c as u64);
+                small_number(o, c as u64);
             }
             rest(o);
         });
@@ -472,11 +477,37 @@ fn write_event(out: &mut Vec<u8>, kind: &str, seq: u64, rest: impl FnOnce(&mut V
         o.extend_from_slice(b"{\"type\":\"");
         o.extend_from_slice(kind.as_bytes());
         o.extend_from_slice(b"\",\"sequence_number\":");
-        number(o, seq);
+        small_number(o, seq);
         rest(o);
         o.push(b'}');
     });
 }
 
+/// The bytes reserved for the events of one upstream chunk, beside the echo.
+const EVENTS_CAPACITY: usize = 2048;
+
+/// `n` as a JSON number: a sequence number or an index, nearly always below 100, written
+/// without the general writer's buffer.
+fn small_number(out: &mut Vec<u8>, n: u64) {
+    match n {
+        0..10 => out.push(b'0' + n as u8),
+        10..100 => out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]),
+        _ => number(out, n),
+    }
+}
+
 /// Room for an item's place: its id (`msg_` and the response id's tail) and index.
 const PLACE_CAPACITY: usize = 96;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn small_numbers_are_written_as_the_general_writer_writes_them() {
+        for n in [0, 9, 10, 42, 99, 100, 12_345, u64::MAX] {
+            let (mut small, mut general) = (Vec::new(), Vec::new());
+            super::small_number(&mut small, n);
+            crate::json_out::number(&mut general, n);
+            assert_eq!(small, general, "{n}");
+        }
+    }
+}
