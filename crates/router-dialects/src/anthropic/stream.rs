@@ -132,11 +132,11 @@ impl MessageStream {
                     self.start(out);
                 }
             }
-            Delta::Reasoning(t) => self.fragment(Kind::Thinking, "thinking_delta", "thinking", &t, out),
-            Delta::Text(t) => self.fragment(Kind::Text, "text_delta", "text", &t, out),
+            Delta::Reasoning(t) => self.fragment(Kind::Thinking, THINKING_DELTA, &t, out),
+            Delta::Text(t) => self.fragment(Kind::Text, TEXT_DELTA, &t, out),
             Delta::Refusal(t) => {
                 self.refused = true;
-                self.fragment(Kind::Text, "text_delta", "text", &t, out);
+                self.fragment(Kind::Text, TEXT_DELTA, &t, out);
             }
             Delta::ToolCallStart { index, id, name } => {
                 self.start(out);
@@ -158,7 +158,7 @@ impl MessageStream {
             Delta::ToolCallArguments { index, fragment } => {
                 // A fragment of a call whose block is closed keeps its block's index.
                 if let Some(&block) = self.tools.get(index) {
-                    block_delta(out, block, "input_json_delta", "partial_json", &fragment);
+                    block_delta(out, block, JSON_DELTA, &fragment);
                 }
             }
             Delta::Finish(reason) => self.finish = Some(reason.into_owned()),
@@ -201,7 +201,7 @@ impl MessageStream {
     }
 
     /// A text or thinking fragment, in the open block of its kind or a new one.
-    fn fragment(&mut self, kind: Kind, delta_type: &str, field: &str, text: &str, out: &mut Vec<u8>) {
+    fn fragment(&mut self, kind: Kind, delta: &[u8], text: &str, out: &mut Vec<u8>) {
         self.start(out);
         let index = match self.open {
             Some((index, open)) if open == kind => index,
@@ -212,7 +212,7 @@ impl MessageStream {
                 index
             }
         };
-        block_delta(out, index, delta_type, field, text);
+        block_delta(out, index, delta, text);
     }
 
     fn error(&mut self, e: &ChatError, out: &mut Vec<u8>) {
@@ -250,7 +250,7 @@ pub fn whole_as_events(message: &[u8]) -> Vec<u8> {
         match block["type"].as_str() {
             Some("thinking") => {
                 block_start(&mut out, index, |o| o.extend_from_slice(empty_block(true)));
-                block_delta(&mut out, index, "thinking_delta", "thinking", &text(&block["thinking"]));
+                block_delta(&mut out, index, THINKING_DELTA, &text(&block["thinking"]));
             }
             Some("tool_use") => {
                 block_start(&mut out, index, |o| {
@@ -260,11 +260,11 @@ pub fn whole_as_events(message: &[u8]) -> Vec<u8> {
                     string(o, &text(&block["name"]));
                     o.extend_from_slice(b",\"input\":{}}");
                 });
-                block_delta(&mut out, index, "input_json_delta", "partial_json", &block["input"].to_string());
+                block_delta(&mut out, index, JSON_DELTA, &block["input"].to_string());
             }
             _ => {
                 block_start(&mut out, index, |o| o.extend_from_slice(empty_block(false)));
-                block_delta(&mut out, index, "text_delta", "text", &text(&block["text"]));
+                block_delta(&mut out, index, TEXT_DELTA, &text(&block["text"]));
             }
         }
         block_stop(&mut out, index);
@@ -295,27 +295,26 @@ fn block_start(out: &mut Vec<u8>, index: usize, block: impl FnOnce(&mut Vec<u8>)
     });
 }
 
-/// A `content_block_delta` whose delta is `{"type": delta_type, field: text}`.
-fn block_delta(out: &mut Vec<u8>, index: usize, delta_type: &str, field: &str, text: &str) {
-    event(out, "content_block_delta", |o| {
-        o.extend_from_slice(b"{\"type\":\"content_block_delta\",\"index\":");
-        number(o, index as u64);
-        o.extend_from_slice(b",\"delta\":{\"type\":\"");
-        o.extend_from_slice(delta_type.as_bytes());
-        o.extend_from_slice(b"\",\"");
-        o.extend_from_slice(field.as_bytes());
-        o.extend_from_slice(b"\":");
-        string(o, text);
-        o.extend_from_slice(b"}}");
-    });
+/// A delta's opening, `type` and the field its text goes in, written as one piece.
+const TEXT_DELTA: &[u8] = b",\"delta\":{\"type\":\"text_delta\",\"text\":";
+const THINKING_DELTA: &[u8] = b",\"delta\":{\"type\":\"thinking_delta\",\"thinking\":";
+const JSON_DELTA: &[u8] = b",\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":";
+
+/// A `content_block_delta` with `delta` (one of the constants above) and its `text`;
+/// the event's framing and fixed members written as one piece each (this is the event a
+/// stream writes most).
+fn block_delta(out: &mut Vec<u8>, index: usize, delta: &[u8], text: &str) {
+    out.extend_from_slice(b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":");
+    number(out, index as u64);
+    out.extend_from_slice(delta);
+    string(out, text);
+    out.extend_from_slice(b"}}\n\n");
 }
 
 fn block_stop(out: &mut Vec<u8>, index: usize) {
-    event(out, "content_block_stop", |o| {
-        o.extend_from_slice(b"{\"type\":\"content_block_stop\",\"index\":");
-        number(o, index as u64);
-        o.push(b'}');
-    });
+    out.extend_from_slice(b"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":");
+    number(out, index as u64);
+    out.extend_from_slice(b"}\n\n");
 }
 
 /// `message_delta` (the stop reason and `usage`, which `usage` writes) and `message_stop`.
@@ -329,7 +328,7 @@ fn message_end(out: &mut Vec<u8>, reason: &str, stop_sequence: Option<&str>, usa
         usage(o);
         o.push(b'}');
     });
-    event(out, "message_stop", |o| o.extend_from_slice(b"{\"type\":\"message_stop\"}"));
+    out.extend_from_slice(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
 }
 
 fn error_event(out: &mut Vec<u8>, status: u16, message: &str) {
