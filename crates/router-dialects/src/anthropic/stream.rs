@@ -124,13 +124,9 @@ impl MessageStream {
     fn delta(&mut self, delta: Delta<'_>, out: &mut Vec<u8>) {
         match delta {
             Delta::Meta { id, model, .. } => {
-                if !self.started {
-                    self.id = id.into_owned();
-                    if !model.is_empty() {
-                        self.model = model.into_owned();
-                    }
-                    self.start(out);
-                }
+                // Written straight into `message_start`, not kept: nothing else uses them.
+                let model = Some(&*model).filter(|m| !m.is_empty());
+                self.start_as(&id, model, out);
             }
             Delta::Reasoning(t) => self.fragment(Kind::Thinking, THINKING_DELTA, &t, out),
             Delta::Text(t) => self.fragment(Kind::Text, TEXT_DELTA, &t, out),
@@ -168,17 +164,24 @@ impl MessageStream {
         }
     }
 
+    /// `message_start` (and a `ping`), once, before any other event.
     fn start(&mut self, out: &mut Vec<u8>) {
+        self.start_as("", None, out);
+    }
+
+    /// [`Self::start`] with the upstream's id and model, when a chunk named them.
+    fn start_as(&mut self, upstream_id: &str, model: Option<&str>, out: &mut Vec<u8>) {
         if self.started {
             return;
         }
         self.started = true;
-        self.id = message_id(&self.id, &self.fallback_id);
+        self.id = message_id(upstream_id, &self.fallback_id);
+        let model = model.unwrap_or(&self.model);
         event(out, "message_start", |o| {
             o.extend_from_slice(b"{\"type\":\"message_start\",\"message\":{\"id\":");
             string(o, &self.id);
             o.extend_from_slice(b",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
-            string(o, &self.model);
+            string(o, model);
             o.extend_from_slice(b",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":");
             write_usage(o, None, self.estimate);
             o.extend_from_slice(b"}}");
