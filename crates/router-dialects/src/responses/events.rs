@@ -90,11 +90,11 @@ impl EventWriter {
             return;
         }
         self.started = true;
-        let response = self.snapshot_event(out, "response.created", &Status::InProgress);
+        let response = self.snapshot_event(out, head!("response.created"), &Status::InProgress);
         // The same response again, copied rather than written a second time.
         let seq = self.seq;
         self.seq += 1;
-        write_event(out, "response.in_progress", seq, |o| {
+        write_event(out, head!("response.in_progress"), seq, |o| {
             o.extend_from_slice(b",\"response\":");
             o.extend_from_within(response);
         });
@@ -130,7 +130,7 @@ impl EventWriter {
             return;
         }
         self.ended = true;
-        self.snapshot_event(out, "response.failed", &Status::Failed(error));
+        self.snapshot_event(out, head!("response.failed"), &Status::Failed(error));
     }
 
     /// A whole answer where a stream was asked for (an upstream that ignored `stream`):
@@ -209,7 +209,7 @@ impl EventWriter {
             if let Some(Item::Message { parts, .. }) = self.items.get_mut(index) {
                 parts.push(Part { refusal, text: String::new() });
             }
-            self.item_event_at(out, "response.content_part.added", index, Some(count), |o| {
+            self.item_event_at(out, head!("response.content_part.added"), index, Some(count), |o| {
                 o.extend_from_slice(b",\"part\":");
                 write_part(o, refusal, "");
             });
@@ -220,7 +220,7 @@ impl EventWriter {
         {
             p.text.push_str(text);
         }
-        let kind = if refusal { "response.refusal.delta" } else { "response.output_text.delta" };
+        let kind = if refusal { head!("response.refusal.delta") } else { head!("response.output_text.delta") };
         self.item_event_at(out, kind, index, Some(part_index), |o| {
             o.extend_from_slice(b",\"delta\":");
             string(o, text);
@@ -240,7 +240,7 @@ impl EventWriter {
                 self.close_all_but_calls(out);
                 let id = self.item_id("rs");
                 let index = self.open(Item::Reasoning { id, text: String::new(), open: true }, out);
-                self.item_event_at(out, "response.reasoning_summary_part.added", index, None, |o| {
+                self.item_event_at(out, head!("response.reasoning_summary_part.added"), index, None, |o| {
                     o.extend_from_slice(b",\"summary_index\":0,\"part\":");
                     write_summary_part(o, "");
                 });
@@ -250,7 +250,7 @@ impl EventWriter {
         if let Some(Item::Reasoning { text: t, .. }) = self.items.get_mut(index) {
             t.push_str(text);
         }
-        self.item_event_at(out, "response.reasoning_summary_text.delta", index, None, |o| {
+        self.item_event_at(out, head!("response.reasoning_summary_text.delta"), index, None, |o| {
             o.extend_from_slice(b",\"summary_index\":0,\"delta\":");
             string(o, text);
         });
@@ -284,7 +284,7 @@ impl EventWriter {
         if let Some(Item::Call { arguments, .. }) = self.items.get_mut(at) {
             arguments.push_str(fragment);
         }
-        self.item_event_at(out, "response.function_call_arguments.delta", at, None, |o| {
+        self.item_event_at(out, head!("response.function_call_arguments.delta"), at, None, |o| {
             o.extend_from_slice(b",\"delta\":");
             string(o, fragment);
         });
@@ -300,7 +300,7 @@ impl EventWriter {
         }
         self.ended = true;
         let status = Status::of_finish(self.finish.as_deref());
-        self.snapshot_event(out, status.final_event(), &status);
+        self.snapshot_event(out, final_head(&status), &status);
     }
 
     /// Adds an item (`response.output_item.added`); returns its output index.
@@ -315,7 +315,7 @@ impl EventWriter {
         small_number(&mut place, index as u64);
         self.places.push(place);
         self.items.push(item);
-        self.item_event(out, "response.output_item.added", index);
+        self.item_event(out, head!("response.output_item.added"), index);
         index
     }
 
@@ -341,18 +341,18 @@ impl EventWriter {
             }
             Some(Item::Reasoning { text, .. }) => {
                 let text = text.clone();
-                self.item_event_at(out, "response.reasoning_summary_text.done", index, None, |o| {
+                self.item_event_at(out, head!("response.reasoning_summary_text.done"), index, None, |o| {
                     o.extend_from_slice(b",\"summary_index\":0,\"text\":");
                     string(o, &text);
                 });
-                self.item_event_at(out, "response.reasoning_summary_part.done", index, None, |o| {
+                self.item_event_at(out, head!("response.reasoning_summary_part.done"), index, None, |o| {
                     o.extend_from_slice(b",\"summary_index\":0,\"part\":");
                     write_summary_part(o, &text);
                 });
             }
             Some(Item::Call { name, arguments, .. }) => {
                 let (name, arguments) = (name.clone(), arguments.clone());
-                self.item_event_at(out, "response.function_call_arguments.done", index, None, |o| {
+                self.item_event_at(out, head!("response.function_call_arguments.done"), index, None, |o| {
                     o.extend_from_slice(b",\"name\":");
                     string(o, &name);
                     o.extend_from_slice(b",\"arguments\":");
@@ -365,7 +365,7 @@ impl EventWriter {
             Some(Item::Reasoning { open, .. } | Item::Message { open, .. } | Item::Call { open, .. }) => *open = false,
             None => return,
         }
-        self.item_event(out, "response.output_item.done", index);
+        self.item_event(out, head!("response.output_item.done"), index);
     }
 
     /// A message's content part is complete: its text's done event, then the part's.
@@ -373,7 +373,7 @@ impl EventWriter {
         let Some(Item::Message { parts, .. }) = self.items.get(index) else { return };
         let Some(p) = parts.get(part) else { return };
         let (refusal, text) = (p.refusal, p.text.clone());
-        let kind = if refusal { "response.refusal.done" } else { "response.output_text.done" };
+        let kind = if refusal { head!("response.refusal.done") } else { head!("response.output_text.done") };
         self.item_event_at(out, kind, index, Some(part), |o| {
             o.extend_from_slice(if refusal { b",\"refusal\":" } else { b",\"text\":" });
             string(o, &text);
@@ -381,7 +381,7 @@ impl EventWriter {
                 o.extend_from_slice(b",\"logprobs\":[]");
             }
         });
-        self.item_event_at(out, "response.content_part.done", index, Some(part), |o| {
+        self.item_event_at(out, head!("response.content_part.done"), index, Some(part), |o| {
             o.extend_from_slice(b",\"part\":");
             write_part(o, refusal, &text);
         });
@@ -409,7 +409,7 @@ impl EventWriter {
 
     /// An event carrying the whole response as it stands (`response.created`, …).
     /// Returns where in `out` the response's bytes are.
-    fn snapshot_event(&mut self, out: &mut Vec<u8>, kind: &str, status: &Status) -> std::ops::Range<usize> {
+    fn snapshot_event(&mut self, out: &mut Vec<u8>, kind: &[u8], status: &Status) -> std::ops::Range<usize> {
         let usage = if matches!(status, Status::InProgress) { None } else { self.usage };
         let (meta, echo, items) = (&self.meta, &self.echo, &self.items);
         let seq = self.seq;
@@ -433,7 +433,7 @@ impl EventWriter {
     }
 
     /// `response.output_item.added` or `.done` with the item as it stands.
-    fn item_event(&mut self, out: &mut Vec<u8>, kind: &str, index: usize) {
+    fn item_event(&mut self, out: &mut Vec<u8>, kind: &[u8], index: usize) {
         let Some(item) = self.items.get(index) else { return };
         let seq = self.seq;
         self.seq += 1;
@@ -450,7 +450,7 @@ impl EventWriter {
     fn item_event_at(
         &mut self,
         out: &mut Vec<u8>,
-        kind: &str,
+        kind: &[u8],
         index: usize,
         content_index: Option<usize>,
         rest: impl FnOnce(&mut Vec<u8>),
@@ -470,17 +470,29 @@ impl EventWriter {
     }
 }
 
-/// `event: <kind>` and its JSON: `type`, `sequence_number`, then what `rest` writes.
-fn write_event(out: &mut Vec<u8>, kind: &str, seq: u64, rest: impl FnOnce(&mut Vec<u8>)) {
-    crate::json_out::event(out, kind, |o| {
-        // The kind is the dialect's own literal: nothing to escape.
-        o.extend_from_slice(b"{\"type\":\"");
-        o.extend_from_slice(kind.as_bytes());
-        o.extend_from_slice(b"\",\"sequence_number\":");
-        small_number(o, seq);
-        rest(o);
-        o.push(b'}');
-    });
+/// An event's head, `event: <kind>` to `"sequence_number":`, as one literal.
+macro_rules! head {
+    ($kind:literal) => {
+        concat!("event: ", $kind, "\ndata: {\"type\":\"", $kind, "\",\"sequence_number\":").as_bytes()
+    };
+}
+use head;
+
+/// The final event's head for `status` ([`Status::final_event`] names it).
+fn final_head(status: &Status) -> &'static [u8] {
+    match status.final_event() {
+        "response.incomplete" => head!("response.incomplete"),
+        "response.failed" => head!("response.failed"),
+        _ => head!("response.completed"),
+    }
+}
+
+/// An event: its `head` (from [`head!`]), `sequence_number`, then what `rest` writes.
+fn write_event(out: &mut Vec<u8>, head: &[u8], seq: u64, rest: impl FnOnce(&mut Vec<u8>)) {
+    out.extend_from_slice(head);
+    small_number(out, seq);
+    rest(out);
+    out.extend_from_slice(b"}\n\n");
 }
 
 /// The bytes reserved for the events of one upstream chunk, beside the echo.
