@@ -30,11 +30,16 @@ pub(crate) fn write_usage(out: &mut Vec<u8>, usage: Option<&Usage>, estimate: u6
     out.extend_from_slice(b",\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0}");
 }
 
+/// The bytes reserved for a Messages answer besides its text.
+const MESSAGE_JSON_ROOM: usize = 512;
+
 /// The Messages answer as its JSON: thinking, then text (or the refusal), then tool
 /// calls, in order. `fallback_id` names the message when the upstream gave no id.
 pub fn message_json(answer: &Answer, fallback_id: &str, estimate: u64) -> Vec<u8> {
     let id = message_id(&answer.id, fallback_id);
-    let mut out = Vec::with_capacity(256);
+    // Room for the usual answer with its fixed members (about 300 bytes before its
+    // text), so that writing it seldom grows the buffer.
+    let mut out = Vec::with_capacity(MESSAGE_JSON_ROOM + answer.text.as_ref().map_or(0, String::len));
     out.extend_from_slice(b"{\"id\":");
     string(&mut out, &id);
     out.extend_from_slice(b",\"type\":\"message\",\"role\":\"assistant\",\"model\":");

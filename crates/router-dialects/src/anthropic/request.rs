@@ -49,8 +49,9 @@ pub struct Translated {
 
 /// Whether `model` names an Anthropic model.
 pub fn is_claude_id(model: &str) -> bool {
-    let m = model.to_ascii_lowercase();
-    m.starts_with("claude") || m.starts_with("anthropic/")
+    // Compared in place, case aside, without a lowercased copy.
+    let starts = |prefix: &str| model.get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix));
+    starts("claude") || starts("anthropic/")
 }
 
 /// Translates a Messages body. `max_tokens` is not required, so that the same reading

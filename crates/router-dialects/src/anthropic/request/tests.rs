@@ -306,3 +306,13 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn claude_ids_whatever_their_case() {
+    for id in ["claude-3-opus", "Claude-Sonnet", "CLAUDE", "anthropic/claude-x", "Anthropic/x"] {
+        assert!(is_claude_id(id), "{id}");
+    }
+    for id in ["openrouter/free", "claud", "anthropic", "é-claude", "", "xclaude"] {
+        assert!(!is_claude_id(id), "{id}");
+    }
+}
