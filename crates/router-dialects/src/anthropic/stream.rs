@@ -289,13 +289,11 @@ fn empty_block(thinking: bool) -> &'static [u8] {
 }
 
 fn block_start(out: &mut Vec<u8>, index: usize, block: impl FnOnce(&mut Vec<u8>)) {
-    event(out, "content_block_start", |o| {
-        o.extend_from_slice(b"{\"type\":\"content_block_start\",\"index\":");
-        number(o, index as u64);
-        o.extend_from_slice(b",\"content_block\":");
-        block(o);
-        o.push(b'}');
-    });
+    out.extend_from_slice(b"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":");
+    number(out, index as u64);
+    out.extend_from_slice(b",\"content_block\":");
+    block(out);
+    out.extend_from_slice(b"}\n\n");
 }
 
 /// A delta's opening, `type` and the field its text goes in, written as one piece.
@@ -322,15 +320,13 @@ fn block_stop(out: &mut Vec<u8>, index: usize) {
 
 /// `message_delta` (the stop reason and `usage`, which `usage` writes) and `message_stop`.
 fn message_end(out: &mut Vec<u8>, reason: &str, stop_sequence: Option<&str>, usage: impl FnOnce(&mut Vec<u8>)) {
-    event(out, "message_delta", |o| {
-        o.extend_from_slice(b"{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":");
-        string(o, reason);
-        o.extend_from_slice(b",\"stop_sequence\":");
-        string_or_null(o, stop_sequence);
-        o.extend_from_slice(b"},\"usage\":");
-        usage(o);
-        o.push(b'}');
-    });
+    out.extend_from_slice(b"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":");
+    string(out, reason);
+    out.extend_from_slice(b",\"stop_sequence\":");
+    string_or_null(out, stop_sequence);
+    out.extend_from_slice(b"},\"usage\":");
+    usage(out);
+    out.extend_from_slice(b"}\n\n");
     out.extend_from_slice(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
 }
 
