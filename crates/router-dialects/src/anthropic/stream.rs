@@ -29,6 +29,13 @@ enum Kind {
 #[derive(Debug)]
 pub struct MessageStream {
     reader: ChunkReader,
+    /// Apart from the reader, so that the reader can hand it the deltas it borrows.
+    w: Writer,
+}
+
+/// The events' state: what has been written and what the end needs.
+#[derive(Debug)]
+struct Writer {
     fallback_id: String,
     estimate: u64,
     id: String,
@@ -49,8 +56,7 @@ impl MessageStream {
     /// `fallback_id` names the message when the upstream gives no id; `model` is used
     /// until a chunk names one; `estimate` is the prompt's tokens until usage arrives.
     pub fn new(fallback_id: &str, model: &str, estimate: u64) -> Self {
-        MessageStream {
-            reader: ChunkReader::new(),
+        let w = Writer {
             fallback_id: fallback_id.to_owned(),
             estimate,
             id: String::new(),
@@ -63,16 +69,15 @@ impl MessageStream {
             finish: None,
             refused: false,
             usage: None,
-        }
+        };
+        MessageStream { reader: ChunkReader::new(), w }
     }
 
     /// The events that `chunk` completes (perhaps none).
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        // The reader is taken out while it hands over the deltas, which borrow the chunk.
-        let mut reader = std::mem::take(&mut self.reader);
-        reader.push_with(chunk, &mut |delta| self.apply(delta, &mut out));
-        self.reader = reader;
+        let w = &mut self.w;
+        self.reader.push_with(chunk, &mut |delta| w.apply(delta, &mut out));
         out
     }
 
@@ -80,11 +85,10 @@ impl MessageStream {
     /// them itself with `[DONE]`.
     pub fn finish(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
-        let mut reader = std::mem::take(&mut self.reader);
-        reader.finish_with(&mut |delta| self.apply(delta, &mut out));
-        self.reader = reader;
-        if !self.ended {
-            self.end(&mut out);
+        let w = &mut self.w;
+        self.reader.finish_with(&mut |delta| w.apply(delta, &mut out));
+        if !self.w.ended {
+            self.w.end(&mut out);
         }
         out
     }
@@ -92,8 +96,8 @@ impl MessageStream {
     /// The stream failed after it began (a timeout, a lost connection): an `error` event.
     pub fn fail(&mut self, status: u16, message: &str) -> Vec<u8> {
         let mut out = Vec::new();
-        if !self.ended {
-            self.ended = true;
+        if !self.w.ended {
+            self.w.ended = true;
             error_event(&mut out, status, message);
         }
         out
@@ -106,9 +110,11 @@ impl MessageStream {
 
     /// Whether the answer's last event has been written.
     pub fn is_ended(&self) -> bool {
-        self.ended
+        self.w.ended
     }
+}
 
+impl Writer {
     /// One delta's events, none after the end.
     fn apply(&mut self, delta: Delta<'_>, out: &mut Vec<u8>) {
         if self.ended {
@@ -186,7 +192,7 @@ impl MessageStream {
             write_usage(o, None, self.estimate);
             o.extend_from_slice(b"}}");
         });
-        out.extend_from_slice(Self::ping());
+        out.extend_from_slice(MessageStream::ping());
     }
 
     /// Closes the open block and returns the next block's index.
