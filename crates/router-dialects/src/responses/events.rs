@@ -49,10 +49,77 @@ impl Item {
 /// Writes the Responses events for a chat stream, one upstream chunk at a time.
 #[derive(Debug)]
 pub struct EventWriter {
+    reader: ChunkReader,
+    /// Apart from the reader, so that the reader can hand it the deltas it borrows.
+    w: Events,
+}
+
+impl EventWriter {
+    /// `echo`: the request's members the response repeats, as [`super::Translated::echo`].
+    pub fn new(meta: ResponseMeta, echo: Vec<u8>) -> Self {
+        let w = Events {
+            meta,
+            echo,
+            seq: 0,
+            items: Vec::new(),
+            places: Vec::new(),
+            calls: Vec::new(),
+            finish: None,
+            usage: None,
+            started: false,
+            ended: false,
+        };
+        EventWriter { reader: ChunkReader::new(), w }
+    }
+
+    /// `response.created` and `response.in_progress`, once, before anything else.
+    pub fn start(&mut self, out: &mut Vec<u8>) {
+        self.w.start(out);
+    }
+
+    /// The events that `bytes` (any slice of the upstream's SSE stream) complete.
+    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+        // Room for a chunk's events (a snapshot and the echo among them at the start),
+        // so that writing them seldom grows the buffer.
+        if out.capacity() == 0 {
+            *out = Vec::with_capacity(EVENTS_CAPACITY + self.w.echo.len());
+        }
+        self.w.start(out);
+        let w = &mut self.w;
+        self.reader.push_with(bytes, &mut |delta| w.delta(delta, out));
+    }
+
+    /// The upstream stream ended: what it left unfinished, then the final event (once).
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        self.w.start(out);
+        let w = &mut self.w;
+        self.reader.finish_with(&mut |delta| w.delta(delta, out));
+        self.w.end(out);
+    }
+
+    /// The stream broke after the answer began (a transport error): `response.failed`.
+    pub fn fail(&mut self, error: ChatError, out: &mut Vec<u8>) {
+        self.w.fail(error, out);
+    }
+
+    /// A whole answer where a stream was asked for (an upstream that ignored `stream`):
+    /// the same events a stream of it would give, then the final one.
+    pub fn whole(&mut self, answer: &Answer, out: &mut Vec<u8>) {
+        self.w.whole(answer, out);
+    }
+
+    /// Whether the final event has been written.
+    pub fn is_ended(&self) -> bool {
+        self.w.ended
+    }
+}
+
+/// The events' state: the response as it grows, and what has been written.
+#[derive(Debug)]
+struct Events {
     meta: ResponseMeta,
     /// The echoed request members, as written into every snapshot.
     echo: Vec<u8>,
-    reader: ChunkReader,
     seq: u64,
     items: Vec<Item>,
     /// Each item's `"item_id":…,"output_index":…`, written once when it is added and
@@ -66,26 +133,8 @@ pub struct EventWriter {
     ended: bool,
 }
 
-impl EventWriter {
-    /// `echo`: the request's members the response repeats, as [`super::Translated::echo`].
-    pub fn new(meta: ResponseMeta, echo: Vec<u8>) -> Self {
-        EventWriter {
-            meta,
-            echo,
-            reader: ChunkReader::new(),
-            seq: 0,
-            items: Vec::new(),
-            places: Vec::new(),
-            calls: Vec::new(),
-            finish: None,
-            usage: None,
-            started: false,
-            ended: false,
-        }
-    }
-
-    /// `response.created` and `response.in_progress`, once, before anything else.
-    pub fn start(&mut self, out: &mut Vec<u8>) {
+impl Events {
+    fn start(&mut self, out: &mut Vec<u8>) {
         if self.started {
             return;
         }
@@ -100,31 +149,7 @@ impl EventWriter {
         });
     }
 
-    /// The events that `bytes` (any slice of the upstream's SSE stream) complete.
-    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
-        // Room for a chunk's events (a snapshot and the echo among them at the start),
-        // so that writing them seldom grows the buffer.
-        if out.capacity() == 0 {
-            *out = Vec::with_capacity(EVENTS_CAPACITY + self.echo.len());
-        }
-        self.start(out);
-        // The reader is taken out while it hands over the deltas, which borrow `bytes`.
-        let mut reader = std::mem::take(&mut self.reader);
-        reader.push_with(bytes, &mut |delta| self.delta(delta, out));
-        self.reader = reader;
-    }
-
-    /// The upstream stream ended: what it left unfinished, then the final event (once).
-    pub fn finish(&mut self, out: &mut Vec<u8>) {
-        self.start(out);
-        let mut reader = std::mem::take(&mut self.reader);
-        reader.finish_with(&mut |delta| self.delta(delta, out));
-        self.reader = reader;
-        self.end(out);
-    }
-
-    /// The stream broke after the answer began (a transport error): `response.failed`.
-    pub fn fail(&mut self, error: ChatError, out: &mut Vec<u8>) {
+    fn fail(&mut self, error: ChatError, out: &mut Vec<u8>) {
         self.start(out);
         if self.ended {
             return;
@@ -133,9 +158,7 @@ impl EventWriter {
         self.snapshot_event(out, head!("response.failed"), &Status::Failed(error));
     }
 
-    /// A whole answer where a stream was asked for (an upstream that ignored `stream`):
-    /// the same events a stream of it would give, then the final one.
-    pub fn whole(&mut self, answer: &Answer, out: &mut Vec<u8>) {
+    fn whole(&mut self, answer: &Answer, out: &mut Vec<u8>) {
         self.start(out);
         let mut deltas = vec![Delta::Meta {
             id: answer.id.as_str().into(),
@@ -155,11 +178,6 @@ impl EventWriter {
             self.delta(delta, out);
         }
         self.end(out);
-    }
-
-    /// Whether the final event has been written.
-    pub fn is_ended(&self) -> bool {
-        self.ended
     }
 
     fn delta(&mut self, delta: Delta<'_>, out: &mut Vec<u8>) {
