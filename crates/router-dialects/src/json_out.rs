@@ -52,7 +52,7 @@ pub(crate) fn number(out: &mut Vec<u8>, n: u64) {
 
 /// `n` in lowercase hexadecimal, at least `width` digits (zeros before), without the
 /// formatting machinery (an id a request makes).
-pub(crate) fn hex(out: &mut String, n: u64, width: usize) {
+pub(crate) fn hex(out: &mut Vec<u8>, n: u64, width: usize) {
     // Sixteen digits hold any `u64`.
     let mut digits = [b'0'; 16];
     let mut at = digits.len();
@@ -63,10 +63,7 @@ pub(crate) fn hex(out: &mut String, n: u64, width: usize) {
         rest >>= 4;
     }
     let start = at.min(digits.len().saturating_sub(width.max(1)));
-    // Hexadecimal digits are ASCII: always one piece of text.
-    if let Ok(text) = std::str::from_utf8(&digits[start..]) {
-        out.push_str(text);
-    }
+    out.extend_from_slice(&digits[start..]);
 }
 
 /// `s` as a JSON string, or `null`.
@@ -141,9 +138,9 @@ mod tests {
     fn hex_as_format_writes_it() {
         for n in [0, 1, 0xf, 0x10, 0xdead_beef, u64::MAX, 1 << 60] {
             for width in [0, 1, 8, 16] {
-                let mut out = String::new();
+                let mut out = Vec::new();
                 hex(&mut out, n, width);
-                assert_eq!(out, format!("{n:0width$x}"), "{n} {width}");
+                assert_eq!(out, format!("{n:0width$x}").into_bytes(), "{n} {width}");
             }
         }
     }

@@ -9,9 +9,10 @@ pub fn message_id(upstream: &str, fallback: &str) -> String {
 /// The id a message falls back on when the upstream gave none: the request's seed in
 /// sixteen hexadecimal digits.
 pub fn fallback_id(seed: u64) -> String {
-    let mut id = String::with_capacity(16);
+    let mut id = Vec::with_capacity(16);
     crate::json_out::hex(&mut id, seed, 16);
-    id
+    // Hexadecimal digits are ASCII.
+    String::from_utf8(id).unwrap_or_default()
 }
 
 /// A tool call's id: kept when already `toolu_…`, else `toolu_` and the upstream's id,

@@ -20,11 +20,12 @@ impl ResponseMeta {
     /// A response's id, `resp_` and the time in milliseconds and the request's seed in
     /// hexadecimal (the seed in sixteen digits).
     pub fn id_of(now_ms: u64, seed: u64) -> String {
-        let mut id = String::with_capacity(5 + 12 + 16);
-        id.push_str("resp_");
+        let mut id = Vec::with_capacity(5 + 16 + 16);
+        id.extend_from_slice(b"resp_");
         crate::json_out::hex(&mut id, now_ms, 1);
         crate::json_out::hex(&mut id, seed, 16);
-        id
+        // Hexadecimal digits are ASCII.
+        String::from_utf8(id).unwrap_or_default()
     }
 
     /// The id's tail, which the output items' ids repeat (`msg_<tail>`, `fc_<tail>_0`).

@@ -358,7 +358,11 @@ fn echo(req: &Json<'_>, tools: Vec<Value>) -> Vec<u8> {
         None => out.extend_from_slice(b"{\"type\":\"text\"}"),
     }
     out.extend_from_slice(b"},\"tools\":");
-    let _ = serde_json::to_writer(&mut out, &tools);
+    if tools.is_empty() {
+        out.extend_from_slice(b"[]");
+    } else {
+        let _ = serde_json::to_writer(&mut out, &tools);
+    }
     out
 }
 
