@@ -4,7 +4,7 @@
 //! request's chat body.
 
 use crate::tree::Json;
-use router_core::sse::json::specials;
+use router_core::sse::json::skip_plain;
 
 /// `s` as a JSON string, quotes included. Text with nothing to escape (ids, names, most
 /// deltas) is copied as it is; the rest goes through serde's escaping.
@@ -23,14 +23,7 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
 /// Whether `b` has no byte that JSON escapes (a quote, a backslash, a control
 /// character), eight bytes at a time.
 fn plain(b: &[u8]) -> bool {
-    let mut words = b.chunks_exact(8);
-    for word in &mut words {
-        let Ok(word) = <[u8; 8]>::try_from(word) else { return false };
-        if specials(u64::from_le_bytes(word)) != 0 {
-            return false;
-        }
-    }
-    words.remainder().iter().all(|&c| c >= 0x20 && c != b'"' && c != b'\\')
+    b[skip_plain(b, 0)..].iter().all(|&c| c >= 0x20 && c != b'"' && c != b'\\')
 }
 
 /// `n` as a JSON number.

@@ -34,6 +34,22 @@ pub fn specials(word: u64) -> u64 {
     below_space | zero(word ^ (ONES * u64::from(b'"'))) | zero(word ^ (ONES * u64::from(b'\\')))
 }
 
+/// Where the run of plain string bytes (no quote, backslash or control byte) that starts
+/// at `i` ends, read eight bytes at a time: at its first special byte, or within the last
+/// seven bytes of `b`, which the caller reads one by one. The one such loop of every
+/// string reader, the core's and the dialects'.
+#[inline(always)]
+pub fn skip_plain(b: &[u8], mut i: usize) -> usize {
+    while let Some(word) = b.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+        let flagged = specials(u64::from_le_bytes(word));
+        if flagged != 0 {
+            return i + flagged.trailing_zeros() as usize / 8;
+        }
+        i += 8;
+    }
+    i
+}
+
 impl<'a> Scanner<'a> {
     /// A cursor at the start of `b`.
     pub fn new(b: &'a [u8]) -> Self {
@@ -86,14 +102,7 @@ impl<'a> Scanner<'a> {
         self.eat(b'"')?;
         loop {
             // Plain bytes eight at a time, then straight to the first special one.
-            while let Some(word) = self.b.get(self.i..self.i + 8) {
-                let flagged = specials(u64::from_le_bytes(word.try_into().ok()?));
-                if flagged != 0 {
-                    self.i += flagged.trailing_zeros() as usize / 8;
-                    break;
-                }
-                self.i += 8;
-            }
+            self.i = skip_plain(self.b, self.i);
             match self.next()? {
                 b'"' => return Some(start..self.i),
                 b'\\' => match self.next()? {

@@ -8,7 +8,7 @@
 //! (a property test holds the two together).
 
 use super::wire::{Body, Call, Choice, Message, UsageIn};
-use router_core::sse::json::specials;
+use router_core::sse::json::skip_plain;
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -238,14 +238,7 @@ impl<'a> Skim<'a> {
         self.eat(b'"')?;
         let mut escaped = false;
         loop {
-            while let Some(word) = self.b.get(self.i..self.i + 8) {
-                let flagged = specials(u64::from_le_bytes(word.try_into().ok()?));
-                if flagged != 0 {
-                    self.i += flagged.trailing_zeros() as usize / 8;
-                    break;
-                }
-                self.i += 8;
-            }
+            self.i = skip_plain(self.b, self.i);
             let c = self.peek()?;
             self.i += 1;
             match c {

@@ -6,7 +6,7 @@
 //! why not.
 
 use super::Json;
-use router_core::sse::json::specials;
+use router_core::sse::json::skip_plain;
 use std::borrow::Cow;
 
 /// How deep values may nest (serde_json's own limit): deeper is left to serde.
@@ -95,14 +95,7 @@ impl<'a> Parser<'a> {
         self.i += 1;
         loop {
             // Plain bytes eight at a time, then straight to the first special one.
-            while let Some(word) = self.b.get(self.i..self.i + 8) {
-                let flagged = specials(u64::from_le_bytes(word.try_into().ok()?));
-                if flagged != 0 {
-                    self.i += flagged.trailing_zeros() as usize / 8;
-                    break;
-                }
-                self.i += 8;
-            }
+            self.i = skip_plain(self.b, self.i);
             match *self.b.get(self.i)? {
                 b'"' => {
                     self.i += 1;
