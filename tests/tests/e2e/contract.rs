@@ -290,18 +290,18 @@ async fn router_metadata_only_when_asked() {
     assert!(!plain.text.contains("openrouter_metadata"));
 }
 
+/// One reading of the upstream key, as the key watch does.
+async fn read_key(s: &TestServer) {
+    let reader = s.server.key_reader.as_ref().expect("OpenRouter reads its key");
+    router_settings::key_watch::sync_once(&s.server.router, reader, false).await.expect("key read");
+}
+
 #[tokio::test]
 async fn upstreams_daily_counter_is_believed() {
     let s: TestServer = start().await;
     // 7 of 1000 used upstream: the local count follows, and the source says so.
     s.upstream.set_free_model_daily_requests(7, 1000);
-    router_settings::key_watch::sync_once(
-        &s.server.router,
-        s.server.key_reader.as_ref().expect("OpenRouter reads its key"),
-        false,
-    )
-    .await
-    .expect("key read");
+    read_key(&s).await;
     let status = s.get("/api/v1/router/status").await.json();
     assert_eq!(status["quota"]["day_source"], "upstream", "{status}");
     assert_eq!(status["quota"]["day"]["used"], 7);
@@ -324,13 +324,7 @@ async fn upstreams_daily_counter_is_believed() {
 
     // Nothing remaining upstream: no call goes out until the next 00:00 UTC.
     s.upstream.set_free_model_daily_requests(50, 50);
-    router_settings::key_watch::sync_once(
-        &s.server.router,
-        s.server.key_reader.as_ref().expect("OpenRouter reads its key"),
-        false,
-    )
-    .await
-    .expect("key read");
+    read_key(&s).await;
     let before = s.upstream.total_calls();
     s.chat(&ordered(A, B, false)).await.check_error(429, "");
     assert_eq!(s.upstream.total_calls(), before);
