@@ -27,8 +27,6 @@ pub const DROPPED_TOOLS_HEADER: HeaderName = HeaderName::from_static("x-router-d
 /// between keep a quiet stream (a model reasoning at length) open.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const KEEPALIVE_COMMENT: &[u8] = b": keepalive\n\n";
-/// The bytes reserved for the events of one upstream chunk.
-const EVENTS_CAPACITY: usize = 4096;
 
 /// Codex CLI's conversation header; `x-session-id` wins over it. Names made once, so
 /// that each request's look-up does not parse them again.
@@ -187,8 +185,8 @@ impl Reframe for EventWriter {
     }
 
     fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        // Room for a chunk's events (the first holds two snapshots of the response).
-        let mut out = Vec::with_capacity(EVENTS_CAPACITY);
+        // The writer makes room when a chunk gives events (most give none).
+        let mut out = Vec::new();
         EventWriter::push(self, chunk, &mut out);
         out
     }

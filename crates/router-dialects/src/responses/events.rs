@@ -63,6 +63,7 @@ impl EventWriter {
             seq: 0,
             items: Vec::new(),
             places: Vec::new(),
+            done: Vec::new(),
             calls: Vec::new(),
             finish: None,
             usage: None,
@@ -79,11 +80,6 @@ impl EventWriter {
 
     /// The events that `bytes` (any slice of the upstream's SSE stream) complete.
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
-        // Room for a chunk's events (a snapshot and the echo among them at the start),
-        // so that writing them seldom grows the buffer.
-        if out.capacity() == 0 {
-            *out = Vec::with_capacity(EVENTS_CAPACITY + self.w.echo.len());
-        }
         self.w.start(out);
         let w = &mut self.w;
         self.reader.push_with(bytes, &mut |delta| w.delta(delta, out));
@@ -122,12 +118,16 @@ struct Events {
     echo: Vec<u8>,
     seq: u64,
     items: Vec<Item>,
-    /// Each item's `"item_id":…,"output_index":…`, written once when it is added and
-    /// copied into each of its events.
-    places: Vec<Vec<u8>>,
+    /// Each item's place, written once when it is added and copied into its events.
+    places: Vec<Place>,
+    /// The items as their `response.output_item.done` events wrote them, copied into the
+    /// final snapshot instead of written a second time.
+    done: Vec<u8>,
     /// The output index of each chat tool call, by the reader's call index.
     calls: Vec<usize>,
-    finish: Option<String>,
+    /// How the response ends, from the chat `finish_reason` (read when it comes, so that
+    /// the reason's text is not kept).
+    finish: Option<Status>,
     usage: Option<Usage>,
     started: bool,
     ended: bool,
@@ -139,6 +139,7 @@ impl Events {
             return;
         }
         self.started = true;
+        self.room(out);
         let response = self.snapshot_event(out, head!("response.created"), &Status::InProgress);
         // The same response again, copied rather than written a second time.
         let seq = self.seq;
@@ -154,6 +155,7 @@ impl Events {
         if self.ended {
             return;
         }
+        self.room(out);
         self.ended = true;
         self.snapshot_event(out, head!("response.failed"), &Status::Failed(error));
     }
@@ -186,7 +188,8 @@ impl Events {
         }
         match delta {
             Delta::Meta { model, .. } => {
-                if !model.is_empty() {
+                // Usually the id the response already names (the router sets it).
+                if !model.is_empty() && *model != *self.meta.model {
                     self.meta.model = model.into_owned();
                 }
             }
@@ -195,7 +198,7 @@ impl Events {
             Delta::Reasoning(t) => self.reasoning(&t, out),
             Delta::ToolCallStart { index, id, name } => self.call_start(index, &id, &name, out),
             Delta::ToolCallArguments { index, fragment } => self.call_arguments(index, &fragment, out),
-            Delta::Finish(reason) => self.finish = Some(reason.into_owned()),
+            Delta::Finish(reason) => self.finish = Some(Status::of_finish(Some(&reason))),
             Delta::Usage(u) => self.usage = Some(u),
             Delta::Error(e) => self.fail(e, out),
             Delta::Done => self.end(out),
@@ -206,6 +209,7 @@ impl Events {
         if text.is_empty() {
             return;
         }
+        self.room(out);
         let index = match self.items.last() {
             Some(Item::Message { open: true, .. }) => self.items.len() - 1,
             _ => {
@@ -222,7 +226,7 @@ impl Events {
             count - 1
         } else {
             if let Some(previous) = count.checked_sub(1) {
-                self.part_done(index, previous, out);
+                self.close_part(index, previous, out);
             }
             if let Some(Item::Message { parts, .. }) = self.items.get_mut(index) {
                 parts.push(Part { refusal, text: String::new() });
@@ -236,6 +240,10 @@ impl Events {
         if let Some(Item::Message { parts, .. }) = self.items.get_mut(index)
             && let Some(p) = parts.get_mut(part_index)
         {
+            if p.text.is_empty() {
+                // Room for the usual whole text, so that it seldom grows delta by delta.
+                p.text.reserve(TEXT_CAPACITY);
+            }
             p.text.push_str(text);
         }
         let kind = if refusal { head!("response.refusal.delta") } else { head!("response.output_text.delta") };
@@ -252,6 +260,7 @@ impl Events {
         if text.is_empty() {
             return;
         }
+        self.room(out);
         let index = match self.items.last() {
             Some(Item::Reasoning { open: true, .. }) => self.items.len() - 1,
             _ => {
@@ -275,6 +284,7 @@ impl Events {
     }
 
     fn call_start(&mut self, index: usize, id: &str, name: &str, out: &mut Vec<u8>) {
+        self.room(out);
         self.close_all_but_calls(out);
         let call_id = call_id_or(id, &self.meta, index);
         let item_id = format!("fc_{}_{index}", self.meta.tail());
@@ -294,6 +304,7 @@ impl Events {
         if fragment.is_empty() {
             return;
         }
+        self.room(out);
         // The reader starts every call before its arguments; one it did not is made here.
         if self.calls.get(index).is_none_or(|&at| at == usize::MAX) {
             self.call_start(index, "", "", out);
@@ -313,12 +324,22 @@ impl Events {
         if self.ended {
             return;
         }
+        self.room(out);
         for i in 0..self.items.len() {
             self.close(i, out);
         }
         self.ended = true;
-        let status = Status::of_finish(self.finish.as_deref());
+        let status = self.finish.take().unwrap_or(Status::Completed);
         self.snapshot_event(out, final_head(&status), &status);
+    }
+
+    /// Room in an empty `out` for a chunk's events (two snapshots with the echo at the
+    /// start), reserved only when one is written: most chunks of a stream (a comment,
+    /// the finish, the usage) give none.
+    fn room(&self, out: &mut Vec<u8>) {
+        if out.capacity() == 0 {
+            out.reserve(EVENTS_CAPACITY + 2 * self.echo.len());
+        }
     }
 
     /// Adds an item (`response.output_item.added`); returns its output index.
@@ -331,7 +352,7 @@ impl Events {
         }
         place.extend_from_slice(b",\"output_index\":");
         small_number(&mut place, index as u64);
-        self.places.push(place);
+        self.places.push(Place { head: place, done: None });
         self.items.push(item);
         self.item_event(out, head!("response.output_item.added"), index);
         index
@@ -348,60 +369,54 @@ impl Events {
     }
 
     fn close(&mut self, index: usize, out: &mut Vec<u8>) {
-        if !self.items.get(index).is_some_and(Item::is_open) {
+        // Borrowed apart, so that the item's text is written without a copy of it.
+        let Events { items, places, done, seq, .. } = self;
+        let (Some(item), Some(place)) = (items.get_mut(index), places.get_mut(index)) else { return };
+        if !item.is_open() {
             return;
         }
-        match self.items.get(index) {
-            Some(Item::Message { parts, .. }) => {
-                if let Some(last) = parts.len().checked_sub(1) {
-                    self.part_done(index, last, out);
+        let at = &place.head;
+        match &*item {
+            Item::Message { parts, .. } => {
+                if let Some(last) = parts.len().checked_sub(1)
+                    && let Some(p) = parts.get(last)
+                {
+                    part_done(out, seq, at, last, p);
                 }
             }
-            Some(Item::Reasoning { text, .. }) => {
-                let text = text.clone();
-                self.item_event_at(out, head!("response.reasoning_summary_text.done"), index, None, |o| {
+            Item::Reasoning { text, .. } => {
+                event_at(out, seq, head!("response.reasoning_summary_text.done"), at, None, |o| {
                     o.extend_from_slice(b",\"summary_index\":0,\"text\":");
-                    string(o, &text);
+                    string(o, text);
                 });
-                self.item_event_at(out, head!("response.reasoning_summary_part.done"), index, None, |o| {
+                event_at(out, seq, head!("response.reasoning_summary_part.done"), at, None, |o| {
                     o.extend_from_slice(b",\"summary_index\":0,\"part\":");
-                    write_summary_part(o, &text);
+                    write_summary_part(o, text);
                 });
             }
-            Some(Item::Call { name, arguments, .. }) => {
-                let (name, arguments) = (name.clone(), arguments.clone());
-                self.item_event_at(out, head!("response.function_call_arguments.done"), index, None, |o| {
+            Item::Call { name, arguments, .. } => {
+                event_at(out, seq, head!("response.function_call_arguments.done"), at, None, |o| {
                     o.extend_from_slice(b",\"name\":");
-                    string(o, &name);
+                    string(o, name);
                     o.extend_from_slice(b",\"arguments\":");
-                    string(o, &arguments);
+                    string(o, arguments);
                 });
             }
-            None => return,
         }
-        match self.items.get_mut(index) {
-            Some(Item::Reasoning { open, .. } | Item::Message { open, .. } | Item::Call { open, .. }) => *open = false,
-            None => return,
+        match item {
+            Item::Reasoning { open, .. } | Item::Message { open, .. } | Item::Call { open, .. } => *open = false,
         }
-        self.item_event(out, head!("response.output_item.done"), index);
-    }
-
-    /// A message's content part is complete: its text's done event, then the part's.
-    fn part_done(&mut self, index: usize, part: usize, out: &mut Vec<u8>) {
-        let Some(Item::Message { parts, .. }) = self.items.get(index) else { return };
-        let Some(p) = parts.get(part) else { return };
-        let (refusal, text) = (p.refusal, p.text.clone());
-        let kind = if refusal { head!("response.refusal.done") } else { head!("response.output_text.done") };
-        self.item_event_at(out, kind, index, Some(part), |o| {
-            o.extend_from_slice(if refusal { b",\"refusal\":" } else { b",\"text\":" });
-            string(o, &text);
-            if !refusal {
-                o.extend_from_slice(b",\"logprobs\":[]");
-            }
-        });
-        self.item_event_at(out, head!("response.content_part.done"), index, Some(part), |o| {
-            o.extend_from_slice(b",\"part\":");
-            write_part(o, refusal, &text);
+        let n = next(seq);
+        let item = &*item;
+        write_event(out, head!("response.output_item.done"), n, |o| {
+            o.extend_from_slice(b",\"output_index\":");
+            small_number(o, index as u64);
+            o.extend_from_slice(b",\"item\":");
+            let start = o.len();
+            item.write(o);
+            let from = done.len();
+            done.extend_from_slice(&o[start..]);
+            place.done = Some(from..done.len());
         });
     }
 
@@ -429,7 +444,7 @@ impl Events {
     /// Returns where in `out` the response's bytes are.
     fn snapshot_event(&mut self, out: &mut Vec<u8>, kind: &[u8], status: &Status) -> std::ops::Range<usize> {
         let usage = if matches!(status, Status::InProgress) { None } else { self.usage };
-        let (meta, echo, items) = (&self.meta, &self.echo, &self.items);
+        let (meta, echo, items, places, done) = (&self.meta, &self.echo, &self.items, &self.places, &self.done);
         let seq = self.seq;
         self.seq += 1;
         let mut response = 0..0;
@@ -441,7 +456,10 @@ impl Events {
                     if i > 0 {
                         o.push(b',');
                     }
-                    item.write(o);
+                    match places.get(i).and_then(|p| p.done.clone()).and_then(|r| done.get(r)) {
+                        Some(bytes) => o.extend_from_slice(bytes),
+                        None => item.write(o),
+                    }
                 }
             };
             write_response(o, meta, echo, status, output, usage.as_ref());
@@ -473,19 +491,72 @@ impl Events {
         content_index: Option<usize>,
         rest: impl FnOnce(&mut Vec<u8>),
     ) {
-        let seq = self.seq;
-        self.seq += 1;
-        let place = self.places.get(index).map_or(&[][..], Vec::as_slice);
-        write_event(out, kind, seq, |o| {
-            o.push(b',');
-            o.extend_from_slice(place);
-            if let Some(c) = content_index {
-                o.extend_from_slice(b",\"content_index\":");
-                small_number(o, c as u64);
-            }
-            rest(o);
-        });
+        let place = self.places.get(index).map_or(&[][..], |p| p.head.as_slice());
+        event_at(out, &mut self.seq, kind, place, content_index, rest);
     }
+
+    /// A message's content part is complete: its text's done event, then the part's.
+    fn close_part(&mut self, index: usize, part: usize, out: &mut Vec<u8>) {
+        let Events { items, places, seq, .. } = self;
+        if let (Some(Item::Message { parts, .. }), Some(place)) = (items.get(index), places.get(index))
+            && let Some(p) = parts.get(part)
+        {
+            part_done(out, seq, &place.head, part, p);
+        }
+    }
+}
+
+/// Where an item is: `"item_id":…,"output_index":…`, and its bytes once done.
+#[derive(Debug)]
+struct Place {
+    head: Vec<u8>,
+    /// Where [`Events::done`] holds the item as its done event wrote it.
+    done: Option<std::ops::Range<usize>>,
+}
+
+/// The next sequence number.
+fn next(seq: &mut u64) -> u64 {
+    let n = *seq;
+    *seq += 1;
+    n
+}
+
+/// An event about the item at `place`: its place, a part's `"content_index"`, then what
+/// `rest` writes (each member after a comma).
+fn event_at(
+    out: &mut Vec<u8>,
+    seq: &mut u64,
+    kind: &[u8],
+    place: &[u8],
+    content_index: Option<usize>,
+    rest: impl FnOnce(&mut Vec<u8>),
+) {
+    write_event(out, kind, next(seq), |o| {
+        o.push(b',');
+        o.extend_from_slice(place);
+        if let Some(c) = content_index {
+            o.extend_from_slice(b",\"content_index\":");
+            small_number(o, c as u64);
+        }
+        rest(o);
+    });
+}
+
+/// A message's content part `p` (the item's `part`th) is complete: its text's done
+/// event, then the part's.
+fn part_done(out: &mut Vec<u8>, seq: &mut u64, place: &[u8], part: usize, p: &Part) {
+    let kind = if p.refusal { head!("response.refusal.done") } else { head!("response.output_text.done") };
+    event_at(out, seq, kind, place, Some(part), |o| {
+        o.extend_from_slice(if p.refusal { b",\"refusal\":" } else { b",\"text\":" });
+        string(o, &p.text);
+        if !p.refusal {
+            o.extend_from_slice(b",\"logprobs\":[]");
+        }
+    });
+    event_at(out, seq, head!("response.content_part.done"), place, Some(part), |o| {
+        o.extend_from_slice(b",\"part\":");
+        write_part(o, p.refusal, &p.text);
+    });
 }
 
 /// An event's head, `event: <kind>` to `"sequence_number":`, as one literal.
@@ -525,6 +596,9 @@ fn small_number(out: &mut Vec<u8>, n: u64) {
         _ => number(out, n),
     }
 }
+
+/// The bytes reserved for a content part's text when its first delta comes.
+const TEXT_CAPACITY: usize = 128;
 
 /// Room for an item's place: its id (`msg_` and the response id's tail) and index.
 const PLACE_CAPACITY: usize = 96;
