@@ -63,7 +63,6 @@ impl EventWriter {
             seq: 0,
             items: Vec::new(),
             places: Vec::new(),
-            done: Vec::new(),
             calls: Vec::new(),
             finish: None,
             usage: None,
@@ -120,9 +119,6 @@ struct Events {
     items: Vec<Item>,
     /// Each item's place, written once when it is added and copied into its events.
     places: Vec<Place>,
-    /// The items as their `response.output_item.done` events wrote them, copied into the
-    /// final snapshot instead of written a second time.
-    done: Vec<u8>,
     /// The output index of each chat tool call, by the reader's call index.
     calls: Vec<usize>,
     /// How the response ends, from the chat `finish_reason` (read when it comes, so that
@@ -352,7 +348,8 @@ impl Events {
         }
         place.extend_from_slice(b",\"output_index\":");
         small_number(&mut place, index as u64);
-        self.places.push(Place { head: place, done: None });
+        let head = place.len();
+        self.places.push(Place { bytes: place, head, done: false });
         self.items.push(item);
         self.item_event(out, head!("response.output_item.added"), index);
         index
@@ -370,12 +367,12 @@ impl Events {
 
     fn close(&mut self, index: usize, out: &mut Vec<u8>) {
         // Borrowed apart, so that the item's text is written without a copy of it.
-        let Events { items, places, done, seq, .. } = self;
+        let Events { items, places, seq, .. } = self;
         let (Some(item), Some(place)) = (items.get_mut(index), places.get_mut(index)) else { return };
         if !item.is_open() {
             return;
         }
-        let at = &place.head;
+        let at = place.head();
         match &*item {
             Item::Message { parts, .. } => {
                 if let Some(last) = parts.len().checked_sub(1)
@@ -414,9 +411,8 @@ impl Events {
             o.extend_from_slice(b",\"item\":");
             let start = o.len();
             item.write(o);
-            let from = done.len();
-            done.extend_from_slice(&o[start..]);
-            place.done = Some(from..done.len());
+            place.bytes.extend_from_slice(&o[start..]);
+            place.done = true;
         });
     }
 
@@ -444,7 +440,7 @@ impl Events {
     /// Returns where in `out` the response's bytes are.
     fn snapshot_event(&mut self, out: &mut Vec<u8>, kind: &[u8], status: &Status) -> std::ops::Range<usize> {
         let usage = if matches!(status, Status::InProgress) { None } else { self.usage };
-        let (meta, echo, items, places, done) = (&self.meta, &self.echo, &self.items, &self.places, &self.done);
+        let (meta, echo, items, places) = (&self.meta, &self.echo, &self.items, &self.places);
         let seq = self.seq;
         self.seq += 1;
         let mut response = 0..0;
@@ -456,7 +452,7 @@ impl Events {
                     if i > 0 {
                         o.push(b',');
                     }
-                    match places.get(i).and_then(|p| p.done.clone()).and_then(|r| done.get(r)) {
+                    match places.get(i).and_then(Place::done) {
                         Some(bytes) => o.extend_from_slice(bytes),
                         None => item.write(o),
                     }
@@ -491,7 +487,7 @@ impl Events {
         content_index: Option<usize>,
         rest: impl FnOnce(&mut Vec<u8>),
     ) {
-        let place = self.places.get(index).map_or(&[][..], |p| p.head.as_slice());
+        let place = self.places.get(index).map_or(&[][..], Place::head);
         event_at(out, &mut self.seq, kind, place, content_index, rest);
     }
 
@@ -501,17 +497,31 @@ impl Events {
         if let (Some(Item::Message { parts, .. }), Some(place)) = (items.get(index), places.get(index))
             && let Some(p) = parts.get(part)
         {
-            part_done(out, seq, &place.head, part, p);
+            part_done(out, seq, place.head(), part, p);
         }
     }
 }
 
-/// Where an item is: `"item_id":…,"output_index":…`, and its bytes once done.
+/// Where an item is, `"item_id":…,"output_index":…`, then the item as its
+/// `response.output_item.done` event wrote it: the final snapshot copies those bytes
+/// instead of writing the item a second time (one buffer for both, one allocation).
 #[derive(Debug)]
 struct Place {
-    head: Vec<u8>,
-    /// Where [`Events::done`] holds the item as its done event wrote it.
-    done: Option<std::ops::Range<usize>>,
+    bytes: Vec<u8>,
+    /// Where the place ends and the item's bytes begin.
+    head: usize,
+    done: bool,
+}
+
+impl Place {
+    fn head(&self) -> &[u8] {
+        self.bytes.get(..self.head).unwrap_or_default()
+    }
+
+    /// The item's bytes, once its done event has written them.
+    fn done(&self) -> Option<&[u8]> {
+        self.done.then(|| self.bytes.get(self.head..)).flatten()
+    }
 }
 
 /// The next sequence number.
@@ -600,8 +610,9 @@ fn small_number(out: &mut Vec<u8>, n: u64) {
 /// The bytes reserved for a content part's text when its first delta comes.
 const TEXT_CAPACITY: usize = 128;
 
-/// Room for an item's place: its id (`msg_` and the response id's tail) and index.
-const PLACE_CAPACITY: usize = 96;
+/// Room for an item's place (its id, `msg_` and the response id's tail, and its index)
+/// and for the usual item written whole when it is done.
+const PLACE_CAPACITY: usize = 384;
 
 #[cfg(test)]
 mod tests {
