@@ -5,8 +5,8 @@
 //! for the end of the stream but the final snapshot.
 
 use super::output::{
-    ResponseMeta, Status, call_id_or, write_call_item, write_message_item, write_part, write_reasoning_item,
-    write_response, write_summary_part,
+    ResponseMeta, Status, call_id_or, write_call_item, write_message_item_by, write_part, write_part_by,
+    write_reasoning_item, write_response, write_summary_part,
 };
 use crate::chat::{Answer, ChatError, ChunkReader, Delta, Usage};
 use crate::json_out::{number, string};
@@ -23,7 +23,19 @@ enum Item {
 #[derive(Debug)]
 struct Part {
     refusal: bool,
-    text: String,
+    /// The text as its deltas wrote it (escaped, without the quotes): the done events
+    /// and the item copy it instead of escaping the whole text again each time.
+    json: Vec<u8>,
+}
+
+impl Part {
+    /// The text as a JSON string.
+    fn write_text(&self, out: &mut Vec<u8>) {
+        out.reserve(self.json.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(&self.json);
+        out.push(b'"');
+    }
 }
 
 impl Item {
@@ -36,9 +48,14 @@ impl Item {
     fn write(&self, out: &mut Vec<u8>) {
         match self {
             Item::Reasoning { id, text, open } => write_reasoning_item(out, id, text, !open),
-            Item::Message { id, parts, open } => {
-                write_message_item(out, id, parts.iter().map(|p| (p.refusal, p.text.as_str())), !open)
-            }
+            Item::Message { id, parts, open } => write_message_item_by(out, id, !open, |o| {
+                for (i, p) in parts.iter().enumerate() {
+                    if i > 0 {
+                        o.push(b',');
+                    }
+                    write_part_by(o, p.refusal, |o| p.write_text(o));
+                }
+            }),
             Item::Call { id, call_id, name, arguments, open } => {
                 write_call_item(out, id, call_id, name, arguments, !open)
             }
@@ -225,7 +242,7 @@ impl Events {
                 self.close_part(index, previous, out);
             }
             if let Some(Item::Message { parts, .. }) = self.items.get_mut(index) {
-                parts.push(Part { refusal, text: String::new() });
+                parts.push(Part { refusal, json: Vec::new() });
             }
             self.item_event_at(out, head!("response.content_part.added"), index, Some(count), |o| {
                 o.extend_from_slice(b",\"part\":");
@@ -233,23 +250,28 @@ impl Events {
             });
             count
         };
-        if let Some(Item::Message { parts, .. }) = self.items.get_mut(index)
-            && let Some(p) = parts.get_mut(part_index)
-        {
-            if p.text.is_empty() {
-                // Room for the usual whole text, so that it seldom grows delta by delta.
-                p.text.reserve(TEXT_CAPACITY);
-            }
-            p.text.push_str(text);
-        }
         let kind = if refusal { head!("response.refusal.delta") } else { head!("response.output_text.delta") };
+        // Where the delta's escaped text lies in `out`, kept for the done events.
+        let mut escaped = 0..0;
         self.item_event_at(out, kind, index, Some(part_index), |o| {
             o.extend_from_slice(b",\"delta\":");
+            let start = o.len();
             string(o, text);
+            // Inside the quotes.
+            escaped = start + 1..o.len() - 1;
             if !refusal {
                 o.extend_from_slice(b",\"logprobs\":[]");
             }
         });
+        if let Some(Item::Message { parts, .. }) = self.items.get_mut(index)
+            && let Some(p) = parts.get_mut(part_index)
+        {
+            if p.json.is_empty() {
+                // Room for the usual whole text, so that it seldom grows delta by delta.
+                p.json.reserve(TEXT_CAPACITY);
+            }
+            p.json.extend_from_slice(out.get(escaped).unwrap_or_default());
+        }
     }
 
     fn reasoning(&mut self, text: &str, out: &mut Vec<u8>) {
@@ -558,14 +580,14 @@ fn part_done(out: &mut Vec<u8>, seq: &mut u64, place: &[u8], part: usize, p: &Pa
     let kind = if p.refusal { head!("response.refusal.done") } else { head!("response.output_text.done") };
     event_at(out, seq, kind, place, Some(part), |o| {
         o.extend_from_slice(if p.refusal { b",\"refusal\":" } else { b",\"text\":" });
-        string(o, &p.text);
+        p.write_text(o);
         if !p.refusal {
             o.extend_from_slice(b",\"logprobs\":[]");
         }
     });
     event_at(out, seq, head!("response.content_part.done"), place, Some(part), |o| {
         o.extend_from_slice(b",\"part\":");
-        write_part(o, p.refusal, &p.text);
+        write_part_by(o, p.refusal, |o| p.write_text(o));
     });
 }
 

@@ -173,13 +173,18 @@ pub(crate) fn write_summary_part(out: &mut Vec<u8>, text: &str) {
 
 /// A message's content part: `output_text`, or a `refusal`.
 pub(crate) fn write_part(out: &mut Vec<u8>, refusal: bool, text: &str) {
+    write_part_by(out, refusal, |o| string(o, text));
+}
+
+/// [`write_part`] with its text written by `text` (as a JSON string).
+pub(crate) fn write_part_by(out: &mut Vec<u8>, refusal: bool, text: impl FnOnce(&mut Vec<u8>)) {
     if refusal {
         out.extend_from_slice(b"{\"type\":\"refusal\",\"refusal\":");
-        string(out, text);
+        text(out);
         out.push(b'}');
     } else {
         out.extend_from_slice(b"{\"type\":\"output_text\",\"text\":");
-        string(out, text);
+        text(out);
         out.extend_from_slice(b",\"annotations\":[],\"logprobs\":[]}");
     }
 }
@@ -191,17 +196,24 @@ pub(crate) fn write_message_item<'p>(
     parts: impl IntoIterator<Item = (bool, &'p str)>,
     done: bool,
 ) {
+    write_message_item_by(out, id, done, |out| {
+        for (i, (refusal, text)) in parts.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_part(out, refusal, text);
+        }
+    });
+}
+
+/// [`write_message_item`] with the items of its `content` written by `content`.
+pub(crate) fn write_message_item_by(out: &mut Vec<u8>, id: &str, done: bool, content: impl FnOnce(&mut Vec<u8>)) {
     out.extend_from_slice(b"{\"type\":\"message\",\"id\":");
     string(out, id);
     out.extend_from_slice(b",\"status\":");
     out.extend_from_slice(status_of(done));
     out.extend_from_slice(b",\"role\":\"assistant\",\"content\":[");
-    for (i, (refusal, text)) in parts.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_part(out, refusal, text);
-    }
+    content(out);
     out.extend_from_slice(b"]}");
 }
 
