@@ -25,9 +25,9 @@ mod trailer;
 mod usage;
 
 pub use answer::{Answer, Unreadable, json_string};
-pub use spans::{AnswerSpans, Span};
 pub use line::{LineSplitter, data_payload, error_chunk, error_in_payload};
 pub use scan::{Event, LineTooLong, StreamScan};
+pub use spans::{AnswerSpans, Span};
 pub use substance::Substance;
 pub use trailer::{insert_before_done, member_chunk};
 pub use usage::{MAX_USAGE_LINE, usage_total, watch_usage};
