@@ -52,6 +52,17 @@ impl FromRequest<AppState> for ChatBody {
     }
 }
 
+/// A JSON answer's content type, made at compile time rather than checked byte by byte
+/// on every answer.
+pub const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// Marks an answer's `headers` as an event stream's (every surface's): its content type,
+/// and no caching.
+pub fn event_stream(headers: &mut HeaderMap) {
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+}
+
 /// A request's JSON body, as every surface reads it: refused when its content type is
 /// not JSON or it is larger than the body limit.
 pub async fn json_body(state: &AppState, req: Request) -> Result<Bytes, ApiError> {
@@ -174,13 +185,12 @@ pub async fn chat(
             };
             let body = match body {
                 UpstreamBody::Full(bytes) => {
-                    let ct = content_type.unwrap_or(HeaderValue::from_static("application/json"));
+                    let ct = content_type.unwrap_or(JSON);
                     passed.insert(header::CONTENT_TYPE, ct);
                     Body::from(bytes)
                 }
                 UpstreamBody::Stream(stream) => {
-                    passed.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-                    passed.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                    event_stream(&mut passed);
                     Body::from_stream(stream)
                 }
             };

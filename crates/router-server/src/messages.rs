@@ -35,12 +35,6 @@ pub const DROPPED_TOOLS_HEADER: HeaderName = HeaderName::from_static("x-router-d
 /// The header by which a request says it speaks Anthropic's API.
 pub const ANTHROPIC_VERSION_HEADER: &str = "anthropic-version";
 
-/// The answer's content types and caching, made at compile time rather than checked
-/// byte by byte on every answer.
-const JSON: HeaderValue = HeaderValue::from_static("application/json");
-const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
-const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
-
 /// `POST /v1/messages`.
 pub async fn messages(State(state): State<AppState>, req: Request) -> Response {
     let (chat, translated, seed) = match read(&state, req).await {
@@ -60,13 +54,12 @@ pub async fn messages(State(state): State<AppState>, req: Request) -> Response {
                     // An upstream that ignored `stream: true`: the client still gets events.
                     Ok(answer) if translated.stream => {
                         let message = anthropic::message_json(&answer, &fallback_id, estimate);
-                        passed.insert(header::CONTENT_TYPE, EVENT_STREAM);
-                        passed.insert(header::CACHE_CONTROL, NO_CACHE);
+                        handlers::event_stream(&mut passed);
                         Body::from(anthropic::whole_as_events(&message))
                     }
                     Ok(answer) => {
                         let message = anthropic::message_json(&answer, &fallback_id, estimate);
-                        passed.insert(header::CONTENT_TYPE, JSON);
+                        passed.insert(header::CONTENT_TYPE, handlers::JSON);
                         Body::from(message)
                     }
                     // The core judged the answer readable; this is a last guard.
@@ -78,8 +71,7 @@ pub async fn messages(State(state): State<AppState>, req: Request) -> Response {
                     }
                 },
                 UpstreamBody::Stream(stream) => {
-                    passed.insert(header::CONTENT_TYPE, EVENT_STREAM);
-                    passed.insert(header::CACHE_CONTROL, NO_CACHE);
+                    handlers::event_stream(&mut passed);
                     Body::from_stream(events(stream, MessageStream::new(&fallback_id, &model, estimate), PING_INTERVAL))
                 }
             };

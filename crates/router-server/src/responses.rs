@@ -33,12 +33,6 @@ const KEEPALIVE_COMMENT: &[u8] = b": keepalive\n\n";
 const CLIENT_SESSION_HEADERS: [HeaderName; 2] =
     [HeaderName::from_static("session-id"), HeaderName::from_static("session_id")];
 
-/// The answer's content types and caching, made at compile time rather than checked
-/// byte by byte on every answer.
-const JSON: HeaderValue = HeaderValue::from_static("application/json");
-const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
-const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
-
 /// `POST /api/v1/responses` and `/v1/responses`.
 pub async fn responses(State(state): State<AppState>, req: Request) -> Response {
     let (chat, translated, seed) = match read(&state, req).await {
@@ -67,10 +61,9 @@ pub async fn responses(State(state): State<AppState>, req: Request) -> Response 
                 }
             };
             if events {
-                passed.insert(header::CONTENT_TYPE, EVENT_STREAM);
-                passed.insert(header::CACHE_CONTROL, NO_CACHE);
+                handlers::event_stream(&mut passed);
             } else {
-                passed.insert(header::CONTENT_TYPE, JSON);
+                passed.insert(header::CONTENT_TYPE, handlers::JSON);
             }
             dropped_header(&mut passed, &translated.dropped_tools);
             let mut resp = (status, body).into_response();

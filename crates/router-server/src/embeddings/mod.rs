@@ -52,7 +52,7 @@ pub async fn embeddings(State(state): State<AppState>, req: Request) -> Response
             };
             let resp = match checked {
                 Ok(bytes) => {
-                    passed.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    passed.insert(header::CONTENT_TYPE, handlers::JSON);
                     let mut resp = (StatusCode::OK, Body::from(bytes)).into_response();
                     *resp.headers_mut() = passed;
                     resp
