@@ -3,13 +3,14 @@
 //! table, then nothing. A failed refresh keeps the last good list (and its disk cache).
 
 use crate::known::{ModelCaps, known_provider, same_model};
-use catalog_refresh::{Counters as Refreshes, Refresh, Refreshed, Schedule};
+use catalog_refresh::{Counters as Refreshes, Failed, Outcome, Refresh, Refreshed, Schedule};
 use router_core::model::EMBEDDINGS_MODALITY;
-use router_core::{Billing, CatalogSource, Clock, ModelInfo, Provenance, RawEntry, Secret, Timestamp};
+use router_core::{Billing, CatalogSource, Clock, ModelId, ModelInfo, Provenance, RawEntry, Secret, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -116,14 +117,31 @@ impl fmt::Debug for OpenAiCatalog {
 
 #[async_trait::async_trait]
 impl Refresh for OpenAiCatalog {
-    async fn refresh_once(&self) -> bool {
-        self.refresh().await.is_ok()
+    async fn refresh_once(&self) -> Result<Outcome, Failed> {
+        self.refresh_outcome().await.map_err(|e| Failed(self.redacted(&e.to_string())))
     }
 }
 
 impl Refreshed for OpenAiCatalog {
     fn provider(&self) -> &str {
         self.name()
+    }
+
+    fn models_url(&self) -> &str {
+        &self.models_url
+    }
+
+    fn cache_path(&self) -> Option<&Path> {
+        self.config.cache_path.as_deref()
+    }
+
+    fn origin(&self) -> (CatalogSource, Timestamp) {
+        let list = self.models();
+        (list.source.clone(), list.fetched_at)
+    }
+
+    fn schedule(&self) -> Schedule {
+        Schedule { interval: self.config.refresh_interval, retry_base: RETRY_BASE }
     }
 
     fn refreshes(&self) -> (usize, Refreshes) {
@@ -185,8 +203,14 @@ impl OpenAiCatalog {
         }
     }
 
-    /// Fetches the list and swaps it in; on failure the last good list stays.
+    /// Fetches the list and swaps it in; on failure the last good list stays. Returns
+    /// how many models it holds.
     pub async fn refresh(&self) -> Result<usize, FetchError> {
+        self.refresh_outcome().await.map(|o| o.models)
+    }
+
+    /// [`Self::refresh`], saying what changed and whether the disk cache was written.
+    async fn refresh_outcome(&self) -> Result<Outcome, FetchError> {
         let _one_at_a_time = self.refresh_lock.lock().await;
         let result = self.fetch().await.and_then(|body| {
             let now = self.clock.now();
@@ -196,25 +220,36 @@ impl OpenAiCatalog {
         });
         self.record(result.as_ref().map(|_| ()).map_err(ToString::to_string));
         let list = Arc::new(result?);
-        let n = list.models.len();
+        let previous = self.models();
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&list);
-        tracing::info!(provider = %self.config.name, models = n, "provider catalog refreshed");
-        if let Some(path) = self.config.cache_path.clone() {
-            let file = CacheFile { format: CACHE_FORMAT, models_url: self.models_url.clone(), list: (*list).clone() };
-            let saved = tokio::task::spawn_blocking(move || save_cache(&path, &file)).await;
-            if let Ok(Err(e)) | Err(e) = saved.map_err(|e| e.to_string()) {
-                tracing::warn!(provider = %self.config.name, error = %e, "provider catalog cache not saved");
-            }
+        tracing::info!(provider = %self.config.name, models = list.models.len(), "provider catalog refreshed");
+        let cache_error = match self.config.cache_path.clone() {
+            Some(path) => self.save(path, &list).await.err(),
+            None => None,
+        };
+        Ok(Outcome { cache_error, ..changes(&previous.models, &list.models, list.fetched_at) })
+    }
+
+    async fn save(&self, path: PathBuf, list: &ProviderModels) -> Result<(), String> {
+        let file = CacheFile { format: CACHE_FORMAT, models_url: self.models_url.clone(), list: list.clone() };
+        let saved = tokio::task::spawn_blocking(move || save_cache(&path, &file)).await;
+        let saved = saved.map_err(|e| format!("catalog cache writer stopped: {e}")).and_then(|r| r);
+        if let Err(e) = &saved {
+            tracing::warn!(provider = %self.config.name, error = %e, "provider catalog cache not saved");
         }
-        Ok(n)
+        saved
+    }
+
+    /// An upstream or a proxy may echo the key, and a URL may hold a password: an error
+    /// is redacted before it is kept, shown or logged.
+    fn redacted(&self, e: &str) -> String {
+        let keys: Vec<&Secret> = self.config.api_key.iter().collect();
+        router_core::redact(e, &keys)
     }
 
     fn record(&self, outcome: Result<(), String>) {
-        // An upstream or a proxy may echo the key, and a URL may hold a password:
-        // redacted before it is kept, shown or logged.
         let outcome = outcome.map_err(|e| {
-            let keys: Vec<&Secret> = self.config.api_key.iter().collect();
-            let error = router_core::redact(&e, &keys);
+            let error = self.redacted(&e);
             tracing::warn!(provider = %self.config.name, %error, "provider catalog refresh failed; keeping the last list");
             error
         });
@@ -247,8 +282,21 @@ impl OpenAiCatalog {
     /// Refreshes now, then every `refresh_interval` with jitter, sooner after a failure
     /// (from 15 s): the one refresh engine's loop. Stops when the catalog is dropped.
     pub fn spawn_refresh_loop(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        let schedule = Schedule { interval: self.config.refresh_interval, retry_base: RETRY_BASE };
-        catalog_refresh::spawn(self, schedule, self.clock.now())
+        catalog_refresh::spawn(self, Refreshed::schedule(self.as_ref()), self.clock.now())
+    }
+}
+
+/// What a refresh from `old` to `new` changed, the free models counted at `now`.
+fn changes(old: &[ModelInfo], new: &[ModelInfo], now: Timestamp) -> Outcome {
+    let ids = |list: &[ModelInfo]| list.iter().map(|m| m.id.clone()).collect::<BTreeSet<ModelId>>();
+    let (before, after) = (ids(old), ids(new));
+    Outcome {
+        models: new.len(),
+        free_models: new.iter().filter(|m| router_core::is_free(m, now)).count(),
+        skipped: 0,
+        added: after.difference(&before).cloned().collect(),
+        removed: before.difference(&after).cloned().collect(),
+        cache_error: None,
     }
 }
 

@@ -8,14 +8,14 @@ use crate::cache;
 use crate::embedded::embedded_snapshot;
 use crate::error::CatalogError;
 use crate::parse::parse_models;
-use catalog_refresh::{Counters as Refreshes, Refresh, Refreshed, Schedule};
+use catalog_refresh::{Counters as Refreshes, Failed, Refresh, Refreshed, Schedule};
 use router_core::{
     Catalog, CatalogSnapshot, CatalogSource, CatalogStats, Clock, ModelId, ModelInfo, Secret, Timestamp,
 };
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -72,20 +72,9 @@ impl CatalogConfig {
     }
 }
 
-/// What a successful refresh changed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RefreshOutcome {
-    pub models: usize,
-    pub free_models: usize,
-    /// Malformed entries left out of this fetch.
-    pub skipped: usize,
-    /// Ids new since the previous snapshot, in id order.
-    pub added: Vec<ModelId>,
-    /// Ids gone since the previous snapshot, in id order.
-    pub removed: Vec<ModelId>,
-    /// Set when the snapshot was swapped in but could not be saved to the disk cache.
-    pub cache_error: Option<String>,
-}
+/// What a successful refresh changed: the refresh engine's outcome, as every catalog
+/// reports it.
+pub use catalog_refresh::Outcome as RefreshOutcome;
 
 /// The adapter's counters plus the current snapshot's, for `/readyz`, `/metrics` and the CLI.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -137,14 +126,31 @@ impl Catalog for OpenRouterCatalog {
 
 #[async_trait::async_trait]
 impl Refresh for OpenRouterCatalog {
-    async fn refresh_once(&self) -> bool {
-        self.refresh().await.is_ok()
+    async fn refresh_once(&self) -> Result<RefreshOutcome, Failed> {
+        self.refresh().await.map_err(|e| Failed(self.redacted(&e)))
     }
 }
 
 impl Refreshed for OpenRouterCatalog {
     fn provider(&self) -> &str {
         router_core::OPENROUTER_PROVIDER
+    }
+
+    fn models_url(&self) -> &str {
+        &self.models_url
+    }
+
+    fn cache_path(&self) -> Option<&Path> {
+        self.config.cache_path.as_deref()
+    }
+
+    fn origin(&self) -> (CatalogSource, Timestamp) {
+        let snap = self.snapshot();
+        (snap.source().clone(), snap.fetched_at())
+    }
+
+    fn schedule(&self) -> Schedule {
+        Schedule { interval: self.config.refresh_interval, retry_base: RETRY_BASE }
     }
 
     fn refreshes(&self) -> (usize, Refreshes) {
@@ -215,16 +221,20 @@ impl OpenRouterCatalog {
                 );
             }
             Err(e) => {
-                // An upstream or a proxy may echo the key, and a URL may hold a password:
-                // redacted before it is kept, shown or logged.
-                let keys: Vec<&Secret> = self.config.api_key.iter().collect();
-                let error = router_core::redact(&e.to_string(), &keys);
+                let error = self.redacted(e);
                 let url = router_core::redact(&self.models_url, &[]);
                 tracing::warn!(%url, %error, "catalog refresh failed; keeping the current snapshot");
                 c.refreshes.record(started, Err(error));
             }
         }
         result
+    }
+
+    /// An upstream or a proxy may echo the key, and a URL may hold a password: an error
+    /// is redacted before it is kept, shown or logged.
+    fn redacted(&self, e: &CatalogError) -> String {
+        let keys: Vec<&Secret> = self.config.api_key.iter().collect();
+        router_core::redact(&e.to_string(), &keys)
     }
 
     async fn fetch_and_swap(&self) -> Result<RefreshOutcome, CatalogError> {
@@ -330,8 +340,7 @@ impl OpenRouterCatalog {
     /// Refreshes now, then every `refresh_interval` with jitter, sooner after a failure
     /// (from 30 s): the one refresh engine's loop. Stops when the catalog is dropped.
     pub fn spawn_refresh_loop(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        let schedule = Schedule { interval: self.config.refresh_interval, retry_base: RETRY_BASE };
-        catalog_refresh::spawn(self, schedule, self.clock.now())
+        catalog_refresh::spawn(self, Refreshed::schedule(self.as_ref()), self.clock.now())
     }
 
     pub fn stats(&self) -> CatalogAdapterStats {

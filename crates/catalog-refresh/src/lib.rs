@@ -5,8 +5,9 @@
 //! keeps of its refreshes. A catalog says how to fetch and what to keep; a failed
 //! refresh keeps its last good list (never empty because upstream hiccuped).
 
-use router_core::Timestamp;
+use router_core::{CatalogSource, ModelId, Timestamp};
 use serde::Serialize;
+use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -14,22 +15,77 @@ use tokio::task::JoinHandle;
 /// A catalog the loop refreshes.
 #[async_trait::async_trait]
 pub trait Refresh: Send + Sync + 'static {
-    /// One refresh; `false` when it failed (the catalog keeps its last good list).
-    async fn refresh_once(&self) -> bool;
+    /// One refresh: what it changed, or why it failed (the catalog keeps its last good
+    /// list).
+    async fn refresh_once(&self) -> Result<Outcome, Failed>;
 }
 
 /// A catalog as a process sees it, whatever its adapter: named by its provider,
-/// refreshed by its own loop, counted.
+/// refreshed by its own loop, counted. A one-shot process (the CLI) reads here whether
+/// its disk cache is fresh enough and where it fetches and saves.
 pub trait Refreshed: Refresh {
     /// The provider whose model list it is.
     fn provider(&self) -> &str;
 
+    /// Where its list is fetched from (`…/models`).
+    fn models_url(&self) -> &str;
+
+    /// Where its last good list is saved, when it is.
+    fn cache_path(&self) -> Option<&Path>;
+
+    /// Where its current list came from, and when that was fetched.
+    fn origin(&self) -> (CatalogSource, Timestamp);
+
     /// How many models its current list holds, and what its refreshes did.
     fn refreshes(&self) -> (usize, Counters);
+
+    /// When its loop refreshes it.
+    fn schedule(&self) -> Schedule;
 
     /// Starts its refresh loop on its own schedule (see [`spawn`]).
     fn spawn_loop(self: Arc<Self>) -> JoinHandle<()>;
 }
+
+/// What one successful refresh changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    pub models: usize,
+    pub free_models: usize,
+    /// Malformed entries left out of this fetch.
+    pub skipped: usize,
+    /// Ids new since the previous list, in id order.
+    pub added: Vec<ModelId>,
+    /// Ids gone since the previous list, in id order.
+    pub removed: Vec<ModelId>,
+    /// Set when the list was swapped in but could not be saved to the disk cache.
+    pub cache_error: Option<String>,
+}
+
+impl Outcome {
+    /// Several catalogs' refreshes as one: the counts summed, the ids and cache errors
+    /// one after the other.
+    pub fn sum<'a>(all: impl IntoIterator<Item = &'a Outcome>) -> Outcome {
+        let mut out = Outcome::default();
+        for o in all {
+            out.models += o.models;
+            out.free_models += o.free_models;
+            out.skipped += o.skipped;
+            out.added.extend(o.added.iter().cloned());
+            out.removed.extend(o.removed.iter().cloned());
+            out.cache_error = match (out.cache_error.take(), &o.cache_error) {
+                (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                (a, b) => a.or_else(|| b.clone()),
+            };
+        }
+        out
+    }
+}
+
+/// Why a refresh failed, redacted by the catalog (no key, no password of a URL): safe
+/// to keep, show and log.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Failed(pub String);
 
 /// When a catalog is refreshed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,7 +115,7 @@ pub fn spawn<T: Refresh>(catalog: &Arc<T>, schedule: Schedule, now: Timestamp) -
         let mut failures: u32 = 0;
         loop {
             let Some(this) = catalog.upgrade() else { break };
-            let ok = this.refresh_once().await;
+            let ok = this.refresh_once().await.is_ok();
             drop(this);
             failures = if ok { 0 } else { failures.saturating_add(1) };
             tokio::time::sleep(jitter.apply(schedule.next_delay(failures))).await;
@@ -166,9 +222,30 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Refresh for Flaky {
-        async fn refresh_once(&self) -> bool {
-            self.0.fetch_add(1, Ordering::SeqCst) >= 2
+        async fn refresh_once(&self) -> Result<Outcome, Failed> {
+            let ok = self.0.fetch_add(1, Ordering::SeqCst) >= 2;
+            if ok { Ok(Outcome::default()) } else { Err(Failed("down".into())) }
         }
+    }
+
+    #[test]
+    fn several_outcomes_sum_up() {
+        let id = |s: &str| ModelId::new(s);
+        let a = Outcome { models: 3, free_models: 2, added: vec![id("a")], ..Outcome::default() };
+        let b = Outcome {
+            models: 1,
+            free_models: 1,
+            skipped: 4,
+            removed: vec![id("b")],
+            cache_error: Some("disk full".into()),
+            ..Outcome::default()
+        };
+        let c = Outcome { cache_error: Some("read-only".into()), ..Outcome::default() };
+        let all = Outcome::sum([&a, &b, &c]);
+        assert_eq!((all.models, all.free_models, all.skipped), (4, 3, 4));
+        assert_eq!((all.added, all.removed), (vec![id("a")], vec![id("b")]));
+        assert_eq!(all.cache_error.as_deref(), Some("disk full; read-only"));
+        assert_eq!(Outcome::sum([&a]), a, "one is itself");
     }
 
     #[tokio::test(start_paused = true)]

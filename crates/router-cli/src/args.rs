@@ -39,7 +39,7 @@ Needs OPENROUTER_API_KEY.";
 
 const CATALOG_HELP: &str = "\
 Examples:
-  router-cli catalog refresh     # fetch /models and save the disk cache
+  router-cli catalog refresh     # fetch each /models and save the disk caches
   router-cli catalog show --json";
 
 const COMPLETIONS_HELP: &str = "\
@@ -184,7 +184,7 @@ pub(crate) struct ChatArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum CatalogCommand {
-    /// Fetch `/models` and save the disk cache
+    /// Fetch each provider's `/models` and save its disk cache
     #[command(after_help = "Example:\n  router-cli catalog refresh")]
     Refresh {
         /// Print JSON instead of text

@@ -4,8 +4,8 @@
 
 use crate::output::Spinner;
 use anyhow::{Context, Result};
-use router_core::{Catalog, CatalogSnapshot, CatalogSource, Clock, Secret, Timestamp};
-use router_settings::adapters::OpenRouterCatalog;
+use router_core::{CatalogSnapshot, CatalogSource, Clock, Secret, Timestamp};
+use router_settings::refreshes::{Failed, Outcome, Refreshed};
 use router_settings::{Composed, Options, SystemClock};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -83,46 +83,59 @@ pub(crate) async fn load(env: &Env, file: Option<&Path>, fetch: Fetch) -> Result
     Ok((composed, note))
 }
 
-/// Fetches OpenRouter's catalog (when it is a provider) and the declared providers' as
-/// `fetch` says; the note says what could not be fetched and what is shown instead.
+/// Fetches every catalog in force as `fetch` says (a disk cache younger than its bound
+/// is kept); the note names each provider whose catalog could not be fetched or cached,
+/// and what is shown instead.
 pub(crate) async fn refresh(env: &Env, composed: &Composed, fetch: Fetch) -> Option<String> {
-    // OpenRouter is asked nothing when it is not one of the providers.
-    let note = match &composed.openrouter {
-        Some(catalog) => refresh_openrouter(env, catalog, fetch).await,
-        None => None,
-    };
-    // The declared providers' models beside OpenRouter's, each refreshed when the
-    // OpenRouter catalog would be (offline: from their disk caches).
-    let notes = if matches!(fetch, Fetch::Never) { Vec::new() } else { composed.refresh_providers().await };
-    note.into_iter().chain(notes).reduce(|a, b| format!("{a}; {b}"))
+    let mut notes = Vec::new();
+    for catalog in composed.catalogs.list() {
+        if due(env, catalog.as_ref(), fetch) {
+            notes.extend(refresh_one(catalog.as_ref()).await);
+        }
+    }
+    notes.into_iter().reduce(|a, b| format!("{a}; {b}"))
 }
 
-/// Fetches OpenRouter's catalog as `fetch` says (a disk cache younger than its bound is
-/// kept); the note says what could not be fetched or cached.
-async fn refresh_openrouter(env: &Env, catalog: &OpenRouterCatalog, fetch: Fetch) -> Option<String> {
-    let current = catalog.snapshot();
-    let fresh_enough = |max: Duration| {
-        matches!(current.source(), CatalogSource::DiskCache { .. })
-            && env.clock().now().saturating_since(current.fetched_at()) < max
-    };
-    let go = match fetch {
+/// Whether `catalog` is fetched now: as `fetch` says, unless its list is from a disk
+/// cache younger than the bound.
+fn due(env: &Env, catalog: &dyn Refreshed, fetch: Fetch) -> bool {
+    match fetch {
         Fetch::Never => false,
-        Fetch::IfOlderThan(max) => !fresh_enough(max),
         Fetch::Always => true,
-    };
-    if !go {
-        return None;
+        Fetch::IfOlderThan(max) => {
+            let (source, fetched_at) = catalog.origin();
+            let cached = matches!(source, CatalogSource::DiskCache { .. });
+            !(cached && env.clock().now().saturating_since(fetched_at) < max)
+        }
     }
-    let result = {
-        let _spinner = Spinner::start(format!("fetching the catalog from {}", env.base_url));
-        catalog.refresh().await
-    };
+}
+
+/// One catalog fetched now; the note says what could not be fetched or cached.
+async fn refresh_one(catalog: &dyn Refreshed) -> Option<String> {
+    let result = fetched(catalog).await;
+    let provider = catalog.provider();
     match result {
-        Ok(outcome) => outcome.cache_error.map(|e| format!("the catalog was fetched but not cached: {e}")),
+        Ok(outcome) => {
+            outcome.cache_error.map(|e| format!("the catalog of `{provider}` was fetched but not cached: {e}"))
+        }
         Err(e) => Some(format!(
-            "could not fetch the live catalog from {}/models ({e}); showing the {}",
-            env.base_url.trim_end_matches('/'),
-            catalog.snapshot().source()
+            "could not fetch the live catalog of `{provider}` from {} ({e}); showing {}",
+            catalog.models_url(),
+            shown(catalog)
         )),
+    }
+}
+
+/// One refresh of `catalog`, with a spinner while it lasts.
+pub(crate) async fn fetched(catalog: &dyn Refreshed) -> Result<Outcome, Failed> {
+    let _spinner = Spinner::start(format!("fetching the catalog from {}", catalog.models_url()));
+    catalog.refresh_once().await
+}
+
+/// What a catalog whose fetch failed shows instead: its list's source, or nothing.
+fn shown(catalog: &dyn Refreshed) -> String {
+    match catalog.refreshes().0 {
+        0 => "none of its models".to_owned(),
+        _ => format!("the {}", catalog.origin().0),
     }
 }

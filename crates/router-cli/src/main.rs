@@ -15,6 +15,7 @@ use catalog::{Env, Fetch};
 use clap::{CommandFactory, FromArgMatches};
 use output::Style;
 use router_core::{Body, Capability, ChatRequest, ErrorKind, RouteError, RouteReport};
+use router_settings::refreshes::{Outcome, Refreshed};
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -330,41 +331,68 @@ fn persist(router: &router_core::Router) {
     }
 }
 
+/// Fetches every catalog in force once and saves each to its disk cache.
 async fn catalog_refresh(env: &Env, json: bool) -> Result<ExitCode> {
-    let Some(catalog) = catalog::compose(env, None)?.openrouter else {
-        bail!("OpenRouter is not one of the providers: its catalog has nothing to refresh");
-    };
-    let result = {
-        let _spinner = output::Spinner::start(format!("fetching the catalog from {}", env.base_url));
-        catalog.refresh().await
-    };
-    let outcome = result.with_context(|| {
-        format!("could not refresh the catalog: check the network connection or OPENROUTER_BASE_URL ({})", env.base_url)
-    })?;
-    let stats = router_core::Catalog::snapshot(catalog.as_ref()).stats(env.clock().now());
-    if json {
-        emit_json(&serde_json::json!({ "catalog": stats, "refresh": outcome, "cache_path": env.cache_path }))?;
-    } else {
-        let mut text = format!(
-            "fetched {} models ({} free) from {}: {} added, {} removed\n",
-            outcome.models,
-            outcome.free_models,
-            catalog.models_url(),
-            outcome.added.len(),
-            outcome.removed.len()
-        );
-        if outcome.skipped > 0 {
-            text.push_str(&format!("skipped {} unreadable entries\n", outcome.skipped));
+    let composed = catalog::compose(env, None)?;
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    for c in composed.catalogs.list() {
+        match catalog::fetched(c.as_ref()).await {
+            Ok(outcome) => done.push((c.as_ref(), outcome)),
+            Err(e) => failed.push(format!(
+                "could not refresh the catalog of `{}` from {} ({e}): check the network connection or its base URL",
+                c.provider(),
+                c.models_url()
+            )),
         }
-        if outcome.cache_error.is_none() {
-            text.push_str(&format!("saved to {}\n", env.cache_path.display()));
-        }
-        emit(&text)?;
     }
-    if let Some(e) = outcome.cache_error {
-        bail!("the catalog was fetched but not saved: {e}");
+    if !failed.is_empty() {
+        bail!("{}", failed.join("\n"));
+    }
+    if json {
+        let stats = composed.router.catalog().stats(env.clock().now());
+        let each: Vec<serde_json::Value> = done.iter().map(|(c, o)| refresh_json(*c, o)).collect();
+        let all = Outcome::sum(done.iter().map(|(_, o)| o));
+        emit_json(
+            &serde_json::json!({ "catalog": stats, "refresh": all, "refreshes": each, "cache_path": env.cache_path }),
+        )?;
+    } else {
+        emit(&done.iter().map(|(c, o)| refresh_text(*c, o)).collect::<String>())?;
+    }
+    let unsaved: Vec<String> =
+        done.iter().filter_map(|(c, o)| o.cache_error.as_ref().map(|e| format!("`{}`: {e}", c.provider()))).collect();
+    if !unsaved.is_empty() {
+        bail!("the catalog was fetched but not saved: {}", unsaved.join("; "));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One catalog's refresh as `catalog refresh --json` lists it.
+fn refresh_json(catalog: &dyn Refreshed, outcome: &Outcome) -> serde_json::Value {
+    let mut v = serde_json::json!(outcome);
+    v["provider"] = catalog.provider().into();
+    v["models_url"] = catalog.models_url().into();
+    v["cache_path"] = serde_json::json!(catalog.cache_path());
+    v
+}
+
+/// One catalog's refresh as `catalog refresh` prints it.
+fn refresh_text(catalog: &dyn Refreshed, outcome: &Outcome) -> String {
+    let mut text = format!(
+        "fetched {} models ({} free) from {}: {} added, {} removed\n",
+        outcome.models,
+        outcome.free_models,
+        catalog.models_url(),
+        outcome.added.len(),
+        outcome.removed.len()
+    );
+    if outcome.skipped > 0 {
+        text.push_str(&format!("skipped {} unreadable entries\n", outcome.skipped));
+    }
+    if let Some(path) = catalog.cache_path().filter(|_| outcome.cache_error.is_none()) {
+        text.push_str(&format!("saved to {}\n", path.display()));
+    }
+    text
 }
 
 async fn catalog_show(env: &Env, json: bool) -> Result<ExitCode> {

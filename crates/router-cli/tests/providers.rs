@@ -57,3 +57,38 @@ async fn models_and_chat_over_a_local_provider_only() {
     assert_eq!(openrouter.total_calls(), 0);
     assert_eq!(openrouter.models_fetches(), 0, "OpenRouter is not a provider here");
 }
+
+/// Every catalog in force is refreshed alike: `chat` keeps a provider's disk cache while
+/// it is younger than the refresh interval, `models` fetches it again, and a failed
+/// fetch is named by its provider with what is shown instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_provider_s_catalog_is_refreshed_as_the_command_says() {
+    let openrouter = FakeUpstream::start().await;
+    let local = FakeUpstream::start().await;
+    local.set_models(openai_models_json(&["qwen3:8b"]).to_string());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("router.toml");
+    let toml = format!(
+        "[[providers]]\nname = \"ollama\"\nkind = \"openai\"\nbase_url = \"{}\"\nlocal = true\n",
+        local.openai_base_url()
+    );
+    std::fs::write(&config, toml).expect("write config");
+    let (d, or, cfg) = (dir.path().to_owned(), &openrouter, config.clone());
+
+    let out = tokio::task::block_in_place(|| run(&d, or, &cfg, &["models", "--json"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(local.models_fetches(), 1);
+    let out = tokio::task::block_in_place(|| run(&d, or, &cfg, &["chat", "--model", "ollama/qwen3:8b", "hi"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(local.models_fetches(), 1, "a disk cache younger than the refresh interval is kept");
+
+    local.set_models_status(500);
+    let out = tokio::task::block_in_place(|| run(&d, or, &cfg, &["models", "--json"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(local.models_fetches(), 2, "`models` fetches again");
+    let named = format!("could not fetch the live catalog of `ollama` from {}/models", local.openai_base_url());
+    assert!(stderr.contains(&named) && stderr.contains("showing the disk cache"), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["models"][0]["id"], "ollama/qwen3:8b", "the cached list is shown");
+}

@@ -55,11 +55,9 @@ pub struct Options {
 #[derive(Clone, Debug)]
 pub struct Composed {
     pub router: Arc<Router>,
-    /// Every catalog in force, each with its refresh loop.
+    /// Every catalog in force, each with its refresh loop (a one-shot process refreshes
+    /// them itself).
     pub catalogs: Catalogs,
-    /// OpenRouter's catalog adapter when it is a provider: the CLI's catalog command
-    /// reads its disk cache and its refresh's outcome.
-    pub openrouter: Option<Arc<OpenRouterCatalog>>,
     /// The transport that reads the upstream key's own quota (OpenRouter's `/key`), on
     /// the first serving thread, when a provider's quota is its key's.
     pub key_reader: Option<Arc<HttpTransport>>,
@@ -183,12 +181,11 @@ pub fn build(settings: &Settings, options: &Options) -> Result<Composed, BuildEr
     router.attach_shared();
     // OpenRouter is asked nothing when it is not one of the providers.
     let in_force = crate::pool::has_openrouter(settings);
-    let openrouter = in_force.then_some(catalog);
-    let own = openrouter.iter().map(|c| Arc::clone(c) as Arc<dyn Refreshed>);
+    let own = in_force.then_some(catalog as Arc<dyn Refreshed>);
     let declared = providers.catalogs.iter().map(|c| Arc::clone(c) as Arc<dyn Refreshed>);
-    let catalogs = Catalogs::new(own.chain(declared).collect());
+    let catalogs = Catalogs::new(own.into_iter().chain(declared).collect());
     let key_reader = in_force.then_some(transport);
-    Ok(Composed { router, catalogs, openrouter, key_reader, providers })
+    Ok(Composed { router, catalogs, key_reader, providers })
 }
 
 /// What `--check-config` checks beyond parsing: the adapters can be built, and the
@@ -296,18 +293,6 @@ impl Composed {
             tracing::warn!(error = %e, "cannot read the upstream key; keeping the configured daily limit");
         }
     }
-
-    /// For a one-shot command (the CLI): each declared provider's catalog fetched once;
-    /// one that cannot be read keeps its last list, with a note saying so.
-    pub async fn refresh_providers(&self) -> Vec<String> {
-        let mut notes = Vec::new();
-        for c in &self.providers.catalogs {
-            if let Err(e) = c.refresh().await {
-                notes.push(format!("provider `{}`: {e}; using its last list", c.name()));
-            }
-        }
-        notes
-    }
 }
 
 #[cfg(test)]
@@ -339,14 +324,12 @@ mod tests {
         };
         std::fs::write(dir.path().join("state.json"), "not json").expect("write state");
         let c = build(&settings, &options).expect("builds without network");
-        let openrouter = c.openrouter.as_ref().expect("OpenRouter is a provider");
-        assert_eq!(openrouter.config().refresh_interval, Duration::from_secs(7));
-        assert_eq!(openrouter.config().cache_path, options.cache_path);
-        let [ollama] = c.providers.catalogs.as_slice() else { panic!("one declared provider") };
-        assert_eq!(ollama.config().refresh_interval, Duration::from_secs(7));
-        assert_eq!(ollama.config().cache_path, Some(dir.path().join("catalog-ollama.json")));
-        let names: Vec<String> = c.catalogs.read().into_iter().map(|r| r.provider).collect();
-        assert_eq!(names, ["openrouter", "ollama"], "every catalog in force is refreshed");
+        let [openrouter, ollama] = c.catalogs.list() else { panic!("every catalog in force is refreshed") };
+        assert_eq!((openrouter.provider(), ollama.provider()), ("openrouter", "ollama"));
+        assert_eq!(openrouter.schedule().interval, Duration::from_secs(7));
+        assert_eq!(openrouter.cache_path(), options.cache_path.as_deref());
+        assert_eq!(ollama.schedule().interval, Duration::from_secs(7));
+        assert_eq!(ollama.cache_path(), Some(dir.path().join("catalog-ollama.json").as_path()));
         let aside = dir.path().join("state.json.unreadable");
         assert!(aside.exists(), "the state read (and, unreadable, set aside) where the options say");
     }

@@ -35,11 +35,11 @@ pub use settings::{
 };
 pub use value::{Limit, LogFormat, Millis, Seconds, SettingValue, Weights};
 
-/// What the binaries use of the adapters directly: OpenRouter's catalog (its refresh and
-/// counters), reading a saved `/models` file, the transport a key is read through, and
-/// how the transport tells that the process itself ran out of resources.
+/// What the binaries use of the adapters directly: reading a saved `/models` file, the
+/// transport a key is read through, and how the transport tells that the process itself
+/// ran out of resources. Every catalog is reached through [`Catalogs`].
 pub mod adapters {
-    pub use catalog_openrouter::{OpenRouterCatalog, parse_models};
+    pub use catalog_openrouter::parse_models;
     pub use transport_http::{HttpTransport, is_local_exhaustion, local_resource_failures};
 }
 

@@ -1,14 +1,13 @@
 //! Every catalog in force, whatever its adapter (OpenRouter's is one of them): their
-//! refresh loops, and their refreshes by provider as `/readyz`, `/metrics` and the
-//! status page show them.
+//! refresh loops, a one-shot process's refreshes (the CLI's), and their refreshes by
+//! provider as `/readyz`, `/metrics` and the status page show them.
 
-use catalog_refresh::Refreshed;
 use serde::Serialize;
 use std::fmt;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 
-pub use catalog_refresh::Counters;
+pub use catalog_refresh::{Counters, Failed, Outcome, Refresh, Refreshed};
 
 /// One catalog's refreshes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -36,6 +35,11 @@ impl Catalogs {
         Catalogs(list)
     }
 
+    /// Each catalog in force, in the pool's order.
+    pub fn list(&self) -> &[Arc<dyn Refreshed>] {
+        &self.0
+    }
+
     /// Each catalog's counters now.
     pub fn read(&self) -> Vec<CatalogRefresh> {
         let one = |c: &Arc<dyn Refreshed>| {
@@ -49,7 +53,7 @@ impl Catalogs {
     /// its last good list), `None` when no catalog in force lists that provider.
     pub async fn refresh(&self, provider: &str) -> Option<bool> {
         let catalog = self.0.iter().find(|c| c.provider() == provider)?;
-        Some(catalog.refresh_once().await)
+        Some(catalog.refresh_once().await.is_ok())
     }
 
     /// Each catalog's refresh loop.
