@@ -34,12 +34,6 @@ const HOMES: [(&str, &str); 12] = [
     ("crates/fake-upstream/", "a test double of OpenRouter"),
 ];
 
-/// Further homes, outside the composition, each a named exception.
-const EXCEPTIONS: [(&str, &str); 2] = [
-    ("crates/router-cli/src/catalog.rs", "`router-cli catalog` refreshes OpenRouter's catalog and its disk cache"),
-    ("crates/router-server/src/status/view/health.rs", "the label of the account ledger's quota on the status page"),
-];
-
 pub(crate) fn run(args: &[String]) -> Result<()> {
     if let Some(arg) = args.first() {
         bail!("`cargo xtask providers` takes no arguments (got `{arg}`)");
@@ -106,7 +100,7 @@ fn is_source(rel: &str) -> bool {
 }
 
 fn at_home(rel: &str) -> bool {
-    HOMES.iter().chain(&EXCEPTIONS).any(|(home, _)| rel.starts_with(home))
+    HOMES.iter().any(|(home, _)| rel.starts_with(home))
 }
 
 /// Each use of one of [`NAMES`] before the file's tests: (line number, name).

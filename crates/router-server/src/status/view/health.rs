@@ -7,8 +7,9 @@ use router_core::shared::SharedStatus;
 use router_core::{CatalogSnapshot, CatalogSource, QuotaReport, Timestamp};
 use serde::Serialize;
 
-/// The upstream whose account holds the quotas shown (declared providers keep their own).
-pub const PROVIDER: &str = router_core::OPENROUTER_PROVIDER;
+/// The account whose quota the ledger keeps, as the ledger names it (the scope it is kept
+/// and shared under); declared providers keep their own.
+pub const PROVIDER: &str = router_core::shared::DEFAULT_QUOTA_SCOPE;
 
 /// The part of the view `/readyz` needs, cheap to read on every probe.
 #[derive(Clone, Debug, Serialize)]
