@@ -19,18 +19,17 @@ const NAMES: [&str; 6] = [
 ];
 
 /// Where those names belong, each with why.
-const HOMES: [(&str, &str); 12] = [
+const HOMES: [(&str, &str); 8] = [
     ("crates/catalog-openrouter/", "OpenRouter's catalog adapter"),
     ("crates/router-core/src/dialect/", "OpenRouter's dialect: its error tables and what its key and host are like"),
     ("crates/router-core/src/model/info.rs", "the name the catalog's own models' account is kept under"),
     ("crates/router-core/src/model/mod.rs", "re-exports that name"),
     ("crates/router-core/src/lib.rs", "re-exports that name"),
     ("crates/router-settings/src/load.rs", "reads the flat OPENROUTER_* settings and a provider's `kind`"),
-    ("crates/router-settings/src/provider.rs", "the `kind` values"),
-    ("crates/router-settings/src/pool.rs", "composition: the adapters of each kind in force"),
-    ("crates/router-settings/src/compose.rs", "composition: the adapters of each kind in force"),
-    ("crates/router-settings/src/transport.rs", "composition: OpenRouter's transport from the flat settings"),
-    ("crates/router-settings/src/lib.rs", "re-exports the adapters the binaries use"),
+    (
+        "crates/router-settings/src/provider.rs",
+        "the `kind` values and what each means: its adapters (the base catalog's factory), dialect and account name",
+    ),
     ("crates/fake-upstream/", "a test double of OpenRouter"),
 ];
 

@@ -2,10 +2,11 @@
 //! settings, and the background tasks of a long-running process.
 
 use crate::clock::SystemClock;
+use crate::provider::base_catalog;
 use crate::refreshes::Catalogs;
 use crate::settings::Settings;
-use crate::transport::openrouter_transport;
-use catalog_openrouter::{CatalogConfig, CatalogError, OpenRouterCatalog};
+use crate::transport::base_transport;
+use catalog_openrouter::CatalogError;
 use catalog_refresh::Refreshed;
 use router_core::{
     Catalog, CatalogSnapshot, ChatTransport, Clock, HealthPolicy, Ports, QuotaPolicy, Router, RouterConfig, StateStore,
@@ -63,22 +64,6 @@ pub struct Composed {
     pub key_reader: Option<Arc<HttpTransport>>,
     /// The declared providers beside OpenRouter (none by default).
     pub providers: crate::pool::Providers,
-}
-
-/// The OpenRouter catalog adapter, starting from the disk cache at `cache_path` or the
-/// embedded catalog.
-fn catalog(settings: &Settings, cache_path: Option<PathBuf>) -> Result<OpenRouterCatalog, CatalogError> {
-    OpenRouterCatalog::new(
-        CatalogConfig {
-            base_url: settings.openrouter_base_url.clone(),
-            api_key: settings.openrouter_api_key.clone(),
-            refresh_interval: settings.refresh_interval_secs.get(),
-            cache_path,
-            fetch_timeout: catalog_openrouter::DEFAULT_FETCH_TIMEOUT,
-            extra_roots: settings.extra_roots().map_err(|e| CatalogError::Client(e.to_string()))?,
-        },
-        Arc::new(SystemClock),
-    )
 }
 
 /// The router's policy from the settings.
@@ -167,20 +152,20 @@ fn set_aside(path: &Path) -> Result<String, StoreError> {
 pub fn build(settings: &Settings, options: &Options) -> Result<Composed, BuildError> {
     let cache_path = options.cache_path.clone().or_else(|| settings.cache_path());
     let state_path = options.state_path.clone().or_else(|| settings.state_path());
-    let catalog = Arc::new(catalog(settings, cache_path.clone())?);
-    let transports = crate::shard::per_thread(options.shards, || openrouter_transport(settings).map(Arc::new))?;
+    let catalog = Arc::new(base_catalog(settings, cache_path.clone())?);
+    let transports = crate::shard::per_thread(options.shards, || base_transport(settings).map(Arc::new))?;
     let transport = transports.first().clone();
-    let openrouter: Arc<dyn Catalog> = match &options.catalog {
+    let base: Arc<dyn Catalog> = match &options.catalog {
         Some(fixed) => Arc::new(router_core::FixedCatalog(fixed.clone())),
         None => catalog.clone(),
     };
     let parts = crate::pool::Parts { cache_path, shards: options.shards, fixed: options.catalog.is_some() };
     let crate::pool::Composition { catalog: union, transport: chat, providers } =
-        crate::pool::compose(settings, &parts, openrouter, transports)?;
+        crate::pool::compose(settings, &parts, base, transports)?;
     let router = Arc::new(router(settings, state_path, union, chat)?);
     router.attach_shared();
-    // OpenRouter is asked nothing when it is not one of the providers.
-    let in_force = crate::pool::has_openrouter(settings);
+    // The base catalog's upstream is asked nothing when no provider in force is its.
+    let in_force = crate::pool::has_base(settings);
     let own = in_force.then_some(catalog as Arc<dyn Refreshed>);
     let declared = providers.catalogs.iter().map(|c| Arc::clone(c) as Arc<dyn Refreshed>);
     let catalogs = Catalogs::new(own.into_iter().chain(declared).collect());
@@ -191,8 +176,8 @@ pub fn build(settings: &Settings, options: &Options) -> Result<Composed, BuildEr
 /// What `--check-config` checks beyond parsing: the adapters can be built, and the
 /// state file (if any) can be read. Changes nothing on disk. Returns warnings.
 pub fn validate(settings: &Settings) -> Result<Vec<String>, BuildError> {
-    catalog(settings, settings.cache_path())?;
-    openrouter_transport(settings)?;
+    base_catalog(settings, settings.cache_path())?;
+    base_transport(settings)?;
     shared_state(settings)?;
     let mut warnings = crate::pool::validate(settings)?;
     match settings.state_path() {

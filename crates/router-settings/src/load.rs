@@ -205,10 +205,7 @@ impl Settings {
                 ProviderKind::Openai => p.base_url.as_deref().unwrap_or(""),
             };
             let url = router_core::redact(url, &[]);
-            let kind = match p.kind {
-                ProviderKind::Openrouter => "openrouter",
-                ProviderKind::Openai => "openai",
-            };
+            let kind = p.kind.as_str();
             out.push_str(&format!("# provider {}: {kind} at {url}{}\n", p.name, provider_notes(&p)));
         }
         let path = |p: Option<PathBuf>| p.map_or_else(|| "none".to_owned(), |p| p.display().to_string());

@@ -4,8 +4,7 @@
 
 use crate::clock::SystemClock;
 use crate::mux::ProviderMux;
-use crate::provider::ModelSettings;
-use crate::provider::{ProviderKind, ProviderSettings};
+use crate::provider::{Adapters, ModelSettings, ProviderSettings};
 use crate::settings::Settings;
 use crate::shard::{self, ShardedTransport};
 use crate::transport::{Upstream, http_transport};
@@ -16,7 +15,7 @@ use router_core::{Billing, Catalog, ChatTransport, QuotaPolicy, Secret};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use transport_http::{Dialect, HttpTransport, TransportInitError};
+use transport_http::{HttpTransport, TransportInitError};
 
 /// The declared providers of a process (none when OpenRouter is the only one).
 #[derive(Clone, Debug, Default)]
@@ -26,9 +25,19 @@ pub struct Providers {
     pub union: Option<Arc<UnionCatalog>>,
 }
 
-/// The declared (not OpenRouter) providers in force.
+/// The providers in force with adapters of their own (the declared ones).
 fn declared(settings: &Settings) -> Vec<ProviderSettings> {
-    settings.providers().into_iter().filter(|p| p.kind == ProviderKind::Openai).collect()
+    settings.providers().into_iter().filter(|p| p.kind.adapters() == Adapters::Declared).collect()
+}
+
+/// The provider in force over the base adapters (OpenRouter, when it is one).
+fn base_provider(settings: &Settings) -> Option<ProviderSettings> {
+    settings.providers().into_iter().find(|p| p.kind.adapters() == Adapters::Base)
+}
+
+/// Whether a provider in force is over the base adapters.
+pub(crate) fn has_base(settings: &Settings) -> bool {
+    base_provider(settings).is_some()
 }
 
 /// The key of provider `p`, from the environment variable it names.
@@ -75,14 +84,10 @@ fn provider_catalog(
     OpenAiCatalog::new(config, Arc::new(SystemClock)).map_err(|e| TransportInitError::Client(e.to_string()))
 }
 
-/// Provider `p`'s HTTP transport: its url and key, OpenAI's dialect.
+/// Provider `p`'s HTTP transport: its url and key, its kind's dialect.
 fn provider_transport(settings: &Settings, p: &ProviderSettings) -> Result<HttpTransport, TransportInitError> {
-    let upstream = Upstream {
-        base_url: base_url(p),
-        api_key: api_key(p),
-        dialect: Dialect::OpenAi { local: p.local },
-        provider: Some(p),
-    };
+    let upstream =
+        Upstream { base_url: base_url(p), api_key: api_key(p), dialect: p.kind.dialect(p.local), provider: Some(p) };
     http_transport(settings, upstream)
 }
 
@@ -176,24 +181,24 @@ pub(crate) struct Parts {
     pub cache_path: Option<PathBuf>,
     /// Serving threads, each with its own pools.
     pub shards: usize,
-    /// `openrouter` is a fixed catalog of every provider's models (a file the user
-    /// named): routed over alone, with no provider catalog beside it.
+    /// `base` is a fixed catalog of every provider's models (a file the user named):
+    /// routed over alone, with no provider catalog beside it.
     pub fixed: bool,
 }
 
-/// The catalog and transport the router uses. With no declared provider they are
-/// OpenRouter's own (`openrouter`, `chat`), as they always were.
+/// The catalog and transport the router uses. With no declared provider they are the
+/// base ones (`base`, `chat`: OpenRouter's), as they always were.
 pub(crate) fn compose(
     settings: &Settings,
     parts: &Parts,
-    openrouter: Arc<dyn Catalog>,
+    base: Arc<dyn Catalog>,
     chat: ShardedTransport,
 ) -> Result<Composition, TransportInitError> {
     let declared = declared(settings);
-    let has_openrouter = has_openrouter(settings);
+    let in_force = base_provider(settings);
     let chat = chat.into_chat();
     if declared.is_empty() {
-        return Ok(Composition { catalog: openrouter, transport: chat, providers: Providers::default() });
+        return Ok(Composition { catalog: base, transport: chat, providers: Providers::default() });
     }
     let mut catalogs = Vec::new();
     let mut lanes = BTreeMap::new();
@@ -207,22 +212,17 @@ pub(crate) fn compose(
         let transport = shard::per_thread(parts.shards, || provider_transport(settings, p).map(Arc::new))?;
         lanes.insert(p.name.clone(), transport.into_chat());
     }
-    if has_openrouter {
-        lanes.insert(router_core::OPENROUTER_PROVIDER.to_owned(), chat);
+    if let Some(p) = &in_force {
+        lanes.insert(p.kind.account(&p.name).to_owned(), chat);
     }
     if parts.fixed {
-        let mux = ProviderMux::new(openrouter.clone(), lanes);
-        return Ok(Composition { catalog: openrouter, transport: Arc::new(mux), providers: Providers::default() });
+        let mux = ProviderMux::new(base.clone(), lanes);
+        return Ok(Composition { catalog: base, transport: Arc::new(mux), providers: Providers::default() });
     }
-    let union = Arc::new(UnionCatalog::new(has_openrouter.then_some(openrouter), catalogs.clone()));
+    let union = Arc::new(UnionCatalog::new(in_force.is_some().then_some(base), catalogs.clone()));
     let mux = ProviderMux::new(union.clone(), lanes);
     let providers = Providers { catalogs, union: Some(union.clone()) };
     Ok(Composition { catalog: union, transport: Arc::new(mux), providers })
-}
-
-/// Whether OpenRouter is one of the providers in force.
-pub(crate) fn has_openrouter(settings: &Settings) -> bool {
-    settings.providers().iter().any(|p| p.kind == ProviderKind::Openrouter)
 }
 
 /// What `--check-config` builds of the declared providers (no network call).
@@ -241,6 +241,7 @@ pub(crate) fn validate(settings: &Settings) -> Result<Vec<String>, TransportInit
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::ProviderKind;
 
     fn provider(name: &str, url: &str) -> ProviderSettings {
         ProviderSettings { free_tier: true, ..ProviderSettings::new(name, ProviderKind::Openai, Some(url.into())) }

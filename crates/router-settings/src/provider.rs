@@ -1,7 +1,14 @@
-//! Upstream providers: the `[[providers]]` tables, and the one-provider list the flat
-//! `openrouter_*` settings stand for.
+//! Upstream providers: the `[[providers]]` tables, the one-provider list the flat
+//! `openrouter_*` settings stand for, and what each `kind` means to the composition
+//! (its adapters, its dialect, the name its account is kept under), in one table.
 
+use crate::clock::SystemClock;
+use crate::settings::Settings;
+use catalog_openrouter::{CatalogConfig, CatalogError, OpenRouterCatalog};
+use router_core::Dialect;
 use serde::Deserialize;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// What protocol and catalog a provider speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -11,6 +18,76 @@ pub enum ProviderKind {
     Openrouter,
     /// Any OpenAI-compatible server (a free tier or a local server).
     Openai,
+}
+
+/// How the composition builds a kind's adapters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Adapters {
+    /// The router's base catalog (its models name no provider, see [`base_catalog`]),
+    /// with the transport and the key reader of the flat `openrouter_*` settings: one
+    /// provider at most.
+    Base,
+    /// A catalog of its own over `GET {base_url}/models` (its models exposed as
+    /// `<name>/<id>`) and a transport of its own.
+    Declared,
+}
+
+/// What each kind means: the composition asks these, never which kind it is.
+impl ProviderKind {
+    /// The kind the flat `openrouter_*` settings stand for: the [`Adapters::Base`] one.
+    pub const BASE: ProviderKind = ProviderKind::Openrouter;
+
+    /// The `kind` value as written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openrouter => "openrouter",
+            ProviderKind::Openai => "openai",
+        }
+    }
+
+    /// How the composition builds its adapters.
+    pub fn adapters(self) -> Adapters {
+        match self {
+            ProviderKind::Openrouter => Adapters::Base,
+            ProviderKind::Openai => Adapters::Declared,
+        }
+    }
+
+    /// The dialect its transport speaks; `local`: a server of the operator's own.
+    pub fn dialect(self, local: bool) -> Dialect {
+        match self {
+            ProviderKind::Openrouter => Dialect::OpenRouter,
+            ProviderKind::Openai => Dialect::OpenAi { local },
+        }
+    }
+
+    /// The name provider `name`'s lane and account are kept under: the base catalog's
+    /// models name no provider, so theirs is the name the core gives such models.
+    pub fn account(self, name: &str) -> &str {
+        match self.adapters() {
+            Adapters::Base => router_core::OPENROUTER_PROVIDER,
+            Adapters::Declared => name,
+        }
+    }
+}
+
+/// The [`Adapters::Base`] catalog (OpenRouter's adapter) from the flat settings,
+/// starting from the disk cache at `cache_path` or the embedded catalog (no network call).
+pub(crate) fn base_catalog(
+    settings: &Settings,
+    cache_path: Option<PathBuf>,
+) -> Result<OpenRouterCatalog, CatalogError> {
+    OpenRouterCatalog::new(
+        CatalogConfig {
+            base_url: settings.openrouter_base_url.clone(),
+            api_key: settings.openrouter_api_key.clone(),
+            refresh_interval: settings.refresh_interval_secs.get(),
+            cache_path,
+            fetch_timeout: catalog_openrouter::DEFAULT_FETCH_TIMEOUT,
+            extra_roots: settings.extra_roots().map_err(|e| CatalogError::Client(e.to_string()))?,
+        },
+        Arc::new(SystemClock),
+    )
 }
 
 /// One `[[providers]]` table as written in the file.
@@ -103,4 +180,26 @@ pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each kind's row: its name is the `kind` value the file takes, the base adapters'
+    /// models are kept under the name the core gives a model of no provider, and only
+    /// the base kind's dialect takes OpenRouter's request extensions.
+    #[test]
+    fn each_kind_s_row() {
+        for kind in [ProviderKind::Openrouter, ProviderKind::Openai] {
+            let read: ProviderKind = serde_json::from_value(kind.as_str().into()).expect("a `kind` value");
+            assert_eq!(read, kind);
+            let base = kind.adapters() == Adapters::Base;
+            assert_eq!(kind == ProviderKind::BASE, base);
+            assert_eq!(kind.dialect(false).takes_extensions(), base);
+            let own = router_core::ModelInfo::new("a/b");
+            let expected = if base { own.provider_name() } else { "groq" };
+            assert_eq!(kind.account("groq"), expected);
+        }
+    }
 }

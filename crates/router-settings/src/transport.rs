@@ -1,18 +1,18 @@
 //! The one mapping of the settings onto an upstream's HTTP transport, for OpenRouter
 //! and for each declared provider.
 
-use crate::provider::ProviderSettings;
+use crate::provider::{ProviderKind, ProviderSettings};
 use crate::settings::Settings;
 use router_core::Secret;
 use std::time::Duration;
 use transport_http::{Dialect, HttpTransport, TransportConfig, TransportInitError};
 
-/// The HTTP transport to OpenRouter.
-pub(crate) fn openrouter_transport(settings: &Settings) -> Result<HttpTransport, TransportInitError> {
+/// The HTTP transport of the base adapters (OpenRouter's), from the flat settings.
+pub(crate) fn base_transport(settings: &Settings) -> Result<HttpTransport, TransportInitError> {
     let upstream = Upstream {
         base_url: settings.openrouter_base_url.clone(),
         api_key: settings.openrouter_api_key.clone(),
-        dialect: Dialect::OpenRouter,
+        dialect: ProviderKind::BASE.dialect(false),
         provider: None,
     };
     http_transport(settings, upstream)
