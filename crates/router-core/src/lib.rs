@@ -102,7 +102,7 @@ pub use ports::{Catalog, ChatTransport, Clock, FixedCatalog, SharedState, StateS
 pub use quota::{DaySource, QuotaBlock, QuotaPolicy, QuotaReport, QuotaScope, QuotaState, UpstreamDay};
 pub use request::{
     ChatRequest, MAX_MODEL_ID_BYTES, MAX_MODELS, MAX_SESSION_KEY_BYTES, ROUTER_MODEL_ID, RequestError, Requirements,
-    Target,
+    Target, WrittenMember,
 };
 pub use router::{Attempt, PickKind, Ports, RouteFailure, RouteReport, Routed, Router, RouterConfig};
 pub use secret::{MAX_KEPT_TEXT_BYTES, Secret, redact, scrub};

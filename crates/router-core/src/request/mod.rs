@@ -10,18 +10,20 @@ mod analyse;
 mod locate;
 mod requirements;
 mod scan;
+mod written;
 
 pub use requirements::{
     MAX_MODEL_ID_BYTES, MAX_MODELS, MAX_SESSION_KEY_BYTES, ROUTER_ALIASES, ROUTER_MODEL_ID, RequestError, Requirements,
     Target,
 };
+pub use written::WrittenMember;
 
 use crate::model::{CapSet, Capability};
 use crate::upstream::Endpoint;
 use analyse::{Fields, analyse, checked_session_key, session_key, targets};
 use bytes::Bytes;
-use locate::{last_of_each, locate};
-use scan::TopLevel;
+use locate::{Span, last_of_each, locate};
+use scan::{Str, TopLevel, Val};
 use serde::de::IgnoredAny;
 use serde_json::Value;
 use std::fmt;
@@ -127,7 +129,7 @@ impl ChatRequest {
     }
 
     fn read(raw: Bytes, family: Option<Arc<str>>) -> Result<Self, RequestError> {
-        let (members, targets, stream, requirements, session) = {
+        let parts = {
             let text = match std::str::from_utf8(&raw) {
                 Ok(text) => text,
                 // Let the JSON reader say where the bad byte is, as it would for any error.
@@ -139,47 +141,15 @@ impl ChatRequest {
             let top: TopLevel<'_> = serde_json::from_str(text).map_err(|e| RequestError::Json(e.to_string()))?;
             let TopLevel::Object(read) = top else { return Err(RequestError::NotAnObject) };
             let spans = locate(text, &read).ok_or_else(|| RequestError::Json("could not locate a member".into()))?;
-            let mut fields = Fields::default();
-            let mut forward = Vec::with_capacity(read.len());
-            let mut input_bytes = 0;
-            for ((key, value), span) in last_of_each(read.into_iter().zip(spans).collect()) {
-                let raw_value = text.get(span.value.clone()).unwrap_or("null");
-                if family.is_some() && key.as_str() == "input" {
-                    input_bytes = raw_value.len();
-                }
-                fields.set(key.as_str(), raw_value, value);
-                if key.as_str() == "model" || ROUTER_ONLY_FIELDS.contains(&key.as_str()) {
-                    continue;
-                }
-                let key = match (key, span.key) {
-                    (_, Some(quoted)) => Key::Span(quoted),
-                    (key, None) => Key::Escaped(key.as_str().to_owned()),
-                };
-                forward.push(Member { key, value: span.value });
-            }
-            if family.is_some() {
-                let session = session_key(&fields)?;
-                // Charged to token budgets as free tiers count it: the input (its JSON
-                // text, 4 bytes a token, as a prompt is estimated), and no output.
-                let reqs = Requirements {
-                    caps: CapSet::EMPTY.with(Capability::EmbeddingsOutput),
-                    prompt_tokens: u64::try_from(input_bytes.div_ceil(4)).unwrap_or(u64::MAX),
-                    max_output_tokens: Some(0),
-                };
-                (forward, vec![Target::AnyFree], false, reqs, session)
-            } else {
-                let targets = targets(&fields)?;
-                let stream = match fields.stream {
-                    None | Some("null" | "false") => false,
-                    Some("true") => true,
-                    Some(_) => return Err(RequestError::BadField { field: "stream", expected: "a boolean" }),
-                };
-                let session = session_key(&fields)?;
-                let requirements = analyse(fields)?;
-                (forward, targets, stream, requirements, session)
-            }
+            analysed(text, family.is_some(), last_of_each(read.into_iter().zip(spans).collect()))?
         };
-        Ok(ChatRequest {
+        Ok(Self::of(raw, parts, family))
+    }
+
+    /// The request over `raw` from what [`analysed`] made of it.
+    fn of(raw: Bytes, parts: Parts, family: Option<Arc<str>>) -> Self {
+        let Parts { members, targets, stream, requirements, session } = parts;
+        ChatRequest {
             raw,
             members,
             targets,
@@ -189,7 +159,7 @@ impl ChatRequest {
             weighted: None,
             family,
             answer_spans: false,
-        })
+        }
     }
 
     /// The body as the client sent it.
@@ -319,6 +289,63 @@ impl ChatRequest {
         write_json_str(body, input_type);
         body.push(b'}');
     }
+}
+
+/// What the analysis makes of a body's members.
+struct Parts {
+    members: Vec<Member>,
+    targets: Vec<Target>,
+    stream: bool,
+    requirements: Requirements,
+    session: Option<Box<str>>,
+}
+
+/// The members of the body `text` (each with where it lies, each key once), analysed:
+/// what is forwarded, the targets, the requirements and the session key. An embeddings
+/// body (`embeddings`) needs only embeddings output.
+fn analysed<'a>(
+    text: &'a str,
+    embeddings: bool,
+    members: impl Iterator<Item = ((Str<'a>, Val<'a>), Span)>,
+) -> Result<Parts, RequestError> {
+    let mut fields = Fields::default();
+    let mut forward = Vec::with_capacity(members.size_hint().1.unwrap_or(0));
+    let mut input_bytes = 0;
+    for ((key, value), span) in members {
+        let raw_value = text.get(span.value.clone()).unwrap_or("null");
+        if embeddings && key.as_str() == "input" {
+            input_bytes = raw_value.len();
+        }
+        fields.set(key.as_str(), raw_value, value);
+        if key.as_str() == "model" || ROUTER_ONLY_FIELDS.contains(&key.as_str()) {
+            continue;
+        }
+        let key = match (key, span.key) {
+            (_, Some(quoted)) => Key::Span(quoted),
+            (key, None) => Key::Escaped(key.as_str().to_owned()),
+        };
+        forward.push(Member { key, value: span.value });
+    }
+    if embeddings {
+        let session = session_key(&fields)?;
+        // Charged to token budgets as free tiers count it: the input (its JSON text, 4
+        // bytes a token, as a prompt is estimated), and no output.
+        let requirements = Requirements {
+            caps: CapSet::EMPTY.with(Capability::EmbeddingsOutput),
+            prompt_tokens: u64::try_from(input_bytes.div_ceil(4)).unwrap_or(u64::MAX),
+            max_output_tokens: Some(0),
+        };
+        return Ok(Parts { members: forward, targets: vec![Target::AnyFree], stream: false, requirements, session });
+    }
+    let targets = targets(&fields)?;
+    let stream = match fields.stream {
+        None | Some("null" | "false") => false,
+        Some("true") => true,
+        Some(_) => return Err(RequestError::BadField { field: "stream", expected: "a boolean" }),
+    };
+    let session = session_key(&fields)?;
+    let requirements = analyse(fields)?;
+    Ok(Parts { members: forward, targets, stream, requirements, session })
 }
 
 /// The members that bound the output, rewritten when the router lowers it.
