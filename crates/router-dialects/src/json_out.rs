@@ -4,6 +4,7 @@
 //! request's chat body.
 
 use crate::tree::Json;
+use router_core::WrittenMember;
 use router_core::sse::json::skip_plain;
 
 /// `s` as a JSON string, quotes included. Text with nothing to escape (ids, names, most
@@ -78,27 +79,49 @@ pub(crate) struct Seq<'o> {
     out: &'o mut Vec<u8>,
     first: bool,
     close: u8,
+    /// Where each member lies, when asked for ([`Seq::object_spanned`]).
+    spans: Option<Vec<WrittenMember>>,
 }
 
 impl<'o> Seq<'o> {
     pub(crate) fn object(out: &'o mut Vec<u8>) -> Self {
         out.push(b'{');
-        Seq { out, first: true, close: b'}' }
+        Seq { out, first: true, close: b'}', spans: None }
+    }
+
+    /// An object that records where each member's key and value lie in `out`
+    /// ([`Seq::end_spanned`] gives them), so that the core reads it without walking it.
+    pub(crate) fn object_spanned(out: &'o mut Vec<u8>, members: usize) -> Self {
+        out.push(b'{');
+        Seq { out, first: true, close: b'}', spans: Some(Vec::with_capacity(members)) }
     }
 
     pub(crate) fn array(out: &'o mut Vec<u8>) -> Self {
         out.push(b'[');
-        Seq { out, first: true, close: b']' }
+        Seq { out, first: true, close: b']', spans: None }
     }
 
     /// A member named `key` (the dialect's own literal: no escapes); its value is the
     /// caller's to write into what this returns.
     pub(crate) fn key(&mut self, key: &str) -> &mut Vec<u8> {
+        self.value_ends();
         self.item();
+        let start = self.out.len();
         self.out.push(b'"');
         self.out.extend_from_slice(key.as_bytes());
         self.out.extend_from_slice(b"\":");
+        if let Some(spans) = &mut self.spans {
+            let value = self.out.len();
+            spans.push(WrittenMember { key: start..value - 1, value: value..value });
+        }
         self.out
+    }
+
+    /// The last member's value ends here (when spans are recorded).
+    fn value_ends(&mut self) {
+        if let Some(last) = self.spans.as_mut().and_then(|s| s.last_mut()) {
+            last.value.end = self.out.len();
+        }
     }
 
     /// The next element; its value is the caller's to write into what this returns.
@@ -111,6 +134,13 @@ impl<'o> Seq<'o> {
 
     pub(crate) fn end(self) {
         self.out.push(self.close);
+    }
+
+    /// Ends an object made by [`Seq::object_spanned`]: where each member lies.
+    pub(crate) fn end_spanned(mut self) -> Vec<WrittenMember> {
+        self.value_ends();
+        self.out.push(self.close);
+        self.spans.unwrap_or_default()
     }
 }
 

@@ -6,6 +6,7 @@ use super::error::InvalidRequest;
 use super::input::{Message, messages};
 use crate::json_out::{Seq, json, string};
 use crate::tree::Json;
+use router_core::WrittenMember;
 use serde_json::{Map, Value, json};
 
 /// What becomes of a tool the router cannot serve for free (web search, file search,
@@ -38,6 +39,8 @@ pub const DEFAULT_MODEL: &str = "openrouter/free";
 pub struct Translated {
     /// The chat-completions body (JSON).
     pub chat: Vec<u8>,
+    /// Where each of its top-level members lies, for [`router_core::ChatRequest::from_written`].
+    pub members: Vec<WrittenMember>,
     /// Whether the client asked for the event stream.
     pub stream: bool,
     /// The tools left out, as `type` or `type:name`, in the request's order.
@@ -68,7 +71,7 @@ pub fn to_chat(body: &[u8], policy: ToolPolicy) -> Result<Translated, InvalidReq
     msgs.extend(messages(req.get("input"))?);
     // The chat body is written as it is read, without a tree of its own.
     let mut out = Vec::with_capacity(body.len() + CHAT_BODY_EXTRA);
-    let mut chat = Seq::object(&mut out);
+    let mut chat = Seq::object_spanned(&mut out, CHAT_MEMBERS);
     string(chat.key("model"), model);
     let mut list = Seq::array(chat.key("messages"));
     for m in &msgs {
@@ -87,13 +90,13 @@ pub fn to_chat(body: &[u8], policy: ToolPolicy) -> Result<Translated, InvalidReq
     }
     let (echo_tools, dropped_tools) = write_tools(&req, policy, &mut chat)?;
     write_sampling(&req, &mut chat)?;
-    chat.end();
+    let members = chat.end_spanned();
     let session = ["prompt_cache_key", "safety_identifier", "user"]
         .iter()
         .find_map(|k| req.get(k).and_then(Json::as_str).filter(|s| !s.is_empty()))
         .map(str::to_owned);
     let echo = echo(&req, echo_tools);
-    Ok(Translated { chat: out, stream, dropped_tools, session, echo })
+    Ok(Translated { chat: out, members, stream, dropped_tools, session, echo })
 }
 
 /// `tools`, `tool_choice` and `parallel_tool_calls` into the chat body; returns the
@@ -156,6 +159,10 @@ fn write_sampling(req: &Json<'_>, chat: &mut Seq<'_>) -> Result<(), InvalidReque
     }
     Ok(())
 }
+
+/// The most members a chat body written here has (model, messages, stream and its
+/// options, three of tools, four of sampling, format, reasoning, user).
+const CHAT_MEMBERS: usize = 14;
 
 /// Room for what the chat body adds to the request's size, so that writing it seldom
 /// grows the buffer.
