@@ -14,7 +14,9 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::Stream;
 use router_core::sse::AnswerSpans;
-use router_core::{Body as UpstreamBody, ByteStream, ChatRequest, RouteError, RouteFailure, Routed, TransportError};
+use router_core::{
+    Body as UpstreamBody, ByteStream, ChatRequest, ModelId, RouteError, RouteFailure, Routed, TransportError,
+};
 use router_dialects::chat::{ChatError, read_committed};
 use router_dialects::responses::{EventWriter, InvalidRequest, ResponseMeta, Translated, response_json, to_chat};
 use std::convert::Infallible;
@@ -23,8 +25,9 @@ use std::time::Duration;
 /// The tools left out of the request (`web_search`, `namespace:mcp`, ...), comma-separated.
 pub const DROPPED_TOOLS_HEADER: HeaderName = HeaderName::from_static("x-router-dropped-tools");
 
-/// An SSE comment after this long without an event, so that a client and the proxies
-/// between keep a quiet stream (a model reasoning at length) open.
+/// The longest silence without an SSE comment (one comes after half to all of it, see
+/// `reframe`), so that a client and the proxies between keep a quiet stream (a model
+/// reasoning at length) open.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const KEEPALIVE_COMMENT: &[u8] = b": keepalive\n\n";
 
@@ -46,7 +49,7 @@ pub async fn responses(State(state): State<AppState>, req: Request) -> Response 
             let meta = ResponseMeta {
                 id: ResponseMeta::id_of(now, decision.seed()),
                 created_at: now / 1000,
-                model: report.model.as_ref().map(|m| m.as_str().to_owned()).unwrap_or_default(),
+                model: report.model.clone().unwrap_or_else(|| ModelId::new("")),
             };
             let (mut passed, _) = upstream_headers(response.headers);
             let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
@@ -129,7 +132,9 @@ async fn read(state: &AppState, req: Request) -> Result<(ChatRequest, Translated
     let client_session = client_session(req.headers());
     let bytes = handlers::json_body(state, req).await?;
     let mut translated = to_chat(&bytes, state.responses_tools).map_err(|e| invalid(&e))?;
-    let mut chat = ChatRequest::from_bytes(Bytes::from(std::mem::take(&mut translated.chat)))
+    // Written by the translation, which says where its members are: not walked again.
+    let body = Bytes::from(std::mem::take(&mut translated.chat));
+    let mut chat = ChatRequest::from_written(body, &translated.members)
         .map_err(|e| ApiError::from_route(&RouteError::Request(e)))?;
     // The answer is translated: its reading says where its members are.
     chat.record_answer_spans();
@@ -161,7 +166,7 @@ fn dropped_header(headers: &mut HeaderMap, dropped: &[String]) {
 }
 
 /// The upstream's chat chunks as Responses events, re-framed chunk by chunk, with an SSE
-/// comment after `keepalive` of silence (the Responses API has no ping event; every
+/// comment in each silence (at most `keepalive` after the last chunk) (the Responses API has no ping event; every
 /// client skips comments). After the final event the upstream stream is dropped; a
 /// transport error is `response.failed`.
 fn events(

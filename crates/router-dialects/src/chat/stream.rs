@@ -36,6 +36,13 @@ impl ChunkReader {
         Self::default()
     }
 
+    /// A reader that gives no [`Delta::Meta`]: for a writer that names the response's
+    /// id and model itself (the core has already made every chunk's `model` the routed
+    /// one), so that the first chunk's `id`, `model` and `created` are skimmed, not read.
+    pub fn without_meta() -> Self {
+        ChunkReader { meta_sent: true, ..Self::default() }
+    }
+
     /// Feeds bytes; returns the deltas of every event they complete.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<Delta<'static>> {
         let mut deltas = Vec::new();

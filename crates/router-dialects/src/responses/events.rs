@@ -11,6 +11,7 @@ use super::output::{
 use crate::chat::{Answer, ChatError, ChunkReader, Delta, Usage};
 use crate::json_out::string;
 use frame::{Place, TEXT_CAPACITY, final_head, head, write_event};
+use router_core::ModelId;
 use std::borrow::Cow;
 
 /// One output item as it grows.
@@ -87,7 +88,7 @@ impl EventWriter {
             started: false,
             ended: false,
         };
-        EventWriter { reader: ChunkReader::new(), w }
+        EventWriter { reader: ChunkReader::without_meta(), w }
     }
 
     /// `response.created` and `response.in_progress`, once, before anything else.
@@ -202,9 +203,10 @@ impl Events {
         }
         match delta {
             Delta::Meta { model, .. } => {
-                // Usually the id the response already names (the router sets it).
-                if !model.is_empty() && *model != *self.meta.model {
-                    self.meta.model = model.into_owned();
+                // Only from a whole answer (the stream's reader gives none): usually the
+                // id the response already names (the router sets it).
+                if !model.is_empty() && *model != *self.meta.model.as_str() {
+                    self.meta.model = ModelId::new(&model);
                 }
             }
             Delta::Text(t) => self.text(&t, false, out),

@@ -3,6 +3,7 @@
 
 use crate::chat::{Answer, ChatError, Usage};
 use crate::json_out::{number, string};
+use router_core::ModelId;
 use serde_json::{Map, Value};
 
 /// Who a response is: its id (`resp_…`), when it began, and the model that answers.
@@ -12,8 +13,9 @@ pub struct ResponseMeta {
     pub id: String,
     /// Unix seconds.
     pub created_at: u64,
-    /// The exposed id of the free model that answered.
-    pub model: String,
+    /// The exposed id of the free model that answered (shared with the router's report,
+    /// not copied).
+    pub model: ModelId,
 }
 
 impl ResponseMeta {
@@ -85,7 +87,7 @@ pub(crate) fn write_response(
     output: impl FnOnce(&mut Vec<u8>),
     usage: Option<&Usage>,
 ) {
-    write_response_by(out, meta, &meta.model, echo, status, output, usage);
+    write_response_by(out, meta, meta.model.as_str(), echo, status, output, usage);
 }
 
 /// [`write_response`] naming `model` as the one that answered.
@@ -266,7 +268,7 @@ pub fn response_json(answer: &Answer, meta: &ResponseMeta, echo: &[u8]) -> Vec<u
     };
     let status = Status::of_finish(answer.finish_reason.as_deref());
     // The answer names the model that wrote it (the router has set its exposed id).
-    let model = if answer.model.is_empty() { &meta.model } else { &answer.model };
+    let model = if answer.model.is_empty() { meta.model.as_str() } else { &answer.model };
     let mut out = Vec::with_capacity(512 + echo.len());
     write_response_by(&mut out, meta, model, echo, &status, output, answer.usage.as_ref());
     out
