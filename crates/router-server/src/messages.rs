@@ -24,8 +24,9 @@ use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::time::Duration;
 
-/// A `ping` event after this long without a chunk, so that a client and the proxies
-/// between keep a quiet stream open (Anthropic's API pings the same way).
+/// The longest silence without a `ping` event (one comes after half to all of it, see
+/// `reframe`), so that a client and the proxies between keep a quiet stream open
+/// (Anthropic's API pings the same way).
 pub const PING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Set when a Claude model id was served from the free models (its value: the id used).
@@ -164,7 +165,7 @@ fn notes(headers: &mut HeaderMap, translated: &Translated) {
 }
 
 /// The upstream's chat chunks as Anthropic's events, re-framed chunk by chunk, with a
-/// `ping` after `ping_interval` of silence. After the last event the upstream stream
+/// `ping` in each silence (at most `ping_interval` after the last chunk). After the last event the upstream stream
 /// is dropped; a transport error is an `error` event.
 fn events(
     stream: ByteStream,

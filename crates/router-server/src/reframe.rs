@@ -27,31 +27,34 @@ pub(crate) trait Reframe: Send + 'static {
 }
 
 /// The upstream's chunks through `writer`, one output per input that yields events, with
-/// the writer's keep-alive after `keepalive` of silence. After the last event the
-/// upstream stream is dropped.
+/// the writer's keep-alive in every silence, at most `keepalive` (and at least half of
+/// it) after the last chunk, then every half of it. After the last event the upstream
+/// stream is dropped.
 pub(crate) fn reframe<W: Reframe + Unpin>(
     stream: ByteStream,
     writer: W,
     keepalive: Duration,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
-    let last = Instant::now();
-    let quiet = Box::pin(tokio::time::sleep_until(last + keepalive));
-    Reframed { stream: Some(stream), writer, keepalive, quiet, last, waker: None }
+    let period = keepalive / 2;
+    let quiet = Box::pin(tokio::time::sleep(period));
+    Reframed { stream: Some(stream), writer, period, quiet, heard: false, waker: None }
 }
 
 /// [`reframe`]'s stream, written out: an `unfold` moved the upstream and the writer in
 /// and out of its state for every chunk, and a `timeout` made a timer for each one.
-/// Here one timer serves the stream, and a chunk only notes when it came: the timer is
-/// moved to the silence's real end when it fires early, which is rarer than chunks.
+/// Here one timer ticks every half keep-alive, and a chunk only notes that it came (no
+/// clock read, no timer moved per chunk): a tick with no chunk since the last one sends
+/// the keep-alive, so a silence gets one after half to all of `keepalive`.
 struct Reframed<W> {
     /// The upstream, until the last event is written.
     stream: Option<ByteStream>,
     writer: W,
-    keepalive: Duration,
-    /// Fires at the end of the silence, or earlier (then it is moved on).
+    /// Half the keep-alive: the ticks' period.
+    period: Duration,
+    /// The next tick.
     quiet: Pin<Box<Sleep>>,
-    /// When the last chunk came or the last keep-alive went out.
-    last: Instant,
+    /// A chunk came since the last tick.
+    heard: bool,
     /// The task `quiet` last registered, so that it is polled again only for another
     /// task or once it has fired.
     waker: Option<Waker>,
@@ -73,7 +76,7 @@ impl<W: Reframe + Unpin> Stream for Reframed<W> {
                     return Poll::Ready(Some(Ok(Bytes::from_static(this.writer.keepalive()))));
                 }
             };
-            this.last = Instant::now();
+            this.heard = true;
             if this.writer.is_ended() {
                 this.stream = None;
                 return Poll::Ready(Some(Ok(Bytes::from(out))));
@@ -86,8 +89,8 @@ impl<W: Reframe + Unpin> Stream for Reframed<W> {
 }
 
 impl<W> Reframed<W> {
-    /// Ready when `keepalive` has passed since the last chunk or keep-alive (and then
-    /// counts the keep-alive as sent).
+    /// Ready at a tick with no chunk since the one before (the keep-alive is due); each
+    /// tick sets the next.
     fn poll_quiet(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             let registered = self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
@@ -99,15 +102,10 @@ impl<W> Reframed<W> {
                 return Poll::Pending;
             }
             self.waker = None;
-            let end = self.last + self.keepalive;
-            if self.quiet.deadline() < end {
-                // Chunks came since it was set: the silence ends later.
-                self.quiet.as_mut().reset(end);
-                continue;
+            self.quiet.as_mut().reset(Instant::now() + self.period);
+            if !std::mem::take(&mut self.heard) {
+                return Poll::Ready(());
             }
-            self.last = Instant::now();
-            self.quiet.as_mut().reset(self.last + self.keepalive);
-            return Poll::Ready(());
         }
     }
 }
