@@ -153,6 +153,23 @@ pub(crate) fn event(out: &mut Vec<u8>, name: &str, data: impl FnOnce(&mut Vec<u8
     out.extend_from_slice(b"\n\n");
 }
 
+/// What the core makes of a chat body written with [`Seq::object_spanned`], read where
+/// its writer says the members are and read as a client's body: (written, as sent), which
+/// must agree (the translations' tests compare them).
+#[cfg(test)]
+pub(crate) fn two_readings(chat: &[u8], members: &[WrittenMember]) -> (Result<String, String>, Result<String, String>) {
+    use router_core::ChatRequest;
+    let seen = |r: Result<ChatRequest, router_core::RequestError>| {
+        r.map(|r| {
+            let body = |plain| String::from_utf8_lossy(&r.body_for_upstream("m", plain, Some(5))).into_owned();
+            format!("{r:?} {:?} {} {}", r.session_key(), body(false), body(true))
+        })
+        .map_err(|e| e.to_string())
+    };
+    let bytes = bytes::Bytes::copy_from_slice(chat);
+    (seen(ChatRequest::from_written(bytes.clone(), members)), seen(ChatRequest::from_bytes(bytes)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -138,7 +138,9 @@ async fn read(state: &AppState, req: Request) -> Result<(ChatRequest, Translated
     let headers = RouteHeaders::read(req.headers()).map_err(|m| anthropic_error(ApiError::bad_request(m)))?;
     let bytes = handlers::json_body(state, req).await.map_err(anthropic_error)?;
     let mut translated = anthropic::to_chat(&bytes, &state.messages).map_err(|e| refused(&e))?;
-    let mut chat = ChatRequest::from_bytes(Bytes::from(std::mem::take(&mut translated.body)))
+    // Written by the translation, which says where its members are: not walked again.
+    let body = Bytes::from(std::mem::take(&mut translated.body));
+    let mut chat = ChatRequest::from_written(body, &translated.members)
         .map_err(|e| anthropic_error(ApiError::from_route(&RouteError::Request(e))))?;
     // The answer is translated: its reading says where its members are.
     chat.record_answer_spans();

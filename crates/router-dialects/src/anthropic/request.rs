@@ -9,6 +9,7 @@ pub use super::error::{REFUSE_SERVER_TOOLS_SETTING, SERVE_CLAUDE_IDS_SETTING, Tr
 use super::session;
 use crate::json_out::{Seq, json, number, string};
 use crate::tree::Json;
+use router_core::WrittenMember;
 
 /// The model id a Claude id is served as.
 pub const FREE_MODEL: &str = "openrouter/free";
@@ -38,6 +39,8 @@ impl Default for Options {
 pub struct Translated {
     /// The chat-completions body.
     pub body: Vec<u8>,
+    /// Where each of its top-level members lies, for [`router_core::ChatRequest::from_written`].
+    pub members: Vec<WrittenMember>,
     pub stream: bool,
     /// The model id the client sent.
     pub requested_model: String,
@@ -72,7 +75,7 @@ pub fn to_chat(body: &[u8], options: &Options) -> Result<Translated, TranslateEr
     }
     // The chat body is written as it is read; the bulk is the messages, copied once.
     let mut out = Vec::with_capacity(body.len() + CHAT_BODY_EXTRA);
-    let mut chat = Seq::object(&mut out);
+    let mut chat = Seq::object_spanned(&mut out, CHAT_MEMBERS);
     string(chat.key("model"), if served_as_free { FREE_MODEL } else { requested_model.as_str() });
     let mut messages = Seq::array(chat.key("messages"));
     if let Some(system) = req.get("system").filter(|s| !s.is_null()) {
@@ -113,9 +116,12 @@ pub fn to_chat(body: &[u8], options: &Options) -> Result<Translated, TranslateEr
     {
         string(chat.key("session_id"), &key);
     }
-    chat.end();
-    Ok(Translated { body: out, stream, requested_model, served_as_free, dropped_tools })
+    let members = chat.end_spanned();
+    Ok(Translated { body: out, members, stream, requested_model, served_as_free, dropped_tools })
 }
+
+/// The most members a chat body written here has.
+const CHAT_MEMBERS: usize = 16;
 
 /// Room for what the chat body adds to the Messages body's size (`stream_options`, the
 /// tools' wrapping), so that writing it seldom grows the buffer.

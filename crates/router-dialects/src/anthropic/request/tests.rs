@@ -4,6 +4,7 @@
 use super::*;
 use crate::anthropic::to_message;
 use crate::chat::read_answer;
+use crate::json_out::two_readings;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -13,6 +14,8 @@ fn chat(body: Value) -> Value {
 
 fn chat_with(body: Value, options: &Options) -> Result<Value, TranslateError> {
     let t = to_chat(&serde_json::to_vec(&body).expect("json"), options)?;
+    let (written, sent) = two_readings(&t.body, &t.members);
+    assert_eq!(written, sent, "{}", String::from_utf8_lossy(&t.body));
     Ok(serde_json::from_slice(&t.body).expect("chat json"))
 }
 
@@ -298,6 +301,8 @@ proptest! {
         for options in [Options::default(), Options { serve_claude_ids: false, refuse_server_tools: true }] {
             if let Ok(t) = to_chat(&bytes, &options) {
                 let v: Value = serde_json::from_slice(&t.body).expect("the chat body is json");
+                let (written, sent) = two_readings(&t.body, &t.members);
+                prop_assert_eq!(written, sent);
                 prop_assert!(v["model"].is_string() && v["messages"].is_array(), "{}", v);
                 for tool in v["tools"].as_array().map_or(&[][..], Vec::as_slice) {
                     prop_assert_eq!(&tool["type"], "function");

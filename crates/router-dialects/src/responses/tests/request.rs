@@ -1,6 +1,7 @@
 //! The request translation: Codex CLI's and the SDKs' shapes, the stateless refusals, and
 //! the tool round trip (unit and property tests).
 
+use crate::json_out::two_readings;
 use crate::responses::*;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -9,26 +10,9 @@ use serde_json::{Value, json};
 fn check(req: Value, policy: ToolPolicy) -> (Value, Translated) {
     let body = serde_json::to_vec(&req).expect("json");
     let t = to_chat(&body, policy).unwrap_or_else(|e| panic!("refused: {e}"));
-    assert_eq!(read_as_written(&t), read_as_sent(&t), "{}", String::from_utf8_lossy(&t.chat));
+    let (written, sent) = two_readings(&t.chat, &t.members);
+    assert_eq!(written, sent, "{}", String::from_utf8_lossy(&t.chat));
     (serde_json::from_slice(&t.chat).expect("chat json"), t)
-}
-
-/// What the core makes of the chat body read where the translation says its members
-/// are, and read as a client's body: the two must agree.
-fn read_as_written(t: &Translated) -> Result<String, String> {
-    let read = router_core::ChatRequest::from_written(t.chat.clone().into(), &t.members);
-    read.map(|r| seen(&r)).map_err(|e| e.to_string())
-}
-
-fn read_as_sent(t: &Translated) -> Result<String, String> {
-    let read = router_core::ChatRequest::from_bytes(t.chat.clone().into());
-    read.map(|r| seen(&r)).map_err(|e| e.to_string())
-}
-
-/// Everything the router takes from a request: its analysis and what it forwards.
-fn seen(r: &router_core::ChatRequest) -> String {
-    let body = |plain| String::from_utf8_lossy(&r.body_for_upstream("m", plain, Some(5))).into_owned();
-    format!("{r:?} {:?} {} {}", r.session_key(), body(false), body(true))
 }
 
 fn refused(req: Value, policy: ToolPolicy) -> InvalidRequest {
@@ -427,7 +411,8 @@ proptest! {
         match to_chat(&bytes, ToolPolicy::refusing(policy)) {
             Ok(t) => {
                 prop_assert!(serde_json::from_slice::<Value>(&t.chat).is_ok());
-                prop_assert_eq!(read_as_written(&t), read_as_sent(&t));
+                let (written, sent) = two_readings(&t.chat, &t.members);
+                prop_assert_eq!(written, sent);
             }
             Err(e) => prop_assert!(e.param.is_some() && !e.message.is_empty()),
         }
