@@ -27,21 +27,9 @@ fn plain(b: &[u8]) -> bool {
     b[skip_plain(b, 0)..].iter().all(|&c| c >= 0x20 && c != b'"' && c != b'\\')
 }
 
-/// `n` as a JSON number.
+/// `n` as a JSON number (two digits a step, as serde_json writes it).
 pub(crate) fn number(out: &mut Vec<u8>, n: u64) {
-    // Twenty digits hold any `u64`.
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// `n` in lowercase hexadecimal, at least `width` digits (zeros before), without the
