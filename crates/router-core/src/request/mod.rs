@@ -23,6 +23,7 @@ use crate::upstream::Endpoint;
 use analyse::{Fields, analyse, checked_session_key, session_key, targets};
 use bytes::Bytes;
 use locate::{Span, last_of_each, locate};
+use requirements::LOST;
 use scan::{Str, TopLevel, Val};
 use serde::de::IgnoredAny;
 use serde_json::Value;
@@ -140,8 +141,8 @@ impl ChatRequest {
             };
             let top: TopLevel<'_> = serde_json::from_str(text).map_err(|e| RequestError::Json(e.to_string()))?;
             let TopLevel::Object(read) = top else { return Err(RequestError::NotAnObject) };
-            let spans = locate(text, &read).ok_or_else(|| RequestError::Json("could not locate a member".into()))?;
-            analysed(text, family.is_some(), last_of_each(read.into_iter().zip(spans).collect()))?
+            let spans = locate(text, &read).ok_or_else(|| RequestError::Json(LOST.into()))?;
+            analysed(text, family.is_some(), last_of_each(read.into_iter().zip(spans).collect()).map(Ok))?
         };
         Ok(Self::of(raw, parts, family))
     }
@@ -306,12 +307,13 @@ struct Parts {
 fn analysed<'a>(
     text: &'a str,
     embeddings: bool,
-    members: impl Iterator<Item = ((Str<'a>, Val<'a>), Span)>,
+    members: impl Iterator<Item = Result<((Str<'a>, Val<'a>), Span), RequestError>>,
 ) -> Result<Parts, RequestError> {
     let mut fields = Fields::default();
     let mut forward = Vec::with_capacity(members.size_hint().1.unwrap_or(0));
     let mut input_bytes = 0;
-    for ((key, value), span) in members {
+    for member in members {
+        let ((key, value), span) = member?;
         let raw_value = text.get(span.value.clone()).unwrap_or("null");
         if embeddings && key.as_str() == "input" {
             input_bytes = raw_value.len();

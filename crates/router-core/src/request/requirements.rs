@@ -21,6 +21,9 @@ pub const MAX_MODELS: usize = 64;
 /// The longest session key (`x-session-id`, `session_id` or `user`), in bytes.
 pub const MAX_SESSION_KEY_BYTES: usize = 256;
 
+/// Why a body whose members' places could not be found is refused.
+pub(super) const LOST: &str = "could not locate a member";
+
 /// Why a request body was refused before any routing.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {

@@ -3,6 +3,7 @@
 //! client's body, without a second walk of the top level to find the members.
 
 use super::locate::Span;
+use super::requirements::LOST;
 use super::scan::{Messages, Str, Val};
 use super::{ChatRequest, RequestError, analysed};
 use bytes::Bytes;
@@ -25,16 +26,16 @@ impl ChatRequest {
     pub fn from_written(raw: Bytes, members: &[WrittenMember]) -> Result<Self, RequestError> {
         let parts = {
             let text = std::str::from_utf8(&raw).map_err(|e| RequestError::Json(e.to_string()))?;
-            let mut read = Vec::with_capacity(members.len());
-            for m in members {
-                let member = member(text, m).ok_or_else(|| RequestError::Json("could not locate a member".into()))?;
-                // A writer writes each key once; a client's repeated key keeps its last.
-                if read.iter().any(|((k, _), _): &((Str<'_>, Val<'_>), Span)| k.as_str() == member.0.0.as_str()) {
-                    return Err(RequestError::Json(format!("the member `{}` is written twice", member.0.0.as_str())));
-                }
-                read.push(member);
+            // A writer writes each key once; a client's repeated key keeps its last.
+            let key = |m: &WrittenMember| text.get(m.key.clone());
+            if let Some(twice) =
+                members.iter().enumerate().find(|(i, m)| members[..*i].iter().any(|p| key(p) == key(m)))
+            {
+                let name = key(twice.1).unwrap_or_default().trim_matches('"');
+                return Err(RequestError::Json(format!("the member `{name}` is written twice")));
             }
-            analysed(text, false, read.into_iter())?
+            let read = members.iter().map(|m| member(text, m).ok_or_else(|| RequestError::Json(LOST.into())));
+            analysed(text, false, read)?
         };
         Ok(Self::of(raw, parts, None))
     }
