@@ -30,6 +30,7 @@ pub use config::{Config, ConfigError, LogFormat};
 pub use error::ApiError;
 pub use limits::{ServeLimits, ServeStats};
 pub use metrics::Metrics;
+pub use reframe::{KEEPALIVE_INTERVAL, KeepaliveClock};
 pub use state::{AppState, ClientKeys, SeedSource};
 
 use axum::extract::DefaultBodyLimit;

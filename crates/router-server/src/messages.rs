@@ -7,7 +7,7 @@
 use crate::anthropic_errors::anthropic_error;
 use crate::error::ApiError;
 use crate::handlers::{self, RouteHeaders, upstream_headers};
-use crate::reframe::Reframe;
+use crate::reframe::{KeepaliveClock, Reframe};
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Body;
@@ -22,12 +22,6 @@ use router_dialects::anthropic::{self, MessageStream, TranslateError, Translated
 use router_dialects::chat::read_committed;
 use serde_json::{Value, json};
 use std::convert::Infallible;
-use std::time::Duration;
-
-/// The longest silence without a `ping` event (one comes after half to all of it, see
-/// `reframe`), so that a client and the proxies between keep a quiet stream open
-/// (Anthropic's API pings the same way).
-pub const PING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Set when a Claude model id was served from the free models (its value: the id used).
 pub const SERVED_AS_HEADER: HeaderName = HeaderName::from_static("x-router-served-as");
@@ -73,7 +67,8 @@ pub async fn messages(State(state): State<AppState>, req: Request) -> Response {
                 },
                 UpstreamBody::Stream(stream) => {
                     handlers::event_stream(&mut passed);
-                    Body::from_stream(events(stream, MessageStream::new(&fallback_id, &model, estimate), PING_INTERVAL))
+                    let writer = MessageStream::new(&fallback_id, &model, estimate);
+                    Body::from_stream(events(stream, writer, &state.keepalive))
                 }
             };
             let mut resp = (status, body).into_response();
@@ -167,14 +162,15 @@ fn notes(headers: &mut HeaderMap, translated: &Translated) {
 }
 
 /// The upstream's chat chunks as Anthropic's events, re-framed chunk by chunk, with a
-/// `ping` in each silence (at most `ping_interval` after the last chunk). After the last event the upstream stream
-/// is dropped; a transport error is an `error` event.
+/// `ping` in each silence (at most the clock's interval after the last chunk, as
+/// Anthropic's API pings). After the last event the upstream stream is dropped; a
+/// transport error is an `error` event.
 fn events(
     stream: ByteStream,
     writer: MessageStream,
-    ping_interval: Duration,
-) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
-    crate::reframe::reframe(stream, writer, ping_interval)
+    clock: &KeepaliveClock,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + use<> {
+    crate::reframe::reframe(stream, writer, clock)
 }
 
 impl Reframe for MessageStream {
@@ -204,6 +200,7 @@ mod tests {
     use super::*;
     use futures_util::StreamExt;
     use router_core::{ErrorKind, TransportError};
+    use std::time::Duration;
 
     /// The event names a stream of `chunks` (each after `gap`) becomes, with pings after
     /// 40 ms of silence.
@@ -212,10 +209,14 @@ mod tests {
             tokio::time::sleep(gap).await;
             c.map(|s: &'static str| Bytes::from_static(s.as_bytes()))
         });
-        let out: Vec<Bytes> = events(Box::pin(upstream), MessageStream::new("f", "m", 1), Duration::from_millis(40))
-            .map(|b| b.unwrap_or_default())
-            .collect()
-            .await;
+        let out: Vec<Bytes> = events(
+            Box::pin(upstream),
+            MessageStream::new("f", "m", 1),
+            &KeepaliveClock::new(Duration::from_millis(40)),
+        )
+        .map(|b| b.unwrap_or_default())
+        .collect()
+        .await;
         let text = String::from_utf8(out.concat()).unwrap_or_default();
         text.lines().filter_map(|l| l.strip_prefix("event: ")).map(str::to_owned).collect()
     }

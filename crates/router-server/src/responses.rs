@@ -5,7 +5,7 @@
 
 use crate::error::ApiError;
 use crate::handlers::{self, RouteHeaders, upstream_headers};
-use crate::reframe::Reframe;
+use crate::reframe::{KeepaliveClock, Reframe};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -20,15 +20,10 @@ use router_core::{
 use router_dialects::chat::{ChatError, read_committed};
 use router_dialects::responses::{EventWriter, InvalidRequest, ResponseMeta, Translated, response_json, to_chat};
 use std::convert::Infallible;
-use std::time::Duration;
 
 /// The tools left out of the request (`web_search`, `namespace:mcp`, ...), comma-separated.
 pub const DROPPED_TOOLS_HEADER: HeaderName = HeaderName::from_static("x-router-dropped-tools");
 
-/// The longest silence without an SSE comment (one comes after half to all of it, see
-/// `reframe`), so that a client and the proxies between keep a quiet stream (a model
-/// reasoning at length) open.
-pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const KEEPALIVE_COMMENT: &[u8] = b": keepalive\n\n";
 
 /// Codex CLI's conversation header; `x-session-id` wins over it. Names made once, so
@@ -54,7 +49,14 @@ pub async fn responses(State(state): State<AppState>, req: Request) -> Response 
             let (mut passed, _) = upstream_headers(response.headers);
             let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
             let stream = translated.stream;
-            let (body, events) = match answer(response.body, report.answer.as_deref(), meta, translated.echo, stream) {
+            let (body, events) = match answer(
+                response.body,
+                report.answer.as_deref(),
+                meta,
+                translated.echo,
+                stream,
+                &state.keepalive,
+            ) {
                 Ok(Answer::Object(body)) => (body, false),
                 Ok(Answer::Events(body)) => (body, true),
                 Err(e) => {
@@ -101,14 +103,11 @@ fn answer(
     meta: ResponseMeta,
     echo: Vec<u8>,
     stream: bool,
+    keepalive: &KeepaliveClock,
 ) -> Result<Answer, ApiError> {
     let bytes = match body {
         UpstreamBody::Stream(upstream) => {
-            return Ok(Answer::Events(Body::from_stream(events(
-                upstream,
-                EventWriter::new(meta, echo),
-                KEEPALIVE_INTERVAL,
-            ))));
+            return Ok(Answer::Events(Body::from_stream(events(upstream, EventWriter::new(meta, echo), keepalive))));
         }
         UpstreamBody::Full(bytes) => bytes,
     };
@@ -166,14 +165,14 @@ fn dropped_header(headers: &mut HeaderMap, dropped: &[String]) {
 }
 
 /// The upstream's chat chunks as Responses events, re-framed chunk by chunk, with an SSE
-/// comment in each silence (at most `keepalive` after the last chunk) (the Responses API has no ping event; every
-/// client skips comments). After the final event the upstream stream is dropped; a
-/// transport error is `response.failed`.
+/// comment in each silence, at most the clock's interval after the last chunk (the
+/// Responses API has no ping event; every client skips comments). After the final event
+/// the upstream stream is dropped; a transport error is `response.failed`.
 fn events(
     stream: ByteStream,
     writer: EventWriter,
-    keepalive: Duration,
-) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+    keepalive: &KeepaliveClock,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + use<> {
     crate::reframe::reframe(stream, writer, keepalive)
 }
 
@@ -213,6 +212,7 @@ mod tests {
     use super::*;
     use futures_util::StreamExt;
     use router_core::{ErrorKind, TransportError};
+    use std::time::Duration;
 
     /// What a stream of `chunks` (each after `gap`) becomes, with a keep-alive after 40 ms
     /// of silence: the event types, and `keepalive` for each comment.
@@ -222,10 +222,14 @@ mod tests {
             c.map(|s: &'static str| Bytes::from_static(s.as_bytes()))
         });
         let meta = ResponseMeta { id: "resp_t".into(), created_at: 1, model: "m:free".into() };
-        let out: Vec<Bytes> = events(Box::pin(upstream), EventWriter::new(meta, Vec::new()), Duration::from_millis(40))
-            .map(|b| b.unwrap_or_default())
-            .collect()
-            .await;
+        let out: Vec<Bytes> = events(
+            Box::pin(upstream),
+            EventWriter::new(meta, Vec::new()),
+            &KeepaliveClock::new(Duration::from_millis(40)),
+        )
+        .map(|b| b.unwrap_or_default())
+        .collect()
+        .await;
         let text = String::from_utf8(out.concat()).unwrap_or_default();
         text.lines()
             .filter_map(|l| if l == ": keepalive" { Some("keepalive") } else { l.strip_prefix("event: ") })

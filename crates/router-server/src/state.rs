@@ -29,6 +29,8 @@ pub struct AppState {
     pub responses_tools: router_dialects::responses::ToolPolicy,
     /// `/v1/embeddings`: the default family and each family's dimension.
     pub embeddings: Arc<EmbeddingsState>,
+    /// The one clock of the Messages and Responses streams' keep-alives.
+    pub keepalive: crate::KeepaliveClock,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
                 router_dialects::responses::DEFAULT_REFUSE_UNSERVED_TOOLS,
             ),
             embeddings: Arc::default(),
+            keepalive: crate::KeepaliveClock::new(crate::KEEPALIVE_INTERVAL),
         }
     }
 
