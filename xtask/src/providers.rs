@@ -25,10 +25,13 @@ const HOMES: [(&str, &str); 8] = [
     ("crates/router-core/src/model/info.rs", "the name the catalog's own models' account is kept under"),
     ("crates/router-core/src/model/mod.rs", "re-exports that name"),
     ("crates/router-core/src/lib.rs", "re-exports that name"),
-    ("crates/router-settings/src/load.rs", "reads the flat OPENROUTER_* settings and a provider's `kind`"),
+    (
+        "crates/router-settings/src/load.rs",
+        "reads the flat OPENROUTER_* settings and a provider's `kind`, and builds the base kind's catalog from them",
+    ),
     (
         "crates/router-settings/src/provider.rs",
-        "the `kind` values and what each means: its adapters (the base catalog's factory), dialect and account name",
+        "the `kind` values and what each means: its adapters, dialect and account name",
     ),
     ("crates/fake-upstream/", "a test double of OpenRouter"),
 ];

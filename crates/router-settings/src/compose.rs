@@ -2,7 +2,6 @@
 //! settings, and the background tasks of a long-running process.
 
 use crate::clock::SystemClock;
-use crate::provider::base_catalog;
 use crate::refreshes::Catalogs;
 use crate::settings::Settings;
 use crate::transport::base_transport;
@@ -152,7 +151,7 @@ fn set_aside(path: &Path) -> Result<String, StoreError> {
 pub fn build(settings: &Settings, options: &Options) -> Result<Composed, BuildError> {
     let cache_path = options.cache_path.clone().or_else(|| settings.cache_path());
     let state_path = options.state_path.clone().or_else(|| settings.state_path());
-    let catalog = Arc::new(base_catalog(settings, cache_path.clone())?);
+    let catalog = Arc::new(settings.base_catalog(cache_path.clone())?);
     let transports = crate::shard::per_thread(options.shards, || base_transport(settings).map(Arc::new))?;
     let transport = transports.first().clone();
     let base: Arc<dyn Catalog> = match &options.catalog {
@@ -176,7 +175,7 @@ pub fn build(settings: &Settings, options: &Options) -> Result<Composed, BuildEr
 /// What `--check-config` checks beyond parsing: the adapters can be built, and the
 /// state file (if any) can be read. Changes nothing on disk. Returns warnings.
 pub fn validate(settings: &Settings) -> Result<Vec<String>, BuildError> {
-    base_catalog(settings, settings.cache_path())?;
+    settings.base_catalog(settings.cache_path())?;
     base_transport(settings)?;
     shared_state(settings)?;
     let mut warnings = crate::pool::validate(settings)?;

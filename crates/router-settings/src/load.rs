@@ -1,10 +1,13 @@
 //! Reading the settings: the file, then the flags and environment the binary parsed,
 //! over the defaults; then the checks that span several keys, and the derived paths.
 
+use crate::clock::SystemClock;
 use crate::provider::{ProviderKind, ProviderSettings, valid_name};
 use crate::settings::{FileLayer, Settings, Source};
+use catalog_openrouter::{CatalogConfig, CatalogError, OpenRouterCatalog};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The directory under the platform's data and cache directories.
 pub const APP_DIR: &str = "free-models-router";
@@ -175,12 +178,29 @@ impl Settings {
         self.data_dir.clone().or_else(|| platform.map(|d| d.join(APP_DIR)))
     }
 
-    /// Where the resilience state is kept; `None` when there is no data directory.
     /// The certificates of `extra_ca_cert` (none when it is not set).
     pub fn extra_roots(&self) -> Result<Vec<transport_http::Certificate>, transport_http::TransportInitError> {
         self.extra_ca_cert.as_deref().map_or(Ok(Vec::new()), transport_http::read_ca_file)
     }
 
+    /// The catalog of the base kind's provider ([`ProviderKind::BASE`]: OpenRouter's
+    /// adapter) from the flat settings, starting from the disk cache at `cache_path` or
+    /// the embedded catalog (no network call).
+    pub(crate) fn base_catalog(&self, cache_path: Option<PathBuf>) -> Result<OpenRouterCatalog, CatalogError> {
+        OpenRouterCatalog::new(
+            CatalogConfig {
+                base_url: self.openrouter_base_url.clone(),
+                api_key: self.openrouter_api_key.clone(),
+                refresh_interval: self.refresh_interval_secs.get(),
+                cache_path,
+                fetch_timeout: catalog_openrouter::DEFAULT_FETCH_TIMEOUT,
+                extra_roots: self.extra_roots().map_err(|e| CatalogError::Client(e.to_string()))?,
+            },
+            Arc::new(SystemClock),
+        )
+    }
+
+    /// Where the resilience state is kept; `None` when there is no data directory.
     pub fn state_path(&self) -> Option<PathBuf> {
         self.dir(dirs::data_dir()).map(|d| d.join(STATE_FILE))
     }

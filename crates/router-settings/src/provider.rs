@@ -1,14 +1,10 @@
 //! Upstream providers: the `[[providers]]` tables, the one-provider list the flat
 //! `openrouter_*` settings stand for, and what each `kind` means to the composition
-//! (its adapters, its dialect, the name its account is kept under), in one table.
+//! (its adapters, its dialect, the name its account is kept under), in one table; the
+//! base kind's catalog is built from the flat settings (`Settings::base_catalog`).
 
-use crate::clock::SystemClock;
-use crate::settings::Settings;
-use catalog_openrouter::{CatalogConfig, CatalogError, OpenRouterCatalog};
 use router_core::Dialect;
 use serde::Deserialize;
-use std::path::PathBuf;
-use std::sync::Arc;
 
 /// What protocol and catalog a provider speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -23,7 +19,7 @@ pub enum ProviderKind {
 /// How the composition builds a kind's adapters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Adapters {
-    /// The router's base catalog (its models name no provider, see [`base_catalog`]),
+    /// The router's base catalog (its models name no provider, see `Settings::base_catalog`),
     /// with the transport and the key reader of the flat `openrouter_*` settings: one
     /// provider at most.
     Base,
@@ -69,25 +65,6 @@ impl ProviderKind {
             Adapters::Declared => name,
         }
     }
-}
-
-/// The [`Adapters::Base`] catalog (OpenRouter's adapter) from the flat settings,
-/// starting from the disk cache at `cache_path` or the embedded catalog (no network call).
-pub(crate) fn base_catalog(
-    settings: &Settings,
-    cache_path: Option<PathBuf>,
-) -> Result<OpenRouterCatalog, CatalogError> {
-    OpenRouterCatalog::new(
-        CatalogConfig {
-            base_url: settings.openrouter_base_url.clone(),
-            api_key: settings.openrouter_api_key.clone(),
-            refresh_interval: settings.refresh_interval_secs.get(),
-            cache_path,
-            fetch_timeout: catalog_openrouter::DEFAULT_FETCH_TIMEOUT,
-            extra_roots: settings.extra_roots().map_err(|e| CatalogError::Client(e.to_string()))?,
-        },
-        Arc::new(SystemClock),
-    )
 }
 
 /// One `[[providers]]` table as written in the file.

@@ -6,6 +6,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::ops::Range;
 
+/// A member as the body's reading gives it: its key and what was kept of its value, and
+/// where it is.
+pub(super) type Located<'a> = ((Str<'a>, Val<'a>), Span);
+
 /// Where one member is in the body.
 pub(super) struct Span {
     /// The key with its quotes, when it has no escapes.

@@ -22,9 +22,9 @@ use crate::model::{CapSet, Capability};
 use crate::upstream::Endpoint;
 use analyse::{Fields, analyse, checked_session_key, session_key, targets};
 use bytes::Bytes;
-use locate::{Span, last_of_each, locate};
+use locate::{Located, last_of_each, locate};
 use requirements::LOST;
-use scan::{Str, TopLevel, Val};
+use scan::TopLevel;
 use serde::de::IgnoredAny;
 use serde_json::Value;
 use std::fmt;
@@ -161,6 +161,18 @@ impl ChatRequest {
             family,
             answer_spans: false,
         }
+    }
+
+    /// Analyses a body its caller wrote, given where each top-level member lies (each key
+    /// once): read as [`from_bytes`](Self::from_bytes) reads it (`messages` analysed, every
+    /// other value taken as it lies), without walking the top level again. A span outside
+    /// the body or off a key's quotes, or a key written twice, is refused, never read past.
+    pub fn from_written(raw: Bytes, members: &[WrittenMember]) -> Result<Self, RequestError> {
+        let parts = {
+            let text = std::str::from_utf8(&raw).map_err(|e| RequestError::Json(e.to_string()))?;
+            analysed(text, false, written::read(text, members)?)?
+        };
+        Ok(Self::of(raw, parts, None))
     }
 
     /// The body as the client sent it.
@@ -307,7 +319,7 @@ struct Parts {
 fn analysed<'a>(
     text: &'a str,
     embeddings: bool,
-    members: impl Iterator<Item = Result<((Str<'a>, Val<'a>), Span), RequestError>>,
+    members: impl Iterator<Item = Result<Located<'a>, RequestError>>,
 ) -> Result<Parts, RequestError> {
     let mut fields = Fields::default();
     let mut forward = Vec::with_capacity(members.size_hint().1.unwrap_or(0));

@@ -2,11 +2,10 @@
 //! read from where its writer says each top-level member lies: the same analysis as a
 //! client's body, without a second walk of the top level to find the members.
 
-use super::locate::Span;
+use super::locate::{Located, Span};
 use super::requirements::LOST;
+use super::requirements::RequestError;
 use super::scan::{Messages, Str, Val};
-use super::{ChatRequest, RequestError, analysed};
-use bytes::Bytes;
 use std::ops::Range;
 
 /// Where one top-level member of a written body lies, as byte ranges of the body.
@@ -18,31 +17,24 @@ pub struct WrittenMember {
     pub value: Range<usize>,
 }
 
-impl ChatRequest {
-    /// Analyses a body its caller wrote, given where each top-level member lies (each key
-    /// once): read as [`from_bytes`](Self::from_bytes) reads it (`messages` analysed, every
-    /// other value taken as it lies), without walking the top level again. A span outside
-    /// the body or off a key's quotes, or a key written twice, is refused, never read past.
-    pub fn from_written(raw: Bytes, members: &[WrittenMember]) -> Result<Self, RequestError> {
-        let parts = {
-            let text = std::str::from_utf8(&raw).map_err(|e| RequestError::Json(e.to_string()))?;
-            // A writer writes each key once; a client's repeated key keeps its last.
-            let key = |m: &WrittenMember| text.get(m.key.clone());
-            if let Some(twice) =
-                members.iter().enumerate().find(|(i, m)| members[..*i].iter().any(|p| key(p) == key(m)))
-            {
-                let name = key(twice.1).unwrap_or_default().trim_matches('"');
-                return Err(RequestError::Json(format!("the member `{name}` is written twice")));
-            }
-            let read = members.iter().map(|m| member(text, m).ok_or_else(|| RequestError::Json(LOST.into())));
-            analysed(text, false, read)?
-        };
-        Ok(Self::of(raw, parts, None))
+/// The members of `text` where `members` say they are, each as the body's reading gives
+/// it, for the analysis ([`super::ChatRequest::from_written`]); a key written twice is
+/// refused at once, a span outside the body or off its key's quotes when it is reached.
+pub(super) fn read<'a>(
+    text: &'a str,
+    members: &'a [WrittenMember],
+) -> Result<impl Iterator<Item = Result<Located<'a>, RequestError>>, RequestError> {
+    // A writer writes each key once; a client's repeated key keeps its last.
+    let key = |m: &WrittenMember| text.get(m.key.clone());
+    if let Some((_, twice)) = members.iter().enumerate().find(|(i, m)| members[..*i].iter().any(|p| key(p) == key(m))) {
+        let name = key(twice).unwrap_or_default().trim_matches('"');
+        return Err(RequestError::Json(format!("the member `{name}` is written twice")));
     }
+    Ok(members.iter().map(move |m| member(text, m).ok_or_else(|| RequestError::Json(LOST.into()))))
 }
 
 /// One member as the body's reading gives it: its key, `messages` analysed, and where it is.
-fn member<'a>(text: &'a str, m: &WrittenMember) -> Option<((Str<'a>, Val<'a>), Span)> {
+fn member<'a>(text: &'a str, m: &WrittenMember) -> Option<Located<'a>> {
     let quoted = text.get(m.key.clone())?;
     let key = quoted.strip_prefix('"')?.strip_suffix('"')?;
     let raw_value = text.get(m.value.clone())?;
@@ -59,6 +51,8 @@ fn member<'a>(text: &'a str, m: &WrittenMember) -> Option<((Str<'a>, Val<'a>), S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ChatRequest;
+    use bytes::Bytes;
 
     /// A body and the spans of its members, found by the test from the keys it names.
     fn spans(body: &str, keys: &[&str]) -> Vec<WrittenMember> {
