@@ -5,7 +5,7 @@
 
 use crate::tree::Json;
 use router_core::WrittenMember;
-use router_core::sse::json::skip_plain;
+use router_core::sse::json::{skip_plain, specials};
 
 /// `s` as a JSON string, quotes included. Text with nothing to escape (ids, names, most
 /// deltas) is copied as it is; the rest goes through serde's escaping.
@@ -22,9 +22,17 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Whether `b` has no byte that JSON escapes (a quote, a backslash, a control
-/// character), eight bytes at a time.
+/// character), eight bytes at a time: the last seven or fewer in one word that overlaps
+/// the one before, not byte by byte.
 fn plain(b: &[u8]) -> bool {
-    b[skip_plain(b, 0)..].iter().all(|&c| c >= 0x20 && c != b'"' && c != b'\\')
+    let full = b.len() - b.len() % 8;
+    if skip_plain(b, 0) < full {
+        return false;
+    }
+    match b.len().checked_sub(8).and_then(|last| <[u8; 8]>::try_from(&b[last..]).ok()) {
+        Some(word) => specials(u64::from_le_bytes(word)) == 0,
+        None => b.iter().all(|&c| c >= 0x20 && c != b'"' && c != b'\\'),
+    }
 }
 
 /// `n` as a JSON number (two digits a step, as serde_json writes it).
@@ -186,6 +194,17 @@ mod tests {
             o.push(b'}');
         });
         assert_eq!(out, b"event: e\ndata: {\"t\":\"a\\\"b\\n\\u0001\",\"n\":42,\"x\":null}\n\n");
+    }
+
+    proptest::proptest! {
+        /// Any text, of any length and with a special byte anywhere, is written as serde
+        /// writes it (the plain test reads words that overlap).
+        #[test]
+        fn any_string_is_written_as_serde_writes_it(s in "[a-z\"\\\\\\x00-\\x1f\\x7f-\\xff€]{0,40}") {
+            let mut out = Vec::new();
+            string(&mut out, &s);
+            proptest::prop_assert_eq!(out, serde_json::to_vec(&s).unwrap_or_default());
+        }
     }
 
     #[test]

@@ -84,6 +84,7 @@ pub(super) const EVENTS_CAPACITY: usize = 2048;
 
 /// `n` as a JSON number: a sequence number or an index, nearly always below 100, written
 /// without the general writer's buffer.
+#[inline]
 pub(super) fn small_number(out: &mut Vec<u8>, n: u64) {
     match n {
         0..10 => out.push(b'0' + n as u8),
