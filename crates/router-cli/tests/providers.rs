@@ -4,7 +4,7 @@
 
 use fake_upstream::{FakeUpstream, openai_models_json};
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 fn run(dir: &Path, openrouter: &FakeUpstream, config: &Path, args: &[&str]) -> Output {
@@ -26,8 +26,9 @@ fn run(dir: &Path, openrouter: &FakeUpstream, config: &Path, args: &[&str]) -> O
         .expect("run router-cli")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn models_and_chat_over_a_local_provider_only() {
+/// OpenRouter's fake, a local OpenAI-compatible one serving `qwen3:8b`, and a directory
+/// with a config that declares the local one as the only provider, `ollama`.
+async fn local_provider() -> (FakeUpstream, FakeUpstream, tempfile::TempDir, PathBuf) {
     let openrouter = FakeUpstream::start().await;
     let local = FakeUpstream::start().await;
     local.set_models(openai_models_json(&["qwen3:8b"]).to_string());
@@ -38,6 +39,12 @@ async fn models_and_chat_over_a_local_provider_only() {
         local.openai_base_url()
     );
     std::fs::write(&config, toml).expect("write config");
+    (openrouter, local, dir, config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_and_chat_over_a_local_provider_only() {
+    let (openrouter, local, dir, config) = local_provider().await;
     let (d, or, cfg) = (dir.path().to_owned(), &openrouter, config.clone());
 
     let out = tokio::task::block_in_place(|| run(&d, or, &cfg, &["models", "--json"]));
@@ -63,16 +70,7 @@ async fn models_and_chat_over_a_local_provider_only() {
 /// fetch is named by its provider with what is shown instead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_provider_s_catalog_is_refreshed_as_the_command_says() {
-    let openrouter = FakeUpstream::start().await;
-    let local = FakeUpstream::start().await;
-    local.set_models(openai_models_json(&["qwen3:8b"]).to_string());
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("router.toml");
-    let toml = format!(
-        "[[providers]]\nname = \"ollama\"\nkind = \"openai\"\nbase_url = \"{}\"\nlocal = true\n",
-        local.openai_base_url()
-    );
-    std::fs::write(&config, toml).expect("write config");
+    let (openrouter, local, dir, config) = local_provider().await;
     let (d, or, cfg) = (dir.path().to_owned(), &openrouter, config.clone());
 
     let out = tokio::task::block_in_place(|| run(&d, or, &cfg, &["models", "--json"]));
