@@ -69,10 +69,11 @@ impl KeepaliveClock {
 
     /// The ticks so far; the first call starts the ticking (it ends with the clock).
     fn now(&self) -> u64 {
-        // A plain load first: the swap, a locked instruction, only until it started.
+        // A plain load first: the swap, a locked instruction, only until it started (in
+        // a runtime: a look from outside one starts nothing).
         if !self.0.started.load(Ordering::Relaxed)
-            && !self.0.started.swap(true, Ordering::Relaxed)
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            && !self.0.started.swap(true, Ordering::Relaxed)
         {
             runtime.spawn(tick(Arc::downgrade(&self.0)));
         }
@@ -183,17 +184,24 @@ impl<W> Reframed<W> {
     /// Ready when the clock has ticked with no chunk since its tick before (the
     /// keep-alive is due); else waits for the next tick.
     fn poll_quiet(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let now = self.clock.now();
-        if now != self.seen {
-            self.seen = now;
-            if !std::mem::take(&mut self.heard) {
-                return Poll::Ready(());
+        loop {
+            let now = self.clock.now();
+            if now != self.seen {
+                self.seen = now;
+                if !std::mem::take(&mut self.heard) {
+                    return Poll::Ready(());
+                }
             }
+            if self.waiting.is_some_and(|(tick, _)| tick == now) {
+                return Poll::Pending;
+            }
+            let place = self.clock.wake_at_next_tick(cx.waker());
+            self.waiting = Some(place);
+            if place.0 == now {
+                return Poll::Pending;
+            }
+            // A tick came between the look and the wait: it is looked at first.
         }
-        if self.waiting.is_none_or(|(tick, _)| tick != now) {
-            self.waiting = Some(self.clock.wake_at_next_tick(cx.waker()));
-        }
-        Poll::Pending
     }
 }
 

@@ -3,8 +3,7 @@
 //! client's body, without a second walk of the top level to find the members.
 
 use super::locate::{Located, Span};
-use super::requirements::LOST;
-use super::requirements::RequestError;
+use super::requirements::{LOST, RequestError};
 use super::scan::{Messages, Str, Val};
 use std::ops::Range;
 
