@@ -197,6 +197,14 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Any number at any width up to sixteen digits, as `format!` writes it.
+        #[test]
+        fn any_hex_is_written_as_format_writes_it(n in proptest::prelude::any::<u64>(), width in 0usize..=16) {
+            let mut out = Vec::new();
+            hex(&mut out, n, width);
+            proptest::prop_assert_eq!(out, format!("{n:0width$x}").into_bytes());
+        }
+
         /// Any text, of any length and with a special byte anywhere, is written as serde
         /// writes it (the plain test reads words that overlap).
         #[test]

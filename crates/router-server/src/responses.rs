@@ -237,6 +237,21 @@ mod tests {
             .collect()
     }
 
+    #[test]
+    fn codex_s_session_header_is_read_with_its_underscored_form_after_it() {
+        let session = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.append(*k, HeaderValue::from_static(v));
+            }
+            client_session(&h)
+        };
+        assert_eq!(session(&[("session_id", "b"), ("session-id", "a")]).as_deref(), Some("a"));
+        assert_eq!(session(&[("session-id", " "), ("session_id", "b")]).as_deref(), Some("b"));
+        assert_eq!(session(&[("session-id", "a"), ("session-id", "c")]).as_deref(), Some("a"));
+        assert_eq!(session(&[("content-type", "x")]), None);
+    }
+
     const CHUNK: &str = "data: {\"id\":\"g\",\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n";
 
     #[tokio::test]
