@@ -5,10 +5,9 @@
 use crate::known::{ModelCaps, known_provider, same_model};
 use catalog_refresh::{Counters as Refreshes, Failed, Outcome, Refresh, Refreshed, Schedule};
 use router_core::model::EMBEDDINGS_MODALITY;
-use router_core::{Billing, CatalogSource, Clock, ModelId, ModelInfo, Provenance, RawEntry, Secret, Timestamp};
+use router_core::{Billing, CatalogSource, Clock, ModelInfo, Provenance, RawEntry, Secret, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -288,14 +287,13 @@ impl OpenAiCatalog {
 
 /// What a refresh from `old` to `new` changed, the free models counted at `now`.
 fn changes(old: &[ModelInfo], new: &[ModelInfo], now: Timestamp) -> Outcome {
-    let ids = |list: &[ModelInfo]| list.iter().map(|m| m.id.clone()).collect::<BTreeSet<ModelId>>();
-    let (before, after) = (ids(old), ids(new));
+    let (added, removed) = Outcome::changed(old.iter().map(|m| &m.id), new.iter().map(|m| &m.id));
     Outcome {
         models: new.len(),
         free_models: new.iter().filter(|m| router_core::is_free(m, now)).count(),
         skipped: 0,
-        added: after.difference(&before).cloned().collect(),
-        removed: before.difference(&after).cloned().collect(),
+        added,
+        removed,
         cache_error: None,
     }
 }

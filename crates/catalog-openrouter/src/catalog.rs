@@ -9,11 +9,8 @@ use crate::embedded::embedded_snapshot;
 use crate::error::CatalogError;
 use crate::parse::parse_models;
 use catalog_refresh::{Counters as Refreshes, Failed, Refresh, Refreshed, Schedule};
-use router_core::{
-    Catalog, CatalogSnapshot, CatalogSource, CatalogStats, Clock, ModelId, ModelInfo, Secret, Timestamp,
-};
+use router_core::{Catalog, CatalogSnapshot, CatalogSource, CatalogStats, Clock, ModelInfo, Secret, Timestamp};
 use serde::Serialize;
-use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -252,10 +249,7 @@ impl OpenRouterCatalog {
         if free_models == 0 && previous_free > 0 {
             return Err(CatalogError::NoFreeModels { previous: previous_free });
         }
-        let old: BTreeSet<&ModelId> = previous.ids().collect();
-        let new: BTreeSet<&ModelId> = next.ids().collect();
-        let added = new.difference(&old).map(|id| (*id).clone()).collect();
-        let removed = old.difference(&new).map(|id| (*id).clone()).collect();
+        let (added, removed) = RefreshOutcome::changed(previous.ids(), next.ids());
         let outcome = RefreshOutcome {
             models: next.len(),
             free_models,

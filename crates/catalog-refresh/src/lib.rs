@@ -7,6 +7,7 @@
 
 use router_core::{CatalogSource, ModelId, Timestamp};
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -62,6 +63,18 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The ids a refresh from the list `before` to the list `after` added and removed,
+    /// each in id order: the one rule of every catalog's outcome.
+    pub fn changed<'a>(
+        before: impl IntoIterator<Item = &'a ModelId>,
+        after: impl IntoIterator<Item = &'a ModelId>,
+    ) -> (Vec<ModelId>, Vec<ModelId>) {
+        let (before, after): (BTreeSet<&ModelId>, BTreeSet<&ModelId>) =
+            (before.into_iter().collect(), after.into_iter().collect());
+        let ids = |a: &BTreeSet<&ModelId>, b: &BTreeSet<&ModelId>| a.difference(b).map(|id| (*id).clone()).collect();
+        (ids(&after, &before), ids(&before, &after))
+    }
+
     /// Several catalogs' refreshes as one: the counts summed, the ids and cache errors
     /// one after the other.
     pub fn sum<'a>(all: impl IntoIterator<Item = &'a Outcome>) -> Outcome {
@@ -226,6 +239,14 @@ mod tests {
             let ok = self.0.fetch_add(1, Ordering::SeqCst) >= 2;
             if ok { Ok(Outcome::default()) } else { Err(Failed("down".into())) }
         }
+    }
+
+    #[test]
+    fn a_change_of_list_gives_the_ids_added_and_removed_in_id_order() {
+        let ids = |all: &[&str]| all.iter().map(|s| ModelId::new(s)).collect::<Vec<_>>();
+        let (before, after) = (ids(&["c", "a", "b"]), ids(&["d", "b", "a", "e"]));
+        assert_eq!(Outcome::changed(&before, &after), (ids(&["d", "e"]), ids(&["c"])));
+        assert_eq!(Outcome::changed(&after, &after), (Vec::new(), Vec::new()));
     }
 
     #[test]
