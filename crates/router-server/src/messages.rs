@@ -178,16 +178,16 @@ impl Reframe for MessageStream {
         MessageStream::ping()
     }
 
-    fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        MessageStream::push(self, chunk)
+    fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        MessageStream::push(self, chunk, out);
     }
 
-    fn fail(&mut self, error: &TransportError) -> Vec<u8> {
-        MessageStream::fail(self, error.http_status(), &error.message)
+    fn fail(&mut self, error: &TransportError, out: &mut Vec<u8>) {
+        MessageStream::fail(self, error.http_status(), &error.message, out);
     }
 
-    fn finish(&mut self) -> Vec<u8> {
-        MessageStream::finish(self)
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        MessageStream::finish(self, out);
     }
 
     fn is_ended(&self) -> bool {

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use router_core::{ByteStream, TransportError};
 use slab::Slab;
+use std::cell::RefCell;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,12 +18,12 @@ use std::time::Duration;
 pub(crate) trait Reframe: Send + 'static {
     /// What goes out after a silence (a `ping` event, an SSE comment).
     fn keepalive(&self) -> &'static [u8];
-    /// The events an upstream chunk (any split of the SSE bytes) becomes.
-    fn push(&mut self, chunk: &[u8]) -> Vec<u8>;
+    /// The events an upstream chunk (any split of the SSE bytes) becomes, into `out`.
+    fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>);
     /// The events a transport failure after the start becomes (the stream's end).
-    fn fail(&mut self, error: &TransportError) -> Vec<u8>;
+    fn fail(&mut self, error: &TransportError, out: &mut Vec<u8>);
     /// The events that end the stream when the upstream's has ended.
-    fn finish(&mut self) -> Vec<u8>;
+    fn finish(&mut self, out: &mut Vec<u8>);
     /// Whether the last event was written.
     fn is_ended(&self) -> bool;
 }
@@ -159,10 +160,11 @@ impl<W: Reframe + Unpin> Stream for Reframed<W> {
         let this = self.get_mut();
         loop {
             let Some(stream) = this.stream.as_mut() else { return Poll::Ready(None) };
+            let writer = &mut this.writer;
             let out = match stream.as_mut().poll_next(cx) {
-                Poll::Ready(Some(Ok(bytes))) => this.writer.push(&bytes),
-                Poll::Ready(Some(Err(e))) => this.writer.fail(&e),
-                Poll::Ready(None) => this.writer.finish(),
+                Poll::Ready(Some(Ok(bytes))) => framed(|out| writer.push(&bytes, out)),
+                Poll::Ready(Some(Err(e))) => framed(|out| writer.fail(&e, out)),
+                Poll::Ready(None) => framed(|out| writer.finish(out)),
                 Poll::Pending => {
                     ready!(this.poll_quiet(cx));
                     return Poll::Ready(Some(Ok(Bytes::from_static(this.writer.keepalive()))));
@@ -171,13 +173,38 @@ impl<W: Reframe + Unpin> Stream for Reframed<W> {
             this.heard = true;
             if this.writer.is_ended() {
                 this.stream = None;
-                return Poll::Ready(Some(Ok(Bytes::from(out))));
+                return Poll::Ready(Some(Ok(out)));
             }
             if !out.is_empty() {
-                return Poll::Ready(Some(Ok(Bytes::from(out))));
+                return Poll::Ready(Some(Ok(out)));
             }
         }
     }
+}
+
+thread_local! {
+    /// Where a chunk's events are written before they go out, one buffer a serving
+    /// thread: each output is then copied at its size into the `Bytes` that goes out
+    /// (a `Vec` made into `Bytes` cost a second allocation, its shared header, and a
+    /// buffer reserved for each output).
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The most the scratch buffer keeps between outputs: one grown past it (a whole
+/// answer's events) is let go.
+const SCRATCH_KEPT: usize = 64 * 1024;
+
+/// What `write` writes, as `Bytes` of its size (empty: none allocated).
+fn framed(write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
+    SCRATCH.with_borrow_mut(|out| {
+        out.clear();
+        write(out);
+        let bytes = if out.is_empty() { Bytes::new() } else { Bytes::copy_from_slice(out) };
+        if out.capacity() > SCRATCH_KEPT {
+            *out = Vec::new();
+        }
+        bytes
+    })
 }
 
 impl<W> Reframed<W> {
@@ -225,15 +252,11 @@ mod tests {
         fn keepalive(&self) -> &'static [u8] {
             b"."
         }
-        fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-            chunk.to_vec()
+        fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+            out.extend_from_slice(chunk);
         }
-        fn fail(&mut self, _: &TransportError) -> Vec<u8> {
-            Vec::new()
-        }
-        fn finish(&mut self) -> Vec<u8> {
-            Vec::new()
-        }
+        fn fail(&mut self, _: &TransportError, _: &mut Vec<u8>) {}
+        fn finish(&mut self, _: &mut Vec<u8>) {}
         fn is_ended(&self) -> bool {
             false
         }

@@ -181,25 +181,18 @@ impl Reframe for EventWriter {
         KEEPALIVE_COMMENT
     }
 
-    fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        // The writer makes room when a chunk gives events (most give none).
-        let mut out = Vec::new();
-        EventWriter::push(self, chunk, &mut out);
-        out
+    fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        EventWriter::push(self, chunk, out);
     }
 
-    fn fail(&mut self, error: &TransportError) -> Vec<u8> {
+    fn fail(&mut self, error: &TransportError, out: &mut Vec<u8>) {
         let kind = Some(error.kind.as_str().to_owned());
         let message = router_core::redact(&error.message, &[]);
-        let mut out = Vec::new();
-        EventWriter::fail(self, ChatError { status: error.status, kind, message }, &mut out);
-        out
+        EventWriter::fail(self, ChatError { status: error.status, kind, message }, out);
     }
 
-    fn finish(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        EventWriter::finish(self, &mut out);
-        out
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        EventWriter::finish(self, out);
     }
 
     fn is_ended(&self) -> bool {

@@ -73,34 +73,28 @@ impl MessageStream {
         MessageStream { reader: ChunkReader::new(), w }
     }
 
-    /// The events that `chunk` completes (perhaps none).
-    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
+    /// The events that `chunk` completes (perhaps none), into `out`.
+    pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
         let w = &mut self.w;
-        self.reader.push_with(chunk, &mut |delta| w.apply(delta, &mut out));
-        out
+        self.reader.push_with(chunk, &mut |delta| w.apply(delta, out));
     }
 
     /// The upstream's stream ended: the rest of the answer's events, when it did not end
     /// them itself with `[DONE]`.
-    pub fn finish(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
         let w = &mut self.w;
-        self.reader.finish_with(&mut |delta| w.apply(delta, &mut out));
+        self.reader.finish_with(&mut |delta| w.apply(delta, out));
         if !self.w.ended {
-            self.w.end(&mut out);
+            self.w.end(out);
         }
-        out
     }
 
     /// The stream failed after it began (a timeout, a lost connection): an `error` event.
-    pub fn fail(&mut self, status: u16, message: &str) -> Vec<u8> {
-        let mut out = Vec::new();
+    pub fn fail(&mut self, status: u16, message: &str, out: &mut Vec<u8>) {
         if !self.w.ended {
             self.w.ended = true;
-            error_event(&mut out, status, message);
+            error_event(out, status, message);
         }
-        out
     }
 
     /// A `ping` event, to keep a quiet connection open.
@@ -122,7 +116,7 @@ impl Writer {
         }
         // Room for a chunk's events, so that writing them seldom grows the buffer.
         if out.capacity() == 0 {
-            *out = Vec::with_capacity(EVENTS_CAPACITY);
+            out.reserve(EVENTS_CAPACITY);
         }
         self.delta(delta, out);
     }

@@ -11,9 +11,9 @@ fn run(chunks: &[&[u8]]) -> Vec<u8> {
     let mut s = MessageStream::new("fb", "openrouter/free", 7);
     let mut out = Vec::new();
     for c in chunks {
-        out.extend(s.push(c));
+        s.push(c, &mut out);
     }
-    out.extend(s.finish());
+    s.finish(&mut out);
     out
 }
 
@@ -191,11 +191,14 @@ fn a_stream_cut_without_done_still_ends_the_message() {
 #[test]
 fn a_failure_after_the_start_is_an_error_event() {
     let mut s = MessageStream::new("fb", "m", 0);
-    let _ = s.push(b"data: {\"id\":\"g\",\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n");
-    let out = s.fail(504, "no chunk for 60 s");
+    s.push(b"data: {\"id\":\"g\",\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n", &mut Vec::new());
+    let mut out = Vec::new();
+    s.fail(504, "no chunk for 60 s", &mut out);
     assert_eq!(names(&out), ["error"]);
     assert!(s.is_ended());
-    assert!(s.finish().is_empty());
+    let mut rest = Vec::new();
+    s.finish(&mut rest);
+    assert!(rest.is_empty());
 }
 
 #[test]
