@@ -21,6 +21,20 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
+/// `s` escaped as the inside of a JSON string, without its quotes (a piece of a string
+/// written in pieces: escaping goes character by character, so the pieces' escapes are
+/// the whole's).
+pub(crate) fn string_content(out: &mut Vec<u8>, s: &str) {
+    if plain(s.as_bytes()) {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
+    let start = out.len();
+    string(out, s);
+    out.pop();
+    out.remove(start);
+}
+
 /// Whether `b` has no byte that JSON escapes (a quote, a backslash, a control
 /// character), eight bytes at a time: the last seven or fewer in one word that overlaps
 /// the one before, not byte by byte.
@@ -212,6 +226,17 @@ mod tests {
             let mut out = Vec::new();
             string(&mut out, &s);
             proptest::prop_assert_eq!(out, serde_json::to_vec(&s).unwrap_or_default());
+        }
+
+        /// A string written in pieces, each piece's content escaped, is the whole string
+        /// as serde writes it (item ids are written so).
+        #[test]
+        fn pieces_escaped_apart_are_the_whole_escaped(a in "[a-z\"\\\\\\x00-\\x1f€]{0,12}", b in "[a-z\"\\\\\\x00-\\x1f€]{0,12}") {
+            let mut out = vec![b'"'];
+            string_content(&mut out, &a);
+            string_content(&mut out, &b);
+            out.push(b'"');
+            proptest::prop_assert_eq!(out, serde_json::to_vec(&format!("{a}{b}")).unwrap_or_default());
         }
     }
 

@@ -30,28 +30,59 @@ pub(super) fn read_line<'a>(bytes: &'a [u8], meta: bool, repeats: &mut Repeats, 
     object(bytes, meta, repeats, body, true)
 }
 
-/// What a stream's chunks repeat around the part that changes (see [`read`]).
+/// What a stream's chunks repeat around the part that changes (see [`read`]), in one
+/// buffer: the head, then the tail.
 #[derive(Debug, Default)]
 pub(super) struct Repeats {
+    bytes: Vec<u8>,
+    /// Where the head ends and the tail begins.
+    split: usize,
+}
+
+impl Repeats {
     /// The bytes before the first member read in `choices[0].delta` (its key's quote
     /// included), where nothing had been read yet.
-    pub head: Vec<u8>,
+    pub(super) fn head(&self) -> &[u8] {
+        self.bytes.get(..self.split).unwrap_or_default()
+    }
+
     /// The bytes from the end of that `delta` to the end of `choices`, read without
     /// effect (`"finish_reason":null`, …), that followed the head: a chunk with both is
     /// read past them. Empty when unknown.
-    pub tail: Vec<u8>,
+    pub(super) fn tail(&self) -> &[u8] {
+        self.bytes.get(self.split..).unwrap_or_default()
+    }
+
+    /// A new head (see [`keep`]), with no tail.
+    fn keep_head(&mut self, head: &[u8], line: bool) {
+        self.bytes.clear();
+        // Room for the usual tail too, so that keeping it does not move the head.
+        self.bytes.reserve(head.len() + TAIL_ROOM);
+        keep(&mut self.bytes, head, line);
+        self.split = self.bytes.len();
+    }
+
+    /// A new tail (see [`keep`]) after the head.
+    fn keep_tail(&mut self, tail: &[u8], line: bool) {
+        self.bytes.truncate(self.split);
+        keep(&mut self.bytes, tail, line);
+    }
 }
+
+/// The bytes reserved for a tail beside its head (`},"finish_reason":null,…}]` is about
+/// seventy).
+const TAIL_ROOM: usize = 128;
 
 /// The object `bytes` begin with (after whitespace), read into `body`; where it ends.
 fn object<'a>(bytes: &'a [u8], meta: bool, repeats: &mut Repeats, body: &mut Body<'a>, line: bool) -> Option<usize> {
     // What is kept holds no line break (see `keep`), so a line may be read from it too.
-    let head = &repeats.head;
+    let head = repeats.head();
     if !meta && !head.is_empty() && bytes.starts_with(head) {
         // On the key's quote, the last byte of the head.
         let mut s = Skim::new(bytes, head.len() - 1, false, line);
-        s.resume(body, &repeats.tail)?;
+        s.resume(body, repeats.tail())?;
         if let Some(tail) = s.tail.clone() {
-            keep(&mut repeats.tail, &bytes[tail], line);
+            repeats.keep_tail(&bytes[tail], line);
         }
         return Some(s.i);
     }
@@ -64,21 +95,19 @@ fn object<'a>(bytes: &'a [u8], meta: bool, repeats: &mut Repeats, body: &mut Bod
         s.top_members(body, meta)?;
     }
     if let Some(mark) = s.mark {
-        keep(&mut repeats.head, &bytes[..=mark], line);
-        repeats.tail.clear();
-        if !repeats.head.is_empty()
+        repeats.keep_head(&bytes[..=mark], line);
+        if !repeats.head().is_empty()
             && let Some(tail) = s.tail.clone()
         {
-            keep(&mut repeats.tail, &bytes[tail], line);
+            repeats.keep_tail(&bytes[tail], line);
         }
     }
     Some(s.i)
 }
 
-/// Keeps `bytes` in `into` when they hold no line break (always so when read as a line);
-/// else keeps nothing.
+/// Adds `bytes` to `into` when they hold no line break (always so when read as a line);
+/// else adds nothing.
 fn keep(into: &mut Vec<u8>, bytes: &[u8], line: bool) {
-    into.clear();
     if line || !bytes.contains(&b'\n') {
         into.extend_from_slice(bytes);
     }

@@ -5,21 +5,23 @@
 //! for the end of the stream but the final snapshot.
 
 use super::output::{
-    ResponseMeta, Status, call_id_or, write_call_item, write_message_item_by, write_part, write_part_by,
+    ItemId, ResponseMeta, Status, call_id_or, write_call_item, write_message_item_by, write_part, write_part_by,
     write_reasoning_item, write_summary_part,
 };
 use crate::chat::{Answer, ChatError, ChunkReader, Delta, Usage};
 use crate::json_out::string;
 use frame::{Place, TEXT_CAPACITY, final_head, head, write_event};
 use router_core::ModelId;
+use smallvec::SmallVec;
 use std::borrow::Cow;
 
-/// One output item as it grows.
+/// One output item as it grows. `nth` is its id's number ([`ItemId`]): a later item of
+/// its kind, or a call's index.
 #[derive(Debug)]
 enum Item {
-    Reasoning { id: String, text: String, open: bool },
-    Message { id: String, parts: Vec<Part>, open: bool },
-    Call { id: String, call_id: String, name: String, arguments: String, open: bool },
+    Reasoning { nth: Option<usize>, text: String, open: bool },
+    Message { nth: Option<usize>, parts: SmallVec<[Part; 1]>, open: bool },
+    Call { nth: Option<usize>, call_id: String, name: String, arguments: String, open: bool },
 }
 
 #[derive(Debug)]
@@ -47,10 +49,22 @@ impl Item {
         }
     }
 
-    fn write(&self, out: &mut Vec<u8>) {
+    /// Its id, with `tail` the response id's.
+    fn id<'t>(&self, tail: &'t str) -> ItemId<'t> {
+        let (prefix, nth) = match self {
+            Item::Reasoning { nth, .. } => ("rs", *nth),
+            Item::Message { nth, .. } => ("msg", *nth),
+            Item::Call { nth, .. } => ("fc", *nth),
+        };
+        ItemId { prefix, tail, nth }
+    }
+
+    /// The item as JSON, with `tail` the response id's.
+    fn write(&self, out: &mut Vec<u8>, tail: &str) {
+        let id = self.id(tail);
         match self {
-            Item::Reasoning { id, text, open } => write_reasoning_item(out, id, text, !open),
-            Item::Message { id, parts, open } => write_message_item_by(out, id, !open, |o| {
+            Item::Reasoning { text, open, .. } => write_reasoning_item(out, id, text, !open),
+            Item::Message { parts, open, .. } => write_message_item_by(out, id, !open, |o| {
                 for (i, p) in parts.iter().enumerate() {
                     if i > 0 {
                         o.push(b',');
@@ -58,7 +72,7 @@ impl Item {
                     write_part_by(o, p.refusal, |o| p.write_text(o));
                 }
             }),
-            Item::Call { id, call_id, name, arguments, open } => {
+            Item::Call { call_id, name, arguments, open, .. } => {
                 write_call_item(out, id, call_id, name, arguments, !open)
             }
         }
@@ -80,8 +94,8 @@ impl EventWriter {
             meta,
             echo,
             seq: 0,
-            items: Vec::new(),
-            places: Vec::new(),
+            items: SmallVec::new(),
+            places: SmallVec::new(),
             calls: Vec::new(),
             finish: None,
             usage: None,
@@ -135,9 +149,10 @@ struct Events {
     /// The echoed request members, as written into every snapshot.
     echo: Vec<u8>,
     seq: u64,
-    items: Vec<Item>,
+    /// The output items, inline: a stream seldom has more than two.
+    items: SmallVec<[Item; 2]>,
     /// Each item's place, written once when it is added and copied into its events.
-    places: Vec<Place>,
+    places: SmallVec<[Place; 2]>,
     /// The output index of each chat tool call, by the reader's call index.
     calls: Vec<usize>,
     /// How the response ends, from the chat `finish_reason` (read when it comes, so that
@@ -230,8 +245,8 @@ impl Events {
             Some(Item::Message { open: true, .. }) => self.items.len() - 1,
             _ => {
                 self.close_all_but_calls(out);
-                let id = self.item_id("msg");
-                self.open(Item::Message { id, parts: Vec::new(), open: true }, out)
+                let nth = self.nth(true);
+                self.open(Item::Message { nth, parts: SmallVec::new(), open: true }, out)
             }
         };
         let (count, last_kind) = match self.items.get(index) {
@@ -286,8 +301,8 @@ impl Events {
             Some(Item::Reasoning { open: true, .. }) => self.items.len() - 1,
             _ => {
                 self.close_all_but_calls(out);
-                let id = self.item_id("rs");
-                let index = self.open(Item::Reasoning { id, text: String::new(), open: true }, out);
+                let nth = self.nth(false);
+                let index = self.open(Item::Reasoning { nth, text: String::new(), open: true }, out);
                 self.item_event_at(out, head!("response.reasoning_summary_part.added"), index, None, |o| {
                     o.extend_from_slice(b",\"summary_index\":0,\"part\":");
                     write_summary_part(o, "");
@@ -308,9 +323,8 @@ impl Events {
         self.room(out);
         self.close_all_but_calls(out);
         let call_id = call_id_or(id, &self.meta, index);
-        let item_id = format!("fc_{}_{index}", self.meta.tail());
         let at = self.open(
-            Item::Call { id: item_id, call_id, name: name.to_owned(), arguments: String::new(), open: true },
+            Item::Call { nth: Some(index), call_id, name: name.to_owned(), arguments: String::new(), open: true },
             out,
         );
         if self.calls.len() <= index {

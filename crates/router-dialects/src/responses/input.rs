@@ -103,17 +103,23 @@ impl Part<'_> {
     }
 }
 
-/// The chat messages for `input`.
-pub(crate) fn messages<'j>(input: Option<&'j Json<'_>>) -> Result<Vec<Message<'j>>, InvalidRequest> {
+/// The chat messages for `input`, after `system` (from `instructions`) when there is one.
+pub(crate) fn messages<'j>(
+    system: Option<Message<'j>>,
+    input: Option<&'j Json<'_>>,
+) -> Result<Vec<Message<'j>>, InvalidRequest> {
     let items = match input {
         None | Some(Json::Null) => {
             return Err(InvalidRequest::new("`input` is required", "input", "missing_required"));
         }
-        Some(Json::String(s)) => return Ok(vec![Message::text("user", s)]),
+        Some(Json::String(s)) => return Ok(system.into_iter().chain([Message::text("user", s)]).collect()),
         Some(Json::Array(items)) => items,
         Some(_) => return Err(invalid("`input` must be a string or an array of items", "input")),
     };
-    let mut out = Conversation::default();
+    // Usually one message an item: room for them all at once.
+    let mut messages = Vec::with_capacity(items.len() + 1);
+    messages.extend(system);
+    let mut out = Conversation { messages, ..Conversation::default() };
     for (i, item) in items.iter().enumerate() {
         // Written out only for an error.
         let param = || format!("input[{i}]");

@@ -2,7 +2,7 @@
 //! and for the snapshots a stream's events carry.
 
 use crate::chat::{Answer, ChatError, Usage};
-use crate::json_out::{number, string};
+use crate::json_out::{number, string, string_content};
 use router_core::ModelId;
 use serde_json::{Map, Value};
 
@@ -33,6 +33,31 @@ impl ResponseMeta {
     /// The id's tail, which the output items' ids repeat (`msg_<tail>`, `fc_<tail>_0`).
     pub(crate) fn tail(&self) -> &str {
         self.id.strip_prefix("resp_").unwrap_or(&self.id)
+    }
+}
+
+/// An output item's id, written where it is needed instead of kept as a string of its
+/// own: `<prefix>_<tail>` (the tail of the response's id), then `_<n>` for a later item
+/// of the same kind, or a call's index.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ItemId<'a> {
+    pub(crate) prefix: &'static str,
+    pub(crate) tail: &'a str,
+    pub(crate) nth: Option<usize>,
+}
+
+impl ItemId<'_> {
+    /// The id as a JSON string.
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        out.push(b'"');
+        out.extend_from_slice(self.prefix.as_bytes());
+        out.push(b'_');
+        string_content(out, self.tail);
+        if let Some(n) = self.nth {
+            out.push(b'_');
+            number(out, n as u64);
+        }
+        out.push(b'"');
     }
 }
 
@@ -156,9 +181,9 @@ fn status_of(done: bool) -> &'static [u8] {
     if done { b"\"completed\"" } else { b"\"in_progress\"" }
 }
 
-pub(crate) fn write_reasoning_item(out: &mut Vec<u8>, id: &str, text: &str, done: bool) {
+pub(crate) fn write_reasoning_item(out: &mut Vec<u8>, id: ItemId<'_>, text: &str, done: bool) {
     out.extend_from_slice(b"{\"type\":\"reasoning\",\"id\":");
-    string(out, id);
+    id.write(out);
     out.extend_from_slice(b",\"summary\":[");
     if done {
         write_summary_part(out, text);
@@ -194,7 +219,7 @@ pub(crate) fn write_part_by(out: &mut Vec<u8>, refusal: bool, text: impl FnOnce(
 /// A message item with its parts, each `(refusal, text)`.
 pub(crate) fn write_message_item<'p>(
     out: &mut Vec<u8>,
-    id: &str,
+    id: ItemId<'_>,
     parts: impl IntoIterator<Item = (bool, &'p str)>,
     done: bool,
 ) {
@@ -209,9 +234,9 @@ pub(crate) fn write_message_item<'p>(
 }
 
 /// [`write_message_item`] with the items of its `content` written by `content`.
-pub(crate) fn write_message_item_by(out: &mut Vec<u8>, id: &str, done: bool, content: impl FnOnce(&mut Vec<u8>)) {
+pub(crate) fn write_message_item_by(out: &mut Vec<u8>, id: ItemId<'_>, done: bool, content: impl FnOnce(&mut Vec<u8>)) {
     out.extend_from_slice(b"{\"type\":\"message\",\"id\":");
-    string(out, id);
+    id.write(out);
     out.extend_from_slice(b",\"status\":");
     out.extend_from_slice(status_of(done));
     out.extend_from_slice(b",\"role\":\"assistant\",\"content\":[");
@@ -219,9 +244,16 @@ pub(crate) fn write_message_item_by(out: &mut Vec<u8>, id: &str, done: bool, con
     out.extend_from_slice(b"]}");
 }
 
-pub(crate) fn write_call_item(out: &mut Vec<u8>, id: &str, call_id: &str, name: &str, arguments: &str, done: bool) {
+pub(crate) fn write_call_item(
+    out: &mut Vec<u8>,
+    id: ItemId<'_>,
+    call_id: &str,
+    name: &str,
+    arguments: &str,
+    done: bool,
+) {
     out.extend_from_slice(b"{\"type\":\"function_call\",\"id\":");
-    string(out, id);
+    id.write(out);
     out.extend_from_slice(b",\"call_id\":");
     string(out, call_id);
     out.extend_from_slice(b",\"name\":");
@@ -251,19 +283,20 @@ pub fn response_json(answer: &Answer, meta: &ResponseMeta, echo: &[u8]) -> Vec<u
         let mut first = true;
         if let Some(r) = answer.reasoning.as_deref() {
             comma(out, &mut first);
-            write_reasoning_item(out, &item_id("rs_", tail), r, true);
+            write_reasoning_item(out, ItemId { prefix: "rs", tail, nth: None }, r, true);
         }
         if answer.text.is_some() || answer.refusal.is_some() {
             comma(out, &mut first);
             let parts = [(false, answer.text.as_deref()), (true, answer.refusal.as_deref())]
                 .into_iter()
                 .filter_map(|(refusal, t)| t.map(|t| (refusal, t)));
-            write_message_item(out, &item_id("msg_", tail), parts, true);
+            write_message_item(out, ItemId { prefix: "msg", tail, nth: None }, parts, true);
         }
         for (i, call) in answer.tool_calls.iter().enumerate() {
             comma(out, &mut first);
             let call_id = call_id_or(&call.id, meta, i);
-            write_call_item(out, &format!("fc_{tail}_{i}"), &call_id, &call.name, &call.arguments, true);
+            let id = ItemId { prefix: "fc", tail, nth: Some(i) };
+            write_call_item(out, id, &call_id, &call.name, &call.arguments, true);
         }
     };
     let status = Status::of_finish(answer.finish_reason.as_deref());
@@ -272,14 +305,6 @@ pub fn response_json(answer: &Answer, meta: &ResponseMeta, echo: &[u8]) -> Vec<u
     let mut out = Vec::with_capacity(512 + echo.len());
     write_response_by(&mut out, meta, model, echo, &status, output, answer.usage.as_ref());
     out
-}
-
-/// An output item's id: `prefix` and the response id's tail.
-fn item_id(prefix: &str, tail: &str) -> String {
-    let mut id = String::with_capacity(prefix.len() + tail.len());
-    id.push_str(prefix);
-    id.push_str(tail);
-    id
 }
 
 /// [`response_json`] as a tree, with the echo as a map.

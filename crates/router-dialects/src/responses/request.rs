@@ -60,15 +60,15 @@ pub fn to_chat(body: &[u8], policy: ToolPolicy) -> Result<Translated, InvalidReq
     if !req.is_object() {
         return Err(InvalidRequest::new("the body must be a JSON object", "body", "invalid_json"));
     }
-    refuse_state(&req)?;
-    let model = model(&req)?;
-    let mut msgs = Vec::new();
-    match req.get("instructions") {
-        None | Some(Json::Null) => {}
-        Some(Json::String(s)) => msgs.push(Message::text("system", s)),
+    let top = Top::of(&req);
+    refuse_state(&top)?;
+    let model = model(&top)?;
+    let system = match top.instructions {
+        None | Some(Json::Null) => None,
+        Some(Json::String(s)) => Some(Message::text("system", s)),
         Some(_) => return Err(invalid("`instructions` must be a string", "instructions")),
-    }
-    msgs.extend(messages(req.get("input"))?);
+    };
+    let msgs = messages(system, top.input)?;
     // The chat body is written as it is read, without a tree of its own.
     let mut out = Vec::with_capacity(body.len() + CHAT_BODY_EXTRA);
     let mut chat = Seq::object_spanned(&mut out, CHAT_MEMBERS);
@@ -79,7 +79,7 @@ pub fn to_chat(body: &[u8], policy: ToolPolicy) -> Result<Translated, InvalidReq
     }
     list.end();
 
-    let stream = match req.get("stream") {
+    let stream = match top.stream {
         None | Some(Json::Null) => false,
         Some(Json::Bool(b)) => *b,
         Some(_) => return Err(invalid("`stream` must be a boolean", "stream")),
@@ -88,40 +88,40 @@ pub fn to_chat(body: &[u8], policy: ToolPolicy) -> Result<Translated, InvalidReq
         chat.key("stream").extend_from_slice(b"true");
         chat.key("stream_options").extend_from_slice(b"{\"include_usage\":true}");
     }
-    let (echo_tools, dropped_tools) = write_tools(&req, policy, &mut chat)?;
-    write_sampling(&req, &mut chat)?;
+    let (echo_tools, dropped_tools) = write_tools(&top, policy, &mut chat)?;
+    write_sampling(&top, &mut chat)?;
     let members = chat.end_spanned();
-    let session = ["prompt_cache_key", "safety_identifier", "user"]
-        .iter()
-        .find_map(|k| req.get(k).and_then(Json::as_str).filter(|s| !s.is_empty()))
+    let session = [top.prompt_cache_key, top.safety_identifier, top.user]
+        .into_iter()
+        .find_map(|v| v.and_then(Json::as_str).filter(|s| !s.is_empty()))
         .map(str::to_owned);
-    let echo = echo(&req, echo_tools);
+    let echo = echo(&top, echo_tools);
     Ok(Translated { chat: out, members, stream, dropped_tools, session, echo })
 }
 
 /// `tools`, `tool_choice` and `parallel_tool_calls` into the chat body; returns the
 /// function tools in the flat shape the response echoes, and the tools left out.
 fn write_tools(
-    req: &Json<'_>,
+    req: &Top<'_, '_>,
     policy: ToolPolicy,
     chat: &mut Seq<'_>,
 ) -> Result<(Vec<Value>, Vec<String>), InvalidRequest> {
-    let (tools, dropped_tools) = tools(req.get("tools"), policy)?;
+    let (tools, dropped_tools) = tools(req.tools, policy)?;
     let echo_tools = tools.iter().map(flat_tool).collect::<Vec<_>>();
     if !tools.is_empty() {
         value(chat.key("tools"), &Value::Array(tools));
-        if let Some(choice) = tool_choice(req.get("tool_choice"))? {
+        if let Some(choice) = tool_choice(req.tool_choice)? {
             value(chat.key("tool_choice"), &choice);
         }
-        if let Some(p) = req.get("parallel_tool_calls").filter(|v| !v.is_null()) {
+        if let Some(p) = req.parallel_tool_calls.filter(|v| !v.is_null()) {
             json(chat.key("parallel_tool_calls"), p);
         }
-    } else if let Some(o @ Json::Object(_)) = req.get("tool_choice") {
+    } else if let Some(o @ Json::Object(_)) = req.tool_choice {
         // Forcing a tool that is not there cannot be served.
         if o.get("type").and_then(Json::as_str) != Some("allowed_tools") {
             return Err(invalid("`tool_choice` names a tool this request does not offer", "tool_choice"));
         }
-    } else if req.get("tool_choice").and_then(Json::as_str) == Some("required") {
+    } else if req.tool_choice.and_then(Json::as_str) == Some("required") {
         return Err(invalid("`tool_choice` is `required` but no tool the router serves is offered", "tool_choice"));
     }
     Ok((echo_tools, dropped_tools))
@@ -129,32 +129,32 @@ fn write_tools(
 
 /// `max_output_tokens`, `temperature`, `top_p`, `text.format`, `reasoning.effort` and
 /// `user` into the chat body.
-fn write_sampling(req: &Json<'_>, chat: &mut Seq<'_>) -> Result<(), InvalidRequest> {
-    if let Some(n) = req.get("max_output_tokens").filter(|v| !v.is_null()) {
+fn write_sampling(req: &Top<'_, '_>, chat: &mut Seq<'_>) -> Result<(), InvalidRequest> {
+    if let Some(n) = req.max_output_tokens.filter(|v| !v.is_null()) {
         if !n.is_u64() {
             return Err(invalid("`max_output_tokens` must be a non-negative integer", "max_output_tokens"));
         }
         json(chat.key("max_tokens"), n);
     }
-    for key in ["temperature", "top_p"] {
-        if let Some(v) = req.get(key).filter(|v| !v.is_null()) {
+    for (key, given) in [("temperature", req.temperature), ("top_p", req.top_p)] {
+        if let Some(v) = given.filter(|v| !v.is_null()) {
             if !v.is_number() {
                 return Err(invalid(format!("`{key}` must be a number"), key));
             }
             json(chat.key(key), v);
         }
     }
-    if let Some(format) = response_format(req.get("text"))? {
+    if let Some(format) = response_format(req.text)? {
         value(chat.key("response_format"), &format);
     }
-    if let Some(effort) = req.get("reasoning").and_then(|r| r.get("effort")).filter(|e| !e.is_null()) {
+    if let Some(effort) = req.reasoning.and_then(|r| r.get("effort")).filter(|e| !e.is_null()) {
         let Some(e) = effort.as_str() else { return Err(invalid("`reasoning.effort` must be a string", "reasoning")) };
         let o = chat.key("reasoning");
         o.extend_from_slice(b"{\"effort\":");
         string(o, e);
         o.push(b'}');
     }
-    if let Some(user) = req.get("user").filter(|v| v.is_string()) {
+    if let Some(user) = req.user.filter(|v| v.is_string()) {
         json(chat.key("user"), user);
     }
     Ok(())
@@ -179,7 +179,7 @@ fn invalid(message: impl Into<String>, param: &str) -> InvalidRequest {
 
 /// The router keeps nothing between requests: what would need a stored response or
 /// conversation is refused, as OpenRouter's stateless endpoint does.
-fn refuse_state(req: &Json<'_>) -> Result<(), InvalidRequest> {
+fn refuse_state(req: &Top<'_, '_>) -> Result<(), InvalidRequest> {
     let stateless = |what: &str, param: &str| {
         InvalidRequest::new(
             format!(
@@ -190,22 +190,27 @@ fn refuse_state(req: &Json<'_>) -> Result<(), InvalidRequest> {
             "stateless",
         )
     };
-    if req.get("store") == Some(&Json::Bool(true)) {
+    if req.store == Some(&Json::Bool(true)) {
         return Err(stateless("`store: true` is not supported", "store"));
     }
-    for key in ["previous_response_id", "conversation", "prompt"] {
-        if req.get(key).is_some_and(|v| !v.is_null()) {
+    let stored = [
+        ("previous_response_id", req.previous_response_id),
+        ("conversation", req.conversation),
+        ("prompt", req.prompt),
+    ];
+    for (key, given) in stored {
+        if given.is_some_and(|v| !v.is_null()) {
             return Err(stateless(&format!("`{key}` is not supported"), key));
         }
     }
-    if req.get("background") == Some(&Json::Bool(true)) {
+    if req.background == Some(&Json::Bool(true)) {
         return Err(stateless("`background: true` is not supported", "background"));
     }
     Ok(())
 }
 
-fn model<'j>(req: &'j Json<'_>) -> Result<&'j str, InvalidRequest> {
-    match req.get("model") {
+fn model<'j>(req: &Top<'j, '_>) -> Result<&'j str, InvalidRequest> {
+    match req.model {
         None | Some(Json::Null) => Ok(DEFAULT_MODEL),
         Some(Json::String(s)) if !s.is_empty() => Ok(s),
         Some(_) => Err(invalid("`model` must be a non-empty string", "model")),
@@ -322,7 +327,7 @@ fn response_format(text: Option<&Json<'_>>) -> Result<Option<Value>, InvalidRequ
 
 /// The members the response object repeats, with the defaults OpenAI shows, written as
 /// JSON members without their braces (each snapshot of a stream copies them).
-fn echo(req: &Json<'_>, tools: Vec<Value>) -> Vec<u8> {
+fn echo<'j>(req: &Top<'j, '_>, tools: Vec<Value>) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
     // Each key is written with its quotes, colon and the comma before it, in one copy.
     let mut member = |key: &[u8], value: Option<&Json<'_>>, default: &[u8]| {
@@ -332,23 +337,23 @@ fn echo(req: &Json<'_>, tools: Vec<Value>) -> Vec<u8> {
             None => out.extend_from_slice(default),
         }
     };
-    let given = |k: &str| req.get(k).filter(|v| !v.is_null());
-    let reasoning = req.get("reasoning");
-    let format = req.get("text").and_then(|t| t.get("format")).filter(|f| !f.is_null());
-    member(b"\"instructions\":", req.get("instructions"), b"null");
-    member(b",\"max_output_tokens\":", req.get("max_output_tokens"), b"null");
-    member(b",\"metadata\":", given("metadata"), b"{}");
-    member(b",\"parallel_tool_calls\":", given("parallel_tool_calls"), b"true");
+    let given = |v: Option<&'j Json<'_>>| v.filter(|v| !v.is_null());
+    let reasoning = req.reasoning;
+    let format = req.text.and_then(|t| t.get("format")).filter(|f| !f.is_null());
+    member(b"\"instructions\":", req.instructions, b"null");
+    member(b",\"max_output_tokens\":", req.max_output_tokens, b"null");
+    member(b",\"metadata\":", given(req.metadata), b"{}");
+    member(b",\"parallel_tool_calls\":", given(req.parallel_tool_calls), b"true");
     member(b",\"previous_response_id\":", None, b"null");
-    member(b",\"prompt_cache_key\":", req.get("prompt_cache_key"), b"null");
+    member(b",\"prompt_cache_key\":", req.prompt_cache_key, b"null");
     // `reasoning` is written whole below; its two members here.
-    member(b",\"safety_identifier\":", req.get("safety_identifier"), b"null");
+    member(b",\"safety_identifier\":", req.safety_identifier, b"null");
     member(b",\"store\":", None, b"false");
-    member(b",\"temperature\":", given("temperature"), b"1.0");
-    member(b",\"tool_choice\":", given("tool_choice"), b"\"auto\"");
-    member(b",\"top_p\":", given("top_p"), b"1.0");
-    member(b",\"truncation\":", given("truncation"), b"\"disabled\"");
-    member(b",\"user\":", req.get("user"), b"null");
+    member(b",\"temperature\":", given(req.temperature), b"1.0");
+    member(b",\"tool_choice\":", given(req.tool_choice), b"\"auto\"");
+    member(b",\"top_p\":", given(req.top_p), b"1.0");
+    member(b",\"truncation\":", given(req.truncation), b"\"disabled\"");
+    member(b",\"user\":", req.user, b"null");
     out.extend_from_slice(b",\"reasoning\":{\"effort\":");
     let part = |out: &mut Vec<u8>, v: Option<&Json<'_>>| match v {
         Some(v) => {
@@ -371,6 +376,72 @@ fn echo(req: &Json<'_>, tools: Vec<Value>) -> Vec<u8> {
         let _ = serde_json::to_writer(&mut out, &tools);
     }
     out
+}
+
+/// The request's top-level members the translation reads, found in one pass over its
+/// members (a key written twice gives its last, as [`Json::get`] does): a lookup of
+/// each by name walked the members about forty times a request.
+#[derive(Default)]
+struct Top<'j, 'a> {
+    model: Option<&'j Json<'a>>,
+    input: Option<&'j Json<'a>>,
+    instructions: Option<&'j Json<'a>>,
+    stream: Option<&'j Json<'a>>,
+    store: Option<&'j Json<'a>>,
+    previous_response_id: Option<&'j Json<'a>>,
+    conversation: Option<&'j Json<'a>>,
+    prompt: Option<&'j Json<'a>>,
+    background: Option<&'j Json<'a>>,
+    tools: Option<&'j Json<'a>>,
+    tool_choice: Option<&'j Json<'a>>,
+    parallel_tool_calls: Option<&'j Json<'a>>,
+    max_output_tokens: Option<&'j Json<'a>>,
+    temperature: Option<&'j Json<'a>>,
+    top_p: Option<&'j Json<'a>>,
+    text: Option<&'j Json<'a>>,
+    reasoning: Option<&'j Json<'a>>,
+    user: Option<&'j Json<'a>>,
+    prompt_cache_key: Option<&'j Json<'a>>,
+    safety_identifier: Option<&'j Json<'a>>,
+    metadata: Option<&'j Json<'a>>,
+    truncation: Option<&'j Json<'a>>,
+}
+
+impl<'j, 'a> Top<'j, 'a> {
+    /// The members of `req` (an object; anything else has none).
+    fn of(req: &'j Json<'a>) -> Self {
+        let mut top = Top::default();
+        let Json::Object(members) = req else { return top };
+        for (key, value) in members {
+            let slot = match key.as_ref() {
+                "model" => &mut top.model,
+                "input" => &mut top.input,
+                "instructions" => &mut top.instructions,
+                "stream" => &mut top.stream,
+                "store" => &mut top.store,
+                "previous_response_id" => &mut top.previous_response_id,
+                "conversation" => &mut top.conversation,
+                "prompt" => &mut top.prompt,
+                "background" => &mut top.background,
+                "tools" => &mut top.tools,
+                "tool_choice" => &mut top.tool_choice,
+                "parallel_tool_calls" => &mut top.parallel_tool_calls,
+                "max_output_tokens" => &mut top.max_output_tokens,
+                "temperature" => &mut top.temperature,
+                "top_p" => &mut top.top_p,
+                "text" => &mut top.text,
+                "reasoning" => &mut top.reasoning,
+                "user" => &mut top.user,
+                "prompt_cache_key" => &mut top.prompt_cache_key,
+                "safety_identifier" => &mut top.safety_identifier,
+                "metadata" => &mut top.metadata,
+                "truncation" => &mut top.truncation,
+                _ => continue,
+            };
+            *slot = Some(value);
+        }
+        top
+    }
 }
 
 impl Translated {

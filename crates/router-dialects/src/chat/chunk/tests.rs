@@ -43,7 +43,7 @@ fn the_head_a_chunk_leaves_ends_at_the_first_member_read() {
     let first = br#"{"id":"gen-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null}]}"#;
     let mut repeats = Repeats::default();
     read(first, false, &mut repeats, &mut Body::default()).expect("a chunk");
-    let head = repeats.head;
+    let head = repeats.head().to_vec();
     assert_eq!(
         head,
         br#"{"id":"gen-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant",""#
@@ -54,9 +54,9 @@ fn the_head_a_chunk_leaves_ends_at_the_first_member_read() {
     // With `meta` (the first chunk), `id` is read and the same head is kept.
     let mut with_meta = Repeats::default();
     read(first, true, &mut with_meta, &mut Body::default()).expect("a chunk");
-    assert_eq!(with_meta.head, head);
+    assert_eq!(with_meta.head(), head);
     // What followed the delta to the end of `choices` is kept as the tail.
-    assert_eq!(with_meta.tail, br#","finish_reason":null}]"#);
+    assert_eq!(with_meta.tail(), br#","finish_reason":null}]"#);
 }
 
 #[test]
@@ -294,7 +294,7 @@ proptest! {
         let earlier = written(&earlier, "");
         let mut repeats = Repeats::default();
         let _ = read(earlier.as_bytes(), meta, &mut repeats, &mut Body::default());
-        let head = repeats.head.clone();
+        let head = repeats.head().to_vec();
         let tail = if own {
             earlier.as_bytes()[head.len().min(earlier.len())..].to_vec()
         } else {
@@ -329,7 +329,7 @@ proptest! {
     ) {
         let mut repeats = Repeats::default();
         let _ = read(earlier.as_bytes(), meta, &mut repeats, &mut Body::default());
-        let bytes = [repeats.head.as_slice(), middle.as_bytes(), &repeats.tail, after.as_bytes()].concat();
+        let bytes = [repeats.head(), middle.as_bytes(), repeats.tail(), after.as_bytes()].concat();
         let mut body = Body::default();
         let kept = read(&bytes, false, &mut repeats, &mut body).map(|()| format!("{body:?}"));
         prop_assert_eq!(kept, skimmed(&bytes, false));

@@ -21,9 +21,7 @@ impl Events {
         let index = self.items.len();
         let mut place = Vec::with_capacity(PLACE_CAPACITY);
         place.extend_from_slice(b"\"item_id\":");
-        match &item {
-            Item::Reasoning { id, .. } | Item::Message { id, .. } | Item::Call { id, .. } => string(&mut place, id),
-        }
+        item.id(self.meta.tail()).write(&mut place);
         place.extend_from_slice(b",\"output_index\":");
         small_number(&mut place, index as u64);
         let head = place.len();
@@ -45,7 +43,7 @@ impl Events {
 
     pub(super) fn close(&mut self, index: usize, out: &mut Vec<u8>) {
         // Borrowed apart, so that the item's text is written without a copy of it.
-        let Events { items, places, seq, .. } = self;
+        let Events { items, places, seq, meta, .. } = self;
         let (Some(item), Some(place)) = (items.get_mut(index), places.get_mut(index)) else { return };
         if !item.is_open() {
             return;
@@ -88,30 +86,21 @@ impl Events {
             small_number(o, index as u64);
             o.extend_from_slice(b",\"item\":");
             let start = o.len();
-            item.write(o);
+            item.write(o, meta.tail());
             place.bytes.extend_from_slice(&o[start..]);
             place.done = true;
         });
     }
 
-    /// A new item's id: `msg_<tail>`, then `msg_<tail>_1`, ... for later ones.
-    pub(super) fn item_id(&self, prefix: &str) -> String {
+    /// A new message's (or reasoning's) id number: none for the first of its kind
+    /// (`msg_<tail>`), then 1, 2, ... (`msg_<tail>_1`).
+    pub(super) fn nth(&self, message: bool) -> Option<usize> {
         let same = self
             .items
             .iter()
-            .filter(|i| matches!((i, prefix), (Item::Message { .. }, "msg") | (Item::Reasoning { .. }, "rs")))
+            .filter(|i| matches!((i, message), (Item::Message { .. }, true) | (Item::Reasoning { .. }, false)))
             .count();
-        // Pieces pushed in place: `format!` cost as much as the rest of the item's start.
-        let tail = self.meta.tail();
-        let mut id = String::with_capacity(prefix.len() + tail.len() + 8);
-        id.push_str(prefix);
-        id.push('_');
-        id.push_str(tail);
-        if same > 0 {
-            id.push('_');
-            id.push_str(&same.to_string());
-        }
-        id
+        (same > 0).then_some(same)
     }
 
     /// An event carrying the whole response as it stands (`response.created`, …).
@@ -132,7 +121,7 @@ impl Events {
                     }
                     match places.get(i).and_then(Place::done) {
                         Some(bytes) => o.extend_from_slice(bytes),
-                        None => item.write(o),
+                        None => item.write(o, meta.tail()),
                     }
                 }
             };
@@ -151,7 +140,7 @@ impl Events {
             o.extend_from_slice(b",\"output_index\":");
             number(o, index as u64);
             o.extend_from_slice(b",\"item\":");
-            item.write(o);
+            item.write(o, self.meta.tail());
         });
     }
 
