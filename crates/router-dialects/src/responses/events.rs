@@ -10,71 +10,76 @@ use super::output::{
 };
 use crate::chat::{Answer, ChatError, ChunkReader, Delta, Usage};
 use crate::json_out::string;
-use frame::{Place, TEXT_CAPACITY, final_head, head, write_event};
+use frame::{Place, final_head, head, write_event};
 use router_core::ModelId;
 use smallvec::SmallVec;
 use std::borrow::Cow;
+use std::ops::Range;
 
-/// One output item as it grows. `nth` is its id's number ([`ItemId`]): a later item of
-/// its kind, or a call's index.
+/// One output item as it grows: what it is, where it is, whether it is still open.
 #[derive(Debug)]
-enum Item {
-    Reasoning { nth: Option<usize>, text: String, open: bool },
-    Message { nth: Option<usize>, parts: SmallVec<[Part; 1]>, open: bool },
-    Call { nth: Option<usize>, call_id: String, name: String, arguments: String, open: bool },
+struct Item {
+    kind: Kind,
+    place: Place,
+    open: bool,
+}
+
+/// What an item is. `nth` is its id's number ([`ItemId`]): a later item of its kind, or
+/// a call's index.
+#[derive(Debug)]
+enum Kind {
+    Reasoning { nth: Option<usize>, text: String },
+    Message { nth: Option<usize>, parts: SmallVec<[Part; 1]> },
+    Call { nth: Option<usize>, call_id: String, name: String, arguments: String },
 }
 
 #[derive(Debug)]
 struct Part {
     refusal: bool,
-    /// The text as its deltas wrote it (escaped, without the quotes): the done events
-    /// and the item copy it instead of escaping the whole text again each time.
-    json: Vec<u8>,
+    /// Where its text lies in the item's place, as its deltas wrote it (escaped, without
+    /// the quotes): the done events and the item copy it instead of escaping the whole
+    /// text again, and it needs no buffer of its own.
+    text: Range<usize>,
 }
 
 impl Part {
     /// The text as a JSON string.
-    fn write_text(&self, out: &mut Vec<u8>) {
-        out.reserve(self.json.len() + 2);
+    fn write_text(&self, out: &mut Vec<u8>, place: &Place) {
+        let text = place.bytes.get(self.text.clone()).unwrap_or_default();
+        out.reserve(text.len() + 2);
         out.push(b'"');
-        out.extend_from_slice(&self.json);
+        out.extend_from_slice(text);
         out.push(b'"');
     }
 }
 
-impl Item {
-    fn is_open(&self) -> bool {
-        match self {
-            Item::Reasoning { open, .. } | Item::Message { open, .. } | Item::Call { open, .. } => *open,
-        }
-    }
-
-    /// Its id, with `tail` the response id's.
+impl Kind {
+    /// The id of an item of this kind, with `tail` the response id's.
     fn id<'t>(&self, tail: &'t str) -> ItemId<'t> {
         let (prefix, nth) = match self {
-            Item::Reasoning { nth, .. } => ("rs", *nth),
-            Item::Message { nth, .. } => ("msg", *nth),
-            Item::Call { nth, .. } => ("fc", *nth),
+            Kind::Reasoning { nth, .. } => ("rs", *nth),
+            Kind::Message { nth, .. } => ("msg", *nth),
+            Kind::Call { nth, .. } => ("fc", *nth),
         };
-        ItemId { prefix, tail, nth }
+        ItemId::Made { prefix, tail, nth }
     }
+}
 
-    /// The item as JSON, with `tail` the response id's.
-    fn write(&self, out: &mut Vec<u8>, tail: &str) {
-        let id = self.id(tail);
-        match self {
-            Item::Reasoning { text, open, .. } => write_reasoning_item(out, id, text, !open),
-            Item::Message { parts, open, .. } => write_message_item_by(out, id, !open, |o| {
+impl Item {
+    /// The item as JSON, as it stands.
+    fn write(&self, out: &mut Vec<u8>) {
+        let (id, done) = (self.place.id(), !self.open);
+        match &self.kind {
+            Kind::Reasoning { text, .. } => write_reasoning_item(out, id, text, done),
+            Kind::Message { parts, .. } => write_message_item_by(out, id, done, |o| {
                 for (i, p) in parts.iter().enumerate() {
                     if i > 0 {
                         o.push(b',');
                     }
-                    write_part_by(o, p.refusal, |o| p.write_text(o));
+                    write_part_by(o, p.refusal, |o| p.write_text(o, &self.place));
                 }
             }),
-            Item::Call { call_id, name, arguments, open, .. } => {
-                write_call_item(out, id, call_id, name, arguments, !open)
-            }
+            Kind::Call { call_id, name, arguments, .. } => write_call_item(out, id, call_id, name, arguments, done),
         }
     }
 }
@@ -95,7 +100,6 @@ impl EventWriter {
             echo,
             seq: 0,
             items: SmallVec::new(),
-            places: SmallVec::new(),
             calls: Vec::new(),
             finish: None,
             usage: None,
@@ -151,8 +155,6 @@ struct Events {
     seq: u64,
     /// The output items, inline: a stream seldom has more than two.
     items: SmallVec<[Item; 2]>,
-    /// Each item's place, written once when it is added and copied into its events.
-    places: SmallVec<[Place; 2]>,
     /// The output index of each chat tool call, by the reader's call index.
     calls: Vec<usize>,
     /// How the response ends, from the chat `finish_reason` (read when it comes, so that
@@ -242,15 +244,15 @@ impl Events {
         }
         self.room(out);
         let index = match self.items.last() {
-            Some(Item::Message { open: true, .. }) => self.items.len() - 1,
+            Some(Item { kind: Kind::Message { .. }, open: true, .. }) => self.items.len() - 1,
             _ => {
                 self.close_all_but_calls(out);
                 let nth = self.nth(true);
-                self.open(Item::Message { nth, parts: SmallVec::new(), open: true }, out)
+                self.open(Kind::Message { nth, parts: SmallVec::new() }, out)
             }
         };
-        let (count, last_kind) = match self.items.get(index) {
-            Some(Item::Message { parts, .. }) => (parts.len(), parts.last().map(|p| p.refusal)),
+        let (count, last_kind) = match self.items.get(index).map(|i| &i.kind) {
+            Some(Kind::Message { parts, .. }) => (parts.len(), parts.last().map(|p| p.refusal)),
             _ => return,
         };
         let part_index = if last_kind == Some(refusal) {
@@ -259,8 +261,10 @@ impl Events {
             if let Some(previous) = count.checked_sub(1) {
                 self.close_part(index, previous, out);
             }
-            if let Some(Item::Message { parts, .. }) = self.items.get_mut(index) {
-                parts.push(Part { refusal, json: Vec::new() });
+            if let Some(Item { kind: Kind::Message { parts, .. }, place, .. }) = self.items.get_mut(index) {
+                // Its text follows the texts before it in the place.
+                let end = place.bytes.len();
+                parts.push(Part { refusal, text: end..end });
             }
             self.item_event_at(out, head!("response.content_part.added"), index, Some(count), |o| {
                 o.extend_from_slice(b",\"part\":");
@@ -281,14 +285,12 @@ impl Events {
                 o.extend_from_slice(b",\"logprobs\":[]");
             }
         });
-        if let Some(Item::Message { parts, .. }) = self.items.get_mut(index)
+        // The part is the item's last: its text ends the place's bytes.
+        if let Some(Item { kind: Kind::Message { parts, .. }, place, .. }) = self.items.get_mut(index)
             && let Some(p) = parts.get_mut(part_index)
         {
-            if p.json.is_empty() {
-                // Room for the usual whole text, so that it seldom grows delta by delta.
-                p.json.reserve(TEXT_CAPACITY);
-            }
-            p.json.extend_from_slice(out.get(escaped).unwrap_or_default());
+            place.bytes.extend_from_slice(out.get(escaped).unwrap_or_default());
+            p.text.end = place.bytes.len();
         }
     }
 
@@ -298,11 +300,11 @@ impl Events {
         }
         self.room(out);
         let index = match self.items.last() {
-            Some(Item::Reasoning { open: true, .. }) => self.items.len() - 1,
+            Some(Item { kind: Kind::Reasoning { .. }, open: true, .. }) => self.items.len() - 1,
             _ => {
                 self.close_all_but_calls(out);
                 let nth = self.nth(false);
-                let index = self.open(Item::Reasoning { nth, text: String::new(), open: true }, out);
+                let index = self.open(Kind::Reasoning { nth, text: String::new() }, out);
                 self.item_event_at(out, head!("response.reasoning_summary_part.added"), index, None, |o| {
                     o.extend_from_slice(b",\"summary_index\":0,\"part\":");
                     write_summary_part(o, "");
@@ -310,7 +312,7 @@ impl Events {
                 index
             }
         };
-        if let Some(Item::Reasoning { text: t, .. }) = self.items.get_mut(index) {
+        if let Some(Item { kind: Kind::Reasoning { text: t, .. }, .. }) = self.items.get_mut(index) {
             t.push_str(text);
         }
         self.item_event_at(out, head!("response.reasoning_summary_text.delta"), index, None, |o| {
@@ -323,10 +325,8 @@ impl Events {
         self.room(out);
         self.close_all_but_calls(out);
         let call_id = call_id_or(id, &self.meta, index);
-        let at = self.open(
-            Item::Call { nth: Some(index), call_id, name: name.to_owned(), arguments: String::new(), open: true },
-            out,
-        );
+        let at =
+            self.open(Kind::Call { nth: Some(index), call_id, name: name.to_owned(), arguments: String::new() }, out);
         if self.calls.len() <= index {
             self.calls.resize(index + 1, usize::MAX);
         }
@@ -345,7 +345,7 @@ impl Events {
             self.call_start(index, "", "", out);
         }
         let Some(&at) = self.calls.get(index) else { return };
-        if let Some(Item::Call { arguments, .. }) = self.items.get_mut(at) {
+        if let Some(Item { kind: Kind::Call { arguments, .. }, .. }) = self.items.get_mut(at) {
             arguments.push_str(fragment);
         }
         self.item_event_at(out, head!("response.function_call_arguments.delta"), at, None, |o| {

@@ -37,23 +37,28 @@ impl ResponseMeta {
 }
 
 /// An output item's id, written where it is needed instead of kept as a string of its
-/// own: `<prefix>_<tail>` (the tail of the response's id), then `_<n>` for a later item
-/// of the same kind, or a call's index.
+/// own.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct ItemId<'a> {
-    pub(crate) prefix: &'static str,
-    pub(crate) tail: &'a str,
-    pub(crate) nth: Option<usize>,
+pub(crate) enum ItemId<'a> {
+    /// `<prefix>_<tail>` (the tail of the response's id), then `_<nth>` for a later item
+    /// of the same kind, or a call's index.
+    Made { prefix: &'static str, tail: &'a str, nth: Option<usize> },
+    /// The id as the JSON string it was written as once (a stream's item place).
+    Written(&'a [u8]),
 }
 
 impl ItemId<'_> {
     /// The id as a JSON string.
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        let (prefix, tail, nth) = match *self {
+            ItemId::Made { prefix, tail, nth } => (prefix, tail, nth),
+            ItemId::Written(json) => return out.extend_from_slice(json),
+        };
         out.push(b'"');
-        out.extend_from_slice(self.prefix.as_bytes());
+        out.extend_from_slice(prefix.as_bytes());
         out.push(b'_');
-        string_content(out, self.tail);
-        if let Some(n) = self.nth {
+        string_content(out, tail);
+        if let Some(n) = nth {
             out.push(b'_');
             number(out, n as u64);
         }
@@ -283,19 +288,19 @@ pub fn response_json(answer: &Answer, meta: &ResponseMeta, echo: &[u8]) -> Vec<u
         let mut first = true;
         if let Some(r) = answer.reasoning.as_deref() {
             comma(out, &mut first);
-            write_reasoning_item(out, ItemId { prefix: "rs", tail, nth: None }, r, true);
+            write_reasoning_item(out, ItemId::Made { prefix: "rs", tail, nth: None }, r, true);
         }
         if answer.text.is_some() || answer.refusal.is_some() {
             comma(out, &mut first);
             let parts = [(false, answer.text.as_deref()), (true, answer.refusal.as_deref())]
                 .into_iter()
                 .filter_map(|(refusal, t)| t.map(|t| (refusal, t)));
-            write_message_item(out, ItemId { prefix: "msg", tail, nth: None }, parts, true);
+            write_message_item(out, ItemId::Made { prefix: "msg", tail, nth: None }, parts, true);
         }
         for (i, call) in answer.tool_calls.iter().enumerate() {
             comma(out, &mut first);
             let call_id = call_id_or(&call.id, meta, i);
-            let id = ItemId { prefix: "fc", tail, nth: Some(i) };
+            let id = ItemId::Made { prefix: "fc", tail, nth: Some(i) };
             write_call_item(out, id, &call_id, &call.name, &call.arguments, true);
         }
     };

@@ -2,20 +2,31 @@
 //! place (`item_id`, `output_index`), and the small writers the events share.
 
 use crate::json_out::number;
-use crate::responses::output::Status;
+use crate::responses::output::{ItemId, Status};
 
-/// Where an item is, `"item_id":…,"output_index":…`, then the item as its
-/// `response.output_item.done` event wrote it: the final snapshot copies those bytes
-/// instead of writing the item a second time (one buffer for both, one allocation).
+/// Where an item is, `"item_id":…,"output_index":…`; then, while the item is open, its
+/// parts' texts; then, once its `response.output_item.done` event wrote it, the item:
+/// the final snapshot copies those bytes instead of writing the item a second time (one
+/// buffer for all three, one allocation).
 #[derive(Debug)]
 pub(super) struct Place {
     pub(super) bytes: Vec<u8>,
+    /// Where the item's id ends (it begins after [`ITEM_ID_KEY`]).
+    pub(super) id_end: usize,
     /// Where the place ends and the item's bytes begin.
     pub(super) head: usize,
     pub(super) done: bool,
 }
 
+/// The key a place begins with, its item's id after it.
+pub(super) const ITEM_ID_KEY: &[u8] = b"\"item_id\":";
+
 impl Place {
+    /// The item's id, as the JSON string the place holds.
+    pub(super) fn id(&self) -> ItemId<'_> {
+        ItemId::Written(self.bytes.get(ITEM_ID_KEY.len()..self.id_end).unwrap_or_default())
+    }
+
     pub(super) fn head(&self) -> &[u8] {
         self.bytes.get(..self.head).unwrap_or_default()
     }
@@ -93,12 +104,9 @@ pub(super) fn small_number(out: &mut Vec<u8>, n: u64) {
     }
 }
 
-/// The bytes reserved for a content part's text when its first delta comes.
-pub(super) const TEXT_CAPACITY: usize = 128;
-
-/// Room for an item's place (its id, `msg_` and the response id's tail, and its index)
-/// and for the usual item written whole when it is done.
-pub(super) const PLACE_CAPACITY: usize = 384;
+/// Room for an item's place (its id, `msg_` and the response id's tail, and its index),
+/// its parts' texts as they come, and the usual item written whole when it is done.
+pub(super) const PLACE_CAPACITY: usize = 512;
 
 #[cfg(test)]
 mod tests {

@@ -1,8 +1,10 @@
 //! An output item's life in the event stream: added, its parts closed, done; and the
 //! snapshots (`response.created`, `in_progress`, the final one) that list the items.
 
-use super::frame::{EVENTS_CAPACITY, PLACE_CAPACITY, Place, event_at, head, next, small_number, write_event};
-use super::{Events, Item, Part};
+use super::frame::{
+    EVENTS_CAPACITY, ITEM_ID_KEY, PLACE_CAPACITY, Place, event_at, head, next, small_number, write_event,
+};
+use super::{Events, Item, Kind, Part};
 use crate::json_out::{number, string};
 use crate::responses::output::{Status, write_part_by, write_response, write_summary_part};
 
@@ -17,16 +19,16 @@ impl Events {
     }
 
     /// Adds an item (`response.output_item.added`); returns its output index.
-    pub(super) fn open(&mut self, item: Item, out: &mut Vec<u8>) -> usize {
+    pub(super) fn open(&mut self, kind: Kind, out: &mut Vec<u8>) -> usize {
         let index = self.items.len();
-        let mut place = Vec::with_capacity(PLACE_CAPACITY);
-        place.extend_from_slice(b"\"item_id\":");
-        item.id(self.meta.tail()).write(&mut place);
-        place.extend_from_slice(b",\"output_index\":");
-        small_number(&mut place, index as u64);
-        let head = place.len();
-        self.places.push(Place { bytes: place, head, done: false });
-        self.items.push(item);
+        let mut bytes = Vec::with_capacity(PLACE_CAPACITY);
+        bytes.extend_from_slice(ITEM_ID_KEY);
+        kind.id(self.meta.tail()).write(&mut bytes);
+        let id_end = bytes.len();
+        bytes.extend_from_slice(b",\"output_index\":");
+        small_number(&mut bytes, index as u64);
+        let head = bytes.len();
+        self.items.push(Item { kind, place: Place { bytes, id_end, head, done: false }, open: true });
         self.item_event(out, head!("response.output_item.added"), index);
         index
     }
@@ -35,7 +37,7 @@ impl Events {
     /// since a chat stream may interleave the arguments of several.
     pub(super) fn close_all_but_calls(&mut self, out: &mut Vec<u8>) {
         for i in 0..self.items.len() {
-            if !matches!(self.items.get(i), Some(Item::Call { .. })) {
+            if !matches!(self.items.get(i).map(|item| &item.kind), Some(Kind::Call { .. })) {
                 self.close(i, out);
             }
         }
@@ -43,21 +45,22 @@ impl Events {
 
     pub(super) fn close(&mut self, index: usize, out: &mut Vec<u8>) {
         // Borrowed apart, so that the item's text is written without a copy of it.
-        let Events { items, places, seq, meta, .. } = self;
-        let (Some(item), Some(place)) = (items.get_mut(index), places.get_mut(index)) else { return };
-        if !item.is_open() {
+        let Events { items, seq, .. } = self;
+        let Some(item) = items.get_mut(index) else { return };
+        if !item.open {
             return;
         }
+        let place = &item.place;
         let at = place.head();
-        match &*item {
-            Item::Message { parts, .. } => {
+        match &item.kind {
+            Kind::Message { parts, .. } => {
                 if let Some(last) = parts.len().checked_sub(1)
                     && let Some(p) = parts.get(last)
                 {
-                    part_done(out, seq, at, last, p);
+                    part_done(out, seq, place, last, p);
                 }
             }
-            Item::Reasoning { text, .. } => {
+            Kind::Reasoning { text, .. } => {
                 event_at(out, seq, head!("response.reasoning_summary_text.done"), at, None, |o| {
                     o.extend_from_slice(b",\"summary_index\":0,\"text\":");
                     string(o, text);
@@ -67,7 +70,7 @@ impl Events {
                     write_summary_part(o, text);
                 });
             }
-            Item::Call { name, arguments, .. } => {
+            Kind::Call { name, arguments, .. } => {
                 event_at(out, seq, head!("response.function_call_arguments.done"), at, None, |o| {
                     o.extend_from_slice(b",\"name\":");
                     string(o, name);
@@ -76,17 +79,17 @@ impl Events {
                 });
             }
         }
-        match item {
-            Item::Reasoning { open, .. } | Item::Message { open, .. } | Item::Call { open, .. } => *open = false,
-        }
+        item.open = false;
         let n = next(seq);
-        let item = &*item;
         write_event(out, head!("response.output_item.done"), n, |o| {
             o.extend_from_slice(b",\"output_index\":");
             small_number(o, index as u64);
             o.extend_from_slice(b",\"item\":");
             let start = o.len();
-            item.write(o, meta.tail());
+            item.write(o);
+            // The parts' texts are in the item's bytes now: the place keeps those instead.
+            let place = &mut item.place;
+            place.bytes.truncate(place.head);
             place.bytes.extend_from_slice(&o[start..]);
             place.done = true;
         });
@@ -98,7 +101,7 @@ impl Events {
         let same = self
             .items
             .iter()
-            .filter(|i| matches!((i, message), (Item::Message { .. }, true) | (Item::Reasoning { .. }, false)))
+            .filter(|i| matches!((&i.kind, message), (Kind::Message { .. }, true) | (Kind::Reasoning { .. }, false)))
             .count();
         (same > 0).then_some(same)
     }
@@ -107,7 +110,7 @@ impl Events {
     /// Returns where in `out` the response's bytes are.
     pub(super) fn snapshot_event(&mut self, out: &mut Vec<u8>, kind: &[u8], status: &Status) -> std::ops::Range<usize> {
         let usage = if matches!(status, Status::InProgress) { None } else { self.usage };
-        let (meta, echo, items, places) = (&self.meta, &self.echo, &self.items, &self.places);
+        let (meta, echo, items) = (&self.meta, &self.echo, &self.items);
         let seq = self.seq;
         self.seq += 1;
         let mut response = 0..0;
@@ -119,9 +122,9 @@ impl Events {
                     if i > 0 {
                         o.push(b',');
                     }
-                    match places.get(i).and_then(Place::done) {
+                    match item.place.done() {
                         Some(bytes) => o.extend_from_slice(bytes),
-                        None => item.write(o, meta.tail()),
+                        None => item.write(o),
                     }
                 }
             };
@@ -140,7 +143,7 @@ impl Events {
             o.extend_from_slice(b",\"output_index\":");
             number(o, index as u64);
             o.extend_from_slice(b",\"item\":");
-            item.write(o, self.meta.tail());
+            item.write(o);
         });
     }
 
@@ -154,34 +157,34 @@ impl Events {
         content_index: Option<usize>,
         rest: impl FnOnce(&mut Vec<u8>),
     ) {
-        let place = self.places.get(index).map_or(&[][..], Place::head);
+        let place = self.items.get(index).map_or(&[][..], |item| item.place.head());
         event_at(out, &mut self.seq, kind, place, content_index, rest);
     }
 
     /// A message's content part is complete: its text's done event, then the part's.
     pub(super) fn close_part(&mut self, index: usize, part: usize, out: &mut Vec<u8>) {
-        let Events { items, places, seq, .. } = self;
-        if let (Some(Item::Message { parts, .. }), Some(place)) = (items.get(index), places.get(index))
+        let Events { items, seq, .. } = self;
+        if let Some(Item { kind: Kind::Message { parts, .. }, place, .. }) = items.get(index)
             && let Some(p) = parts.get(part)
         {
-            part_done(out, seq, place.head(), part, p);
+            part_done(out, seq, place, part, p);
         }
     }
 }
 
-/// A message's content part `p` (the item's `part`th) is complete: its text's done
-/// event, then the part's.
-fn part_done(out: &mut Vec<u8>, seq: &mut u64, place: &[u8], part: usize, p: &Part) {
+/// A message's content part `p` (the item's `part`th, its text in `place`) is complete:
+/// its text's done event, then the part's.
+fn part_done(out: &mut Vec<u8>, seq: &mut u64, place: &Place, part: usize, p: &Part) {
     let kind = if p.refusal { head!("response.refusal.done") } else { head!("response.output_text.done") };
-    event_at(out, seq, kind, place, Some(part), |o| {
+    event_at(out, seq, kind, place.head(), Some(part), |o| {
         o.extend_from_slice(if p.refusal { b",\"refusal\":" } else { b",\"text\":" });
-        p.write_text(o);
+        p.write_text(o, place);
         if !p.refusal {
             o.extend_from_slice(b",\"logprobs\":[]");
         }
     });
-    event_at(out, seq, head!("response.content_part.done"), place, Some(part), |o| {
+    event_at(out, seq, head!("response.content_part.done"), place.head(), Some(part), |o| {
         o.extend_from_slice(b",\"part\":");
-        write_part_by(o, p.refusal, |o| p.write_text(o));
+        write_part_by(o, p.refusal, |o| p.write_text(o, place));
     });
 }
