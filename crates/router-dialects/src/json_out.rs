@@ -5,7 +5,7 @@
 
 use crate::tree::Json;
 use router_core::WrittenMember;
-use router_core::sse::json::{skip_plain, specials};
+use router_core::sse::json::is_plain as plain;
 
 /// `s` as a JSON string, quotes included. Text with nothing to escape (ids, names, most
 /// deltas) is copied as it is; the rest goes through serde's escaping.
@@ -33,20 +33,6 @@ pub(crate) fn string_content(out: &mut Vec<u8>, s: &str) {
     string(out, s);
     out.pop();
     out.remove(start);
-}
-
-/// Whether `b` has no byte that JSON escapes (a quote, a backslash, a control
-/// character), eight bytes at a time: the last seven or fewer in one word that overlaps
-/// the one before, not byte by byte.
-fn plain(b: &[u8]) -> bool {
-    let full = b.len() - b.len() % 8;
-    if skip_plain(b, 0) < full {
-        return false;
-    }
-    match b.len().checked_sub(8).and_then(|last| <[u8; 8]>::try_from(&b[last..]).ok()) {
-        Some(word) => specials(u64::from_le_bytes(word)) == 0,
-        None => b.iter().all(|&c| c >= 0x20 && c != b'"' && c != b'\\'),
-    }
 }
 
 /// `n` as a JSON number (two digits a step, as serde_json writes it).

@@ -5,6 +5,7 @@
 use super::locate::{Located, Span};
 use super::requirements::{LOST, RequestError};
 use super::scan::{Messages, Str, Val};
+use crate::sse::json::is_plain;
 use std::ops::Range;
 
 /// Where one top-level member of a written body lies, as byte ranges of the body.
@@ -37,7 +38,8 @@ fn member<'a>(text: &'a str, m: &WrittenMember) -> Option<Located<'a>> {
     let quoted = text.get(m.key.clone())?;
     let key = quoted.strip_prefix('"')?.strip_suffix('"')?;
     let raw_value = text.get(m.value.clone())?;
-    if key.contains(['\\', '"']) || raw_value.is_empty() {
+    // A word at a time: a char pattern decoded every character of every key.
+    if !is_plain(key.as_bytes()) || raw_value.is_empty() {
         return None;
     }
     let value = match key {

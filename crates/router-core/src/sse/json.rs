@@ -50,6 +50,20 @@ pub fn skip_plain(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Whether `b` has no byte that JSON escapes or refuses in a string (a quote, a
+/// backslash, a control character), eight bytes at a time: the last seven or fewer in
+/// one word that overlaps the one before, not byte by byte.
+pub fn is_plain(b: &[u8]) -> bool {
+    let full = b.len() - b.len() % 8;
+    if skip_plain(b, 0) < full {
+        return false;
+    }
+    match b.len().checked_sub(8).and_then(|last| <[u8; 8]>::try_from(&b[last..]).ok()) {
+        Some(word) => specials(u64::from_le_bytes(word)) == 0,
+        None => b.iter().all(|&c| c >= 0x20 && c != b'"' && c != b'\\'),
+    }
+}
+
 impl<'a> Scanner<'a> {
     /// A cursor at the start of `b`.
     pub fn new(b: &'a [u8]) -> Self {
@@ -281,6 +295,25 @@ mod tests {
         assert_eq!(walked, expected, "{text}");
         // The reference: what serde_json accepts.
         assert_eq!(serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok(), expected, "serde on {text}");
+    }
+
+    #[test]
+    fn a_plain_text_is_one_with_no_quote_backslash_or_control_byte() {
+        // Every special byte at every place of texts shorter and longer than a word.
+        for len in 0..20 {
+            let text = vec![b'a'; len];
+            assert!(is_plain(&text), "{len}");
+            for at in 0..len {
+                for special in [b'"', b'\\', 0x00, 0x1f] {
+                    let mut t = text.clone();
+                    t[at] = special;
+                    assert!(!is_plain(&t), "{t:?}");
+                }
+                let mut t = text.clone();
+                t[at] = 0x7f;
+                assert!(is_plain(&t), "DEL is plain in JSON: {t:?}");
+            }
+        }
     }
 
     #[test]
