@@ -8,6 +8,7 @@ use crate::json_out::{Seq, json, string};
 use crate::tree::Json;
 use router_core::WrittenMember;
 use serde_json::{Map, Value, json};
+use top::Top;
 
 /// What becomes of a tool the router cannot serve for free (web search, file search,
 /// MCP, code interpreter, custom grammars, ...): left out and named, or refused.
@@ -378,72 +379,6 @@ fn echo<'j>(req: &Top<'j, '_>, tools: Vec<Value>) -> Vec<u8> {
     out
 }
 
-/// The request's top-level members the translation reads, found in one pass over its
-/// members (a key written twice gives its last, as [`Json::get`] does): a lookup of
-/// each by name walked the members about forty times a request.
-#[derive(Default)]
-struct Top<'j, 'a> {
-    model: Option<&'j Json<'a>>,
-    input: Option<&'j Json<'a>>,
-    instructions: Option<&'j Json<'a>>,
-    stream: Option<&'j Json<'a>>,
-    store: Option<&'j Json<'a>>,
-    previous_response_id: Option<&'j Json<'a>>,
-    conversation: Option<&'j Json<'a>>,
-    prompt: Option<&'j Json<'a>>,
-    background: Option<&'j Json<'a>>,
-    tools: Option<&'j Json<'a>>,
-    tool_choice: Option<&'j Json<'a>>,
-    parallel_tool_calls: Option<&'j Json<'a>>,
-    max_output_tokens: Option<&'j Json<'a>>,
-    temperature: Option<&'j Json<'a>>,
-    top_p: Option<&'j Json<'a>>,
-    text: Option<&'j Json<'a>>,
-    reasoning: Option<&'j Json<'a>>,
-    user: Option<&'j Json<'a>>,
-    prompt_cache_key: Option<&'j Json<'a>>,
-    safety_identifier: Option<&'j Json<'a>>,
-    metadata: Option<&'j Json<'a>>,
-    truncation: Option<&'j Json<'a>>,
-}
-
-impl<'j, 'a> Top<'j, 'a> {
-    /// The members of `req` (an object; anything else has none).
-    fn of(req: &'j Json<'a>) -> Self {
-        let mut top = Top::default();
-        let Json::Object(members) = req else { return top };
-        for (key, value) in members {
-            let slot = match key.as_ref() {
-                "model" => &mut top.model,
-                "input" => &mut top.input,
-                "instructions" => &mut top.instructions,
-                "stream" => &mut top.stream,
-                "store" => &mut top.store,
-                "previous_response_id" => &mut top.previous_response_id,
-                "conversation" => &mut top.conversation,
-                "prompt" => &mut top.prompt,
-                "background" => &mut top.background,
-                "tools" => &mut top.tools,
-                "tool_choice" => &mut top.tool_choice,
-                "parallel_tool_calls" => &mut top.parallel_tool_calls,
-                "max_output_tokens" => &mut top.max_output_tokens,
-                "temperature" => &mut top.temperature,
-                "top_p" => &mut top.top_p,
-                "text" => &mut top.text,
-                "reasoning" => &mut top.reasoning,
-                "user" => &mut top.user,
-                "prompt_cache_key" => &mut top.prompt_cache_key,
-                "safety_identifier" => &mut top.safety_identifier,
-                "metadata" => &mut top.metadata,
-                "truncation" => &mut top.truncation,
-                _ => continue,
-            };
-            *slot = Some(value);
-        }
-        top
-    }
-}
-
 impl Translated {
     /// [`Translated::echo`] as an object.
     pub fn echo_object(&self) -> Value {
@@ -454,3 +389,5 @@ impl Translated {
         serde_json::from_slice(&object).unwrap_or_default()
     }
 }
+
+mod top;
