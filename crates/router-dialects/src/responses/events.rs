@@ -66,7 +66,9 @@ impl Kind {
 }
 
 impl Item {
-    /// The item as JSON, as it stands.
+    /// The item as JSON, as it stands: while it is open, or for its done event (after
+    /// that its place holds the item's bytes instead of its parts' texts, and those are
+    /// copied).
     fn write(&self, out: &mut Vec<u8>) {
         let (id, done) = (self.place.id(), !self.open);
         match &self.kind {
