@@ -7,7 +7,7 @@ use super::input::{Message, messages};
 use crate::json_out::{Seq, json, string};
 use crate::tree::Json;
 use router_core::WrittenMember;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use top::Top;
 
 /// What becomes of a tool the router cannot serve for free (web search, file search,
@@ -96,21 +96,24 @@ pub fn to_chat(body: &[u8], policy: ToolPolicy) -> Result<Translated, InvalidReq
         .into_iter()
         .find_map(|v| v.and_then(Json::as_str).filter(|s| !s.is_empty()))
         .map(str::to_owned);
-    let echo = echo(&top, echo_tools);
+    let echo = echo(&top, &echo_tools);
     Ok(Translated { chat: out, members, stream, dropped_tools, session, echo })
 }
 
 /// `tools`, `tool_choice` and `parallel_tool_calls` into the chat body; returns the
-/// function tools in the flat shape the response echoes, and the tools left out.
-fn write_tools(
-    req: &Top<'_, '_>,
+/// function tools (which the response echoes), and the tools left out.
+fn write_tools<'j, 'a>(
+    req: &Top<'j, 'a>,
     policy: ToolPolicy,
     chat: &mut Seq<'_>,
-) -> Result<(Vec<Value>, Vec<String>), InvalidRequest> {
+) -> Result<(Vec<FunctionTool<'j, 'a>>, Vec<String>), InvalidRequest> {
     let (tools, dropped_tools) = tools(req.tools, policy)?;
-    let echo_tools = tools.iter().map(flat_tool).collect::<Vec<_>>();
     if !tools.is_empty() {
-        value(chat.key("tools"), &Value::Array(tools));
+        let mut list = Seq::array(chat.key("tools"));
+        for tool in &tools {
+            tool.write_chat(list.item());
+        }
+        list.end();
         if let Some(choice) = tool_choice(req.tool_choice)? {
             value(chat.key("tool_choice"), &choice);
         }
@@ -125,7 +128,7 @@ fn write_tools(
     } else if req.tool_choice.and_then(Json::as_str) == Some("required") {
         return Err(invalid("`tool_choice` is `required` but no tool the router serves is offered", "tool_choice"));
     }
-    Ok((echo_tools, dropped_tools))
+    Ok((tools, dropped_tools))
 }
 
 /// `max_output_tokens`, `temperature`, `top_p`, `text.format`, `reasoning.effort` and
@@ -146,7 +149,7 @@ fn write_sampling(req: &Top<'_, '_>, chat: &mut Seq<'_>) -> Result<(), InvalidRe
         }
     }
     if let Some(format) = response_format(req.text)? {
-        value(chat.key("response_format"), &format);
+        format.write(chat.key("response_format"));
     }
     if let Some(effort) = req.reasoning.and_then(|r| r.get("effort")).filter(|e| !e.is_null()) {
         let Some(e) = effort.as_str() else { return Err(invalid("`reasoning.effort` must be a string", "reasoning")) };
@@ -169,7 +172,7 @@ const CHAT_MEMBERS: usize = 14;
 /// grows the buffer.
 const CHAT_BODY_EXTRA: usize = 128;
 
-/// A tree the translation built (tools, formats: rare), as JSON.
+/// A tree the translation built (a forced tool choice), as JSON.
 fn value(out: &mut Vec<u8>, v: &Value) {
     let _ = serde_json::to_writer(&mut *out, v);
 }
@@ -218,8 +221,54 @@ fn model<'j>(req: &Top<'j, '_>) -> Result<&'j str, InvalidRequest> {
     }
 }
 
-/// The function tools in chat's nested shape, and the names of the tools left out.
-fn tools(tools: Option<&Json<'_>>, policy: ToolPolicy) -> Result<(Vec<Value>, Vec<String>), InvalidRequest> {
+/// A function tool, borrowed from the request: written as chat's tool, and echoed in the
+/// response's flat shape, its values in the order the client wrote them (a schema's
+/// property order is what structured output follows), with no tree of its own.
+pub(super) struct FunctionTool<'j, 'a> {
+    name: &'j str,
+    description: Option<&'j Json<'a>>,
+    parameters: Option<&'j Json<'a>>,
+    strict: Option<&'j Json<'a>>,
+}
+
+impl FunctionTool<'_, '_> {
+    /// Chat's nested shape: `{"type":"function","function":{…}}`.
+    fn write_chat(&self, out: &mut Vec<u8>) {
+        let mut tool = Seq::object(out);
+        string(tool.key("type"), "function");
+        let mut function = Seq::object(tool.key("function"));
+        self.write_members(&mut function, None);
+        function.end();
+        tool.end();
+    }
+
+    /// The flat Responses shape the response echoes: `strict` is `false` when not given.
+    fn write_flat(&self, out: &mut Vec<u8>) {
+        let mut tool = Seq::object(out);
+        string(tool.key("type"), "function");
+        self.write_members(&mut tool, Some(&Json::Bool(false)));
+        tool.end();
+    }
+
+    fn write_members(&self, o: &mut Seq<'_>, strict_default: Option<&Json<'_>>) {
+        string(o.key("name"), self.name);
+        if let Some(d) = self.description {
+            json(o.key("description"), d);
+        }
+        if let Some(p) = self.parameters {
+            json(o.key("parameters"), p);
+        }
+        if let Some(s) = self.strict.or(strict_default) {
+            json(o.key("strict"), s);
+        }
+    }
+}
+
+/// The function tools, and the names of the tools left out.
+fn tools<'j, 'a>(
+    tools: Option<&'j Json<'a>>,
+    policy: ToolPolicy,
+) -> Result<(Vec<FunctionTool<'j, 'a>>, Vec<String>), InvalidRequest> {
     let list = match tools {
         None | Some(Json::Null) => return Ok((Vec::new(), Vec::new())),
         Some(Json::Array(list)) => list,
@@ -252,24 +301,15 @@ fn tools(tools: Option<&Json<'_>>, policy: ToolPolicy) -> Result<(Vec<Value>, Ve
         let def = tool.get("function").filter(|f| f.is_object()).unwrap_or(tool);
         let name = def.get("name").and_then(Json::as_str).filter(|n| !n.is_empty());
         let Some(name) = name else { return Err(invalid("a function tool needs a `name`", &param)) };
-        let mut function = Map::new();
-        function.insert("name".into(), Value::String(name.to_owned()));
-        for key in ["description", "parameters", "strict"] {
-            if let Some(v) = def.get(key).filter(|v| !v.is_null()) {
-                function.insert(key.into(), v.to_value());
-            }
-        }
-        kept.push(json!({"type": "function", "function": function}));
+        let given = |key: &str| def.get(key).filter(|v| !v.is_null());
+        kept.push(FunctionTool {
+            name,
+            description: given("description"),
+            parameters: given("parameters"),
+            strict: given("strict"),
+        });
     }
     Ok((kept, dropped))
-}
-
-/// A chat tool back in the flat Responses shape, for the response object.
-fn flat_tool(tool: &Value) -> Value {
-    let mut flat = tool.get("function").and_then(Value::as_object).cloned().unwrap_or_default();
-    flat.insert("type".into(), Value::String("function".into()));
-    flat.entry("strict").or_insert(Value::Bool(false));
-    Value::Object(flat)
 }
 
 fn tool_choice(choice: Option<&Json<'_>>) -> Result<Option<Value>, InvalidRequest> {
@@ -301,26 +341,58 @@ fn tool_choice(choice: Option<&Json<'_>>) -> Result<Option<Value>, InvalidReques
     }
 }
 
+/// Chat's `response_format` for a `text.format`, borrowed from the request.
+enum ResponseFormat<'j, 'a> {
+    JsonObject,
+    /// The schema as the client wrote it, its properties in their order.
+    JsonSchema {
+        name: &'j str,
+        schema: &'j Json<'a>,
+        strict: Option<&'j Json<'a>>,
+        description: Option<&'j Json<'a>>,
+    },
+}
+
+impl ResponseFormat<'_, '_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        let (name, schema, strict, description) = match self {
+            ResponseFormat::JsonObject => return out.extend_from_slice(br#"{"type":"json_object"}"#),
+            ResponseFormat::JsonSchema { name, schema, strict, description } => (name, schema, strict, description),
+        };
+        let mut format = Seq::object(out);
+        string(format.key("type"), "json_schema");
+        let mut s = Seq::object(format.key("json_schema"));
+        string(s.key("name"), name);
+        json(s.key("schema"), schema);
+        if let Some(v) = strict {
+            json(s.key("strict"), v);
+        }
+        if let Some(v) = description {
+            json(s.key("description"), v);
+        }
+        s.end();
+        format.end();
+    }
+}
+
 /// `text.format` as chat's `response_format` (`text` needs none).
-fn response_format(text: Option<&Json<'_>>) -> Result<Option<Value>, InvalidRequest> {
+fn response_format<'j, 'a>(text: Option<&'j Json<'a>>) -> Result<Option<ResponseFormat<'j, 'a>>, InvalidRequest> {
     let Some(format) = text.and_then(|t| t.get("format")).filter(|f| !f.is_null()) else { return Ok(None) };
     match format.get("type").and_then(Json::as_str) {
         Some("text") => Ok(None),
-        Some("json_object") => Ok(Some(json!({"type": "json_object"}))),
+        Some("json_object") => Ok(Some(ResponseFormat::JsonObject)),
         Some("json_schema") => {
-            let mut schema = Map::new();
             let name = format.get("name").and_then(Json::as_str).unwrap_or("response");
-            schema.insert("name".into(), Value::String(name.to_owned()));
-            let Some(s) = format.get("schema").filter(|s| s.is_object()) else {
+            let Some(schema) = format.get("schema").filter(|s| s.is_object()) else {
                 return Err(invalid("`text.format.schema` must be a JSON schema object", "text.format.schema"));
             };
-            schema.insert("schema".into(), s.to_value());
-            for key in ["strict", "description"] {
-                if let Some(v) = format.get(key).filter(|v| !v.is_null()) {
-                    schema.insert(key.into(), v.to_value());
-                }
-            }
-            Ok(Some(json!({"type": "json_schema", "json_schema": schema})))
+            let given = |key: &str| format.get(key).filter(|v| !v.is_null());
+            Ok(Some(ResponseFormat::JsonSchema {
+                name,
+                schema,
+                strict: given("strict"),
+                description: given("description"),
+            }))
         }
         _ => Err(invalid("`text.format.type` must be `text`, `json_object` or `json_schema`", "text.format")),
     }
@@ -328,7 +400,7 @@ fn response_format(text: Option<&Json<'_>>) -> Result<Option<Value>, InvalidRequ
 
 /// The members the response object repeats, with the defaults OpenAI shows, written as
 /// JSON members without their braces (each snapshot of a stream copies them).
-fn echo<'j>(req: &Top<'j, '_>, tools: Vec<Value>) -> Vec<u8> {
+fn echo<'j>(req: &Top<'j, '_>, tools: &[FunctionTool<'_, '_>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
     // Each key is written with its quotes, colon and the comma before it, in one copy.
     let mut member = |key: &[u8], value: Option<&Json<'_>>, default: &[u8]| {
@@ -357,9 +429,7 @@ fn echo<'j>(req: &Top<'j, '_>, tools: Vec<Value>) -> Vec<u8> {
     member(b",\"user\":", req.user, b"null");
     out.extend_from_slice(b",\"reasoning\":{\"effort\":");
     let part = |out: &mut Vec<u8>, v: Option<&Json<'_>>| match v {
-        Some(v) => {
-            let _ = serde_json::to_writer(&mut *out, v);
-        }
+        Some(v) => json(out, v),
         None => out.extend_from_slice(b"null"),
     };
     part(&mut out, reasoning.and_then(|r| r.get("effort")));
@@ -371,11 +441,11 @@ fn echo<'j>(req: &Top<'j, '_>, tools: Vec<Value>) -> Vec<u8> {
         None => out.extend_from_slice(b"{\"type\":\"text\"}"),
     }
     out.extend_from_slice(b"},\"tools\":");
-    if tools.is_empty() {
-        out.extend_from_slice(b"[]");
-    } else {
-        let _ = serde_json::to_writer(&mut out, &tools);
+    let mut list = Seq::array(&mut out);
+    for tool in tools {
+        tool.write_flat(list.item());
     }
+    list.end();
     out
 }
 

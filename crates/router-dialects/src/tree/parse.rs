@@ -281,6 +281,12 @@ mod tests {
         )) {
             check(&text);
             prop_assert!(parse(&text).is_some(), "valid JSON is read here: {}", text);
+            // And written back as serde writes the tree (repeated keys included).
+            if let Some(tree) = parse(&text) {
+                let mut out = Vec::new();
+                crate::json_out::json(&mut out, &tree);
+                prop_assert_eq!(out, serde_json::to_vec(&tree).unwrap_or_default());
+            }
             let cut = at.index(text.len());
             if text.is_char_boundary(cut) {
                 let mut changed = text.clone();
