@@ -224,7 +224,7 @@ fn model<'j>(req: &Top<'j, '_>) -> Result<&'j str, InvalidRequest> {
 /// A function tool, borrowed from the request: written as chat's tool, and echoed in the
 /// response's flat shape, its values in the order the client wrote them (a schema's
 /// property order is what structured output follows), with no tree of its own.
-pub(super) struct FunctionTool<'j, 'a> {
+struct FunctionTool<'j, 'a> {
     name: &'j str,
     description: Option<&'j Json<'a>>,
     parameters: Option<&'j Json<'a>>,
