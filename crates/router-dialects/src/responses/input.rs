@@ -175,7 +175,7 @@ impl<'j> Conversation<'j> {
             Some(Json::String(s)) => Cow::Borrowed(s.as_ref()),
             None | Some(Json::Null) => Cow::Borrowed("{}"),
             // Some clients send the object itself.
-            Some(other) => Cow::Owned(other.to_value().to_string()),
+            Some(other) => Cow::Owned(other.to_json()),
         };
         if self.calls.contains_key(call_id) {
             return Err(invalid(format!("the call id `{call_id}` is used by two function calls"), &param()));
