@@ -3,7 +3,6 @@
 //! Cheaper than building a `serde_json::Value` for every event of a stream, or for every
 //! request's chat body.
 
-use crate::tree::Json;
 use router_core::WrittenMember;
 use router_core::sse::json::is_plain as plain;
 
@@ -61,42 +60,6 @@ pub(crate) fn string_or_null(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
         Some(s) => string(out, s),
         None => out.extend_from_slice(b"null"),
-    }
-}
-
-/// A value of a request's tree as it was (schemas, tool inputs, numbers), in its members'
-/// order: the bytes serde writes for the tree, its strings written as [`string`] writes
-/// them (serde's escaping went byte by byte through a long system prompt).
-pub(crate) fn json(out: &mut Vec<u8>, v: &Json<'_>) {
-    match v {
-        Json::Null => out.extend_from_slice(b"null"),
-        Json::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Json::Number(n) => {
-            let _ = serde_json::to_writer(&mut *out, n);
-        }
-        Json::String(s) => string(out, s),
-        Json::Array(items) => {
-            let mut list = Seq::array(out);
-            for item in items {
-                json(list.item(), item);
-            }
-            list.end();
-        }
-        Json::Object(members) => {
-            // Members by `item`: their keys come from outside and are escaped.
-            let mut object = Seq::object(out);
-            for (i, (key, value)) in members.iter().enumerate() {
-                // A repeated key is written once, with its last value (as a map keeps it).
-                if members[i + 1..].iter().any(|(later, _)| later == key) {
-                    continue;
-                }
-                let o = object.item();
-                string(o, key);
-                o.push(b':');
-                json(o, value);
-            }
-            object.end();
-        }
     }
 }
 
@@ -254,21 +217,6 @@ mod tests {
             string_content(&mut out, &b);
             out.push(b'"');
             proptest::prop_assert_eq!(out, serde_json::to_vec(&format!("{a}{b}")).unwrap_or_default());
-        }
-    }
-
-    #[test]
-    fn a_tree_is_written_as_serde_writes_it() {
-        for text in [
-            r#"{"a":[1,-2,3.5e10,"x\"y\u0001é",null,true,false,{"b":{}}],"c":"d","c":"e","":[]}"#,
-            r#"[{"k\"ey":{"nested":[[],{}]}},"a long plain string, longer than a word",0]"#,
-            r#""just a string""#,
-            "12345678901234567890123",
-        ] {
-            let tree = Json::parse(text.as_bytes()).expect("json");
-            let mut out = Vec::new();
-            json(&mut out, &tree);
-            assert_eq!(out, serde_json::to_vec(&tree).unwrap_or_default(), "{text}");
         }
     }
 

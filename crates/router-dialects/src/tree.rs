@@ -1,10 +1,12 @@
 //! A borrowed JSON tree for reading requests: strings borrowed from the body when they
 //! have no escapes, objects as lists of members (no map, no copied keys). The
 //! translations read a request through it as they would a `serde_json::Value`, with the
-//! same accessors, at a fraction of the allocations.
+//! same accessors, at a fraction of the allocations, and copy its values on into the chat
+//! body as they were (`Json::write_json`).
 
 mod parse;
 
+use crate::json_out::{Seq, string};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Number;
@@ -101,7 +103,46 @@ impl<'a> Json<'a> {
 
     /// Its JSON text.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        let mut out = Vec::new();
+        self.write_json(&mut out);
+        // Written from text that was UTF-8, with ASCII between.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// The value as JSON text into `out` (schemas, tool inputs, numbers copied on), in its
+    /// members' order: the bytes serde writes for the tree, its strings written by
+    /// [`string`] (serde's escaping went byte by byte through a long system prompt).
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Json::Null => out.extend_from_slice(b"null"),
+            Json::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Json::Number(n) => {
+                let _ = serde_json::to_writer(&mut *out, n);
+            }
+            Json::String(s) => string(out, s),
+            Json::Array(items) => {
+                let mut list = Seq::array(out);
+                for item in items {
+                    item.write_json(list.item());
+                }
+                list.end();
+            }
+            Json::Object(members) => {
+                // Members by `item`: their keys come from outside and are escaped.
+                let mut object = Seq::object(out);
+                for (i, (key, value)) in members.iter().enumerate() {
+                    // A repeated key is written once, with its last value (as a map keeps it).
+                    if members[i + 1..].iter().any(|(later, _)| later == key) {
+                        continue;
+                    }
+                    let o = object.item();
+                    string(o, key);
+                    o.push(b':');
+                    value.write_json(o);
+                }
+                object.end();
+            }
+        }
     }
 }
 
@@ -206,6 +247,21 @@ impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+
+    #[test]
+    fn a_tree_is_written_as_serde_writes_it() {
+        for text in [
+            r#"{"a":[1,-2,3.5e10,"x\"y\u0001é",null,true,false,{"b":{}}],"c":"d","c":"e","":[]}"#,
+            r#"[{"k\"ey":{"nested":[[],{}]}},"a long plain string, longer than a word",0]"#,
+            r#""just a string""#,
+            "12345678901234567890123",
+        ] {
+            let tree = Json::parse(text.as_bytes()).expect("json");
+            let mut out = Vec::new();
+            tree.write_json(&mut out);
+            assert_eq!(out, serde_json::to_vec(&tree).unwrap_or_default(), "{text}");
+        }
+    }
 
     #[test]
     fn reads_and_writes_as_a_value_does() {

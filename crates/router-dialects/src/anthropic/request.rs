@@ -7,7 +7,7 @@
 use super::blocks::{system_text, text_message, translate_messages};
 pub use super::error::{REFUSE_SERVER_TOOLS_SETTING, SERVE_CLAUDE_IDS_SETTING, TranslateError};
 use super::session;
-use crate::json_out::{Seq, json, number, string};
+use crate::json_out::{Seq, number, string};
 use crate::tree::Json;
 use router_core::WrittenMember;
 
@@ -142,7 +142,7 @@ fn tools(req: &Json<'_>, options: &Options, chat: &mut Seq<'_>) -> Result<Vec<St
             let mut function = Seq::object(tool.key("function"));
             string(function.key("name"), name);
             match schema {
-                Some(s) => json(function.key("parameters"), s),
+                Some(s) => s.write_json(function.key("parameters")),
                 None => function.key("parameters").extend_from_slice(b"{\"type\":\"object\",\"properties\":{}}"),
             }
             if let Some(d) = description {
@@ -247,7 +247,7 @@ fn sampling(req: &Json<'_>, chat: &mut Seq<'_>) -> Result<(), TranslateError> {
         None | Some(Json::Null) => {}
         Some(stops @ Json::Array(list)) if list.iter().all(Json::is_string) => {
             if !list.is_empty() {
-                json(chat.key("stop"), stops);
+                stops.write_json(chat.key("stop"));
             }
         }
         Some(_) => return Err(TranslateError::invalid("stop_sequences", "must be an array of strings")),
@@ -255,7 +255,7 @@ fn sampling(req: &Json<'_>, chat: &mut Seq<'_>) -> Result<(), TranslateError> {
     for key in ["temperature", "top_p", "top_k"] {
         match req.get(key) {
             None | Some(Json::Null) => {}
-            Some(n @ Json::Number(_)) => json(chat.key(key), n),
+            Some(n @ Json::Number(_)) => n.write_json(chat.key(key)),
             Some(_) => return Err(TranslateError::invalid(key, "must be a number")),
         }
     }

@@ -5,7 +5,7 @@
 
 use super::error::InvalidRequest;
 use crate::chat_part;
-use crate::json_out::{Seq, json, string};
+use crate::json_out::{Seq, string};
 use crate::tree::Json;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -94,7 +94,7 @@ impl Part<'_> {
                 let mut o = Seq::object(out);
                 string(o.key("type"), "input_audio");
                 match audio {
-                    Some(a) => json(o.key("input_audio"), a),
+                    Some(a) => a.write_json(o.key("input_audio")),
                     None => o.key("input_audio").extend_from_slice(b"null"),
                 }
                 o.end();

@@ -4,7 +4,7 @@
 
 use super::error::InvalidRequest;
 use super::input::{Message, messages};
-use crate::json_out::{Seq, json, string};
+use crate::json_out::{Seq, string};
 use crate::tree::Json;
 use router_core::WrittenMember;
 use serde_json::{Value, json};
@@ -118,7 +118,7 @@ fn write_tools<'j, 'a>(
             value(chat.key("tool_choice"), &choice);
         }
         if let Some(p) = req.parallel_tool_calls.filter(|v| !v.is_null()) {
-            json(chat.key("parallel_tool_calls"), p);
+            p.write_json(chat.key("parallel_tool_calls"));
         }
     } else if let Some(o @ Json::Object(_)) = req.tool_choice {
         // Forcing a tool that is not there cannot be served.
@@ -138,14 +138,14 @@ fn write_sampling(req: &Top<'_, '_>, chat: &mut Seq<'_>) -> Result<(), InvalidRe
         if !n.is_u64() {
             return Err(invalid("`max_output_tokens` must be a non-negative integer", "max_output_tokens"));
         }
-        json(chat.key("max_tokens"), n);
+        n.write_json(chat.key("max_tokens"));
     }
     for (key, given) in [("temperature", req.temperature), ("top_p", req.top_p)] {
         if let Some(v) = given.filter(|v| !v.is_null()) {
             if !v.is_number() {
                 return Err(invalid(format!("`{key}` must be a number"), key));
             }
-            json(chat.key(key), v);
+            v.write_json(chat.key(key));
         }
     }
     if let Some(format) = response_format(req.text)? {
@@ -159,7 +159,7 @@ fn write_sampling(req: &Top<'_, '_>, chat: &mut Seq<'_>) -> Result<(), InvalidRe
         o.push(b'}');
     }
     if let Some(user) = req.user.filter(|v| v.is_string()) {
-        json(chat.key("user"), user);
+        user.write_json(chat.key("user"));
     }
     Ok(())
 }
@@ -253,13 +253,13 @@ impl FunctionTool<'_, '_> {
     fn write_members(&self, o: &mut Seq<'_>, strict_default: Option<&Json<'_>>) {
         string(o.key("name"), self.name);
         if let Some(d) = self.description {
-            json(o.key("description"), d);
+            d.write_json(o.key("description"));
         }
         if let Some(p) = self.parameters {
-            json(o.key("parameters"), p);
+            p.write_json(o.key("parameters"));
         }
         if let Some(s) = self.strict.or(strict_default) {
-            json(o.key("strict"), s);
+            s.write_json(o.key("strict"));
         }
     }
 }
@@ -363,12 +363,12 @@ impl ResponseFormat<'_, '_> {
         string(format.key("type"), "json_schema");
         let mut s = Seq::object(format.key("json_schema"));
         string(s.key("name"), name);
-        json(s.key("schema"), schema);
+        schema.write_json(s.key("schema"));
         if let Some(v) = strict {
-            json(s.key("strict"), v);
+            v.write_json(s.key("strict"));
         }
         if let Some(v) = description {
-            json(s.key("description"), v);
+            v.write_json(s.key("description"));
         }
         s.end();
         format.end();
@@ -406,7 +406,7 @@ fn echo<'j>(req: &Top<'j, '_>, tools: &[FunctionTool<'_, '_>]) -> Vec<u8> {
     let mut member = |key: &[u8], value: Option<&Json<'_>>, default: &[u8]| {
         out.extend_from_slice(key);
         match value {
-            Some(v) => json(&mut out, v),
+            Some(v) => v.write_json(&mut out),
             None => out.extend_from_slice(default),
         }
     };
@@ -429,7 +429,7 @@ fn echo<'j>(req: &Top<'j, '_>, tools: &[FunctionTool<'_, '_>]) -> Vec<u8> {
     member(b",\"user\":", req.user, b"null");
     out.extend_from_slice(b",\"reasoning\":{\"effort\":");
     let part = |out: &mut Vec<u8>, v: Option<&Json<'_>>| match v {
-        Some(v) => json(out, v),
+        Some(v) => v.write_json(out),
         None => out.extend_from_slice(b"null"),
     };
     part(&mut out, reasoning.and_then(|r| r.get("effort")));

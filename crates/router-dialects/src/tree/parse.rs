@@ -284,7 +284,7 @@ mod tests {
             // And written back as serde writes the tree (repeated keys included).
             if let Some(tree) = parse(&text) {
                 let mut out = Vec::new();
-                crate::json_out::json(&mut out, &tree);
+                tree.write_json(&mut out);
                 prop_assert_eq!(out, serde_json::to_vec(&tree).unwrap_or_default());
             }
             let cut = at.index(text.len());
