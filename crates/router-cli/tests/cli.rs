@@ -6,6 +6,7 @@ use fake_upstream::{Behaviour, FakeModel, FakeUpstream, models_json};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 const KEY: &str = "sk-or-v1-test-key-never-printed";
 
@@ -59,6 +60,15 @@ impl Cli {
 
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// Makes the disk cache's list `by` older than it is (its `fetched_at`, in ms).
+    fn age_the_cache(&self, by: Duration) {
+        let path = self.path("catalog.json");
+        let mut cache: Value = serde_json::from_slice(&std::fs::read(&path).expect("a disk cache")).expect("json");
+        let at = cache["fetched_at"].as_u64().expect("fetched_at in ms");
+        cache["fetched_at"] = json!(at - u64::try_from(by.as_millis()).expect("small"));
+        std::fs::write(&path, cache.to_string()).expect("write the cache");
     }
 
     fn write(&self, name: &str, text: &str) -> PathBuf {
@@ -500,7 +510,7 @@ async fn chat_honours_the_refresh_interval_in_the_shared_settings_file() {
     let fake = FakeUpstream::start().await;
     two_models(&fake);
     let cli = Cli::new().upstream(&fake).key();
-    let config = cli.write("router.toml", "refresh_interval_secs = 2\n");
+    let config = cli.write("router.toml", "refresh_interval_secs = 60\n");
     chat_with(&cli, &config, "y/two:free").await.ok();
     assert_eq!(fake.models_fetches(), 1, "no disk cache yet: fetched");
 
@@ -510,15 +520,16 @@ async fn chat_honours_the_refresh_interval_in_the_shared_settings_file() {
     assert!(stale.stderr.contains("not in the catalog"), "{}", stale.stderr);
     assert_eq!(fake.models_fetches(), 1, "a cache younger than the interval is not fetched again");
 
-    // Past the interval the catalog is fetched again, and the new model answers.
-    std::thread::sleep(std::time::Duration::from_millis(2_100));
+    // Past the interval (the cache made older, not waited for) the catalog is fetched
+    // again, and the new model answers.
+    cli.age_the_cache(Duration::from_secs(61));
     let fresh = chat_with(&cli, &config, "z/new:free").await.ok();
     assert!(fresh.stderr.contains("answered by z/new:free"), "{}", fresh.stderr);
     assert_eq!(fake.models_fetches(), 2);
 
-    // The same wait with the default interval (600 s): no fetch, the new model unknown.
+    // The same age with the default interval (600 s): no fetch, the new model unknown.
     fake.set_models(models_json(&[FakeModel::free("y/two:free"), FakeModel::free("w/newer:free")]).to_string());
-    std::thread::sleep(std::time::Duration::from_millis(2_100));
+    cli.age_the_cache(Duration::from_secs(61));
     let default = cli.run_async(&["chat", "--model", "w/newer:free", "hi"]).await.failed();
     assert!(default.stderr.contains("not in the catalog"), "{}", default.stderr);
     assert_eq!(fake.models_fetches(), 2, "the default interval has not passed");

@@ -228,7 +228,9 @@ mod tests {
 
     const CHUNK: &str = "data: {\"id\":\"g\",\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n";
 
-    #[tokio::test]
+    // On tokio's paused clock: the order of a ping and a chunk is the test's, not the
+    // machine's (a busy moment would let both timers fire at once).
+    #[tokio::test(start_paused = true)]
     async fn a_silence_gets_pings_and_the_end_closes_the_message() {
         let got = names(vec![Ok(CHUNK), Ok("data: [DONE]\n\n")], Duration::from_millis(150)).await;
         check(

@@ -247,7 +247,8 @@ mod tests {
 
     const CHUNK: &str = "data: {\"id\":\"g\",\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n";
 
-    #[tokio::test]
+    // On tokio's paused clock, as the Messages stream's test.
+    #[tokio::test(start_paused = true)]
     async fn a_silence_gets_a_comment_and_the_events_go_on() {
         let got = check(vec![Ok(CHUNK), Ok("data: [DONE]\n\n")], Duration::from_millis(150)).await;
         assert_eq!(got.first().map(String::as_str), Some("keepalive"), "{got:?}");

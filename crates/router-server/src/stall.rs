@@ -93,8 +93,9 @@ mod tests {
     use hyper_util::rt::TokioIo;
     use std::pin::Pin;
     use std::task::Poll;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     use tokio::io::AsyncReadExt;
+    use tokio::time::Instant;
 
     const TIMEOUT: Duration = Duration::from_millis(150);
 
@@ -114,7 +115,9 @@ mod tests {
         .await
     }
 
-    #[tokio::test]
+    // Both on tokio's paused clock: the deadline and the reader's pauses are the test's,
+    // not a busy machine's.
+    #[tokio::test(start_paused = true)]
     async fn a_client_that_stops_reading_is_dropped_after_the_timeout() {
         let (ours, _theirs) = tokio::io::duplex(64);
         let mut io = WriteDeadline::new(TokioIo::new(ours), TIMEOUT);
@@ -124,7 +127,7 @@ mod tests {
         assert!(started.elapsed() >= TIMEOUT, "{:?}", started.elapsed());
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_slow_reader_that_keeps_reading_is_kept() {
         let (ours, mut theirs) = tokio::io::duplex(64);
         let reader = tokio::spawn(async move {

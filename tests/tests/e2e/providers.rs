@@ -292,14 +292,21 @@ async fn without_openrouter_nothing_goes_to_openrouter() {
 #[tokio::test]
 async fn a_local_server_beyond_max_concurrent_or_busy_is_passed_over_briefly() {
     let Upstreams { openrouter: or, groq: g, local: l } = upstreams().await;
-    let slow = Behaviour::Delay { first_byte: std::time::Duration::from_millis(400), then: Box::new(Behaviour::Ok) };
+    let slow = Behaviour::Delay { first_byte: std::time::Duration::from_secs(2), then: Box::new(Behaviour::Ok) };
     l.set_default_behaviour(slow);
     let bounded = ProviderSettings { max_concurrent: Some(1), ..ollama(&l) };
     let server = serve(or, vec![groq(&g), bounded]).await;
     let first_body = body("ollama/qwen3:8b");
     let first = server.chat(&first_body);
     let second = async {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        // Sent once the first holds the local server's one slot (it is there, answering
+        // slowly), not after a guessed head start.
+        let held = async {
+            while l.total_calls() == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), held).await.expect("the first reached ollama");
         let listed = r#"{"models":["ollama/llama3.2:3b","groq/llama-3.1-8b-instant"],"messages":[{"role":"user","content":"hi"}]}"#;
         server.chat(listed).await
     };
@@ -429,6 +436,7 @@ async fn a_free_provider_that_asks_for_payment_leaves_the_pool() {
 /// lowered to what the minute leaves, and once the minute is spent the next one waits.
 #[tokio::test]
 async fn an_agent_sized_request_never_reaches_a_token_budget_that_cannot_take_it() {
+    crate::support::early_in_a_minute().await;
     let Upstreams { openrouter: or, groq: g, local: l } = upstreams().await;
     let providers = vec![openrouter(&or), ProviderSettings { tokens_per_minute: Some(8_000), ..groq(&g) }, ollama(&l)];
     let server = serve(or, providers).await;

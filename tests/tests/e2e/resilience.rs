@@ -184,11 +184,7 @@ async fn the_daily_cap_stops_all_upstream_calls_until_its_reset() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_minute_limit_answers_429_without_calling_upstream() {
-    // Start early in a minute so the window cannot roll over during the test.
-    let into_minute = SystemClock.now().as_millis() % 60_000;
-    if into_minute > 45_000 {
-        tokio::time::sleep(Duration::from_millis(60_000 - into_minute + 100)).await;
-    }
+    crate::support::early_in_a_minute().await;
     let policy = QuotaPolicy { per_minute: Some(5), per_day: None };
     let s = setup(&[text_model("a:free")], policy, None).await;
     for seed in 0..5 {

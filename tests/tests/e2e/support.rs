@@ -289,6 +289,17 @@ pub(crate) fn capture_logs() -> (LogBuffer, tracing::subscriber::DefaultGuard) {
     (buffer, tracing::subscriber::set_default(subscriber))
 }
 
+/// Waits, when the clock is late in its minute, for the next minute to begin: a test that
+/// counts in a minute's quota window must not see the window roll over under it.
+pub(crate) async fn early_in_a_minute() {
+    use router_core::Clock as _;
+    const LATEST_START_MS: u64 = 45_000;
+    let into_minute = router_settings::SystemClock.now().as_millis() % 60_000;
+    if into_minute > LATEST_START_MS {
+        tokio::time::sleep(Duration::from_millis(60_000 - into_minute + 100)).await;
+    }
+}
+
 /// Reads `stream` until what it gave contains `marker`; returns all it gave so far.
 pub(crate) async fn read_until(
     stream: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),

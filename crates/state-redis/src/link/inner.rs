@@ -160,8 +160,9 @@ impl Inner {
     pub(super) fn deliver(&self, event: &SharedEvent) {
         let sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner).as_ref().and_then(Weak::upgrade);
         if let Some(sink) = sink {
-            self.events_received.fetch_add(1, Ordering::Relaxed);
             sink.apply_remote(event);
+            // Counted once applied: a reader of the count can rely on the event's effect.
+            self.events_received.fetch_add(1, Ordering::Relaxed);
         }
     }
 
