@@ -8,19 +8,16 @@
 //! `target/agents/claude-code` and runs it.
 
 use crate::messages::{AGENT_MODEL, agent_upstream};
-use crate::support::start_with;
+use crate::support::{CLIENT_TIMEOUT, TOOL_MODELS, output_within, start_with};
 use fake_upstream::Behaviour;
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
-
-/// How long one `claude -p` may take before the test fails.
-const CLAUDE_TIMEOUT: Duration = Duration::from_secs(180);
+use std::process::{Command, Output};
 
 /// Runs `claude -p <prompt> --output-format json` in `workdir` with `home` as its home.
 fn claude_print(claude: &Path, base_url: &str, home: &Path, workdir: &Path, prompt: &str) -> Output {
-    let child = Command::new(claude)
+    let mut command = Command::new(claude);
+    command
         .args(["-p", prompt, "--output-format", "json", "--allowedTools", "Bash(cat:*)", "Read"])
         .current_dir(workdir)
         .env("ANTHROPIC_BASE_URL", base_url)
@@ -29,27 +26,12 @@ fn claude_print(claude: &Path, base_url: &str, home: &Path, workdir: &Path, prom
         .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
         .env("DISABLE_AUTOUPDATER", "1")
         .env("HOME", home)
+        // Its temporary files with its home, not in a /tmp other runs share.
+        .env("TMPDIR", home)
         .env("XDG_CONFIG_HOME", home.join(".config"))
         .env_remove("ANTHROPIC_API_KEY")
-        .env_remove("CLAUDE_CONFIG_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("claude starts");
-    let id = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(CLAUDE_TIMEOUT) {
-        Ok(output) => output.expect("claude output"),
-        Err(_) => {
-            // Only the child this test started, by its id.
-            let _ = Command::new("kill").arg(id.to_string()).status();
-            panic!("claude -p ran past {CLAUDE_TIMEOUT:?}");
-        }
-    }
+        .env_remove("CLAUDE_CONFIG_DIR");
+    output_within(command, CLIENT_TIMEOUT)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,10 +69,14 @@ async fn claude_code_runs_a_tool_round_trip_through_the_router() {
     let free: Vec<String> =
         s.server.state.router.catalog().free_models(s.server.state.router.now()).map(|m| m.id.to_string()).collect();
     assert!(requests.iter().all(|r| free.contains(&r.model)), "only free models reached upstream: {context}");
-    // The turn with the tools went to the model that has tools and reasoning; its second
-    // turn carries the command's output.
+    // The turns with the tools went to free models that have tools, and those that ask
+    // for thinking (Claude Code's main turns do) to the one that also reasons; the
+    // second turn carries the command's output.
     let turns: Vec<_> = requests.iter().filter(|r| r.body["tools"].is_array()).collect();
-    assert!(turns.len() >= 2 && turns.iter().all(|r| r.model == AGENT_MODEL), "{context}");
+    let with_tools = |m: &str| m == AGENT_MODEL || TOOL_MODELS.contains(&m);
+    assert!(turns.len() >= 2 && turns.iter().all(|r| with_tools(&r.model)), "{context}");
+    let thinking: Vec<_> = turns.iter().filter(|r| r.body.get("reasoning").is_some()).collect();
+    assert!(!thinking.is_empty() && thinking.iter().all(|r| r.model == AGENT_MODEL), "{context}");
     let tool_result = turns
         .iter()
         .rev()

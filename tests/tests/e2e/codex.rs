@@ -7,14 +7,10 @@
 //! `CODEX_DIR`, so it is ignored by default; `cargo xtask ci` installs them under
 //! `target/agents/codex` and runs it.
 
-use crate::support::{TOOL_MODELS, start};
+use crate::support::{CLIENT_TIMEOUT, TOOL_MODELS, output_within, start};
 use fake_upstream::Behaviour;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::Duration;
-
-/// How long one `codex exec` may take before the test fails.
-const CODEX_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// `config.toml` for a temporary `CODEX_HOME`: the router as a Responses provider.
 fn config(base_url: &str) -> String {
@@ -31,36 +27,22 @@ fn config(base_url: &str) -> String {
     )
 }
 
-/// Runs `codex exec` in `workdir` with `home` as its `CODEX_HOME`, within [`CODEX_TIMEOUT`].
+/// Runs `codex exec` in `workdir` with `home` as its `CODEX_HOME`, within [`CLIENT_TIMEOUT`].
 fn codex_exec(codex: &Path, home: &Path, workdir: &Path, prompt: &str) -> Output {
-    let child = Command::new(codex)
+    let mut command = Command::new(codex);
+    command
         .args(["exec", "--skip-git-repo-check", "--color", "never", "--sandbox", "danger-full-access", "-C"])
         .arg(workdir)
         .arg(prompt)
         .env("CODEX_HOME", home)
         .env("HOME", home)
+        // Its temporary files with its home, not in a /tmp other runs share.
+        .env("TMPDIR", home)
         .env("ROUTER_CLIENT_KEY", "client-key-not-checked")
         .env("RUST_LOG", "error")
         .env_remove("OPENAI_API_KEY")
-        .env_remove("OPENAI_BASE_URL")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("codex starts");
-    let id = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(CODEX_TIMEOUT) {
-        Ok(output) => output.expect("codex output"),
-        Err(_) => {
-            // Only the child this test started, by its id.
-            let _ = Command::new("kill").arg(id.to_string()).status();
-            panic!("codex exec ran past {CODEX_TIMEOUT:?}");
-        }
-    }
+        .env_remove("OPENAI_BASE_URL");
+    output_within(command, CLIENT_TIMEOUT)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,14 +79,20 @@ async fn codex_exec_runs_a_tool_round_trip_through_the_router() {
     let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}\nupstream bodies:\n{}", bodies.join("\n"));
     assert!(output.status.success(), "codex exec failed ({}):\n{context}", output.status);
 
-    // Two turns: the call, then the answer from the command's output.
-    assert!(requests.len() >= 2, "{context}");
-    assert!(requests.iter().all(|r| TOOL_MODELS.contains(&r.model.as_str())), "only free tool models: {context}");
-    let last = requests.last().expect("requests");
-    let tool_result = last.body["messages"]
-        .as_array()
-        .and_then(|m| m.iter().rev().find(|m| m["role"] == "tool"))
-        .unwrap_or_else(|| panic!("the second turn carries the tool's result: {context}"));
+    let free: Vec<String> =
+        s.server.state.router.catalog().free_models(s.server.state.router.now()).map(|m| m.id.to_string()).collect();
+    assert!(requests.iter().all(|r| free.contains(&r.model)), "only free models reached upstream: {context}");
+    // Two turns with the tools, each on a free tool model: the call, then the answer from
+    // the command's output. (A side request without tools, which a Codex version may
+    // send, goes to any free model.)
+    let turns: Vec<_> = requests.iter().filter(|r| r.body["tools"].is_array()).collect();
+    assert!(turns.len() >= 2, "{context}");
+    assert!(turns.iter().all(|r| TOOL_MODELS.contains(&r.model.as_str())), "only free tool models: {context}");
+    let tool_result = turns
+        .iter()
+        .rev()
+        .find_map(|r| r.body["messages"].as_array().and_then(|m| m.iter().rev().find(|m| m["role"] == "tool")).cloned())
+        .unwrap_or_else(|| panic!("a turn carries the tool's result: {context}"));
     assert!(tool_result["content"].as_str().is_some_and(|c| c.contains(&marker)), "the command ran: {context}");
     // Codex printed the model's last message, which the fake built from the output.
     assert!(stdout.contains("tool said:") && stdout.contains(&marker), "{context}");

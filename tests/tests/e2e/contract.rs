@@ -355,14 +355,12 @@ async fn the_official_typescript_sdk_lists_models_through_the_router() {
     let s = start().await;
     let base_url = s.url("/api/v1");
     let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .current_dir(dir)
-            .args(["--input-type=module", "-e", SDK_SCRIPT, &base_url])
-            .output()
+        let mut node = std::process::Command::new("node");
+        node.current_dir(dir).args(["--input-type=module", "-e", SDK_SCRIPT, &base_url]);
+        crate::support::output_within(node, crate::support::CLIENT_TIMEOUT)
     })
     .await
-    .expect("join")
-    .expect("node runs");
+    .expect("join");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the SDK failed: {stderr}");
     let out: Value = serde_json::from_slice(&output.stdout).expect("the script prints JSON");

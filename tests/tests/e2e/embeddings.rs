@@ -503,11 +503,12 @@ mod sdk {
     /// Runs `script` with the router's base URL; its printed JSON.
     async fn python(script: String, base_url: String) -> Value {
         let output = tokio::task::spawn_blocking(move || {
-            std::process::Command::new("python3").arg("-c").arg(script).arg(base_url).output()
+            let mut python = std::process::Command::new("python3");
+            python.arg("-c").arg(script).arg(base_url);
+            crate::support::output_within(python, crate::support::CLIENT_TIMEOUT)
         })
         .await
-        .expect("join")
-        .expect("python3 runs");
+        .expect("join");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "python failed: {stderr}");
         serde_json::from_slice(&output.stdout).expect("the script prints json")

@@ -194,8 +194,10 @@ fn check(s: &TestServer, out: &Value) {
 }
 
 async fn run(command: Command) -> Value {
-    let mut command = command;
-    let output = tokio::task::spawn_blocking(move || command.output()).await.expect("join").expect("the client runs");
+    let output =
+        tokio::task::spawn_blocking(move || crate::support::output_within(command, crate::support::CLIENT_TIMEOUT))
+            .await
+            .expect("join");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the client failed: {stderr}");
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("the script prints json ({e}): {stderr}"))

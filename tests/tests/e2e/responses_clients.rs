@@ -126,10 +126,10 @@ async fn run(program: &'static str, flags: &[&str], script: &'static str, base: 
         cmd.current_dir(dir);
     }
     cmd.args(flags).arg(script).arg(base);
-    let output = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    let output =
+        tokio::task::spawn_blocking(move || crate::support::output_within(cmd, crate::support::CLIENT_TIMEOUT))
+            .await
+            .expect("join");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{program} failed: {stderr}");
     serde_json::from_slice(&output.stdout).expect("the script prints JSON")

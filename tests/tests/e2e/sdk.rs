@@ -41,11 +41,12 @@ async fn the_official_python_openai_client_works_unchanged() {
     let s = start().await;
     let base_url = format!("{}/api/v1", s.base);
     let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3").arg("-c").arg(SCRIPT).arg(base_url).output()
+        let mut python = std::process::Command::new("python3");
+        python.arg("-c").arg(SCRIPT).arg(base_url);
+        crate::support::output_within(python, crate::support::CLIENT_TIMEOUT)
     })
     .await
-    .expect("join")
-    .expect("python3 runs");
+    .expect("join");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "python failed: {stderr}");
     let out: Value = serde_json::from_slice(&output.stdout).expect("the script prints json");

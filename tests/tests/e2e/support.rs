@@ -289,6 +289,38 @@ pub(crate) fn capture_logs() -> (LogBuffer, tracing::subscriber::DefaultGuard) {
     (buffer, tracing::subscriber::set_default(subscriber))
 }
 
+/// How long an outside client (an SDK's script, a coding agent) may run before its test
+/// fails: a client that hangs fails its test instead of holding CI to its time limit.
+pub(crate) const CLIENT_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Runs `command` (no input, its output captured) to its end, or kills it and its own
+/// children after `limit` and fails. Blocking: call it from `spawn_blocking`.
+pub(crate) fn output_within(mut command: std::process::Command, limit: Duration) -> std::process::Output {
+    use std::os::unix::process::CommandExt as _;
+    use std::process::Stdio;
+    let program = command.get_program().to_string_lossy().into_owned();
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} starts: {e}"));
+    let group = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(output) => output.unwrap_or_else(|e| panic!("{program}'s output: {e}")),
+        Err(_) => {
+            // Only the group this test started (the client and what it ran), by its id.
+            let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{group}")]).status();
+            panic!("{program} ran past {limit:?}");
+        }
+    }
+}
+
 /// Waits, when the clock is late in its minute, for the next minute to begin: a test that
 /// counts in a minute's quota window must not see the window roll over under it.
 pub(crate) async fn early_in_a_minute() {
