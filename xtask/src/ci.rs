@@ -60,7 +60,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     cargo_step("doc tests", &["test", "--workspace", "--doc"])?;
     cargo_step("benchmarks, once each", &["test", "--workspace", "--bench", "*"])?;
-    ensure_python_package("openai", "sdk compatibility")?;
+    ensure_python_package(PYTHON_OPENAI, "sdk compatibility")?;
     // `sdk::` would also match `messages_sdk::`, which needs the npm packages of its own step.
     let sdk = ["test", "-p", "tests", "--test", "e2e", "sdk::", "--", "--ignored", "--skip", "messages_sdk::"];
     cargo_step("sdk compatibility", &sdk)?;
@@ -89,25 +89,36 @@ fn cargo_step(name: &str, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Makes sure `python3` can import `package`, installing it with pip when it cannot.
-fn ensure_python_package(package: &str, step: &str) -> Result<()> {
-    let importable = || {
+/// The Python SDKs the client tests drive, at least at the versions they were written
+/// against (an older one may lack an API they call: `responses.stream`, `count_tokens`).
+const PYTHON_OPENAI: (&str, &str) = ("openai", "3.63.0");
+const PYTHON_ANTHROPIC: (&str, &str) = ("anthropic", "2.17.0");
+
+/// Makes sure `python3` has `package` at `floor` or later, installing it with pip when
+/// it has not.
+fn ensure_python_package((package, floor): (&str, &str), step: &str) -> Result<()> {
+    // The installed version's leading numbers against the floor's.
+    const AT_LEAST: &str = "import importlib.metadata as m, sys
+def nums(v): return tuple(int(p) for p in v.split('.')[:3] if p.isdigit())
+sys.exit(0 if nums(m.version(sys.argv[1])) >= nums(sys.argv[2]) else 1)";
+    let present = || {
         Command::new("python3")
-            .args(["-c", &format!("import {package}")])
+            .args(["-c", AT_LEAST, package, floor])
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
     };
-    if importable() {
+    if present() {
         return Ok(());
     }
-    eprintln!("==> {step}: python3 -m pip install --quiet {package}");
+    let wanted = format!("{package}>={floor}");
+    eprintln!("==> {step}: python3 -m pip install --quiet '{wanted}'");
     let status = Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", package])
+        .args(["-m", "pip", "install", "--quiet", &wanted])
         .status()
         .with_context(|| format!("could not start python3 (the {step} step needs it)"))?;
-    if !status.success() || !importable() {
-        bail!("ci step `{step}` failed: could not install the Python `{package}` package with pip");
+    if !status.success() || !present() {
+        bail!("ci step `{step}` failed: could not install the Python package `{wanted}` with pip");
     }
     Ok(())
 }
@@ -156,7 +167,7 @@ fn responses_clients() -> Result<()> {
 /// and `@anthropic-ai/sdk`, and the Python `anthropic` package from pip); the ignored e2e
 /// tests that drive them run with `CLAUDE_CODE_DIR` pointing at their install.
 fn messages_clients() -> Result<()> {
-    ensure_python_package("anthropic", "messages clients")?;
+    ensure_python_package(PYTHON_ANTHROPIC, "messages clients")?;
     agent_step(Agent {
         step: "messages clients",
         name: "claude-code",
