@@ -8,7 +8,7 @@
 //! `target/agents/claude-code` and runs it.
 
 use crate::messages::{AGENT_MODEL, agent_upstream};
-use crate::support::{CLIENT_TIMEOUT, TOOL_MODELS, output_within, start_with};
+use crate::support::{CLIENT_TIMEOUT, TOOL_MODELS, calls_and_results, output_within, start_with};
 use fake_upstream::Behaviour;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -88,4 +88,59 @@ async fn claude_code_runs_a_tool_round_trip_through_the_router() {
     assert_eq!(result["is_error"], false, "{context}");
     let text = result["result"].as_str().unwrap_or_default();
     assert!(text.contains("tool said:") && text.contains(&marker), "{context}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the pinned @anthropic-ai/claude-code in $CLAUDE_CODE_DIR/node_modules (`cargo xtask ci` installs it)"]
+async fn claude_code_carries_a_task_over_several_tool_turns() {
+    let dir = std::env::var("CLAUDE_CODE_DIR")
+        .expect("CLAUDE_CODE_DIR names a folder with `npm ci` done in tests/agents/claude-code");
+    let claude = Path::new(&dir).join("node_modules").join(".bin").join("claude");
+    let s = start_with(agent_upstream().await, |_| {}).await;
+    let home = tempfile::tempdir().expect("home");
+    let work = tempfile::tempdir().expect("work dir");
+    let markers = [1, 2].map(|n| format!("router-marker-{n}-{}", std::process::id()));
+    let files = ["first.txt", "second.txt"].map(|f| work.path().join(f));
+    for (file, marker) in files.iter().zip(&markers) {
+        std::fs::write(file, marker).expect("marker written");
+    }
+    // One command, then one file read (or the same command where Read is not offered).
+    s.upstream.set_default_behaviour(Behaviour::ToolSteps {
+        steps: vec![
+            vec![("Bash".into(), json!({"command": "cat first.txt", "description": "Show first.txt"}).to_string())],
+            vec![
+                ("Read".into(), json!({"file_path": files[1]}).to_string()),
+                ("Bash".into(), json!({"command": "cat second.txt", "description": "Show second.txt"}).to_string()),
+            ],
+        ],
+    });
+
+    let (base, home_path, work_path) = (s.base.clone(), home.path().to_owned(), work.path().to_owned());
+    let output = tokio::task::spawn_blocking(move || {
+        claude_print(&claude, &base, &home_path, &work_path, "What do first.txt and second.txt say?")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let requests = s.upstream.requests();
+    let bodies: Vec<String> = requests.iter().map(|r| r.body.to_string()).collect();
+    let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}\nupstream bodies:\n{}", bodies.join("\n"));
+    assert!(output.status.success(), "claude -p failed ({}):\n{context}", output.status);
+
+    // Three turns with the tools: two calls, then the answer. The last carries the whole
+    // history: each call's result after it, paired by id, in order.
+    let turns: Vec<_> = requests.iter().filter(|r| r.body["tools"].is_array()).collect();
+    assert!(turns.len() >= 3, "{context}");
+    let last = turns
+        .iter()
+        .rev()
+        .find(|r| calls_and_results(&r.body).1.len() == 2)
+        .unwrap_or_else(|| panic!("a turn with both results: {context}"));
+    let (calls, results) = calls_and_results(&last.body);
+    assert_eq!((calls.len(), &calls), (2, &results), "{context}");
+    let result: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("json ({e}): {context}"));
+    assert_eq!(result["is_error"], false, "{context}");
+    let text = result["result"].as_str().unwrap_or_default();
+    assert!(text.contains("tools said:") && markers.iter().all(|m| text.contains(m.as_str())), "{context}");
 }

@@ -7,7 +7,7 @@
 //! `CODEX_DIR`, so it is ignored by default; `cargo xtask ci` installs them under
 //! `target/agents/codex` and runs it.
 
-use crate::support::{CLIENT_TIMEOUT, TOOL_MODELS, output_within, start};
+use crate::support::{CLIENT_TIMEOUT, TOOL_MODELS, calls_and_results, output_within, start};
 use fake_upstream::Behaviour;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -96,4 +96,54 @@ async fn codex_exec_runs_a_tool_round_trip_through_the_router() {
     assert!(tool_result["content"].as_str().is_some_and(|c| c.contains(&marker)), "the command ran: {context}");
     // Codex printed the model's last message, which the fake built from the output.
     assert!(stdout.contains("tool said:") && stdout.contains(&marker), "{context}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs node and the pinned @openai/codex in $CODEX_DIR/node_modules (`cargo xtask ci` installs it)"]
+async fn codex_exec_carries_a_task_over_several_tool_turns() {
+    let dir = std::env::var("CODEX_DIR").expect("CODEX_DIR names a folder with `npm ci` done in tests/agents/codex");
+    let codex = Path::new(&dir).join("node_modules").join(".bin").join("codex");
+    let s = start().await;
+    let shell = |command: &str| {
+        vec![
+            ("exec_command".into(), serde_json::json!({"cmd": command}).to_string()),
+            ("shell_command".into(), serde_json::json!({"command": command}).to_string()),
+            ("shell".into(), serde_json::json!({"command": ["bash", "-lc", command]}).to_string()),
+        ]
+    };
+    s.upstream
+        .set_default_behaviour(Behaviour::ToolSteps { steps: vec![shell("cat first.txt"), shell("cat second.txt")] });
+    let home = tempfile::tempdir().expect("codex home");
+    let work = tempfile::tempdir().expect("work dir");
+    let markers = [1, 2].map(|n| format!("router-marker-{n}-{}", std::process::id()));
+    for (file, marker) in ["first.txt", "second.txt"].iter().zip(&markers) {
+        std::fs::write(work.path().join(file), marker).expect("marker written");
+    }
+    std::fs::write(home.path().join("config.toml"), config(&s.url("/v1"))).expect("config written");
+
+    let (home_path, work_path) = (home.path().to_owned(), work.path().to_owned());
+    let output = tokio::task::spawn_blocking(move || {
+        codex_exec(&codex, &home_path, &work_path, "What do first.txt and second.txt say?")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let requests = s.upstream.requests();
+    let bodies: Vec<String> = requests.iter().map(|r| r.body.to_string()).collect();
+    let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}\nupstream bodies:\n{}", bodies.join("\n"));
+    assert!(output.status.success(), "codex exec failed ({}):\n{context}", output.status);
+
+    // Three turns with the tools: two calls, then the answer. The last carries the whole
+    // history: each call's result after it, paired by id, in order.
+    let turns: Vec<_> = requests.iter().filter(|r| r.body["tools"].is_array()).collect();
+    assert!(turns.len() >= 3, "{context}");
+    let last = turns
+        .iter()
+        .rev()
+        .find(|r| calls_and_results(&r.body).1.len() == 2)
+        .unwrap_or_else(|| panic!("a turn with both results: {context}"));
+    let (calls, results) = calls_and_results(&last.body);
+    assert_eq!((calls.len(), &calls), (2, &results), "{context}");
+    assert!(stdout.contains("tools said:") && markers.iter().all(|m| stdout.contains(m.as_str())), "{context}");
 }

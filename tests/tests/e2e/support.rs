@@ -321,6 +321,17 @@ pub(crate) fn output_within(mut command: std::process::Command, limit: Duration)
     }
 }
 
+/// The ids of the calls the assistant turns of `request` made and of the results its
+/// tool messages carry, each in order: a carried-over history pairs them one to one.
+pub(crate) fn calls_and_results(request: &Value) -> (Vec<String>, Vec<String>) {
+    let messages = request["messages"].as_array().map_or(&[][..], Vec::as_slice);
+    let ids = |m: &Value, pointer: &str| m.pointer(pointer).and_then(Value::as_str).map(str::to_owned);
+    let calls =
+        messages.iter().filter_map(|m| m["tool_calls"].as_array()).flatten().filter_map(|c| ids(c, "/id")).collect();
+    let results = messages.iter().filter(|m| m["role"] == "tool").filter_map(|m| ids(m, "/tool_call_id")).collect();
+    (calls, results)
+}
+
 /// Waits, when the clock is late in its minute, for the next minute to begin: a test that
 /// counts in a minute's quota window must not see the window roll over under it.
 pub(crate) async fn early_in_a_minute() {

@@ -91,10 +91,11 @@ pub(super) fn tool_round_trip(
         };
         return text_reply(ctx, &format!("tool said: {content}"), stream);
     }
-    let tools = request.pointer("/tools").and_then(Value::as_array);
-    if tools.is_none_or(Vec::is_empty) {
-        return text_reply(ctx, &ctx.hello(), stream);
-    }
+    call_offered(ctx, calls, request, stream, serial)
+}
+
+/// A call to the first of `calls` that `request` offers, else to its first tool with `{}`.
+fn call_offered(ctx: &Ctx, calls: &[(String, String)], request: &Value, stream: bool, serial: u64) -> Reply {
     let offered = |name: &str| {
         request.pointer("/tools").and_then(Value::as_array).is_some_and(|tools| {
             tools.iter().any(|t| t.pointer("/function/name").and_then(Value::as_str) == Some(name))
@@ -103,6 +104,32 @@ pub(super) fn tool_round_trip(
     match calls.iter().find(|(name, _)| offered(name)) {
         Some((name, args)) => tool_call(ctx, name, args, stream, serial),
         None => tool_call(ctx, &tool_name(request), "{}", stream, serial),
+    }
+}
+
+/// An agent's task in `steps`, one tool call a turn (see `Behaviour::ToolSteps`).
+pub(super) fn tool_steps(
+    ctx: &Ctx,
+    steps: &[Vec<(String, String)>],
+    request: &Value,
+    stream: bool,
+    serial: u64,
+) -> Reply {
+    if request.pointer("/tools").and_then(Value::as_array).is_none_or(|t| t.is_empty()) {
+        return ok(ctx, stream);
+    }
+    let messages = request.pointer("/messages").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    let results: Vec<String> = messages
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| match &m["content"] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    match steps.get(results.len()) {
+        Some(calls) => call_offered(ctx, calls, request, stream, serial),
+        None => text_reply(ctx, &format!("tools said: {}", results.join(" / ")), stream),
     }
 }
 

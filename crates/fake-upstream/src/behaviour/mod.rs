@@ -32,6 +32,12 @@ pub enum Behaviour {
     /// arguments as JSON text) that the request offers, else to its first tool with `{}`;
     /// without tools, as `Ok`. Streams too.
     ToolRoundTrip { calls: Vec<(String, String)> },
+    /// An agent's task in several steps, one tool call a turn: while the conversation holds
+    /// fewer tools' results than `steps`, a call to the first tool of the next step that
+    /// the request offers (name, arguments as JSON text); then 200 with the text
+    /// `tools said: <result> / <result> …`, every result in order. Without tools, as `Ok`.
+    /// Streams too.
+    ToolSteps { steps: Vec<Vec<(String, String)>> },
     /// 429 "Provider returned error", `metadata.raw` "`<model>` is temporarily
     /// rate-limited upstream...", with `Retry-After` (seconds) when given.
     RateLimited { retry_after: Option<u64> },
@@ -109,6 +115,7 @@ pub(crate) fn reply(behaviour: &Behaviour, model: &str, stream: bool, request: &
         Behaviour::ToolRoundTrip { calls } => {
             answers::tool_round_trip(&ok_ctx(Some(model)), calls, request, stream, serial)
         }
+        Behaviour::ToolSteps { steps } => answers::tool_steps(&ok_ctx(Some(model)), steps, request, stream, serial),
         Behaviour::OkLastRequest { reset } => answers::ok_last_request(&ok_ctx(Some(model)), reset),
         Behaviour::OpenAiRateLimited { reset, retry_after } => errors::openai_rate_limited(model, reset, *retry_after),
         Behaviour::RateLimited { retry_after } => errors::rate_limited(model, *retry_after),

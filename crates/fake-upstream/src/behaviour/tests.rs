@@ -81,6 +81,30 @@ fn a_tool_round_trip_calls_an_offered_tool_then_answers_from_its_result() {
 }
 
 #[test]
+fn tool_steps_call_one_tool_a_turn_then_answer_from_every_result() {
+    let b = Behaviour::ToolSteps {
+        steps: vec![
+            vec![("read".into(), "{\"path\":\"a\"}".into())],
+            vec![("write".into(), "{}".into()), ("read".into(), "{\"path\":\"b\"}".into())],
+        ],
+    };
+    let tools = json!([{"type": "function", "function": {"name": "read"}}]);
+    let turn = |messages: Value| match reply(&b, "a/b:free", false, &json!({"messages": messages, "tools": tools}), 3) {
+        Reply::Full { body, .. } => String::from_utf8_lossy(&body).into_owned(),
+        Reply::Sse(_) | Reply::Large { .. } => panic!("a whole body"),
+    };
+    let user = json!({"role": "user", "content": "go"});
+    let result = |id: &str, text: &str| json!({"role": "tool", "tool_call_id": id, "content": text});
+    let first = turn(json!([user]));
+    assert!(first.contains("\"name\":\"read\"") && first.contains("{\\\"path\\\":\\\"a\\\"}"), "{first}");
+    // The second step's first offered tool (`write` is not offered).
+    let second = turn(json!([user, result("call_1", "A")]));
+    assert!(second.contains("{\\\"path\\\":\\\"b\\\"}"), "{second}");
+    let last = turn(json!([user, result("call_1", "A"), result("call_2", "B")]));
+    assert!(last.contains("tools said: A / B"), "{last}");
+}
+
+#[test]
 fn bodies_follow_openrouter_shapes() {
     check(Behaviour::Ok, false, 200, &["\"model\":\"a/b:free\"", "hello from a/b:free", "\"chat.completion\""]);
     check(Behaviour::Ok, true, 200, &[": OPENROUTER PROCESSING", "\"finish_reason\":\"stop\"", "data: [DONE]"]);
