@@ -104,8 +104,10 @@ async fn claude_code_carries_a_task_over_several_tool_turns() {
     for (file, marker) in files.iter().zip(&markers) {
         std::fs::write(file, marker).expect("marker written");
     }
-    // One command, then one file read (or the same command where Read is not offered).
-    s.upstream.set_default_behaviour(Behaviour::ToolSteps {
+    // One command, then one file read (or the same command where Read is not offered), by
+    // a model that reasons before each turn: its reasoning reaches Claude Code as thinking
+    // blocks, and none of it goes back upstream as text.
+    let steps = Behaviour::ToolSteps {
         steps: vec![
             vec![("Bash".into(), json!({"command": "cat first.txt", "description": "Show first.txt"}).to_string())],
             vec![
@@ -113,7 +115,8 @@ async fn claude_code_carries_a_task_over_several_tool_turns() {
                 ("Bash".into(), json!({"command": "cat second.txt", "description": "Show second.txt"}).to_string()),
             ],
         ],
-    });
+    };
+    s.upstream.set_default_behaviour(Behaviour::Thinking(Box::new(steps)));
 
     let (base, home_path, work_path) = (s.base.clone(), home.path().to_owned(), work.path().to_owned());
     let output = tokio::task::spawn_blocking(move || {
@@ -139,6 +142,7 @@ async fn claude_code_carries_a_task_over_several_tool_turns() {
         .unwrap_or_else(|| panic!("a turn with both results: {context}"));
     let (calls, results) = calls_and_results(&last.body);
     assert_eq!((calls.len(), &calls), (2, &results), "{context}");
+    assert!(!bodies.iter().any(|b| b.contains("Let me think.")), "reasoning sent back upstream: {context}");
     let result: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("json ({e}): {context}"));
     assert_eq!(result["is_error"], false, "{context}");
     let text = result["result"].as_str().unwrap_or_default();

@@ -111,8 +111,10 @@ async fn codex_exec_carries_a_task_over_several_tool_turns() {
             ("shell".into(), serde_json::json!({"command": ["bash", "-lc", command]}).to_string()),
         ]
     };
-    s.upstream
-        .set_default_behaviour(Behaviour::ToolSteps { steps: vec![shell("cat first.txt"), shell("cat second.txt")] });
+    // A model that reasons before each turn, as free reasoning models do: its reasoning
+    // reaches Codex as reasoning items, and none of it goes back upstream as text.
+    let steps = Behaviour::ToolSteps { steps: vec![shell("cat first.txt"), shell("cat second.txt")] };
+    s.upstream.set_default_behaviour(Behaviour::Thinking(Box::new(steps)));
     let home = tempfile::tempdir().expect("codex home");
     let work = tempfile::tempdir().expect("work dir");
     let markers = [1, 2].map(|n| format!("router-marker-{n}-{}", std::process::id()));
@@ -145,5 +147,6 @@ async fn codex_exec_carries_a_task_over_several_tool_turns() {
         .unwrap_or_else(|| panic!("a turn with both results: {context}"));
     let (calls, results) = calls_and_results(&last.body);
     assert_eq!((calls.len(), &calls), (2, &results), "{context}");
+    assert!(!bodies.iter().any(|b| b.contains("Let me think.")), "reasoning sent back upstream: {context}");
     assert!(stdout.contains("tools said:") && markers.iter().all(|m| stdout.contains(m.as_str())), "{context}");
 }

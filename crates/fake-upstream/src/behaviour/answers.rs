@@ -175,6 +175,28 @@ pub(super) fn reasoning_only(ctx: &Ctx, stream: bool) -> Reply {
     one_delta(ctx, stream, message, "{\"role\":\"assistant\",\"content\":\"\",\"reasoning\":\"Let me think.\"}", 5)
 }
 
+/// `reply` with reasoning before its answer (see `Behaviour::Thinking`).
+pub(super) fn thinking(ctx: &Ctx, reply: Reply) -> Reply {
+    const REASONING: &str = "Let me think.";
+    match reply {
+        Reply::Sse(mut events) => {
+            let delta = json!({"role": "assistant", "content": null, "reasoning": REASONING}).to_string();
+            // After the processing comment, before the answer's first chunk.
+            let at = usize::from(events.first().is_some_and(|(_, e)| e.as_ref() == PROCESSING));
+            events.insert(at, (Duration::ZERO, ctx.chunk(&delta, "null", "")));
+            Reply::Sse(events)
+        }
+        Reply::Full { status: 200, headers, body } => {
+            let mut v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            if let Some(message) = v.pointer_mut("/choices/0/message").and_then(Value::as_object_mut) {
+                message.insert("reasoning".into(), REASONING.into());
+            }
+            Reply::Full { status: 200, headers, body: Bytes::from(v.to_string()) }
+        }
+        other => other,
+    }
+}
+
 /// A whole `message`, or a stream of one `delta`, the finish and the usage.
 fn one_delta(ctx: &Ctx, stream: bool, message: &str, delta: &str, completion_tokens: usize) -> Reply {
     if !stream {

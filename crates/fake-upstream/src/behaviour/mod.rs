@@ -38,6 +38,9 @@ pub enum Behaviour {
     /// `tools said: <result> / <result> …`, every result in order. Without tools, as `Ok`.
     /// Streams too.
     ToolSteps { steps: Vec<Vec<(String, String)>> },
+    /// As `then`, with the model's reasoning (`Let me think.`) before its answer: a first
+    /// `reasoning` delta in a stream, `message.reasoning` in a whole 200 body.
+    Thinking(Box<Behaviour>),
     /// 429 "Provider returned error", `metadata.raw` "`<model>` is temporarily
     /// rate-limited upstream...", with `Retry-After` (seconds) when given.
     RateLimited { retry_after: Option<u64> },
@@ -116,6 +119,9 @@ pub(crate) fn reply(behaviour: &Behaviour, model: &str, stream: bool, request: &
             answers::tool_round_trip(&ok_ctx(Some(model)), calls, request, stream, serial)
         }
         Behaviour::ToolSteps { steps } => answers::tool_steps(&ok_ctx(Some(model)), steps, request, stream, serial),
+        Behaviour::Thinking(then) => {
+            answers::thinking(&ok_ctx(Some(model)), reply(then, model, stream, request, serial))
+        }
         Behaviour::OkLastRequest { reset } => answers::ok_last_request(&ok_ctx(Some(model)), reset),
         Behaviour::OpenAiRateLimited { reset, retry_after } => errors::openai_rate_limited(model, reset, *retry_after),
         Behaviour::RateLimited { retry_after } => errors::rate_limited(model, *retry_after),

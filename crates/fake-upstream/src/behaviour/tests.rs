@@ -105,6 +105,17 @@ fn tool_steps_call_one_tool_a_turn_then_answer_from_every_result() {
 }
 
 #[test]
+fn thinking_comes_before_the_answer() {
+    let b = Behaviour::Thinking(Box::new(Behaviour::Ok));
+    check(b.clone(), false, 200, &["\"reasoning\":\"Let me think.\"", "hello from a/b:free"]);
+    check(b.clone(), true, 200, &["\"reasoning\":\"Let me think.\"", "hello", "data: [DONE]"]);
+    let Reply::Sse(events) = reply(&b, "a/b:free", true, &json!({}), 3) else { panic!("a stream") };
+    let at = |needle: &str| events.iter().position(|(_, e)| String::from_utf8_lossy(e).contains(needle));
+    assert!(at("Let me think.") < at("hello"), "the reasoning first");
+    assert_eq!(at(": OPENROUTER PROCESSING"), Some(0), "after the processing comment");
+}
+
+#[test]
 fn bodies_follow_openrouter_shapes() {
     check(Behaviour::Ok, false, 200, &["\"model\":\"a/b:free\"", "hello from a/b:free", "\"chat.completion\""]);
     check(Behaviour::Ok, true, 200, &[": OPENROUTER PROCESSING", "\"finish_reason\":\"stop\"", "data: [DONE]"]);
