@@ -8,7 +8,7 @@
 //! `target/agents/claude-code` and runs it.
 
 use crate::messages::{AGENT_MODEL, agent_upstream};
-use crate::support::{CLIENT_TIMEOUT, TOOL_MODELS, calls_and_results, output_within, start_with};
+use crate::support::{CLIENT_TIMEOUT, Calls, TOOL_MODELS, output_within, start_with};
 use fake_upstream::Behaviour;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -93,6 +93,41 @@ async fn claude_code_runs_a_tool_round_trip_through_the_router() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the pinned @anthropic-ai/claude-code in $CLAUDE_CODE_DIR/node_modules (`cargo xtask ci` installs it)"]
 async fn claude_code_carries_a_task_over_several_tool_turns() {
+    // One command, then one file read (or the same command where Read is not offered).
+    two_file_task(Calls::OneATurn, |files| Behaviour::ToolSteps {
+        steps: vec![
+            vec![("Bash".into(), json!({"command": "cat first.txt", "description": "Show first.txt"}).to_string())],
+            vec![
+                ("Read".into(), json!({"file_path": files[1]}).to_string()),
+                ("Bash".into(), json!({"command": "cat second.txt", "description": "Show second.txt"}).to_string()),
+            ],
+        ],
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the pinned @anthropic-ai/claude-code in $CLAUDE_CODE_DIR/node_modules (`cargo xtask ci` installs it)"]
+async fn claude_code_runs_several_tool_calls_of_one_turn() {
+    // A command and a file read in one answer, as models that call tools in parallel do.
+    // The fake's call ids (`call_N`, `call_N_1`) start one another, as upstreams' often
+    // do; Claude Code pairs a result with its call by the start of its id, so the
+    // router's `toolu_…` ids must not.
+    two_file_task(Calls::AtOnce, |files| Behaviour::ToolsAtOnce {
+        calls: vec![
+            ("Bash".into(), json!({"command": "cat first.txt", "description": "Show first.txt"}).to_string()),
+            ("Read".into(), json!({"file_path": files[1]}).to_string()),
+        ],
+    })
+    .await;
+}
+
+/// Runs Claude Code on a task about two files that `plan` answers, by a model that
+/// reasons before each turn (its reasoning reaches Claude Code as thinking blocks), and
+/// checks that it finishes with both files' markers, that the turn with both results
+/// pairs each call with its result by id, in order, and that no reasoning went back
+/// upstream as text.
+async fn two_file_task(made: Calls, plan: impl FnOnce(&[std::path::PathBuf; 2]) -> Behaviour) {
     let dir = std::env::var("CLAUDE_CODE_DIR")
         .expect("CLAUDE_CODE_DIR names a folder with `npm ci` done in tests/agents/claude-code");
     let claude = Path::new(&dir).join("node_modules").join(".bin").join("claude");
@@ -104,19 +139,7 @@ async fn claude_code_carries_a_task_over_several_tool_turns() {
     for (file, marker) in files.iter().zip(&markers) {
         std::fs::write(file, marker).expect("marker written");
     }
-    // One command, then one file read (or the same command where Read is not offered), by
-    // a model that reasons before each turn: its reasoning reaches Claude Code as thinking
-    // blocks, and none of it goes back upstream as text.
-    let steps = Behaviour::ToolSteps {
-        steps: vec![
-            vec![("Bash".into(), json!({"command": "cat first.txt", "description": "Show first.txt"}).to_string())],
-            vec![
-                ("Read".into(), json!({"file_path": files[1]}).to_string()),
-                ("Bash".into(), json!({"command": "cat second.txt", "description": "Show second.txt"}).to_string()),
-            ],
-        ],
-    };
-    s.upstream.set_default_behaviour(Behaviour::Thinking(Box::new(steps)));
+    s.upstream.set_default_behaviour(Behaviour::Thinking(Box::new(plan(&files))));
 
     let (base, home_path, work_path) = (s.base.clone(), home.path().to_owned(), work.path().to_owned());
     let output = tokio::task::spawn_blocking(move || {
@@ -131,17 +154,8 @@ async fn claude_code_carries_a_task_over_several_tool_turns() {
     let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}\nupstream bodies:\n{}", bodies.join("\n"));
     assert!(output.status.success(), "claude -p failed ({}):\n{context}", output.status);
 
-    // Three turns with the tools: two calls, then the answer. The last carries the whole
-    // history: each call's result after it, paired by id, in order.
-    let turns: Vec<_> = requests.iter().filter(|r| r.body["tools"].is_array()).collect();
-    assert!(turns.len() >= 3, "{context}");
-    let last = turns
-        .iter()
-        .rev()
-        .find(|r| calls_and_results(&r.body).1.len() == 2)
-        .unwrap_or_else(|| panic!("a turn with both results: {context}"));
-    let (calls, results) = calls_and_results(&last.body);
-    assert_eq!((calls.len(), &calls), (2, &results), "{context}");
+    let turns: Vec<&Value> = requests.iter().filter(|r| r.body["tools"].is_array()).map(|r| &r.body).collect();
+    made.check(&turns, &context);
     assert!(!bodies.iter().any(|b| b.contains("Let me think.")), "reasoning sent back upstream: {context}");
     let result: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("json ({e}): {context}"));
     assert_eq!(result["is_error"], false, "{context}");

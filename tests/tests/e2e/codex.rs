@@ -7,7 +7,7 @@
 //! `CODEX_DIR`, so it is ignored by default; `cargo xtask ci` installs them under
 //! `target/agents/codex` and runs it.
 
-use crate::support::{CLIENT_TIMEOUT, TOOL_MODELS, calls_and_results, output_within, start};
+use crate::support::{CLIENT_TIMEOUT, Calls, TOOL_MODELS, output_within, start};
 use fake_upstream::Behaviour;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -51,15 +51,7 @@ async fn codex_exec_runs_a_tool_round_trip_through_the_router() {
     let dir = std::env::var("CODEX_DIR").expect("CODEX_DIR names a folder with `npm ci` done in tests/agents/codex");
     let codex = Path::new(&dir).join("node_modules").join(".bin").join("codex");
     let s = start().await;
-    // The shell tools Codex versions offer, each with its own arguments.
-    let command = "cat marker.txt";
-    s.upstream.set_default_behaviour(Behaviour::ToolRoundTrip {
-        calls: vec![
-            ("exec_command".into(), serde_json::json!({"cmd": command}).to_string()),
-            ("shell_command".into(), serde_json::json!({"command": command}).to_string()),
-            ("shell".into(), serde_json::json!({"command": ["bash", "-lc", command]}).to_string()),
-        ],
-    });
+    s.upstream.set_default_behaviour(Behaviour::ToolRoundTrip { calls: shell("cat marker.txt") });
     let home = tempfile::tempdir().expect("codex home");
     let work = tempfile::tempdir().expect("work dir");
     let marker = format!("router-marker-{}", std::process::id());
@@ -98,23 +90,44 @@ async fn codex_exec_runs_a_tool_round_trip_through_the_router() {
     assert!(stdout.contains("tool said:") && stdout.contains(&marker), "{context}");
 }
 
+/// The shell tools Codex versions offer, each with its own arguments, to run `command`.
+fn shell(command: &str) -> Vec<(String, String)> {
+    vec![
+        ("exec_command".into(), serde_json::json!({"cmd": command}).to_string()),
+        ("shell_command".into(), serde_json::json!({"command": command}).to_string()),
+        ("shell".into(), serde_json::json!({"command": ["bash", "-lc", command]}).to_string()),
+    ]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs node and the pinned @openai/codex in $CODEX_DIR/node_modules (`cargo xtask ci` installs it)"]
 async fn codex_exec_carries_a_task_over_several_tool_turns() {
+    two_file_task(
+        Calls::OneATurn,
+        Behaviour::ToolSteps { steps: vec![shell("cat first.txt"), shell("cat second.txt")] },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs node and the pinned @openai/codex in $CODEX_DIR/node_modules (`cargo xtask ci` installs it)"]
+async fn codex_exec_runs_several_tool_calls_of_one_turn() {
+    // Both commands in one answer, as models that call tools in parallel do (the calls of
+    // the shell tool this Codex offers).
+    let calls = [shell("cat first.txt"), shell("cat second.txt")];
+    let at_once: Vec<(String, String)> = (0..3).flat_map(|tool| calls.iter().map(move |c| c[tool].clone())).collect();
+    two_file_task(Calls::AtOnce, Behaviour::ToolsAtOnce { calls: at_once }).await;
+}
+
+/// Runs `codex exec` on a task about two files that `plan` answers, by a model that
+/// reasons before each turn (its reasoning reaches Codex as reasoning items), and checks
+/// that it finishes with both files' markers, that the turn with both results pairs each
+/// call with its result by id, in order, and that no reasoning went back upstream as text.
+async fn two_file_task(made: Calls, plan: Behaviour) {
     let dir = std::env::var("CODEX_DIR").expect("CODEX_DIR names a folder with `npm ci` done in tests/agents/codex");
     let codex = Path::new(&dir).join("node_modules").join(".bin").join("codex");
     let s = start().await;
-    let shell = |command: &str| {
-        vec![
-            ("exec_command".into(), serde_json::json!({"cmd": command}).to_string()),
-            ("shell_command".into(), serde_json::json!({"command": command}).to_string()),
-            ("shell".into(), serde_json::json!({"command": ["bash", "-lc", command]}).to_string()),
-        ]
-    };
-    // A model that reasons before each turn, as free reasoning models do: its reasoning
-    // reaches Codex as reasoning items, and none of it goes back upstream as text.
-    let steps = Behaviour::ToolSteps { steps: vec![shell("cat first.txt"), shell("cat second.txt")] };
-    s.upstream.set_default_behaviour(Behaviour::Thinking(Box::new(steps)));
+    s.upstream.set_default_behaviour(Behaviour::Thinking(Box::new(plan)));
     let home = tempfile::tempdir().expect("codex home");
     let work = tempfile::tempdir().expect("work dir");
     let markers = [1, 2].map(|n| format!("router-marker-{n}-{}", std::process::id()));
@@ -136,17 +149,9 @@ async fn codex_exec_carries_a_task_over_several_tool_turns() {
     let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}\nupstream bodies:\n{}", bodies.join("\n"));
     assert!(output.status.success(), "codex exec failed ({}):\n{context}", output.status);
 
-    // Three turns with the tools: two calls, then the answer. The last carries the whole
-    // history: each call's result after it, paired by id, in order.
-    let turns: Vec<_> = requests.iter().filter(|r| r.body["tools"].is_array()).collect();
-    assert!(turns.len() >= 3, "{context}");
-    let last = turns
-        .iter()
-        .rev()
-        .find(|r| calls_and_results(&r.body).1.len() == 2)
-        .unwrap_or_else(|| panic!("a turn with both results: {context}"));
-    let (calls, results) = calls_and_results(&last.body);
-    assert_eq!((calls.len(), &calls), (2, &results), "{context}");
+    let turns: Vec<&serde_json::Value> =
+        requests.iter().filter(|r| r.body["tools"].is_array()).map(|r| &r.body).collect();
+    made.check(&turns, &context);
     assert!(!bodies.iter().any(|b| b.contains("Let me think.")), "reasoning sent back upstream: {context}");
     assert!(stdout.contains("tools said:") && markers.iter().all(|m| stdout.contains(m.as_str())), "{context}");
 }

@@ -332,6 +332,45 @@ pub(crate) fn calls_and_results(request: &Value) -> (Vec<String>, Vec<String>) {
     (calls, results)
 }
 
+/// How an agent's task about two files made its two tool calls.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Calls {
+    /// One a turn: three turns with the tools, two calls and the answer.
+    OneATurn,
+    /// Both in one answer: two turns, the calls and the answer.
+    AtOnce,
+}
+
+impl Calls {
+    /// Checks an agent's turns with the tools (their chat bodies, in order): one carries
+    /// both results, each paired with its call by id (in the order the tools finished,
+    /// for calls made at once); the calls were made as `self` says.
+    pub(crate) fn check(self, turns: &[&Value], context: &str) {
+        let last = turns
+            .iter()
+            .rev()
+            .find(|b| calls_and_results(b).1.len() == 2)
+            .unwrap_or_else(|| panic!("a turn with both results: {context}"));
+        let (mut calls, mut results) = calls_and_results(last);
+        calls.sort();
+        results.sort();
+        assert_eq!((calls.len(), &calls), (2, &results), "{context}");
+        let per_answer: Vec<usize> = last["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["tool_calls"].as_array())
+            .map(Vec::len)
+            .collect();
+        let (least_turns, answers) = match self {
+            Calls::OneATurn => (3, vec![1, 1]),
+            Calls::AtOnce => (2, vec![2]),
+        };
+        assert!(turns.len() >= least_turns, "{self:?}: {context}");
+        assert_eq!(per_answer, answers, "{self:?}: the calls of each answer; {context}");
+    }
+}
+
 /// Waits, when the clock is late in its minute, for the next minute to begin: a test that
 /// counts in a minute's quota window must not see the window roll over under it.
 pub(crate) async fn early_in_a_minute() {

@@ -29,34 +29,38 @@ pub(super) fn text_reply(ctx: &Ctx, text: &str, stream: bool) -> Reply {
 pub(super) const TOOL_ARGS: &str = "{\"city\":\"Paris\"}";
 
 pub(super) fn tool_call(ctx: &Ctx, name: &str, args: &str, stream: bool, serial: u64) -> Reply {
-    let id = format!("call_{serial}");
+    tool_calls(ctx, &[(name, args)], stream, serial)
+}
+
+/// 200 with `finish_reason: tool_calls` and one call for each of `calls` (name, arguments
+/// as JSON text), ids `call_<serial>`, `call_<serial>_1`, …; streamed as each call's
+/// first chunk (id and name) and its arguments in two pieces, one call after the other.
+pub(super) fn tool_calls(ctx: &Ctx, calls: &[(&str, &str)], stream: bool, serial: u64) -> Reply {
+    let id = |i: usize| if i == 0 { format!("call_{serial}") } else { format!("call_{serial}_{i}") };
     if !stream {
-        let message = json!({
-            "role": "assistant",
-            "content": "",
-            "refusal": null,
-            "reasoning": null,
-            "tool_calls": [{"id": id, "index": 0, "type": "function", "function": {"name": name, "arguments": args}}],
-        });
+        let calls: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, (name, args))| {
+                json!({"id": id(i), "index": i, "type": "function", "function": {"name": name, "arguments": args}})
+            })
+            .collect();
+        let message =
+            json!({"role": "assistant", "content": "", "refusal": null, "reasoning": null, "tool_calls": calls});
         return json_reply(200, ctx.completion(&message.to_string(), "tool_calls", 9));
     }
-    let first = json!({"role": "assistant", "content": null, "tool_calls": [
-        {"index": 0, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}
-    ]});
-    let (a, b) = args.split_at(args.char_indices().nth(8).map_or(args.len(), |(i, _)| i));
-    let args = |part: &str| {
-        json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "function": {"arguments": part}}]})
-            .to_string()
-    };
-    sse(vec![
-        Bytes::from_static(PROCESSING),
-        ctx.chunk(&first.to_string(), "null", ""),
-        ctx.chunk(&args(a), "null", ""),
-        ctx.chunk(&args(b), "null", ""),
-        ctx.finish_chunk("tool_calls"),
-        ctx.usage_chunk(9),
-        Bytes::from_static(DONE),
-    ])
+    let delta = |call: Value| json!({"role": "assistant", "content": null, "tool_calls": [call]}).to_string();
+    let mut events = vec![Bytes::from_static(PROCESSING)];
+    for (i, (name, args)) in calls.iter().enumerate() {
+        let first = json!({"index": i, "id": id(i), "type": "function", "function": {"name": name, "arguments": ""}});
+        events.push(ctx.chunk(&delta(first), "null", ""));
+        let (a, b) = args.split_at(args.char_indices().nth(8).map_or(args.len(), |(i, _)| i));
+        for part in [a, b] {
+            events.push(ctx.chunk(&delta(json!({"index": i, "function": {"arguments": part}})), "null", ""));
+        }
+    }
+    events.extend([ctx.finish_chunk("tool_calls"), ctx.usage_chunk(9), Bytes::from_static(DONE)]);
+    sse(events)
 }
 
 /// The tool named in the request's first tool, or a default.
@@ -118,15 +122,7 @@ pub(super) fn tool_steps(
     if request.pointer("/tools").and_then(Value::as_array).is_none_or(|t| t.is_empty()) {
         return ok(ctx, stream);
     }
-    let messages = request.pointer("/messages").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
-    let results: Vec<String> = messages
-        .iter()
-        .filter(|m| m["role"] == "tool")
-        .map(|m| match &m["content"] {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-        .collect();
+    let results = tool_results(request);
     match steps.get(results.len()) {
         Some(calls) => call_offered(ctx, calls, request, stream, serial),
         None => text_reply(ctx, &format!("tools said: {}", results.join(" / ")), stream),
@@ -173,6 +169,43 @@ pub(super) fn empty_answer(ctx: &Ctx, stream: bool) -> Reply {
 pub(super) fn reasoning_only(ctx: &Ctx, stream: bool) -> Reply {
     let message = "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null,\"reasoning\":\"Let me think.\"}";
     one_delta(ctx, stream, message, "{\"role\":\"assistant\",\"content\":\"\",\"reasoning\":\"Let me think.\"}", 5)
+}
+
+/// The texts of the tools' results in `request`'s conversation, in order.
+fn tool_results(request: &Value) -> Vec<String> {
+    let messages = request.pointer("/messages").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    messages
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| match &m["content"] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+/// An agent's turn with several calls at once (see `Behaviour::ToolsAtOnce`).
+pub(super) fn tools_at_once(
+    ctx: &Ctx,
+    calls: &[(String, String)],
+    request: &Value,
+    stream: bool,
+    serial: u64,
+) -> Reply {
+    let Some(tools) = request.pointer("/tools").and_then(Value::as_array).filter(|t| !t.is_empty()) else {
+        return ok(ctx, stream);
+    };
+    let results = tool_results(request);
+    if !results.is_empty() {
+        return text_reply(ctx, &format!("tools said: {}", results.join(" / ")), stream);
+    }
+    let offered = |name: &str| tools.iter().any(|t| t.pointer("/function/name").and_then(Value::as_str) == Some(name));
+    let chosen: Vec<(&str, &str)> =
+        calls.iter().filter(|(name, _)| offered(name)).map(|(n, a)| (n.as_str(), a.as_str())).collect();
+    if chosen.is_empty() {
+        return tool_call(ctx, &tool_name(request), "{}", stream, serial);
+    }
+    tool_calls(ctx, &chosen, stream, serial)
 }
 
 /// `reply` with reasoning before its answer (see `Behaviour::Thinking`).

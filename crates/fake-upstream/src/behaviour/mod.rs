@@ -38,6 +38,11 @@ pub enum Behaviour {
     /// `tools said: <result> / <result> …`, every result in order. Without tools, as `Ok`.
     /// Streams too.
     ToolSteps { steps: Vec<Vec<(String, String)>> },
+    /// An agent's turn that calls several tools at once: every one of `calls` (name,
+    /// arguments as JSON text) that the request offers, in one answer; once the
+    /// conversation holds tools' results, 200 with the text `tools said: <result> / …`.
+    /// Without tools, as `Ok`. Streams too.
+    ToolsAtOnce { calls: Vec<(String, String)> },
     /// As `then`, with the model's reasoning (`Let me think.`) before its answer: a first
     /// `reasoning` delta in a stream, `message.reasoning` in a whole 200 body.
     Thinking(Box<Behaviour>),
@@ -119,6 +124,9 @@ pub(crate) fn reply(behaviour: &Behaviour, model: &str, stream: bool, request: &
             answers::tool_round_trip(&ok_ctx(Some(model)), calls, request, stream, serial)
         }
         Behaviour::ToolSteps { steps } => answers::tool_steps(&ok_ctx(Some(model)), steps, request, stream, serial),
+        Behaviour::ToolsAtOnce { calls } => {
+            answers::tools_at_once(&ok_ctx(Some(model)), calls, request, stream, serial)
+        }
         Behaviour::Thinking(then) => {
             answers::thinking(&ok_ctx(Some(model)), reply(then, model, stream, request, serial))
         }

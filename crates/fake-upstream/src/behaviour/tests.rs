@@ -105,6 +105,35 @@ fn tool_steps_call_one_tool_a_turn_then_answer_from_every_result() {
 }
 
 #[test]
+fn tools_at_once_are_one_answer_with_every_offered_call() {
+    let b = Behaviour::ToolsAtOnce {
+        calls: vec![
+            ("read".into(), "{\"path\":\"a\"}".into()),
+            ("write".into(), "{}".into()),
+            ("read".into(), "{\"path\":\"b\"}".into()),
+        ],
+    };
+    let tools = json!([{"type": "function", "function": {"name": "read"}}]);
+    let user = json!({"role": "user", "content": "go"});
+    let turn = |messages: Value, stream: bool| {
+        reply(&b, "a/b:free", stream, &json!({"messages": messages, "tools": tools}), 3)
+    };
+    let Reply::Full { body, .. } = turn(json!([user]), false) else { panic!("a whole body") };
+    let v: Value = serde_json::from_slice(&body).expect("json");
+    let calls = v["choices"][0]["message"]["tool_calls"].as_array().expect("calls");
+    let ids: Vec<&str> = calls.iter().filter_map(|c| c["id"].as_str()).collect();
+    assert_eq!(ids, ["call_3", "call_3_1"], "the two offered calls, `write` left out: {v}");
+    assert_eq!(calls[1]["function"]["arguments"], "{\"path\":\"b\"}");
+    let Reply::Sse(events) = turn(json!([user]), true) else { panic!("a stream") };
+    let text: String = events.iter().map(|(_, e)| String::from_utf8_lossy(e).into_owned()).collect();
+    assert!(text.contains("\"id\":\"call_3_1\"") && text.contains("\"index\":1"), "{text}");
+    let results = json!([user, {"role": "tool", "tool_call_id": "call_3", "content": "A"},
+        {"role": "tool", "tool_call_id": "call_3_1", "content": "B"}]);
+    let Reply::Full { body, .. } = turn(results, false) else { panic!("a whole body") };
+    assert!(String::from_utf8_lossy(&body).contains("tools said: A / B"));
+}
+
+#[test]
 fn thinking_comes_before_the_answer() {
     let b = Behaviour::Thinking(Box::new(Behaviour::Ok));
     check(b.clone(), false, 200, &["\"reasoning\":\"Let me think.\"", "hello from a/b:free"]);

@@ -69,7 +69,7 @@ pub fn message_json(answer: &Answer, fallback_id: &str, estimate: u64) -> Vec<u8
     for (i, call) in answer.tool_calls.iter().enumerate() {
         block(&mut out, b"tool_use");
         out.extend_from_slice(b"id\":");
-        string(&mut out, &tool_use_id(&call.id, &id, i));
+        string(&mut out, &tool_use_id(&call.id, &id, fallback_id, i));
         out.extend_from_slice(b",\"name\":");
         string(&mut out, &call.name);
         out.extend_from_slice(b",\"input\":");
@@ -149,8 +149,10 @@ mod tests {
                {"id":"call_a","function":{"name":"Bash","arguments":"{\"command\":\"echo hi\"}"}},
                {"id":"","function":{"name":"Read","arguments":""}}]}}]}"#,
             json!({"id":"msg_fallback","type":"message","role":"assistant","model":"m",
-                "content":[{"type":"tool_use","id":"toolu_call_a","name":"Bash","input":{"command":"echo hi"}},
-                           {"type":"tool_use","id":"toolu_fallback_1","name":"Read","input":{}}],
+                "content":[{"type":"tool_use","id":tool_use_id("call_a", "msg_fallback", "fallback", 0),
+                            "name":"Bash","input":{"command":"echo hi"}},
+                           {"type":"tool_use","id":tool_use_id("", "msg_fallback", "fallback", 1),
+                            "name":"Read","input":{}}],
                 "stop_reason":"tool_use","stop_sequence":null,
                 "usage":{"input_tokens":9,"output_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}),
         );

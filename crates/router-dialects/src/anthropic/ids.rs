@@ -1,5 +1,7 @@
-//! `msg_…` and `toolu_…` ids made from the upstream's, so that the same upstream id
-//! always gives the same Anthropic id (a tool result names the call by it).
+//! `msg_…` ids made from the upstream's, and `toolu_…` ids in Anthropic's shape: a
+//! tool result names its call by it.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// The message id: `msg_` and the upstream's id (its safe characters), else `fallback`.
 pub fn message_id(upstream: &str, fallback: &str) -> String {
@@ -15,14 +17,46 @@ pub fn fallback_id(seed: u64) -> String {
     String::from_utf8(id).unwrap_or_default()
 }
 
-/// A tool call's id: kept when already `toolu_…`, else `toolu_` and the upstream's id,
-/// else `toolu_<message suffix>_<index>` when the upstream gave none.
-pub fn tool_use_id(upstream: &str, message_id: &str, index: usize) -> String {
-    if upstream.starts_with("toolu_") && upstream.bytes().all(safe) {
+/// How long a `toolu_…` id the router makes is: Anthropic's length (`toolu_01` and 22
+/// letters and digits).
+pub const TOOL_USE_ID_LEN: usize = 30;
+
+/// A tool call's id: the upstream's when it is already Anthropic's (`toolu_…`); else
+/// `toolu_01` and 22 letters and digits drawn from the message's id, the answer's own
+/// `salt` (its fallback id, drawn from the request's seed), the call's place in the
+/// answer and the upstream's id.
+///
+/// Not the upstream's id with a prefix, as it once was: upstreams number their calls
+/// (`call_0`, `call_0_1`; `functions.Bash:0` in every answer), and Claude Code pairs a
+/// result with its call by the start of its id, so `toolu_call_0` took the result of
+/// `toolu_call_0_1`. Ids of one length are never the start of another, and these differ
+/// from answer to answer.
+pub fn tool_use_id(upstream: &str, message_id: &str, salt: &str, index: usize) -> String {
+    if upstream.len() > "toolu_".len() && upstream.starts_with("toolu_") && upstream.bytes().all(safe) {
         return upstream.to_owned();
     }
-    let fallback = format!("{}_{index}", message_id.strip_prefix("msg_").unwrap_or(message_id));
-    prefixed("toolu_", upstream, &fallback)
+    let half = |part: u8| {
+        let mut h = DefaultHasher::new();
+        (part, message_id, salt, index, upstream).hash(&mut h);
+        h.finish()
+    };
+    let mut id = String::with_capacity(TOOL_USE_ID_LEN);
+    id.push_str("toolu_01");
+    for part in [0, 1] {
+        base62(&mut id, half(part));
+    }
+    id
+}
+
+/// `n` in eleven base-62 digits (62¹¹ > 2⁶⁴), most significant first.
+fn base62(out: &mut String, mut n: u64) {
+    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut digits = [b'0'; 11];
+    for d in digits.iter_mut().rev() {
+        *d = DIGITS[(n % 62) as usize];
+        n /= 62;
+    }
+    out.extend(digits.iter().map(|&d| char::from(d)));
 }
 
 fn prefixed(prefix: &str, upstream: &str, fallback: &str) -> String {
@@ -52,9 +86,27 @@ mod tests {
     fn ids_keep_the_upstreams_and_fall_back() {
         assert_eq!(message_id("gen-17/x", "f"), "msg_gen-17x");
         assert_eq!(message_id("", "abc"), "msg_abc");
-        assert_eq!(tool_use_id("call_1", "msg_gen", 0), "toolu_call_1");
-        assert_eq!(tool_use_id("toolu_01A", "msg_gen", 0), "toolu_01A");
-        assert_eq!(tool_use_id("", "msg_gen", 2), "toolu_gen_2");
+        assert_eq!(tool_use_id("toolu_01A", "msg_gen", "s", 0), "toolu_01A");
         assert_eq!(fallback_id(0xabc), "0000000000000abc");
+    }
+
+    #[test]
+    fn tool_use_ids_have_anthropics_shape_and_none_starts_another() {
+        let id = tool_use_id("call_0", "msg_gen", "s", 0);
+        assert_eq!(id, tool_use_id("call_0", "msg_gen", "s", 0), "the same call, the same id");
+        let mut ids = Vec::new();
+        for message in ["msg_gen-1", "msg_gen-2"] {
+            for (index, upstream) in ["call_0", "call_0_1", "", "", "functions.Bash:0", "toolu_"].iter().enumerate() {
+                ids.push(tool_use_id(upstream, message, "s", index));
+            }
+        }
+        ids.push(tool_use_id("call_0", "msg_gen-1", "t", 0));
+        for (i, a) in ids.iter().enumerate() {
+            assert!(a.starts_with("toolu_01") && a.len() == TOOL_USE_ID_LEN, "{a}");
+            assert!(a.bytes().all(safe), "{a}");
+            for b in &ids[i + 1..] {
+                assert!(!a.starts_with(b.as_str()) && !b.starts_with(a.as_str()), "{a} and {b}");
+            }
+        }
     }
 }

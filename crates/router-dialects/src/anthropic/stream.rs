@@ -137,7 +137,7 @@ impl Writer {
             Delta::ToolCallStart { index, id, name } => {
                 self.start(out);
                 let block = self.open_block(out);
-                let tool_id = tool_use_id(&id, &self.id, index);
+                let tool_id = tool_use_id(&id, &self.id, &self.fallback_id, index);
                 block_start(out, block, |o| {
                     o.extend_from_slice(b"{\"type\":\"tool_use\",\"id\":");
                     string(o, &tool_id);
