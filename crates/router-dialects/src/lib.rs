@@ -8,6 +8,7 @@
 //! - [`responses`]: `/v1/responses` requests to chat, answers and streams back.
 
 pub mod anthropic;
+mod call_ids;
 pub mod chat;
 mod chat_part;
 mod json_out;

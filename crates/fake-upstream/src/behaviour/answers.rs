@@ -29,14 +29,29 @@ pub(super) fn text_reply(ctx: &Ctx, text: &str, stream: bool) -> Reply {
 pub(super) const TOOL_ARGS: &str = "{\"city\":\"Paris\"}";
 
 pub(super) fn tool_call(ctx: &Ctx, name: &str, args: &str, stream: bool, serial: u64) -> Reply {
-    tool_calls(ctx, &[(name, args)], stream, serial)
+    tool_calls(ctx, &[(name, args)], stream, CallIds::Serial(serial))
+}
+
+/// How an answer's call ids are numbered.
+#[derive(Clone, Copy)]
+pub(super) enum CallIds {
+    /// `call_<serial>`, `call_<serial>_1`, …: unique to the answer (each id after the
+    /// first begins with the first, as upstreams' ids often do).
+    Serial(u64),
+    /// `call_0`, `call_1`, … in every answer, as vLLM, llama.cpp and Kimi number them: the
+    /// same ids come again in the next answer.
+    PerAnswer,
 }
 
 /// 200 with `finish_reason: tool_calls` and one call for each of `calls` (name, arguments
-/// as JSON text), ids `call_<serial>`, `call_<serial>_1`, …; streamed as each call's
-/// first chunk (id and name) and its arguments in two pieces, one call after the other.
-pub(super) fn tool_calls(ctx: &Ctx, calls: &[(&str, &str)], stream: bool, serial: u64) -> Reply {
-    let id = |i: usize| if i == 0 { format!("call_{serial}") } else { format!("call_{serial}_{i}") };
+/// as JSON text), their ids numbered by `ids`; streamed as each call's first chunk (id
+/// and name) and its arguments in two pieces, one call after the other.
+pub(super) fn tool_calls(ctx: &Ctx, calls: &[(&str, &str)], stream: bool, ids: CallIds) -> Reply {
+    let id = |i: usize| match ids {
+        CallIds::Serial(serial) if i == 0 => format!("call_{serial}"),
+        CallIds::Serial(serial) => format!("call_{serial}_{i}"),
+        CallIds::PerAnswer => format!("call_{i}"),
+    };
     if !stream {
         let calls: Vec<Value> = calls
             .iter()
@@ -95,36 +110,31 @@ pub(super) fn tool_round_trip(
         };
         return text_reply(ctx, &format!("tool said: {content}"), stream);
     }
-    call_offered(ctx, calls, request, stream, serial)
+    call_offered(ctx, calls, request, stream, CallIds::Serial(serial))
 }
 
 /// A call to the first of `calls` that `request` offers, else to its first tool with `{}`.
-fn call_offered(ctx: &Ctx, calls: &[(String, String)], request: &Value, stream: bool, serial: u64) -> Reply {
+fn call_offered(ctx: &Ctx, calls: &[(String, String)], request: &Value, stream: bool, ids: CallIds) -> Reply {
     let offered = |name: &str| {
         request.pointer("/tools").and_then(Value::as_array).is_some_and(|tools| {
             tools.iter().any(|t| t.pointer("/function/name").and_then(Value::as_str) == Some(name))
         })
     };
-    match calls.iter().find(|(name, _)| offered(name)) {
-        Some((name, args)) => tool_call(ctx, name, args, stream, serial),
-        None => tool_call(ctx, &tool_name(request), "{}", stream, serial),
-    }
+    let (name, args) = match calls.iter().find(|(name, _)| offered(name)) {
+        Some((name, args)) => (name.clone(), args.as_str()),
+        None => (tool_name(request), "{}"),
+    };
+    tool_calls(ctx, &[(&name, args)], stream, ids)
 }
 
 /// An agent's task in `steps`, one tool call a turn (see `Behaviour::ToolSteps`).
-pub(super) fn tool_steps(
-    ctx: &Ctx,
-    steps: &[Vec<(String, String)>],
-    request: &Value,
-    stream: bool,
-    serial: u64,
-) -> Reply {
+pub(super) fn tool_steps(ctx: &Ctx, steps: &[Vec<(String, String)>], request: &Value, stream: bool) -> Reply {
     if request.pointer("/tools").and_then(Value::as_array).is_none_or(|t| t.is_empty()) {
         return ok(ctx, stream);
     }
     let results = tool_results(request);
     match steps.get(results.len()) {
-        Some(calls) => call_offered(ctx, calls, request, stream, serial),
+        Some(calls) => call_offered(ctx, calls, request, stream, CallIds::PerAnswer),
         None => text_reply(ctx, &format!("tools said: {}", results.join(" / ")), stream),
     }
 }
@@ -205,7 +215,7 @@ pub(super) fn tools_at_once(
     if chosen.is_empty() {
         return tool_call(ctx, &tool_name(request), "{}", stream, serial);
     }
-    tool_calls(ctx, &chosen, stream, serial)
+    tool_calls(ctx, &chosen, stream, CallIds::Serial(serial))
 }
 
 /// `reply` with reasoning before its answer (see `Behaviour::Thinking`).

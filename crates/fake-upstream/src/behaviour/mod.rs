@@ -36,7 +36,8 @@ pub enum Behaviour {
     /// fewer tools' results than `steps`, a call to the first tool of the next step that
     /// the request offers (name, arguments as JSON text); then 200 with the text
     /// `tools said: <result> / <result> …`, every result in order. Without tools, as `Ok`.
-    /// Streams too.
+    /// Streams too. Its calls' ids are numbered in each answer (`call_0` every time), as
+    /// vLLM, llama.cpp and Kimi number them.
     ToolSteps { steps: Vec<Vec<(String, String)>> },
     /// An agent's turn that calls several tools at once: every one of `calls` (name,
     /// arguments as JSON text) that the request offers, in one answer; once the
@@ -123,7 +124,7 @@ pub(crate) fn reply(behaviour: &Behaviour, model: &str, stream: bool, request: &
         Behaviour::ToolRoundTrip { calls } => {
             answers::tool_round_trip(&ok_ctx(Some(model)), calls, request, stream, serial)
         }
-        Behaviour::ToolSteps { steps } => answers::tool_steps(&ok_ctx(Some(model)), steps, request, stream, serial),
+        Behaviour::ToolSteps { steps } => answers::tool_steps(&ok_ctx(Some(model)), steps, request, stream),
         Behaviour::ToolsAtOnce { calls } => {
             answers::tools_at_once(&ok_ctx(Some(model)), calls, request, stream, serial)
         }

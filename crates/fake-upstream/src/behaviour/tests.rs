@@ -100,6 +100,7 @@ fn tool_steps_call_one_tool_a_turn_then_answer_from_every_result() {
     // The second step's first offered tool (`write` is not offered).
     let second = turn(json!([user, result("call_1", "A")]));
     assert!(second.contains("{\\\"path\\\":\\\"b\\\"}"), "{second}");
+    assert!(first.contains("\"id\":\"call_0\"") && second.contains("\"id\":\"call_0\""), "numbered per answer");
     let last = turn(json!([user, result("call_1", "A"), result("call_2", "B")]));
     assert!(last.contains("tools said: A / B"), "{last}");
 }

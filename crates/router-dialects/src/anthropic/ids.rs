@@ -1,7 +1,7 @@
 //! `msg_…` ids made from the upstream's, and `toolu_…` ids in Anthropic's shape: a
 //! tool result names its call by it.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use crate::call_ids;
 
 /// The message id: `msg_` and the upstream's id (its safe characters), else `fallback`.
 pub fn message_id(upstream: &str, fallback: &str) -> String {
@@ -19,44 +19,18 @@ pub fn fallback_id(seed: u64) -> String {
 
 /// How long a `toolu_…` id the router makes is: Anthropic's length (`toolu_01` and 22
 /// letters and digits).
-pub const TOOL_USE_ID_LEN: usize = 30;
+pub const TOOL_USE_ID_LEN: usize = TOOL_USE_PREFIX.len() + call_ids::DIGITS;
 
-/// A tool call's id: the upstream's when it is already Anthropic's (`toolu_…`); else
-/// `toolu_01` and 22 letters and digits drawn from the message's id, the answer's own
-/// `salt` (its fallback id, drawn from the request's seed), the call's place in the
-/// answer and the upstream's id.
-///
-/// Not the upstream's id with a prefix, as it once was: upstreams number their calls
-/// (`call_0`, `call_0_1`; `functions.Bash:0` in every answer), and Claude Code pairs a
-/// result with its call by the start of its id, so `toolu_call_0` took the result of
-/// `toolu_call_0_1`. Ids of one length are never the start of another, and these differ
-/// from answer to answer.
+const TOOL_USE_PREFIX: &str = "toolu_01";
+
+/// A tool call's id: the upstream's when it is already Anthropic's (`toolu_…`); else one
+/// the router makes (`call_ids`) from the message's id and the answer's own `salt` (its
+/// fallback id, drawn from the request's seed), so that no id is the start of another.
 pub fn tool_use_id(upstream: &str, message_id: &str, salt: &str, index: usize) -> String {
     if upstream.len() > "toolu_".len() && upstream.starts_with("toolu_") && upstream.bytes().all(safe) {
         return upstream.to_owned();
     }
-    let half = |part: u8| {
-        let mut h = DefaultHasher::new();
-        (part, message_id, salt, index, upstream).hash(&mut h);
-        h.finish()
-    };
-    let mut id = String::with_capacity(TOOL_USE_ID_LEN);
-    id.push_str("toolu_01");
-    for part in [0, 1] {
-        base62(&mut id, half(part));
-    }
-    id
-}
-
-/// `n` in eleven base-62 digits (62¹¹ > 2⁶⁴), most significant first.
-fn base62(out: &mut String, mut n: u64) {
-    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut digits = [b'0'; 11];
-    for d in digits.iter_mut().rev() {
-        *d = DIGITS[(n % 62) as usize];
-        n /= 62;
-    }
-    out.extend(digits.iter().map(|&d| char::from(d)));
+    call_ids::made(TOOL_USE_PREFIX, &[message_id, salt], index, upstream)
 }
 
 fn prefixed(prefix: &str, upstream: &str, fallback: &str) -> String {

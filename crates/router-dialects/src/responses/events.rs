@@ -5,7 +5,7 @@
 //! for the end of the stream but the final snapshot.
 
 use super::output::{
-    ItemId, ResponseMeta, Status, call_id_or, write_call_item, write_message_item_by, write_part, write_part_by,
+    ItemId, ResponseMeta, Status, call_id, write_call_item, write_message_item_by, write_part, write_part_by,
     write_reasoning_item, write_summary_part,
 };
 use crate::chat::{Answer, ChatError, ChunkReader, Delta, Usage};
@@ -326,7 +326,7 @@ impl Events {
     fn call_start(&mut self, index: usize, id: &str, name: &str, out: &mut Vec<u8>) {
         self.room(out);
         self.close_all_but_calls(out);
-        let call_id = call_id_or(id, &self.meta, index);
+        let call_id = call_id(id, &self.meta, index);
         let at =
             self.open(Kind::Call { nth: Some(index), call_id, name: name.to_owned(), arguments: String::new() }, out);
         if self.calls.len() <= index {

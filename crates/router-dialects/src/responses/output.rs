@@ -270,9 +270,12 @@ pub(crate) fn write_call_item(
     out.push(b'}');
 }
 
-/// A call's id, made when the upstream sent none.
-pub(crate) fn call_id_or(id: &str, meta: &ResponseMeta, index: usize) -> String {
-    if id.is_empty() { format!("call_{}_{index}", meta.tail()) } else { id.to_owned() }
+/// A call's `call_id`: `call_` and 22 letters and digits the router makes from the
+/// response's id, the call's place and the upstream's id (see [`crate::call_ids`]: an
+/// upstream that numbers its calls in each answer would give a conversation two calls of
+/// one id, which the next request could not pair with their outputs).
+pub(crate) fn call_id(upstream: &str, meta: &ResponseMeta, index: usize) -> String {
+    crate::call_ids::made("call_", &[&meta.id], index, upstream)
 }
 
 /// A whole chat answer as a response object's JSON: reasoning, then the message, then
@@ -299,7 +302,7 @@ pub fn response_json(answer: &Answer, meta: &ResponseMeta, echo: &[u8]) -> Vec<u
         }
         for (i, call) in answer.tool_calls.iter().enumerate() {
             comma(out, &mut first);
-            let call_id = call_id_or(&call.id, meta, i);
+            let call_id = call_id(&call.id, meta, i);
             let id = ItemId::Made { prefix: "fc", tail, nth: Some(i) };
             write_call_item(out, id, &call_id, &call.name, &call.arguments, true);
         }

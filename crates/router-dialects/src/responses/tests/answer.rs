@@ -57,14 +57,20 @@ fn tool_calls_are_function_call_items_with_their_call_ids() {
         ]}),
         "tool_calls",
     ));
+    // The router's own call ids (the upstream's may repeat from answer to answer).
+    let id = |upstream: &str, index| crate::responses::output::call_id(upstream, &meta(), index);
     assert_eq!(
         r["output"],
         json!([
-            {"type": "function_call", "id": "fc_abc_0", "call_id": "call_1", "name": "get_weather",
+            {"type": "function_call", "id": "fc_abc_0", "call_id": id("call_1", 0), "name": "get_weather",
              "arguments": "{\"city\":\"Paris\"}", "status": "completed"},
-            {"type": "function_call", "id": "fc_abc_1", "call_id": "call_abc_1", "name": "get_time",
+            {"type": "function_call", "id": "fc_abc_1", "call_id": id("", 1), "name": "get_time",
              "arguments": "{}", "status": "completed"}
         ])
+    );
+    assert_ne!(
+        id("call_1", 0),
+        crate::responses::output::call_id("call_1", &ResponseMeta { id: "resp_b".into(), ..meta() }, 0)
     );
     assert_eq!(r["status"], "completed");
 }

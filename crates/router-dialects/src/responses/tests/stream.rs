@@ -184,6 +184,13 @@ fn a_text_stream_is_the_documented_event_sequence() {
     assert_eq!(events[6]["text"], "hello from m");
 }
 
+/// The call id the router makes for the upstream's `upstream` call at `index` of the
+/// response `id`.
+fn call_id_in(id: &str, upstream: &str, index: usize) -> String {
+    let meta = ResponseMeta { id: id.into(), created_at: 7, model: "m:free".into() };
+    crate::responses::output::call_id(upstream, &meta, index)
+}
+
 #[test]
 fn a_tool_call_stream_is_a_function_call_item() {
     let events = check(&tool_stream());
@@ -202,8 +209,8 @@ fn a_tool_call_stream_is_a_function_call_item() {
     );
     assert_eq!(
         events[6]["item"],
-        json!({"type": "function_call", "id": "fc_s1_0", "call_id": "call_9", "name": "exec_command",
-            "arguments": "{\"cmd\":\"ls\"}", "status": "completed"})
+        json!({"type": "function_call", "id": "fc_s1_0", "call_id": call_id_in("resp_s1", "call_9", 0),
+            "name": "exec_command", "arguments": "{\"cmd\":\"ls\"}", "status": "completed"})
     );
 }
 
