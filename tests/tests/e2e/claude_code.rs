@@ -8,7 +8,7 @@
 //! `target/agents/claude-code` and runs it.
 
 use crate::messages::{AGENT_MODEL, agent_upstream};
-use crate::support::{CLIENT_TIMEOUT, Calls, TOOL_MODELS, output_within, start_with};
+use crate::support::{AgentRun, CLIENT_TIMEOUT, Calls, TOOL_MODELS, output_within, run_agent, start_with};
 use fake_upstream::Behaviour;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -54,21 +54,10 @@ async fn claude_code_runs_a_tool_round_trip_through_the_router() {
     });
 
     let (base, home_path, work_path) = (s.base.clone(), home.path().to_owned(), work.path().to_owned());
-    let output = tokio::task::spawn_blocking(move || {
-        claude_print(&claude, &base, &home_path, &work_path, "Show me what marker.txt says.")
-    })
-    .await
-    .expect("join");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let requests = s.upstream.requests();
-    let bodies: Vec<String> = requests.iter().map(|r| r.body.to_string()).collect();
-    let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}\nupstream bodies:\n{}", bodies.join("\n"));
-    assert!(output.status.success(), "claude -p failed ({}):\n{context}", output.status);
+    let AgentRun { stdout, requests, context, .. } =
+        run_agent(&s, move || claude_print(&claude, &base, &home_path, &work_path, "Show me what marker.txt says."))
+            .await;
 
-    let free: Vec<String> =
-        s.server.state.router.catalog().free_models(s.server.state.router.now()).map(|m| m.id.to_string()).collect();
-    assert!(requests.iter().all(|r| free.contains(&r.model)), "only free models reached upstream: {context}");
     // The turns with the tools went to free models that have tools, and those that ask
     // for thinking (Claude Code's main turns do) to the one that also reasons; the
     // second turn carries the command's output.
@@ -142,17 +131,10 @@ async fn two_file_task(made: Calls, plan: impl FnOnce(&[std::path::PathBuf; 2]) 
     s.upstream.set_default_behaviour(Behaviour::Thinking(Box::new(plan(&files))));
 
     let (base, home_path, work_path) = (s.base.clone(), home.path().to_owned(), work.path().to_owned());
-    let output = tokio::task::spawn_blocking(move || {
+    let AgentRun { stdout, requests, bodies, context } = run_agent(&s, move || {
         claude_print(&claude, &base, &home_path, &work_path, "What do first.txt and second.txt say?")
     })
-    .await
-    .expect("join");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let requests = s.upstream.requests();
-    let bodies: Vec<String> = requests.iter().map(|r| r.body.to_string()).collect();
-    let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}\nupstream bodies:\n{}", bodies.join("\n"));
-    assert!(output.status.success(), "claude -p failed ({}):\n{context}", output.status);
+    .await;
 
     let turns: Vec<&Value> = requests.iter().filter(|r| r.body["tools"].is_array()).map(|r| &r.body).collect();
     made.check(&turns, &context);

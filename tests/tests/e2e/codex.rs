@@ -7,7 +7,7 @@
 //! `CODEX_DIR`, so it is ignored by default; `cargo xtask ci` installs them under
 //! `target/agents/codex` and runs it.
 
-use crate::support::{CLIENT_TIMEOUT, Calls, TOOL_MODELS, output_within, start};
+use crate::support::{AgentRun, CLIENT_TIMEOUT, Calls, TOOL_MODELS, output_within, run_agent, start};
 use fake_upstream::Behaviour;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -59,21 +59,9 @@ async fn codex_exec_runs_a_tool_round_trip_through_the_router() {
     std::fs::write(home.path().join("config.toml"), config(&s.url("/v1"))).expect("config written");
 
     let (home_path, work_path) = (home.path().to_owned(), work.path().to_owned());
-    let output = tokio::task::spawn_blocking(move || {
-        codex_exec(&codex, &home_path, &work_path, "Show me what marker.txt says.")
-    })
-    .await
-    .expect("join");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let requests = s.upstream.requests();
-    let bodies: Vec<String> = requests.iter().map(|r| r.body.to_string()).collect();
-    let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}\nupstream bodies:\n{}", bodies.join("\n"));
-    assert!(output.status.success(), "codex exec failed ({}):\n{context}", output.status);
+    let AgentRun { stdout, requests, context, .. } =
+        run_agent(&s, move || codex_exec(&codex, &home_path, &work_path, "Show me what marker.txt says.")).await;
 
-    let free: Vec<String> =
-        s.server.state.router.catalog().free_models(s.server.state.router.now()).map(|m| m.id.to_string()).collect();
-    assert!(requests.iter().all(|r| free.contains(&r.model)), "only free models reached upstream: {context}");
     // Two turns with the tools, each on a free tool model: the call, then the answer from
     // the command's output. (A side request without tools, which a Codex version may
     // send, goes to any free model.)
@@ -137,17 +125,9 @@ async fn two_file_task(made: Calls, plan: Behaviour) {
     std::fs::write(home.path().join("config.toml"), config(&s.url("/v1"))).expect("config written");
 
     let (home_path, work_path) = (home.path().to_owned(), work.path().to_owned());
-    let output = tokio::task::spawn_blocking(move || {
-        codex_exec(&codex, &home_path, &work_path, "What do first.txt and second.txt say?")
-    })
-    .await
-    .expect("join");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let requests = s.upstream.requests();
-    let bodies: Vec<String> = requests.iter().map(|r| r.body.to_string()).collect();
-    let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}\nupstream bodies:\n{}", bodies.join("\n"));
-    assert!(output.status.success(), "codex exec failed ({}):\n{context}", output.status);
+    let AgentRun { stdout, requests, bodies, context } =
+        run_agent(&s, move || codex_exec(&codex, &home_path, &work_path, "What do first.txt and second.txt say?"))
+            .await;
 
     let turns: Vec<&serde_json::Value> =
         requests.iter().filter(|r| r.body["tools"].is_array()).map(|r| &r.body).collect();

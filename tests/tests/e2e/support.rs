@@ -321,6 +321,35 @@ pub(crate) fn output_within(mut command: std::process::Command, limit: Duration)
     }
 }
 
+/// What a coding agent's run left: what it printed, the requests upstream saw, and all of
+/// it as the context of a failed assertion.
+pub(crate) struct AgentRun {
+    pub(crate) stdout: String,
+    pub(crate) requests: Vec<fake_upstream::Recorded>,
+    pub(crate) bodies: Vec<String>,
+    pub(crate) context: String,
+}
+
+/// Runs `agent` (a blocking run, under [`output_within`]) against the router `s` and
+/// reads what it left; fails, with all of it, unless the agent exited with success and
+/// only free models were sent to.
+pub(crate) async fn run_agent(
+    s: &TestServer,
+    agent: impl FnOnce() -> std::process::Output + Send + 'static,
+) -> AgentRun {
+    let output = tokio::task::spawn_blocking(agent).await.expect("join");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let requests = s.upstream.requests();
+    let bodies: Vec<String> = requests.iter().map(|r| r.body.to_string()).collect();
+    let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}\nupstream bodies:\n{}", bodies.join("\n"));
+    assert!(output.status.success(), "the agent failed ({}):\n{context}", output.status);
+    let router = &s.server.state.router;
+    let free: Vec<String> = router.catalog().free_models(router.now()).map(|m| m.id.to_string()).collect();
+    assert!(requests.iter().all(|r| free.contains(&r.model)), "only free models reached upstream: {context}");
+    AgentRun { stdout, requests, bodies, context }
+}
+
 /// The ids of the calls the assistant turns of `request` made and of the results its
 /// tool messages carry, each in order: a carried-over history pairs them one to one.
 pub(crate) fn calls_and_results(request: &Value) -> (Vec<String>, Vec<String>) {
