@@ -114,7 +114,7 @@ async fn claude_code_runs_several_tool_calls_of_one_turn() {
 /// Runs Claude Code on a task about two files that `plan` answers, by a model that
 /// reasons before each turn (its reasoning reaches Claude Code as thinking blocks), and
 /// checks that it finishes with both files' markers, that the turn with both results
-/// pairs each call with its result by id, in order, and that no reasoning went back
+/// pairs each call with its result by id, and that no reasoning went back
 /// upstream as text.
 async fn two_file_task(made: Calls, plan: impl FnOnce(&[std::path::PathBuf; 2]) -> Behaviour) {
     let dir = std::env::var("CLAUDE_CODE_DIR")

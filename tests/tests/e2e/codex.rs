@@ -110,7 +110,7 @@ async fn codex_exec_runs_several_tool_calls_of_one_turn() {
 /// Runs `codex exec` on a task about two files that `plan` answers, by a model that
 /// reasons before each turn (its reasoning reaches Codex as reasoning items), and checks
 /// that it finishes with both files' markers, that the turn with both results pairs each
-/// call with its result by id, in order, and that no reasoning went back upstream as text.
+/// call with its result by id, and that no reasoning went back upstream as text.
 async fn two_file_task(made: Calls, plan: Behaviour) {
     let dir = std::env::var("CODEX_DIR").expect("CODEX_DIR names a folder with `npm ci` done in tests/agents/codex");
     let codex = Path::new(&dir).join("node_modules").join(".bin").join("codex");
