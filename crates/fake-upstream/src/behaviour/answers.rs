@@ -104,11 +104,7 @@ pub(super) fn tool_round_trip(
     let messages = request.pointer("/messages").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
     let turn = messages.iter().rposition(|m| m["role"] == "assistant").map_or(0, |i| i + 1);
     if let Some(result) = messages[turn..].iter().rev().find(|m| m["role"] == "tool") {
-        let content = match &result["content"] {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        return text_reply(ctx, &format!("tool said: {content}"), stream);
+        return text_reply(ctx, &format!("tool said: {}", result_text(result)), stream);
     }
     call_offered(ctx, calls, request, stream, CallIds::Serial(serial))
 }
@@ -184,14 +180,15 @@ pub(super) fn reasoning_only(ctx: &Ctx, stream: bool) -> Reply {
 /// The texts of the tools' results in `request`'s conversation, in order.
 fn tool_results(request: &Value) -> Vec<String> {
     let messages = request.pointer("/messages").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
-    messages
-        .iter()
-        .filter(|m| m["role"] == "tool")
-        .map(|m| match &m["content"] {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-        .collect()
+    messages.iter().filter(|m| m["role"] == "tool").map(result_text).collect()
+}
+
+/// A `tool` message's content as text (its JSON when it is not a string).
+fn result_text(message: &Value) -> String {
+    match &message["content"] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// An agent's turn with several calls at once (see `Behaviour::ToolsAtOnce`).
