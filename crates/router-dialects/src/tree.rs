@@ -130,11 +130,7 @@ impl<'a> Json<'a> {
             Json::Object(members) => {
                 // Members by `item`: their keys come from outside and are escaped.
                 let mut object = Seq::object(out);
-                for (i, (key, value)) in members.iter().enumerate() {
-                    // A repeated key is written once, with its last value (as a map keeps it).
-                    if members[i + 1..].iter().any(|(later, _)| later == key) {
-                        continue;
-                    }
+                for (key, value) in kept(members) {
                     let o = object.item();
                     string(o, key);
                     o.push(b':');
@@ -144,6 +140,16 @@ impl<'a> Json<'a> {
             }
         }
     }
+}
+
+/// The members an object is written with: a repeated key once, with its last value (as
+/// a map keeps it, and as [`Json::get`] reads it), at its last place.
+fn kept<'m, 'a>(members: &'m [(Cow<'a, str>, Json<'a>)]) -> impl Iterator<Item = &'m (Cow<'a, str>, Json<'a>)> {
+    members
+        .iter()
+        .enumerate()
+        .filter(|(i, (key, _))| !members[i + 1..].iter().any(|(later, _)| later == key))
+        .map(|(_, m)| m)
 }
 
 impl Serialize for Json<'_> {
@@ -161,12 +167,9 @@ impl Serialize for Json<'_> {
                 seq.end()
             }
             Json::Object(m) => {
-                // A repeated key is written once, with its last value (as a map keeps it).
                 let mut map = s.serialize_map(None)?;
-                for (i, (k, v)) in m.iter().enumerate() {
-                    if !m[i + 1..].iter().any(|(later, _)| later == k) {
-                        map.serialize_entry(k.as_ref(), v)?;
-                    }
+                for (k, v) in kept(m) {
+                    map.serialize_entry(k.as_ref(), v)?;
                 }
                 map.end()
             }

@@ -8,15 +8,15 @@
 //! `target/agents/claude-code` and runs it.
 
 use crate::messages::{AGENT_MODEL, agent_upstream};
-use crate::support::{AgentRun, CLIENT_TIMEOUT, Calls, TOOL_MODELS, output_within, run_agent, start_with};
+use crate::support::{AgentRun, CLIENT_TIMEOUT, Calls, TOOL_MODELS, agent_bin, output_within, run_agent, start_with};
 use fake_upstream::Behaviour;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Command, Output};
 
 /// Runs `claude -p <prompt> --output-format json` in `workdir` with `home` as its home.
-fn claude_print(claude: &Path, base_url: &str, home: &Path, workdir: &Path, prompt: &str) -> Output {
-    let mut command = Command::new(claude);
+fn claude_print(base_url: &str, home: &Path, workdir: &Path, prompt: &str) -> Output {
+    let mut command = Command::new(agent_bin("CLAUDE_CODE_DIR", "claude"));
     command
         .args(["-p", prompt, "--output-format", "json", "--allowedTools", "Bash(cat:*)", "Read"])
         .current_dir(workdir)
@@ -37,9 +37,6 @@ fn claude_print(claude: &Path, base_url: &str, home: &Path, workdir: &Path, prom
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the pinned @anthropic-ai/claude-code in $CLAUDE_CODE_DIR/node_modules (`cargo xtask ci` installs it)"]
 async fn claude_code_runs_a_tool_round_trip_through_the_router() {
-    let dir = std::env::var("CLAUDE_CODE_DIR")
-        .expect("CLAUDE_CODE_DIR names a folder with `npm ci` done in tests/agents/claude-code");
-    let claude = Path::new(&dir).join("node_modules").join(".bin").join("claude");
     let s = start_with(agent_upstream().await, |_| {}).await;
     let home = tempfile::tempdir().expect("home");
     let work = tempfile::tempdir().expect("work dir");
@@ -55,8 +52,7 @@ async fn claude_code_runs_a_tool_round_trip_through_the_router() {
 
     let (base, home_path, work_path) = (s.base.clone(), home.path().to_owned(), work.path().to_owned());
     let AgentRun { stdout, requests, context, .. } =
-        run_agent(&s, move || claude_print(&claude, &base, &home_path, &work_path, "Show me what marker.txt says."))
-            .await;
+        run_agent(&s, move || claude_print(&base, &home_path, &work_path, "Show me what marker.txt says.")).await;
 
     // The turns with the tools went to free models that have tools, and those that ask
     // for thinking (Claude Code's main turns do) to the one that also reasons; the
@@ -117,9 +113,6 @@ async fn claude_code_runs_several_tool_calls_of_one_turn() {
 /// pairs each call with its result by id, and that no reasoning went back
 /// upstream as text.
 async fn two_file_task(made: Calls, plan: impl FnOnce(&[std::path::PathBuf; 2]) -> Behaviour) {
-    let dir = std::env::var("CLAUDE_CODE_DIR")
-        .expect("CLAUDE_CODE_DIR names a folder with `npm ci` done in tests/agents/claude-code");
-    let claude = Path::new(&dir).join("node_modules").join(".bin").join("claude");
     let s = start_with(agent_upstream().await, |_| {}).await;
     let home = tempfile::tempdir().expect("home");
     let work = tempfile::tempdir().expect("work dir");
@@ -131,10 +124,9 @@ async fn two_file_task(made: Calls, plan: impl FnOnce(&[std::path::PathBuf; 2]) 
     s.upstream.set_default_behaviour(Behaviour::Thinking(Box::new(plan(&files))));
 
     let (base, home_path, work_path) = (s.base.clone(), home.path().to_owned(), work.path().to_owned());
-    let AgentRun { stdout, requests, bodies, context } = run_agent(&s, move || {
-        claude_print(&claude, &base, &home_path, &work_path, "What do first.txt and second.txt say?")
-    })
-    .await;
+    let AgentRun { stdout, requests, bodies, context } =
+        run_agent(&s, move || claude_print(&base, &home_path, &work_path, "What do first.txt and second.txt say?"))
+            .await;
 
     let turns: Vec<&Value> = requests.iter().filter(|r| r.body["tools"].is_array()).map(|r| &r.body).collect();
     made.check(&turns, &context);

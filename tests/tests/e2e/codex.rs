@@ -7,7 +7,7 @@
 //! `CODEX_DIR`, so it is ignored by default; `cargo xtask ci` installs them under
 //! `target/agents/codex` and runs it.
 
-use crate::support::{AgentRun, CLIENT_TIMEOUT, Calls, TOOL_MODELS, output_within, run_agent, start};
+use crate::support::{AgentRun, CLIENT_TIMEOUT, Calls, TOOL_MODELS, agent_bin, output_within, run_agent, start};
 use fake_upstream::Behaviour;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -28,8 +28,8 @@ fn config(base_url: &str) -> String {
 }
 
 /// Runs `codex exec` in `workdir` with `home` as its `CODEX_HOME`, within [`CLIENT_TIMEOUT`].
-fn codex_exec(codex: &Path, home: &Path, workdir: &Path, prompt: &str) -> Output {
-    let mut command = Command::new(codex);
+fn codex_exec(home: &Path, workdir: &Path, prompt: &str) -> Output {
+    let mut command = Command::new(agent_bin("CODEX_DIR", "codex"));
     command
         .args(["exec", "--skip-git-repo-check", "--color", "never", "--sandbox", "danger-full-access", "-C"])
         .arg(workdir)
@@ -48,8 +48,6 @@ fn codex_exec(codex: &Path, home: &Path, workdir: &Path, prompt: &str) -> Output
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs node and the pinned @openai/codex in $CODEX_DIR/node_modules (`cargo xtask ci` installs it)"]
 async fn codex_exec_runs_a_tool_round_trip_through_the_router() {
-    let dir = std::env::var("CODEX_DIR").expect("CODEX_DIR names a folder with `npm ci` done in tests/agents/codex");
-    let codex = Path::new(&dir).join("node_modules").join(".bin").join("codex");
     let s = start().await;
     s.upstream.set_default_behaviour(Behaviour::ToolRoundTrip { calls: shell("cat marker.txt") });
     let home = tempfile::tempdir().expect("codex home");
@@ -60,7 +58,7 @@ async fn codex_exec_runs_a_tool_round_trip_through_the_router() {
 
     let (home_path, work_path) = (home.path().to_owned(), work.path().to_owned());
     let AgentRun { stdout, requests, context, .. } =
-        run_agent(&s, move || codex_exec(&codex, &home_path, &work_path, "Show me what marker.txt says.")).await;
+        run_agent(&s, move || codex_exec(&home_path, &work_path, "Show me what marker.txt says.")).await;
 
     // Two turns with the tools, each on a free tool model: the call, then the answer from
     // the command's output. (A side request without tools, which a Codex version may
@@ -112,8 +110,6 @@ async fn codex_exec_runs_several_tool_calls_of_one_turn() {
 /// that it finishes with both files' markers, that the turn with both results pairs each
 /// call with its result by id, and that no reasoning went back upstream as text.
 async fn two_file_task(made: Calls, plan: Behaviour) {
-    let dir = std::env::var("CODEX_DIR").expect("CODEX_DIR names a folder with `npm ci` done in tests/agents/codex");
-    let codex = Path::new(&dir).join("node_modules").join(".bin").join("codex");
     let s = start().await;
     s.upstream.set_default_behaviour(Behaviour::Thinking(Box::new(plan)));
     let home = tempfile::tempdir().expect("codex home");
@@ -126,8 +122,7 @@ async fn two_file_task(made: Calls, plan: Behaviour) {
 
     let (home_path, work_path) = (home.path().to_owned(), work.path().to_owned());
     let AgentRun { stdout, requests, bodies, context } =
-        run_agent(&s, move || codex_exec(&codex, &home_path, &work_path, "What do first.txt and second.txt say?"))
-            .await;
+        run_agent(&s, move || codex_exec(&home_path, &work_path, "What do first.txt and second.txt say?")).await;
 
     let turns: Vec<&serde_json::Value> =
         requests.iter().filter(|r| r.body["tools"].is_array()).map(|r| &r.body).collect();

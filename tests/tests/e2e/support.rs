@@ -321,6 +321,13 @@ pub(crate) fn output_within(mut command: std::process::Command, limit: Duration)
     }
 }
 
+/// The executable `bin` of the npm packages installed in the folder the variable `var`
+/// names (`cargo xtask ci` installs each agent's pinned packages and sets it).
+pub(crate) fn agent_bin(var: &str, bin: &str) -> std::path::PathBuf {
+    let dir = std::env::var(var).unwrap_or_else(|_| panic!("{var} names a folder with `npm ci` done in tests/agents"));
+    Path::new(&dir).join("node_modules").join(".bin").join(bin)
+}
+
 /// What a coding agent's run left: what it printed, the requests upstream saw, and all of
 /// it as the context of a failed assertion.
 pub(crate) struct AgentRun {
